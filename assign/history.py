@@ -1,0 +1,97 @@
+"""History contract: one row per contact, as logged in production or made by the simulator.
+
+Real logs fill what they have and leave the rest empty (null); synthetic histories also
+carry ``truth_*`` columns, the hidden outcome model's expectations, which exist for
+evaluation only and are refused as model features.
+
+Stored as Parquet (``assign.io`` / ``pandas.read_parquet``); agents' attributes at the time
+of the contact are in the row (``agent_*``), so no join is needed to build features.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from assign.errors import InputError
+
+SCHEMA = "assign.history/1"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str  # pandas dtype the loader coerces to
+    required: bool
+    doc: str
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("contact_id", "string", True, "unique id of the contact"),
+    Column("arrival_at", "datetime64[ns, UTC]", True, "when the contact joined the queue"),
+    Column("channel", "string", True, "voice | chat | email"),
+    Column("intent", "string", True, "why the customer called (real logs: the service type)"),
+    Column("language", "string", False, "ISO 639-1 code of the customer's language"),
+    Column("complexity", "float64", False, "0..1"),
+    Column("urgency", "float64", False, "0..1"),
+    Column("sentiment", "float64", False, "-1..1 at arrival"),
+    Column("style", "string", False, "customer's communication style"),
+    Column("customer_id", "string", False, "null when the caller was not identified"),
+    Column("customer_tier", "string", False, "e.g. regular | priority"),
+    Column("agent_id", "string", False, "agent who served it; null when abandoned"),
+    Column("agent_tenure_days", "float64", False, "agent's tenure when serving"),
+    Column("agent_proficiency", "float64", False, "agent's proficiency on this intent when serving"),
+    Column("agent_sentiment_handling", "float64", False, "0..1"),
+    Column("agent_style", "string", False, "agent's communication style"),
+    Column("agent_languages", "string", False, "languages the agent speaks, ';'-separated"),
+    Column("agent_load", "float64", False, "agent's concurrent contacts when this one started"),
+    Column("wait_s", "float64", True, "seconds in queue until answered or abandoned"),
+    Column("abandoned", "boolean", True, "hung up before being answered"),
+    Column("handle_s", "float64", False, "handle time in seconds; null when abandoned"),
+    Column("resolved", "boolean", False, "resolved (synthetic) or not repeated within 72 h (real)"),
+    Column("csat", "float64", False, "satisfaction 1..5; null when not surveyed"),
+    Column("repeat_72h", "boolean", False, "same identified customer contacted again within 72 h"),
+    Column("propensity", "float64", False, "probability the logging policy gave the logged agent"),
+    Column("truth_p_resolved", "float64", False, "synthetic only: true resolution probability"),
+    Column("truth_csat", "float64", False, "synthetic only: true expected CSAT"),
+    Column("truth_handle_s", "float64", False, "synthetic only: true expected handle time"),
+)
+COLUMN_NAMES = tuple(c.name for c in COLUMNS)
+TRUTH_COLUMNS = tuple(c.name for c in COLUMNS if c.name.startswith("truth_"))
+
+
+def conform_history(df: pd.DataFrame) -> pd.DataFrame:
+    """Return ``df`` with every contract column present (missing optional ones as nulls) and
+    coerced to its dtype; extra columns are kept after the contract's. Raises
+    :class:`InputError` naming every missing required column or uncoercible one."""
+    problems = [f"history.{c.name}: required column is missing" for c in COLUMNS
+                if c.required and c.name not in df.columns]
+    out = {}
+    for c in COLUMNS:
+        if c.name not in df.columns:
+            out[c.name] = pd.Series([None] * len(df), index=df.index, dtype="object").astype(
+                "float64" if c.dtype in ("float64", "datetime64[ns, UTC]") else c.dtype)
+            if c.dtype.startswith("datetime"):
+                out[c.name] = pd.to_datetime(out[c.name], utc=True)
+            continue
+        try:
+            s = df[c.name]
+            if c.dtype.startswith("datetime"):
+                out[c.name] = pd.to_datetime(s, utc=True)
+            else:
+                out[c.name] = s.astype(c.dtype)
+        except (TypeError, ValueError) as err:
+            problems.append(f"history.{c.name}: cannot be read as {c.dtype}: {err}")
+    if problems:
+        raise InputError(problems, what="history")
+    extra = [k for k in df.columns if k not in COLUMN_NAMES]
+    res = pd.DataFrame(out, index=df.index)
+    for k in extra:
+        res[k] = df[k]
+    return res.reset_index(drop=True)
+
+
+def has_truth(df: pd.DataFrame) -> bool:
+    """True when the history carries the synthetic truth columns (filled)."""
+    return all(k in df.columns for k in TRUTH_COLUMNS) and bool(np.isfinite(df["truth_p_resolved"].astype(float)).any())

@@ -1,0 +1,88 @@
+"""What a routing tick answers: assignments with their value parts, unassigned with reasons."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: Why a contact was left in the queue.
+NO_ELIGIBLE_AGENT = "no_eligible_agent"
+NO_CAPACITY = "no_capacity"
+BELOW_THRESHOLD = "below_threshold"
+REASONS = (NO_ELIGIBLE_AGENT, NO_CAPACITY, BELOW_THRESHOLD)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Assignment:
+    """One contact sent to one agent, with the value that decided it and its parts."""
+
+    contact_id: str
+    agent_id: str
+    value: float
+    score: float
+    aging: float
+    fairness: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unassigned:
+    """A contact left queued and the reason (one of :data:`REASONS`)."""
+
+    contact_id: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Alternative:
+    """A candidate the solver did not pick for a contact (``--explain``)."""
+
+    agent_id: str
+    value: float
+    score: float
+    fairness: float
+    why_not: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TickResult:
+    """The answer of one tick.
+
+    ``contact_index`` / ``agent_index`` are the rows, in the snapshot, of each assignment (in
+    the same order as ``assignments``), for callers that stay in arrays (the simulator).
+    ``fallback`` is True when the tick did not run the configured solver to optimality
+    (``fallback_reason`` says why); a failed tick still answers.
+    """
+
+    snapshot_id: str
+    assignments: tuple[Assignment, ...]
+    unassigned: tuple[Unassigned, ...]
+    objective: float
+    solver: str
+    fallback: bool
+    fallback_reason: str | None
+    timings_ms: dict[str, float]
+    contact_index: np.ndarray = field(repr=False)
+    agent_index: np.ndarray = field(repr=False)
+    n_candidates: int = 0
+    explanations: dict[str, tuple[Alternative, ...]] | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form printed by ``assign solve``."""
+        out: dict[str, Any] = {
+            "snapshot_id": self.snapshot_id,
+            "assignments": [asdict(a) for a in self.assignments],
+            "unassigned": [asdict(u) for u in self.unassigned],
+            "objective": self.objective,
+            "solver": self.solver,
+            "fallback": self.fallback,
+            "fallback_reason": self.fallback_reason,
+            "n_candidates": self.n_candidates,
+            "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
+        }
+        if self.explanations is not None:
+            for a in out["assignments"]:
+                a["alternatives"] = [asdict(x) for x in self.explanations.get(a["contact_id"], ())]
+            for u in out["unassigned"]:
+                u["alternatives"] = [asdict(x) for x in self.explanations.get(u["contact_id"], ())]
+        return out

@@ -1,0 +1,76 @@
+"""The seam between prediction and assignment: a :class:`Scorer` values contact-agent pairs.
+
+The router asks a scorer for the expected quality of candidate pairs only (after eligibility
+and pruning). Scores are "quality units", roughly 0..1, higher is better; the router adds
+waiting-time aging and agent fairness on top (``assign.solve.value``).
+
+``SkillScorer`` is the rule-based scorer that makes the engine useful before any model;
+``assign.model.XGBScorer`` plugs into the same interface.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from assign.schema import Snapshot
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """Values candidate pairs of one snapshot.
+
+    ``score_pairs`` gets parallel index arrays (contact row, agent row of ``snapshot``) and
+    returns one finite float64 per pair. A scorer may define ``warm_up()``; the router calls
+    it at construction so that compilation and model loading never happen inside a tick.
+    Implementations must be safe to call from several threads at once.
+    """
+
+    name: str
+
+    def score_pairs(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class SkillScorer:
+    """Rule-based quality: proficiency on the intent, tenure, style match, sentiment handling.
+
+    ``score = w_proficiency * p + w_tenure * t / (t + tenure_half_days) + w_style * [styles
+    match] + w_sentiment * sentiment_handling * max(-sentiment, 0)``, divided by the sum of
+    the weights so that it stays in 0..1.
+    """
+
+    w_proficiency: float = 0.7
+    w_tenure: float = 0.15
+    w_style: float = 0.05
+    w_sentiment: float = 0.1
+    tenure_half_days: float = 180.0
+    name: str = "skill"
+
+    def __post_init__(self) -> None:
+        for k in ("w_proficiency", "w_tenure", "w_style", "w_sentiment"):
+            if getattr(self, k) < 0:
+                raise ValueError(f"{k} must be >= 0, got {getattr(self, k)}")
+        if self.total_weight <= 0:
+            raise ValueError("at least one SkillScorer weight must be > 0")
+        if self.tenure_half_days <= 0:
+            raise ValueError(f"tenure_half_days must be > 0, got {self.tenure_half_days}")
+
+    @property
+    def total_weight(self) -> float:
+        return self.w_proficiency + self.w_tenure + self.w_style + self.w_sentiment
+
+    def score_pairs(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
+        c, a = snapshot.contacts, snapshot.agents
+        prof = a.skill[agent_idx, c.intent[contact_idx]]
+        tenure = a.tenure_days[agent_idx]
+        cs, ast = c.style[contact_idx], a.style[agent_idx]
+        style_match = (cs >= 0) & (cs == ast)
+        neg = np.maximum(-c.sentiment[contact_idx], 0.0)
+        s = (self.w_proficiency * prof
+             + self.w_tenure * tenure / (tenure + self.tenure_half_days)
+             + self.w_style * style_match
+             + self.w_sentiment * a.sentiment_handling[agent_idx] * neg)
+        return s / self.total_weight
