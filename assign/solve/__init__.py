@@ -1,0 +1,9 @@
+"""Solvers of the capacitated assignment problem (:class:`Problem` -> :class:`Solution`)."""
+from assign.solve.flow import solve_flow
+from assign.solve.greedy import solve_greedy
+from assign.solve.hungarian import solve_hungarian
+from assign.solve.problem import Problem, Solution
+
+SOLVERS = {"flow": solve_flow, "hungarian": solve_hungarian, "greedy": solve_greedy}
+
+__all__ = ["Problem", "Solution", "SOLVERS", "solve_flow", "solve_greedy", "solve_hungarian"]

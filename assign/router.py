@@ -1,0 +1,251 @@
+"""The routing tick: snapshot in, the optimal capacitated assignment out.
+
+validate -> eligibility + retrieval (numba) -> score candidates -> value -> solve -> result.
+``Router`` holds only immutable state (config, scorer), so one instance serves many threads;
+everything a tick needs is local to the call. Compilation and model loading happen in the
+constructor, never inside a tick.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from assign.candidates import find_candidates
+from assign.config import RouterConfig
+from assign.errors import AssignError, SolverError
+from assign.result import (BELOW_THRESHOLD, NO_CAPACITY, NO_ELIGIBLE_AGENT, Alternative, Assignment,
+                           TickResult, Unassigned)
+from assign.schema import CHANNELS, Snapshot, parse_snapshot
+from assign.scorer import Scorer, SkillScorer
+from assign.solve import SOLVERS, Problem, Solution
+from assign.solve import value as pair_value
+from assign.values import resolve_values
+
+_N_CH = len(CHANNELS)
+
+
+class Router:
+    """Load once, then ``tick(snapshot)`` every micro-batch window.
+
+    >>> from assign.workload import synthetic_snapshot
+    >>> result = Router().tick(synthetic_snapshot(n_contacts=20, n_agents=10, seed=1))
+    >>> result.solver, len(result.assignments) + len(result.unassigned)
+    ('flow', 20)
+    """
+
+    def __init__(self, *, scorer: Scorer | None = None, config: RouterConfig | None = None) -> None:
+        self.scorer: Scorer = scorer if scorer is not None else SkillScorer()
+        self.config: RouterConfig = config if config is not None else RouterConfig()
+        if not callable(getattr(self.scorer, "score_pairs", None)):
+            raise TypeError(f"scorer must implement score_pairs(), got {type(self.scorer).__name__}")
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Compile every numba kernel and let the scorer load, on a tiny snapshot."""
+        from assign.workload import synthetic_snapshot
+
+        warm = getattr(self.scorer, "warm_up", None)
+        if callable(warm):
+            warm()
+        snap = synthetic_snapshot(n_contacts=6, n_agents=4, seed=0)
+        for prune in (False, True):
+            self._tick(snap, budget_ms=None, values=None, explain=False, force_prune=prune)
+        SOLVERS["greedy"](Problem(n_contacts=1, contact=[0], resource=[0], value=[1.0], capacity=[1]))
+
+    def tick(self, snapshot: Snapshot | Mapping[str, Any], *, budget_ms: float | None = None,
+             values: Any = None, explain: bool = False) -> TickResult:
+        """Assign the snapshot's contacts. ``values`` (pairs ``contact_id, agent_id, value``)
+        replaces eligibility and scoring: the listed pairs are the only candidates, with exactly
+        those values. ``budget_ms`` overrides the config's time budget. Bad input raises
+        :class:`~assign.errors.SnapshotError`; a scorer or solver failure still answers, with
+        ``fallback`` set."""
+        if budget_ms is not None and not budget_ms > 0:
+            raise ValueError(f"budget_ms must be > 0, got {budget_ms}")
+        return self._tick(snapshot, budget_ms=budget_ms, values=values, explain=explain, force_prune=None)
+
+    # ------------------------------------------------------------------ the pipeline
+
+    def _tick(self, snapshot, *, budget_ms, values, explain, force_prune) -> TickResult:
+        t_start = time.perf_counter()
+        timings: dict[str, float] = {}
+        clock = _Clock(t_start, timings)
+        cfg = self.config
+        budget = budget_ms if budget_ms is not None else cfg.budget_ms
+        if not isinstance(snapshot, Snapshot):
+            snapshot = parse_snapshot(snapshot)
+        clock.lap("validate")
+        c, a = snapshot.contacts, snapshot.agents
+        c_order = np.argsort(c.ids, kind="stable")
+        a_order = np.argsort(a.ids, kind="stable")
+        aging_c = pair_value.aging(urgency=c.urgency, waited_s=c.waited_s, config=cfg)[c_order]
+        fair_a = pair_value.fairness(idle_s=a.idle_s, config=cfg)[a_order]
+        free = a.free[a_order]
+        chan = c.channel[c_order]
+        fallback_reasons: list[str] = []
+
+        if values is None:
+            prune = (force_prune if force_prune is not None
+                     else snapshot.n_contacts * snapshot.n_agents > cfg.prune_min_pairs)
+            cands = find_candidates(
+                c_lang=c.language[c_order], c_intent=c.intent[c_order], c_chan=chan,
+                c_term=cfg.w_aging * aging_c, speaks=a.speaks[a_order], skill=a.skill[a_order],
+                free=free, a_term=cfg.w_fairness * fair_a, min_proficiency=cfg.min_proficiency,
+                require_language=cfg.require_language, w_score=cfg.w_score, top_k=cfg.top_k, prune=prune)
+            clock.lap("retrieve")
+            rows, cols, skilled = cands.contact, cands.agent, cands.skilled
+            score = self._score(snapshot, c_order[rows], a_order[cols], fallback_reasons,
+                                proficiency=a.skill[a_order[cols], c.intent[c_order[rows]]])
+            clock.lap("score")
+            parts_aging, parts_fair = aging_c[rows], fair_a[cols]
+            val = pair_value.combine(score=score, aging=parts_aging, fairness=parts_fair, config=cfg)
+            n_eligible = cands.n_eligible
+        else:
+            c_rank = np.empty_like(c_order)
+            c_rank[c_order] = np.arange(len(c_order))
+            a_rank = np.empty_like(a_order)
+            a_rank[a_order] = np.arange(len(a_order))
+            ci, ai, v = resolve_values(snapshot, values)
+            rows, cols = c_rank[ci], a_rank[ai]
+            skilled = np.zeros(snapshot.n_contacts, dtype=bool)
+            skilled[rows] = True
+            has_room = free[cols, chan[rows]] > 0
+            rows, cols, v = rows[has_room], cols[has_room], v[has_room]
+            order = np.lexsort((cols, rows))
+            rows, cols, score = rows[order], cols[order], v[order]
+            parts_aging, parts_fair = np.zeros_like(score), np.zeros_like(score)
+            val = score
+            n_eligible = len(rows)
+            clock.lap("score")
+
+        with_room = np.zeros(snapshot.n_contacts, dtype=bool)
+        with_room[rows] = True
+        if cfg.threshold is not None:
+            ok = val >= cfg.threshold
+            rows, cols, val, score = rows[ok], cols[ok], val[ok], score[ok]
+            parts_aging, parts_fair = parts_aging[ok], parts_fair[ok]
+        clock.lap("value")
+
+        problem = Problem(n_contacts=snapshot.n_contacts, contact=rows, resource=cols * _N_CH + chan[rows],
+                          value=val, capacity=free.reshape(-1))
+        solution = self._solve(problem, budget=budget, t_start=t_start, reasons=fallback_reasons)
+        clock.lap("solve")
+
+        result = self._result(snapshot, c_order, a_order, problem, solution, rows, cols, val, score,
+                              parts_aging, parts_fair, skilled, with_room, fallback_reasons, timings,
+                              n_candidates=int(n_eligible), explain=explain)
+        timings["total"] = (time.perf_counter() - t_start) * 1e3
+        return result
+
+    def _score(self, snapshot: Snapshot, ci: np.ndarray, ai: np.ndarray, reasons: list[str], *,
+               proficiency: np.ndarray) -> np.ndarray:
+        """The scorer's values for the candidates; on failure, proficiency, flagged."""
+        if len(ci) == 0:
+            return np.zeros(0)
+        try:
+            s = np.asarray(self.scorer.score_pairs(snapshot, contact_idx=ci, agent_idx=ai), dtype=np.float64)
+            if s.shape != ci.shape:
+                raise AssignError(f"returned shape {s.shape}, expected {ci.shape}")
+            if not np.isfinite(s).all():
+                raise AssignError(f"returned {int((~np.isfinite(s)).sum())} non-finite values")
+            return s
+        except Exception as err:  # a failed scorer must not fail the tick
+            reasons.append(f"scorer {getattr(self.scorer, 'name', '?')} failed ({err}); proficiency used")
+            return proficiency.astype(np.float64)
+
+    def _solve(self, problem: Problem, *, budget: float | None, t_start: float,
+               reasons: list[str]) -> Solution:
+        """The configured solver, then the exact alternative, then greedy; greedy at once when
+        the budget is nearly spent."""
+        chain = [self.config.solver] + [s for s in ("flow", "hungarian", "greedy") if s != self.config.solver]
+        if budget is not None:
+            left = budget - (time.perf_counter() - t_start) * 1e3
+            if left < self.config.greedy_margin_ms and chain[0] != "greedy":
+                reasons.append(f"time budget: {left:.1f} ms left of {budget:g} ms; greedy used")
+                chain = ["greedy"]
+        for name in chain:
+            try:
+                sol = SOLVERS[name](problem)
+                problem.check(sol.arcs)
+                return sol
+            except (SolverError, AssertionError, MemoryError) as err:
+                reasons.append(f"solver {name} failed: {err}")
+        raise SolverError("every solver failed: " + "; ".join(reasons))  # greedy cannot fail
+
+    def _result(self, snapshot, c_order, a_order, problem, solution, rows, cols, val, score, aging, fair,
+                skilled, with_room, reasons, timings, *, n_candidates, explain) -> TickResult:
+        c_ids, a_ids = snapshot.contacts.ids, snapshot.agents.ids
+        arcs = solution.arcs
+        assigned_rows = rows[arcs]
+        assignments = tuple(
+            Assignment(contact_id=c_ids[c_order[rows[k]]], agent_id=a_ids[a_order[cols[k]]],
+                       value=float(val[k]), score=float(score[k]), aging=float(aging[k]),
+                       fairness=float(fair[k]))
+            for k in arcs)
+        served = np.zeros(snapshot.n_contacts, dtype=bool)
+        served[assigned_rows] = True
+        unassigned = []
+        for r in np.flatnonzero(~served):
+            i = c_order[r]
+            if not skilled[r]:
+                reason = NO_ELIGIBLE_AGENT
+            elif with_room[r] and self.config.threshold is not None and not (rows == r).any():
+                reason = BELOW_THRESHOLD
+            else:
+                reason = NO_CAPACITY
+            unassigned.append(Unassigned(contact_id=c_ids[i], reason=reason))
+        explanations = (_explain(problem, solution, c_ids, a_ids, c_order, a_order, rows, cols, val, score,
+                                 fair, k=self.config.explain_k) if explain else None)
+        return TickResult(
+            snapshot_id=snapshot.snapshot_id, assignments=assignments, unassigned=tuple(unassigned),
+            objective=float(val[arcs].sum()), solver=solution.solver, fallback=bool(reasons),
+            fallback_reason="; ".join(reasons) or None, timings_ms=timings,
+            contact_index=c_order[assigned_rows], agent_index=a_order[cols[arcs]],
+            n_candidates=n_candidates, explanations=explanations)
+
+
+class _Clock:
+    """Stage timings in milliseconds."""
+
+    def __init__(self, t0: float, out: dict[str, float]) -> None:
+        self.last, self.out = t0, out
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.out[name] = (now - self.last) * 1e3
+        self.last = now
+
+
+def _explain(problem: Problem, solution: Solution, c_ids, a_ids, c_order, a_order, rows, cols, val, score,
+             fair, *, k: int) -> dict[str, tuple[Alternative, ...]]:
+    """Each contact's best candidates that were not chosen, and why each lost."""
+    chosen_of_row = {int(rows[x]): int(x) for x in solution.arcs}
+    used = np.bincount(problem.resource[solution.arcs], minlength=problem.n_resources)
+    takers: dict[int, list[str]] = {}
+    for x in solution.arcs:
+        takers.setdefault(int(problem.resource[x]), []).append(c_ids[c_order[rows[x]]])
+    out: dict[str, tuple[Alternative, ...]] = {}
+    order = np.lexsort((cols, -val, rows))
+    starts = np.searchsorted(rows[order], np.arange(problem.n_contacts))
+    ends = np.searchsorted(rows[order], np.arange(problem.n_contacts), side="right")
+    for r in range(problem.n_contacts):
+        mine = chosen_of_row.get(r)
+        alts = []
+        for x in order[starts[r]:ends[r]]:
+            if x == mine:
+                continue
+            res = int(problem.resource[x])
+            if used[res] >= problem.capacity[res]:
+                why = f"agent full: its free slot went to {', '.join(sorted(takers.get(res, [])))}"
+            elif mine is not None:
+                why = f"value {val[x]:.4f} vs chosen {val[mine]:.4f}"
+            else:
+                why = "serving it would displace a contact worth more in total"
+            alts.append(Alternative(agent_id=a_ids[a_order[cols[x]]], value=float(val[x]),
+                                    score=float(score[x]), fairness=float(fair[x]), why_not=why))
+            if len(alts) == k:
+                break
+        out[c_ids[c_order[r]]] = tuple(alts)
+    return out

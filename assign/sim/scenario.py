@@ -1,0 +1,479 @@
+"""Queueing scenarios: a small JSON/YAML file (plus CSV tables) describing a centre.
+
+A scenario directory holds ``scenario.json`` (or ``scenario.yaml``) with schema
+``assign.scenario/1``: contact types with shares, arrivals (constant or per hour of week),
+service times (exponential, lognormal, or an empirical sample per type and agent), patience
+(none, exponential, or a Kaplan-Meier survival curve), staffing (constant or per hour of
+week), optional agent names and a priority class. ``assign calibrate`` writes one from a
+real log; :func:`write_scenario` writes one from code. Reading checks everything and
+reports every problem at once (:class:`~assign.errors.InputError`).
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from assign.errors import InputError
+
+SCHEMA = "assign.scenario/1"
+HOURS_PER_WEEK = 168
+
+try:  # YAML is optional: read/write it only where pyyaml is importable.
+    import yaml as _yaml
+except ImportError:  # pragma: no cover - pyyaml is installed in the project venv
+    _yaml = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Arrivals:
+    """``rate[type, hour_of_week]`` contacts per hour (a constant rate fills all 168 hours)."""
+
+    kind: str
+    rate: np.ndarray  # (n_types, 168)
+    table: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Service:
+    """Handle-time distribution. ``samples[(type, agent)]`` for empirical ones; agent ``""``
+    means any agent."""
+
+    kind: str
+    mean_s: float | None = None
+    cv: float | None = None
+    samples: Mapping[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    table: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Patience:
+    """Patience distribution: ``exponential`` (``mean_s``) or ``empirical`` Kaplan-Meier curves
+    per type (``curves[type] = (t_s, survival)``, a right-continuous step function)."""
+
+    kind: str
+    mean_s: float | None = None
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    table: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Staffing:
+    """Agents on shift per hour of week (a constant fills all 168 hours)."""
+
+    kind: str
+    agents: np.ndarray  # (168,) int
+    table: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scenario:
+    """A validated scenario. ``types`` and ``shares`` are parallel; ``agent_names`` has one
+    name per agent (generated when the file gives none)."""
+
+    name: str
+    start: datetime
+    days: float
+    types: tuple[str, ...]
+    shares: np.ndarray
+    arrivals: Arrivals
+    service: Service
+    patience: Patience | None
+    staffing: Staffing
+    agent_names: tuple[str, ...]
+    priority_share: float = 0.0
+    priority_credit_s: float = 0.0
+    policy: str = "fcfs"
+
+    @property
+    def n_agents(self) -> int:
+        return len(self.agent_names)
+
+    def hour_of_week(self, t_s: np.ndarray | float) -> np.ndarray:
+        """Hour of week (0 = Monday 00h, in the start's time zone) at ``t_s`` seconds after start."""
+        base = self.start.weekday() * 24 + self.start.hour + (self.start.minute * 60 + self.start.second) / 3600
+        return (np.floor(base + np.asarray(t_s, dtype=float) / 3600.0).astype(np.int64)) % HOURS_PER_WEEK
+
+
+# --------------------------------------------------------------------------- reading
+
+def _num(p: list[str], path: str, x: Any, *, lo: float | None = None, strict: bool = False) -> float | None:
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+        p.append(f"{path}: expected a finite number, got {x!r}")
+        return None
+    if lo is not None and (x <= lo if strict else x < lo):
+        p.append(f"{path}: must be {'>' if strict else '>='} {lo}, got {x!r}")
+        return None
+    return float(x)
+
+
+def _read_table(p: list[str], root: Path, path: str, name: Any, columns: tuple[str, ...]) -> pd.DataFrame | None:
+    if not isinstance(name, str) or not name:
+        p.append(f"{path}: expected a CSV file name, got {name!r}")
+        return None
+    f = root / name
+    if not f.is_file():
+        p.append(f"{path}: table {str(f)!r} does not exist")
+        return None
+    try:
+        df = pd.read_csv(f, keep_default_na=False, na_values=[""], dtype={"type": str, "agent": str})
+    except (ValueError, OSError) as err:
+        p.append(f"{name}: cannot be read as CSV: {err}")
+        return None
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        p.append(f"{name}: missing column(s) {', '.join(missing)}")
+        return None
+    return df
+
+
+def _numeric_col(p: list[str], name: str, df: pd.DataFrame, col: str, *, lo: float | None = None) -> np.ndarray | None:
+    v = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(v) | ((v < lo) if lo is not None else False))
+    for i in bad[:20]:
+        p.append(f"{name} row {i + 2}: {col} must be a number{'' if lo is None else f' >= {lo}'}, got {df[col].iloc[i]!r}")
+    if len(bad) > 20:
+        p.append(f"{name}: {len(bad) - 20} more bad {col} values")
+    return None if len(bad) else v
+
+
+def _hour_col(p: list[str], name: str, df: pd.DataFrame) -> np.ndarray | None:
+    h = _numeric_col(p, name, df, "hour_of_week", lo=0)
+    if h is None:
+        return None
+    bad = np.flatnonzero((h != np.floor(h)) | (h >= HOURS_PER_WEEK))
+    for i in bad[:20]:
+        p.append(f"{name} row {i + 2}: hour_of_week must be a whole number 0..167, got {df['hour_of_week'].iloc[i]!r}")
+    return None if len(bad) else h.astype(np.int64)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario directory (or a ``scenario.json``/``.yaml`` file)."""
+    path = Path(path)
+    if path.is_dir():
+        candidates = [path / "scenario.json", path / "scenario.yaml", path / "scenario.yml"]
+        found = [c for c in candidates if c.is_file()]
+        if not found:
+            raise InputError([f"{path}: no scenario.json (or scenario.yaml) in this directory"], what="scenario")
+        file = found[0]
+    elif path.is_file():
+        file = path
+    else:
+        raise InputError([f"{path}: no such scenario directory or file"], what="scenario")
+    text = file.read_text()
+    try:
+        if file.suffix in (".yaml", ".yml"):
+            if _yaml is None:
+                raise InputError([f"{file}: YAML needs pyyaml, which is not installed; use JSON"], what="scenario")
+            doc = _yaml.safe_load(text)
+        else:
+            doc = json.loads(text)
+    except (ValueError, AttributeError) as err:  # json.JSONDecodeError and yaml.YAMLError
+        raise InputError([f"{file.name}: not valid {file.suffix[1:].upper()}: {err}"], what="scenario") from err
+    except Exception as err:  # yaml.YAMLError does not derive from ValueError
+        raise InputError([f"{file.name}: not valid YAML: {err}"], what="scenario") from err
+    return parse_scenario(doc, root=file.parent)
+
+
+def parse_scenario(doc: Any, *, root: Path | str = ".") -> Scenario:
+    """Validate a scenario document; tables are read relative to ``root``."""
+    root = Path(root)
+    p: list[str] = []
+    if not isinstance(doc, Mapping):
+        raise InputError([f"<document>: expected an object, got {type(doc).__name__}"], what="scenario")
+    if doc.get("schema") != SCHEMA:
+        p.append(f"schema: expected {SCHEMA!r}, got {doc.get('schema')!r}")
+    name = doc.get("name", "scenario")
+    if not isinstance(name, str):
+        p.append(f"name: expected a string, got {name!r}")
+        name = "scenario"
+    start = datetime(2026, 1, 5, tzinfo=timezone.utc)  # a Monday
+    if "start" in doc:
+        try:
+            start = datetime.fromisoformat(str(doc["start"]).replace("Z", "+00:00"))
+            if start.tzinfo is None:
+                start = start.replace(tzinfo=timezone.utc)
+        except ValueError:
+            p.append(f"start: not an ISO-8601 time: {doc['start']!r}")
+    days = _num(p, "days", doc.get("days", 1.0), lo=0, strict=True) or 1.0
+
+    types: list[str] = []
+    shares: list[float] = []
+    raw_types = doc.get("types")
+    if not isinstance(raw_types, list) or not raw_types:
+        p.append(f"types: expected a non-empty list of {{name, share}}, got {raw_types!r}")
+    else:
+        for i, t in enumerate(raw_types):
+            if not isinstance(t, Mapping) or not isinstance(t.get("name"), str) or not t.get("name"):
+                p.append(f"types[{i}]: expected {{\"name\": str, \"share\": number}}, got {t!r}")
+                continue
+            if t["name"] in types:
+                p.append(f"types[{i}].name: duplicate type {t['name']!r}")
+            s = _num(p, f"types[{i}].share", t.get("share", 1.0), lo=0)
+            types.append(t["name"])
+            shares.append(s if s is not None else 0.0)
+    share_arr = np.asarray(shares, dtype=float)
+    if types and share_arr.sum() <= 0:
+        p.append("types: shares must not all be 0")
+    elif types:
+        share_arr = share_arr / share_arr.sum()
+
+    arrivals = _arrivals(p, root, doc.get("arrivals"), types, share_arr)
+    service = _service(p, root, doc.get("service"), types)
+    patience = _patience(p, root, doc.get("patience"), types)
+    staffing = _staffing(p, root, doc.get("staffing"))
+
+    names = doc.get("agents")
+    n_needed = int(staffing.agents.max()) if staffing is not None and len(staffing.agents) else 0
+    if names is None:
+        agent_names = tuple(f"agent-{j:03d}" for j in range(n_needed))
+    elif not isinstance(names, list) or not all(isinstance(x, str) and x for x in names):
+        p.append(f"agents: expected a list of agent names, got {names!r}")
+        agent_names = ()
+    else:
+        agent_names = tuple(names)
+        if len(set(agent_names)) != len(agent_names):
+            p.append("agents: duplicate agent names")
+        if len(agent_names) < n_needed:
+            p.append(f"agents: staffing needs up to {n_needed} agents but only {len(agent_names)} are named")
+    if service is not None and service.kind == "empirical":
+        known = set(agent_names)
+        unknown = sorted({a for (_, a) in service.samples if a and a not in known})
+        if unknown and names is not None:
+            p.append(f"{service.table}: agent(s) not in the scenario's agents: {', '.join(unknown[:10])}")
+
+    pr_share, pr_credit = 0.0, 0.0
+    pr = doc.get("priority")
+    if pr is not None:
+        if not isinstance(pr, Mapping):
+            p.append(f"priority: expected {{\"share\": p, \"credit_s\": s}}, got {pr!r}")
+        else:
+            s = _num(p, "priority.share", pr.get("share"), lo=0)
+            if s is not None and s > 1:
+                p.append(f"priority.share: must be <= 1, got {s}")
+            c = _num(p, "priority.credit_s", pr.get("credit_s", 90.0), lo=0)
+            pr_share, pr_credit = s or 0.0, c or 0.0
+    policy = doc.get("policy", "fcfs")
+    if not isinstance(policy, str):
+        p.append(f"policy: expected a policy name, got {policy!r}")
+    if p:
+        raise InputError(p, what="scenario")
+    return Scenario(name=name, start=start, days=days, types=tuple(types), shares=share_arr,
+                    arrivals=arrivals, service=service, patience=patience, staffing=staffing,
+                    agent_names=agent_names, priority_share=pr_share, priority_credit_s=pr_credit,
+                    policy=policy)
+
+
+def _kind(p: list[str], path: str, raw: Any, kinds: tuple[str, ...]) -> str | None:
+    if not isinstance(raw, Mapping):
+        p.append(f"{path}: expected an object with a \"kind\" ({' | '.join(kinds)}), got {raw!r}")
+        return None
+    k = raw.get("kind")
+    if k not in kinds:
+        p.append(f"{path}.kind: expected one of {', '.join(kinds)}, got {k!r}")
+        return None
+    return k
+
+
+def _type_col(p: list[str], name: str, df: pd.DataFrame, types: list[str]) -> np.ndarray:
+    t = df["type"].astype(str).to_numpy()
+    bad = sorted(set(t) - set(types))
+    if bad:
+        p.append(f"{name}: unknown type(s) {', '.join(map(repr, bad[:10]))} (the scenario's types are {', '.join(types)})")
+    return t
+
+
+def _arrivals(p, root, raw, types, shares) -> Arrivals | None:
+    k = _kind(p, "arrivals", raw, ("constant", "hour_of_week"))
+    if k == "constant":
+        r = _num(p, "arrivals.rate_per_hour", raw.get("rate_per_hour"), lo=0)
+        if r is None or not types:
+            return None
+        return Arrivals(kind=k, rate=np.repeat((r * shares)[:, None], HOURS_PER_WEEK, axis=1))
+    if k == "hour_of_week":
+        df = _read_table(p, root, "arrivals.table", raw.get("table"), ("type", "hour_of_week", "rate_per_hour"))
+        if df is None:
+            return None
+        name = raw["table"]
+        t = _type_col(p, name, df, types)
+        h = _hour_col(p, name, df)
+        r = _numeric_col(p, name, df, "rate_per_hour", lo=0)
+        if h is None or r is None:
+            return None
+        rate = np.zeros((len(types), HOURS_PER_WEEK))
+        idx = {n: i for i, n in enumerate(types)}
+        seen = set()
+        for i, (tt, hh, rr) in enumerate(zip(t, h, r)):
+            if tt not in idx:
+                continue
+            if (tt, hh) in seen:
+                p.append(f"{name} row {i + 2}: duplicate (type, hour_of_week) = ({tt!r}, {hh})")
+            seen.add((tt, hh))
+            rate[idx[tt], hh] = rr
+        return Arrivals(kind=k, rate=rate, table=name)
+    return None
+
+
+def _service(p, root, raw, types) -> Service | None:
+    k = _kind(p, "service", raw, ("exponential", "lognormal", "empirical"))
+    if k == "exponential":
+        m = _num(p, "service.mean_s", raw.get("mean_s"), lo=0, strict=True)
+        return Service(kind=k, mean_s=m) if m else None
+    if k == "lognormal":
+        m = _num(p, "service.mean_s", raw.get("mean_s"), lo=0, strict=True)
+        cv = _num(p, "service.cv", raw.get("cv"), lo=0, strict=True)
+        return Service(kind=k, mean_s=m, cv=cv) if m and cv else None
+    if k == "empirical":
+        df = _read_table(p, root, "service.table", raw.get("table"), ("type", "agent", "handle_s"))
+        if df is None:
+            return None
+        name = raw["table"]
+        t = _type_col(p, name, df, types)
+        h = _numeric_col(p, name, df, "handle_s", lo=0)
+        if h is None:
+            return None
+        agent = df["agent"].fillna("").astype(str).to_numpy()
+        samples: dict[tuple[str, str], np.ndarray] = {}
+        frame = pd.DataFrame({"t": t, "a": agent, "h": h})
+        for (tt, aa), g in frame.groupby(["t", "a"], sort=True):
+            samples[(tt, aa)] = np.sort(g["h"].to_numpy(dtype=float))
+        missing = [tt for tt in types if (tt, "") not in samples]
+        if missing:
+            p.append(f"{name}: no any-agent sample (empty agent) for type(s) {', '.join(missing)}")
+        return Service(kind=k, samples=samples, table=name)
+    return None
+
+
+def _patience(p, root, raw, types) -> Patience | None:
+    if raw is None:
+        return None
+    k = _kind(p, "patience", raw, ("exponential", "empirical"))
+    if k == "exponential":
+        m = _num(p, "patience.mean_s", raw.get("mean_s"), lo=0, strict=True)
+        return Patience(kind=k, mean_s=m) if m else None
+    if k == "empirical":
+        df = _read_table(p, root, "patience.table", raw.get("table"), ("type", "t_s", "survival"))
+        if df is None:
+            return None
+        name = raw["table"]
+        t = _type_col(p, name, df, types)
+        ts = _numeric_col(p, name, df, "t_s", lo=0)
+        sv = _numeric_col(p, name, df, "survival", lo=0)
+        if ts is None or sv is None:
+            return None
+        curves = {}
+        for tt in types:
+            m = t == tt
+            if not m.any():
+                p.append(f"{name}: no survival curve for type {tt!r}")
+                continue
+            order = np.argsort(ts[m], kind="stable")
+            x, s = ts[m][order], sv[m][order]
+            if (s > 1).any() or (np.diff(s) > 1e-12).any():
+                p.append(f"{name}: type {tt!r}: survival must be within 0..1 and non-increasing in t_s")
+            curves[tt] = (x, s)
+        return Patience(kind=k, curves=curves, table=name)
+    return None
+
+
+def _staffing(p, root, raw) -> Staffing | None:
+    k = _kind(p, "staffing", raw, ("constant", "hour_of_week"))
+    if k == "constant":
+        c = _num(p, "staffing.agents", raw.get("agents"), lo=1)
+        if c is None:
+            return None
+        if c != int(c):
+            p.append(f"staffing.agents: must be a whole number, got {c}")
+        return Staffing(kind=k, agents=np.full(HOURS_PER_WEEK, int(c), dtype=np.int64))
+    if k == "hour_of_week":
+        df = _read_table(p, root, "staffing.table", raw.get("table"), ("hour_of_week", "agents"))
+        if df is None:
+            return None
+        name = raw["table"]
+        h = _hour_col(p, name, df)
+        a = _numeric_col(p, name, df, "agents", lo=0)
+        if h is None or a is None:
+            return None
+        out = np.zeros(HOURS_PER_WEEK, dtype=np.int64)
+        out[h] = np.round(a).astype(np.int64)
+        if len(np.unique(h)) != len(h):
+            p.append(f"{name}: duplicate hour_of_week rows")
+        if out.max() < 1:
+            p.append(f"{name}: no hour has any agent")
+        return Staffing(kind=k, agents=out, table=name)
+    return None
+
+
+# --------------------------------------------------------------------------- writing
+
+def write_scenario(scenario: Scenario, out_dir: str | Path, *, fmt: str = "json") -> Path:
+    """Write ``scenario`` as a scenario directory (``scenario.json`` or ``.yaml`` + CSV tables)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    s = scenario
+    doc: dict[str, Any] = {"schema": SCHEMA, "name": s.name, "start": s.start.isoformat(), "days": s.days,
+                           "types": [{"name": t, "share": float(x)} for t, x in zip(s.types, s.shares)]}
+    a = s.arrivals
+    if a.kind == "constant":
+        doc["arrivals"] = {"kind": "constant", "rate_per_hour": float(a.rate[:, 0].sum())}
+    else:
+        rows = [(t, h, a.rate[i, h]) for i, t in enumerate(s.types) for h in range(HOURS_PER_WEEK)]
+        pd.DataFrame(rows, columns=["type", "hour_of_week", "rate_per_hour"]).to_csv(out / "arrivals.csv", index=False)
+        doc["arrivals"] = {"kind": "hour_of_week", "table": "arrivals.csv"}
+    sv = s.service
+    if sv.kind == "exponential":
+        doc["service"] = {"kind": "exponential", "mean_s": sv.mean_s}
+    elif sv.kind == "lognormal":
+        doc["service"] = {"kind": "lognormal", "mean_s": sv.mean_s, "cv": sv.cv}
+    else:
+        rows = [(t, ag, h) for (t, ag), v in sv.samples.items() for h in v]
+        pd.DataFrame(rows, columns=["type", "agent", "handle_s"]).to_csv(out / "handle.csv", index=False)
+        doc["service"] = {"kind": "empirical", "table": "handle.csv"}
+    pt = s.patience
+    if pt is None:
+        doc["patience"] = None
+    elif pt.kind == "exponential":
+        doc["patience"] = {"kind": "exponential", "mean_s": pt.mean_s}
+    else:
+        rows = [(t, x, y) for t, (xs, ys) in pt.curves.items() for x, y in zip(xs, ys)]
+        pd.DataFrame(rows, columns=["type", "t_s", "survival"]).to_csv(out / "patience.csv", index=False)
+        doc["patience"] = {"kind": "empirical", "table": "patience.csv"}
+    st = s.staffing
+    if st.kind == "constant":
+        doc["staffing"] = {"kind": "constant", "agents": int(st.agents[0])}
+    else:
+        pd.DataFrame({"hour_of_week": np.arange(HOURS_PER_WEEK), "agents": st.agents}).to_csv(out / "staffing.csv", index=False)
+        doc["staffing"] = {"kind": "hour_of_week", "table": "staffing.csv"}
+    doc["agents"] = list(s.agent_names)
+    if s.priority_share > 0:
+        doc["priority"] = {"share": s.priority_share, "credit_s": s.priority_credit_s}
+    doc["policy"] = s.policy
+    if fmt == "yaml":
+        if _yaml is None:
+            raise InputError(["fmt: YAML needs pyyaml, which is not installed"], what="scenario")
+        f = out / "scenario.yaml"
+        f.write_text(_yaml.safe_dump(doc, sort_keys=False))
+    else:
+        f = out / "scenario.json"
+        f.write_text(json.dumps(doc, indent=2) + "\n")
+    return f
+
+
+def mmc_scenario(*, arrival_rate_per_hour: float, mean_service_s: float, agents: int, days: float = 1.0,
+                 patience_mean_s: float | None = None, name: str = "mmc") -> Scenario:
+    """An M/M/c (or M/M/c+M with ``patience_mean_s``) scenario built in code: the validation case."""
+    doc: dict[str, Any] = {
+        "schema": SCHEMA, "name": name, "days": days, "types": [{"name": "call", "share": 1.0}],
+        "arrivals": {"kind": "constant", "rate_per_hour": arrival_rate_per_hour},
+        "service": {"kind": "exponential", "mean_s": mean_service_s},
+        "patience": None if patience_mean_s is None else {"kind": "exponential", "mean_s": patience_mean_s},
+        "staffing": {"kind": "constant", "agents": agents},
+    }
+    return parse_scenario(doc)

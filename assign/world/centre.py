@@ -1,0 +1,464 @@
+"""A synthetic contact centre with a known truth: agents, shifts, arrivals and outcomes.
+
+``generate_world(seed=...)`` draws agents (sparse skills, languages, tenure, sentiment handling,
+style, channel capacities, shifts, a hidden ability no feature shows), a customer pool (repeat
+customers keep their language, style and tier) and an arrival profile by hour and weekday whose
+volume is set so that the offered load is ``occupancy`` of the staffed capacity (see
+docs/model.md for the arithmetic). ``World.truth`` gives the expected outcomes of any pair,
+``World.draw_outcomes`` draws them; ``generate_history`` (assign.world.synth_history) routes a
+history through a logging policy.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from assign.errors import InputError
+from assign.schema import CHANNELS, Agents, Contacts
+from assign.world.truth import COEF_NAMES, DEFAULT_COEF, draw, truth_many
+
+WORLD_SCHEMA = "assign.world/1"
+DAY_S = 86_400.0
+
+INTENT_NAMES = (
+    "billing_question", "billing_dispute", "card_lost", "card_activation", "card_declined",
+    "payment_failed", "refund_status", "address_change", "password_reset", "account_locked",
+    "fraud_report", "loan_inquiry", "loan_payment", "mortgage_question", "savings_rate",
+    "transfer_abroad", "transfer_missing", "statement_request", "fee_complaint", "direct_debit",
+    "mobile_app_issue", "online_banking", "overdraft", "credit_limit", "account_closure",
+    "new_account", "insurance_claim", "investment_advice", "cheque_deposit", "atm_issue",
+    "pension_question", "business_account", "tax_document", "identity_check", "complaint_general",
+    "beneficiary_setup", "currency_exchange", "travel_notice", "rewards_points", "other",
+)
+LANGUAGES = ("en", "es", "fr", "de")
+LANGUAGE_SHARE = (0.72, 0.14, 0.08, 0.06)
+STYLES = ("direct", "empathetic", "detailed")
+TIERS = ("regular", "priority")
+#: Relative arrivals by hour of day (shared by all channels and weekdays).
+HOUR_PROFILE = np.array([0.15, 0.10, 0.08, 0.08, 0.10, 0.20, 0.40, 0.70, 1.00, 1.20, 1.30, 1.30,
+                         1.20, 1.20, 1.25, 1.20, 1.10, 1.00, 0.90, 0.80, 0.65, 0.50, 0.35, 0.25])
+#: Share of agents off on each weekday (Mon..Sun): the weekday pattern of staffing and volume.
+OFF_SHARE = (0.0, 0.0, 0.02, 0.02, 0.04, 0.06, 0.10)
+CHANNEL_MIX = (0.50, 0.35, 0.15)              # voice, chat, email share of contacts
+CHANNEL_HANDLE_S = (150.0, 270.0, 180.0)      # typical handle time per channel
+CHANNEL_PATIENCE_S = (240.0, 420.0, 2 * DAY_S)
+SHIFT_H = 10
+
+
+@dataclass(frozen=True)
+class Truth:
+    """Expected outcomes of contact-agent pairs under the hidden model."""
+
+    p_resolved: np.ndarray
+    csat_mean: np.ndarray
+    handle_mean_s: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class World:
+    """A synthetic centre. ``agents`` has one row per agent (see module doc); ``customers`` the
+    pool arrivals draw from; ``volume`` the expected contacts per (weekday, channel); ``coef``
+    the hidden model's coefficients. Derived arrays are built once at construction."""
+
+    seed: int
+    intents: tuple[str, ...]
+    languages: tuple[str, ...]
+    styles: tuple[str, ...]
+    start: datetime
+    agents: pd.DataFrame
+    customers: pd.DataFrame
+    intent_share: np.ndarray
+    intent_base: np.ndarray
+    intent_handle: np.ndarray
+    intent_complexity: np.ndarray
+    volume: np.ndarray            # (7, n_channels) expected contacts per weekday and channel
+    coef: np.ndarray
+    occupancy: float
+    _a: dict[str, np.ndarray] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        ag = self.agents
+        ii = {k: n for n, k in enumerate(self.intents)}
+        li = {k: n for n, k in enumerate(self.languages)}
+        n = len(ag)
+        skill = np.zeros((n, len(self.intents)))
+        speaks = np.zeros((n, len(self.languages)), dtype=bool)
+        off = np.zeros((n, 7), dtype=bool)
+        for j, (sk, langs, days) in enumerate(zip(ag["skills"], ag["languages"], ag["off_days"])):
+            for k, v in sk.items():
+                skill[j, ii[k]] = v
+            speaks[j, [li[x] for x in langs]] = True
+            off[j, list(days)] = True
+        si = {k: n for n, k in enumerate(self.styles)}
+        cap = ag[[f"capacity_{c}" for c in CHANNELS]].to_numpy(np.int32)
+        a = dict(
+            skill=skill, speaks=speaks, off=off, capacity=cap,
+            style=np.array([si[s] for s in ag["style"]], dtype=np.int32),
+            tenure=ag["tenure_days"].to_numpy(np.float64),
+            handling=ag["sentiment_handling"].to_numpy(np.float64),
+            ability=ag["ability"].to_numpy(np.float64),
+            speed=ag["speed"].to_numpy(np.float64),
+            shift_start=ag["shift_start_h"].to_numpy(np.float64),
+            shift_len=np.array((ag["shift_end_h"] - ag["shift_start_h"]) % 24, dtype=np.float64),
+        )
+        a["shift_len"][a["shift_len"] == 0] = 24.0
+        object.__setattr__(self, "_a", a)
+
+    # ------------------------------------------------------------------ agents and shifts
+    @property
+    def n_agents(self) -> int:
+        return len(self.agents)
+
+    def agents_block(self, *, t_s: float | None = None) -> Agents:
+        """All agents as the snapshot contract's :class:`Agents` in this world's vocab
+        (``intents``, ``languages``, ``styles``). Load and idle are zero: the caller fills
+        them. With ``t_s`` the tenure is the tenure at that time."""
+        a = self._a
+        tenure = a["tenure"] + (0.0 if t_s is None else t_s / DAY_S)
+        n = self.n_agents
+        return Agents(ids=self.agents["agent_id"].to_numpy(object), speaks=a["speaks"], skill=a["skill"],
+                      tenure_days=tenure, sentiment_handling=a["handling"], style=a["style"],
+                      capacity=a["capacity"], load=np.zeros((n, len(CHANNELS)), np.int32),
+                      idle_s=np.zeros(n))
+
+    def on_shift(self, t_s: float) -> np.ndarray:
+        """Bool per agent: working at ``t_s`` seconds after ``start``. A shift that crosses
+        midnight belongs to the weekday it started on (off days included)."""
+        a = self._a
+        day = int(np.floor(t_s / DAY_S))
+        hour = (t_s - day * DAY_S) / 3600.0
+        since = (hour - a["shift_start"]) % 24.0
+        started_day = np.where(hour >= a["shift_start"], day, day - 1)
+        wd = (self.start.weekday() + started_day) % 7
+        off = a["off"][np.arange(self.n_agents), wd]
+        return (since < a["shift_len"]) & ~off
+
+    # ------------------------------------------------------------------ arrivals
+    def arrival_rate(self, t_s: float) -> np.ndarray:
+        """Expected arrivals per second by channel at ``t_s`` (piecewise constant per hour)."""
+        day = int(np.floor(t_s / DAY_S))
+        h = int((t_s - day * DAY_S) // 3600)
+        wd = (self.start.weekday() + day) % 7
+        return self.volume[wd] * HOUR_PROFILE[h] / HOUR_PROFILE.sum() / 3600.0
+
+    def sample_arrivals(self, *, rng: np.random.Generator, start_s: float, end_s: float) -> pd.DataFrame:
+        """Contacts arriving in [start_s, end_s), sorted by ``arrival_s``: a Poisson process
+        by hour, weekday and channel; customers drawn from the pool (repeat customers keep
+        their language, style and tier)."""
+        if not end_s >= start_s:
+            raise InputError([f"end_s: {end_s} is before start_s {start_s}"], what="arrival window")
+        times, chans = [], []
+        t = start_s
+        while t < end_s:
+            nxt = min((np.floor(t / 3600.0) + 1) * 3600.0, end_s)
+            lam = self.arrival_rate(t) * (nxt - t)
+            for c in range(len(CHANNELS)):
+                k = rng.poisson(lam[c])
+                times.append(rng.uniform(t, nxt, size=k))
+                chans.append(np.full(k, c, dtype=np.int8))
+            t = nxt
+        arr = np.concatenate(times) if times else np.empty(0)
+        ch = np.concatenate(chans) if chans else np.empty(0, np.int8)
+        order = np.argsort(arr, kind="stable")
+        arr, ch = arr[order], ch[order]
+        n = len(arr)
+        cu = self.customers
+        w = cu["weight"].to_numpy()
+        cust = np.searchsorted(np.cumsum(w) / w.sum(), rng.random(n), side="right")
+        cust = np.minimum(cust, len(w) - 1)
+        intent = np.searchsorted(np.cumsum(self.intent_share), rng.random(n) * self.intent_share.sum(),
+                                 side="right").clip(0, len(self.intents) - 1)
+        complexity = np.clip(rng.beta(2.0, 2.5, n) + self.intent_complexity[intent], 0.0, 1.0)
+        urgency = rng.beta(2.0, 5.0, n)
+        sentiment = np.clip(cu["sentiment_bias"].to_numpy()[cust] + 0.4 * rng.standard_normal(n), -1, 1)
+        lang = cu["language"].to_numpy()[cust]
+        style = cu["style"].to_numpy()[cust]
+        tier = cu["tier"].to_numpy()[cust]
+        patience = rng.exponential(1.0, n) * np.asarray(CHANNEL_PATIENCE_S)[ch]
+        us = np.round(arr * 1e6).astype(np.int64)
+        ids = np.array([f"c{u:014d}" for u in us], dtype=object)
+        dup = np.flatnonzero(np.r_[False, us[1:] == us[:-1]])
+        for k in dup:
+            ids[k] = f"{ids[k]}-{k}"
+        return pd.DataFrame({
+            "contact_id": ids, "arrival_s": arr, "channel": np.asarray(CHANNELS, dtype=object)[ch],
+            "intent": np.asarray(self.intents, dtype=object)[intent], "language": lang,
+            "complexity": complexity, "urgency": urgency, "sentiment": sentiment, "style": style,
+            "customer_id": cu["customer_id"].to_numpy()[cust], "customer_tier": tier, "patience_s": patience,
+        })
+
+    def contacts_block(self, arrivals: pd.DataFrame) -> Contacts:
+        """Encode an arrivals frame (``sample_arrivals`` columns) as :class:`Contacts` in this
+        world's vocab; ``waited_s`` is 0."""
+        ci = {k: n for n, k in enumerate(CHANNELS)}
+        ii = {k: n for n, k in enumerate(self.intents)}
+        li = {k: n for n, k in enumerate(self.languages)}
+        si = {k: n for n, k in enumerate(self.styles)}
+        n = len(arrivals)
+        return Contacts(
+            ids=arrivals["contact_id"].to_numpy(object),
+            channel=[ci[x] for x in arrivals["channel"]], intent=[ii[x] for x in arrivals["intent"]],
+            language=[li[x] for x in arrivals["language"]],
+            complexity=arrivals["complexity"].to_numpy(float), urgency=arrivals["urgency"].to_numpy(float),
+            sentiment=arrivals["sentiment"].to_numpy(float), waited_s=np.zeros(n),
+            style=[si.get(x, -1) if isinstance(x, str) else -1 for x in arrivals["style"]],
+            customer_id=arrivals["customer_id"].to_numpy(object),
+            customer_tier=arrivals["customer_tier"].to_numpy(object),
+        )
+
+    # ------------------------------------------------------------------ truth
+    def truth(self, *, contacts: Contacts, contact_idx: Any, agent_idx: Any, agent_load: Any = 0,
+              t_s: Any = None) -> Truth:
+        """Expected outcomes of pairs (contact row, world agent row). ``contacts`` are coded
+        in this world's vocab; ``agent_load`` is the agent's other concurrent contacts when the
+        pair starts; ``t_s`` (seconds after ``start``, optional) ages the agents' tenure."""
+        ci = np.ascontiguousarray(contact_idx, dtype=np.int64)
+        ai = np.ascontiguousarray(agent_idx, dtype=np.int64)
+        if ci.shape != ai.shape:
+            raise InputError([f"contact_idx has shape {ci.shape}, agent_idx {ai.shape}"], what="pairs")
+        n = len(ci)
+        load = np.ascontiguousarray(np.broadcast_to(np.asarray(agent_load, dtype=np.float64), (n,)))
+        add = np.zeros(n) if t_s is None else np.ascontiguousarray(
+            np.broadcast_to(np.asarray(t_s, dtype=np.float64) / DAY_S, (n,)))
+        a = self._a
+        p, cs, ht = truth_many(
+            self.coef, self.intent_base, self.intent_handle, np.asarray(CHANNEL_HANDLE_S),
+            contacts.intent, contacts.channel, contacts.complexity, contacts.sentiment,
+            contacts.language, contacts.style, a["skill"], a["speaks"], a["style"], a["tenure"],
+            a["handling"], a["ability"], a["speed"], ci, ai, load, add)
+        return Truth(p_resolved=p, csat_mean=cs, handle_mean_s=ht)
+
+    def draw_outcomes(self, *, rng: np.random.Generator, truth: Truth) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(resolved bool, csat 1..5, handle_s) drawn so that their expectations are ``truth``."""
+        return draw(rng, p_resolved=truth.p_resolved, csat_mean=truth.csat_mean,
+                    handle_mean_s=truth.handle_mean_s, sigma=float(self.coef[COEF_NAMES.index("ht_sigma")]))
+
+    # ------------------------------------------------------------------ load arithmetic
+    def load_report(self) -> pd.DataFrame:
+        """Per weekday and channel: expected contacts, staffed slot-hours, mean handle time the
+        world was calibrated with, and the offered load (workload / staffed capacity)."""
+        rows = []
+        a = self._a
+        for wd in range(7):
+            working = ~a["off"][:, wd]
+            for c, ch in enumerate(CHANNELS):
+                slot_h = float((a["capacity"][working, c] * a["shift_len"][working]).sum())
+                vol = float(self.volume[wd, c])
+                h = float(self.agents.attrs.get("calibrated_handle_s", CHANNEL_HANDLE_S)[c])
+                rows.append(dict(weekday=wd, channel=ch, contacts=vol, slot_hours=slot_h, handle_s=h,
+                                 offered_load=vol * h / 3600.0 / slot_h if slot_h else np.inf))
+        return pd.DataFrame(rows)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> None:
+        """Write the world to directory ``path``: world.json, agents.parquet, customers.parquet."""
+        p = Path(path)
+        p.mkdir(parents=True, exist_ok=True)
+        meta = dict(
+            schema=WORLD_SCHEMA, seed=self.seed, intents=list(self.intents), languages=list(self.languages),
+            styles=list(self.styles), start=self.start.isoformat(), intent_share=self.intent_share.tolist(),
+            intent_base=self.intent_base.tolist(), intent_handle=self.intent_handle.tolist(),
+            intent_complexity=self.intent_complexity.tolist(), volume=self.volume.tolist(),
+            coef=dict(zip(COEF_NAMES, self.coef.tolist())), occupancy=self.occupancy,
+            calibrated_handle_s=list(self.agents.attrs.get("calibrated_handle_s", CHANNEL_HANDLE_S)),
+        )
+        (p / "world.json").write_text(json.dumps(meta, indent=1))
+        ag = self.agents.copy()
+        ag.attrs = {}
+        ag["skills"] = [json.dumps(s, sort_keys=True) for s in ag["skills"]]
+        ag["languages"] = [list(x) for x in ag["languages"]]
+        ag["off_days"] = [list(map(int, x)) for x in ag["off_days"]]
+        ag.to_parquet(p / "agents.parquet", index=False)
+        self.customers.to_parquet(p / "customers.parquet", index=False)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "World":
+        """Read a world written by :meth:`save`; raises :class:`InputError` naming what is missing."""
+        p = Path(path)
+        missing = [f"{p / f}: missing" for f in ("world.json", "agents.parquet", "customers.parquet")
+                   if not (p / f).exists()]
+        if missing:
+            raise InputError(missing, what="world directory")
+        meta = json.loads((p / "world.json").read_text())
+        if meta.get("schema") != WORLD_SCHEMA:
+            raise InputError([f"{p / 'world.json'}: schema {meta.get('schema')!r}, expected {WORLD_SCHEMA!r}"],
+                             what="world directory")
+        ag = pd.read_parquet(p / "agents.parquet")
+        ag["skills"] = [json.loads(s) for s in ag["skills"]]
+        ag["languages"] = [list(x) for x in ag["languages"]]
+        ag["off_days"] = [list(map(int, x)) for x in ag["off_days"]]
+        ag.attrs["calibrated_handle_s"] = tuple(meta["calibrated_handle_s"])
+        coef = np.array([meta["coef"][k] for k in COEF_NAMES])
+        return cls(seed=int(meta["seed"]), intents=tuple(meta["intents"]), languages=tuple(meta["languages"]),
+                   styles=tuple(meta["styles"]), start=datetime.fromisoformat(meta["start"]), agents=ag,
+                   customers=pd.read_parquet(p / "customers.parquet"),
+                   intent_share=np.array(meta["intent_share"]), intent_base=np.array(meta["intent_base"]),
+                   intent_handle=np.array(meta["intent_handle"]),
+                   intent_complexity=np.array(meta["intent_complexity"]), volume=np.array(meta["volume"]),
+                   coef=coef, occupancy=float(meta["occupancy"]))
+
+
+# ---------------------------------------------------------------------- generation
+
+
+def _shift_starts(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Greedy shift starts (SHIFT_H long) for ``n`` agents so that the staffing follows
+    HOUR_PROFILE: each agent takes the start that covers the largest remaining deficit."""
+    target = HOUR_PROFILE / HOUR_PROFILE.sum() * n * SHIFT_H
+    have = np.zeros(24)
+    starts = np.empty(n, dtype=np.int64)
+    cover = np.array([[(h - s) % 24 < SHIFT_H for h in range(24)] for s in range(24)])
+    for k in range(n):
+        gain = (cover * np.maximum(target - have, 0.0)[None, :]).sum(axis=1)
+        gain += 1e-9 * rng.random(24)  # ties broken by a seeded draw, not by hour order
+        s = int(np.argmax(gain))
+        starts[k] = s
+        have += cover[s]
+    return starts
+
+
+def generate_world(*, n_agents: int = 200, seed: int, n_intents: int = 30, occupancy: float = 0.88,
+                   n_customers: int | None = None, start: datetime | None = None,
+                   coef: np.ndarray | None = None) -> World:
+    """Draw a synthetic centre. The defaults are the STANDARD CENTRE: 200 agents, 30 intents,
+    10-hour shifts following the arrival profile, volume set so that the offered load is
+    ``occupancy`` of the staffed capacity on every weekday and channel."""
+    problems = []
+    if not isinstance(n_agents, (int, np.integer)) or n_agents < 6:
+        problems.append(f"n_agents must be a whole number >= 6, got {n_agents!r}")
+    if not isinstance(n_intents, (int, np.integer)) or not 2 <= n_intents <= 200:
+        problems.append(f"n_intents must be a whole number in 2..200, got {n_intents!r}")
+    if not 0 < occupancy < 1.5:
+        problems.append(f"occupancy must be in (0, 1.5), got {occupancy!r}")
+    if problems:
+        raise InputError(problems, what="world parameters")
+    rng = np.random.default_rng(seed)
+    intents = tuple(INTENT_NAMES[k] if k < len(INTENT_NAMES) else f"intent_{k:03d}" for k in range(n_intents))
+    start = start or datetime(2026, 1, 5, tzinfo=timezone.utc)  # a Monday
+    start = start - timedelta(days=start.weekday(), hours=start.hour, minutes=start.minute,
+                              seconds=start.second, microseconds=start.microsecond)
+    share = 1.0 / np.arange(1, n_intents + 1) ** 0.9
+    share = share[rng.permutation(n_intents)]
+    share /= share.sum()
+    intent_base = rng.normal(0.0, 0.3, n_intents)
+    intent_handle = np.exp(rng.normal(0.0, 0.25, n_intents))
+    intent_handle /= (share * intent_handle).sum()
+    intent_cx = rng.uniform(-0.15, 0.15, n_intents)
+
+    # agents: channel groups sized by workload share
+    work = np.asarray(CHANNEL_MIX) * np.asarray(CHANNEL_HANDLE_S) / np.array([1.0, 2.7, 1.0])
+    n_ch = np.floor(work / work.sum() * n_agents).astype(int)
+    n_ch[0] += n_agents - n_ch.sum()
+    group = np.repeat(np.arange(3), n_ch)
+    cap = np.zeros((n_agents, 3), dtype=np.int32)
+    cap[group == 0, 0] = 1
+    cap[group == 1, 1] = np.where(rng.random((group == 1).sum()) < 0.7, 3, 2)
+    cap[group == 2, 2] = 1
+    starts = np.empty(n_agents, dtype=np.int64)
+    for c in range(3):
+        starts[group == c] = _shift_starts(rng, int(n_ch[c]))
+    # off days: OFF_SHARE of agents off per weekday
+    off_days: list[list[int]] = [[] for _ in range(n_agents)]
+    for wd, s in enumerate(OFF_SHARE):
+        for j in rng.choice(n_agents, size=int(round(s * n_agents)), replace=False):
+            off_days[j].append(wd)
+    # languages: every agent speaks en or, for a few, another language
+    speaks = rng.random((n_agents, len(LANGUAGES))) < np.array([0.92, 0.25, 0.15, 0.10])
+    speaks[~speaks.any(axis=1), 0] = True
+    for k in range(len(LANGUAGES)):  # each language spoken in each channel group
+        for c in range(3):
+            idx = np.flatnonzero(group == c)
+            if not speaks[idx, k].any():
+                speaks[rng.choice(idx), k] = True
+    # skills: sparse, popular intents more often, proficiency 0.2..1
+    skills = []
+    n_sk = rng.integers(max(2, n_intents // 5), max(3, n_intents // 2) + 1, n_agents)
+    p_int = np.sqrt(share) / np.sqrt(share).sum()
+    for j in range(n_agents):
+        ks = rng.choice(n_intents, size=min(n_sk[j], n_intents), replace=False, p=p_int)
+        skills.append({intents[k]: round(float(0.2 + 0.8 * rng.beta(2.5, 1.8)), 3) for k in sorted(ks)})
+    for c in range(3):  # every intent covered by several agents of each channel group
+        idx = np.flatnonzero(group == c)
+        for k, name in enumerate(intents):
+            have = [j for j in idx if name in skills[j]]
+            for j in rng.choice(idx, size=max(0, min(3, len(idx)) - len(have)), replace=False):
+                skills[j][name] = round(float(0.3 + 0.6 * rng.random()), 3)
+    tenure = np.round(np.exp(rng.normal(np.log(400), 1.0, n_agents)).clip(5, 5000), 1)
+    ability = rng.normal(0.0, 0.45, n_agents)
+    agents = pd.DataFrame({
+        "agent_id": [f"a{j:04d}" for j in range(n_agents)],
+        "languages": [[LANGUAGES[k] for k in np.flatnonzero(speaks[j])] for j in range(n_agents)],
+        "skills": skills,
+        "tenure_days": tenure,
+        "sentiment_handling": np.round(rng.beta(3, 3, n_agents), 3),
+        "style": np.asarray(STYLES, dtype=object)[rng.integers(0, len(STYLES), n_agents)],
+        "capacity_voice": cap[:, 0], "capacity_chat": cap[:, 1], "capacity_email": cap[:, 2],
+        "shift_start_h": starts.astype(float), "shift_end_h": ((starts + SHIFT_H) % 24).astype(float),
+        "off_days": off_days,
+        "ability": ability,
+        "speed": -0.3 * ability + rng.normal(0.0, 0.12, n_agents),
+    })
+    # customers: a pool with heavy-tailed contact rates -> repeat customers
+    n_cust = int(n_customers or max(2000, 600 * n_agents))
+    lang = np.asarray(LANGUAGES, dtype=object)[rng.choice(len(LANGUAGES), n_cust, p=LANGUAGE_SHARE)]
+    customers = pd.DataFrame({
+        "customer_id": [f"u{k:07d}" for k in range(n_cust)],
+        "language": lang,
+        "style": np.asarray(STYLES, dtype=object)[rng.choice(len(STYLES), n_cust, p=[0.4, 0.35, 0.25])],
+        "tier": np.where(rng.random(n_cust) < 0.15, TIERS[1], TIERS[0]).astype(object),
+        "sentiment_bias": rng.normal(-0.05, 0.25, n_cust),
+        "weight": rng.pareto(1.5, n_cust) + 0.05,
+    })
+    world = World(seed=int(seed), intents=intents, languages=LANGUAGES, styles=STYLES, start=start,
+                  agents=agents, customers=customers, intent_share=share, intent_base=intent_base,
+                  intent_handle=intent_handle, intent_complexity=intent_cx, volume=np.zeros((7, 3)),
+                  coef=DEFAULT_COEF.copy() if coef is None else np.asarray(coef, dtype=np.float64),
+                  occupancy=float(occupancy))
+    handle = _calibrate_handle(world, rng)
+    agents.attrs["calibrated_handle_s"] = tuple(float(h) for h in handle)
+    a = world._a
+    volume = np.zeros((7, 3))
+    for wd in range(7):
+        working = ~a["off"][:, wd]
+        slot_s = (a["capacity"][working] * a["shift_len"][working, None]).sum(axis=0) * 3600.0
+        volume[wd] = occupancy * slot_s / handle
+    object.__setattr__(world, "volume", volume)
+    return world
+
+
+def _calibrate_handle(world: World, rng: np.random.Generator, n: int = 10_000) -> np.ndarray:
+    """Mean handle time per channel when contacts go to a skilled agent of their channel chosen
+    in proportion to proficiency (close to the logging policy): the figure the volume uses."""
+    object.__setattr__(world, "volume", np.tile(np.asarray(CHANNEL_MIX) * 1000.0, (7, 1)))
+    sub = np.random.default_rng(int(rng.integers(2**63)))
+    df = world.sample_arrivals(rng=sub, start_s=0.0, end_s=7 * DAY_S)
+    df = df.iloc[sub.permutation(len(df))[:n]].reset_index(drop=True)
+    cs = world.contacts_block(df)
+    a = world._a
+    agent = np.empty(len(df), dtype=np.int64)
+    for i in range(len(df)):
+        ok = (a["capacity"][:, cs.channel[i]] > 0) & a["speaks"][:, cs.language[i]]
+        w = a["skill"][:, cs.intent[i]] * ok
+        if w.sum() <= 0:
+            w = ok.astype(float) + 1e-12
+        agent[i] = sub.choice(len(w), p=w / w.sum())
+    tr = world.truth(contacts=cs, contact_idx=np.arange(len(df)), agent_idx=agent)
+    out = np.array(CHANNEL_HANDLE_S, dtype=float)
+    for c in range(3):
+        m = cs.channel == c
+        if m.any():
+            out[c] = float(tr.handle_mean_s[m].mean())
+    return out
+
+
+def generate_history(world: World, *, days: int, seed: int, progress: bool = False) -> pd.DataFrame:
+    """A history of ``days`` days routed by the logging policy (see assign.world.synth_history)."""
+    from assign.world.synth_history import generate_history as _gen
+
+    return _gen(world, days=days, seed=seed, progress=progress)
