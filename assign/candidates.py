@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
+
+from assign.scorer import Prior
 #: Auction bid increment, relative to the spread of cheap values: coarse prices, fast convergence.
 AUCTION_EPS = 1e-2
 
@@ -35,41 +37,63 @@ class Candidates:
 
 
 @njit(cache=True)
-def _eligible(c_lang, c_intent, c_chan, c_term, speaks_t, skill_t, free_t, a_term,
-              min_prof, require_language, w_score):
-    """CSR of eligible (contact, agent) pairs, agents ascending within a contact."""
+def _eligible(c_lang, c_intent, c_chan, c_style, c_neg, c_term, speaks_t, skill_t, prior_t, a_style,
+              a_sent, style_bonus, sentiment_coef, free_t, a_term, min_prof, require_language, w_score):
+    """CSR of eligible (contact, agent) pairs, agents ascending within a contact.
+
+    Eligibility depends only on (intent, language, channel), so each such group's agent list
+    is built once and copied to its contacts; only the pair terms are computed per pair.
+    """
     n, m = len(c_lang), len(a_term)
-    cap = 1024
-    agent = np.empty(cap, dtype=np.int64)
-    cheap = np.empty(cap, dtype=np.float64)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    skilled = np.zeros(n, dtype=np.bool_)
-    k = 0
+    n_lang, n_chan = speaks_t.shape[0], free_t.shape[0]
+    group = (c_intent * n_lang + c_lang) * n_chan + c_chan
+    n_groups = skill_t.shape[0] * n_lang * n_chan
+    g_start = np.full(n_groups, -1, dtype=np.int64)
+    g_len = np.zeros(n_groups, dtype=np.int64)
+    g_skilled = np.zeros(n_groups, dtype=np.bool_)
+    members = np.empty(0, dtype=np.int64)
+    used = 0
     for i in range(n):
-        prof = skill_t[c_intent[i]]
-        spk = speaks_t[c_lang[i]]
-        fr = free_t[c_chan[i]]
+        g = group[i]
+        if g_start[g] >= 0:
+            continue
+        prof, spk, fr = skill_t[c_intent[i]], speaks_t[c_lang[i]], free_t[c_chan[i]]
+        if used + m > len(members):
+            grown = np.empty(max(2 * len(members), used + m), dtype=np.int64)
+            grown[:used] = members[:used]
+            members = grown
+        g_start[g] = used
         for j in range(m):
             p = prof[j]
             if p <= 0.0 or p < min_prof:
                 continue
             if require_language and not spk[j]:
                 continue
-            skilled[i] = True
-            if fr[j] <= 0:
-                continue
-            if k == cap:
-                cap *= 2
-                agent2 = np.empty(cap, dtype=np.int64)
-                cheap2 = np.empty(cap, dtype=np.float64)
-                agent2[:k] = agent[:k]
-                cheap2[:k] = cheap[:k]
-                agent, cheap = agent2, cheap2
+            g_skilled[g] = True
+            if fr[j] > 0:
+                members[used] = j
+                used += 1
+        g_len[g] = used - g_start[g]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    skilled = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        indptr[i + 1] = indptr[i] + g_len[group[i]]
+        skilled[i] = g_skilled[group[i]]
+    agent = np.empty(indptr[n], dtype=np.int64)
+    cheap = np.empty(indptr[n], dtype=np.float64)
+    for i in range(n):
+        g, k = group[i], indptr[i]
+        pri = prior_t[c_intent[i]]
+        cs, neg, ct = c_style[i], c_neg[i] * sentiment_coef, c_term[i]
+        for t in range(g_len[g]):
+            j = members[g_start[g] + t]
+            est = pri[j] + neg * a_sent[j]
+            if cs >= 0 and cs == a_style[j]:
+                est += style_bonus
             agent[k] = j
-            cheap[k] = w_score * p + c_term[i] + a_term[j]
+            cheap[k] = w_score * est + ct + a_term[j]
             k += 1
-        indptr[i + 1] = k
-    return indptr, agent[:k].copy(), cheap[:k].copy(), skilled
+    return indptr, agent, cheap, skilled
 
 
 @njit(cache=True)
@@ -185,19 +209,26 @@ def _select(indptr, res, value, price, arc_of, n_res, top_k):
     return keep
 
 
-def find_candidates(*, c_lang: np.ndarray, c_intent: np.ndarray, c_chan: np.ndarray, c_term: np.ndarray,
-                    speaks: np.ndarray, skill: np.ndarray, free: np.ndarray, a_term: np.ndarray,
+def find_candidates(*, c_lang: np.ndarray, c_intent: np.ndarray, c_chan: np.ndarray, c_style: np.ndarray,
+                    c_neg: np.ndarray, c_term: np.ndarray, speaks: np.ndarray, skill: np.ndarray,
+                    a_style: np.ndarray, a_sent: np.ndarray, prior: Prior, free: np.ndarray,
+                    a_term: np.ndarray,
                     min_proficiency: float, require_language: bool, w_score: float, top_k: int,
                     prune: bool, n_channels: int = 3) -> Candidates:
     """Eligible pairs (all of them, or the pruned set) in row-major order.
 
-    ``c_term`` / ``a_term`` are the per-contact and per-agent value terms (aging, fairness)
-    already weighted; the cheap value of a pair is ``w_score * proficiency + c_term + a_term``.
+    ``skill`` decides eligibility; ``prior`` is the scorer's cheap linear estimate of a pair's
+    score (see :class:`assign.scorer.Prior`), rows in the same agent order. ``c_term`` / ``a_term`` are the
+    per-contact and per-agent value terms (aging, fairness) already weighted; the cheap value
+    of a pair is ``w_score * prior[agent, intent] + c_term + a_term``.
     ``free`` is (n_agents, n_channels); a resource is one agent on one channel.
     """
     indptr, agent, cheap, skilled = _eligible(
         c_lang.astype(np.int64), c_intent.astype(np.int64), c_chan.astype(np.int64),
-        c_term.astype(np.float64), np.ascontiguousarray(speaks.T), np.ascontiguousarray(skill.T),
+        c_style.astype(np.int64), c_neg.astype(np.float64), c_term.astype(np.float64),
+        np.ascontiguousarray(speaks.T), np.ascontiguousarray(skill.T),
+        np.ascontiguousarray(prior.agent_intent.T, dtype=np.float64), a_style.astype(np.int64),
+        a_sent.astype(np.float64), float(prior.style_bonus), float(prior.sentiment_coef),
         np.ascontiguousarray(free.T.astype(np.int64)), a_term.astype(np.float64),
         float(min_proficiency), bool(require_language), float(w_score))
     contact = np.repeat(np.arange(len(c_lang), dtype=np.int64), np.diff(indptr))

@@ -8,7 +8,8 @@ constructor, never inside a tick.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from assign.errors import AssignError, SolverError
 from assign.result import (BELOW_THRESHOLD, NO_CAPACITY, NO_ELIGIBLE_AGENT, Alternative, Assignment,
                            TickResult, Unassigned)
 from assign.schema import CHANNELS, Snapshot, parse_snapshot
-from assign.scorer import Scorer, SkillScorer
+from assign.scorer import Prior, Scorer, SkillScorer
 from assign.solve import SOLVERS, Problem, Solution
 from assign.solve import value as pair_value
 from assign.values import resolve_values
@@ -68,12 +69,25 @@ class Router:
 
     # ------------------------------------------------------------------ the pipeline
 
+    def problem(self, snapshot: Snapshot | Mapping[str, Any], *, values: Any = None) -> TickProblem:
+        """Everything before the solve: candidates, values and the solver's :class:`Problem`.
+        For baselines and analysis that want to solve the same problem another way."""
+        return self._build(snapshot, values=values, clock=_Clock(time.perf_counter(), {}), force_prune=None)
+
     def _tick(self, snapshot, *, budget_ms, values, explain, force_prune) -> TickResult:
         t_start = time.perf_counter()
-        timings: dict[str, float] = {}
-        clock = _Clock(t_start, timings)
+        clock = _Clock(t_start, {})
+        budget = budget_ms if budget_ms is not None else self.config.budget_ms
+        tp = self._build(snapshot, values=values, clock=clock, force_prune=force_prune)
+        reasons = list(tp.reasons)
+        solution = self._solve(tp.problem, budget=budget, t_start=t_start, reasons=reasons)
+        clock.lap("solve")
+        result = self._result(tp, solution, reasons, clock.out, explain=explain)
+        clock.out["total"] = (time.perf_counter() - t_start) * 1e3
+        return result
+
+    def _build(self, snapshot, *, values, clock: "_Clock", force_prune) -> TickProblem:
         cfg = self.config
-        budget = budget_ms if budget_ms is not None else cfg.budget_ms
         if not isinstance(snapshot, Snapshot):
             snapshot = parse_snapshot(snapshot)
         clock.lap("validate")
@@ -84,19 +98,21 @@ class Router:
         fair_a = pair_value.fairness(idle_s=a.idle_s, config=cfg)[a_order]
         free = a.free[a_order]
         chan = c.channel[c_order]
-        fallback_reasons: list[str] = []
+        reasons: list[str] = []
 
         if values is None:
             prune = (force_prune if force_prune is not None
                      else snapshot.n_contacts * snapshot.n_agents > cfg.prune_min_pairs)
             cands = find_candidates(
                 c_lang=c.language[c_order], c_intent=c.intent[c_order], c_chan=chan,
+                c_style=c.style[c_order], c_neg=np.maximum(-c.sentiment[c_order], 0.0),
                 c_term=cfg.w_aging * aging_c, speaks=a.speaks[a_order], skill=a.skill[a_order],
-                free=free, a_term=cfg.w_fairness * fair_a, min_proficiency=cfg.min_proficiency,
+                a_style=a.style[a_order], a_sent=a.sentiment_handling[a_order],
+                prior=self._prior(snapshot, a_order), free=free, a_term=cfg.w_fairness * fair_a, min_proficiency=cfg.min_proficiency,
                 require_language=cfg.require_language, w_score=cfg.w_score, top_k=cfg.top_k, prune=prune)
             clock.lap("retrieve")
             rows, cols, skilled = cands.contact, cands.agent, cands.skilled
-            score = self._score(snapshot, c_order[rows], a_order[cols], fallback_reasons,
+            score = self._score(snapshot, c_order[rows], a_order[cols], reasons,
                                 proficiency=a.skill[a_order[cols], c.intent[c_order[rows]]])
             clock.lap("score")
             parts_aging, parts_fair = aging_c[rows], fair_a[cols]
@@ -127,17 +143,22 @@ class Router:
             rows, cols, val, score = rows[ok], cols[ok], val[ok], score[ok]
             parts_aging, parts_fair = parts_aging[ok], parts_fair[ok]
         clock.lap("value")
-
         problem = Problem(n_contacts=snapshot.n_contacts, contact=rows, resource=cols * _N_CH + chan[rows],
                           value=val, capacity=free.reshape(-1))
-        solution = self._solve(problem, budget=budget, t_start=t_start, reasons=fallback_reasons)
-        clock.lap("solve")
+        return TickProblem(snapshot=snapshot, problem=problem, c_order=c_order, a_order=a_order, rows=rows,
+                           cols=cols, score=score, aging=parts_aging, fairness=parts_fair, skilled=skilled,
+                           with_room=with_room, n_eligible=int(n_eligible), reasons=tuple(reasons))
 
-        result = self._result(snapshot, c_order, a_order, problem, solution, rows, cols, val, score,
-                              parts_aging, parts_fair, skilled, with_room, fallback_reasons, timings,
-                              n_candidates=int(n_eligible), explain=explain)
-        timings["total"] = (time.perf_counter() - t_start) * 1e3
-        return result
+    def _prior(self, snapshot: Snapshot, a_order: np.ndarray) -> Prior:
+        """The scorer's cheap estimate for retrieval (rows in canonical agent order); plain
+        proficiency when the scorer has none or gives an unusable one."""
+        make = getattr(self.scorer, "prior", None)
+        prior = make(snapshot) if callable(make) else None
+        if (isinstance(prior, Prior) and prior.agent_intent.shape == snapshot.agents.skill.shape
+                and np.isfinite(prior.agent_intent).all()):
+            return Prior(agent_intent=prior.agent_intent[a_order], style_bonus=prior.style_bonus,
+                         sentiment_coef=prior.sentiment_coef)
+        return Prior(agent_intent=snapshot.agents.skill[a_order])
 
     def _score(self, snapshot: Snapshot, ci: np.ndarray, ai: np.ndarray, reasons: list[str], *,
                proficiency: np.ndarray) -> np.ndarray:
@@ -174,36 +195,58 @@ class Router:
                 reasons.append(f"solver {name} failed: {err}")
         raise SolverError("every solver failed: " + "; ".join(reasons))  # greedy cannot fail
 
-    def _result(self, snapshot, c_order, a_order, problem, solution, rows, cols, val, score, aging, fair,
-                skilled, with_room, reasons, timings, *, n_candidates, explain) -> TickResult:
+    def _result(self, tp: TickProblem, solution: Solution, reasons: list[str], timings: dict[str, float], *,
+                explain: bool) -> TickResult:
+        snapshot, rows, cols = tp.snapshot, tp.rows, tp.cols
         c_ids, a_ids = snapshot.contacts.ids, snapshot.agents.ids
+        c_order, a_order, val = tp.c_order, tp.a_order, tp.problem.value
         arcs = solution.arcs
         assigned_rows = rows[arcs]
         assignments = tuple(
             Assignment(contact_id=c_ids[c_order[rows[k]]], agent_id=a_ids[a_order[cols[k]]],
-                       value=float(val[k]), score=float(score[k]), aging=float(aging[k]),
-                       fairness=float(fair[k]))
+                       value=float(val[k]), score=float(tp.score[k]), aging=float(tp.aging[k]),
+                       fairness=float(tp.fairness[k]))
             for k in arcs)
         served = np.zeros(snapshot.n_contacts, dtype=bool)
         served[assigned_rows] = True
+        has_arc = np.zeros(snapshot.n_contacts, dtype=bool)
+        has_arc[rows] = True
         unassigned = []
         for r in np.flatnonzero(~served):
-            i = c_order[r]
-            if not skilled[r]:
+            if not tp.skilled[r]:
                 reason = NO_ELIGIBLE_AGENT
-            elif with_room[r] and self.config.threshold is not None and not (rows == r).any():
+            elif tp.with_room[r] and not has_arc[r]:
                 reason = BELOW_THRESHOLD
             else:
                 reason = NO_CAPACITY
-            unassigned.append(Unassigned(contact_id=c_ids[i], reason=reason))
-        explanations = (_explain(problem, solution, c_ids, a_ids, c_order, a_order, rows, cols, val, score,
-                                 fair, k=self.config.explain_k) if explain else None)
+            unassigned.append(Unassigned(contact_id=c_ids[c_order[r]], reason=reason))
+        explanations = _explain(tp, solution, k=self.config.explain_k) if explain else None
         return TickResult(
             snapshot_id=snapshot.snapshot_id, assignments=assignments, unassigned=tuple(unassigned),
             objective=float(val[arcs].sum()), solver=solution.solver, fallback=bool(reasons),
             fallback_reason="; ".join(reasons) or None, timings_ms=timings,
             contact_index=c_order[assigned_rows], agent_index=a_order[cols[arcs]],
-            n_candidates=n_candidates, explanations=explanations)
+            n_candidates=tp.n_eligible, explanations=explanations)
+
+
+@dataclass(frozen=True, eq=False)
+class TickProblem:
+    """A tick up to the solve: the snapshot, its canonical orders, the candidate arcs with
+    their value parts (arc k joins canonical contact ``rows[k]`` and agent ``cols[k]``)."""
+
+    snapshot: Snapshot
+    problem: Problem
+    c_order: np.ndarray
+    a_order: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    score: np.ndarray
+    aging: np.ndarray
+    fairness: np.ndarray
+    skilled: np.ndarray
+    with_room: np.ndarray
+    n_eligible: int
+    reasons: tuple[str, ...]
 
 
 class _Clock:
@@ -218,9 +261,11 @@ class _Clock:
         self.last = now
 
 
-def _explain(problem: Problem, solution: Solution, c_ids, a_ids, c_order, a_order, rows, cols, val, score,
-             fair, *, k: int) -> dict[str, tuple[Alternative, ...]]:
+def _explain(tp: TickProblem, solution: Solution, *, k: int) -> dict[str, tuple[Alternative, ...]]:
     """Each contact's best candidates that were not chosen, and why each lost."""
+    problem, rows, cols, val = tp.problem, tp.rows, tp.cols, tp.problem.value
+    c_ids, a_ids = tp.snapshot.contacts.ids, tp.snapshot.agents.ids
+    c_order, a_order, score, fair = tp.c_order, tp.a_order, tp.score, tp.fairness
     chosen_of_row = {int(rows[x]): int(x) for x in solution.arcs}
     used = np.bincount(problem.resource[solution.arcs], minlength=problem.n_resources)
     takers: dict[int, list[str]] = {}

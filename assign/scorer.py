@@ -17,13 +17,29 @@ import numpy as np
 from assign.schema import Snapshot
 
 
+@dataclass(frozen=True, kw_only=True)
+class Prior:
+    """A scorer's cheap estimate of its score for a pair (agent j, contact i):
+
+    ``agent_intent[j, intent_i] + style_bonus * [style_i == style_j] + sentiment_coef *
+    sentiment_handling_j * max(-sentiment_i, 0)``. ``agent_intent`` is (n_agents, n_intents).
+    """
+
+    agent_intent: np.ndarray
+    style_bonus: float = 0.0
+    sentiment_coef: float = 0.0
+
+
 @runtime_checkable
 class Scorer(Protocol):
     """Values candidate pairs of one snapshot.
 
     ``score_pairs`` gets parallel index arrays (contact row, agent row of ``snapshot``) and
     returns one finite float64 per pair. A scorer may define ``warm_up()``; the router calls
-    it at construction so that compilation and model loading never happen inside a tick.
+    it at construction so that compilation and model loading never happen inside a tick. It
+    may define ``prior(snapshot) -> Prior``: a cheap linear estimate of the score, which the
+    router evaluates on every eligible pair to prune candidates on large ticks (proficiency
+    when absent). The closer the prior to the score, the less pruning loses.
     Implementations must be safe to call from several threads at once.
     """
 
@@ -61,6 +77,14 @@ class SkillScorer:
     @property
     def total_weight(self) -> float:
         return self.w_proficiency + self.w_tenure + self.w_style + self.w_sentiment
+
+    def prior(self, snapshot: Snapshot) -> Prior:
+        """The score itself: every term of this scorer is linear enough to be its own prior."""
+        a = snapshot.agents
+        tenure = self.w_tenure * a.tenure_days / (a.tenure_days + self.tenure_half_days)
+        w = self.total_weight
+        return Prior(agent_intent=(self.w_proficiency * a.skill + tenure[:, None]) / w,
+                     style_bonus=self.w_style / w, sentiment_coef=self.w_sentiment / w)
 
     def score_pairs(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
         c, a = snapshot.contacts, snapshot.agents

@@ -1,0 +1,9 @@
+"""Experiments on routing changes: randomisation, design (power), analysis, reports.
+
+``randomise.arm_of`` is the call the router makes at tick time; ``design.plan`` sizes a test;
+``analyse.analyse`` turns a log into a :class:`~assign.experiment.analyse.Readout`;
+``report.write_report`` renders it. Heavy imports (matplotlib) happen inside the report.
+"""
+from assign.experiment.randomise import AssignmentLog, Switchback, arm_of, arms_of, hash_uniform
+
+__all__ = ["AssignmentLog", "Switchback", "arm_of", "arms_of", "hash_uniform"]

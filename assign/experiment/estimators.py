@@ -445,4 +445,8 @@ def holm(p_values, *, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     adj_sorted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
     adj = np.empty(m)
     adj[order] = adj_sorted
-    return adj, adj < alpha
+    ok = p[order] <= alpha / (m - np.arange(m))  # step-down: reject until the first failure
+    n_rej = m if ok.all() else int(np.argmin(ok))
+    rej = np.zeros(m, dtype=bool)
+    rej[order[:n_rej]] = True
+    return adj, rej

@@ -8,7 +8,7 @@ switchback windows (hash ``site|window index``), with a burn-in after each switc
 analysis excludes.
 
 >>> arm_of("contact-17", salt="exp-1")
-'treatment'
+'control'
 >>> arm_of("contact-17", salt="exp-1") == arm_of("contact-17", salt="exp-1")
 True
 """

@@ -309,6 +309,11 @@ def _derive(rows: list[list[str]], lines: list[int]) -> tuple[pd.DataFrame, dict
     return out, derived
 
 
+def epoch_s(ts: pd.Series) -> np.ndarray:
+    """Whole seconds since 1970 of a datetime column, whatever its unit (ns, us, s)."""
+    return pd.to_datetime(ts, utc=True).dt.as_unit("s").astype("int64").to_numpy()
+
+
 def repeat_within(hist: pd.DataFrame, *, window_s: float) -> pd.Series:
     """Whether the same identified customer calls again within ``window_s`` of this call's
     arrival (any later kept call, served or abandoned, counts).
@@ -320,7 +325,7 @@ def repeat_within(hist: pd.DataFrame, *, window_s: float) -> pd.Series:
     ident = hist["customer_id"].notna().to_numpy()
     if not ident.any():
         return out
-    t = hist["arrival_at"].astype("int64").to_numpy() // 10**9
+    t = epoch_s(hist["arrival_at"])
     log_end = t.max()
     sub = pd.DataFrame({"c": hist["customer_id"].to_numpy()[ident], "t": t[ident],
                         "i": np.flatnonzero(ident)}).sort_values(["c", "t", "i"], kind="stable")

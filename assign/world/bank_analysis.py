@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from assign.errors import InputError
+from assign.world.bank import epoch_s
 
 MODELS = ("type", "type+agent", "type*agent")
 
@@ -94,7 +95,7 @@ def last_week_start(arrival_at: pd.Series) -> pd.Timestamp:
     least seven days of log after it."""
     last_day = arrival_at.max().normalize()
     candidate = last_day - pd.Timedelta(days=6)
-    back = (candidate.dayofweek + 1) % 7  # Monday=0 ... Sunday=6 -> days back to Sunday
+    back = (candidate.day_of_week + 1) % 7  # Monday=0 ... Sunday=6 -> days back to Sunday
     return candidate - pd.Timedelta(days=back)
 
 
@@ -251,3 +252,38 @@ def plot(analysis: VarianceAnalysis, path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def holdout_baselines(history: pd.DataFrame, *, split_at: pd.Timestamp | str = "auto") -> dict:
+    """Simple predictors fitted before ``split_at`` and scored after it, on the same rows
+    the trainer evaluates (served, agent known, label present), to read a model's metrics
+    against: handle time by the type's mean; resolution by the base rate and by whether the
+    customer called in the previous 72 h (the repeat-caller effect alone)."""
+    from assign.features.rolling import recent_counts
+    from assign.model.metrics import binary_metrics, regression_metrics
+
+    t = pd.to_datetime(history["arrival_at"], utc=True)
+    split = last_week_start(t) if split_at == "auto" else pd.Timestamp(split_at)
+    if split.tzinfo is None:
+        split = split.tz_localize("UTC")
+    after = (t >= split).to_numpy()
+    agent = history["agent_id"].notna().to_numpy()
+    intent = history["intent"].astype(str).to_numpy()
+    out: dict = {"split_at": split.isoformat()}
+    h = history["handle_s"].to_numpy(dtype=float)
+    ok = agent & np.isfinite(h)
+    tr, te = ok & ~after, ok & after
+    type_mean = pd.Series(h[tr]).groupby(intent[tr]).mean()
+    pred = pd.Series(intent[te]).map(type_mean).fillna(h[tr].mean()).to_numpy()
+    out["handle_time"] = {"type_mean": regression_metrics(h[te], pred),
+                          "overall_mean": regression_metrics(h[te], np.full(te.sum(), h[tr].mean()))}
+    y = history["resolved"].astype("float64").to_numpy(na_value=np.nan)
+    ok = agent & np.isfinite(y)
+    tr, te = ok & ~after, ok & after
+    codes, _ = pd.factorize(history["customer_id"], use_na_sentinel=True)
+    secs = epoch_s(t).astype(float)
+    recent = recent_counts(t=secs, customer=codes.astype(np.int64), window_s=72 * 3600.0) > 0
+    rate = pd.Series(y[tr]).groupby(recent[tr]).mean()
+    out["resolved"] = {"base_rate": binary_metrics(y[te], np.full(te.sum(), y[tr].mean())),
+                       "called_in_last_72h": binary_metrics(y[te], pd.Series(recent[te]).map(rate).to_numpy())}
+    return out

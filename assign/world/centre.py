@@ -405,7 +405,7 @@ def generate_world(*, n_agents: int = 200, seed: int, n_intents: int = 30, occup
         "speed": -0.3 * ability + rng.normal(0.0, 0.12, n_agents),
     })
     # customers: a pool with heavy-tailed contact rates -> repeat customers
-    n_cust = int(n_customers or max(2000, 600 * n_agents))
+    n_cust = int(n_customers or max(2000, 1000 * n_agents))
     lang = np.asarray(LANGUAGES, dtype=object)[rng.choice(len(LANGUAGES), n_cust, p=LANGUAGE_SHARE)]
     customers = pd.DataFrame({
         "customer_id": [f"u{k:07d}" for k in range(n_cust)],
@@ -413,7 +413,7 @@ def generate_world(*, n_agents: int = 200, seed: int, n_intents: int = 30, occup
         "style": np.asarray(STYLES, dtype=object)[rng.choice(len(STYLES), n_cust, p=[0.4, 0.35, 0.25])],
         "tier": np.where(rng.random(n_cust) < 0.15, TIERS[1], TIERS[0]).astype(object),
         "sentiment_bias": rng.normal(-0.05, 0.25, n_cust),
-        "weight": rng.pareto(1.5, n_cust) + 0.05,
+        "weight": rng.lognormal(0.0, 1.2, n_cust),
     })
     world = World(seed=int(seed), intents=intents, languages=LANGUAGES, styles=STYLES, start=start,
                   agents=agents, customers=customers, intent_share=share, intent_base=intent_base,
@@ -444,11 +444,12 @@ def _calibrate_handle(world: World, rng: np.random.Generator, n: int = 10_000) -
     agent = np.empty(len(df), dtype=np.int64)
     for i in range(len(df)):
         ok = (a["capacity"][:, cs.channel[i]] > 0) & a["speaks"][:, cs.language[i]]
-        w = a["skill"][:, cs.intent[i]] * ok
+        w = np.exp(4.0 * a["skill"][:, cs.intent[i]]) * ok * (a["skill"][:, cs.intent[i]] > 0)
         if w.sum() <= 0:
             w = ok.astype(float) + 1e-12
         agent[i] = sub.choice(len(w), p=w / w.sum())
-    tr = world.truth(contacts=cs, contact_idx=np.arange(len(df)), agent_idx=agent)
+    others = (a["capacity"][agent, cs.channel] - 1) * world.occupancy  # chat concurrency
+    tr = world.truth(contacts=cs, contact_idx=np.arange(len(df)), agent_idx=agent, agent_load=others)
     out = np.array(CHANNEL_HANDLE_S, dtype=float)
     for c in range(3):
         m = cs.channel == c

@@ -1,0 +1,142 @@
+"""Real-data commands: ``assign ingest anonymous-bank``, ``assign calibrate``,
+``assign handle-variance``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from assign.cli import main
+from assign.errors import InputError
+
+
+def _read_history(path: str):
+    import pandas as pd
+
+    from assign.history import conform_history
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError([f"{path}: no such file"], what="history")
+    try:
+        df = pd.read_parquet(p)
+    except Exception as err:  # pyarrow raises several types for a non-Parquet file
+        raise InputError([f"{path}: cannot be read as Parquet: {err}"], what="history") from err
+    return conform_history(df)
+
+
+@main.group()
+def ingest() -> None:
+    """Load a real contact log into the history contract (Parquet)."""
+
+
+@ingest.command("anonymous-bank")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="History Parquet to write.")
+@click.option("--json", "as_json", is_flag=True, help="Print the accounting as JSON.")
+def ingest_anonymous_bank(file: str, out: str, as_json: bool) -> None:
+    """Read an Anonymous Bank call log (tab-separated, 17 columns).
+
+    Malformed lines go to OUT's ``.quarantine.csv`` (line, reason, raw text), PHANTOM calls
+    to ``.phantom.csv``; the accounting is printed and written to ``.ingest.json``.
+    """
+    from assign.world.bank import read_anonymous_bank
+
+    res = read_anonymous_bank(file)
+    paths = res.write(out)
+    c = res.counts
+    if as_json:
+        click.echo(json.dumps(c, indent=2, sort_keys=True))
+        return
+    click.echo(f"read {c['lines_read']} lines: kept {c['kept']} "
+               f"(served {c['kept_by_outcome']['AGENT']}, abandoned {c['kept_by_outcome']['HANG']}), "
+               f"phantom excluded {c['phantom_excluded']}, quarantined {c['quarantined']}")
+    for reason, n in c["quarantined_by_reason"].items():
+        click.echo(f"  quarantined {reason}: {n}")
+    click.echo(f"unidentified customers {c['unidentified_customer']} (of which exponent-form ids "
+               f"{c['exponent_customer_id']}); repeat within 72 h: {c['repeat_72h_true']} yes, "
+               f"{c['repeat_72h_false']} no, {c['repeat_72h_unknown']} unknown")
+    click.echo(f"served with unknown agent {c['served_unknown_agent']}, served without service record "
+               f"{c['served_without_service_record']}, abandoned before queueing {c['abandoned_before_queue']}, "
+               f"crossing midnight {c['crossing_midnight']}")
+    click.echo(f"wrote {paths['history']}, {paths['quarantine']}, {paths['phantom']}, {paths['summary']}")
+
+
+@main.command()
+@click.argument("history", type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Scenario directory to write.")
+@click.option("--name", default=None, help="Scenario name (default: the history file's stem).")
+@click.option("--min-cell", default=30, show_default=True, type=int,
+              help="Calls a type x agent cell needs to get its own handle-time sample.")
+@click.option("--staffing-slot-s", default=900, show_default=True, type=int,
+              help="Slot (divisor of 3600 s) in which distinct serving agents are counted as staffed.")
+@click.option("--sl-threshold-s", default=20.0, show_default=True, type=float,
+              help="Service-level threshold of the observed KPIs (observed.json).")
+def calibrate(history: str, out: str, name: str | None, min_cell: int, staffing_slot_s: int,
+              sl_threshold_s: float) -> None:
+    """Fit a simulator scenario (arrivals, handle times, patience, staffing) from HISTORY.
+
+    Also writes ``replay.parquet`` (the history rows that reached the queue: the stream to
+    pass to ``assign simulate --replay``) and ``observed.json`` (that stream's logged KPIs).
+    """
+    from assign.sim.calibrate import calibrate as fit, observed_kpis, queue_population
+
+    df = _read_history(history)
+    cal = fit(df, name=name or Path(history).stem, min_cell=min_cell, staffing_slot_s=staffing_slot_s)
+    path = cal.write(out)
+    df[queue_population(df)].to_parquet(Path(out) / "replay.parquet", index=False)
+    obs = observed_kpis(df, sl_threshold_s=sl_threshold_s)
+    (Path(out) / "observed.json").write_text(json.dumps(obs, indent=2) + "\n")
+    s = cal.summary
+    click.echo(f"{s['queue_population']} calls reached the queue ({s['left_out_abandoned_before_queue']} hung "
+               f"up before queueing: left out), {s['days_present']} days present "
+               f"(missing: {', '.join(s['days_missing']) or 'none'}), "
+               f"{s['handle_cells_type_x_agent']} type x agent handle cells")
+    click.echo(f"observed: abandonment {obs['abandonment_rate']:.4f}, mean wait {obs['mean_wait_s']:.1f} s, "
+               f"service level ({sl_threshold_s:g} s) {obs['service_level']:.4f}")
+    click.echo(f"wrote {path}, {Path(out) / 'replay.parquet'}, {Path(out) / 'observed.json'}")
+
+
+@main.command("handle-variance")
+@click.argument("history", type=click.Path(dir_okay=False))
+@click.option("--split-at", default="auto", show_default=True,
+              help="Holdout start (ISO date), 'auto' (the last full week, from Sunday) or 'none'.")
+@click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False), help="Write a PNG bar chart.")
+@click.option("--baselines", is_flag=True,
+              help="Also score simple predictors (type mean, base rate, called in the last 72 h) on the holdout.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+def handle_variance(history: str, split_at: str, plot_path: str | None, baselines: bool, as_json: bool) -> None:
+    """How much of log handle-time variance type, agent and agent x type explain."""
+    from assign.world.bank_analysis import handle_time_variance, holdout_baselines, plot
+
+    df = _read_history(history)
+    a = handle_time_variance(df, split_at=None if split_at == "none" else split_at)
+    base = holdout_baselines(df, split_at=a.split_at) if baselines and a.split_at is not None else None
+    if plot_path:
+        plot(a, plot_path)
+    if as_json:
+        doc = a.to_dict()
+        if base is not None:
+            doc["baselines"] = base
+        click.echo(json.dumps(doc, indent=2, default=str))
+        return
+    click.echo(f"{a.n_used} served calls, {a.n_types} types, {a.n_agents} agents, {a.n_cells} cells; "
+               f"excluded {a.n_excluded}")
+    click.echo(f"{'model':<22}{'R2':>8}{'adj R2':>9}{'holdout R2':>12}")
+    for f in a.fits:
+        ho = a.holdout_r2.get(f.model, float("nan"))
+        click.echo(f"{f.model:<22}{f.r2:>8.4f}{f.adj_r2:>9.4f}{ho:>12.4f}")
+    if "type*agent (pooled)" in a.holdout_r2:
+        click.echo(f"{'type*agent (pooled)':<22}{'':>8}{'':>9}{a.holdout_r2['type*agent (pooled)']:>12.4f}")
+    for t in a.tests:
+        click.echo(f"F test {t.smaller} -> {t.larger}: F({t.df_num}, {t.df_den}) = {t.f:.2f}, "
+                   f"p = {t.p_value:.3g}, delta R2 = {t.delta_r2:.4f}")
+    if a.split_at is not None:
+        click.echo(f"holdout: train before {a.split_at} ({a.n_train} calls), test after ({a.n_test} calls)")
+    if base is not None:
+        for name, m in base["handle_time"].items():
+            click.echo(f"baseline handle_time {name}: RMSE {m['rmse']:.1f} s, MAE {m['mae']:.1f} s ({m['rows']} rows)")
+        for name, m in base["resolved"].items():
+            click.echo(f"baseline resolved {name}: AUC {m['auc']:.3f}, log-loss {m['log_loss']:.4f}, "
+                       f"calibration error {m['calibration_error']:.4f} ({m['rows']} rows)")

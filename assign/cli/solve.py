@@ -1,0 +1,83 @@
+"""``assign solve`` (one snapshot, as a debugging engineer runs it) and ``assign demo``."""
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import click
+import numpy as np
+
+from assign.cli import main
+
+FORMATS = ("json", "csv", "parquet")
+
+
+def _router(*, model: str | None, threshold: float | None, top_k: int | None, min_proficiency: float | None):
+    from assign.config import RouterConfig
+    from assign.router import Router
+
+    kw = {k: v for k, v in (("threshold", threshold), ("top_k", top_k), ("min_proficiency", min_proficiency))
+          if v is not None}
+    scorer = None
+    if model:
+        from assign.model import XGBScorer
+
+        scorer = XGBScorer.load(model)
+    try:
+        config = RouterConfig(**kw)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from err
+    return Router(scorer=scorer, config=config)
+
+
+@main.command()
+@click.argument("snapshot", type=click.Path(path_type=Path))
+@click.option("--values", "values_path", type=click.Path(path_type=Path),
+              help="CSV/Parquet of contact_id, agent_id, value: the only candidate pairs, with these values.")
+@click.option("--model", type=click.Path(path_type=Path), help="Model directory (assign train) to score pairs.")
+@click.option("--budget-ms", type=float, help="Time budget of the tick; greedy when it is nearly spent.")
+@click.option("--threshold", type=float, help="Leave contacts queued when their value is below this.")
+@click.option("--top-k", type=int, help="Candidates kept per contact and per agent on large ticks.")
+@click.option("--min-proficiency", type=float, help="Minimum proficiency on the contact's intent.")
+@click.option("--explain", is_flag=True, help="Add each contact's next-best agents and why they lost.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), help="Write here instead of stdout.")
+def solve(snapshot: Path, values_path: Path | None, model: Path | None, budget_ms: float | None,
+          threshold: float | None, top_k: int | None, min_proficiency: float | None, explain: bool,
+          fmt: str, out: Path | None) -> None:
+    """Assign the contacts of SNAPSHOT (a JSON file or a directory of tables) to agents."""
+    from assign.io import read_snapshot, read_values, result_frames, write_result
+
+    if budget_ms is not None and budget_ms <= 0:
+        raise click.BadParameter(f"must be > 0, got {budget_ms}", param_hint="--budget-ms")
+    snap = read_snapshot(snapshot)
+    values = read_values(values_path) if values_path else None
+    router = _router(model=str(model) if model else None, threshold=threshold, top_k=top_k,
+                     min_proficiency=min_proficiency)
+    result = router.tick(snap, budget_ms=budget_ms, values=values, explain=explain)
+    if out is not None:
+        write_result(result, fmt=fmt, out=out)
+        click.echo(f"{len(result.assignments)} assigned, {len(result.unassigned)} queued -> {out}", err=True)
+    elif fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    elif fmt == "csv":
+        assigned, unassigned = result_frames(result)
+        table = assigned.merge(unassigned, how="outer", on="contact_id").sort_values("contact_id")
+        table.to_csv(sys.stdout, index=False)
+    else:
+        raise click.UsageError("--format parquet needs --out FILE")
+
+
+@main.command()
+@click.option("--contacts", "n_contacts", type=click.IntRange(1, 100_000), default=60, show_default=True)
+@click.option("--agents", "n_agents", type=click.IntRange(1, 100_000), default=30, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--rows", type=click.IntRange(0, 1000), default=12, show_default=True,
+              help="Assignments to list.")
+def demo(n_contacts: int, n_agents: int, seed: int, rows: int) -> None:
+    """Solve one synthetic queue snapshot and explain the result (no files needed)."""
+    from assign.demo import run_demo
+
+    click.echo(run_demo(n_contacts=n_contacts, n_agents=n_agents, seed=seed, rows=rows))

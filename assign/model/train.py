@@ -1,0 +1,253 @@
+"""Training: time-ordered split, early stopping, one XGBoost model per target, a model dir.
+
+Rows are sorted by arrival; the first ``1 - valid - test`` share trains, the next ``valid``
+share decides early stopping, the last ``test`` share (the held-out tail) gives the metrics.
+On a synthetic history the same metrics of the truth columns are reported next to the
+model's: the best any model could do on that tail.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from assign.errors import InputError, ModelError
+from assign.features.build import fit_spec, history_features
+from assign.features.spec import FeatureSpec
+from assign.history import TRUTH_COLUMNS, conform_history, has_truth
+from assign.model.metrics import binary_metrics, regression_metrics
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    column: str
+    objective: str
+    truth: str | None  # truth column with the expectation of this target, if any
+
+    @property
+    def binary(self) -> bool:
+        return self.objective == "binary:logistic"
+
+
+TARGETS: dict[str, Target] = {
+    "resolved": Target("resolved", "resolved", "binary:logistic", "truth_p_resolved"),
+    "csat": Target("csat", "csat", "reg:squarederror", "truth_csat"),
+    "handle_time": Target("handle_time", "handle_s", "reg:squarederror", "truth_handle_s"),
+    "repeat_72h": Target("repeat_72h", "repeat_72h", "binary:logistic", None),
+}
+DEFAULT_TARGETS = ("resolved", "csat", "handle_time")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainParams:
+    """XGBoost and split settings. Modest depth and early stopping keep the models compact
+    enough for the tick (see benchmarks/scoring.py)."""
+
+    max_depth: int = 5
+    learning_rate: float = 0.15
+    max_rounds: int = 400
+    early_stopping: int = 25
+    min_child_weight: float = 10.0
+    subsample: float = 0.8
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.2
+    nthread: int = 2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not (0 < self.valid_fraction < 1 and 0 < self.test_fraction < 1
+                and self.valid_fraction + self.test_fraction < 0.9):
+            problems.append(f"valid_fraction {self.valid_fraction} and test_fraction {self.test_fraction} "
+                            "must be in (0, 1) and leave at least 10% to train")
+        if self.max_depth < 1 or self.max_rounds < 1 or self.early_stopping < 1:
+            problems.append("max_depth, max_rounds and early_stopping must be >= 1")
+        if problems:
+            raise InputError(problems, what="training parameters")
+
+    def xgb(self, objective: str) -> dict[str, Any]:
+        return dict(objective=objective, tree_method="hist", max_depth=self.max_depth, eta=self.learning_rate,
+                    min_child_weight=self.min_child_weight, subsample=self.subsample, seed=self.seed,
+                    nthread=self.nthread, eval_metric="logloss" if objective.startswith("binary") else "rmse")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    out: Path
+    metrics: dict[str, dict[str, Any]]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def data_hash(history: pd.DataFrame) -> str:
+    h = hashlib.sha256()
+    h.update(pd.util.hash_pandas_object(history, index=False).to_numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _labels(history: pd.DataFrame, t: Target) -> tuple[np.ndarray, np.ndarray]:
+    y = history[t.column].astype("float64").to_numpy(na_value=np.nan)
+    ok = np.isfinite(y) & history["agent_id"].notna().to_numpy()
+    return y, ok
+
+
+def _split(n: int, p: TrainParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n_te = int(round(n * p.test_fraction))
+    n_va = int(round(n * p.valid_fraction))
+    n_tr = n - n_te - n_va
+    seg = np.zeros(n, dtype=np.int8)
+    seg[n_tr:n_tr + n_va] = 1
+    seg[n_tr + n_va:] = 2
+    return seg == 0, seg == 1, seg == 2
+
+
+def eval_target(t: Target, y: np.ndarray, pred: np.ndarray, truth: np.ndarray | None) -> dict[str, Any]:
+    m = binary_metrics(y, pred) if t.binary else regression_metrics(y, pred)
+    if truth is not None and np.isfinite(truth).all() and len(truth):
+        m["truth"] = binary_metrics(y, truth) if t.binary else regression_metrics(y, truth)
+    return m
+
+
+def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | None = None,
+          params: TrainParams | None = None, label_delay_s: float | None = None,
+          scheduler: str | None = None, progress: bool = False) -> TrainResult:
+    """Train one model per target on ``history`` (history contract) and write the model dir.
+
+    ``targets`` None means every default target that has labels; named targets without any
+    label are an :class:`InputError`. ``label_delay_s`` (default: 0 for synthetic histories,
+    72 h otherwise, when "resolved" is only known once no repeat came) delays when an outcome
+    counts in the agents' point-in-time performance. ``scheduler`` trains on a Dask cluster."""
+    import xgboost as xgb
+    from tqdm import tqdm
+
+    p = params or TrainParams()
+    hist = conform_history(history)
+    if len(hist) < 50:
+        raise InputError([f"history has {len(hist)} rows; training needs at least 50"], what="history")
+    explicit = targets is not None
+    names = list(targets) if explicit else list(DEFAULT_TARGETS)
+    bad = [f"targets: unknown target {n!r} (expected one of {', '.join(TARGETS)})" for n in names if n not in TARGETS]
+    if bad:
+        raise InputError(bad, what="training targets")
+    hist = hist.sort_values("arrival_at", kind="stable").reset_index(drop=True)
+    tr, va, te = _split(len(hist), p)
+    usable, skipped = [], {}
+    for n in names:
+        y, ok = _labels(hist, TARGETS[n])
+        counts = [int((ok & s).sum()) for s in (tr, va, te)]
+        if min(counts) == 0:
+            skipped[n] = f"no labelled served rows in train/valid/test ({counts[0]}/{counts[1]}/{counts[2]})"
+        else:
+            usable.append(n)
+    if explicit and skipped:
+        raise InputError([f"target {k}: {v}" for k, v in skipped.items()], what="training targets")
+    if not usable:
+        raise InputError([f"target {k}: {v}" for k, v in skipped.items()], what="training targets")
+    synthetic = has_truth(hist)
+    delay = (0.0 if synthetic else 72 * 3600.0) if label_delay_s is None else float(label_delay_s)
+    spec = fit_spec(hist[tr], label_delay_s=delay)
+    spec.check_current()
+    feats = history_features(hist, spec)
+    X = feats.X
+    out = Path(out)
+    (out / "models").mkdir(parents=True, exist_ok=True)
+    metrics: dict[str, dict[str, Any]] = {}
+    rounds: dict[str, int] = {}
+    client = _client(scheduler) if scheduler else None
+    for n in tqdm(usable, desc="training", unit="target", disable=not progress):
+        t = TARGETS[n]
+        y, ok = _labels(hist, t)
+        if client is None:
+            dtr = xgb.DMatrix(X[ok & tr], label=y[ok & tr], feature_names=list(spec.names))
+            dva = xgb.DMatrix(X[ok & va], label=y[ok & va], feature_names=list(spec.names))
+            bst = xgb.train(p.xgb(t.objective), dtr, num_boost_round=p.max_rounds, evals=[(dva, "valid")],
+                            early_stopping_rounds=p.early_stopping, verbose_eval=False)
+        else:
+            bst = _train_dask(client, p, t, X[ok & tr], y[ok & tr], X[ok & va], y[ok & va], spec)
+        best = int(getattr(bst, "best_iteration", bst.num_boosted_rounds() - 1))
+        bst = bst[: best + 1]
+        rounds[n] = best + 1
+        bst.save_model(out / "models" / f"{n}.json")
+        sel = ok & te
+        pred = bst.inplace_predict(X[sel])
+        truth = hist[t.truth].astype("float64").to_numpy(na_value=np.nan)[sel] if (synthetic and t.truth) else None
+        metrics[n] = eval_target(t, y[sel], pred, truth)
+    if client is not None:
+        client.close()
+    spec.save(out / "features.json")
+    feats.state.save(out / "state.npz")
+    feats.customer_times.to_parquet(out / "customers.parquet", index=False)
+    t_all = hist["arrival_at"]
+    meta = dict(
+        schema="assign.model/1", created_at=datetime.now(timezone.utc).isoformat(),
+        xgboost_version=xgb.__version__, targets=usable, skipped_targets=skipped,
+        objectives={n: TARGETS[n].objective for n in usable}, rounds=rounds,
+        params={k: getattr(p, k) for k in p.__dataclass_fields__},
+        data=dict(rows=int(len(hist)), rows_train=int(tr.sum()), rows_valid=int(va.sum()), rows_test=int(te.sum()),
+                  first_arrival=str(t_all.iloc[0]), last_arrival=str(t_all.iloc[-1]),
+                  test_from=str(t_all[te].iloc[0]), data_hash=data_hash(history), synthetic=synthetic),
+        label_delay_s=delay, metrics=metrics, scheduler=scheduler or "in-process",
+    )
+    (out / "metadata.json").write_text(json.dumps(meta, indent=1, default=str))
+    (out / "model_card.md").write_text(model_card(meta, spec))
+    return TrainResult(out=out, metrics=metrics, metadata=meta)
+
+
+def _client(address: str):
+    try:
+        from dask.distributed import Client
+    except ImportError as err:  # pragma: no cover - depends on the install
+        raise ModelError("--scheduler needs dask[distributed] (pip install 'assign[dist]')") from err
+    try:
+        return Client(address, timeout="10s")
+    except OSError as err:
+        raise ModelError(f"cannot reach the Dask scheduler at {address}: {err}") from err
+
+
+def _train_dask(client, p: TrainParams, t: Target, Xtr, ytr, Xva, yva, spec: FeatureSpec):
+    import dask.array as da
+    import xgboost as xgb
+
+    chunks = max(1, len(Xtr) // 4)
+    dtr = xgb.dask.DaskDMatrix(client, da.from_array(Xtr, chunks=(chunks, -1)), da.from_array(ytr, chunks=chunks),
+                               feature_names=list(spec.names))
+    dva = xgb.dask.DaskDMatrix(client, da.from_array(Xva, chunks=(max(1, len(Xva) // 2), -1)),
+                               da.from_array(yva, chunks=max(1, len(Xva) // 2)), feature_names=list(spec.names))
+    res = xgb.dask.train(client, p.xgb(t.objective), dtr, num_boost_round=p.max_rounds, evals=[(dva, "valid")],
+                         early_stopping_rounds=p.early_stopping, verbose_eval=False)
+    return res["booster"]
+
+
+def model_card(meta: dict[str, Any], spec: FeatureSpec) -> str:
+    d = meta["data"]
+    lines = [
+        "# Model card", "",
+        f"- created {meta['created_at']} with xgboost {meta['xgboost_version']} ({meta['scheduler']})",
+        f"- data: {d['rows']} contacts, {d['first_arrival']} .. {d['last_arrival']} (hash {d['data_hash']}); "
+        f"{'synthetic (truth known)' if d['synthetic'] else 'real log'}",
+        f"- split by time: train {d['rows_train']}, early-stopping {d['rows_valid']}, held-out tail "
+        f"{d['rows_test']} from {d['test_from']}",
+        f"- {len(spec.names)} features: {', '.join(spec.names)}; no `truth_*` column is a feature",
+        f"- outcomes count in agents' point-in-time performance {meta['label_delay_s'] / 3600:g} h after the contact ends",
+        "", "## Held-out metrics", "",
+    ]
+    for n, m in meta["metrics"].items():
+        keys = [k for k in ("auc", "log_loss", "calibration_error", "brier", "rmse", "mae") if k in m]
+        lines.append(f"**{n}** ({meta['objectives'][n]}, {meta['rounds'][n]} trees, {m['rows']} rows)")
+        lines.append("")
+        lines.append("| metric | model |" + (" truth |" if "truth" in m else ""))
+        lines.append("|---|---|" + ("---|" if "truth" in m else ""))
+        for k in keys:
+            lines.append(f"| {k} | {m[k]:.4f} |" + (f" {m['truth'][k]:.4f} |" if "truth" in m else ""))
+        lines.append("")
+    for n, why in meta.get("skipped_targets", {}).items():
+        lines.append(f"- target {n} skipped: {why}")
+    lines += ["", "Limits: agent performance features are expanding means of the training window; "
+              "a new agent starts with NaN (cold start) until outcomes are observed."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,341 @@
+"""Routing policies behind one small interface.
+
+A policy has a ``name``, ``start(engine)`` (called once per replication: bind to the run's
+contacts, warm up) and ``assign(view) -> (contact_rows, agent_rows)``: given the waiting
+contacts in queue order and the free capacity now, which pairs to start. The engine checks
+every answer (capacity, eligibility, no double assignment).
+
+- ``fcfs``: first come first served to the longest-idle eligible agent (the classic ACD).
+- ``random``: queue order, a uniformly random eligible free agent.
+- ``skills``: queue order, the most proficient eligible free agent (longest idle breaks ties).
+- ``gcmu``: the generalised cµ rule with quadratic waiting cost: start the pair with the
+  largest ``(1 + urgency) * waited * µ[agent, intent]``, µ = 1 / expected handle time.
+- ``ml-greedy``: queue order, each contact gets the best *predicted* eligible free agent now.
+- ``ml-batch``: the engine's :class:`~assign.router.Router` on the whole window.
+- ``oracle``: the same Router fed the true expected resolution (the ceiling).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import numpy as np
+
+from assign.scorer import Scorer, SkillScorer
+
+_EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+
+class Policy(Protocol):
+    name: str
+
+    def start(self, engine: Any) -> None: ...
+
+    def assign(self, view: Any) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class _Sequential:
+    """Queue order; each contact takes the agent that ``_pick`` chooses among the eligible
+    free ones. Subclasses override ``_pick`` only."""
+
+    name = "sequential"
+
+    def start(self, engine: Any) -> None:
+        self._engine = engine
+
+    def assign(self, view: Any) -> tuple[np.ndarray, np.ndarray]:
+        w, free = view.waiting, view.free
+        fa = np.flatnonzero(free.any(axis=1))  # only agents with a free slot matter
+        if not len(fa):
+            return _EMPTY
+        ch = view.stream.block.channel
+        e = view.engine
+        elig = e.elig_g[:, fa][e.group[w]]
+        fr = free[fa]
+        # Drop contacts no free agent can take before looping (overload: long queues).
+        ok = (elig & (fr[:, ch[w]].T > 0)).any(axis=1)
+        if not ok.any():
+            return _EMPTY
+        w, elig = w[ok], elig[ok]
+        idle = view.idle_key[fa]
+        out_c, out_a = [], []
+        for k in range(len(w)):
+            c = w[k]
+            cand = elig[k] & (fr[:, ch[c]] > 0)
+            if not cand.any():
+                continue
+            j = self._pick(view, c, cand, idle, fa)
+            fr[j, ch[c]] -= 1
+            idle[j] += 1e12
+            out_c.append(c); out_a.append(fa[j])
+            if not fr.any():
+                break
+        return np.asarray(out_c, np.int64), np.asarray(out_a, np.int64)
+
+    def _pick(self, view: Any, c: int, cand: np.ndarray, idle: np.ndarray, agents: np.ndarray) -> int:
+        """Index into ``agents`` (the free agents) of the one contact ``c`` gets."""
+        raise NotImplementedError
+
+
+class FCFS(_Sequential):
+    """First come, first served to the longest-idle agent."""
+
+    name = "fcfs"
+
+    def _pick(self, view, c, cand, idle, agents):
+        return int(np.argmin(np.where(cand, idle, np.inf)))
+
+
+class RandomPolicy(_Sequential):
+    """Queue order, a uniformly random eligible free agent (the policy stream of the run)."""
+
+    name = "random"
+
+    def _pick(self, view, c, cand, idle, agents):
+        idx = np.flatnonzero(cand)
+        return int(idx[view.engine.rng.integers(len(idx))])
+
+
+class Skills(_Sequential):
+    """Queue order, the most proficient eligible free agent; longest idle breaks ties."""
+
+    name = "skills"
+
+    def _pick(self, view, c, cand, idle, agents):
+        prof = view.agents.skill[agents, view.stream.block.intent[c]]
+        best = np.where(cand, prof, -np.inf)
+        top = cand & (best >= best.max() - 1e-12)
+        return int(np.argmin(np.where(top, idle, np.inf)))
+
+
+class GCMu:
+    """Generalised cµ (Mandelbaum & Stolyar 2004) with quadratic waiting cost: repeatedly start
+    the pair maximising ``(1 + urgency) * (waited + 1 s) * µ[agent, intent]``."""
+
+    name = "gcmu"
+
+    def start(self, engine: Any) -> None:
+        self._mu = 1.0 / np.maximum(engine.source.expected_handle_s(), 1e-9)  # (agents, intents)
+
+    def assign(self, view: Any) -> tuple[np.ndarray, np.ndarray]:
+        w, free = view.waiting, view.free
+        blk = view.stream.block
+        elig = view.eligible(w)
+        if not elig.any():
+            return _EMPTY
+        rows = np.flatnonzero(elig.any(axis=1))
+        w, elig = w[rows], elig[rows]
+        cost_rate = (1.0 + blk.urgency[w]) * (view.t - view.stream.arrival_s[w] + 1.0)
+        idx = cost_rate[:, None] * self._mu[:, blk.intent[w]].T
+        # Ties: longest-idle agent, then queue order (argmax takes the first row).
+        idx = np.where(elig, idx - 1e-9 * np.argsort(np.argsort(view.idle_key))[None, :] / len(view.idle_key), -np.inf)
+        ch = blk.channel[w]
+        out_c, out_a = [], []
+        while True:
+            k = int(np.argmax(idx))
+            i, a = divmod(k, idx.shape[1])
+            if not np.isfinite(idx[i, a]):
+                break
+            out_c.append(w[i]); out_a.append(a)
+            idx[i, :] = -np.inf
+            free[a, ch[i]] -= 1
+            if free[a, ch[i]] == 0:
+                idx[ch == ch[i], a] = -np.inf
+        return np.asarray(out_c, np.int64), np.asarray(out_a, np.int64)
+
+
+class MLGreedy:
+    """Each contact, in queue order, gets the eligible free agent with the best predicted
+    score now (how vendor predictive routers work): no look-ahead across the window."""
+
+    name = "ml-greedy"
+
+    def __init__(self, *, scorer: Scorer | None = None) -> None:
+        self.scorer = scorer if scorer is not None else SkillScorer()
+
+    def start(self, engine: Any) -> None:
+        warm = getattr(self.scorer, "warm_up", None)
+        if callable(warm) and not getattr(self, "_warm", False):
+            warm()
+            self._warm = True
+
+    def assign(self, view: Any) -> tuple[np.ndarray, np.ndarray]:
+        w, free = view.waiting, view.free
+        elig = view.eligible(w)
+        rows = np.flatnonzero(elig.any(axis=1))
+        if not len(rows):
+            return _EMPTY
+        w, elig = w[rows], elig[rows]
+        agents = np.flatnonzero(elig.any(axis=0))
+        snap = view.snapshot(w, agents)
+        ci, aj = np.nonzero(elig[:, agents])
+        score = np.full((len(w), len(agents)), -np.inf)
+        score[ci, aj] = self.scorer.score_pairs(snap, contact_idx=ci, agent_idx=aj)
+        ch = view.stream.block.channel[w]
+        out_c, out_a = [], []
+        for i in range(len(w)):
+            ok = free[agents, ch[i]] > 0
+            s = np.where(ok, score[i], -np.inf)
+            j = int(np.argmax(s))
+            if not np.isfinite(s[j]):
+                continue
+            a = agents[j]
+            free[a, ch[i]] -= 1
+            out_c.append(w[i]); out_a.append(a)
+        return np.asarray(out_c, np.int64), np.asarray(out_a, np.int64)
+
+
+class RouterPolicy:
+    """The engine's :class:`~assign.router.Router` on every decision (``ml-batch``; with an
+    :class:`OracleScorer`, ``oracle``). Router eligibility is the same rule set as the
+    engine's, so the engine's check never trips on a correct router."""
+
+    def __init__(self, *, scorer: Scorer | None = None, config: Any = None, name: str = "ml-batch",
+                 budget_ms: float | None = None) -> None:
+        self.name = name
+        self.scorer = scorer if scorer is not None else SkillScorer()
+        self.config = config
+        self.budget_ms = budget_ms
+        self._router = None
+
+    def start(self, engine: Any) -> None:
+        bind = getattr(self.scorer, "bind", None)
+        if callable(bind):
+            bind(engine)
+        if self._router is None:
+            from assign.router import Router
+
+            self._router = Router(scorer=self.scorer, config=self.config)
+
+    def assign(self, view: Any) -> tuple[np.ndarray, np.ndarray]:
+        w, free = view.waiting, view.free
+        ok_c = view.static_eligible(w)
+        ch = view.stream.block.channel[w]
+        has = ok_c & (free[:, ch].T > 0)
+        rows = np.flatnonzero(has.any(axis=1))
+        if not len(rows):
+            return _EMPTY
+        w = w[rows]
+        agents = np.flatnonzero(has[rows].any(axis=0))
+        res = self._router.tick(view.snapshot(w, agents), budget_ms=self.budget_ms)
+        return w[np.asarray(res.contact_index, np.int64)], agents[np.asarray(res.agent_index, np.int64)]
+
+
+class OracleScorer:
+    """Scores pairs by the source's true expected resolution for the run it is bound to
+    (needs a source with ``truth_quality``: the synthetic world). The ceiling, not a model."""
+
+    name = "oracle"
+
+    def bind(self, engine: Any) -> None:
+        if not hasattr(engine.source, "truth_quality"):
+            from assign.errors import InputError
+
+            raise InputError([f"policy oracle: source {engine.source.name!r} has no truth (use --world)"],
+                             what="simulation")
+        self._engine = engine
+
+    def score_pairs(self, snapshot: Any, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
+        e = self._engine
+        cr = snapshot.meta["contact_rows"][contact_idx]
+        ar = snapshot.meta["agent_rows"][agent_idx]
+        load = snapshot.agents.load[agent_idx].sum(axis=1)
+        return e.source.truth_quality(stream=e.stream, contact_idx=cr, agent_idx=ar, agent_load=load)
+
+
+class SplitPolicy:
+    """Several arms in one centre: each contact is routed by its arm's policy, all arms share
+    the agents. ``arm_of(contact, t_s) -> arm name`` is called once per contact at arrival
+    time with a :class:`ContactRow`; key it on the contact (contact-level randomisation) or
+    on ``t_s`` (switchback windows). Arms decide in turn, the arm holding the longest-waiting
+    contact first, each on the capacity the previous ones left. The run's log gets an ``arm``
+    column."""
+
+    def __init__(self, *, arms: Mapping[str, Policy], arm_of: Callable[["ContactRow", float], str],
+                 name: str = "split") -> None:
+        if not arms:
+            raise ValueError("arms must name at least one policy")
+        self.arms = dict(arms)
+        self.arm_of = arm_of
+        self.name = name
+        self._names = tuple(self.arms)
+
+    def start(self, engine: Any) -> None:
+        for p in self.arms.values():
+            p.start(engine)
+
+    def arm_labels(self, engine: Any) -> np.ndarray:
+        st = engine.stream
+        b, src = st.block, engine.source
+        labels = np.empty(len(st), dtype=object)
+        pos = {}
+        for i in range(len(st)):
+            row = ContactRow(index=i, contact_id=b.ids[i], arrival_s=float(st.arrival_s[i]),
+                             channel=int(b.channel[i]), intent=src.intents[b.intent[i]],
+                             customer_id=b.customer_id[i], customer_tier=b.customer_tier[i])
+            arm = self.arm_of(row, row.arrival_s)
+            if arm not in self.arms:
+                raise ValueError(f"arm_of returned {arm!r}, not one of {', '.join(self._names)}")
+            labels[i] = arm
+        codes = np.array([self._names.index(x) for x in labels], dtype=np.int64) if len(labels) else np.zeros(0, np.int64)
+        for k in range(len(self._names)):
+            pos[k] = codes == k
+        self._codes = codes
+        return labels
+
+    def assign(self, view: Any) -> tuple[np.ndarray, np.ndarray]:
+        from assign.sim.engine import View
+
+        w = view.waiting
+        codes = self._codes[w]
+        present = [k for k in range(len(self._names)) if (codes == k).any()]
+        present.sort(key=lambda k: int(np.flatnonzero(codes == k)[0]))
+        free = view.free
+        out_c, out_a = [], []
+        for k in present:
+            if not free.any():
+                break
+            sub = View(view.t, w[codes == k], free.copy(), view.engine)
+            ci, ai = self.arms[self._names[k]].assign(sub)
+            if len(ci):
+                np.subtract.at(free, (np.asarray(ai), view.stream.block.channel[np.asarray(ci)]), 1)
+                out_c.append(np.asarray(ci, np.int64)); out_a.append(np.asarray(ai, np.int64))
+        if not out_c:
+            return _EMPTY
+        return np.concatenate(out_c), np.concatenate(out_a)
+
+
+class ContactRow:
+    """One contact as ``SplitPolicy.arm_of`` sees it."""
+
+    __slots__ = ("index", "contact_id", "arrival_s", "channel", "intent", "customer_id", "customer_tier")
+
+    def __init__(self, **kw: Any) -> None:
+        for k, v in kw.items():
+            setattr(self, k, v)
+
+    def __repr__(self) -> str:
+        return f"ContactRow({', '.join(f'{k}={getattr(self, k)!r}' for k in self.__slots__)})"
+
+
+POLICY_NAMES = ("fcfs", "skills", "random", "gcmu", "ml-greedy", "ml-batch", "oracle")
+
+
+def make_policy(name: str, *, scorer: Scorer | None = None, router_config: Any = None) -> Policy:
+    """A policy by name. ``scorer`` (default :class:`SkillScorer`) is used by ``ml-greedy``
+    and ``ml-batch``; ``oracle`` always uses the source's truth."""
+    if name == "fcfs":
+        return FCFS()
+    if name == "random":
+        return RandomPolicy()
+    if name == "skills":
+        return Skills()
+    if name == "gcmu":
+        return GCMu()
+    if name == "ml-greedy":
+        return MLGreedy(scorer=scorer)
+    if name == "ml-batch":
+        return RouterPolicy(scorer=scorer, config=router_config, name="ml-batch")
+    if name == "oracle":
+        return RouterPolicy(scorer=OracleScorer(), config=router_config, name="oracle")
+    raise ValueError(f"unknown policy {name!r} (expected one of {', '.join(POLICY_NAMES)})")

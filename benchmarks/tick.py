@@ -1,0 +1,126 @@
+"""Tick latency: the engine against a naive pipeline, on seeded realistic workloads.
+
+    python -m benchmarks.tick [--quick] [--json OUT]
+
+Cases are contacts x agents (chat capacity up to 3, a shared agent-quality component), on two
+kinds of centre: specialists (each agent skilled in ~40% of intents) and generalists (~85%).
+For each case it times repeated ticks of the engine (eligibility, auction-priced top-K
+retrieval, scoring of the candidates, min-cost flow on them) and, in the same run, the naive
+pipeline (every pair scored, eligibility masked, min-cost flow on every eligible pair), and
+reports the objective the pruning lost against the naive pipeline's optimum.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+
+import numpy as np
+
+from assign.config import RouterConfig
+from assign.router import Router
+from assign.schema import CHANNELS
+from assign.solve import Problem, solve_flow
+from assign.solve import value as pair_value
+from assign.workload import synthetic_snapshot
+
+CASES = (("specialists", 50, 200, 0.4), ("specialists", 200, 1000, 0.4), ("specialists", 1000, 1000, 0.4),
+         ("generalists", 1000, 1000, 0.85))
+STAGES = ("retrieve", "score", "solve")
+
+
+def _percentiles(xs: list[float]) -> tuple[float, float]:
+    return float(np.percentile(xs, 50)), float(np.percentile(xs, 99))
+
+
+def naive_tick(snapshot, *, scorer, config: RouterConfig) -> tuple[float, int, float]:
+    """Every pair scored, ineligible ones masked, min-cost flow on all eligible pairs.
+    Returns (objective, served, milliseconds)."""
+    t0 = time.perf_counter()
+    c, a = snapshot.contacts, snapshot.agents
+    n, m = snapshot.n_contacts, snapshot.n_agents
+    ci, ai = np.repeat(np.arange(n), m), np.tile(np.arange(m), n)
+    score = scorer.score_pairs(snapshot, contact_idx=ci, agent_idx=ai)
+    prof = a.skill[ai, c.intent[ci]]
+    ok = ((prof > 0) & (prof >= config.min_proficiency) & a.speaks[ai, c.language[ci]]
+          & (a.free[ai, c.channel[ci]] > 0))
+    val = pair_value.combine(score=score, aging=pair_value.aging(urgency=c.urgency, waited_s=c.waited_s,
+                                                                 config=config)[ci],
+                             fairness=pair_value.fairness(idle_s=a.idle_s, config=config)[ai], config=config)
+    problem = Problem(n_contacts=n, contact=ci[ok], resource=ai[ok] * len(CHANNELS) + c.channel[ci[ok]],
+                      value=val[ok], capacity=a.free.reshape(-1))
+    sol = solve_flow(problem)
+    return problem.objective(sol.arcs), len(sol.arcs), (time.perf_counter() - t0) * 1e3
+
+
+def run_case(*, kind: str, n_contacts: int, n_agents: int, skill_density: float, repeats: int,
+             n_snapshots: int, naive_repeats: int, engine: Router) -> dict:
+    snaps = [synthetic_snapshot(n_contacts=n_contacts, n_agents=n_agents, seed=1000 + s,
+                                skill_density=skill_density) for s in range(n_snapshots)]
+    times: list[float] = []
+    stages: dict[str, list[float]] = {k: [] for k in STAGES}
+    for r in range(repeats):
+        res = engine.tick(snaps[r % n_snapshots])
+        times.append(res.timings_ms["total"])
+        for k in STAGES:
+            stages[k].append(res.timings_ms.get(k, 0.0))
+    naive_times, gaps, served_gaps = [], [], []
+    for s, snap in enumerate(snaps):
+        ours = engine.tick(snap)
+        for _ in range(naive_repeats):
+            ref_obj, ref_served, ms = naive_tick(snap, scorer=engine.scorer, config=engine.config)
+            naive_times.append(ms)
+        gaps.append((ref_obj - ours.objective) / abs(ref_obj) if ref_obj else 0.0)
+        served_gaps.append(ref_served - len(ours.assignments))
+    p50, p99 = _percentiles(times)
+    return {
+        "name": f"{kind}-{n_contacts}x{n_agents}", "contacts": n_contacts, "agents": n_agents,
+        "skill_density": skill_density,
+        "repeats": repeats, "p50_ms": p50, "p99_ms": p99,
+        "stages_p50_ms": {k: _percentiles(v)[0] for k, v in stages.items()},
+        "stages_p99_ms": {k: _percentiles(v)[1] for k, v in stages.items()},
+        "naive_p50_ms": _percentiles(naive_times)[0], "speedup_p50": _percentiles(naive_times)[0] / p50,
+        "pruning_gap": float(np.mean(gaps)), "pruning_gap_max": float(np.max(gaps)),
+        "served_lost_max": int(max(served_gaps)), "candidates_pruned": int(ours.n_candidates),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer repeats: under a minute")
+    ap.add_argument("--json", dest="json_out", help="write the results here")
+    args = ap.parse_args(argv)
+    repeats, n_snapshots, naive_repeats = (30, 3, 1) if args.quick else (200, 10, 3)
+    engine = Router()
+    cases = []
+    t0 = time.perf_counter()
+    for kind, n, m, density in CASES:
+        cases.append(run_case(kind=kind, n_contacts=n, n_agents=m, skill_density=density, repeats=repeats,
+                              n_snapshots=n_snapshots, naive_repeats=naive_repeats, engine=engine))
+        print(f"  {cases[-1]['name']} done", file=sys.stderr, flush=True)
+    out = {"benchmark": "tick", "machine": {"cpus": _cpus(), "platform": platform.platform(),
+                                           "python": platform.python_version()},
+           "quick": args.quick, "wall_s": time.perf_counter() - t0, "cases": cases}
+    print(f"{'case':<24} {'p50 ms':>8} {'p99 ms':>8} {'retrieve':>9} {'score':>7} {'solve':>7} "
+          f"{'naive p50':>10} {'speedup':>8} {'gap %':>8} {'gap max %':>10}")
+    for c in cases:
+        st = c["stages_p50_ms"]
+        print(f"{c['name']:<24} {c['p50_ms']:>8.1f} {c['p99_ms']:>8.1f} {st['retrieve']:>9.1f} {st['score']:>7.1f} "
+              f"{st['solve']:>7.1f} {c['naive_p50_ms']:>10.1f} {c['speedup_p50']:>7.1f}x "
+              f"{100 * c['pruning_gap']:>8.3f} {100 * c['pruning_gap_max']:>10.3f}")
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump(out, f, indent=2)
+    return 0
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
