@@ -41,7 +41,7 @@ def make(*, n: int = 4000, seed: int = 7) -> pd.DataFrame:
     })
     df = df.astype({"handle_s": "object", "arm": "object"})
     df.loc[17, "arm"] = None       # a row whose arm was not logged
-    df.loc[42, "handle_s"] = "about 5 min"  # a malformed value
+    df.loc[int(np.flatnonzero(answered[42:])[0]) + 42, "handle_s"] = "about 5 min"  # a malformed value
     return df
 
 

@@ -12,18 +12,14 @@ from assign.errors import InputError
 
 
 def _read_history(path: str):
-    import pandas as pd
-
+    """A history file (Parquet or CSV) conformed to the contract; errors name the file."""
     from assign.history import conform_history
+    from assign.io import read_table
 
     p = Path(path)
     if not p.is_file():
         raise InputError([f"{path}: no such file"], what="history")
-    try:
-        df = pd.read_parquet(p)
-    except Exception as err:  # pyarrow raises several types for a non-Parquet file
-        raise InputError([f"{path}: cannot be read as Parquet: {err}"], what="history") from err
-    return conform_history(df)
+    return conform_history(read_table(p))
 
 
 @main.group()
@@ -71,10 +67,12 @@ def ingest_anonymous_bank(file: str, out: str, as_json: bool) -> None:
               help="Calls a type x agent cell needs to get its own handle-time sample.")
 @click.option("--staffing-slot-s", default=900, show_default=True, type=int,
               help="Slot (divisor of 3600 s) in which distinct serving agents are counted as staffed.")
+@click.option("--staffing-floor", default=1.0, show_default=True, type=float,
+              help="Least staffing of an hour of week in which any call was served (0: none).")
 @click.option("--sl-threshold-s", default=20.0, show_default=True, type=float,
               help="Service-level threshold of the observed KPIs (observed.json).")
 def calibrate(history: str, out: str, name: str | None, min_cell: int, staffing_slot_s: int,
-              sl_threshold_s: float) -> None:
+              staffing_floor: float, sl_threshold_s: float) -> None:
     """Fit a simulator scenario (arrivals, handle times, patience, staffing) from HISTORY.
 
     Also writes ``replay.parquet`` (the history rows that reached the queue: the stream to
@@ -83,7 +81,8 @@ def calibrate(history: str, out: str, name: str | None, min_cell: int, staffing_
     from assign.sim.calibrate import calibrate as fit, observed_kpis, queue_population
 
     df = _read_history(history)
-    cal = fit(df, name=name or Path(history).stem, min_cell=min_cell, staffing_slot_s=staffing_slot_s)
+    cal = fit(df, name=name or Path(history).stem, min_cell=min_cell, staffing_slot_s=staffing_slot_s,
+              staffing_floor=staffing_floor)
     path = cal.write(out)
     df[queue_population(df)].to_parquet(Path(out) / "replay.parquet", index=False)
     obs = observed_kpis(df, sl_threshold_s=sl_threshold_s)
@@ -140,3 +139,32 @@ def handle_variance(history: str, split_at: str, plot_path: str | None, baseline
         for name, m in base["resolved"].items():
             click.echo(f"baseline resolved {name}: AUC {m['auc']:.3f}, log-loss {m['log_loss']:.4f}, "
                        f"calibration error {m['calibration_error']:.4f} ({m['rows']} rows)")
+
+
+@main.command("replay-gap")
+@click.argument("history", type=click.Path(dir_okay=False))
+@click.argument("sim_logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--sl-threshold-s", default=20.0, show_default=True, type=float)
+@click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False), help="Write a PNG by hour of day.")
+@click.option("--csv", "csv_path", default=None, type=click.Path(dir_okay=False), help="Write the table as CSV.")
+def replay_gap_cmd(history: str, sim_logs: tuple[str, ...], sl_threshold_s: float, plot_path: str | None,
+                   csv_path: str | None) -> None:
+    """Observed KPIs of HISTORY vs simulator logs (``assign simulate --logs``), by hour of day."""
+    from assign.io import read_table
+    from assign.sim.calibrate import GAP_KPIS, plot_replay_gap, replay_gap
+
+    obs = _read_history(history)
+    sims = []
+    for p in sim_logs:
+        if not Path(p).is_file():
+            raise InputError([f"{p}: no such file"], what="simulator log")
+        sims.append(read_table(Path(p)))
+    gap = replay_gap(obs, sims, sl_threshold_s=sl_threshold_s)
+    if plot_path:
+        plot_replay_gap(gap, plot_path, title=f"{Path(history).name} vs {len(sims)} simulated run(s)")
+    if csv_path:
+        gap.to_csv(csv_path)
+    a = gap.loc["all"]
+    click.echo(f"{'KPI':<18}{'observed':>10}{'simulated':>11}{'gap':>10}   ({len(sims)} run(s), {int(a['offered_obs'])} offered)")
+    for g in GAP_KPIS:
+        click.echo(f"{g:<18}{a[g + '_obs']:>10.4f}{a[g + '_sim']:>11.4f}{a[g + '_gap']:>+10.4f}")

@@ -14,7 +14,8 @@ def _floats(text: str, *, name: str) -> list[float]:
     try:
         return [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise InputError([f"--{name}: expected comma-separated numbers, got {text!r}"], what="arguments") from None
+        raise InputError([f"--{name}: expected comma-separated numbers, got {text!r}"],
+                         what="arguments") from None
 
 
 def _clean(obj):
@@ -42,7 +43,8 @@ def experiment() -> None:
 @experiment.command("srm")
 @click.option("--counts", required=True, help="Units per arm, comma-separated, e.g. 5000,5100.")
 @click.option("--weights", default=None, help="Design weights per arm (normalised); equal by default.")
-@click.option("--threshold", default=0.001, show_default=True, type=float, help="Flag a mismatch when p < this.")
+@click.option("--threshold", default=0.001, show_default=True, type=float,
+              help="Flag a mismatch when p < this.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def srm_cmd(counts: str, weights: str | None, threshold: float, as_json: bool) -> None:
     """Sample-ratio-mismatch chi-square test of arm counts against the design weights.
@@ -74,18 +76,23 @@ def srm_cmd(counts: str, weights: str | None, threshold: float, as_json: bool) -
 @click.option("--baseline", type=float, default=None, help="Control mean or rate (default: from --history).")
 @click.option("--sd", type=float, default=None, help="Per-contact standard deviation of a mean metric.")
 @click.option("--mde", default=None, help="Minimum detectable effect: absolute (0.02) or relative (5%).")
-@click.option("--days", type=float, default=None, help="Instead of --mde: the MDE reachable in this many days.")
+@click.option("--days", type=float, default=None,
+              help="Instead of --mde: the MDE reachable in this many days.")
 @click.option("--unit", type=click.Choice(["contact", "customer", "agent", "switchback"]), default="contact",
               show_default=True)
 @click.option("--history", "history", type=click.Path(dir_okay=False), default=None,
               help="History (CSV/Parquet, arrival_at + metric columns) to estimate variances and volumes.")
-@click.option("--window", "window_min", type=float, default=60.0, show_default=True, help="Switchback window, minutes.")
-@click.option("--burn-in", "burn_min", type=float, default=0.0, show_default=True, help="Burn-in after a switch, minutes.")
+@click.option("--window", "window_min", type=float, default=60.0, show_default=True,
+              help="Switchback window, minutes.")
+@click.option("--burn-in", "burn_min", type=float, default=0.0, show_default=True,
+              help="Burn-in after a switch, minutes.")
 @click.option("--site-col", default=None, help="History column of the site/queue switchbacks are cut by.")
-@click.option("--units-per-day", type=float, default=None, help="Contacts per day, when there is no --history.")
+@click.option("--units-per-day", type=float, default=None,
+              help="Contacts per day, when there is no --history.")
 @click.option("--alpha", type=float, default=0.05, show_default=True)
 @click.option("--power", type=float, default=0.8, show_default=True)
-@click.option("--weights", default="0.5,0.5", show_default=True, help="Treatment,control shares.")
+@click.option("--weights", default="0.5,0.5", show_default=True,
+              help="Control,treatment shares (as srm and analyze: control first).")
 @click.option("--json", "as_json", is_flag=True)
 def design_cmd(metric, kind, baseline, sd, mde, days, unit, history, window_min, burn_min, site_col,
                units_per_day, alpha, power, weights, as_json) -> None:
@@ -122,7 +129,8 @@ def design_cmd(metric, kind, baseline, sd, mde, days, unit, history, window_min,
     if as_json:
         click.echo(json.dumps(_clean(d.to_dict()), indent=2))
         return
-    click.echo(f"metric {d.metric} ({d.kind}), unit {d.unit}, baseline {d.baseline:.6g}, alpha {d.alpha}, power {d.power}")
+    click.echo(f"metric {d.metric} ({d.kind}), unit {d.unit}, baseline {d.baseline:.6g}, "
+               f"alpha {d.alpha}, power {d.power}")
     rel_txt = f" ({100 * d.mde_relative:.3g}% of baseline)" if d.mde_relative is not None else ""
     click.echo(f"MDE {d.mde:.6g}{rel_txt}")
     click.echo(f"{d.unit_name}: {math.ceil(d.n_treatment)} treatment + {math.ceil(d.n_control)} control")
@@ -141,17 +149,21 @@ def design_cmd(metric, kind, baseline, sd, mde, days, unit, history, window_min,
 @click.option("--guardrail", "guardrails", multiple=True,
               help="METRIC:increase|decrease[:MARGIN] — the direction that is bad; repeatable.")
 @click.option("--control", default=None, help="Control arm label (default: 'control').")
-@click.option("--cluster-col", default=None, help="Cluster column (agent, switchback window): cluster-robust errors.")
+@click.option("--cluster-col", default=None,
+              help="Cluster column (agent, switchback window): cluster-robust errors.")
 @click.option("--covariate", default=None, help="Pre-period covariate column for CUPED.")
 @click.option("--sequential", is_flag=True, help="Always-valid confidence sequences (peeking allowed).")
-@click.option("--planned-n", type=float, default=None, help="Planned final rows (clusters) the sequence is tuned for.")
-@click.option("--weights", default=None, help="Design weights, control first then treatments in sorted order.")
+@click.option("--planned-n", type=float, default=None,
+              help="Planned final rows (clusters) the sequence is tuned for.")
+@click.option("--weights", default=None,
+              help="Design weights, control first then treatments in sorted order.")
 @click.option("--alpha", type=float, default=0.05, show_default=True)
 @click.option("--burn-in-col", default="burn_in", show_default=True, help="Rows flagged here are excluded.")
 @click.option("--json", "as_json", is_flag=True, help="Print the readout as JSON.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
               help="Write readout.md, readout.html and forest.png here.")
-@click.option("--quarantine", type=click.Path(dir_okay=False), default=None, help="Write quarantined rows (CSV) here.")
+@click.option("--quarantine", type=click.Path(dir_okay=False), default=None,
+              help="Write quarantined rows (CSV) here.")
 def analyze_cmd(log, arm_col, metrics, guardrails, control, cluster_col, covariate, sequential, planned_n,
                 weights, alpha, burn_in_col, as_json, report_dir, quarantine) -> None:
     """Effects with CIs and p-values per metric and arm, SRM, Holm, guardrails."""

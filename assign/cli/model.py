@@ -51,17 +51,18 @@ def generate(n_agents: int, days: int, n_intents: int, seed: int, out: str) -> N
               "(default: those of resolved,csat,handle_time with labels).")
 @click.option("--scheduler", default=None, help="Dask scheduler address (default: train in-process).")
 @click.option("--max-depth", type=int, default=5, show_default=True)
+@click.option("--threads", type=int, default=2, show_default=True, help="XGBoost threads.")
 @click.option("--label-delay-h", type=float, default=None,
               help="Hours after a contact ends before its outcome counts in agent features "
                    "(default 0 for synthetic histories, 72 otherwise).")
 def train_cmd(history: str, out: str, targets: str | None, scheduler: str | None, max_depth: int,
-              label_delay_h: float | None) -> None:
+              threads: int, label_delay_h: float | None) -> None:
     """Train one XGBoost model per target on HISTORY and write the model directory."""
     from assign.model.train import TrainParams, train
 
     hist = _read_history(history)
     names = [t.strip() for t in targets.split(",") if t.strip()] if targets else None
-    res = train(hist, out=out, targets=names, params=TrainParams(max_depth=max_depth),
+    res = train(hist, out=out, targets=names, params=TrainParams(max_depth=max_depth, nthread=threads),
                 label_delay_s=None if label_delay_h is None else label_delay_h * 3600.0,
                 scheduler=scheduler, progress=True)
     click.echo(f"wrote {res.out}")

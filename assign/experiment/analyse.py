@@ -57,9 +57,11 @@ class Guardrail:
         parts = spec.split(":")
         problems = []
         if len(parts) not in (2, 3):
-            raise InputError([f"guardrail {spec!r}: write METRIC:increase|decrease[:MARGIN]"], what="guardrail")
+            raise InputError([f"guardrail {spec!r}: write METRIC:increase|decrease[:MARGIN]"],
+                             what="guardrail")
         if parts[1] not in ("increase", "decrease"):
-            problems.append(f"guardrail {spec!r}: bad direction must be increase or decrease, got {parts[1]!r}")
+            problems.append(f"guardrail {spec!r}: bad direction must be increase or decrease, "
+                            f"got {parts[1]!r}")
         margin = 0.0
         if len(parts) == 3:
             try:
@@ -108,7 +110,8 @@ class Readout:
             "arm_col": self.arm_col, "control": self.control, "arms": list(self.arms),
             "counts": self.counts, "rows": self.rows, "alpha": self.alpha, "sequential": self.sequential,
             "quarantined": int(len(self.quarantined)),
-            "quarantine_reasons": self.quarantined["reason"].value_counts().to_dict() if len(self.quarantined) else {},
+            "quarantine_reasons": (self.quarantined["reason"].value_counts().to_dict()
+                                   if len(self.quarantined) else {}),
             "excluded_burn_in": self.excluded_burn_in,
             "srm": None if self.srm is None else {**self.srm.to_dict(), "unit": self.srm_unit},
             "effects": [{**e.to_dict(), "p_holm": p, "significant_holm": p is not None and p < self.alpha}
@@ -132,7 +135,7 @@ def read_log(path) -> pd.DataFrame:
 _TRUE = {"true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0, "yes": 1.0, "no": 0.0}
 
 
-def _numeric(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def numeric_column(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(values with NaN for missing, mask of present-but-unreadable values)."""
     if s.dtype == bool or str(s.dtype) == "boolean":
         return s.astype("float64").to_numpy(), np.zeros(len(s), dtype=bool)
@@ -182,7 +185,7 @@ def analyse(df: pd.DataFrame, *, arm_col: str = "arm", metrics, control: str | N
     for c in needed:
         if c in (arm_col, cluster_col):
             continue
-        v, bad = _numeric(df[c])
+        v, bad = numeric_column(df[c])
         values[c] = v
         reasons[bad & (reasons == "").to_numpy()] = f"{c} not a number"
     if cluster_col:
@@ -216,7 +219,7 @@ def analyse(df: pd.DataFrame, *, arm_col: str = "arm", metrics, control: str | N
 
     burn = np.zeros(len(df), dtype=bool)
     if burn_in_col and burn_in_col in df.columns:
-        b, bad = _numeric(df[burn_in_col])
+        b, bad = numeric_column(df[burn_in_col])
         burn = np.nan_to_num(b) > 0
     excluded = int((burn & keep).sum())
     keep &= ~burn
@@ -230,7 +233,7 @@ def analyse(df: pd.DataFrame, *, arm_col: str = "arm", metrics, control: str | N
         notes = []
         if spec.den is not None:
             num, den = values[spec.num], values[spec.den]
-            num = np.where(np.isnan(num) & (den == 0), 0.0, num)
+            num = np.where(np.isnan(num) & (den == 0), 0.0, num)  # unreadable rows are quarantined already
             ok = in_arms & np.isfinite(num) & np.isfinite(den)
             missing = int((in_arms & ~ok).sum())
             t = arm[ok] == treatment
@@ -248,11 +251,13 @@ def analyse(df: pd.DataFrame, *, arm_col: str = "arm", metrics, control: str | N
             binary = yy.size > 0 and np.isin(yy, (0.0, 1.0)).all()
             kind = "proportion" if binary else "mean"
             if groups is not None:
-                e = est.cluster_diff(yy, t, groups[ok], covariate=None if x is None else x[ok], kind=kind, **common)
+                e = est.cluster_diff(yy, t, groups[ok], covariate=None if x is None else x[ok], kind=kind,
+                                     **common)
             elif x is not None:
                 e = est.cuped(yy, x[ok], t, kind=kind, **common)
             elif binary:
-                e = est.two_proportion(int(yy[t].sum()), int(t.sum()), int(yy[~t].sum()), int((~t).sum()), **common)
+                e = est.two_proportion(int(yy[t].sum()), int(t.sum()), int(yy[~t].sum()), int((~t).sum()),
+                                       **common)
             else:
                 e = est.welch(yy[t], yy[~t], **common)
         if missing:

@@ -10,7 +10,7 @@ alternative variances of ``power_proportions_2indep``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -164,6 +164,7 @@ class VarianceComponents:
     clusters_per_day: float
     rows_per_day: float
     days: float
+    notes: tuple[str, ...] = ()
 
     @property
     def icc(self) -> float:
@@ -175,7 +176,8 @@ class VarianceComponents:
         return 1 + (self.m - 1) * self.icc
 
 
-def variance_components(v: np.ndarray, groups: np.ndarray, *, days: float, baseline: float) -> VarianceComponents:
+def variance_components(v: np.ndarray, groups: np.ndarray, *, days: float,
+                        baseline: float) -> VarianceComponents:
     """Method-of-moments (ANOVA) estimate of sigma_b^2 and sigma_w^2 of ``v`` over ``groups``."""
     v = np.asarray(v, dtype=np.float64)
     codes, sizes = np.unique(groups, return_inverse=True, return_counts=True)[1:]
@@ -209,7 +211,7 @@ class Design:
     mde_relative: float | None
     alpha: float
     power: float
-    weights: tuple[float, float]
+    weights: tuple[float, float]  # control, treatment (normalised)
     sd: float | None
     n_treatment: float
     n_control: float
@@ -229,29 +231,28 @@ def history_variable(df: pd.DataFrame, *, metric: str) -> tuple[np.ndarray, floa
     """Per-row variable of ``metric`` in a history frame: a column (mean/proportion) or
     ``NUM/DEN`` (ratio, linearised: (num - R den) / mean(den)). Returns (v, baseline, kind).
     Rows with a missing value are excluded by the caller through the mask in v (NaN)."""
+    from assign.experiment.analyse import numeric_column
+
     def col(name):
         if name not in df.columns:
             raise InputError([f"history.{name}: column not found (have {', '.join(map(str, df.columns))})"],
                              what="design")
-        s = df[name]
-        if s.dtype == bool or str(s.dtype) == "boolean":
-            return s.astype("float64").to_numpy()
-        try:
-            return pd.to_numeric(s).astype("float64").to_numpy()
-        except (TypeError, ValueError):
-            raise InputError([f"history.{name}: not numeric"], what="design") from None
+        v, bad = numeric_column(df[name])
+        if bad.all():
+            raise InputError([f"history.{name}: not numeric"], what="design")
+        return v, bad  # unreadable values are NaN: excluded and counted by the caller
 
     if "/" in metric:
         num_name, den_name = metric.split("/", 1)
-        num, den = col(num_name), col(den_name)
-        num = np.where(np.isnan(num) & (den == 0), 0.0, num)
+        (num, bad), (den, _) = col(num_name), col(den_name)
+        num = np.where(np.isnan(num) & ~bad & (den == 0), 0.0, num)  # e.g. no handle time when not answered
         ok = np.isfinite(num) & np.isfinite(den)
         if den[ok].sum() == 0:
             raise InputError([f"history.{den_name}: denominator sums to 0"], what="design")
         r = num[ok].sum() / den[ok].sum()
         v = np.where(ok, (num - r * den) / den[ok].mean(), np.nan)
         return v, float(r), "ratio"
-    y = col(metric)
+    y, _ = col(metric)
     ok = np.isfinite(y)
     kind = "proportion" if np.isin(y[ok], (0.0, 1.0)).all() else "mean"
     return y, float(y[ok].mean()) if ok.any() else float("nan"), kind
@@ -287,7 +288,7 @@ def plan(*, metric: str, kind: str, unit: str, baseline: float, mde: float | Non
     if (mde is None) == (days is None):
         problems.append("give exactly one of mde (for a sample size) or days (for an MDE)")
     if len(weights) != 2 or any(not (w > 0) for w in weights):
-        problems.append(f"weights: need two positive weights (treatment, control), got {weights}")
+        problems.append(f"weights: need two positive weights (control, treatment), got {weights}")
     if mde is not None and not (math.isfinite(mde) and mde != 0):
         problems.append(f"mde: must be a non-zero number, got {mde}")
     if days is not None and not (math.isfinite(days) and days > 0):
@@ -305,7 +306,7 @@ def plan(*, metric: str, kind: str, unit: str, baseline: float, mde: float | Non
         problems.append(f"sd: must be > 0, got {sd}")
     if problems:
         raise InputError(problems, what="design")
-    w_t, w_c = (w / sum(weights) for w in weights)
+    w_c, w_t = (w / sum(weights) for w in weights)
     ratio = w_c / w_t
     abs_mde = None if mde is None else (mde * abs(baseline) if relative else mde)
     notes: list[str] = []
@@ -326,7 +327,8 @@ def plan(*, metric: str, kind: str, unit: str, baseline: float, mde: float | Non
                 notes.append("no history or --units-per-day: duration not computed")
         else:
             if not per_day:
-                raise InputError(["days: an MDE for a duration needs --history or --units-per-day"], what="design")
+                raise InputError(["days: an MDE for a duration needs --history or --units-per-day"],
+                                 what="design")
             n1 = per_day * days * w_t
             abs_mde = (mde_proportions(baseline=baseline, n1=n1, alpha=alpha, power=power, ratio=ratio)
                        if kind == "proportion" else mde_means(n1=n1, sd=sd, alpha=alpha, power=power, ratio=ratio))
@@ -369,10 +371,14 @@ def plan(*, metric: str, kind: str, unit: str, baseline: float, mde: float | Non
             n_t, n_c = c.clusters_per_day * d_out * w_t, c.clusters_per_day * d_out * w_c
         else:
             n_t, n_c = c.clusters * w_t, c.clusters * w_c
-        notes.append(f"z approximation over clusters; with few clusters the t test on G-1 df needs more")
+        if min(n_t, n_c) < 50:
+            notes.append("z approximation over fewer than 50 clusters per arm; the analysis' t test on "
+                         "G-1 df needs somewhat more")
+    if components is not None:
+        notes = [*components.notes, *notes]
     rel = abs_mde / abs(baseline) if baseline else None
     return Design(metric=metric, kind=kind, unit=unit, baseline=baseline, mde=abs_mde, mde_relative=rel,
-                  alpha=alpha, power=power, weights=(w_t, w_c), sd=sd, n_treatment=n_t, n_control=n_c,
+                  alpha=alpha, power=power, weights=(w_c, w_t), sd=sd, n_treatment=n_t, n_control=n_c,
                   unit_name=unit_name, days=d_out, icc=icc, design_effect=deff, notes=tuple(notes))
 
 
@@ -411,7 +417,8 @@ def components_from_history(df: pd.DataFrame, *, metric: str, unit: str, window_
         groups = lab["window"].to_numpy()
     elif unit == "customer" and "customer_id" in df.columns:
         cid = df["customer_id"]
-        groups = np.where(cid.notna(), cid.astype(str), "row:" + pd.Series(np.arange(len(df))).astype(str)).astype(str)
+        alone = "row:" + pd.Series(np.arange(len(df))).astype(str)
+        groups = np.where(cid.notna(), cid.astype(str), alone).astype(str)
     else:
         groups = np.arange(len(df))
     span = (t[keep].max() - t[keep].min()).total_seconds() / 86400 if keep.any() else 0.0
@@ -420,4 +427,10 @@ def components_from_history(df: pd.DataFrame, *, metric: str, unit: str, window_
     if not span > 0:
         raise InputError(["history: needs rows spread over time (arrival_at) to measure a rate per day"],
                          what="design")
-    return variance_components(v[keep], np.asarray(groups)[keep], days=span, baseline=baseline), kind
+    comps = variance_components(v[keep], np.asarray(groups)[keep], days=span, baseline=baseline)
+    dropped = int((~keep).sum())
+    if dropped:
+        why = "missing or unreadable values" + (", burn-in" if unit == "switchback" and burn_in_s else "") + \
+            (", no agent" if unit == "agent" else "")
+        comps = replace(comps, notes=(f"history: {dropped} of {len(df)} rows not used ({why})",))
+    return comps, kind

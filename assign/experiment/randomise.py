@@ -137,7 +137,9 @@ class Switchback:
     def label(self, seconds: np.ndarray, sites: np.ndarray | None = None) -> pd.DataFrame:
         """Vectorised labelling of events at ``seconds`` since ``origin``: window id, arm, burn-in."""
         seconds = np.asarray(seconds, dtype=np.float64)
-        sites = np.full(seconds.shape, "all", dtype=object) if sites is None else np.asarray(sites, dtype=object)
+        if sites is None:
+            sites = np.full(seconds.shape, "all", dtype=object)
+        sites = np.asarray(sites, dtype=object)
         k = np.floor(seconds / self.window_s).astype(np.int64)
         pairs = pd.unique(pd.Series([f"{s}|{i}" for s, i in zip(sites, k)]))
         prev = {p: f"{p.rsplit('|', 1)[0]}|{int(p.rsplit('|', 1)[1]) - 1}" for p in pairs}

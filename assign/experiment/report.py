@@ -56,7 +56,9 @@ def forest_plot(readout: Readout, path) -> Path:
     ax.set_yticklabels(labels)
     ax.set_ylim(-0.7, len(rs) - 0.3)
     kind = "always-valid CS" if readout.sequential else f"{100 * (1 - readout.alpha):.0f}% CI"
-    ax.set_xlabel(f"relative lift vs {readout.control}, % ({kind}); green: significant after Holm, red: guardrail harm")
+    ax.set_xlabel(f"relative lift vs {readout.control}, % ({kind})")
+    ax.set_title("green: significant after Holm · red: guardrail harm · blue: neither "
+                 "(intervals are not Holm-adjusted)", fontsize=8)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)
@@ -64,32 +66,48 @@ def forest_plot(readout: Readout, path) -> Path:
     return path
 
 
-def to_markdown(readout: Readout, *, plot_name: str | None = "forest.png") -> str:
-    """The readout as Markdown: SRM, data handling, primary metrics (Holm), guardrails."""
-    lines = ["# Experiment readout", ""]
+HEADER = ("metric", "arm", "role", "method", "control", "treatment", "diff", "CI", "lift", "lift CI",
+          "p", "p (Holm)", "verdict")
+
+
+def _cells(r: dict) -> list[str]:
+    e = r["e"]
+    return [e.metric, e.arm, r["role"], e.method, _f(e.mean_control), _f(e.mean_treatment), _f(e.diff),
+            f"[{_f(e.ci_low)}, {_f(e.ci_high)}]", _pct(e.lift),
+            f"[{_pct(e.lift_ci_low)}, {_pct(e.lift_ci_high)}]", _f(e.p_value), _f(r["p_holm"]), r["verdict"]]
+
+
+def _summary(readout: Readout) -> list[str]:
+    out = []
     counts = ", ".join(f"{a}: {n}" for a, n in readout.counts.items())
     if readout.srm is not None:
         s = readout.srm
         flag = "**SAMPLE RATIO MISMATCH — do not trust the effects**" if s.mismatch else "no mismatch"
-        lines.append(f"- Arms ({readout.srm_unit}): {counts}; SRM chi² = {s.chi2:.3f}, p = {s.p_value:.4g} → {flag}")
-    lines.append(f"- Rows: {readout.rows}; quarantined: {len(readout.quarantined)}; "
-                 f"burn-in excluded: {readout.excluded_burn_in}")
-    lines.append(f"- Inference: {'always-valid confidence sequences (peeking allowed)' if readout.sequential else 'fixed-sample'}, "
-                 f"α = {readout.alpha}; Holm correction across {len(readout.effects)} primary comparison(s)")
-    lines += ["", "| metric | arm | role | method | control | treatment | diff | CI | lift | lift CI | p | p (Holm) | verdict |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        out.append(f"Arms ({readout.srm_unit}): {counts}; SRM chi² = {s.chi2:.3f}, p = {s.p_value:.4g} → {flag}")
+    out.append(f"Rows: {readout.rows}; quarantined: {len(readout.quarantined)}; "
+               f"burn-in excluded: {readout.excluded_burn_in}")
+    kind = "always-valid confidence sequences (peeking allowed)" if readout.sequential else "fixed-sample"
+    out.append(f"Inference: {kind}, α = {readout.alpha}; Holm correction across "
+               f"{len(readout.effects)} primary comparison(s)")
+    return out
+
+
+def _notes(readout: Readout) -> list[str]:
     notes = []
     for r in rows(readout):
-        e = r["e"]
-        lines.append(
-            f"| {e.metric} | {e.arm} | {r['role']} | {e.method} | {_f(e.mean_control)} | {_f(e.mean_treatment)} | "
-            f"{_f(e.diff)} | [{_f(e.ci_low)}, {_f(e.ci_high)}] | {_pct(e.lift)} | "
-            f"[{_pct(e.lift_ci_low)}, {_pct(e.lift_ci_high)}] | {_f(e.p_value)} | {_f(r['p_holm'])} | {r['verdict']} |")
-        if e.degenerate:
-            notes.append(e.degenerate)
-        notes.extend(e.notes)
-    if notes:
-        lines += ["", "Notes:", *(f"- {n}" for n in dict.fromkeys(notes))]
+        if r["e"].degenerate:
+            notes.append(r["e"].degenerate)
+        notes.extend(r["e"].notes)
+    return list(dict.fromkeys(notes))
+
+
+def to_markdown(readout: Readout, *, plot_name: str | None = "forest.png") -> str:
+    """The readout as Markdown: SRM, data handling, primary metrics (Holm), guardrails."""
+    lines = ["# Experiment readout", "", *(f"- {x}" for x in _summary(readout)), "",
+             "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(_cells(r)) + " |" for r in rows(readout)]
+    if notes := _notes(readout):
+        lines += ["", "Notes:", *(f"- {n}" for n in notes)]
     if plot_name:
         lines += ["", f"![forest plot]({plot_name})"]
     return "\n".join(lines) + "\n"
@@ -97,22 +115,17 @@ def to_markdown(readout: Readout, *, plot_name: str | None = "forest.png") -> st
 
 def to_html(readout: Readout, *, plot_name: str | None = "forest.png") -> str:
     """A standalone HTML page with the same content as :func:`to_markdown`."""
-    head = ["metric", "arm", "role", "method", "control", "treatment", "diff", "CI", "lift", "lift CI",
-            "p", "p (Holm)", "verdict"]
-    body = []
-    for r in rows(readout):
-        e = r["e"]
-        cells = [e.metric, e.arm, r["role"], e.method, _f(e.mean_control), _f(e.mean_treatment), _f(e.diff),
-                 f"[{_f(e.ci_low)}, {_f(e.ci_high)}]", _pct(e.lift), f"[{_pct(e.lift_ci_low)}, {_pct(e.lift_ci_high)}]",
-                 _f(e.p_value), _f(r["p_holm"]), r["verdict"]]
-        body.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
-    md_head = to_markdown(readout, plot_name=None).split("\n| metric")[0]
-    items = "".join(f"<li>{html.escape(line[2:])}</li>" for line in md_head.splitlines() if line.startswith("- "))
-    img = f'<img src="{plot_name}" alt="forest plot">' if plot_name else ""
+    esc = html.escape
+    head = "<tr>" + "".join(f"<th>{esc(h)}</th>" for h in HEADER) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in _cells(r)) + "</tr>" for r in rows(readout))
+    items = "".join(f"<li>{esc(x.replace('**', ''))}</li>" for x in _summary(readout))
+    notes = "".join(f"<li>{esc(n)}</li>" for n in _notes(readout))
+    img = f'<img src="{esc(plot_name)}" alt="forest plot">' if plot_name else ""
     return ("<!doctype html><meta charset='utf-8'><title>Experiment readout</title>"
-            "<style>td,th{border:1px solid #ccc;padding:3px 6px;font:13px sans-serif}table{border-collapse:collapse}</style>"
-            f"<h1>Experiment readout</h1><ul>{items}</ul><table><tr>"
-            + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + "".join(body) + f"</table>{img}")
+            "<style>td,th{border:1px solid #ccc;padding:3px 6px;font:13px sans-serif}"
+            "table{border-collapse:collapse}</style>"
+            f"<h1>Experiment readout</h1><ul>{items}</ul><table>{head}{body}</table>"
+            f"{'<h2>Notes</h2><ul>' + notes + '</ul>' if notes else ''}{img}")
 
 
 def write_report(readout: Readout, directory) -> dict[str, Path]:

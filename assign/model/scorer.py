@@ -55,13 +55,18 @@ class ModelDir:
     path: Path
     spec: FeatureSpec
     metadata: dict[str, Any]
-    boosters: dict[str, Any]
+    boosters: dict[str, Any]          # prediction with ``nthread`` threads
+    boosters_serial: dict[str, Any]   # the same models with one thread, for small batches
     forests: dict[str, Forest]
     state: AgentState
     customer_times: pd.DataFrame
+    parallel_from: int = 4096
 
     @classmethod
-    def load(cls, path: str | Path) -> "ModelDir":
+    def load(cls, path: str | Path, *, nthread: int = 2, parallel_from: int = 4096) -> "ModelDir":
+        """Load and check a model dir. Batches of at least ``parallel_from`` rows predict with
+        ``nthread`` threads, smaller ones with one: measured, OpenMP's thread hand-off costs
+        more than it saves on small batches and stalls badly on a busy machine."""
         import xgboost as xgb
 
         p = Path(path)
@@ -72,7 +77,7 @@ class ModelDir:
         meta = json.loads((p / "metadata.json").read_text())
         spec = FeatureSpec.load(p / "features.json")
         spec.check_current()
-        boosters, forests = {}, {}
+        boosters, serial, forests = {}, {}, {}
         for n in meta.get("targets", []):
             f = p / "models" / f"{n}.json"
             if not f.exists():
@@ -81,17 +86,29 @@ class ModelDir:
             b.load_model(f)
             if b.feature_names is not None and tuple(b.feature_names) != tuple(spec.names):
                 raise ModelError(f"{f}: booster feature names differ from features.json")
-            b.set_param({"nthread": 1})
+            b.set_param({"nthread": nthread})
             boosters[n] = b
+            one = b.copy()
+            one.set_param({"nthread": 1})
+            serial[n] = one
             forests[n] = forest_from_booster(b, n_features=len(spec.names))
         if not boosters:
             raise ModelError(f"{p}: the model directory holds no trained target")
-        return cls(path=p, spec=spec, metadata=meta, boosters=boosters, forests=forests,
-                   state=AgentState.load(p / "state.npz"), customer_times=pd.read_parquet(p / "customers.parquet"))
+        return cls(path=p, spec=spec, metadata=meta, boosters=boosters, boosters_serial=serial, forests=forests,
+                   state=AgentState.load(p / "state.npz"), customer_times=pd.read_parquet(p / "customers.parquet"),
+                   parallel_from=int(parallel_from))
 
-    def predict_matrix(self, X: np.ndarray) -> dict[str, np.ndarray]:
+    def predict_matrix(self, X: np.ndarray, *, backend: str = "xgboost") -> dict[str, np.ndarray]:
+        """Per-target predictions (output scale). ``backend``: "xgboost" (``inplace_predict``,
+        the faster one at every batch size measured by benchmarks/scoring.py) or "numba" (the
+        flattened forests, verified equal; a dependency-light reference)."""
         self.spec.check_matrix(X)
-        return {n: f.predict(X) for n, f in self.forests.items()}
+        if backend not in ("numba", "xgboost"):
+            raise ValueError(f"backend must be numba or xgboost, got {backend!r}")
+        if backend == "numba":
+            return {n: f.predict(X) for n, f in self.forests.items()}
+        bs = self.boosters if len(X) >= self.parallel_from else self.boosters_serial
+        return {n: np.asarray(b.inplace_predict(X), dtype=np.float64) for n, b in bs.items()}
 
     def predict_frame(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """Predict a feature frame after checking names, order and dtypes against the spec."""
@@ -111,8 +128,11 @@ class XGBScorer:
                                     customer_times=self.model.customer_times)
 
     @classmethod
-    def load(cls, path: str | Path, *, weights: ValueWeights | None = None) -> "XGBScorer":
-        return cls(model=ModelDir.load(path), weights=weights or ValueWeights())
+    def load(cls, path: str | Path, *, weights: ValueWeights | None = None, nthread: int = 2,
+             parallel_from: int = 4096) -> "XGBScorer":
+        """Load a model dir (see :meth:`ModelDir.load` for the threading)."""
+        return cls(model=ModelDir.load(path, nthread=nthread, parallel_from=parallel_from),
+                   weights=weights or ValueWeights())
 
     def features(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
         return self._feat.features(snapshot, contact_idx=contact_idx, agent_idx=agent_idx)

@@ -20,7 +20,7 @@ import pandas as pd
 from assign.errors import InputError, ModelError
 from assign.features.build import fit_spec, history_features
 from assign.features.spec import FeatureSpec
-from assign.history import TRUTH_COLUMNS, conform_history, has_truth
+from assign.history import conform_history, has_truth
 from assign.model.metrics import binary_metrics, regression_metrics
 
 
@@ -67,8 +67,9 @@ class TrainParams:
                 and self.valid_fraction + self.test_fraction < 0.9):
             problems.append(f"valid_fraction {self.valid_fraction} and test_fraction {self.test_fraction} "
                             "must be in (0, 1) and leave at least 10% to train")
-        if self.max_depth < 1 or self.max_rounds < 1 or self.early_stopping < 1:
-            problems.append("max_depth, max_rounds and early_stopping must be >= 1")
+        for k in ("max_depth", "max_rounds", "early_stopping", "nthread"):
+            if getattr(self, k) < 1:
+                problems.append(f"{k} must be >= 1, got {getattr(self, k)}")
         if problems:
             raise InputError(problems, what="training parameters")
 
@@ -212,14 +213,14 @@ def _client(address: str):
 
 def _train_dask(client, p: TrainParams, t: Target, Xtr, ytr, Xva, yva, spec: FeatureSpec):
     import dask.array as da
-    import xgboost as xgb
+    from xgboost import dask as dxgb
 
     chunks = max(1, len(Xtr) // 4)
-    dtr = xgb.dask.DaskDMatrix(client, da.from_array(Xtr, chunks=(chunks, -1)), da.from_array(ytr, chunks=chunks),
+    dtr = dxgb.DaskDMatrix(client, da.from_array(Xtr, chunks=(chunks, -1)), da.from_array(ytr, chunks=chunks),
                                feature_names=list(spec.names))
-    dva = xgb.dask.DaskDMatrix(client, da.from_array(Xva, chunks=(max(1, len(Xva) // 2), -1)),
+    dva = dxgb.DaskDMatrix(client, da.from_array(Xva, chunks=(max(1, len(Xva) // 2), -1)),
                                da.from_array(yva, chunks=max(1, len(Xva) // 2)), feature_names=list(spec.names))
-    res = xgb.dask.train(client, p.xgb(t.objective), dtr, num_boost_round=p.max_rounds, evals=[(dva, "valid")],
+    res = dxgb.train(client, p.xgb(t.objective), dtr, num_boost_round=p.max_rounds, evals=[(dva, "valid")],
                          early_stopping_rounds=p.early_stopping, verbose_eval=False)
     return res["booster"]
 

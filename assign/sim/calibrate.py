@@ -117,18 +117,21 @@ def _check(history: pd.DataFrame) -> None:
 
 
 def calibrate(history: pd.DataFrame, *, name: str, min_cell: int = 30, credit_s: float = 90.0,
-              staffing_slot_s: int = 3600) -> Calibration:
+              staffing_slot_s: int = 900, staffing_floor: float = 1.0) -> Calibration:
     """Fit every table of the scenario from ``history`` (the history contract).
 
     ``min_cell``: a type × agent cell gets its own handle-time rows only with at least this
     many served calls; the type-wide rows (empty agent) are always written.
     ``staffing_slot_s``: slot length (a divisor of 3600) in which distinct serving agents are
     counted; shorter slots count fewer idle-looking agents as present (see docs/real-data.md).
+    ``staffing_floor``: the least staffing of an hour of week in which any call was served.
     """
     _check(history)
     bad = [f"min_cell must be >= 1, got {min_cell}"] if min_cell < 1 else []
     if not (isinstance(staffing_slot_s, int) and 0 < staffing_slot_s <= 3600 and 3600 % staffing_slot_s == 0):
         bad.append(f"staffing_slot_s must be a whole divisor of 3600, got {staffing_slot_s!r}")
+    if not staffing_floor >= 0:
+        bad.append(f"staffing_floor must be >= 0, got {staffing_floor!r}")
     if bad:
         raise InputError(bad)
     arrival = pd.to_datetime(history["arrival_at"], utc=True)
@@ -177,15 +180,18 @@ def calibrate(history: pd.DataFrame, *, name: str, min_cell: int = 30, credit_s:
         rows.append(pd.DataFrame({"type": t, "t_s": tt, "survival": ss}))
     patience = pd.concat(rows, ignore_index=True)
 
-    staffing, staff_note = _staffing(history, served=served, present=present, slot_s=staffing_slot_s)
+    staffing, staff_note = _staffing(history, served=served, present=present, slot_s=staffing_slot_s,
+                                     floor=staffing_floor)
 
     tier = history["customer_tier"].astype("string") if "customer_tier" in history else None
     prio_share = float((tier[inq] == "priority").mean()) if tier is not None else 0.0
     shares = pd.Series(intent[inq]).value_counts(normalize=True).reindex(types, fill_value=0.0)
-    # Busiest agents first: a simulator that staffs k agents takes the first k names, so
-    # the names (and their own handle-time samples) on shift are the ones seen most.
-    vol = pd.Series(agent[served & (agent != "")]).value_counts()
-    agents = sorted(vol.index, key=lambda a: (-int(vol[a]), a))
+    # Most hours of work first: a simulator that staffs k agents takes the first k names,
+    # so the names (and their own handle-time samples) on shift are the ones present most.
+    # (Ordering by call count instead would favour the fast agents and bias handle times.)
+    worked = served & (agent != "")
+    work = pd.Series(np.nan_to_num(h[worked])).groupby(agent[worked]).sum()
+    agents = sorted(work.index, key=lambda a: (-float(work[a]), a))
     start = present[0]
     days = float((present[-1] - present[0]).days + 1)
     scenario = {
@@ -220,13 +226,14 @@ def calibrate(history: pd.DataFrame, *, name: str, min_cell: int = 30, credit_s:
 
 
 def _staffing(history: pd.DataFrame, *, served: np.ndarray, present: pd.DatetimeIndex,
-              slot_s: int) -> tuple[pd.DataFrame, str]:
+              slot_s: int, floor: float) -> tuple[pd.DataFrame, str]:
     """Agents per hour of week: the number of distinct agents seen serving in each slot of
     ``slot_s`` seconds, averaged over the slots of the hour and the days present."""
     note = (f"mean over the days present and the {3600 // slot_s} slot(s) of {slot_s} s in each clock hour "
             "of the number of distinct agents whose service interval [answered_at, answered_at + handle_s] "
             "overlaps the slot; agents logged in but idle for a whole slot are invisible, an agent serving "
-            "one call in a slot counts as present for all of it")
+            f"one call in a slot counts as present for all of it; an hour of week with any call served "
+            "gets at least {floor:g} agent(s)")
     has_agent = history["agent_id"].notna().to_numpy()
     m = served & has_agent
     arrival = pd.to_datetime(history["arrival_at"], utc=True)
@@ -250,4 +257,88 @@ def _staffing(history: pd.DataFrame, *, served: np.ndarray, present: pd.Datetime
     days_per_weekday = np.bincount(present.day_of_week, minlength=7)
     occ = days_per_weekday[np.arange(168) // 24] * (3600 // slot_s)
     agents = np.where(occ > 0, total / np.maximum(occ, 1), 0.0)
+    # An hour of week in which calls were served has somebody on duty: at least one agent
+    # (a mean like 0.3 at night would otherwise round to an empty centre).
+    agents = np.where(total > 0, np.maximum(agents, floor), agents)
     return pd.DataFrame({"hour_of_week": np.arange(168), "agents": np.round(agents, 3)}), note
+
+
+GAP_KPIS = ("abandonment_rate", "mean_wait_s", "service_level")
+
+
+def _status(history: pd.DataFrame) -> np.ndarray:
+    from assign.sim.engine import ABANDONED, SERVED, UNSERVED
+
+    if "status" in history:  # a simulator log: served | abandoned | unserved
+        names = history["status"].astype(str).to_numpy()
+        return np.select([names == "served", names == "abandoned"], [SERVED, ABANDONED], UNSERVED)
+    served = ~history["abandoned"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    return np.where(served, SERVED, ABANDONED)
+
+
+def kpis_by_hour(history: pd.DataFrame, *, sl_threshold_s: float = 20.0) -> pd.DataFrame:
+    """KPIs of the queue population per hour of day of arrival (rows 0..23) and overall
+    (row ``"all"``), with the simulator's definitions; works on a logged history and on a
+    simulator log (``assign simulate --logs``) alike."""
+    from assign.sim.kpis import kpis_of
+
+    h = history[queue_population(history)]
+    status = _status(h)
+    wait = h["wait_s"].to_numpy(dtype=float)
+    hour = pd.to_datetime(h["arrival_at"], utc=True).dt.hour.to_numpy()
+    nan = np.full(len(h), np.nan)
+    rows = {}
+    for key, m in [*((k, hour == k) for k in range(24)), ("all", np.ones(len(h), bool))]:
+        k = kpis_of(status=status[m], wait_s=wait[m], handle_s=nan[m], resolved=nan[m], csat=nan[m],
+                    truth_p=nan[m], sl_threshold_s=sl_threshold_s)
+        rows[key] = {"offered": k["offered"], **{g: k[g] for g in GAP_KPIS}}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def replay_gap(observed: pd.DataFrame, simulated: list[pd.DataFrame], *, sl_threshold_s: float = 20.0) -> pd.DataFrame:
+    """Observed vs simulated KPIs per hour of day: ``<kpi>_obs``, ``<kpi>_sim`` (mean over
+    the simulated logs), ``<kpi>_sim_min`` / ``_sim_max`` and ``<kpi>_gap`` (sim - obs)."""
+    if not simulated:
+        raise InputError(["replay_gap: no simulated log given"])
+    obs = kpis_by_hour(observed, sl_threshold_s=sl_threshold_s)
+    sims = [kpis_by_hour(s, sl_threshold_s=sl_threshold_s) for s in simulated]
+    out = pd.DataFrame({"offered_obs": obs["offered"]}, index=obs.index)
+    for g in GAP_KPIS:
+        runs = pd.concat([s[g].astype(float) for s in sims], axis=1)  # NaN where an hour had no call
+        out[f"{g}_obs"] = obs[g]
+        out[f"{g}_sim"] = runs.mean(axis=1)
+        out[f"{g}_sim_min"] = runs.min(axis=1)
+        out[f"{g}_sim_max"] = runs.max(axis=1)
+        out[f"{g}_gap"] = out[f"{g}_sim"] - out[f"{g}_obs"]
+    out.index.name = "hour"
+    return out
+
+
+def plot_replay_gap(gap: pd.DataFrame, path: str | Path, *, title: str = "replay vs log") -> None:
+    """Three panels by hour of day: observed and simulated (mean, min-max band over runs)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hours = gap.drop(index="all", errors="ignore")
+    x = hours.index.astype(int).to_numpy()
+    labels = {"abandonment_rate": "abandonment rate", "mean_wait_s": "mean wait (s)",
+              "service_level": "service level"}
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    for ax, g in zip(axes, GAP_KPIS):
+        ax.plot(x, hours[f"{g}_obs"], "k.-", label="observed")
+        ax.plot(x, hours[f"{g}_sim"], "C1.-", label="simulated")
+        ax.fill_between(x, hours[f"{g}_sim_min"].astype(float), hours[f"{g}_sim_max"].astype(float),
+                        color="C1", alpha=0.25, linewidth=0)
+        ax.set_xlabel("hour of day (arrival)")
+        ax.set_title(labels[g])
+        ax.set_xlim(0, 23)
+        if g == "mean_wait_s":
+            ax.set_yscale("symlog", linthresh=10)
+            ax.set_ylim(bottom=0)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -251,7 +251,32 @@ class Engine:
             n_decisions += 1
             ci, ai = policy.assign(View(t, w, view_free, self))
             ci = np.asarray(ci, dtype=np.int64); ai = np.asarray(ai, dtype=np.int64)
-            if len(ci):
+            if len(ci) == 1:  # the common case, with scalars (same effect as the general path)
+                self._check(t, ci, ai, status, channel)
+                c, a_ = int(ci[0]), int(ai[0])
+                ch_ = int(channel[c])
+                status[c] = SERVED
+                wait[c] = t - arrival[c]
+                agent_of[c] = a_
+                held_a = int(load[a_].sum())
+                agent_load[c] = held_a
+                o = src.outcomes(stream=st, contact_idx=ci, agent_idx=ai, agent_load=np.array([float(held_a)]), t_s=t)
+                for name in out_cols:
+                    out_cols[name][c] = getattr(o, name)[0]
+                if held_a == 0:
+                    busy_since[a_] = t
+                h_ = float(o.handle_s[0])
+                heapq.heappush(heap, (t + h_, c))
+                load[a_, ch_] += 1
+                work_s[a_] += h_
+                handled[a_] += 1
+                last_change[a_] = t
+                free[a_, ch_] = cap[a_, ch_] - load[a_, ch_] if on[a_] else 0
+                if new >= 0:
+                    waiting.pop()
+                else:
+                    waiting.remove(c)
+            elif len(ci):
                 self._check(t, ci, ai, status, channel)
                 ch = channel[ci]
                 status[ci] = SERVED

@@ -108,7 +108,12 @@ def summarise(run: RunResult) -> RunSummary:
         "abandoned": np.bincount(hour, weights=(run.status == ABANDONED).astype(float), minlength=24),
     }
     wait_hist = np.histogram(run.wait_s[served], bins=WAIT_BINS)[0].astype(float)
-    return RunSummary(policy=run.policy, seed=run.seed, kpis=k, by_intent=by_intent, by_hour=by_hour,
+    extra = {}
+    if run.arm is not None:
+        extra["by_arm"] = {arm: kpis_of(**{kk: (v[run.arm == arm] if isinstance(v, np.ndarray) else v)
+                                           for kk, v in args.items()})
+                           for arm in sorted(set(run.arm.tolist()))}
+    return RunSummary(extra=extra, policy=run.policy, seed=run.seed, kpis=k, by_intent=by_intent, by_hour=by_hour,
                       wait_hist=wait_hist, agent_work_s=run.agent_work_s.copy(),
                       agent_handled=run.agent_handled.copy(), agent_ids=tuple(run.agent_ids),
                       n_decisions=run.n_decisions, wall_s=run.wall_s)

@@ -41,15 +41,21 @@ class _Sequential:
     name = "sequential"
 
     def start(self, engine: Any) -> None:
-        self._engine = engine
+        self._all = np.arange(engine.n_agents)
 
     def assign(self, view: Any) -> tuple[np.ndarray, np.ndarray]:
         w, free = view.waiting, view.free
+        e = view.engine
+        if len(w) == 1:  # one new contact against all agents: no per-agent subsetting needed
+            c = w[0]
+            cand = e.elig_g[e.group[c]] & (free[:, view.stream.block.channel[c]] > 0)
+            if not cand.any():
+                return _EMPTY
+            return np.array([c]), np.array([self._pick(view, c, cand, view.idle_key, self._all)])
         fa = np.flatnonzero(free.any(axis=1))  # only agents with a free slot matter
         if not len(fa):
             return _EMPTY
         ch = view.stream.block.channel
-        e = view.engine
         elig = e.elig_g[:, fa][e.group[w]]
         fr = free[fa]
         # Drop contacts no free agent can take before looping (overload: long queues).
@@ -268,7 +274,6 @@ class SplitPolicy:
         st = engine.stream
         b, src = st.block, engine.source
         labels = np.empty(len(st), dtype=object)
-        pos = {}
         for i in range(len(st)):
             row = ContactRow(index=i, contact_id=b.ids[i], arrival_s=float(st.arrival_s[i]),
                              channel=int(b.channel[i]), intent=src.intents[b.intent[i]],
@@ -277,10 +282,8 @@ class SplitPolicy:
             if arm not in self.arms:
                 raise ValueError(f"arm_of returned {arm!r}, not one of {', '.join(self._names)}")
             labels[i] = arm
-        codes = np.array([self._names.index(x) for x in labels], dtype=np.int64) if len(labels) else np.zeros(0, np.int64)
-        for k in range(len(self._names)):
-            pos[k] = codes == k
-        self._codes = codes
+        index = {name: k for k, name in enumerate(self._names)}
+        self._codes = np.array([index[x] for x in labels], dtype=np.int64)
         return labels
 
     def assign(self, view: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -182,7 +182,16 @@ class ScenarioSource:
         if start.tzinfo is None:
             start = start.tz_localize("UTC")
         h = h.assign(_t=(t - start).dt.total_seconds()).sort_values(["_t", "contact_id"], kind="stable")
+        #: History rows that arrived before the scenario's start are not replayed (counted).
+        self.replay_before_start = int((h["_t"] < 0).sum())
         return h.reset_index(drop=True)
+
+    def replay_outside(self, horizon_s: float) -> int:
+        """How many history rows fall outside [0, horizon_s) and so are not replayed."""
+        if self._replay is None:
+            return 0
+        t = self._replay["_t"].to_numpy(float)
+        return int(((t < 0) | (t >= horizon_s)).sum())
 
     @property
     def replay_span_s(self) -> float | None:

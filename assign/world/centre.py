@@ -80,6 +80,7 @@ class World:
     volume: np.ndarray            # (7, n_channels) expected contacts per weekday and channel
     coef: np.ndarray
     occupancy: float
+    calibrated_handle_s: tuple[float, ...] = CHANNEL_HANDLE_S
     _a: dict[str, np.ndarray] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -250,7 +251,7 @@ class World:
             for c, ch in enumerate(CHANNELS):
                 slot_h = float((a["capacity"][working, c] * a["shift_len"][working]).sum())
                 vol = float(self.volume[wd, c])
-                h = float(self.agents.attrs.get("calibrated_handle_s", CHANNEL_HANDLE_S)[c])
+                h = float(self.calibrated_handle_s[c])
                 rows.append(dict(weekday=wd, channel=ch, contacts=vol, slot_hours=slot_h, handle_s=h,
                                  offered_load=vol * h / 3600.0 / slot_h if slot_h else np.inf))
         return pd.DataFrame(rows)
@@ -266,11 +267,10 @@ class World:
             intent_base=self.intent_base.tolist(), intent_handle=self.intent_handle.tolist(),
             intent_complexity=self.intent_complexity.tolist(), volume=self.volume.tolist(),
             coef=dict(zip(COEF_NAMES, self.coef.tolist())), occupancy=self.occupancy,
-            calibrated_handle_s=list(self.agents.attrs.get("calibrated_handle_s", CHANNEL_HANDLE_S)),
+            calibrated_handle_s=list(self.calibrated_handle_s),
         )
         (p / "world.json").write_text(json.dumps(meta, indent=1))
         ag = self.agents.copy()
-        ag.attrs = {}
         ag["skills"] = [json.dumps(s, sort_keys=True) for s in ag["skills"]]
         ag["languages"] = [list(x) for x in ag["languages"]]
         ag["off_days"] = [list(map(int, x)) for x in ag["off_days"]]
@@ -293,7 +293,6 @@ class World:
         ag["skills"] = [json.loads(s) for s in ag["skills"]]
         ag["languages"] = [list(x) for x in ag["languages"]]
         ag["off_days"] = [list(map(int, x)) for x in ag["off_days"]]
-        ag.attrs["calibrated_handle_s"] = tuple(meta["calibrated_handle_s"])
         coef = np.array([meta["coef"][k] for k in COEF_NAMES])
         return cls(seed=int(meta["seed"]), intents=tuple(meta["intents"]), languages=tuple(meta["languages"]),
                    styles=tuple(meta["styles"]), start=datetime.fromisoformat(meta["start"]), agents=ag,
@@ -301,7 +300,8 @@ class World:
                    intent_share=np.array(meta["intent_share"]), intent_base=np.array(meta["intent_base"]),
                    intent_handle=np.array(meta["intent_handle"]),
                    intent_complexity=np.array(meta["intent_complexity"]), volume=np.array(meta["volume"]),
-                   coef=coef, occupancy=float(meta["occupancy"]))
+                   coef=coef, occupancy=float(meta["occupancy"]),
+                   calibrated_handle_s=tuple(float(x) for x in meta["calibrated_handle_s"]))
 
 
 # ---------------------------------------------------------------------- generation
@@ -421,7 +421,7 @@ def generate_world(*, n_agents: int = 200, seed: int, n_intents: int = 30, occup
                   coef=DEFAULT_COEF.copy() if coef is None else np.asarray(coef, dtype=np.float64),
                   occupancy=float(occupancy))
     handle = _calibrate_handle(world, rng)
-    agents.attrs["calibrated_handle_s"] = tuple(float(h) for h in handle)
+    object.__setattr__(world, "calibrated_handle_s", tuple(float(h) for h in handle))
     a = world._a
     volume = np.zeros((7, 3))
     for wd in range(7):

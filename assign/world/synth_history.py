@@ -10,7 +10,6 @@ uniform draw (``beta``, ``epsilon``); the probability of the logged choice is ``
 from __future__ import annotations
 
 import math
-from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -20,7 +19,7 @@ from tqdm import tqdm
 from assign.history import conform_history
 from assign.schema import CHANNELS
 from assign.world.centre import CHANNEL_HANDLE_S, DAY_S, World
-from assign.world.truth import COEF_NAMES, truth_one
+from assign.world.truth import truth_one
 
 MAX_SLOTS = 4
 

@@ -1,0 +1,91 @@
+"""A run's per-contact log in the history contract (``assign.history``), so a simulated
+history can train the next model. Extra columns: ``status`` (served | abandoned | unserved),
+``policy``, ``seed`` and, for split runs, ``arm``."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+
+from assign.history import conform_history
+from assign.schema import CHANNELS
+from assign.sim.engine import ABANDONED, SERVED, STATUS_NAMES, RunResult
+
+
+def _names(vocab: tuple[str, ...], codes: np.ndarray) -> np.ndarray:
+    arr = np.asarray(list(vocab) + [None], dtype=object)
+    return arr[np.where(codes >= 0, codes, len(vocab))]
+
+
+def repeat_within(customer_id: np.ndarray, arrival_s: np.ndarray, *, window_s: float = 72 * 3600.0) -> np.ndarray:
+    """True where the same identified customer arrives again within ``window_s`` (nullable)."""
+    n = len(customer_id)
+    out = pd.array([pd.NA] * n, dtype="boolean")
+    known = np.array([c is not None and c == c for c in customer_id], dtype=bool)
+    if not known.any():
+        return out
+    df = pd.DataFrame({"c": customer_id[known], "t": arrival_s[known], "i": np.flatnonzero(known)})
+    df = df.sort_values(["c", "t"], kind="stable")
+    nxt = df.groupby("c", sort=False)["t"].shift(-1)
+    rep = (nxt - df["t"]) <= window_s
+    res = np.zeros(n, dtype=bool)
+    res[df["i"].to_numpy()] = rep.to_numpy()
+    out[known] = res[known]
+    return out
+
+
+def to_history(run: RunResult, *, source) -> pd.DataFrame:
+    """The run as a history DataFrame (contract columns first, conformed)."""
+    st, b, ag = run.stream, run.stream.block, source.agents
+    served = run.status == SERVED
+    a = run.agent
+    aa = np.where(served, a, 0)
+    start = pd.Timestamp(source.start)
+    if start.tzinfo is None:
+        start = start.tz_localize("UTC")
+
+    def agent_col(values: np.ndarray, *, dtype=float) -> np.ndarray:
+        out = np.asarray(values[aa], dtype=object if dtype is object else float)
+        if dtype is object:
+            out = out.copy()
+            out[~served] = None
+        else:
+            out = np.where(served, out, np.nan)
+        return out
+
+    langs = np.array([";".join(source.languages[k] for k in np.flatnonzero(row)) for row in ag.speaks], dtype=object)
+    style_names = _names(source.styles, ag.style)
+    prof = np.where(served, ag.skill[aa, b.intent], np.nan)
+    df = pd.DataFrame({
+        "contact_id": b.ids,
+        "arrival_at": start + pd.to_timedelta(st.arrival_s, unit="s"),
+        "channel": np.asarray(CHANNELS, dtype=object)[b.channel],
+        "intent": _names(source.intents, b.intent),
+        "language": _names(source.languages, b.language),
+        "complexity": b.complexity, "urgency": b.urgency, "sentiment": b.sentiment,
+        "style": _names(source.styles, b.style),
+        "customer_id": b.customer_id, "customer_tier": b.customer_tier,
+        "agent_id": agent_col(ag.ids, dtype=object),
+        "agent_tenure_days": np.where(served, ag.tenure_days[aa] + st.arrival_s / 86400.0, np.nan),
+        "agent_proficiency": prof,
+        "agent_sentiment_handling": agent_col(ag.sentiment_handling),
+        "agent_style": agent_col(style_names, dtype=object),
+        "agent_languages": agent_col(langs, dtype=object),
+        "agent_load": run.agent_load,
+        "wait_s": run.wait_s,
+        "abandoned": run.status == ABANDONED,
+        "handle_s": run.handle_s,
+        "resolved": pd.array(np.where(np.isnan(run.resolved), None, run.resolved == 1.0), dtype="boolean"),
+        "csat": run.csat,
+        "repeat_72h": repeat_within(b.customer_id, st.arrival_s),
+        "truth_p_resolved": run.truth_p_resolved, "truth_csat": run.truth_csat,
+        "truth_handle_s": run.truth_handle_s,
+    })
+    out = conform_history(df)
+    out["status"] = np.asarray([STATUS_NAMES[int(s)] for s in run.status], dtype=object)
+    out["policy"] = run.policy
+    out["seed"] = run.seed
+    if run.arm is not None:
+        out["arm"] = run.arm
+    return out
