@@ -8,11 +8,12 @@ synthetic centre (``assign.world.centre.generate_world``: 20 agents, 6 intents, 
 stand-in model. Parts:
 
 1. A/A false-positive rates at alpha = 0.05, >= 500 replications per design, both arms FCFS:
-   contact-level (``SplitPolicy``, contacts hashed into arms, shared agents; Welch /
-   two-proportion z), agent-level (agents split in halves by hash rank, each arm's contacts
-   served only by its agents; cluster-robust by agent, and unit-level Welch on agent means)
-   and switchback (30-minute windows hashed into arms, 5-minute burn-in after a switch;
-   cluster-robust by window).
+   contact-level (contacts hashed into arms, shared agents, one queue: ``InterleavedSplit``;
+   Welch / two-proportion z), agent-level (agents split in halves by hash rank, each arm's
+   contacts served only by its agents; cluster-robust by agent, and unit-level Welch on agent
+   means) and switchback (30-minute windows hashed into arms, 5-minute burn-in after a
+   switch; cluster-robust by window). Two diagnostics of 100 replications: the simulator's
+   ``SplitPolicy`` as built, and labels hashed after a one-policy run.
 2. Interference: treatment = ``skills`` (most proficient free agent), control = ``fcfs``.
    Truth = global-treatment minus global-control run on the same seed (common random numbers);
    against it, the contact-level estimate (arms share agents) and the switchback estimate.
@@ -204,6 +205,15 @@ def task_aa_splitpolicy(rep: int) -> dict:
     return {k: _summ(e) for k, e in _metrics(r, np.ones(len(treat), bool), treat).items()}
 
 
+def task_aa_posthoc(rep: int) -> dict:
+    """Contact-level labels hashed after a single-policy FCFS run: no arm can affect another."""
+    from assign.experiment.randomise import arms_of
+
+    r = _run(_fcfs(), seed=10_000 + rep)
+    treat = arms_of(r.stream.block.ids, salt=f"aa-contact-{rep}") == "treatment"
+    return {k: _summ(e) for k, e in _metrics(r, np.ones(len(treat), bool), treat).items()}
+
+
 def _agent_arms(salt: str) -> np.ndarray:
     ids = _source().agents.ids
     order = np.argsort([hash_uniform(salt, a) for a in ids], kind="stable")
@@ -321,7 +331,7 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     d = 1 + z * z / n
     c = (p + z * z / (2 * n)) / d
     h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return c - h, c + h
+    return max(c - h, 0.0), min(c + h, 1.0)
 
 
 def _fpr(ps: list) -> dict:
@@ -336,7 +346,8 @@ def aggregate(res: dict, n_planned: float) -> dict:
     out = {"aa": {}, "bias": {}, "cuped": {}, "peeking": {}}
     for design, key in (("contact-level", "task_aa_contact"), ("agent-level", "task_aa_agent"),
                         ("switchback", "task_aa_switchback"),
-                        ("contact-level, SplitPolicy as built", "task_aa_splitpolicy")):
+                        ("contact-level, SplitPolicy as built", "task_aa_splitpolicy"),
+                        ("contact-level, labels after a one-policy run", "task_aa_posthoc")):
         rows = res.get(key, [])
         if not rows:
             continue
@@ -412,19 +423,22 @@ def plot(agg: dict, path: Path) -> None:
     ax.set_title("A/A false-positive rate (95% Wilson CI); band = [3.5%, 6.5%]", fontsize=9)
     ax = axes[1]
     if agg.get("bias"):
-        ms = list(agg["bias"])
+        # metrics whose global effect is resolved from zero (|truth| > 3 SE); the others are in the table
+        ms = [m for m, b in agg["bias"].items() if abs(b["truth"]) > 3 * b["truth_se"]]
         for j, m in enumerate(ms):
             b = agg["bias"][m]
-            scale = abs(b["truth"]) if b["truth"] else 1.0
+            scale = abs(b["truth"])
             for k, (design, c) in enumerate((("contact", "tab:red"), ("switchback", "tab:blue"))):
                 ax.errorbar([b[design]["mean_estimate"] / scale], [j + 0.15 * (k * 2 - 1)],
-                            xerr=[[1.96 * b[design]["bias_se"] / scale]], fmt="o", color=c,
+                            xerr=[[1.96 * b[design]["bias_se"] / scale]], fmt="o", color=c, capsize=3,
                             label=f"{design}-level estimate" if j == 0 else None)
-            ax.plot([b["truth"] / scale], [j], "k|", ms=14, label="truth (global T − global C)" if j == 0 else None)
+            ax.plot([b["truth"] / scale], [j], "k|", ms=18, mew=2, label="truth (global T − global C)" if j == 0 else None)
+        ax.axvline(0, color="grey", lw=0.5)
         ax.set_yticks(range(len(ms))); ax.set_yticklabels(ms)
-        ax.set_xlabel("estimate / |truth|")
+        ax.set_ylim(-0.6, len(ms) - 0.4)
+        ax.set_xlabel("estimate / |truth|  (±1.96 SE over seeds)")
         ax.legend(fontsize=7)
-        ax.set_title("skills vs fcfs: estimate vs truth (±1.96 SE over seeds)", fontsize=9)
+        ax.set_title(f"skills vs fcfs, {next(iter(agg['bias'].values()))['reps']} seeds: interference bias", fontsize=9)
     ax = axes[2]
     if agg.get("cuped"):
         names = list(agg["cuped"])
@@ -452,10 +466,13 @@ def _md(agg: dict) -> str:
                              f"[{100 * v['ci95'][0]:.1f}%, {100 * v['ci95'][1]:.1f}%] | {'yes' if v['within_3.5_6.5'] else 'NO'} |")
     if agg.get("peeking"):
         p = agg["peeking"]
-        for k in ("fixed_last_look", "fixed_any_look", "sequential_any_look"):
+        lines += ["", "| peeking, resolved, contact-level A/A | reps | P(reject at some look) | 95% CI | target |",
+                  "|---|---|---|---|---|"]
+        for k, target in (("fixed_last_look", "= 5% (one look)"), ("fixed_any_look", "inflated by peeking"),
+                          ("sequential_any_look", "<= 5%")):
             v = p[k]
-            lines.append(f"| peeking, {p['days']} daily looks | resolved: {k} | {v['reps']} | {100 * v['fpr']:.1f}% | "
-                         f"[{100 * v['ci95'][0]:.1f}%, {100 * v['ci95'][1]:.1f}%] | {'yes' if v['within_3.5_6.5'] else 'no'} |")
+            lines.append(f"| {k.replace('_', ' ')} ({p['days']} daily looks) | {v['reps']} | {100 * v['fpr']:.1f}% | "
+                         f"[{100 * v['ci95'][0]:.1f}%, {100 * v['ci95'][1]:.1f}%] | {target} |")
     if agg.get("bias"):
         lines += ["", "| metric | truth (global T − C) | contact-level estimate | bias | switchback estimate | bias | CI covers truth (contact / switchback) |",
                   "|---|---|---|---|---|---|---|"]
@@ -479,13 +496,24 @@ def main(argv=None) -> int:
     ap.add_argument("--bias-reps", type=int, default=80)
     ap.add_argument("--peek-reps", type=int, default=120)
     ap.add_argument("--splitpolicy-reps", type=int, default=100)
+    ap.add_argument("--posthoc-reps", type=int, default=100)
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--quick", action="store_true", help="20 A/A reps, 4 bias reps, 8 peeking reps (smoke run)")
-    ap.add_argument("--only", default="aa_contact,aa_agent,aa_switchback,aa_splitpolicy,bias,peek")
+    ap.add_argument("--only", default="aa_contact,aa_agent,aa_switchback,aa_splitpolicy,aa_posthoc,bias,peek")
     ap.add_argument("--out", default="docs/experiments-validation")
+    ap.add_argument("--replot", action="store_true", help="redraw the figure and tables from OUT/results.json")
     a = ap.parse_args(argv)
+    if a.replot:
+        agg = json.loads((Path(a.out) / "results.json").read_text())
+        for d in [*agg["aa"].values(), agg.get("peeking", {}), *agg.get("cuped", {}).values()]:
+            for v in d.values():
+                if isinstance(v, dict) and "rejections" in v:
+                    v["ci95"] = list(wilson(v["rejections"], v["reps"]))
+        plot(agg, Path(a.out) / "validation.png")
+        print(_md(agg))
+        return 0
     if a.quick:
-        a.aa_reps, a.bias_reps, a.peek_reps, a.splitpolicy_reps = 20, 4, 8, 20
+        a.aa_reps, a.bias_reps, a.peek_reps, a.splitpolicy_reps, a.posthoc_reps = 20, 4, 8, 20, 20
     from tqdm import tqdm
 
     t0 = time.perf_counter()
@@ -496,7 +524,7 @@ def main(argv=None) -> int:
     only = set(a.only.split(","))
     jobs = []
     reps = {"aa_contact": a.aa_reps, "aa_agent": a.aa_reps, "aa_switchback": a.aa_reps, "bias": a.bias_reps,
-            "peek": a.peek_reps, "aa_splitpolicy": a.splitpolicy_reps}
+            "peek": a.peek_reps, "aa_splitpolicy": a.splitpolicy_reps, "aa_posthoc": a.posthoc_reps}
     for name, n in reps.items():
         if name in only:
             kw = {"n_planned": n_planned} if name == "peek" else {}

@@ -7,7 +7,7 @@ tick (50 contacts x 16). Measured in
 the same run on the same rows:
 
 - ``scorer``: ``XGBScorer.score_pairs`` (features + xgboost ``inplace_predict`` of every target
-  + value; one thread below 4096 pairs, two from there),
+  + value; one thread below 32,768 pairs, two from there),
 - ``numba_forests``: the numba traversal of the same trees (the alternative backend),
 - ``features``: the feature matrix alone,
 - ``xgb_inplace``: ``Booster.inplace_predict`` of every target on that matrix (nthread=2),

@@ -2,7 +2,8 @@
 
     python -m benchmarks.simulate [--json OUT] [--quick]
         One simulated day of the standard synthetic centre (200 agents, >= 40,000 contacts)
-        under fcfs (window 0) and ml-batch (the Router with the rule-based scorer, 5 s windows):
+        under fcfs (window 0) and ml-batch (the Router, 5 s windows; --model DIR gives it the
+        XGBoost scorer, else the rule-based SkillScorer):
         wall time and contacts per second. --quick: a quarter day.
     python -m benchmarks.simulate --erlang [--seeds N]
         The Erlang C validation run of tests/test_sim_erlang.py on N independent seeds: the
@@ -47,15 +48,15 @@ def erlang_run(seed: int, *, agents: int, rho: float, mean_service_s: float, con
             "wall_s": run.wall_s}
 
 
-def day_run(policy: str, *, days: float, window_s: float, seed: int = 0) -> dict:
+def day_run(policy: str, *, days: float, window_s: float, seed: int = 0, model_dir: str | None = None) -> dict:
     from assign.sim.engine import SimConfig, simulate
     from assign.sim.kpis import summarise
-    from assign.sim.policies import make_policy
+    from assign.sim.runner import PolicySpec
     from assign.sim.worldsource import WorldSource
     from assign.world.centre import generate_world
 
     src = WorldSource(generate_world(seed=2026))  # the standard centre: 200 agents, 30 intents
-    pol = make_policy(policy)
+    pol = PolicySpec(name=policy, model_dir=model_dir).build()
     t0 = time.perf_counter()
     if policy in ("ml-batch", "ml-greedy", "oracle"):
         from assign.sim.engine import Engine
@@ -64,7 +65,7 @@ def day_run(policy: str, *, days: float, window_s: float, seed: int = 0) -> dict
     t_load = time.perf_counter() - t0
     run = simulate(source=src, policy=pol, seed=seed, config=SimConfig(days=days, window_s=window_s))
     k = summarise(run).kpis
-    return {"policy": policy, "window_s": window_s, "days": days, "contacts": run.n_contacts,
+    return {"policy": policy, "scorer": getattr(getattr(pol, "scorer", None), "name", None), "window_s": window_s, "days": days, "contacts": run.n_contacts,
             "decisions": run.n_decisions, "wall_s": round(run.wall_s, 3),
             "contacts_per_s": round(run.n_contacts / run.wall_s, 1), "load_s": round(t_load, 3),
             "resolution_rate": round(k["resolution_rate"], 4), "service_level": round(k["service_level"], 4)}
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="a quarter day instead of one day")
     ap.add_argument("--erlang", action="store_true", help="Erlang C validation spread over seeds")
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--model", default=None, help="model directory for ml-batch (default: SkillScorer)")
     args = ap.parse_args(argv)
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine()}
     if args.erlang:
@@ -91,10 +93,10 @@ def main(argv: list[str] | None = None) -> int:
                "mean_wait_rel_err": {"mean": we.mean(), "sd": we.std(ddof=1), "max_abs": np.abs(we).max()}}
     else:
         days = 0.25 if args.quick else 1.0
-        res = [day_run("fcfs", days=days, window_s=0.0), day_run("ml-batch", days=days, window_s=5.0)]
+        res = [day_run("fcfs", days=days, window_s=0.0), day_run("ml-batch", days=days, window_s=5.0, model_dir=args.model)]
         out = {"benchmark": "simulate one day of the standard centre", "machine": machine, "results": res}
         for r in res:
-            print(f"{r['policy']:<9} window {r['window_s']:>4g}s: {r['contacts']} contacts in {r['wall_s']:.2f} s "
+            print(f"{r['policy']:<9} scorer {r['scorer']} window {r['window_s']:>4g}s: {r['contacts']} contacts in {r['wall_s']:.2f} s "
                   f"= {r['contacts_per_s']:.0f} contacts/s ({r['decisions']} decisions; load {r['load_s']:.2f} s)")
     text = json.dumps(out, indent=1, default=float)
     if args.json:

@@ -71,6 +71,21 @@ def test_cluster_and_cuped_paths():
     assert rs.effects[0].ci_high - rs.effects[0].ci_low > plain.ci_high - plain.ci_low
 
 
+def test_unit_means_is_welch_on_cluster_means_and_needs_nested_clusters():
+    df = _log()
+    df["arm"] = np.where(df["agent"].astype(int) % 2 == 0, "treatment", "control")  # agent-level
+    r = analyse(df, metrics=["handle", "resolved"], cluster_col="agent", unit_means=True)
+    means = df.groupby("agent").agg(handle=("handle", "mean"), arm=("arm", "first"))
+    t = means.arm == "treatment"
+    ref = stats.ttest_ind(means.handle[t], means.handle[~t], equal_var=False)
+    assert r.effects[0].p_value == pytest.approx(ref.pvalue, rel=1e-10)
+    assert r.effects[0].method == "Welch t on cluster means" and r.counts == {"control": 15, "treatment": 15}
+    rc = analyse(df, metrics=["handle"], cluster_col="agent", unit_means=True, covariate="pre")
+    assert rc.effects[0].method == "CUPED + Welch t on cluster means"
+    with pytest.raises(InputError, match="30 cluster\\(s\\) appear in more than one arm"):
+        analyse(_log(), metrics=["handle"], cluster_col="agent", unit_means=True)
+
+
 def test_guardrails_flag_harm_in_the_bad_direction_only():
     rng = np.random.default_rng(2)
     n = 6000
@@ -106,6 +121,7 @@ def test_degenerate_metric_is_reported_and_others_still_analysed(tmp_path):
     (dict(metrics=["handle"], guardrails=["abandoned:increase:-1"]), "margin must be a number >= 0"),
     (dict(metrics=[]), "give at least one metric"),
     (dict(metrics=["handle"], weights=[1, 2, 3]), "weights: 3 given for 2 counts"),
+    (dict(metrics=["handle"], unit_means=True), "unit_means: needs a cluster column"),
 ])
 def test_invalid_analysis_inputs(kwargs, message):
     with pytest.raises(InputError) as err:

@@ -59,7 +59,7 @@ def test_scenario_replay_reports_observed_vs_simulated(tmp_path):
                          "abandoned": rng.random(n) < 0.1})
     hist.to_parquet(tmp_path / "h.parquet")
     res = _run(["simulate", "--scenario", str(tmp_path / "sc"), "--replay", str(tmp_path / "h.parquet"),
-                "--policy", "fcfs", "--seeds", "3", "--json"])
+                "--seeds", "3", "--json", "--out", str(tmp_path / "rep")])  # the scenario's own policy
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     offered = [r["mean"] for r in doc["kpis"] if r["kpi"] == "offered"][0]
@@ -67,6 +67,8 @@ def test_scenario_replay_reports_observed_vs_simulated(tmp_path):
     rows = {r["kpi"]: r for r in doc["observed_vs_simulated"]}
     assert rows["abandonment_rate"]["observed"] == pytest.approx(hist["abandoned"].mean(), abs=1e-4)
     assert set(rows) == {"abandonment_rate", "asa_s", "service_level"}
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "Observed (history) vs simulated" in md and "outcomes are a model" in md
 
 
 def test_bad_options_are_all_reported(tmp_path):

@@ -152,6 +152,8 @@ def design_cmd(metric, kind, baseline, sd, mde, days, unit, history, window_min,
 @click.option("--cluster-col", default=None,
               help="Cluster column (agent, switchback window): cluster-robust errors.")
 @click.option("--covariate", default=None, help="Pre-period covariate column for CUPED.")
+@click.option("--unit-means", is_flag=True,
+              help="With --cluster-col: Welch on cluster means (better with < ~50 clusters).")
 @click.option("--sequential", is_flag=True, help="Always-valid confidence sequences (peeking allowed).")
 @click.option("--planned-n", type=float, default=None,
               help="Planned final rows (clusters) the sequence is tuned for.")
@@ -164,8 +166,8 @@ def design_cmd(metric, kind, baseline, sd, mde, days, unit, history, window_min,
               help="Write readout.md, readout.html and forest.png here.")
 @click.option("--quarantine", type=click.Path(dir_okay=False), default=None,
               help="Write quarantined rows (CSV) here.")
-def analyze_cmd(log, arm_col, metrics, guardrails, control, cluster_col, covariate, sequential, planned_n,
-                weights, alpha, burn_in_col, as_json, report_dir, quarantine) -> None:
+def analyze_cmd(log, arm_col, metrics, guardrails, control, cluster_col, covariate, unit_means, sequential,
+                planned_n, weights, alpha, burn_in_col, as_json, report_dir, quarantine) -> None:
     """Effects with CIs and p-values per metric and arm, SRM, Holm, guardrails."""
     from assign.experiment.analyse import analyse, read_log
     from assign.experiment.report import to_markdown, write_report
@@ -174,7 +176,7 @@ def analyze_cmd(log, arm_col, metrics, guardrails, control, cluster_col, covaria
     r = analyse(df, arm_col=arm_col, metrics=metrics, control=control, cluster_col=cluster_col,
                 covariate=covariate, sequential=sequential, n_planned=planned_n, guardrails=guardrails,
                 weights=None if weights is None else _floats(weights, name="weights"), alpha=alpha,
-                burn_in_col=burn_in_col)
+                burn_in_col=burn_in_col, unit_means=unit_means)
     if quarantine and len(r.quarantined):
         r.quarantined.to_csv(quarantine, index=False)
     if report_dir:

@@ -152,11 +152,14 @@ def numeric_column(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def analyse(df: pd.DataFrame, *, arm_col: str = "arm", metrics, control: str | None = None,
             cluster_col: str | None = None, covariate: str | None = None, sequential: bool = False,
             n_planned: float | None = None, guardrails=(), weights=None, alpha: float = 0.05,
-            burn_in_col: str | None = "burn_in") -> Readout:
+            burn_in_col: str | None = "burn_in", unit_means: bool = False) -> Readout:
     """Analyse a log: see the module docstring. ``metrics`` and ``guardrails`` are specs (str)
     or parsed objects; ``weights`` are the design's arm weights in sorted-arm order (control
     first), equal by default; ``n_planned`` sizes the confidence sequence (rows, or clusters
-    with ``cluster_col``; default: the current size)."""
+    with ``cluster_col``; default: the current size). ``unit_means`` analyses the per-cluster
+    means of mean/rate metrics (Welch, or CUPED on cluster means) instead of cluster-robust
+    OLS on rows: better calibrated with few clusters (docs/experiments.md, section 5); the
+    clusters must then be nested in the arms."""
     metrics = [m if isinstance(m, MetricSpec) else MetricSpec.parse(m) for m in metrics]
     guardrails = [g if isinstance(g, Guardrail) else Guardrail.parse(g) for g in guardrails]
     problems = []
@@ -175,6 +178,8 @@ def analyse(df: pd.DataFrame, *, arm_col: str = "arm", metrics, control: str | N
     for c, what in needed.items():
         if c not in df.columns:
             problems.append(f"log.{c}: {what} not found (columns: {', '.join(map(str, df.columns))})")
+    if unit_means and not cluster_col:
+        problems.append("unit_means: needs a cluster column (the randomised unit)")
     if problems:
         raise InputError(problems, what="experiment analysis")
 
@@ -225,6 +230,13 @@ def analyse(df: pd.DataFrame, *, arm_col: str = "arm", metrics, control: str | N
     keep &= ~burn
     arm = arm_raw.astype(str).to_numpy()
     groups = df[cluster_col].astype(str).to_numpy() if cluster_col else None
+    if unit_means:
+        arms_per = pd.DataFrame({"g": groups[keep], "a": arm[keep]}).drop_duplicates().groupby("g").size()
+        if (arms_per > 1).any():
+            shared = arms_per.index[arms_per > 1]
+            raise InputError([f"log.{cluster_col}: {len(shared)} cluster(s) appear in more than one arm "
+                              f"(first: {shared[0]!r}); unit means need clusters nested in arms"],
+                             what="experiment analysis")
     x = values.get(covariate) if covariate else None
 
     def one(spec: MetricSpec, treatment: str) -> est.Effect:
@@ -250,7 +262,18 @@ def analyse(df: pd.DataFrame, *, arm_col: str = "arm", metrics, control: str | N
             yy = y[ok]
             binary = yy.size > 0 and np.isin(yy, (0.0, 1.0)).all()
             kind = "proportion" if binary else "mean"
-            if groups is not None:
+            if groups is not None and unit_means:
+                first, codes = np.unique(groups[ok], return_index=True, return_inverse=True)[1:]
+                codes = codes.ravel()
+                size = np.bincount(codes)
+                ym = np.bincount(codes, yy) / size
+                tm = t[first]
+                if x is None:
+                    e = est.welch(ym[tm], ym[~tm], kind="mean", method="Welch t on cluster means", **common)
+                else:
+                    e = est.cuped(ym, np.bincount(codes, x[ok]) / size, tm, kind="mean", **common)
+                    e = replace(e, method="CUPED + Welch t on cluster means")
+            elif groups is not None:
                 e = est.cluster_diff(yy, t, groups[ok], covariate=None if x is None else x[ok], kind=kind,
                                      **common)
             elif x is not None:
@@ -263,6 +286,8 @@ def analyse(df: pd.DataFrame, *, arm_col: str = "arm", metrics, control: str | N
         if missing:
             notes.append(f"{spec.name}: {missing} row(s) without a value excluded")
         e = replace(e, notes=e.notes + tuple(notes), extras={**e.extras, "missing": missing})
+        if unit_means and spec.den is not None:
+            notes.append(f"{spec.name}: a ratio is already analysed on cluster totals")
         if sequential:
             n_now = (len(np.unique(groups[ok])) if groups is not None else int(ok.sum()))
             e = est.confidence_sequence(e, n_now=n_now, n_planned=n_planned or n_now)

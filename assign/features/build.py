@@ -162,7 +162,8 @@ class TickFeaturizer:
         t = at - sc.waited_s
         hour, weekday = _hour_weekday(t)
         recent = np.full(len(sc), np.nan, dtype=F32)
-        for i, cid in enumerate(sc.customer_id):
+        for i in np.unique(ci):  # only the contacts being scored
+            cid = sc.customer_id[i]
             if cid is not None:
                 ts = self._cust.get(str(cid))
                 recent[i] = 0.0 if ts is None else (

@@ -60,10 +60,10 @@ class ModelDir:
     forests: dict[str, Forest]
     state: AgentState
     customer_times: pd.DataFrame
-    parallel_from: int = 4096
+    parallel_from: int = 32768
 
     @classmethod
-    def load(cls, path: str | Path, *, nthread: int = 2, parallel_from: int = 4096) -> "ModelDir":
+    def load(cls, path: str | Path, *, nthread: int = 2, parallel_from: int = 32768) -> "ModelDir":
         """Load and check a model dir. Batches of at least ``parallel_from`` rows predict with
         ``nthread`` threads, smaller ones with one: measured, OpenMP's thread hand-off costs
         more than it saves on small batches and stalls badly on a busy machine."""
@@ -129,7 +129,7 @@ class XGBScorer:
 
     @classmethod
     def load(cls, path: str | Path, *, weights: ValueWeights | None = None, nthread: int = 2,
-             parallel_from: int = 4096) -> "XGBScorer":
+             parallel_from: int = 32768) -> "XGBScorer":
         """Load a model dir (see :meth:`ModelDir.load` for the threading)."""
         return cls(model=ModelDir.load(path, nthread=nthread, parallel_from=parallel_from),
                    weights=weights or ValueWeights())

@@ -183,7 +183,7 @@ def paired_differences(summaries: list[RunSummary], *, baseline: str) -> "pandas
             rows.append({"policy": p, "baseline": baseline, "kpi": k, "diff": iv.mean, "ci_low": iv.low,
                          "ci_high": iv.high, "relative": iv.mean / b.mean if b.mean else float("nan"),
                          "n": iv.n})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["policy", "baseline", "kpi", "diff", "ci_low", "ci_high", "relative", "n"])
 
 
 def uplift_share(summaries: list[RunSummary], *, policy: str, baseline: str, ceiling: str,

@@ -3,7 +3,6 @@ history can train the next model. Extra columns: ``status`` (served | abandoned 
 ``policy``, ``seed`` and, for split runs, ``arm``."""
 from __future__ import annotations
 
-from datetime import timedelta
 
 import numpy as np
 import pandas as pd

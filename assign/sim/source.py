@@ -94,12 +94,6 @@ class Source(Protocol):
         ...
 
 
-def empty_outcomes(n: int) -> Outcomes:
-    nan = np.full(n, np.nan)
-    return Outcomes(handle_s=nan.copy(), resolved=nan.copy(), csat=nan.copy(), truth_p_resolved=nan.copy(),
-                    truth_csat=nan.copy(), truth_handle_s=nan.copy())
-
-
 def poisson_times(rng: np.random.Generator, rate_per_hour: np.ndarray, *, start: datetime,
                   horizon_s: float) -> tuple[np.ndarray, np.ndarray]:
     """Non-homogeneous Poisson arrivals, piecewise constant per hour of week, exact in time.
