@@ -78,7 +78,7 @@ def conform_history(df: pd.DataFrame) -> pd.DataFrame:
         try:
             s = df[c.name]
             if c.dtype.startswith("datetime"):
-                out[c.name] = pd.to_datetime(s, utc=True)
+                out[c.name] = pd.to_datetime(s, utc=True).dt.as_unit("ns")
             else:
                 out[c.name] = s.astype(c.dtype)
         except (TypeError, ValueError) as err:
@@ -90,6 +90,11 @@ def conform_history(df: pd.DataFrame) -> pd.DataFrame:
     for k in extra:
         res[k] = df[k]
     return res.reset_index(drop=True)
+
+
+def epoch_seconds(ts: pd.Series) -> np.ndarray:
+    """Seconds since 1970 (float) of a datetime column, whatever its unit (ns, us, ms, s)."""
+    return pd.to_datetime(ts, utc=True).dt.as_unit("ns").astype("int64").to_numpy() / 1e9
 
 
 def has_truth(df: pd.DataFrame) -> bool:

@@ -156,3 +156,20 @@ def test_unequal_weights_are_control_first():
     assert d.weights == (0.8, 0.2) and d.n_control == pytest.approx(4 * d.n_treatment)
     n1 = NormalIndPower().solve_power(effect_size=0.1, alpha=0.05, power=0.8, ratio=4.0)
     assert d.n_treatment == pytest.approx(n1, rel=1e-8)
+
+
+def test_customer_level_design_applies_the_design_effect_of_repeat_contacts():
+    rng = np.random.default_rng(5)
+    n = 8000
+    cust = rng.integers(0, 1000, n)  # ~8 contacts per customer
+    y = rng.normal(0, 1.0, 1000)[cust] + rng.normal(0, 1.0, n)
+    df = pd.DataFrame({"arrival_at": pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(np.sort(rng.uniform(0, 4 * 86400, n)), unit="s"),
+                       "customer_id": cust.astype(str), "y": y})
+    c_contact, _ = dz.components_from_history(df, metric="y", unit="contact")
+    c_customer, _ = dz.components_from_history(df, metric="y", unit="customer")
+    iid = dz.plan(metric="y", kind="mean", unit="contact", baseline=0.0, components=c_contact, mde=0.1)
+    cus = dz.plan(metric="y", kind="mean", unit="customer", baseline=0.0, components=c_customer, mde=0.1)
+    assert 1 + 7 * 0.4 < cus.design_effect < 1 + 7 * 0.6  # icc ~ 0.5, m ~ 8
+    assert cus.n_treatment == pytest.approx(iid.n_treatment * cus.design_effect, rel=0.05)
+    back = dz.plan(metric="y", kind="mean", unit="customer", baseline=0.0, components=c_customer, days=cus.days)
+    assert back.mde == pytest.approx(0.1, rel=1e-6)

@@ -55,12 +55,19 @@ def generate(n_agents: int, days: int, n_intents: int, seed: int, out: str) -> N
 @click.option("--label-delay-h", type=float, default=None,
               help="Hours after a contact ends before its outcome counts in agent features "
                    "(default 0 for synthetic histories, 72 otherwise).")
+@click.option("--until", default=None, help="Train only on contacts arriving before this ISO time "
+              "(keep the rest for `evaluate --since`).")
 def train_cmd(history: str, out: str, targets: str | None, scheduler: str | None, max_depth: int,
-              threads: int, label_delay_h: float | None) -> None:
+              threads: int, label_delay_h: float | None, until: str | None) -> None:
     """Train one XGBoost model per target on HISTORY and write the model directory."""
     from assign.model.train import TrainParams, train
 
     hist = _read_history(history)
+    if until:
+        cut = _iso_time(until, option="--until")
+        import pandas as pd
+
+        hist = hist[pd.to_datetime(hist["arrival_at"], utc=True) < cut]
     names = [t.strip() for t in targets.split(",") if t.strip()] if targets else None
     res = train(hist, out=out, targets=names, params=TrainParams(max_depth=max_depth, nthread=threads),
                 label_delay_s=None if label_delay_h is None else label_delay_h * 3600.0,
@@ -69,12 +76,23 @@ def train_cmd(history: str, out: str, targets: str | None, scheduler: str | None
     click.echo(_summary(res.metrics))
 
 
+def _iso_time(text: str, *, option: str):
+    """An ISO time option as a UTC timestamp (naive times are UTC)."""
+    import pandas as pd
+
+    try:
+        t = pd.Timestamp(text)
+    except ValueError as err:
+        raise InputError([f"{option}: not an ISO time: {text!r}"], what="option") from err
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
 def _summary(metrics: dict) -> str:
     lines = []
     for n, m in metrics.items():
         keys = [k for k in ("auc", "log_loss", "calibration_error", "rmse", "mae") if k in m]
         body = ", ".join(f"{k} {m[k]:.4f}" + (f" (truth {m['truth'][k]:.4f})" if "truth" in m else "") for k in keys)
-        lines.append(f"{n}: {body} on {m.get('rows', 0)} held-out rows")
+        lines.append(f"{n}: {body} on {m.get('rows', 0)} rows")
     return "\n".join(lines)
 
 
@@ -86,16 +104,9 @@ def _summary(metrics: dict) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def evaluate(model_dir: str, history: str, since: str | None, as_json: bool) -> None:
     """Print the metrics of MODEL_DIR on HISTORY (and of the truth on synthetic data)."""
-    import pandas as pd
-
     from assign.model.scorer import ModelDir, evaluate as run
 
-    since_t = None
-    if since:
-        try:
-            since_t = pd.Timestamp(since, tz="UTC") if pd.Timestamp(since).tzinfo is None else pd.Timestamp(since)
-        except ValueError as err:
-            raise InputError([f"--since: not an ISO time: {since!r}"], what="option") from err
+    since_t = _iso_time(since, option="--since") if since else None
     res = run(ModelDir.load(model_dir), _read_history(history), since=since_t)
     click.echo(json.dumps(res, indent=1) if as_json else _summary(res))
 

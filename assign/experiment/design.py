@@ -314,14 +314,21 @@ def plan(*, metric: str, kind: str, unit: str, baseline: float, mde: float | Non
     per_day = rows_per_day if rows_per_day else (components.rows_per_day if components else None)
 
     if not clustered:
-        unit_name = f"{unit}s"
+        unit_name = "contacts"
         if components is not None and sd is None and kind != "proportion":
             sd = math.sqrt(components.sigma_w2 + components.sigma_b2)
+        # customer-level: a customer's contacts are correlated; Kish's design effect from history
+        kish = components.design_effect if unit == "customer" and components is not None else 1.0
+        if kish != 1.0:
+            icc, deff = components.icc, kish
+            notes.append(f"customer-level: sizes in contacts include the design effect {kish:.2f} "
+                         "of repeat contacts (from history)")
         if abs_mde is not None:
             if kind == "proportion":
                 n1 = n_proportions(baseline=baseline, mde=abs_mde, alpha=alpha, power=power, ratio=ratio)
             else:
                 n1 = n_means(mde=abs_mde, sd=sd, alpha=alpha, power=power, ratio=ratio)
+            n1 *= kish
             d_out = (n1 * (1 + ratio)) / per_day if per_day else None
             if d_out is None:
                 notes.append("no history or --units-per-day: duration not computed")
@@ -330,8 +337,10 @@ def plan(*, metric: str, kind: str, unit: str, baseline: float, mde: float | Non
                 raise InputError(["days: an MDE for a duration needs --history or --units-per-day"],
                                  what="design")
             n1 = per_day * days * w_t
-            abs_mde = (mde_proportions(baseline=baseline, n1=n1, alpha=alpha, power=power, ratio=ratio)
-                       if kind == "proportion" else mde_means(n1=n1, sd=sd, alpha=alpha, power=power, ratio=ratio))
+            n_eff = n1 / kish
+            abs_mde = (mde_proportions(baseline=baseline, n1=n_eff, alpha=alpha, power=power, ratio=ratio)
+                       if kind == "proportion" else mde_means(n1=n_eff, sd=sd, alpha=alpha, power=power,
+                                                               ratio=ratio))
             d_out = days
         n_t, n_c = n1, n1 * ratio
     else:

@@ -15,6 +15,7 @@ import pandas as pd
 from assign.features.crosses import AgentTable, ContactTable, PairInputs, assemble
 from assign.features.rolling import AgentState, point_in_time, recent_counts
 from assign.features.spec import FeatureSpec
+from assign.history import epoch_seconds
 from assign.schema import CHANNELS, Snapshot
 
 RECENT_WINDOW_S = 72 * 3600.0
@@ -43,7 +44,7 @@ def _priority(tiers) -> np.ndarray:
 
 
 def arrival_seconds(history: pd.DataFrame) -> np.ndarray:
-    return history["arrival_at"].astype("int64").to_numpy() / 1e9
+    return epoch_seconds(history["arrival_at"])
 
 
 def handle_key(channel: str, intent: str) -> str:

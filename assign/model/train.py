@@ -51,7 +51,7 @@ class TrainParams:
     enough for the tick (see benchmarks/scoring.py)."""
 
     max_depth: int = 5
-    learning_rate: float = 0.15
+    learning_rate: float = 0.3
     max_rounds: int = 400
     early_stopping: int = 25
     min_child_weight: float = 10.0

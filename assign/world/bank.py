@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from assign.errors import InputError
-from assign.history import conform_history
+from assign.history import conform_history, epoch_seconds
 
 FORMAT = "anonymous-bank"
 HEADER = ("vru+line", "call_id", "customer_id", "priority", "type", "date", "vru_entry",
@@ -311,7 +311,7 @@ def _derive(rows: list[list[str]], lines: list[int]) -> tuple[pd.DataFrame, dict
 
 def epoch_s(ts: pd.Series) -> np.ndarray:
     """Whole seconds since 1970 of a datetime column, whatever its unit (ns, us, s)."""
-    return pd.to_datetime(ts, utc=True).dt.as_unit("s").astype("int64").to_numpy()
+    return np.floor(epoch_seconds(ts)).astype(np.int64)
 
 
 def repeat_within(hist: pd.DataFrame, *, window_s: float) -> pd.Series:

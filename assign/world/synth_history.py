@@ -16,7 +16,7 @@ import pandas as pd
 from numba import njit
 from tqdm import tqdm
 
-from assign.history import conform_history
+from assign.history import conform_history, epoch_seconds
 from assign.schema import CHANNELS
 from assign.world.centre import CHANNEL_HANDLE_S, DAY_S, World
 from assign.world.truth import truth_one
@@ -214,7 +214,7 @@ def generate_history(world: World, *, days: int, seed: int, progress: bool = Fal
 
 def _repeat_within(hist: pd.DataFrame, *, hours: float) -> pd.Series:
     """Same identified customer contacts again within ``hours`` after this contact arrived."""
-    t = hist["arrival_at"].astype("int64").to_numpy() / 1e9
+    t = epoch_seconds(hist["arrival_at"])
     cust = hist["customer_id"]
     out = np.zeros(len(hist), dtype=bool)
     known = cust.notna().to_numpy()
