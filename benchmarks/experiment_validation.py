@@ -8,12 +8,13 @@ synthetic centre (``assign.world.centre.generate_world``: 20 agents, 6 intents, 
 stand-in model. Parts:
 
 1. A/A false-positive rates at alpha = 0.05, >= 500 replications per design, both arms FCFS:
-   contact-level (contacts hashed into arms, shared agents, one queue: ``InterleavedSplit``;
+   contact-level (contacts hashed into arms, shared agents, one queue: ``SplitPolicy``;
    Welch / two-proportion z), agent-level (agents split in halves by hash rank, each arm's
    contacts served only by its agents; cluster-robust by agent, and unit-level Welch on agent
    means) and switchback (30-minute windows hashed into arms, 5-minute burn-in after a
-   switch; cluster-robust by window). Two diagnostics of 100 replications: the simulator's
-   ``SplitPolicy`` as built, and labels hashed after a one-policy run.
+   switch; cluster-robust by window). With identical arms ``SplitPolicy`` routes exactly as
+   the single policy (tests/test_sim_policies.py), so the contact-level A/A is also the test
+   of labels hashed after a one-policy run.
 2. Interference: treatment = ``skills`` (most proficient free agent), control = ``fcfs``.
    Truth = global-treatment minus global-control run on the same seed (common random numbers);
    against it, the contact-level estimate (arms share agents) and the switchback estimate.
@@ -82,13 +83,6 @@ def _fcfs():
     return FCFS()
 
 
-def _split_as_built(arms: dict, arm_fn):
-    """``assign.sim.policies.SplitPolicy``: arms decide in turn on the remaining capacity."""
-    from assign.sim.policies import SplitPolicy
-
-    return SplitPolicy(arms=arms, arm_of=arm_fn)
-
-
 _NONE = (np.zeros(0, np.int64), np.zeros(0, np.int64))
 
 
@@ -105,36 +99,11 @@ def _labelled_split():
 
 
 def _split(arms: dict, arm_fn):
-    """One queue: in queue order, each contact is routed by its own arm's policy (the public
-    ``Policy.assign`` on a one-contact view) on the capacity left so far.
+    """Contact-level and switchback designs: ``assign.sim.policies.SplitPolicy`` (one shared
+    queue, consecutive contacts of one arm routed together by that arm's policy)."""
+    from assign.sim.policies import SplitPolicy
 
-    ``SplitPolicy`` instead lets the arm holding the oldest contact (of any channel) assign
-    all its contacts first, which by itself separates two identical arms (see the A/A table);
-    here the arms interact only through the agents they share.
-    """
-    from assign.sim.engine import View
-
-    class InterleavedSplit(_labelled_split()):
-        def assign(self, view):
-            w = view.waiting
-            free = view.free.copy()
-            ch = view.stream.block.channel
-            w = w[view.eligible(w, free).any(axis=1)]
-            out_c, out_a = [], []
-            for c in w:
-                if not free[:, ch[c]].any():
-                    continue
-                ci, ai = self.arms[self.labels_[c]].assign(View(view.t, np.array([c]), free.copy(), view.engine))
-                if len(ci):
-                    free[int(ai[0]), ch[c]] -= 1
-                    out_c.append(int(ci[0])); out_a.append(int(ai[0]))
-                    if not free.any():
-                        break
-            if not out_c:
-                return _NONE
-            return np.asarray(out_c, np.int64), np.asarray(out_a, np.int64)
-
-    return InterleavedSplit(arms=arms, arm_of=arm_fn, name="interleaved-split")
+    return SplitPolicy(arms=arms, arm_of=arm_fn)
 
 
 def _pooled_split(arms: dict, arm_fn, agent_arm: np.ndarray):
@@ -194,23 +163,6 @@ def task_aa_contact(rep: int) -> dict:
     r = _run(_split({"control": _fcfs(), "treatment": _fcfs()},
                     lambda row, t: arm_of(row.contact_id, salt=salt)), seed=10_000 + rep)
     treat = np.asarray(r.arm) == "treatment"
-    return {k: _summ(e) for k, e in _metrics(r, np.ones(len(treat), bool), treat).items()}
-
-
-def task_aa_splitpolicy(rep: int) -> dict:
-    salt = f"aa-contact-{rep}"
-    r = _run(_split_as_built({"control": _fcfs(), "treatment": _fcfs()},
-                             lambda row, t: arm_of(row.contact_id, salt=salt)), seed=10_000 + rep)
-    treat = np.asarray(r.arm) == "treatment"
-    return {k: _summ(e) for k, e in _metrics(r, np.ones(len(treat), bool), treat).items()}
-
-
-def task_aa_posthoc(rep: int) -> dict:
-    """Contact-level labels hashed after a single-policy FCFS run: no arm can affect another."""
-    from assign.experiment.randomise import arms_of
-
-    r = _run(_fcfs(), seed=10_000 + rep)
-    treat = arms_of(r.stream.block.ids, salt=f"aa-contact-{rep}") == "treatment"
     return {k: _summ(e) for k, e in _metrics(r, np.ones(len(treat), bool), treat).items()}
 
 
@@ -345,9 +297,7 @@ def _fpr(ps: list) -> dict:
 def aggregate(res: dict, n_planned: float) -> dict:
     out = {"aa": {}, "bias": {}, "cuped": {}, "peeking": {}}
     for design, key in (("contact-level", "task_aa_contact"), ("agent-level", "task_aa_agent"),
-                        ("switchback", "task_aa_switchback"),
-                        ("contact-level, SplitPolicy as built", "task_aa_splitpolicy"),
-                        ("contact-level, labels after a one-policy run", "task_aa_posthoc")):
+                        ("switchback", "task_aa_switchback")):
         rows = res.get(key, [])
         if not rows:
             continue
@@ -495,11 +445,9 @@ def main(argv=None) -> int:
     ap.add_argument("--aa-reps", type=int, default=500)
     ap.add_argument("--bias-reps", type=int, default=80)
     ap.add_argument("--peek-reps", type=int, default=120)
-    ap.add_argument("--splitpolicy-reps", type=int, default=100)
-    ap.add_argument("--posthoc-reps", type=int, default=100)
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--quick", action="store_true", help="20 A/A reps, 4 bias reps, 8 peeking reps (smoke run)")
-    ap.add_argument("--only", default="aa_contact,aa_agent,aa_switchback,aa_splitpolicy,aa_posthoc,bias,peek")
+    ap.add_argument("--only", default="aa_contact,aa_agent,aa_switchback,bias,peek")
     ap.add_argument("--out", default="docs/experiments-validation")
     ap.add_argument("--replot", action="store_true", help="redraw the figure and tables from OUT/results.json")
     a = ap.parse_args(argv)
@@ -513,7 +461,7 @@ def main(argv=None) -> int:
         print(_md(agg))
         return 0
     if a.quick:
-        a.aa_reps, a.bias_reps, a.peek_reps, a.splitpolicy_reps, a.posthoc_reps = 20, 4, 8, 20, 20
+        a.aa_reps, a.bias_reps, a.peek_reps = 20, 4, 8
     from tqdm import tqdm
 
     t0 = time.perf_counter()
@@ -524,7 +472,7 @@ def main(argv=None) -> int:
     only = set(a.only.split(","))
     jobs = []
     reps = {"aa_contact": a.aa_reps, "aa_agent": a.aa_reps, "aa_switchback": a.aa_reps, "bias": a.bias_reps,
-            "peek": a.peek_reps, "aa_splitpolicy": a.splitpolicy_reps, "aa_posthoc": a.posthoc_reps}
+            "peek": a.peek_reps}
     for name, n in reps.items():
         if name in only:
             kw = {"n_planned": n_planned} if name == "peek" else {}

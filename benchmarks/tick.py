@@ -55,10 +55,9 @@ def naive_tick(snapshot, *, scorer, config: RouterConfig) -> tuple[float, int, f
     return problem.objective(sol.arcs), len(sol.arcs), (time.perf_counter() - t0) * 1e3
 
 
-def run_case(*, kind: str, n_contacts: int, n_agents: int, skill_density: float, repeats: int,
-             n_snapshots: int, naive_repeats: int, engine: Router) -> dict:
-    snaps = [synthetic_snapshot(n_contacts=n_contacts, n_agents=n_agents, seed=1000 + s,
-                                skill_density=skill_density) for s in range(n_snapshots)]
+def run_case(*, name: str, snaps: list, repeats: int, naive_repeats: int, engine: Router) -> dict:
+    n_snapshots = len(snaps)
+    n_contacts, n_agents = snaps[0].n_contacts, snaps[0].n_agents
     times: list[float] = []
     stages: dict[str, list[float]] = {k: [] for k in STAGES}
     for r in range(repeats):
@@ -76,8 +75,7 @@ def run_case(*, kind: str, n_contacts: int, n_agents: int, skill_density: float,
         served_gaps.append(ref_served - len(ours.assignments))
     p50, p99 = _percentiles(times)
     return {
-        "name": f"{kind}-{n_contacts}x{n_agents}", "contacts": n_contacts, "agents": n_agents,
-        "skill_density": skill_density,
+        "name": name, "contacts": n_contacts, "agents": n_agents, "scorer": engine.scorer.name,
         "repeats": repeats, "p50_ms": p50, "p99_ms": p99,
         "stages_p50_ms": {k: _percentiles(v)[0] for k, v in stages.items()},
         "stages_p99_ms": {k: _percentiles(v)[1] for k, v in stages.items()},
@@ -91,23 +89,35 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer repeats: under a minute")
     ap.add_argument("--json", dest="json_out", help="write the results here")
+    ap.add_argument("--model", help="also run the XGBoost scorer of this model dir (trained on the standard "
+                                    "centre of `assign generate --seed 7`) on a snapshot of that centre: "
+                                    "1000 contacts waiting at Monday 10:30, its 200 agents")
     args = ap.parse_args(argv)
     repeats, n_snapshots, naive_repeats = (30, 3, 1) if args.quick else (200, 10, 3)
     engine = Router()
     cases = []
     t0 = time.perf_counter()
     for kind, n, m, density in CASES:
-        cases.append(run_case(kind=kind, n_contacts=n, n_agents=m, skill_density=density, repeats=repeats,
-                              n_snapshots=n_snapshots, naive_repeats=naive_repeats, engine=engine))
+        snaps = [synthetic_snapshot(n_contacts=n, n_agents=m, seed=1000 + s, skill_density=density)
+                 for s in range(n_snapshots)]
+        cases.append(run_case(name=f"{kind}-{n}x{m}", snaps=snaps, repeats=repeats,
+                              naive_repeats=naive_repeats, engine=engine))
         print(f"  {cases[-1]['name']} done", file=sys.stderr, flush=True)
+    if args.model:
+        from assign.model import XGBScorer
+        from benchmarks.scoring import workload
+
+        snaps = [workload(seed=7)[1]]  # the centre the model is meant for: `assign generate --seed 7`
+        cases.append(run_case(name="xgb-world-1000x200", snaps=snaps, repeats=max(repeats // 4, 10),
+                              naive_repeats=1, engine=Router(scorer=XGBScorer.load(args.model))))
     out = {"benchmark": "tick", "machine": {"cpus": _cpus(), "platform": platform.platform(),
                                            "python": platform.python_version()},
            "quick": args.quick, "wall_s": time.perf_counter() - t0, "cases": cases}
-    print(f"{'case':<24} {'p50 ms':>8} {'p99 ms':>8} {'retrieve':>9} {'score':>7} {'solve':>7} "
+    print(f"{'case':<26} {'p50 ms':>8} {'p99 ms':>8} {'retrieve':>9} {'score':>7} {'solve':>7} "
           f"{'naive p50':>10} {'speedup':>8} {'gap %':>8} {'gap max %':>10}")
     for c in cases:
         st = c["stages_p50_ms"]
-        print(f"{c['name']:<24} {c['p50_ms']:>8.1f} {c['p99_ms']:>8.1f} {st['retrieve']:>9.1f} {st['score']:>7.1f} "
+        print(f"{c['name']:<26} {c['p50_ms']:>8.1f} {c['p99_ms']:>8.1f} {st['retrieve']:>9.1f} {st['score']:>7.1f} "
               f"{st['solve']:>7.1f} {c['naive_p50_ms']:>10.1f} {c['speedup_p50']:>7.1f}x "
               f"{100 * c['pruning_gap']:>8.3f} {100 * c['pruning_gap_max']:>10.3f}")
     if args.json_out:

@@ -64,3 +64,35 @@ def test_random_policy_is_seeded():
 def test_unknown_policy_name():
     with pytest.raises(ValueError, match="unknown policy 'best'"):
         make_policy("best")
+
+
+@pytest.mark.parametrize("policy", ["fcfs", "skills"])
+def test_split_with_identical_arms_is_the_single_policy(policy):
+    """Arms share one queue: two identical arms (contacts hashed into them) route every contact
+    exactly as the single policy does on the same seed, so an A/A split changes nothing."""
+    from assign.experiment.randomise import arm_of
+    from assign.sim.policies import SplitPolicy
+
+    src = WorldSource(generate_world(seed=23, n_agents=10, n_intents=4, n_customers=1000, occupancy=0.95))
+    cfg = SimConfig(days=1.0, window_s=30.0, min_proficiency=0.0, require_language=False)
+    one = simulate(source=src, policy=make_policy(policy), seed=5, config=cfg)
+    mixed = []
+
+    class Counting(SplitPolicy):
+        def assign(self, view):
+            codes = self._codes[view.waiting]
+            ci, ai = super().assign(view)
+            if len(ci) > 1 and len(np.unique(self._codes[ci])) > 1:
+                mixed.append(int((np.diff(codes) != 0).sum()) + 1)
+            return ci, ai
+
+    split = Counting(arms={"control": make_policy(policy), "treatment": make_policy(policy)},
+                     arm_of=lambda row, t: arm_of(row.contact_id, salt="aa"))
+    two = simulate(source=src, policy=split, seed=5, config=cfg)
+    assert 0.3 < (np.asarray(two.arm) == "treatment").mean() < 0.7
+    # decisions that started contacts of both arms from several runs: the path under test
+    assert len(mixed) > 20 and max(mixed) >= 3
+    np.testing.assert_array_equal(two.status, one.status)
+    np.testing.assert_array_equal(two.agent, one.agent)
+    np.testing.assert_array_equal(two.wait_s, one.wait_s)
+    assert (one.status == SERVED).sum() > 100

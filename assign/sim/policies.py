@@ -17,11 +17,13 @@ every answer (capacity, eligibility, no double assignment).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, Protocol
 
 import numpy as np
 
 from assign.scorer import Scorer, SkillScorer
+from assign.sim.engine import View
 
 _EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.int64))
 
@@ -251,11 +253,13 @@ class OracleScorer:
 
 class SplitPolicy:
     """Several arms in one centre: each contact is routed by its arm's policy, all arms share
-    the agents. ``arm_of(contact, t_s) -> arm name`` is called once per contact at arrival
-    time with a :class:`ContactRow`; key it on the contact (contact-level randomisation) or
-    on ``t_s`` (switchback windows). Arms decide in turn, the arm holding the longest-waiting
-    contact first, each on the capacity the previous ones left. The run's log gets an ``arm``
-    column."""
+    the agents and ONE queue. ``arm_of(contact, t_s) -> arm name`` is called once per contact
+    at arrival time with a :class:`ContactRow`; key it on the contact (contact-level
+    randomisation) or on ``t_s`` (switchback windows). At each decision the waiting contacts
+    (queue order) are cut into maximal runs of consecutive contacts of one arm; each run is
+    routed by its arm's policy as one batch on the capacity the earlier runs left, so no arm
+    jumps the queue (two identical arms reproduce the single policy exactly) and a batch
+    policy still batches its consecutive contacts. The run's log gets an ``arm`` column."""
 
     def __init__(self, *, arms: Mapping[str, Policy], arm_of: Callable[["ContactRow", float], str],
                  name: str = "split") -> None:
@@ -287,25 +291,54 @@ class SplitPolicy:
         return labels
 
     def assign(self, view: Any) -> tuple[np.ndarray, np.ndarray]:
-        from assign.sim.engine import View
-
         w = view.waiting
+        if not len(w):
+            return _EMPTY
         codes = self._codes[w]
-        present = [k for k in range(len(self._names)) if (codes == k).any()]
-        present.sort(key=lambda k: int(np.flatnonzero(codes == k)[0]))
-        free = view.free
+        if (codes == codes[0]).all():  # one arm waiting: its policy on the view as is
+            return self.arms[self._names[codes[0]]].assign(view)
+        cuts = np.flatnonzero(np.diff(codes)) + 1
+        starts = np.concatenate(([0], cuts))
+        ends = np.concatenate((cuts, [len(w)]))
+        free = view.free.copy()
+        ch_of = view.stream.block.channel
         out_c, out_a = [], []
-        for k in present:
+        for s, e in zip(starts, ends):
             if not free.any():
                 break
-            sub = View(view.t, w[codes == k], free.copy(), view.engine)
-            ci, ai = self.arms[self._names[k]].assign(sub)
+            sub = _RunView(view.t, w[s:e], free.copy(), view.engine, added=view.free - free)
+            ci, ai = self.arms[self._names[codes[s]]].assign(sub)
             if len(ci):
-                np.subtract.at(free, (np.asarray(ai), view.stream.block.channel[np.asarray(ci)]), 1)
-                out_c.append(np.asarray(ci, np.int64)); out_a.append(np.asarray(ai, np.int64))
+                ci = np.asarray(ci, np.int64); ai = np.asarray(ai, np.int64)
+                np.subtract.at(free, (ai, ch_of[ci]), 1)
+                out_c.append(ci); out_a.append(ai)
         if not out_c:
             return _EMPTY
         return np.concatenate(out_c), np.concatenate(out_a)
+
+
+class _RunView(View):
+    """The view one run of a :class:`SplitPolicy` decision gets: agents' load (idle order,
+    snapshot load) counts the ``added`` (agent, channel) contacts that earlier runs of the same
+    decision started, as a single policy walking the whole queue would have counted them."""
+
+    __slots__ = ("added",)
+
+    def __init__(self, t: float, waiting: np.ndarray, free: np.ndarray, engine: Any, *,
+                 added: np.ndarray) -> None:
+        super().__init__(t, waiting, free, engine)
+        self.added = added
+
+    @property
+    def idle_key(self) -> np.ndarray:
+        return super().idle_key + self.added.sum(axis=1) * 1e12
+
+    def snapshot(self, contact_rows: np.ndarray, agent_rows: np.ndarray) -> Any:
+        snap = super().snapshot(contact_rows, agent_rows)
+        add = self.added[agent_rows]
+        if not add.any():
+            return snap
+        return replace(snap, agents=replace(snap.agents, load=snap.agents.load + add))
 
 
 class ContactRow:

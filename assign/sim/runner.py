@@ -183,7 +183,7 @@ def _on_dask(source: Any, tasks: list[Task], *, workers: int, scheduler: str | N
         client = Client(scheduler)
     else:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=40)
+                               dashboard_address=":0", silence_logs=40)
         client = Client(cluster)
     try:
         src = source if isinstance(source, SourceSpec) else client.scatter(source, broadcast=True)
