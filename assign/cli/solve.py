@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 
 import click
-import numpy as np
 
 from assign.cli import main
 

@@ -106,7 +106,6 @@ def forest_from_booster(booster, *, n_features: int) -> Forest:
                feat=cat(feat, np.int64), thresh=cat(thresh, np.float32), default_left=cat(dleft, np.bool_),
                value=cat(value, np.float64), bias=0.0, n_features=int(n_features),
                logistic=objective in ("binary:logistic", "reg:logistic"))
-    import xgboost as xgb
 
     probe = np.full((1, n_features), np.nan, dtype=np.float32)
     xgb_margin = float(booster.inplace_predict(probe, predict_type="margin")[0])
