@@ -1,0 +1,4 @@
+"""``python -m assign``: the same command line as the ``assign`` console script."""
+from assign.cli import main
+
+main()
