@@ -1,7 +1,9 @@
 """Router configuration: one frozen, validated object holding every knob of a tick."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+
+from assign.validate import Problems
 
 SOLVERS = ("flow", "hungarian", "greedy")
 
@@ -37,28 +39,17 @@ class RouterConfig:
     explain_k: int = 3
 
     def __post_init__(self) -> None:
-        problems = []
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if f.name in ("require_language", "solver", "threshold", "budget_ms"):
-                continue
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or v != v:
-                problems.append(f"{f.name} must be a number, got {v!r}")
-        if not problems:
-            for name in ("min_proficiency", "w_score", "w_aging", "w_fairness", "greedy_margin_ms"):
-                if getattr(self, name) < 0:
-                    problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
-            for name in ("service_level_s", "aging_cap", "idle_half_s"):
-                if getattr(self, name) <= 0:
-                    problems.append(f"{name} must be > 0, got {getattr(self, name)}")
-            for name in ("top_k", "explain_k"):
-                if int(getattr(self, name)) != getattr(self, name) or getattr(self, name) < 1:
-                    problems.append(f"{name} must be a whole number >= 1, got {getattr(self, name)}")
-            if self.prune_min_pairs < 0:
-                problems.append(f"prune_min_pairs must be >= 0, got {self.prune_min_pairs}")
-        if self.solver not in SOLVERS:
-            problems.append(f"solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
-        if self.budget_ms is not None and not self.budget_ms > 0:
-            problems.append(f"budget_ms must be > 0, got {self.budget_ms}")
-        if problems:
-            raise ValueError("; ".join(problems))
+        p = Problems()
+        for name in ("min_proficiency", "w_score", "w_aging", "w_fairness", "greedy_margin_ms"):
+            p.number(f"config.{name}", getattr(self, name), lo=0)
+        for name in ("service_level_s", "aging_cap", "idle_half_s"):
+            p.number(f"config.{name}", getattr(self, name), lo=0, lo_open=True)
+        for name in ("top_k", "explain_k"):
+            p.number(f"config.{name}", getattr(self, name), lo=1, integer=True)
+        p.number("config.prune_min_pairs", self.prune_min_pairs, lo=0, integer=True)
+        p.number("config.threshold", self.threshold, optional=True)
+        p.number("config.budget_ms", self.budget_ms, lo=0, lo_open=True, optional=True)
+        if not isinstance(self.require_language, bool):
+            p.add("config.require_language", f"expected true or false, got {self.require_language!r}")
+        p.choice("config.solver", self.solver, SOLVERS)
+        p.raise_if_any(what="router configuration")

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from assign.errors import SnapshotError
+from assign.errors import InputError, SnapshotError
+from assign.validate import Problems, is_number
 
 SCHEMA = "assign.snapshot/1"
 CHANNELS: tuple[str, ...] = ("voice", "chat", "email")
@@ -232,43 +233,19 @@ class Snapshot:
 # ----------------------------------------------------------------------------- validation
 
 
-class _Problems:
-    """Collects every problem with its path; raises once at the end."""
+class _Problems(Problems):
+    """Snapshot problems: raised as :class:`SnapshotError`."""
 
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def add(self, path: str, message: str) -> None:
-        self.items.append(f"{path}: {message}")
-
-    def raise_if_any(self, *, what: str = "snapshot") -> None:
-        if self.items:
-            raise SnapshotError(self.items, what=what)
+    def raise_if_any(self, *, what: str = "snapshot", error: type[InputError] = SnapshotError) -> None:
+        super().raise_if_any(what=what, error=error)
 
 
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
+_is_number = is_number
 
 
 def _number(p: _Problems, path: str, x: Any, *, lo: float | None = None, hi: float | None = None,
             integer: bool = False) -> float | None:
-    if not _is_number(x):
-        p.add(path, f"expected a number, got {type(x).__name__} {x!r}")
-        return None
-    v = float(x)
-    if math.isnan(v) or math.isinf(v):
-        p.add(path, f"must be finite, got {x!r}")
-        return None
-    if integer and v != int(v):
-        p.add(path, f"expected a whole number, got {x!r}")
-        return None
-    if lo is not None and v < lo:
-        p.add(path, f"{x!r} is below the minimum {lo:g}")
-        return None
-    if hi is not None and v > hi:
-        p.add(path, f"{x!r} is above the maximum {hi:g}")
-        return None
-    return v
+    return p.number(path, x, lo=lo, hi=hi, integer=integer)
 
 
 def _text(p: _Problems, path: str, x: Any, *, optional: bool = False) -> str | None:

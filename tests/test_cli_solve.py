@@ -121,7 +121,7 @@ def test_bad_option_values_exit_2(runner, tmp_path, snapshot_doc):
     snap = str(_write(tmp_path, snapshot_doc))
     assert runner.invoke(main, ["solve", snap, "--budget-ms", "-5"]).exit_code == 2
     res = runner.invoke(main, ["solve", snap, "--top-k", "0"])
-    assert res.exit_code == 2 and "top_k must be a whole number" in res.stderr
+    assert res.exit_code == 2 and "config.top_k: 0 is below the minimum 1" in res.stderr
 
 
 def test_demo_prints_a_solved_tick(runner):

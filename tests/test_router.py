@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from assign.config import RouterConfig
-from assign.errors import SnapshotError
+from assign.errors import InputError, SnapshotError
 from assign.router import Router
 from assign.schema import parse_snapshot
 from assign.scorer import SkillScorer
@@ -185,10 +185,13 @@ def test_value_parts_add_up(router):
 
 
 def test_config_errors_name_the_field():
-    with pytest.raises(ValueError, match="top_k must be a whole number >= 1, got 0"):
+    with pytest.raises(InputError, match="config.top_k: 0 is below the minimum 1"):
         RouterConfig(top_k=0)
-    with pytest.raises(ValueError, match="service_level_s must be > 0, got -5"):
+    with pytest.raises(InputError, match="config.service_level_s: -5 must be above 0"):
         RouterConfig(service_level_s=-5)
+    with pytest.raises(InputError) as err:  # every problem at once, NaN included
+        RouterConfig(threshold=float("nan"), top_k=0, solver="simplex")
+    assert len(err.value.problems) == 3
     with pytest.raises(ValueError, match="w_tenure must be >= 0"):
         SkillScorer(w_tenure=-1)
 
