@@ -9,7 +9,7 @@ input surfaces as :class:`~assign.errors.InputError` (the CLI's exit 2).
 >>> p.number("config.top_k", 0, lo=1, integer=True)
 >>> p.number("config.w_score", float("nan"))
 >>> p.items
-['config.top_k: 0 is below the minimum 1', "config.w_score: must be finite, got nan"]
+['config.top_k: 0 is below the minimum 1', 'config.w_score: must be finite, got nan']
 """
 from __future__ import annotations
 
