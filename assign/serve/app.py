@@ -223,10 +223,7 @@ def _window(app: FastAPI, service: Service) -> None:
         timeout_s = service.config.contact_timeout_s if timeout_ms is None else max(0.0, timeout_ms / 1e3)
         timeout_s = min(timeout_s, service.config.contact_timeout_s)
         try:
-            record = validate_contact(loads_body(await request.body()))
-            bad = service.check_id("contact.contact_id", record["contact_id"])
-            if bad is not None:
-                raise bad
+            record = _contact_record(loads_body(await request.body()), service)
         except InputError as err:
             return service.bad_input(err)
         try:
@@ -272,6 +269,21 @@ def _window(app: FastAPI, service: Service) -> None:
             return service.bad_input(err)
         runner.put_agent(record, logged_in=logged_in)
         return json_response({"agent_id": agent_id, "logged_in": logged_in})
+
+
+def _contact_record(doc: Any, service: Service) -> dict[str, Any]:
+    """The validated contact of a POST body; an over-long id is one more problem."""
+    problems = []
+    if isinstance(doc, dict) and isinstance(doc.get("contact_id"), str):
+        bad = service.check_id("contact.contact_id", doc["contact_id"])
+        problems.extend(bad.problems if bad is not None else ())
+    try:
+        record = validate_contact(doc)
+    except InputError as err:
+        problems.extend(err.problems)
+    if problems:
+        raise InputError(problems, what="contact")
+    return record
 
 
 def _agent_record(agent_id: str, doc: Any, service: Service) -> tuple[dict[str, Any], bool]:

@@ -187,7 +187,7 @@ class WindowState:
         return cap - int(a.external_load.get(channel, 0)) - a.active.get(channel, 0)
 
     def snapshot(self, *, now: float, at: datetime) -> WindowInput | None:
-        """The next window's input (waiting contacts, logged-in agents with a free slot, the
+        """The next window's input (waiting contacts, logged-in agents, the
         arrival stamp of each contact); None when no contact waits. Records are copied, so
         the input can be built and solved in another thread while requests go on."""
         if not self.waiting:
@@ -203,9 +203,7 @@ class WindowState:
         for a in self.agents.values():
             if not a.logged_in:
                 continue
-            load = self._load(a)
-            if load == {ch: n for ch, n in (a.record.get("capacity") or {}).items() if n}:
-                continue  # no free slot on any channel
+            load = self._load(a)  # agents with no free slot stay in: the router then says no_capacity
             idle = 0.0 if a.active or load else a.idle_base_s + max(0.0, now - a.idle_since)
             agents.append({**a.record, "load": load, "idle_s": idle})
         return WindowInput(window=self.window, at=at, contacts=contacts, agents=agents, sent=sent)
