@@ -172,7 +172,7 @@ def test_token_and_setting_problems_stop_the_command_with_exit_2(tmp_path, monke
              (["--token-file", str(tmp_path / "missing")], "cannot read"),
              ([], "no token: pass --token-file FILE or set ASSIGN_SERVE_TOKEN"),
              (["--no-auth", "--window-s", "1", "--workers", "2"], "workers: window mode keeps its queue in one"),
-             (["--no-auth", "--window-s", "0"], "window_s: 0 must be above 0")]
+             (["--no-auth", "--window-s", "0"], "window_s: 0.0 must be above 0")]
     for args, message in cases:
         r = CliRunner().invoke(main, ["serve", *args])
         assert r.exit_code == 2 and message in r.stderr, (args, r.stderr)
