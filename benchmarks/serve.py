@@ -25,15 +25,15 @@ import platform
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
-import httpx
 import numpy as np
 from tqdm import tqdm
 
 from assign.serve.process import ServerProcess
 from assign.workload import synthetic_snapshot
+from benchmarks._rawhttp import RawClient
 
 TOKEN = "benchmark-token-0123456789abcdef"
 
@@ -62,34 +62,36 @@ def _pct(xs: list[float], q: float) -> float | None:
 # ----------------------------------------------------------------------------- tick
 
 
+TRANSPORT_ERRORS = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError)
+
+
 async def _tick_level(url: str, bodies: list[bytes], *, concurrency: int, seconds: float,
                       server_pid: int | None = None) -> dict:
     lat: list[float] = []
-    cpu0 = (time.process_time(), cpu_seconds(server_pid) if server_pid else None)
     errors = 0
+    cpu0 = (time.process_time(), cpu_seconds(server_pid) if server_pid else None)
     stop = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30.0, limits=limits) as client:
-        async def worker(k: int) -> None:
-            nonlocal errors
-            i = k
-            while time.perf_counter() < stop:
-                t0 = time.perf_counter()
-                try:
-                    r = await client.post("/v1/tick", content=bodies[i % len(bodies)])
-                    ok = r.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                if ok:
-                    lat.append((time.perf_counter() - t0) * 1e3)
-                else:
-                    errors += 1
-                i += concurrency
+    client = RawClient(url, token=TOKEN, size=concurrency)
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(k) for k in range(concurrency)))
-        elapsed = time.perf_counter() - t0
+    async def worker(k: int) -> None:
+        nonlocal errors
+        i = k
+        while time.perf_counter() < stop:
+            t0 = time.perf_counter()
+            try:
+                status, _ = await client.request("POST", "/v1/tick", body=bodies[i % len(bodies)])
+            except TRANSPORT_ERRORS:
+                status = 0
+            if status == 200:
+                lat.append((time.perf_counter() - t0) * 1e3)
+            else:
+                errors += 1
+            i += concurrency
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(k) for k in range(concurrency)))
+    elapsed = time.perf_counter() - t0
+    await client.close()
     row = {"concurrency": concurrency, "rps": round(len(lat) / elapsed, 1), "p50_ms": _pct(lat, 50),
            "p99_ms": _pct(lat, 99), "errors": errors}
     n = max(len(lat), 1)
@@ -148,73 +150,82 @@ class Books:
         self.holding[(self.agent_of[cid], self.channel_of[cid])] -= 1
 
 
-async def _contact_life(client, books: Books, rec: dict, *, rng, handle_s: float, timeout_s: float) -> None:
+async def _contact_life(client: RawClient, books: Books, rec: dict, *, rng, handle_s: float,
+                        timeout_s: float) -> None:
     cid = rec["contact_id"]
     books.channel_of[cid] = rec["channel"]
     t0 = time.perf_counter()
     try:
-        r = await client.post("/v1/contacts", json=rec)
-        while r.status_code == 202:
+        status, body = await client.request("POST", "/v1/contacts", json_body=rec)
+        while status == 202:
             books.accepted.add(cid)
             if time.perf_counter() - t0 > timeout_s:
                 return  # still queued at the end: not lost, not decided
-            r = await client.get(f"/v1/contacts/{cid}", params={"wait_ms": 1000})
-        if r.status_code != 200 or r.json().get("status") != "assigned":
+            status, body = await client.request("GET", f"/v1/contacts/{cid}", params={"wait_ms": 1000})
+        answer = json.loads(body) if status == 200 else {}
+        if answer.get("status") != "assigned":
             books.errors += 1
             return
         books.accepted.add(cid)
-        if not books.assigned(cid, r.json()["agent_id"], ms=(time.perf_counter() - t0) * 1e3):
+        if not books.assigned(cid, answer["agent_id"], ms=(time.perf_counter() - t0) * 1e3):
             return
         await asyncio.sleep(float(rng.exponential(handle_s)))
-        again = await client.get(f"/v1/contacts/{cid}")
-        if again.status_code != 200 or again.json().get("agent_id") != books.agent_of[cid]:
-            books.double += again.status_code == 200
-            books.errors += again.status_code != 200
+        status, body = await client.request("GET", f"/v1/contacts/{cid}")
+        if status != 200:
+            books.errors += 1
+        elif json.loads(body).get("agent_id") != books.agent_of[cid]:
+            books.double += 1
         books.ending(cid)
-        d = await client.delete(f"/v1/contacts/{cid}")
-        books.errors += d.status_code != 200
-    except httpx.HTTPError:
+        status, _ = await client.request("DELETE", f"/v1/contacts/{cid}")
+        books.errors += status != 200
+    except TRANSPORT_ERRORS:
         books.errors += 1
 
 
-async def _window_run(url: str, *, rate: float, seconds: float, n_agents: int, seed: int) -> dict:
+async def _window_run(url: str, *, rate: float, seconds: float, n_agents: int, seed: int,
+                      server_pid: int | None = None) -> dict:
     rng = np.random.default_rng(seed)
     snap = synthetic_snapshot(n_contacts=int(rate * seconds * 1.3) + 50, n_agents=n_agents, seed=seed,
                               load_share=0.0, snapshot_id=f"w{seed}")
     doc = snap.to_dict()
     agents = {a["agent_id"]: a for a in doc["agents"]}
     books = Books({aid: a["capacity"] for aid, a in agents.items()})
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=400)
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30.0, limits=limits) as client:
-        sem = asyncio.Semaphore(50)
+    client = RawClient(url, token=TOKEN, size=1000)
+    sem = asyncio.Semaphore(50)
 
-        async def put(aid, a):
-            async with sem:
-                r = await client.put(f"/v1/agents/{aid}", json=a)
-                books.errors += r.status_code != 200
+    async def put(aid, a):
+        async with sem:
+            status, _ = await client.request("PUT", f"/v1/agents/{aid}", json_body=a)
+            books.errors += status != 200
 
-        await asyncio.gather(*(put(aid, a) for aid, a in agents.items()))
-        tasks, t0, k = [], time.perf_counter(), 0
-        next_t = t0
-        contacts = doc["contacts"]
-        while next_t - t0 < seconds and k < len(contacts):
-            await asyncio.sleep(max(0.0, next_t - time.perf_counter()))
-            rec = {**contacts[k], "language": "en", "contact_id": f"w{seed}-{contacts[k]['contact_id']}"}
-            tasks.append(asyncio.create_task(_contact_life(client, books, rec, rng=rng, handle_s=3.0,
-                                                           timeout_s=seconds)))
-            k += 1
-            next_t += float(rng.exponential(1.0 / rate))
-        arrivals = k / (time.perf_counter() - t0)
-        await asyncio.gather(*tasks)
-        lost = 0
-        for cid in books.accepted - books.ended:  # accepted, never ended by us: the server must know it
-            r = await client.get(f"/v1/contacts/{cid}")
-            lost += r.status_code == 404
-    return {"arrivals_per_s": rate, "decision_p50_ms": _pct(books.decision_ms, 50),
-            "decision_p99_ms": _pct(books.decision_ms, 99), "lost": lost, "double_assigned": books.double,
-            "errors": books.errors, "over_capacity": books.over, "contacts": k,
-            "assigned": len(books.agent_of), "measured_arrivals_per_s": round(arrivals, 1)}
+    await asyncio.gather(*(put(aid, a) for aid, a in agents.items()))
+    cpu0 = (time.process_time(), cpu_seconds(server_pid) if server_pid else None)
+    tasks, t0, k = [], time.perf_counter(), 0
+    next_t = t0
+    contacts = doc["contacts"]
+    while next_t - t0 < seconds and k < len(contacts):
+        await asyncio.sleep(max(0.0, next_t - time.perf_counter()))
+        rec = {**contacts[k], "language": "en", "contact_id": f"w{seed}-{contacts[k]['contact_id']}"}
+        tasks.append(asyncio.create_task(_contact_life(client, books, rec, rng=rng, handle_s=3.0,
+                                                       timeout_s=seconds)))
+        k += 1
+        next_t += float(rng.exponential(1.0 / rate))
+    arrivals = k / (time.perf_counter() - t0)
+    await asyncio.gather(*tasks)
+    wall = time.perf_counter() - t0
+    lost = 0
+    for cid in books.accepted - books.ended:  # accepted, never ended by us: the server must know it
+        status, _ = await client.request("GET", f"/v1/contacts/{cid}")
+        lost += status == 404
+    await client.close()
+    row = {"arrivals_per_s": rate, "decision_p50_ms": _pct(books.decision_ms, 50),
+           "decision_p99_ms": _pct(books.decision_ms, 99), "lost": lost, "double_assigned": books.double,
+           "errors": books.errors, "over_capacity": books.over, "contacts": k, "assigned": len(books.agent_of),
+           "measured_arrivals_per_s": round(arrivals, 1),
+           "client_cpu_share": round((time.process_time() - cpu0[0]) / wall, 3)}
+    if cpu0[1] is not None:
+        row["server_cpu_share"] = round((cpu_seconds(server_pid) - cpu0[1]) / wall, 3)
+    return row
 
 
 def bench_window(*, quick: bool, window_s: float, log_dir: Path) -> list[dict]:
@@ -223,7 +234,8 @@ def bench_window(*, quick: bool, window_s: float, log_dir: Path) -> list[dict]:
     for n, rate in enumerate(tqdm((100.0, 300.0), desc="window arrivals", file=sys.stderr)):
         with ServerProcess("--window-s", str(window_s), "--contact-timeout-s", "2", "--quiet-ticks", token=TOKEN,
                            log_path=log_dir / f"window-{int(rate)}.log") as srv:
-            rows.append(asyncio.run(_window_run(srv.url, rate=rate, seconds=seconds, n_agents=1000, seed=n)))
+            rows.append(asyncio.run(_window_run(srv.url, rate=rate, seconds=seconds, n_agents=1000, seed=n,
+                                                server_pid=srv.proc.pid)))
         tqdm.write(json.dumps(rows[-1]), file=sys.stderr)
     return rows
 

@@ -4,7 +4,7 @@ test's own bookkeeping of what the state told it."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -13,7 +13,7 @@ from assign.errors import SnapshotError
 from assign.router import Router
 from assign.serve.window import WindowState, validate_agent, validate_contact
 
-AT = datetime(2026, 1, 5, 10, tzinfo=timezone.utc)
+AT = datetime(2026, 1, 5, 10, tzinfo=UTC)
 CHANNELS = ("voice", "chat", "email")
 
 
@@ -116,7 +116,7 @@ def test_load_released_on_end_and_external_load_counts(router):
     win = st.snapshot(now=1.0, at=AT)
     made = st.apply(router.tick(win.build()), window=win)
     assert len(made) == 1 and st.counts()["waiting"] == 2        # one slot free: 2 minus the external 1
-    assert st.queued(sorted(st.waiting)[0]).reason == "no_capacity"
+    assert st.queued(min(st.waiting)).reason == "no_capacity"
     win = st.snapshot(now=2.0, at=AT)
     assert st.apply(router.tick(win.build()), window=win) == []
     assert st.remove(made[0].contact_id, now=3.0) == "ended"

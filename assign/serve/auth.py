@@ -33,7 +33,7 @@ class Tokens:
         compared, so the time taken does not tell which one came close."""
         if self.user is None:
             return USER
-        if not header or not header[:7].lower() == b"bearer ":
+        if not header or header[:7].lower() != b"bearer ":
             return None
         given = header[7:].strip()
         is_user = hmac.compare_digest(given, self.user)
@@ -53,8 +53,8 @@ def _read_token(*, path: str | None, env: str, what: str, required: bool) -> byt
         source = f"environment variable {env}"
         if not token:
             if required:
-                raise InputError([f"no {what}: pass --token-file FILE or set {env} (or --no-auth for local "
-                                  f"development)"], what="token")
+                raise InputError([(f"no {what}: pass --token-file FILE or set {env} (or --no-auth for local "
+                                  f"development)")], what="token")
             return None
     if len(token) < MIN_TOKEN_LEN:
         raise InputError([f"{source}: the token is shorter than {MIN_TOKEN_LEN} characters"], what="token")

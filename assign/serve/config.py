@@ -61,6 +61,6 @@ class ServeConfig:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_env(cls) -> "ServeConfig":
+    def from_env(cls) -> ServeConfig:
         """The settings ``assign serve`` left in :data:`ENV_CONFIG` for uvicorn's workers."""
         return cls(**json.loads(os.environ.get(ENV_CONFIG, "{}")))

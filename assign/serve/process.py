@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -35,14 +36,14 @@ class ServerProcess:
         self.env = dict(env or {})
         self.proc: subprocess.Popen | None = None
 
-    def start(self, *, timeout_s: float = 120.0) -> "ServerProcess":
+    def start(self, *, timeout_s: float = 120.0) -> ServerProcess:
         env = {**os.environ, **self.env, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
         if self.token is not None:
             env["ASSIGN_SERVE_TOKEN"] = self.token
         cmd = [sys.executable, "-m", "assign", "serve", *self.args, "--port", str(self.port)]
         if self.token is None:
             cmd.append("--no-auth")
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -82,7 +83,7 @@ class ServerProcess:
         self._log.flush()
         return self.log_path.read_text(errors="replace")[-4000:]
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -14,7 +14,7 @@ import logging
 import time
 from collections import defaultdict
 from concurrent.futures import Executor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from assign.serve.logs import event
@@ -62,7 +62,7 @@ class WindowRunner:
         self._waiters[contact_id].append(fut)
         try:
             await asyncio.wait_for(asyncio.shield(fut), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         finally:
             waiters = self._waiters.get(contact_id)
@@ -104,7 +104,7 @@ class WindowRunner:
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), max(0.0, next_t - loop.time()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             await self._window()
             if self.draining:
@@ -117,13 +117,13 @@ class WindowRunner:
         event(self.log, "drained", waiting=len(self.state.waiting), assigned=len(self.state.assigned))
 
     async def _window(self) -> None:
-        win = self.state.snapshot(now=time.monotonic(), at=datetime.now(timezone.utc))
+        win = self.state.snapshot(now=time.monotonic(), at=datetime.now(UTC))
         if win is None:
             return
         t0 = time.perf_counter()
         try:
             result = await asyncio.get_running_loop().run_in_executor(self.executor, self._solve, win)
-        except Exception as err:  # contacts stay waiting and are offered again next window
+        except Exception as err:  # noqa: BLE001 - contacts stay waiting and are offered again next window
             self.metrics.error("window_tick")
             event(self.log, "window_failed", level=logging.ERROR, window=win.window,
                   error=f"{type(err).__name__}: {err}")

@@ -42,9 +42,9 @@ def app_from_env():
 
 
 def _uvicorn_kw(config: ServeConfig) -> dict:
-    return dict(host=config.host, port=config.port, access_log=False, log_level="warning",
-                timeout_keep_alive=5, timeout_graceful_shutdown=config.shutdown_timeout_s or None,
-                limit_concurrency=2048, backlog=2048, lifespan="on", server_header=False)
+    return {"host": config.host, "port": config.port, "access_log": False, "log_level": "warning",
+                "timeout_keep_alive": 5, "timeout_graceful_shutdown": config.shutdown_timeout_s or None,
+                "limit_concurrency": 2048, "backlog": 2048, "lifespan": "on", "server_header": False}
 
 
 def serve(config: ServeConfig) -> None:
