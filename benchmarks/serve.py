@@ -224,7 +224,9 @@ async def _window_run(url: str, *, rate: float, seconds: float, n_agents: int, s
            "measured_arrivals_per_s": round(arrivals, 1),
            "client_cpu_share": round((time.process_time() - cpu0[0]) / wall, 3)}
     if cpu0[1] is not None:
-        row["server_cpu_share"] = round((cpu_seconds(server_pid) - cpu0[1]) / wall, 3)
+        server_cpu = cpu_seconds(server_pid) - cpu0[1]
+        row["server_cpu_share"] = round(server_cpu / wall, 3)
+        row["server_cpu_ms_per_contact"] = round(server_cpu * 1e3 / max(k, 1), 2)
     return row
 
 
@@ -232,7 +234,7 @@ def bench_window(*, quick: bool, window_s: float, log_dir: Path) -> list[dict]:
     rows = []
     seconds = 5.0 if quick else 20.0
     for n, rate in enumerate(tqdm((100.0, 300.0), desc="window arrivals", file=sys.stderr)):
-        with ServerProcess("--window-s", str(window_s), "--contact-timeout-s", "2", "--quiet-ticks", token=TOKEN,
+        with ServerProcess("--window-s", str(window_s), "--contact-timeout-s", "2", token=TOKEN,
                            log_path=log_dir / f"window-{int(rate)}.log") as srv:
             rows.append(asyncio.run(_window_run(srv.url, rate=rate, seconds=seconds, n_agents=1000, seed=n,
                                                 server_pid=srv.proc.pid)))
@@ -250,6 +252,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--only", choices=("tick", "window"), help="Run one part only.")
     args = ap.parse_args(argv)
     log_dir = Path(tempfile.mkdtemp(prefix="assign-serve-bench-"))
+    load_before = os.getloadavg()
     out: dict = {"tick": [], "window": []}
     if args.only in (None, "tick"):
         out["tick"] = bench_tick(quick=args.quick, workers=args.workers, n_agents=args.tick_agents, log_dir=log_dir)
@@ -258,7 +261,8 @@ def main(argv: list[str] | None = None) -> dict:
     out["setup"] = {"tick_snapshot": {"contacts": 200, "agents": args.tick_agents}, "workers": args.workers,
                     "window_s": args.window_s, "window_agents": 1000, "quick": args.quick,
                     "cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine(),
-                    "note": "server and load generator on the same machine", "server_logs": str(log_dir)}
+                    "note": "server and load generator on the same machine", "server_logs": str(log_dir),
+                    "loadavg_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)]}
     Path(args.out).write_text(json.dumps(out, indent=1))
     return out
 

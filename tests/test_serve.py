@@ -176,3 +176,8 @@ def test_token_and_setting_problems_stop_the_command_with_exit_2(tmp_path, monke
     for args, message in cases:
         r = CliRunner().invoke(main, ["serve", *args])
         assert r.exit_code == 2 and message in r.stderr, (args, r.stderr)
+
+
+def test_the_documented_openapi_is_the_apps(client):
+    documented = json.loads((ROOT / "docs" / "serve-openapi.json").read_text())
+    assert client.get("/openapi.json").json() == documented, "regenerate: assign serve --print-openapi"
