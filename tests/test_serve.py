@@ -134,8 +134,9 @@ def test_request_data_reaches_the_log_escaped(server, client, snapshot_doc):
     assert any(e.get("snapshot_id") == snapshot_doc["snapshot_id"] for e in events)
 
 
-def test_metrics_and_model_endpoints(client, snapshot_doc):
+def test_metrics_and_model_endpoints(server, client, snapshot_doc):
     client.post("/v1/tick", json=snapshot_doc)
+    assert httpx.get(server.url + "/metrics").status_code == 401
     text = client.get("/metrics").text
     assert 'assign_tick_stage_seconds_count{mode="tick",stage="solve"}' in text
     assert 'assign_model_info{scorer="SkillScorer",version="rules"} 1.0' in text
