@@ -37,18 +37,28 @@ class RawClient:
         data = (f"{method} {path} HTTP/1.1\r\n{self._head}Content-Type: application/json\r\n"
                 f"Content-Length: {len(body or b'')}\r\n\r\n").encode() + (body or b"")
         async with self._slots:
-            reader, writer = self._idle.pop() if self._idle else await asyncio.open_connection(self.host, self.port)
-            try:
-                writer.write(data)
-                status, payload, keep = await self._response(reader)
-            except BaseException:
-                writer.close()
-                raise
-            if keep:
-                self._idle.append((reader, writer))
-            else:
-                writer.close()
-            return status, payload
+            if self._idle:  # the server may have closed an idle connection (keep-alive timeout)
+                try:
+                    return await self._exchange(self._idle.pop(), data)
+                except (asyncio.IncompleteReadError, ConnectionError) as err:
+                    if getattr(err, "partial", b"") != b"":
+                        raise  # a response had begun: not a stale connection
+            return await self._exchange(await asyncio.open_connection(self.host, self.port), data)
+
+    async def _exchange(self, conn: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+                        data: bytes) -> tuple[int, bytes]:
+        reader, writer = conn
+        try:
+            writer.write(data)
+            status, payload, keep = await self._response(reader)
+        except BaseException:
+            writer.close()
+            raise
+        if keep:
+            self._idle.append(conn)
+        else:
+            writer.close()
+        return status, payload
 
     @staticmethod
     async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:

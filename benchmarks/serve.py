@@ -130,7 +130,15 @@ class Books:
         self.ended: set[str] = set()
         self.accepted: set[str] = set()
         self.decision_ms: list[float] = []
-        self.errors = self.double = self.over = 0
+        self.double = self.over = 0
+        self.error_kinds: Counter = Counter()
+
+    @property
+    def errors(self) -> int:
+        return sum(self.error_kinds.values())
+
+    def error(self, kind: str) -> None:
+        self.error_kinds[kind] += 1
 
     def assigned(self, cid: str, agent: str, *, ms: float) -> bool:
         """Record an answer naming ``agent``; True the first time the contact is assigned."""
@@ -164,7 +172,7 @@ async def _contact_life(client: RawClient, books: Books, rec: dict, *, rng, hand
             status, body = await client.request("GET", f"/v1/contacts/{cid}", params={"wait_ms": 1000})
         answer = json.loads(body) if status == 200 else {}
         if answer.get("status") != "assigned":
-            books.errors += 1
+            books.error(f"decision {status} {answer.get('status')}")
             return
         books.accepted.add(cid)
         if not books.assigned(cid, answer["agent_id"], ms=(time.perf_counter() - t0) * 1e3):
@@ -172,14 +180,15 @@ async def _contact_life(client: RawClient, books: Books, rec: dict, *, rng, hand
         await asyncio.sleep(float(rng.exponential(handle_s)))
         status, body = await client.request("GET", f"/v1/contacts/{cid}")
         if status != 200:
-            books.errors += 1
+            books.error(f"check {status}")
         elif json.loads(body).get("agent_id") != books.agent_of[cid]:
             books.double += 1
         books.ending(cid)
         status, _ = await client.request("DELETE", f"/v1/contacts/{cid}")
-        books.errors += status != 200
-    except TRANSPORT_ERRORS:
-        books.errors += 1
+        if status != 200:
+            books.error(f"end {status}")
+    except TRANSPORT_ERRORS as err:
+        books.error(type(err).__name__)
 
 
 async def _window_run(url: str, *, rate: float, seconds: float, n_agents: int, seed: int,
@@ -196,7 +205,8 @@ async def _window_run(url: str, *, rate: float, seconds: float, n_agents: int, s
     async def put(aid, a):
         async with sem:
             status, _ = await client.request("PUT", f"/v1/agents/{aid}", json_body=a)
-            books.errors += status != 200
+            if status != 200:
+                books.error(f"agent {status}")
 
     await asyncio.gather(*(put(aid, a) for aid, a in agents.items()))
     cpu0 = (time.process_time(), cpu_seconds(server_pid) if server_pid else None)
@@ -220,7 +230,8 @@ async def _window_run(url: str, *, rate: float, seconds: float, n_agents: int, s
     await client.close()
     row = {"arrivals_per_s": rate, "decision_p50_ms": _pct(books.decision_ms, 50),
            "decision_p99_ms": _pct(books.decision_ms, 99), "lost": lost, "double_assigned": books.double,
-           "errors": books.errors, "over_capacity": books.over, "contacts": k, "assigned": len(books.agent_of),
+           "errors": books.errors, "error_kinds": dict(books.error_kinds), "over_capacity": books.over,
+           "contacts": k, "assigned": len(books.agent_of),
            "measured_arrivals_per_s": round(arrivals, 1),
            "client_cpu_share": round((time.process_time() - cpu0[0]) / wall, 3)}
     if cpu0[1] is not None:
