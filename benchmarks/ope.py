@@ -3,7 +3,8 @@
     python -m benchmarks.ope [--quick] --json OUT [--reps N] [--workers W] [--progress FILE]
                              [--figures DIR] [--write-log DIR]
 
-A small synthetic centre (20 agents, 30 intents, one day, 10 s routing windows). For each
+A small synthetic centre (16 agents, 30 intents, the first half of a Monday: 00:00-12:00,
+about 1,500 contacts; 20 s routing windows), sized for 2 shared cores. For each
 replication seed: the exploring router (Gumbel-perturbed values solved exactly, temperature
 0.1) routes the day and writes its decision log; each target (fcfs, skills, ml-greedy,
 ml-batch, worst-skill) is re-run on the logged windows and every estimator estimates its
@@ -35,7 +36,7 @@ import numpy as np
 
 TARGETS = ("fcfs", "skills", "ml-greedy", "ml-batch", "worst-skill")
 ESTIMATORS = ("dm", "ips", "snips", "dr", "switch-dr")
-WORLD = dict(seed=2026, n_agents=20)
+WORLD = dict(seed=2026, n_agents=16)
 _CACHE: dict = {}
 
 
@@ -171,11 +172,11 @@ def figures(out: dict, details: dict, reps: list[dict], fig_dir: Path) -> list[s
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="6 replications of half a day (CI)")
+    ap.add_argument("--quick", action="store_true", help="6 replications of a quarter day (CI)")
     ap.add_argument("--json", dest="json_out", required=True)
     ap.add_argument("--reps", type=int, default=None, help="replications (default 50; --quick 6)")
-    ap.add_argument("--days", type=float, default=None, help="days per replication (default 1; --quick 0.5)")
-    ap.add_argument("--window-s", type=float, default=10.0)
+    ap.add_argument("--days", type=float, default=None, help="days per replication (default 0.5; --quick 0.25)")
+    ap.add_argument("--window-s", type=float, default=20.0)
     ap.add_argument("--temperature", type=float, default=0.1)
     ap.add_argument("--n-draws", type=int, default=2000)
     ap.add_argument("--n-bootstrap", type=int, default=1000)
@@ -185,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write-log", default=None, help="also write the first replication's log here")
     a = ap.parse_args(argv)
     reps_n = a.reps or (6 if a.quick else 50)
-    days = a.days or (0.5 if a.quick else 1.0)
+    days = a.days or (0.25 if a.quick else 0.5)
     prog = Path(a.progress or a.json_out + ".progress")
     prog.parent.mkdir(parents=True, exist_ok=True)
     prog.write_text("")
