@@ -36,7 +36,7 @@ import numpy as np
 
 TARGETS = ("fcfs", "skills", "ml-greedy", "ml-batch", "worst-skill")
 ESTIMATORS = ("dm", "ips", "snips", "dr", "switch-dr")
-WORLD = dict(seed=2026, n_agents=16)
+WORLD = {"seed": 2026, "n_agents": 16}
 _CACHE: dict = {}
 
 
@@ -53,9 +53,9 @@ def one_replication(seed: int, days: float, window_s: float, temperature: float,
                     n_bootstrap: int, write_log: str | None = None) -> dict:
     """Log one seed, estimate every target, simulate every target's truth."""
     from assign.ope import evaluate, fit_reward_model, make_target, pair_data
+    from assign.ope.evaluate import target_pairs
     from assign.ope.reward import LogisticRewardModel
     from assign.ope.simulate import log_replication, on_policy_value, window_value
-    from assign.ope.evaluate import target_pairs
     from assign.sim.engine import SimConfig
 
     t0 = time.perf_counter()

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from assign.errors import InputError
-from assign.ope import ESTIMATORS, SwitchDoublyRobust, check_ope_inputs, effective_sample_size, evaluate
+from assign.ope import (
+    ESTIMATORS,
+    SwitchDoublyRobust,
+    check_ope_inputs,
+    effective_sample_size,
+    evaluate,
+)
 from assign.ope.estimators import bootstrap_ratio
 
 

@@ -11,7 +11,14 @@ from click.testing import CliRunner
 
 from assign.cli import main
 from assign.errors import InputError
-from assign.ope import SnapshotPolicy, evaluate, fit_reward_model, make_target, pair_data, read_log
+from assign.ope import (
+    SnapshotPolicy,
+    evaluate,
+    fit_reward_model,
+    make_target,
+    pair_data,
+    read_log,
+)
 from assign.ope.reward import LogisticRewardModel
 from assign.ope.simulate import log_replication
 from assign.sim.engine import SimConfig, simulate

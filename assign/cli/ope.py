@@ -46,7 +46,15 @@ def ope_cmd(logs, policies, model_dir, estimators, floor, max_deficiency, alpha,
             out_dir) -> None:
     """Off-policy evaluation: re-run each POLICY on every window of the decision log LOGS and
     estimate its resolution per contact served, with bootstrap intervals over windows."""
-    from assign.ope import ESTIMATORS, SCOPE_NOTE, TARGET_NAMES, evaluate, fit_reward_model, make_target, pair_data
+    from assign.ope import (
+        ESTIMATORS,
+        SCOPE_NOTE,
+        TARGET_NAMES,
+        evaluate,
+        fit_reward_model,
+        make_target,
+        pair_data,
+    )
     from assign.ope.report import summary, table_lines, write_report
     from assign.ope.reward import LogisticRewardModel, ModelRewardModel
 

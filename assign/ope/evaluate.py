@@ -15,8 +15,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from assign.ope.estimators import (ESTIMATORS, PairData, SwitchDoublyRobust, check_ope_inputs,
-                                   effective_sample_size, support_deficiency)
+from assign.ope.estimators import (
+    ESTIMATORS,
+    PairData,
+    SwitchDoublyRobust,
+    check_ope_inputs,
+    effective_sample_size,
+    support_deficiency,
+)
 from assign.ope.logs import OPELog
 from assign.ope.targets import WindowPolicy
 from assign.validate import Problems

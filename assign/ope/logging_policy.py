@@ -106,7 +106,7 @@ class ExploringRouter:
 def build_log(*, run: Any, policy: ExploringRouter, source: Any, log_id: str, window_offset: int = 0,
               decision_prefix: str = "") -> OPELog:
     """The run's decision log (``assign.ope-log/1``) from the windows the policy recorded."""
-    st, blk, ag = run.stream, run.stream.block, source.agents
+    blk, ag = run.stream.block, source.agents
     win = [w for w in policy.windows if len(w.chosen)] or policy.windows[:0]
     wid = window_offset + np.arange(len(win))
     start = pd.Timestamp(source.start)

@@ -214,13 +214,13 @@ def _index(log: OPELog) -> dict[str, Any]:
     a_off = np.searchsorted(wa["window_id"].to_numpy(np.int64), win, side="left")
     c_off = np.r_[c_off, len(wc)]
     a_off = np.r_[a_off, len(wa)]
-    contacts = dict(
-        ids=wc["contact_id"].astype(str).to_numpy(object), channel=_codes(wc["channel"], CHANNELS),
-        intent=_codes(wc["intent"], intents), language=_codes(wc["language"], languages),
-        complexity=wc["complexity"].to_numpy(float), urgency=wc["urgency"].to_numpy(float),
-        sentiment=wc["sentiment"].to_numpy(float), waited_s=wc["waited_s"].to_numpy(float),
-        style=_codes(wc["style"], styles), customer_id=wc["customer_id"].to_numpy(object),
-        customer_tier=wc["customer_tier"].to_numpy(object))
+    contacts = {
+        "ids": wc["contact_id"].astype(str).to_numpy(object), "channel": _codes(wc["channel"], CHANNELS),
+        "intent": _codes(wc["intent"], intents), "language": _codes(wc["language"], languages),
+        "complexity": wc["complexity"].to_numpy(float), "urgency": wc["urgency"].to_numpy(float),
+        "sentiment": wc["sentiment"].to_numpy(float), "waited_s": wc["waited_s"].to_numpy(float),
+        "style": _codes(wc["style"], styles), "customer_id": wc["customer_id"].to_numpy(object),
+        "customer_tier": wc["customer_tier"].to_numpy(object)}
     ag_ids = ag["agent_id"].astype(str).to_numpy(object)
     row_of = {a: k for k, a in enumerate(ag_ids)}
     speaks = np.zeros((len(ag), len(languages)), bool)
@@ -232,13 +232,13 @@ def _index(log: OPELog) -> dict[str, Any]:
     skill = np.zeros((len(ag), len(intents)))
     ok = sk["intent"].isin(intents).to_numpy()
     skill[[row_of[a] for a in sk["agent_id"][ok]], _codes(sk["intent"][ok], intents)] = sk["proficiency"][ok]
-    static = dict(ids=ag_ids, speaks=speaks, skill=skill, tenure_days=ag["tenure_days"].to_numpy(float),
-                  sentiment_handling=ag["sentiment_handling"].to_numpy(float), style=_codes(ag["style"], styles))
+    static = {"ids": ag_ids, "speaks": speaks, "skill": skill, "tenure_days": ag["tenure_days"].to_numpy(float),
+                  "sentiment_handling": ag["sentiment_handling"].to_numpy(float), "style": _codes(ag["style"], styles)}
     at = pd.to_datetime(t["windows"]["at"], utc=True)
-    return dict(
-        window_id=win, at=[x.to_pydatetime() for x in at], c_off=c_off, a_off=a_off, contacts=contacts, static=static, agent_row=row_of,
-        wa_agent=np.array([row_of[a] for a in wa["agent_id"]], dtype=np.int64),
-        wa_capacity=wa[[f"capacity_{c}" for c in CHANNELS]].to_numpy(np.int32),
-        wa_load=wa[[f"load_{c}" for c in CHANNELS]].to_numpy(np.int32), wa_idle=wa["idle_s"].to_numpy(float),
-        intents=intents, languages=languages, styles=styles, start=datetime.fromisoformat(meta["start"])
-        if isinstance(meta.get("start"), str) else None)
+    return {
+        "window_id": win, "at": [x.to_pydatetime() for x in at], "c_off": c_off, "a_off": a_off, "contacts": contacts, "static": static, "agent_row": row_of,
+        "wa_agent": np.array([row_of[a] for a in wa["agent_id"]], dtype=np.int64),
+        "wa_capacity": wa[[f"capacity_{c}" for c in CHANNELS]].to_numpy(np.int32),
+        "wa_load": wa[[f"load_{c}" for c in CHANNELS]].to_numpy(np.int32), "wa_idle": wa["idle_s"].to_numpy(float),
+        "intents": intents, "languages": languages, "styles": styles, "start": datetime.fromisoformat(meta["start"])
+        if isinstance(meta.get("start"), str) else None}

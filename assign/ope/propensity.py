@@ -23,6 +23,7 @@ against the empirical frequencies of the solver's own choices.
 from __future__ import annotations
 
 import numpy as np
+
 from assign.solve import SOLVERS, Problem
 
 #: Components with more maximum-size assignments than this are re-solved draw by draw.

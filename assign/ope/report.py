@@ -84,9 +84,9 @@ def write_report(results: Sequence[OPEResult], out_dir: str | Path, *, settings:
     head = ["# Off-policy evaluation", "", f"> {SCOPE_NOTE}", "", "## Settings", ""]
     head += [f"- {k}: {v}" for k, v in settings.items()]
     body = ["", "## Estimates", "", *table_lines(results), "", "![estimates](ope.png)", "",
-            "Support deficiency: share of the target's pairs whose logging propensity is below the floor; past "
+            ("Support deficiency: share of the target's pairs whose logging propensity is below the floor; past "
             "the threshold no estimator gives a number. ESS: Kish's effective sample size of the importance "
-            "weights, to compare with the number of target pairs."]
+            "weights, to compare with the number of target pairs.")]
     (out / "report.md").write_text("\n".join(head + body) + "\n")
     img = base64.b64encode(png.read_bytes()).decode()
     rows = "".join("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in line.strip("|").split("|"))

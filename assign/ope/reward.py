@@ -67,7 +67,7 @@ class LogisticRewardModel:
     ridge: float = 1.0
     name: str = "logistic (cross-fitted on the log)"
 
-    def fit(self, log: OPELog, *, contact_row, agent_row, extra_load, window, reward) -> "LogisticRewardModel":
+    def fit(self, log: OPELog, *, contact_row, agent_row, extra_load, window, reward) -> LogisticRewardModel:
         X = pair_features(log, contact_row=contact_row, agent_row=agent_row, extra_load=extra_load)
         fold = np.asarray(window) % 2
         self._beta = {}
@@ -96,7 +96,7 @@ class ModelRewardModel:
     scorer: Any
     name: str = "model"
 
-    def fit(self, log, **_: Any) -> "ModelRewardModel":
+    def fit(self, log, **_: Any) -> ModelRewardModel:
         return self
 
     def predict(self, log: OPELog, *, contact_row, agent_row, extra_load, window) -> np.ndarray:
