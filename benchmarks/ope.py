@@ -9,7 +9,7 @@ replication seed: the exploring router (Gumbel-perturbed values solved exactly, 
 0.1) routes the day and writes its decision log; each target (fcfs, skills, ml-greedy,
 ml-batch, worst-skill) is re-run on the logged windows and every estimator estimates its
 resolution value per contact served; the truth is the same target routing the same seed
-on-policy (mean true ``p_resolved`` of the contacts it served). Then three replications
+on-policy (mean true ``p_resolved`` of the contacts it served). Then three (--quick: one) replications
 logged by the deterministic router (temperature 0): every estimator must refuse the
 targets that differ from it.
 
@@ -172,10 +172,10 @@ def figures(out: dict, details: dict, reps: list[dict], fig_dir: Path) -> list[s
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="6 replications of a quarter day (CI)")
+    ap.add_argument("--quick", action="store_true", help="4 + 1 deterministic replications (CI)")
     ap.add_argument("--json", dest="json_out", required=True)
-    ap.add_argument("--reps", type=int, default=None, help="replications (default 50; --quick 6)")
-    ap.add_argument("--days", type=float, default=None, help="days per replication (default 0.5; --quick 0.25)")
+    ap.add_argument("--reps", type=int, default=None, help="replications (default 50; --quick 4)")
+    ap.add_argument("--days", type=float, default=None, help="days per replication (default 0.5)")
     ap.add_argument("--window-s", type=float, default=20.0)
     ap.add_argument("--temperature", type=float, default=0.1)
     ap.add_argument("--n-draws", type=int, default=2000)
@@ -185,8 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--figures", default=None, help="directory for the PNG [default: next to OUT]")
     ap.add_argument("--write-log", default=None, help="also write the first replication's log here")
     a = ap.parse_args(argv)
-    reps_n = a.reps or (6 if a.quick else 50)
-    days = a.days or (0.25 if a.quick else 0.5)
+    reps_n = a.reps or (4 if a.quick else 50)
+    days = a.days or 0.5
     prog = Path(a.progress or a.json_out + ".progress")
     prog.parent.mkdir(parents=True, exist_ok=True)
     prog.write_text("")
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
     jobs = [(s, days, a.window_s, a.temperature, a.n_draws, a.n_bootstrap, a.write_log if s == 0 else None)
             for s in range(reps_n)]
-    jobs += [(10_000 + s, days, a.window_s, 0.0, a.n_draws, a.n_bootstrap, None) for s in range(3)]
+    jobs += [(10_000 + s, days, a.window_s, 0.0, a.n_draws, a.n_bootstrap, None) for s in range(1 if a.quick else 3)]
     results = []
     with ProcessPoolExecutor(max_workers=max(1, a.workers)) as ex:
         futs = [ex.submit(one_replication, *j) for j in jobs]

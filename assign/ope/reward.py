@@ -73,7 +73,7 @@ class LogisticRewardModel:
         self._beta = {}
         for f in (0, 1):
             train = fold != f
-            if train.sum() < X.shape[1] or len(np.unique(reward[train])) < 2:
+            if train.sum() < 20 or len(np.unique(reward[train])) < 2:
                 raise InputError([f"reward model: fold {f} has too few logged outcomes ({int(train.sum())}) to fit"],
                                  what="OPE log")
             self._beta[f] = fit_logistic(X[train], reward[train], ridge=self.ridge)
