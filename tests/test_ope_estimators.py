@@ -151,3 +151,11 @@ def test_bootstrap_interval_matches_normal_theory():
     iv = bootstrap_ratio(a, np.ones_like(a), alpha=0.05, n_bootstrap=2000, random_state=0)
     half = 1.96 * a.std(ddof=1) / np.sqrt(len(a))
     assert (iv.high - iv.low) / 2 == pytest.approx(half, rel=0.1)
+
+
+def test_doctests():
+    import doctest
+
+    import assign.ope.estimators as mod
+
+    assert doctest.testmod(mod).attempted > 0 and doctest.testmod(mod).failed == 0
