@@ -23,6 +23,7 @@ from assign.features.spec import FeatureSpec
 from assign.history import conform_history, has_truth
 from assign.model.forest import Forest, forest_from_booster
 from assign.model.packed import PackedForest, pack_boosters
+from assign.model.prior import PriorFit, fit_prior
 from assign.model.train import TARGETS, eval_target
 from assign.schema import Snapshot, build_snapshot
 
@@ -136,6 +137,7 @@ class XGBScorer:
     model: ModelDir
     weights: ValueWeights = field(default_factory=ValueWeights)
     name: str = "xgb"
+    prior_fit: PriorFit | None = None  # retrieval's cheap estimate (assign.model.prior); None: proficiency
 
     def __post_init__(self) -> None:
         self._feat = TickFeaturizer(spec=self.model.spec, state=self.model.state,
@@ -146,7 +148,17 @@ class XGBScorer:
              parallel_from: int = 32768) -> "XGBScorer":
         """Load a model dir (see :meth:`ModelDir.load` for the threading)."""
         return cls(model=ModelDir.load(path, nthread=nthread, parallel_from=parallel_from),
-                   weights=weights or ValueWeights())
+                   weights=weights or ValueWeights(), prior_fit=PriorFit.load(path))
+
+    def fit_prior(self, snapshot: Snapshot, *, n_pairs: int = 4096, seed: int = 0) -> PriorFit:
+        """Fit (and keep) the retrieval prior on a sample of ``snapshot``'s pairs; ``prior_fit.save``
+        stores it with the model. Call before ticking: a scorer in use must not change."""
+        self.prior_fit = fit_prior(self, snapshot, n_pairs=n_pairs, seed=seed)
+        return self.prior_fit
+
+    def prior(self, snapshot: Snapshot):
+        """The router's retrieval prior (:class:`assign.scorer.Prior`), None before one is fitted."""
+        return None if self.prior_fit is None else self.prior_fit.prior(self.model, snapshot)
 
     def features(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
         return self._feat.features(snapshot, contact_idx=contact_idx, agent_idx=agent_idx)
