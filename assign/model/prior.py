@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assign.errors import InputError
 from assign.scorer import Prior
 
 #: The agent x intent terms, in the order of :attr:`PriorFit.coef` (then one offset per intent).
@@ -125,8 +126,8 @@ def fit_prior(scorer, snapshot, *, n_pairs: int = 4096, seed: int = 0, ridge: fl
     model = scorer.model
     ci, ai = _sample(snapshot, n_pairs=n_pairs, rng=np.random.default_rng(seed))
     if len(ci) < 4 * (len(TERMS) + len(model.spec.intents) + 2):
-        raise ValueError(f"fit_prior: only {len(ci)} eligible pairs in snapshot {snapshot.snapshot_id!r}; "
-                         "fit on a larger snapshot")
+        raise InputError([f"snapshot {snapshot.snapshot_id!r}: only {len(ci)} eligible pairs to fit the "
+                          "prior on; fit it on a larger snapshot"], what="prior fit")
     y = scorer.score_pairs(snapshot, contact_idx=ci, agent_idx=ai)
     c, a = snapshot.contacts, snapshot.agents
     g = _design(model, snapshot, ci, ai)
