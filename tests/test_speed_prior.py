@@ -53,7 +53,7 @@ def test_fit_recovers_a_linear_truth(setup) -> None:
     coef = rng.normal(size=len(TERMS))
     offsets = rng.normal(size=len(snap.intents))
     truth = _Linear(model, coef, offsets, 0.07, -0.03)
-    fit = fit_prior(truth, snap, n_pairs=3000, ridge=1e-12)
+    fit = fit_prior(truth, snap, n_pairs=3000, ridge=1e-12, per_intent_slope=False)
     assert fit.r2 > 1 - 1e-9
     known = np.array([np.isfinite(_design(model, snap, np.array([0]), np.arange(snap.n_agents))[:, k]).any()
                       for k in range(len(TERMS))])
@@ -67,8 +67,11 @@ def test_fit_recovers_a_linear_truth(setup) -> None:
     ci, ai = np.repeat(np.arange(50), 20), np.tile(np.arange(20), 50)
     ok = (snap.agents.skill[ai, snap.contacts.intent[ci]] > 0) & snap.agents.speaks[ai, snap.contacts.language[ci]]
     ci, ai = ci[ok], ai[ok]  # eligible pairs: those the fit saw (known terms)
-    np.testing.assert_allclose(_estimate(fit.prior(model, snap), snap, ci, ai),
-                               truth.score_pairs(snap, contact_idx=ci, agent_idx=ai), atol=1e-6)
+    want = truth.score_pairs(snap, contact_idx=ci, agent_idx=ai)
+    np.testing.assert_allclose(_estimate(fit.prior(model, snap), snap, ci, ai), want, atol=1e-6)
+    slopes = fit_prior(truth, snap, n_pairs=3000, ridge=1e-12, focus=0.5)  # per-intent slopes, focused sample
+    np.testing.assert_allclose(_estimate(slopes.prior(model, snap), snap, ci, ai), want, atol=1e-6)
+    assert np.allclose(list(slopes.intent_slope.values()), coef[0], atol=1e-6)
 
 
 def test_prior_ranks_held_out_pairs_better_than_proficiency(setup) -> None:

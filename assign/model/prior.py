@@ -17,7 +17,7 @@ saved next to the model (``prior.json``) and loaded with it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +75,7 @@ class PriorFit:
     sentiment_coef: float
     r2: float          # on the fitting sample, for the record
     n_pairs: int
+    intent_slope: dict[str, float] = field(default_factory=dict)  # per-intent proficiency coefficient
 
     def table(self, model, snapshot) -> np.ndarray:
         """The agent x intent table (n_agents, n_intents) of ``snapshot``."""
@@ -86,6 +87,10 @@ class PriorFit:
         out = per_agent[:, None] + off[None, :]
         for k, v in enumerate(pair):
             out += self.coef[k] * np.where(np.isnan(v), self.fill[k], v)
+        if self.intent_slope:
+            mean = float(np.mean(list(self.intent_slope.values())))
+            slope = np.array([self.intent_slope.get(k, mean) for k in snapshot.intents])
+            out += slope[None, :] * pair[0]
         return out
 
     def prior(self, model, snapshot) -> Prior:
@@ -110,21 +115,36 @@ class PriorFit:
         return cls(**{**d, "coef": tuple(d["coef"]), "fill": tuple(d["fill"])})
 
 
-def _sample(snapshot, *, n_pairs: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Up to ``n_pairs`` distinct eligible pairs (skill > 0, language spoken), uniformly."""
+def _sample(snapshot, *, n_pairs: int, rng: np.random.Generator, focus: float) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``n_pairs`` distinct eligible pairs (skill > 0, language spoken): a share ``focus``
+    among each sampled contact's 32 most proficient agents (where retrieval decides), the rest
+    uniformly."""
     c, a = snapshot.contacts, snapshot.agents
     ci = rng.integers(0, snapshot.n_contacts, 8 * n_pairs)
     ai = rng.integers(0, snapshot.n_agents, 8 * n_pairs)
     ok = (a.skill[ai, c.intent[ci]] > 0) & a.speaks[ai, c.language[ci]]
-    key = np.unique(ci[ok] * snapshot.n_agents + ai[ok])
-    key = rng.permutation(key)[:n_pairs]
+    uniform = rng.permutation(np.unique(ci[ok] * snapshot.n_agents + ai[ok]))[:int(round((1 - focus) * n_pairs))]
+    keys = [uniform]
+    if focus > 0:
+        rows = rng.choice(snapshot.n_contacts, min(snapshot.n_contacts, max(1, int(focus * n_pairs) // 32)),
+                          replace=False)
+        elig = (a.skill[:, c.intent[rows]].T > 0) & a.speaks[:, c.language[rows]].T
+        prof = np.where(elig, a.skill[:, c.intent[rows]].T, -1.0)
+        top = np.argsort(-prof, axis=1, kind="stable")[:, :32]
+        good = np.take_along_axis(elig, top, axis=1)
+        keys.append((np.repeat(rows, 32) * snapshot.n_agents + top.ravel())[good.ravel()])
+    key = np.unique(np.concatenate(keys))
     return key // snapshot.n_agents, key % snapshot.n_agents
 
 
-def fit_prior(scorer, snapshot, *, n_pairs: int = 4096, seed: int = 0, ridge: float = 1e-6) -> PriorFit:
-    """Fit the prior to ``scorer``'s values on a seeded sample of ``snapshot``'s eligible pairs."""
+def fit_prior(scorer, snapshot, *, n_pairs: int = 16384, seed: int = 0, ridge: float = 1e-6,
+              per_intent_slope: bool = True, focus: float = 0.0) -> PriorFit:
+    """Fit the prior to ``scorer``'s values on a seeded sample of ``snapshot``'s eligible pairs.
+    ``per_intent_slope``: proficiency gets one coefficient per intent (the model's value of a
+    skill point differs by intent) instead of one for all. ``focus``: the share of the sample
+    drawn among contacts' most proficient agents (measured neutral for the pruning gap)."""
     model = scorer.model
-    ci, ai = _sample(snapshot, n_pairs=n_pairs, rng=np.random.default_rng(seed))
+    ci, ai = _sample(snapshot, n_pairs=n_pairs, rng=np.random.default_rng(seed), focus=focus)
     if len(ci) < 4 * (len(TERMS) + len(model.spec.intents) + 2):
         raise InputError([f"snapshot {snapshot.snapshot_id!r}: only {len(ci)} eligible pairs to fit the "
                           "prior on; fit it on a larger snapshot"], what="prior fit")
@@ -142,15 +162,22 @@ def fit_prior(scorer, snapshot, *, n_pairs: int = 4096, seed: int = 0, ridge: fl
     neg = np.maximum(-c.sentiment[ci], 0.0) * a.sentiment_handling[ai]
     mu, sd = g.mean(axis=0), g.std(axis=0)
     sd = np.where(sd > 0, sd, 1.0)
-    D = np.column_stack([(g - mu) / sd, onehot, style, neg, np.ones(len(ci))])
-    beta = np.linalg.solve(D.T @ D + ridge * len(ci) * np.eye(D.shape[1]), D.T @ y)
+    z = (g - mu) / sd
     nt, ni = len(TERMS), len(model.spec.intents)
+    if per_intent_slope:
+        z[:, 0] = 0.0  # proficiency enters through the per-intent slopes only
+    slopes = onehot * g[:, :1] if per_intent_slope else np.zeros((len(ci), 0))
+    D = np.column_stack([z, onehot, style, neg, np.ones(len(ci)), slopes])
+    beta = np.linalg.solve(D.T @ D + ridge * len(ci) * np.eye(D.shape[1]), D.T @ y)
     coef = beta[:nt] / sd
-    const = float(beta[-1] - coef @ mu)
+    const = float(beta[nt + ni + 2] - coef @ mu)
     resid = y - D @ beta
     seen = onehot.sum(axis=0) > 0
     offsets = {k: float(beta[nt + n] + const) for n, k in enumerate(model.spec.intents) if seen[n]}
+    slope = ({k: float(beta[nt + ni + 3 + n]) for n, k in enumerate(model.spec.intents) if seen[n]}
+             if per_intent_slope else {})
     return PriorFit(coef=tuple(map(float, coef)), fill=tuple(map(float, fill)), intent_offset=offsets,
+                    intent_slope=slope,
                     default_offset=float(np.mean(list(offsets.values()))) if offsets else const,
                     style_bonus=float(beta[nt + ni]), sentiment_coef=float(beta[nt + ni + 1]),
                     r2=float(1.0 - resid.var() / y.var()) if y.var() > 0 else 1.0, n_pairs=len(ci))
