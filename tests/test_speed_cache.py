@@ -116,3 +116,22 @@ def test_new_vocabulary_clears_the_cache() -> None:
     got = cached.score_pairs(other, contact_idx=ci, agent_idx=ai)
     assert cached.hits == len(ci)
     np.testing.assert_array_equal(got, SkillScorer().score_pairs(other, contact_idx=ci, agent_idx=ai))
+
+
+def test_cached_router_assigns_as_a_from_scratch_router_over_a_stream(xgb_scorer) -> None:
+    """incremental-1000x1000's claim, small: the cache changes no assignment."""
+    from assign.router import Router
+    from benchmarks.tick_speed import _next_window, peak_snapshot
+    from assign.world.centre import generate_world
+
+    scorer, _ = xgb_scorer
+    world = generate_world(n_agents=40, seed=11)
+    snap, pool = peak_snapshot(world, seed=5, n_contacts=60, pool=200)
+    cached, fresh = Router(scorer=CachedScorer(inner=scorer)), Router(scorer=scorer)
+    rng, used = np.random.default_rng(5), 0
+    for _ in range(8):
+        a, b = cached.tick(snap), fresh.tick(snap)
+        assert [(x.contact_id, x.agent_id, x.value) for x in a.assignments] == \
+            [(x.contact_id, x.agent_id, x.value) for x in b.assignments]
+        snap, used = _next_window(snap, pool, used, rng)
+    assert cached.scorer.hits > 0
