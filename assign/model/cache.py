@@ -10,8 +10,9 @@ one, so a pair (contact version, agent version) names its inputs exactly: a stal
 never be returned. What the key leaves out (``waited_s`` itself, ``capacity``, ``idle_s``,
 ``extra``, ids) must not change the scorer's features; tests check this field by field.
 
-The cache keeps the pairs of the last tick only (bounded); a lock serialises calls, so one
-instance is safe, though not concurrent, across threads.
+The cache keeps the last call's pairs and older pairs whose contact and agent are unchanged
+(retrieval's candidate set shifts from tick to tick), up to ``max_pairs`` more; a lock
+serialises calls, so one instance is safe, though not concurrent, across threads.
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ class CachedScorer:
     """``inner`` with its pair scores reused across ticks while their inputs are unchanged."""
 
     inner: Any
+    max_pairs: int = 1_000_000  # older live pairs kept beyond the last call's (16 bytes each)
     hits: int = 0
     misses: int = 0
     _versions: dict = field(default_factory=dict)   # row key -> version number
@@ -108,6 +110,15 @@ class CachedScorer:
                                        dtype=np.float64)
             self.hits += int(hit.sum())
             self.misses += int(miss.sum())
-            order = np.argsort(key, kind="stable")
-            self._keys, self._vals = key[order], out[order]
+            self._keep(key, out, cv, av)
         return out
+
+    def _keep(self, key: np.ndarray, val: np.ndarray, cv: np.ndarray, av: np.ndarray) -> None:
+        """Cache this call's pairs plus the older ones whose contact and agent are still
+        current (same versions), newest first, at most ``max_pairs``."""
+        old_c, old_a = self._keys >> np.int64(32), self._keys & np.int64(0xFFFFFFFF)
+        live = np.isin(old_c, cv) & np.isin(old_a, av)
+        keys = np.concatenate([key, self._keys[live]])
+        vals = np.concatenate([val, self._vals[live]])
+        keys, first = np.unique(keys[:self.max_pairs + len(key)], return_index=True)
+        self._keys, self._vals = keys, vals[first]
