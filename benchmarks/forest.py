@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         t = {name: [] for name in methods}
         for _ in range(reps):
             for name, fn in methods.items():
-                t[name].append(_ms(lambda: fn(X)))
+                t[name].append(_ms(lambda fn=fn, X=X: fn(X)))
         p50 = {name: float(np.median(v)) for name, v in t.items()}
         ratio = {name: float(np.median(np.array(v) / np.array(t["packed"]))) for name, v in t.items() if name != "packed"}
         res["cases"].append({"rows": len(X), "repeats": reps, "p50_ms": p50, "ratio_vs_packed_median": ratio,

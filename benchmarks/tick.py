@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{'naive p50':>10} {'speedup':>8} {'gap %':>8} {'gap max %':>10}")
     for c in cases:
         st = c["stages_p50_ms"]
-        f = lambda v, w, k=1.0, d=1: f"{k * v:>{w}.{d}f}" if v is not None else f"{'-':>{w}}"  # noqa: E731
+        f = lambda v, w, k=1.0, d=1: f"{k * v:>{w}.{d}f}" if v is not None else f"{'-':>{w}}"
         print(f"{c['name']:<26} {c['p50_ms']:>8.1f} {c['p99_ms']:>8.1f} {st['retrieve']:>9.1f} {st['score']:>7.1f} "
               f"{st['solve']:>7.1f} {f(c['naive_p50_ms'], 10)} {f(c['speedup_p50'], 7)}x "
               f"{f(c['pruning_gap'], 8, 100, 3)} {f(c['pruning_gap_max'], 10, 100, 3)}")
@@ -136,7 +136,7 @@ def speed_cases(args) -> list[dict]:
     """Issue 14's cases (benchmarks/tick_speed.py), those ``--only`` selects."""
     from benchmarks import tick_speed as ts
 
-    want = lambda name: not args.only or name.startswith(tuple(args.only))  # noqa: E731
+    want = lambda name: not args.only or name.startswith(tuple(args.only))
     out = []
     for n in (2000, 5000, 10_000):
         if want(f"scale-{n}x{n}"):

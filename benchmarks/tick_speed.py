@@ -19,7 +19,6 @@ import dataclasses
 import resource
 import sys
 import tempfile
-import time
 from datetime import timedelta
 
 import numpy as np
@@ -117,9 +116,9 @@ def xgb_case(*, quick: bool, model_dir: str | None = None) -> tuple[dict, tuple]
     for snap in snaps:
         ref_obj, ref_served, ms = naive_tick(snap, scorer=scorer, config=engines["prior"].config)
         naive_ms.append(ms)
-        for k in gaps:
+        for k, gap in gaps.items():
             res = engines[k].tick(snap)
-            gaps[k].append((ref_obj - res.objective) / abs(ref_obj) if ref_obj else 0.0)
+            gap.append((ref_obj - res.objective) / abs(ref_obj) if ref_obj else 0.0)
             if k == "prior":
                 served_lost.append(ref_served - len(res.assignments))
                 n_cand = res.n_candidates
@@ -142,7 +141,7 @@ def _next_window(snap, pool, used: int, rng, *, share: float = 0.1):
     """The window 2 s later: ~``share`` of the contacts replaced by new arrivals from ``pool``,
     ~``share`` of the agents with one channel's load changed. Returns (snapshot, used)."""
     c, a = snap.contacts, snap.agents
-    k = max(1, int(round(share * len(c))))
+    k = max(1, round(share * len(c)))
     out = np.sort(rng.choice(len(c), k, replace=False))
     keep = np.setdiff1d(np.arange(len(c)), out)
     new = _take(pool, np.arange(used, used + k))
@@ -152,7 +151,7 @@ def _next_window(snap, pool, used: int, rng, *, share: float = 0.1):
     both["waited_s"] = np.concatenate([c.waited_s[keep] + 2.0, np.zeros(k)])
     contacts = type(c)(**both)
     load = a.load.copy()
-    for j in rng.choice(len(a), max(1, int(round(share * len(a)))), replace=False):
+    for j in rng.choice(len(a), max(1, round(share * len(a))), replace=False):
         ch = int(np.argmax(a.capacity[j]))
         load[j, ch] = (load[j, ch] + 1) % (a.capacity[j, ch] + 1)
     agents = dataclasses.replace(a, load=load, idle_s=a.idle_s + 2.0)

@@ -121,8 +121,8 @@ def test_new_vocabulary_clears_the_cache() -> None:
 def test_cached_router_assigns_as_a_from_scratch_router_over_a_stream(xgb_scorer) -> None:
     """incremental-1000x1000's claim, small: the cache changes no assignment."""
     from assign.router import Router
-    from benchmarks.tick_speed import _next_window, peak_snapshot
     from assign.world.centre import generate_world
+    from benchmarks.tick_speed import _next_window, peak_snapshot
 
     scorer, _ = xgb_scorer
     world = generate_world(n_agents=40, seed=11)

@@ -9,8 +9,8 @@ from assign.model import TrainParams, XGBScorer, train
 from assign.model.prior import N_PAIR_TERMS, TERMS, PriorFit, _design, fit_prior
 from assign.router import Router
 from assign.world.centre import generate_history
-from benchmarks.tick_speed import peak_snapshot
 from benchmarks.scoring import workload
+from benchmarks.tick_speed import peak_snapshot
 
 
 @pytest.fixture(scope="module")

@@ -114,7 +114,10 @@ class PackedForest:
 
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """Per-target predictions on the output scale (probability for logistic objectives)."""
-        m = self.margins(X)
+        return self.finish(self.margins(X))
+
+    def finish(self, m: np.ndarray) -> dict[str, np.ndarray]:
+        """Margins (n_rows, n_targets) to per-target predictions (sigmoid in float32, as xgboost)."""
         res = {}
         for g, name in enumerate(self.targets):
             col = m[:, g]

@@ -123,7 +123,7 @@ def _sample(snapshot, *, n_pairs: int, rng: np.random.Generator, focus: float) -
     ci = rng.integers(0, snapshot.n_contacts, 8 * n_pairs)
     ai = rng.integers(0, snapshot.n_agents, 8 * n_pairs)
     ok = (a.skill[ai, c.intent[ci]] > 0) & a.speaks[ai, c.language[ci]]
-    uniform = rng.permutation(np.unique(ci[ok] * snapshot.n_agents + ai[ok]))[:int(round((1 - focus) * n_pairs))]
+    uniform = rng.permutation(np.unique(ci[ok] * snapshot.n_agents + ai[ok]))[:round((1 - focus) * n_pairs)]
     keys = [uniform]
     if focus > 0:
         rows = rng.choice(snapshot.n_contacts, min(snapshot.n_contacts, max(1, int(focus * n_pairs) // 32)),
@@ -146,8 +146,8 @@ def fit_prior(scorer, snapshot, *, n_pairs: int = 16384, seed: int = 0, ridge: f
     model = scorer.model
     ci, ai = _sample(snapshot, n_pairs=n_pairs, rng=np.random.default_rng(seed), focus=focus)
     if len(ci) < 4 * (len(TERMS) + len(model.spec.intents) + 2):
-        raise InputError([f"snapshot {snapshot.snapshot_id!r}: only {len(ci)} eligible pairs to fit the "
-                          "prior on; fit it on a larger snapshot"], what="prior fit")
+        raise InputError([(f"snapshot {snapshot.snapshot_id!r}: only {len(ci)} eligible pairs to fit the "
+                          "prior on; fit it on a larger snapshot")], what="prior fit")
     y = scorer.score_pairs(snapshot, contact_idx=ci, agent_idx=ai)
     c, a = snapshot.contacts, snapshot.agents
     g = _design(model, snapshot, ci, ai)
