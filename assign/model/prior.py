@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +35,17 @@ FILE = "prior.json"
 N_PAIR_TERMS = 5  # the first five TERMS vary with the intent; the rest are the agent's
 
 
+@lru_cache(maxsize=4)
+def _code_map(agent_ids: tuple[str, ...]) -> dict[str, int]:
+    """Agent id -> row of the model's agent state (built once per model, not per tick)."""
+    return {k: n for n, k in enumerate(agent_ids)}
+
+
 def _terms(model, snapshot) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The TERMS for this snapshot: agent x intent arrays (n_agents, n_intents) for the first
     :data:`N_PAIR_TERMS`, per-agent arrays (n_agents,) for the rest; NaN where unknown."""
     a, spec, state = snapshot.agents, model.spec, model.state
-    codes_of = {k: n for n, k in enumerate(state.agent_ids)}
+    codes_of = _code_map(tuple(state.agent_ids))
     codes = np.fromiter((codes_of.get(x, -1) for x in a.ids), dtype=np.int64, count=len(a))
     imap = {k: n for n, k in enumerate(spec.intents)}
     intents = np.array([imap.get(k, -1) for k in snapshot.intents], dtype=np.int64)
