@@ -6,8 +6,9 @@ agents (16,000 pairs) and with 100 agents (100,000 pairs), skilled agents first,
 tick (50 contacts x 16). Measured in
 the same run on the same rows:
 
-- ``scorer``: ``XGBScorer.score_pairs`` (features + xgboost ``inplace_predict`` of every target
-  + value; one thread below 32,768 pairs, two from there),
+- ``scorer``: ``XGBScorer.score_pairs`` (features + the default backend: the packed numba
+  forest below 32,768 pairs, xgboost ``inplace_predict`` with two threads from there; + value),
+- ``packed_forest``: the packed numba forest alone (every target in one pass, one thread),
 - ``numba_forests``: the numba traversal of the same trees (the alternative backend),
 - ``features``: the feature matrix alone,
 - ``xgb_inplace``: ``Booster.inplace_predict`` of every target on that matrix (nthread=2),
@@ -117,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         case = {
             "scorer": _stats(_timeit(lambda: scorer.score_pairs(snap, contact_idx=ci, agent_idx=ai), reps), n),
             "features": _stats(_timeit(lambda: scorer.features(snap, contact_idx=ci, agent_idx=ai), reps), n),
+            "packed_forest": _stats(_timeit(lambda: scorer.model.packed.margins(X), reps), n),
             "numba_forests": _stats(_timeit(lambda: scorer.model.predict_matrix(X, backend="numba"), reps), n),
             "xgb_inplace": _stats(_timeit(lambda: [b.inplace_predict(X) for b in boosters.values()], reps), n),
             "xgb_total": _stats(_timeit(lambda: _xgb_total(scorer, boosters, snap, ci, ai), reps), n),

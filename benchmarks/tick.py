@@ -92,12 +92,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", help="also run the XGBoost scorer of this model dir (trained on the standard "
                                     "centre of `assign generate --seed 7`) on a snapshot of that centre: "
                                     "1000 contacts waiting at Monday 10:30, its 200 agents")
+    ap.add_argument("--only", nargs="+", metavar="PREFIX", help="run only the cases whose names start so")
+    ap.add_argument("--xgb-model", help="model dir for xgb-1000x1000 (default: train one in a temp dir)")
     args = ap.parse_args(argv)
     repeats, n_snapshots, naive_repeats = (30, 3, 1) if args.quick else (200, 10, 3)
     engine = Router()
     cases = []
     t0 = time.perf_counter()
     for kind, n, m, density in CASES:
+        if args.only and not f"{kind}-{n}x{m}".startswith(tuple(args.only)):
+            continue
         snaps = [synthetic_snapshot(n_contacts=n, n_agents=m, seed=1000 + s, skill_density=density)
                  for s in range(n_snapshots)]
         cases.append(run_case(name=f"{kind}-{n}x{m}", snaps=snaps, repeats=repeats,
@@ -110,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         snaps = [workload(seed=7)[1]]  # the centre the model is meant for: `assign generate --seed 7`
         cases.append(run_case(name="xgb-world-1000x200", snaps=snaps, repeats=max(repeats // 4, 10),
                               naive_repeats=1, engine=Router(scorer=XGBScorer.load(args.model))))
+    cases += speed_cases(args)  # issue 14: benchmarks/tick_speed.py
     out = {"benchmark": "tick", "machine": {"cpus": _cpus(), "platform": platform.platform(),
                                            "python": platform.python_version()},
            "quick": args.quick, "wall_s": time.perf_counter() - t0, "cases": cases}
@@ -117,13 +122,35 @@ def main(argv: list[str] | None = None) -> int:
           f"{'naive p50':>10} {'speedup':>8} {'gap %':>8} {'gap max %':>10}")
     for c in cases:
         st = c["stages_p50_ms"]
+        f = lambda v, w, k=1.0, d=1: f"{k * v:>{w}.{d}f}" if v is not None else f"{'-':>{w}}"
         print(f"{c['name']:<26} {c['p50_ms']:>8.1f} {c['p99_ms']:>8.1f} {st['retrieve']:>9.1f} {st['score']:>7.1f} "
-              f"{st['solve']:>7.1f} {c['naive_p50_ms']:>10.1f} {c['speedup_p50']:>7.1f}x "
-              f"{100 * c['pruning_gap']:>8.3f} {100 * c['pruning_gap_max']:>10.3f}")
+              f"{st['solve']:>7.1f} {f(c['naive_p50_ms'], 10)} {f(c['speedup_p50'], 7)}x "
+              f"{f(c['pruning_gap'], 8, 100, 3)} {f(c['pruning_gap_max'], 10, 100, 3)}")
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump(out, f, indent=2)
     return 0
+
+
+def speed_cases(args) -> list[dict]:
+    """Issue 14's cases (benchmarks/tick_speed.py), those ``--only`` selects."""
+    from benchmarks import tick_speed as ts
+
+    want = lambda name: not args.only or name.startswith(tuple(args.only))
+    out = []
+    for n in (2000, 5000, 10_000):
+        if want(f"scale-{n}x{n}"):
+            out.append(ts.scale_case(n=n, quick=args.quick))
+            print(f"  {out[-1]['name']} done", file=sys.stderr, flush=True)
+    if want("xgb-1000x1000") or want("incremental-1000x1000"):
+        case, (world, scorer) = ts.xgb_case(quick=args.quick, model_dir=args.xgb_model)
+        if want("xgb-1000x1000"):
+            out.append(case)
+            print("  xgb-1000x1000 done", file=sys.stderr, flush=True)
+        if want("incremental-1000x1000"):
+            out.append(ts.incremental_case(quick=args.quick, world=world, scorer=scorer))
+            print("  incremental-1000x1000 done", file=sys.stderr, flush=True)
+    return out
 
 
 def _cpus() -> int:

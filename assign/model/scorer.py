@@ -22,6 +22,8 @@ from assign.features.rolling import AgentState
 from assign.features.spec import FeatureSpec
 from assign.history import conform_history, has_truth
 from assign.model.forest import Forest, forest_from_booster
+from assign.model.packed import PackedForest, pack_boosters
+from assign.model.prior import PriorFit, fit_prior
 from assign.model.train import TARGETS, eval_target
 from assign.schema import Snapshot, build_snapshot
 
@@ -61,6 +63,7 @@ class ModelDir:
     state: AgentState
     customer_times: pd.DataFrame
     parallel_from: int = 32768
+    packed: PackedForest | None = None  # every target in one numba forest; None: xgboost only
 
     @classmethod
     def load(cls, path: str | Path, *, nthread: int = 2, parallel_from: int = 32768) -> "ModelDir":
@@ -94,17 +97,29 @@ class ModelDir:
             forests[n] = forest_from_booster(b, n_features=len(spec.names))
         if not boosters:
             raise ModelError(f"{p}: the model directory holds no trained target")
+        try:
+            packed = pack_boosters(serial, n_features=len(spec.names))
+        except ModelError:
+            packed = None  # trees the packed layout cannot hold: xgboost serves
         return cls(path=p, spec=spec, metadata=meta, boosters=boosters, boosters_serial=serial, forests=forests,
                    state=AgentState.load(p / "state.npz"), customer_times=pd.read_parquet(p / "customers.parquet"),
-                   parallel_from=int(parallel_from))
+                   parallel_from=int(parallel_from), packed=packed)
 
-    def predict_matrix(self, X: np.ndarray, *, backend: str = "xgboost") -> dict[str, np.ndarray]:
-        """Per-target predictions (output scale). ``backend``: "xgboost" (``inplace_predict``,
-        the faster one at every batch size measured by benchmarks/scoring.py) or "numba" (the
-        flattened forests, verified equal; a dependency-light reference)."""
+    def predict_matrix(self, X: np.ndarray, *, backend: str = "auto") -> dict[str, np.ndarray]:
+        """Per-target predictions (output scale). ``backend``: "packed" (every target in one
+        numba pass, :mod:`assign.model.packed`; faster than one-thread ``inplace_predict`` at
+        tick sizes, benchmarks/scoring.py), "xgboost" (``inplace_predict``), "numba" (the
+        per-target reference forests), or "auto": packed below ``parallel_from`` rows when
+        the model could be packed, else xgboost (two threads pay off on large batches)."""
         self.spec.check_matrix(X)
-        if backend not in ("numba", "xgboost"):
-            raise ValueError(f"backend must be numba or xgboost, got {backend!r}")
+        if backend not in ("auto", "packed", "numba", "xgboost"):
+            raise ValueError(f"backend must be auto, packed, numba or xgboost, got {backend!r}")
+        if backend == "auto":
+            backend = "packed" if self.packed is not None and len(X) < self.parallel_from else "xgboost"
+        if backend == "packed":
+            if self.packed is None:
+                raise ModelError(f"{self.path}: this model could not be packed; use the xgboost backend")
+            return self.packed.predict(X)
         if backend == "numba":
             return {n: f.predict(X) for n, f in self.forests.items()}
         bs = self.boosters if len(X) >= self.parallel_from else self.boosters_serial
@@ -122,6 +137,7 @@ class XGBScorer:
     model: ModelDir
     weights: ValueWeights = field(default_factory=ValueWeights)
     name: str = "xgb"
+    prior_fit: PriorFit | None = None  # retrieval's cheap estimate (assign.model.prior); None: proficiency
 
     def __post_init__(self) -> None:
         self._feat = TickFeaturizer(spec=self.model.spec, state=self.model.state,
@@ -132,7 +148,17 @@ class XGBScorer:
              parallel_from: int = 32768) -> "XGBScorer":
         """Load a model dir (see :meth:`ModelDir.load` for the threading)."""
         return cls(model=ModelDir.load(path, nthread=nthread, parallel_from=parallel_from),
-                   weights=weights or ValueWeights())
+                   weights=weights or ValueWeights(), prior_fit=PriorFit.load(path))
+
+    def fit_prior(self, snapshot: Snapshot, *, n_pairs: int = 4096, seed: int = 0) -> PriorFit:
+        """Fit (and keep) the retrieval prior on a sample of ``snapshot``'s pairs; ``prior_fit.save``
+        stores it with the model. Call before ticking: a scorer in use must not change."""
+        self.prior_fit = fit_prior(self, snapshot, n_pairs=n_pairs, seed=seed)
+        return self.prior_fit
+
+    def prior(self, snapshot: Snapshot):
+        """The router's retrieval prior (:class:`assign.scorer.Prior`), None before one is fitted."""
+        return None if self.prior_fit is None else self.prior_fit.prior(self.model, snapshot)
 
     def features(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
         return self._feat.features(snapshot, contact_idx=contact_idx, agent_idx=agent_idx)
