@@ -12,7 +12,7 @@ from assign.history import conform_history
 from assign.sim.engine import ABANDONED, SERVED, UNSERVED, SimConfig, simulate
 from assign.sim.kpis import summarise
 from assign.sim.log import to_history
-from assign.sim.policies import FCFS, POLICY_NAMES, SplitPolicy, Skills, make_policy
+from assign.sim.policies import FCFS, POLICY_NAMES, Policy, SplitPolicy, Skills, make_policy
 from assign.sim.scenario import mmc_scenario
 from assign.sim.source import ScenarioSource
 from assign.sim.worldsource import WorldSource
@@ -122,13 +122,10 @@ def test_impatient_overloaded_queue_abandons_at_the_erlang_a_rate():
     assert summarise(run).kpis["occupancy"] > 0.95
 
 
-class _Greedy:
+class _Greedy(Policy):
     """A broken policy: gives every waiting contact to agent 0."""
 
     name = "broken"
-
-    def start(self, engine):
-        pass
 
     def assign(self, view):
         return view.waiting, np.zeros(len(view.waiting), np.int64)

@@ -24,6 +24,7 @@ from assign.history import conform_history, has_truth
 from assign.model.forest import Forest, forest_from_booster
 from assign.model.train import TARGETS, eval_target
 from assign.schema import Snapshot, build_snapshot
+from assign.scorer import Scorer
 
 OUTPUT_NAME = {"resolved": "p_resolved", "csat": "csat", "handle_time": "handle_s", "repeat_72h": "p_repeat_72h"}
 
@@ -116,7 +117,7 @@ class ModelDir:
 
 
 @dataclass(eq=False)
-class XGBScorer:
+class XGBScorer(Scorer):
     """The trained models as the router's :class:`~assign.scorer.Scorer`."""
 
     model: ModelDir

@@ -12,13 +12,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtri
 
-from assign.sim.source import STREAM_ARRIVALS, STREAM_OUTCOMES, ContactStream, Outcomes, ShiftPlan, stream_rng
+from assign.constants import DAY_S
+from assign.sim.source import STREAM_ARRIVALS, STREAM_OUTCOMES, ContactStream, Outcomes, ShiftPlan, Source, stream_rng
 
-DAY_S = 86_400.0
 
+class WorldSource(Source):
+    """Wraps a :class:`assign.world.centre.World`; its hidden truth is the oracle's."""
 
-class WorldSource:
-    """Wraps a :class:`assign.world.centre.World`."""
+    has_truth = True
 
     def __init__(self, world, *, name: str = "world") -> None:
         from assign.world.truth import COEF_NAMES
