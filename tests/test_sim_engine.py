@@ -168,3 +168,21 @@ def test_history_log_follows_the_contract(world_source):
     assert log.loc[served, "resolved"].notna().all()
     rep = log["repeat_72h"]
     assert rep.notna().any()
+
+
+def test_sim_config_reports_every_bad_field_at_once():
+    from assign.errors import InputError
+
+    with pytest.raises(InputError) as err:
+        SimConfig(days=0, window_s=0.001, drain_s=float("nan"), sl_threshold_s=0)
+    text = str(err.value)
+    for field in ("config.days", "config.window_s", "config.drain_s", "config.sl_threshold_s"):
+        assert field in text
+
+
+def test_a_window_longer_than_the_run_never_routes_in_the_past():
+    """A window of 1e300 s used to tick at t=0 (an absolute epsilon), reporting perfect KPIs."""
+    src = ScenarioSource(mmc_scenario(arrival_rate_per_hour=60, mean_service_s=60, agents=2))
+    run = simulate(source=src, policy=FCFS(), seed=0, config=SimConfig(days=0.05, window_s=1e300, drain_s=0))
+    assert run.n_contacts > 0 and not (run.status == SERVED).any()
+    assert np.all(run.wait_s >= 0)
