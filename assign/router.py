@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from assign.candidates import find_candidates
+from assign.config import SOLVERS as CONFIG_SOLVERS
 from assign.config import RouterConfig
 from assign.errors import AssignError, SolverError
 from assign.result import (BELOW_THRESHOLD, NO_CAPACITY, NO_ELIGIBLE_AGENT, Alternative, Assignment,
@@ -40,17 +41,16 @@ class Router:
     def __init__(self, *, scorer: Scorer | None = None, config: RouterConfig | None = None) -> None:
         self.scorer: Scorer = scorer if scorer is not None else SkillScorer()
         self.config: RouterConfig = config if config is not None else RouterConfig()
-        if not callable(getattr(self.scorer, "score_pairs", None)):
-            raise TypeError(f"scorer must implement score_pairs(), got {type(self.scorer).__name__}")
+        if not isinstance(self.scorer, Scorer):
+            raise TypeError(f"scorer must be an assign.scorer.Scorer (subclass it and override score_pairs), "
+                            f"got {type(self.scorer).__name__}")
         self._warm_up()
 
     def _warm_up(self) -> None:
         """Compile every numba kernel and let the scorer load, on a tiny snapshot."""
         from assign.workload import synthetic_snapshot
 
-        warm = getattr(self.scorer, "warm_up", None)
-        if callable(warm):
-            warm()
+        self.scorer.warm_up()
         snap = synthetic_snapshot(n_contacts=6, n_agents=4, seed=0)
         for prune in (False, True):
             self._tick(snap, budget_ms=None, values=None, explain=False, force_prune=prune)
@@ -152,8 +152,7 @@ class Router:
     def _prior(self, snapshot: Snapshot, a_order: np.ndarray) -> Prior:
         """The scorer's cheap estimate for retrieval (rows in canonical agent order); plain
         proficiency when the scorer has none or gives an unusable one."""
-        make = getattr(self.scorer, "prior", None)
-        prior = make(snapshot) if callable(make) else None
+        prior = self.scorer.prior(snapshot)
         if (isinstance(prior, Prior) and prior.agent_intent.shape == snapshot.agents.skill.shape
                 and np.isfinite(prior.agent_intent).all()):
             return Prior(agent_intent=prior.agent_intent[a_order], style_bonus=prior.style_bonus,
@@ -173,14 +172,14 @@ class Router:
                 raise AssignError(f"returned {int((~np.isfinite(s)).sum())} non-finite values")
             return s
         except Exception as err:  # a failed scorer must not fail the tick
-            reasons.append(f"scorer {getattr(self.scorer, 'name', '?')} failed ({err}); proficiency used")
+            reasons.append(f"scorer {self.scorer.name} failed ({err}); proficiency used")
             return proficiency.astype(np.float64)
 
     def _solve(self, problem: Problem, *, budget: float | None, t_start: float,
                reasons: list[str]) -> Solution:
         """The configured solver, then the exact alternative, then greedy; greedy at once when
         the budget is nearly spent."""
-        chain = [self.config.solver] + [s for s in ("flow", "hungarian", "greedy") if s != self.config.solver]
+        chain = [self.config.solver] + [s for s in CONFIG_SOLVERS if s != self.config.solver]
         if budget is not None:
             left = budget - (time.perf_counter() - t_start) * 1e3
             if left < self.config.greedy_margin_ms and chain[0] != "greedy":
