@@ -1,8 +1,8 @@
 """Eligibility and retrieval: which pairs may be assigned, and which are worth scoring.
 
-Hard rules: the agent speaks the contact's language (optional), has proficiency at least the
-minimum on the contact's intent (a missing skill is 0, never eligible), and has free capacity
-on the contact's channel.
+Hard rules (:mod:`assign.eligibility`, the one definition): the agent speaks the contact's
+language (optional), has proficiency at least the minimum on the contact's intent (a missing
+skill is 0, never eligible), and has free capacity on the contact's channel.
 
 Retrieval for large ticks ranks eligible pairs by a cheap value (proficiency plus aging plus
 fairness) *net of congestion*. Naive top-K lists fail when good agents are good for everyone:
@@ -19,7 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from assign.eligibility import skilled as is_skilled
 from assign.scorer import Prior
+
 #: Auction bid increment, relative to the spread of cheap values: coarse prices, fast convergence.
 AUCTION_EPS = 1e-2
 
@@ -64,10 +66,7 @@ def _eligible(c_lang, c_intent, c_chan, c_style, c_neg, c_term, speaks_t, skill_
             members = grown
         g_start[g] = used
         for j in range(m):
-            p = prof[j]
-            if p <= 0.0 or p < min_prof:
-                continue
-            if require_language and not spk[j]:
+            if not is_skilled(prof[j], spk[j], min_prof, require_language):
                 continue
             g_skilled[g] = True
             if fr[j] > 0:
@@ -226,7 +225,7 @@ def find_candidates(*, c_lang: np.ndarray, c_intent: np.ndarray, c_chan: np.ndar
     indptr, agent, cheap, skilled = _eligible(
         c_lang.astype(np.int64), c_intent.astype(np.int64), c_chan.astype(np.int64),
         c_style.astype(np.int64), c_neg.astype(np.float64), c_term.astype(np.float64),
-        np.ascontiguousarray(speaks.T), np.ascontiguousarray(skill.T),
+        np.ascontiguousarray(speaks.T, dtype=np.bool_), np.ascontiguousarray(skill.T, dtype=np.float64),
         np.ascontiguousarray(prior.agent_intent.T, dtype=np.float64), a_style.astype(np.int64),
         a_sent.astype(np.float64), float(prior.style_bonus), float(prior.sentiment_coef),
         np.ascontiguousarray(free.T.astype(np.int64)), a_term.astype(np.float64),

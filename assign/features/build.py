@@ -15,16 +15,17 @@ import pandas as pd
 from assign.features.crosses import AgentTable, ContactTable, PairInputs, assemble
 from assign.features.rolling import AgentState, point_in_time, recent_counts
 from assign.features.spec import FeatureSpec
+from assign.constants import DAY_S, HOUR_S, REPEAT_WINDOW_S
 from assign.history import epoch_seconds
 from assign.schema import CHANNELS, Snapshot
 
-RECENT_WINDOW_S = 72 * 3600.0
+RECENT_WINDOW_S = REPEAT_WINDOW_S  # contacts in the repeat window before this one
 F32 = np.float32
 
 
 def _hour_weekday(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    day = np.floor(t / 86400.0)
-    hour = np.floor((t - day * 86400.0) / 3600.0)
+    day = np.floor(t / DAY_S)
+    hour = np.floor((t - day * DAY_S) / HOUR_S)
     return hour.astype(F32), ((day + 3) % 7).astype(F32)  # 1970-01-01 was a Thursday
 
 

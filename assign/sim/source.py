@@ -19,7 +19,8 @@ from scipy.special import ndtri
 
 from assign.errors import InputError
 from assign.schema import CHANNEL_INDEX, CHANNELS, Agents, Contacts
-from assign.sim.scenario import HOURS_PER_WEEK, Scenario
+from assign.constants import HOURS_PER_WEEK
+from assign.sim.scenario import Scenario
 
 #: Independent random streams of one replication (SeedSequence spawn keys).
 STREAM_ARRIVALS, STREAM_PATIENCE, STREAM_OUTCOMES, STREAM_POLICY = 0, 1, 2, 3

@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from assign.constants import DAY_S
 from assign.errors import InputError
 from assign.schema import CHANNELS, Agents, Contacts
 from assign.world.truth import COEF_NAMES, DEFAULT_COEF, draw, truth_many
 
 WORLD_SCHEMA = "assign.world/1"
-DAY_S = 86_400.0
 
 INTENT_NAMES = (
     "billing_question", "billing_dispute", "card_lost", "card_activation", "card_declined",

@@ -16,9 +16,10 @@ import pandas as pd
 from numba import njit
 from tqdm import tqdm
 
-from assign.history import conform_history, epoch_seconds
+from assign.constants import DAY_S, HOUR_S
+from assign.history import conform_history, epoch_seconds, repeat_within
 from assign.schema import CHANNELS
-from assign.world.centre import CHANNEL_HANDLE_S, DAY_S, World
+from assign.world.centre import CHANNEL_HANDLE_S, World
 from assign.world.truth import truth_one
 
 MAX_SLOTS = 4
@@ -26,8 +27,8 @@ MAX_SLOTS = 4
 
 @njit(cache=True)
 def _on_shift(j, t, shift_start, shift_len, off, start_wd):
-    day = math.floor(t / 86400.0)
-    hour = (t - day * 86400.0) / 3600.0
+    day = math.floor(t / DAY_S)
+    hour = (t - day * DAY_S) / HOUR_S
     since = (hour - shift_start[j]) % 24.0
     d = day if hour >= shift_start[j] else day - 1
     wd = (start_wd + d) % 7
@@ -134,7 +135,7 @@ def _route(arrival, channel, intent, language, style, complexity, sentiment, pat
         sm = 1.0 if (style[i] >= 0 and style[i] == a_style[j]) else 0.0
         p, cs, hm = truth_one(coef, intent_base, intent_handle, channel_handle, intent[i], c,
                               complexity[i], sentiment[i], speaks[j, lang], sm, skill[j, intent[i]],
-                              tenure[j] + t0 / 86400.0, handling[j], ability[j], speed[j], float(ld))
+                              tenure[j] + t0 / DAY_S, handling[j], ability[j], speed[j], float(ld))
         agent[i] = j
         wait[i] = t0 - t
         load_out[i] = ld
@@ -208,21 +209,5 @@ def generate_history(world: World, *, days: int, seed: int, progress: bool = Fal
         })
         frames.append(df)
     hist = pd.concat(frames, ignore_index=True)
-    hist["repeat_72h"] = _repeat_within(hist, hours=72.0)
+    hist["repeat_72h"] = repeat_within(hist["customer_id"], epoch_seconds(hist["arrival_at"]))
     return conform_history(hist)
-
-
-def _repeat_within(hist: pd.DataFrame, *, hours: float) -> pd.Series:
-    """Same identified customer contacts again within ``hours`` after this contact arrived."""
-    t = epoch_seconds(hist["arrival_at"])
-    cust = hist["customer_id"]
-    out = np.zeros(len(hist), dtype=bool)
-    known = cust.notna().to_numpy()
-    order = np.lexsort((t, cust.fillna("").to_numpy()))
-    c_sorted = cust.fillna("").to_numpy()[order]
-    t_sorted = t[order]
-    nxt_same = np.r_[c_sorted[1:] == c_sorted[:-1], False]
-    gap = np.r_[t_sorted[1:] - t_sorted[:-1], np.inf]
-    out[order] = nxt_same & (gap <= hours * 3600.0)
-    out &= known
-    return pd.Series(out, index=hist.index)
