@@ -66,6 +66,8 @@ def _i32(x: Any) -> np.ndarray:
 
 
 def _obj(x: Any) -> np.ndarray:
+    if isinstance(x, np.ndarray) and x.dtype == object and x.ndim == 1:
+        return x.copy()  # already a column of objects: a plain copy, not an element-wise rebuild
     out = np.empty(len(x), dtype=object)
     out[:] = list(x)
     return out

@@ -137,13 +137,14 @@ class RunResult:
 @dataclass(eq=False)
 class SimState:
     """Everything that changes during one replication. Per agent (rows) and channel:
-    ``load`` (contacts held), ``free`` (slots a policy may fill: capacity minus load while on
+    ``load`` (contacts held; ``held`` is its row sum), ``free`` (slots a policy may fill: capacity minus load while on
     shift, else 0), ``on`` (on shift), ``last_change`` (time its load or shift last changed),
     and the time accounts. Per contact (stream rows): ``status`` and the outcome columns.
     ``waiting`` holds the queued contacts' rows in arrival order; ``departures`` is a heap of
     (end time, contact row)."""
 
     load: np.ndarray
+    held: np.ndarray
     free: np.ndarray
     on: np.ndarray
     last_change: np.ndarray
@@ -171,7 +172,7 @@ class SimState:
     def empty(cls, *, n_contacts: int, capacity: np.ndarray) -> SimState:
         n_a = len(capacity)
         nan = lambda: np.full(n_contacts, np.nan)  # noqa: E731
-        return cls(load=np.zeros_like(capacity), free=np.zeros_like(capacity), on=np.zeros(n_a, dtype=bool),
+        return cls(load=np.zeros_like(capacity), held=np.zeros(n_a, np.int64), free=np.zeros_like(capacity), on=np.zeros(n_a, dtype=bool),
                    last_change=np.zeros(n_a), busy_since=np.zeros(n_a), on_since=np.zeros(n_a),
                    busy_s=np.zeros(n_a), staffed_s=np.zeros(n_a), work_s=np.zeros(n_a),
                    handled=np.zeros(n_a, np.int64), status=np.zeros(n_contacts, dtype=np.int8), wait_s=nan(),
@@ -261,8 +262,9 @@ class Engine:
         _, c = heapq.heappop(s.departures)
         a, ch = s.agent[c], self.channel[c]
         s.load[a, ch] -= 1
+        s.held[a] -= 1
         s.last_change[a] = t
-        if not s.load[a].any():
+        if s.held[a] == 0:
             s.busy_s[a] += t - s.busy_since[a]
         if s.on[a]:
             s.free[a, ch] = self.capacity[a, ch] - s.load[a, ch]
@@ -276,7 +278,7 @@ class Engine:
             s.on[a] = True
             s.on_since[a] = t
             s.free[a] = self.capacity[a] - s.load[a]
-            if not s.load[a].any():
+            if s.held[a] == 0:
                 s.last_change[a] = t
             self._changed(t, agent=a)
         elif not is_on and s.on[a]:
@@ -347,60 +349,59 @@ class Engine:
         return w
 
     def _start(self, t: float, ci: np.ndarray, ai: np.ndarray, *, new: int) -> None:
-        """Start the checked pairs (contact rows ``ci``, agent rows ``ai``) at ``t``: outcomes,
-        departures, load, free capacity and time accounts. Pairs of one decision on the same
-        agent see the load the earlier ones added."""
-        s, cap = self.state, self.capacity
-        ch = self.channel[ci]
-        s.status[ci] = SERVED
-        s.wait_s[ci] = t - self.stream.arrival_s[ci]
-        s.agent[ci] = ai
-        held = s.load[ai].sum(axis=1)
-        before = (held + _cumcount(ai)).astype(float)
-        s.agent_load[ci] = before
-        o = self.source.outcomes(stream=self.stream, contact_idx=ci, agent_idx=ai, agent_load=before, t_s=t)
+        """Start the checked pairs (contact rows ``ci``, agent rows ``ai``) at ``t``: state,
+        outcomes, departures and time accounts. Pairs of one decision on the same agent see
+        the load the earlier ones added. Pairs are few per decision (one, event-driven), so
+        the per-pair updates are scalar; the source's outcomes come in one batch."""
+        s, cap, arrival = self.state, self.capacity, self.stream.arrival_s
+        rows, agents = ci.tolist(), ai.tolist()
+        before = []
+        for c, a, ch in zip(rows, agents, self.channel[ci].tolist()):
+            held = int(s.held[a])
+            before.append(float(held))
+            if held == 0:
+                s.busy_since[a] = t
+            s.held[a] = held + 1
+            s.load[a, ch] += 1
+            s.free[a, ch] = cap[a, ch] - s.load[a, ch] if s.on[a] else 0
+            s.handled[a] += 1
+            s.last_change[a] = t
+            s.status[c] = SERVED
+            s.wait_s[c] = t - arrival[c]
+            s.agent[c] = a
+            s.agent_load[c] = held
+        o = self.source.outcomes(stream=self.stream, contact_idx=ci, agent_idx=ai, agent_load=np.array(before), t_s=t)
         s.record(ci, o)
-        s.busy_since[ai[held == 0]] = t
-        for end, c in zip((t + o.handle_s).tolist(), ci.tolist()):
-            heapq.heappush(s.departures, (end, c))
-        if len(ci) == 1:  # one pair: plain indexing (np.add.at is for repeated agents)
-            s.load[ai, ch] += 1
-            s.work_s[ai] += o.handle_s
-            s.handled[ai] += 1
-        else:
-            np.add.at(s.load, (ai, ch), 1)
-            np.add.at(s.work_s, ai, o.handle_s)
-            np.add.at(s.handled, ai, 1)
-        s.last_change[ai] = t
-        fa = np.unique(ai) if len(ai) > 1 else ai
-        s.free[fa] = np.where(s.on[fa, None], cap[fa] - s.load[fa], 0)
+        for c, a, h in zip(rows, agents, o.handle_s.tolist()):
+            s.work_s[a] += h
+            heapq.heappush(s.departures, (t + h, c))
         if new >= 0:
             s.waiting.pop()  # the new contact is the last one queued
-        elif len(ci) == 1:
-            s.waiting.remove(int(ci[0]))
+        elif len(rows) == 1:
+            s.waiting.remove(rows[0])
         else:
             s.waiting = [c for c in s.waiting if s.status[c] == WAITING]
 
     def _check(self, t: float, ci: np.ndarray, ai: np.ndarray) -> None:
-        """Refuse an answer that breaks capacity or eligibility or assigns twice."""
+        """Refuse an answer that breaks capacity or eligibility or assigns twice (scalar
+        loops: answers hold few pairs)."""
         s, problems = self.state, []
-        if len(ci) != len(ai):
+        rows, agents = ci.tolist(), ai.tolist()
+        table, group = self.eligibility.table, self.eligibility.group
+        if len(rows) != len(agents):
             problems.append("contact and agent arrays differ in length")
-        elif len(ci) > 1 and len(np.unique(ci)) != len(ci):
+        elif len(set(rows)) != len(rows):
             problems.append("a contact was assigned twice")
-        elif (s.status[ci] != WAITING).any():
+        elif any(s.status[c] != WAITING for c in rows):
             problems.append("a contact that is not waiting was assigned")
         else:
-            ch = self.channel[ci]
-            if len(ci) == 1:
-                over = s.free[ai[0], ch[0]] < 1
-            else:
-                used = np.zeros_like(s.free)
-                np.add.at(used, (ai, ch), 1)
-                over = (used > s.free).any()
-            if over:
+            used: dict[tuple[int, int], int] = {}
+            for c, a in zip(rows, agents):
+                key = (a, int(self.channel[c]))
+                used[key] = used.get(key, 0) + 1
+            if any(n > s.free[key] for key, n in used.items()):
                 problems.append("more contacts assigned to an agent than its free capacity")
-            elif not self.eligibility.table[self.eligibility.group[ci], ai].all():
+            elif not all(table[group[c], a] for c, a in zip(rows, agents)):
                 problems.append("an ineligible pair was assigned")
         if problems:
             raise AssignError(f"policy {self.policy.name!r} at t={t:.3f}s: " + "; ".join(problems))
@@ -424,7 +425,7 @@ class Engine:
                                      truth_csat=s.truth_csat[sv])
         if done is not None:
             s.resolved[sv], s.csat[sv] = done
-        still = s.load.any(axis=1)
+        still = s.held > 0
         s.busy_s[still] += np.maximum(t_end - s.busy_since[still], 0)
         s.staffed_s[s.on] += np.maximum(t_end - s.on_since[s.on], 0)
         return RunResult(
@@ -434,19 +435,6 @@ class Engine:
             truth_p_resolved=s.truth_p_resolved, truth_csat=s.truth_csat, truth_handle_s=s.truth_handle_s,
             arm=arms, agent_busy_s=s.busy_s, agent_staffed_s=s.staffed_s, agent_work_s=s.work_s,
             agent_handled=s.handled, end_s=float(t_end), n_decisions=s.n_decisions, wall_s=wall_s)
-
-
-def _cumcount(x: np.ndarray) -> np.ndarray:
-    """For each element, how many earlier elements equal it (0, 1, ... per value)."""
-    if len(x) < 2:
-        return np.zeros(len(x), dtype=np.int64)
-    order = np.argsort(x, kind="stable")
-    xs = x[order]
-    start = np.r_[0, np.flatnonzero(xs[1:] != xs[:-1]) + 1]
-    run = np.repeat(start, np.diff(np.r_[start, len(xs)]))
-    out = np.empty(len(x), dtype=np.int64)
-    out[order] = np.arange(len(xs)) - run
-    return out
 
 
 def simulate(*, source: Source, policy: "Policy", seed: int, config: SimConfig | None = None) -> RunResult:

@@ -65,7 +65,7 @@ class _Sequential(Policy):
         w, free = view.waiting, view.free
         if len(w) == 1:  # one new contact against all agents: no per-agent subsetting needed
             c = w[0]
-            cand = view.static_eligible(w)[0] & (free[:, view.stream.block.channel[c]] > 0)
+            cand = view.static_eligible(c) & (free[:, view.stream.block.channel[c]] > 0)
             if not cand.any():
                 return _EMPTY
             return np.array([c]), np.array([self._pick(view, c, cand, view.idle_key, self._all)])

@@ -73,15 +73,16 @@ class View:
     def idle_key(self) -> np.ndarray:
         """Per agent; smaller = longer idle: fewer contacts held first, then earliest last change."""
         s = self._state
-        key = s.load.sum(axis=1) * 1e12 + s.last_change
+        key = s.held * 1e12 + s.last_change
         return key if self._added is None else key + self._added.sum(axis=1) * 1e12
 
     def expected_handle_s(self) -> np.ndarray:
         """(n_agents, n_intents) expected handle time: the source's service-rate estimate."""
         return self._source.expected_handle_s()
 
-    def static_eligible(self, contact_rows: np.ndarray) -> np.ndarray:
-        """(len(rows), n_agents) language/skill/channel eligibility, capacity aside."""
+    def static_eligible(self, contact_rows: np.ndarray | int) -> np.ndarray:
+        """(len(rows), n_agents) language/skill/channel eligibility, capacity aside; (n_agents,)
+        for one row given as an int."""
         return self._elig.table[self._elig.group[contact_rows]]
 
     def eligible(self, contact_rows: np.ndarray, free: np.ndarray | None = None) -> np.ndarray:

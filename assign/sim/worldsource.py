@@ -111,6 +111,6 @@ class WorldSource(Source):
     def expected_handle_s(self) -> np.ndarray:
         """Service-time estimates for gcµ without the hidden truth: the world's calibrated
         handle time per channel, scaled by ``1.5 - 0.5 * proficiency`` (a stated heuristic:
-        skilled agents are faster). Voice handle time is used for every agent."""
-        base = float(self.world.agents.attrs.get("calibrated_handle_s", (150.0,))[0])
+        skilled agents are faster). The voice figure is used for every agent."""
+        base = float(self.world.calibrated_handle_s[0])
         return base * (1.5 - 0.5 * self.agents.skill)

@@ -164,7 +164,7 @@ def generate_history(world: World, *, days: int, seed: int, progress: bool = Fal
 
         raise InputError([f"days must be a whole number >= 1, got {days!r}"], what="history parameters")
     rng = np.random.default_rng(seed)
-    a = world._a
+    a = world.arrays
     n_a = world.n_agents
     busy = np.zeros((n_a, len(CHANNELS), MAX_SLOTS))
     frames = []
@@ -178,8 +178,8 @@ def generate_history(world: World, *, days: int, seed: int, progress: bool = Fal
         out = _route(arr["arrival_s"].to_numpy(float), cs.channel, cs.intent, cs.language, cs.style,
                      cs.complexity, cs.sentiment, arr["patience_s"].to_numpy(float),
                      rng.random(n), rng.random(n), rng.random((n, 4)), rng.standard_normal(n),
-                     a["capacity"], a["speaks"], a["skill"], a["style"], a["tenure"], a["handling"],
-                     a["ability"], a["speed"], a["shift_start"], a["shift_len"], a["off"],
+                     a.capacity, a.speaks, a.skill, a.style, a.tenure_days, a.sentiment_handling,
+                     a.ability, a.speed, a.shift_start_h, a.shift_len_h, a.off,
                      world.start.weekday(), world.coef, world.intent_base, world.intent_handle,
                      np.asarray(CHANNEL_HANDLE_S), float(beta), float(epsilon), busy)
         agent, wait, load, prop, p_res, csat_m, ht_m, resolved, csat, handle = out
@@ -193,9 +193,9 @@ def generate_history(world: World, *, days: int, seed: int, progress: bool = Fal
             "complexity": arr["complexity"], "urgency": arr["urgency"], "sentiment": arr["sentiment"],
             "style": arr["style"], "customer_id": arr["customer_id"], "customer_tier": arr["customer_tier"],
             "agent_id": np.where(served, ag_ids[j], None),
-            "agent_tenure_days": np.where(served, a["tenure"][j] + arr["arrival_s"].to_numpy() / DAY_S, np.nan),
-            "agent_proficiency": np.where(served, a["skill"][j, cs.intent], np.nan),
-            "agent_sentiment_handling": np.where(served, a["handling"][j], np.nan),
+            "agent_tenure_days": np.where(served, a.tenure_days[j] + arr["arrival_s"].to_numpy() / DAY_S, np.nan),
+            "agent_proficiency": np.where(served, a.skill[j, cs.intent], np.nan),
+            "agent_sentiment_handling": np.where(served, a.sentiment_handling[j], np.nan),
             "agent_style": np.where(served, ag_style[j], None),
             "agent_languages": np.where(served, ag_langs[j], None),
             "agent_load": np.where(served, load, np.nan),
