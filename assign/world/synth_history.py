@@ -36,11 +36,85 @@ def _on_shift(j, t, shift_start, shift_len, off, start_wd):
 
 
 @njit(cache=True)
+def _first_staffed(t, deadline, c, capacity, shift_start, shift_len, off, start_wd):
+    """The first time from ``t`` (in 15-minute steps) when some agent of channel ``c`` is on
+    shift; -1.0 when none is before ``deadline``."""
+    t_look = t
+    while t_look <= deadline:
+        for j in range(capacity.shape[0]):
+            if capacity[j, c] > 0 and _on_shift(j, t_look, shift_start, shift_len, off, start_wd):
+                return t_look
+        t_look += 900.0
+    return -1.0
+
+
+@njit(cache=True)
+def _eligible_free_at(t_look, c, lang, it, capacity, speaks, skill, shift_start, shift_len, off, start_wd,
+                      busy, elig, free_at):
+    """Skills-based eligibility at ``t_look`` (skilled agents who speak the language; relaxed
+    to any agent speaking it, then to any agent of the channel, when nobody qualifies) into
+    ``elig``, each eligible agent's earliest free slot into ``free_at``; returns the earliest."""
+    n_a = capacity.shape[0]
+    level = 0
+    for j in range(n_a):
+        elig[j] = capacity[j, c] > 0 and _on_shift(j, t_look, shift_start, shift_len, off, start_wd)
+        if elig[j] and speaks[j, lang]:
+            if skill[j, it] > 0.0:
+                level = 2
+            elif level < 1:
+                level = 1
+    best = np.inf
+    for j in range(n_a):
+        if elig[j] and level >= 1 and not speaks[j, lang]:
+            elig[j] = False
+        if elig[j] and level == 2 and skill[j, it] <= 0.0:
+            elig[j] = False
+        free_at[j] = np.inf
+        if elig[j]:
+            for s in range(capacity[j, c]):
+                if busy[j, c, s] < free_at[j]:
+                    free_at[j] = busy[j, c, s]
+            if free_at[j] < best:
+                best = free_at[j]
+    return best
+
+
+@njit(cache=True)
+def _choose(t0, it, u, skill, elig, free_at, beta, epsilon, w):
+    """The logging policy's draw among the eligible agents free at ``t0``: softmax on
+    proficiency mixed with uniform (``epsilon``). Returns (agent, its probability)."""
+    tot = 0.0
+    k = 0
+    for j in range(len(w)):
+        w[j] = 0.0
+        if elig[j] and free_at[j] <= t0:
+            w[j] = math.exp(beta * skill[j, it])
+            tot += w[j]
+            k += 1
+    tot2 = 0.0
+    for j in range(len(w)):
+        if w[j] > 0.0:
+            w[j] = (1.0 - epsilon) * w[j] / tot + epsilon / k
+            tot2 += w[j]
+    target = u * tot2
+    acc = 0.0
+    pick = -1
+    for j in range(len(w)):
+        if w[j] > 0.0:
+            acc += w[j]
+            pick = j
+            if target < acc:
+                break
+    return pick, w[pick] / tot2
+
+
+@njit(cache=True)
 def _route(arrival, channel, intent, language, style, complexity, sentiment, patience,
            u_choice, u_res, u_csat, z_handle,
            capacity, speaks, skill, a_style, tenure, handling, ability, speed,
            shift_start, shift_len, off, start_wd,
            coef, intent_base, intent_handle, channel_handle, beta, epsilon, busy):
+    """First come, first served through the logging policy; outcomes from the truth."""
     n = len(arrival)
     n_a = capacity.shape[0]
     agent = np.full(n, -1, np.int64)
@@ -58,73 +132,18 @@ def _route(arrival, channel, intent, language, style, complexity, sentiment, pat
     w = np.zeros(n_a)
     sigma = coef[23]
     for i in range(n):
-        t = arrival[i]
-        c = channel[i]
-        lang = language[i]
-        deadline = t + patience[i]
-        # wait (in 15-minute steps) until some agent of the channel is on shift
-        t_look = t
-        found = False
-        while t_look <= deadline and not found:
-            for j in range(n_a):
-                if capacity[j, c] > 0 and _on_shift(j, t_look, shift_start, shift_len, off, start_wd):
-                    found = True
-                    break
-            if not found:
-                t_look += 900.0
-        if not found:
+        t, c, lang = arrival[i], channel[i], language[i]
+        t_look = _first_staffed(t, t + patience[i], c, capacity, shift_start, shift_len, off, start_wd)
+        if t_look < 0.0:
             wait[i] = patience[i]
             continue
-        # skills-based eligibility: skilled agents who speak the language; relaxed to any
-        # agent speaking it, then to any agent of the channel, when nobody qualifies
-        level = 0
-        for j in range(n_a):
-            elig[j] = capacity[j, c] > 0 and _on_shift(j, t_look, shift_start, shift_len, off, start_wd)
-            if elig[j] and speaks[j, lang]:
-                if skill[j, intent[i]] > 0.0:
-                    level = 2
-                elif level < 1:
-                    level = 1
-        best = np.inf
-        for j in range(n_a):
-            if elig[j] and level >= 1 and not speaks[j, lang]:
-                elig[j] = False
-            if elig[j] and level == 2 and skill[j, intent[i]] <= 0.0:
-                elig[j] = False
-            free_at[j] = np.inf
-            if elig[j]:
-                for s in range(capacity[j, c]):
-                    if busy[j, c, s] < free_at[j]:
-                        free_at[j] = busy[j, c, s]
-                if free_at[j] < best:
-                    best = free_at[j]
+        best = _eligible_free_at(t_look, c, lang, intent[i], capacity, speaks, skill, shift_start, shift_len, off,
+                                 start_wd, busy, elig, free_at)
         t0 = max(t_look, best)
-        if t0 > deadline:
+        if t0 > t + patience[i]:
             wait[i] = patience[i]
             continue
-        tot = 0.0
-        k = 0
-        for j in range(n_a):
-            w[j] = 0.0
-            if elig[j] and free_at[j] <= t0:
-                w[j] = math.exp(beta * skill[j, intent[i]])
-                tot += w[j]
-                k += 1
-        tot2 = 0.0
-        for j in range(n_a):
-            if w[j] > 0.0:
-                w[j] = (1.0 - epsilon) * w[j] / tot + epsilon / k
-                tot2 += w[j]
-        u = u_choice[i] * tot2
-        acc = 0.0
-        pick = -1
-        for j in range(n_a):
-            if w[j] > 0.0:
-                acc += w[j]
-                pick = j
-                if u < acc:
-                    break
-        j = pick
+        j, prop[i] = _choose(t0, intent[i], u_choice[i], skill, elig, free_at, beta, epsilon, w)
         slot = 0
         ld = 0
         for s in range(capacity[j, c]):
@@ -139,7 +158,6 @@ def _route(arrival, channel, intent, language, style, complexity, sentiment, pat
         agent[i] = j
         wait[i] = t0 - t
         load_out[i] = ld
-        prop[i] = w[j] / tot2
         p_res[i] = p
         csat_m[i] = cs
         ht_m[i] = hm
