@@ -100,7 +100,8 @@ def epoch_seconds(ts: pd.Series) -> np.ndarray:
     return pd.to_datetime(ts, utc=True).dt.as_unit("ns").astype("int64").to_numpy() / 1e9
 
 
-def repeat_within(customer_id: Any, arrival_s: np.ndarray, *, window_s: float = REPEAT_WINDOW_S) -> pd.arrays.BooleanArray:
+def repeat_within(customer_id: Any, arrival_s: np.ndarray, *,
+                  window_s: float = REPEAT_WINDOW_S) -> pd.arrays.BooleanArray:
     """Whether the same identified customer contacts again within ``window_s`` of this
     contact's arrival (any later contact counts, served or abandoned): the one repeat rule.
 

@@ -172,7 +172,8 @@ class SimState:
     def empty(cls, *, n_contacts: int, capacity: np.ndarray) -> SimState:
         n_a = len(capacity)
         nan = lambda: np.full(n_contacts, np.nan)  # noqa: E731
-        return cls(load=np.zeros_like(capacity), held=np.zeros(n_a, np.int64), free=np.zeros_like(capacity), on=np.zeros(n_a, dtype=bool),
+        return cls(load=np.zeros_like(capacity), held=np.zeros(n_a, np.int64), free=np.zeros_like(capacity),
+                   on=np.zeros(n_a, dtype=bool),
                    last_change=np.zeros(n_a), busy_since=np.zeros(n_a), on_since=np.zeros(n_a),
                    busy_s=np.zeros(n_a), staffed_s=np.zeros(n_a), work_s=np.zeros(n_a),
                    handled=np.zeros(n_a, np.int64), status=np.zeros(n_contacts, dtype=np.int8), wait_s=nan(),

@@ -94,7 +94,8 @@ class AgentArrays:
             off[j, list(days)] = True
         shift_len = np.array((ag["shift_end_h"] - ag["shift_start_h"]) % 24, dtype=np.float64)
         shift_len[shift_len == 0] = 24.0
-        return cls(skill=skill, speaks=speaks, off=off, capacity=ag[[f"capacity_{c}" for c in CHANNELS]].to_numpy(np.int32),
+        capacity = ag[[f"capacity_{c}" for c in CHANNELS]].to_numpy(np.int32)
+        return cls(skill=skill, speaks=speaks, off=off, capacity=capacity,
                    style=np.array([si[s] for s in ag["style"]], dtype=np.int32),
                    tenure_days=ag["tenure_days"].to_numpy(np.float64),
                    sentiment_handling=ag["sentiment_handling"].to_numpy(np.float64),
