@@ -1,8 +1,8 @@
 """Eligibility and retrieval: which pairs may be assigned, and which are worth scoring.
 
-Hard rules: the agent speaks the contact's language (optional), has proficiency at least the
-minimum on the contact's intent (a missing skill is 0, never eligible), and has free capacity
-on the contact's channel.
+Hard rules (:mod:`assign.eligibility`, the one definition): the agent speaks the contact's
+language (optional), has proficiency at least the minimum on the contact's intent (a missing
+skill is 0, never eligible), and has free capacity on the contact's channel.
 
 Retrieval for large ticks ranks eligible pairs by a cheap value (proficiency plus aging plus
 fairness) *net of congestion*. Naive top-K lists fail when good agents are good for everyone:
@@ -19,9 +19,50 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from assign.eligibility import skilled as is_skilled
+from assign.schema import Agents, Contacts
 from assign.scorer import Prior
+
 #: Auction bid increment, relative to the spread of cheap values: coarse prices, fast convergence.
 AUCTION_EPS = 1e-2
+
+
+@dataclass(frozen=True, eq=False)
+class ContactTerms:
+    """What retrieval reads of each contact (rows in canonical order): the codes eligibility
+    uses, ``neg_sentiment`` = max(-sentiment, 0), and ``term``, the contact's weighted value
+    term (aging)."""
+
+    language: np.ndarray
+    intent: np.ndarray
+    channel: np.ndarray
+    style: np.ndarray
+    neg_sentiment: np.ndarray
+    term: np.ndarray
+
+    @classmethod
+    def of(cls, contacts: Contacts, *, term: np.ndarray) -> ContactTerms:
+        return cls(language=contacts.language, intent=contacts.intent, channel=contacts.channel,
+                   style=contacts.style, neg_sentiment=np.maximum(-contacts.sentiment, 0.0), term=term)
+
+
+@dataclass(frozen=True, eq=False)
+class AgentTerms:
+    """What retrieval reads of each agent (rows in canonical order): language and skill
+    tables, style, sentiment handling, ``free`` (n_agents, n_channels) and ``term``, the
+    agent's weighted value term (fairness)."""
+
+    speaks: np.ndarray
+    skill: np.ndarray
+    style: np.ndarray
+    sentiment_handling: np.ndarray
+    free: np.ndarray
+    term: np.ndarray
+
+    @classmethod
+    def of(cls, agents: Agents, *, term: np.ndarray) -> AgentTerms:
+        return cls(speaks=agents.speaks, skill=agents.skill, style=agents.style,
+                   sentiment_handling=agents.sentiment_handling, free=agents.free, term=term)
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,10 +105,7 @@ def _eligible(c_lang, c_intent, c_chan, c_style, c_neg, c_term, speaks_t, skill_
             members = grown
         g_start[g] = used
         for j in range(m):
-            p = prof[j]
-            if p <= 0.0 or p < min_prof:
-                continue
-            if require_language and not spk[j]:
+            if not is_skilled(prof[j], spk[j], min_prof, require_language):
                 continue
             g_skilled[g] = True
             if fr[j] > 0:
@@ -209,36 +247,33 @@ def _select(indptr, res, value, price, arc_of, n_res, top_k):
     return keep
 
 
-def find_candidates(*, c_lang: np.ndarray, c_intent: np.ndarray, c_chan: np.ndarray, c_style: np.ndarray,
-                    c_neg: np.ndarray, c_term: np.ndarray, speaks: np.ndarray, skill: np.ndarray,
-                    a_style: np.ndarray, a_sent: np.ndarray, prior: Prior, free: np.ndarray,
-                    a_term: np.ndarray,
-                    min_proficiency: float, require_language: bool, w_score: float, top_k: int,
-                    prune: bool, n_channels: int = 3) -> Candidates:
+def find_candidates(*, contacts: ContactTerms, agents: AgentTerms, prior: Prior, min_proficiency: float,
+                    require_language: bool, w_score: float, top_k: int, prune: bool) -> Candidates:
     """Eligible pairs (all of them, or the pruned set) in row-major order.
 
-    ``skill`` decides eligibility; ``prior`` is the scorer's cheap linear estimate of a pair's
-    score (see :class:`assign.scorer.Prior`), rows in the same agent order. ``c_term`` / ``a_term`` are the
-    per-contact and per-agent value terms (aging, fairness) already weighted; the cheap value
-    of a pair is ``w_score * prior[agent, intent] + c_term + a_term``.
-    ``free`` is (n_agents, n_channels); a resource is one agent on one channel.
+    ``agents.skill`` decides eligibility; ``prior`` is the scorer's cheap linear estimate of
+    a pair's score (see :class:`assign.scorer.Prior`), rows in the same agent order. The
+    cheap value of a pair is ``w_score * prior + contacts.term + agents.term``. A resource is
+    one agent on one channel (``agents.free`` is (n_agents, n_channels)).
     """
+    c, a = contacts, agents
+    n_channels = a.free.shape[1]
     indptr, agent, cheap, skilled = _eligible(
-        c_lang.astype(np.int64), c_intent.astype(np.int64), c_chan.astype(np.int64),
-        c_style.astype(np.int64), c_neg.astype(np.float64), c_term.astype(np.float64),
-        np.ascontiguousarray(speaks.T), np.ascontiguousarray(skill.T),
-        np.ascontiguousarray(prior.agent_intent.T, dtype=np.float64), a_style.astype(np.int64),
-        a_sent.astype(np.float64), float(prior.style_bonus), float(prior.sentiment_coef),
-        np.ascontiguousarray(free.T.astype(np.int64)), a_term.astype(np.float64),
+        c.language.astype(np.int64), c.intent.astype(np.int64), c.channel.astype(np.int64),
+        c.style.astype(np.int64), c.neg_sentiment.astype(np.float64), c.term.astype(np.float64),
+        np.ascontiguousarray(a.speaks.T, dtype=np.bool_), np.ascontiguousarray(a.skill.T, dtype=np.float64),
+        np.ascontiguousarray(prior.agent_intent.T, dtype=np.float64), a.style.astype(np.int64),
+        a.sentiment_handling.astype(np.float64), float(prior.style_bonus), float(prior.sentiment_coef),
+        np.ascontiguousarray(a.free.T.astype(np.int64)), a.term.astype(np.float64),
         float(min_proficiency), bool(require_language), float(w_score))
-    contact = np.repeat(np.arange(len(c_lang), dtype=np.int64), np.diff(indptr))
+    contact = np.repeat(np.arange(len(c.language), dtype=np.int64), np.diff(indptr))
     n_eligible = len(agent)
     if prune and n_eligible:
-        res = agent * n_channels + c_chan.astype(np.int64)[contact]
+        res = agent * n_channels + c.channel.astype(np.int64)[contact]
         spread = float(cheap.max() - cheap.min()) or 1.0
-        price, arc_of = _auction(indptr, res, cheap, free.reshape(-1).astype(np.int64),
-                                 AUCTION_EPS * spread, 20 * len(c_lang) + 1000)
-        keep = _select(indptr, res, cheap, price, arc_of, free.size, int(top_k))
+        price, arc_of = _auction(indptr, res, cheap, a.free.reshape(-1).astype(np.int64),
+                                 AUCTION_EPS * spread, 20 * len(c.language) + 1000)
+        keep = _select(indptr, res, cheap, price, arc_of, a.free.size, int(top_k))
         contact, agent, cheap = contact[keep], agent[keep], cheap[keep]
     return Candidates(contact=contact, agent=agent, cheap=cheap, skilled=skilled,
                       n_eligible=int(n_eligible), pruned=bool(prune and n_eligible))

@@ -18,7 +18,8 @@ class RouterConfig:
     service_level_s, aging_cap)`` and fairness = ``idle_s / (idle_s + idle_half_s)``.
     ``threshold`` (None = off) lets contacts stay queued when their value is below it.
     Pruning keeps the ``top_k`` agents per contact and ``top_k`` contacts per agent when the
-    tick has more than ``prune_min_pairs`` eligible pairs. ``solver`` picks the first solver
+    tick's full grid (contacts x agents, eligible or not: known before eligibility is
+    computed) has more than ``prune_min_pairs`` cells. ``solver`` picks the first solver
     to try; ``greedy_margin_ms`` is how close to the budget the router switches to greedy.
     """
 

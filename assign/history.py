@@ -10,10 +10,12 @@ of the contact are in the row (``agent_*``), so no join is needed to build featu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from assign.constants import REPEAT_WINDOW_S
 from assign.errors import InputError
 
 SCHEMA = "assign.history/1"
@@ -93,8 +95,41 @@ def conform_history(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def epoch_seconds(ts: pd.Series) -> np.ndarray:
-    """Seconds since 1970 (float) of a datetime column, whatever its unit (ns, us, ms, s)."""
+    """Seconds since 1970 (float) of a datetime column, whatever its unit (ns, us, ms, s):
+    the one conversion (pandas 3 may hold microseconds, so never ``.astype("int64")``)."""
     return pd.to_datetime(ts, utc=True).dt.as_unit("ns").astype("int64").to_numpy() / 1e9
+
+
+def repeat_within(customer_id: Any, arrival_s: np.ndarray, *,
+                  window_s: float = REPEAT_WINDOW_S) -> pd.arrays.BooleanArray:
+    """Whether the same identified customer contacts again within ``window_s`` of this
+    contact's arrival (any later contact counts, served or abandoned): the one repeat rule.
+
+    Null (unknown) when the customer is unidentified (None or NaN), and when no later
+    contact is seen but the window runs past the last arrival in the log (right-censored:
+    the log ends before the answer is known). Ties in time count as a repeat of the earlier
+    row.
+
+    >>> repeat_within(np.array(["a", "a", None, "b"], dtype=object), np.array([0.0, 50.0, 60.0, 500.0]),
+    ...               window_s=100.0).tolist()
+    [True, False, <NA>, <NA>]
+    """
+    cust = pd.Series(np.asarray(customer_id, dtype=object))
+    t = np.asarray(arrival_s, dtype=np.float64)
+    out = pd.array([pd.NA] * len(t), dtype="boolean")
+    ident = cust.notna().to_numpy()
+    if not ident.any():
+        return out
+    log_end = t.max()
+    sub = pd.DataFrame({"c": cust.to_numpy()[ident], "t": t[ident], "i": np.flatnonzero(ident)}).sort_values(
+        ["c", "t", "i"], kind="stable")
+    nxt = sub.groupby("c", sort=False)["t"].shift(-1).to_numpy()
+    has_next = ~np.isnan(nxt)
+    gap = np.where(has_next, nxt - sub["t"].to_numpy(), np.inf)
+    val = pd.array(gap <= window_s, dtype="boolean")
+    val[~has_next & (sub["t"].to_numpy() + window_s > log_end)] = pd.NA
+    out[sub["i"].to_numpy()] = val
+    return out
 
 
 def has_truth(df: pd.DataFrame) -> bool:

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from assign.candidates import find_candidates
+from assign.candidates import AgentTerms, ContactTerms, find_candidates
+from assign.config import SOLVERS as CONFIG_SOLVERS
 from assign.config import RouterConfig
 from assign.errors import AssignError, SolverError
 from assign.result import (BELOW_THRESHOLD, NO_CAPACITY, NO_ELIGIBLE_AGENT, Alternative, Assignment,
@@ -40,17 +41,16 @@ class Router:
     def __init__(self, *, scorer: Scorer | None = None, config: RouterConfig | None = None) -> None:
         self.scorer: Scorer = scorer if scorer is not None else SkillScorer()
         self.config: RouterConfig = config if config is not None else RouterConfig()
-        if not callable(getattr(self.scorer, "score_pairs", None)):
-            raise TypeError(f"scorer must implement score_pairs(), got {type(self.scorer).__name__}")
+        if not isinstance(self.scorer, Scorer):
+            raise TypeError(f"scorer must be an assign.scorer.Scorer (subclass it and override score_pairs), "
+                            f"got {type(self.scorer).__name__}")
         self._warm_up()
 
     def _warm_up(self) -> None:
         """Compile every numba kernel and let the scorer load, on a tiny snapshot."""
         from assign.workload import synthetic_snapshot
 
-        warm = getattr(self.scorer, "warm_up", None)
-        if callable(warm):
-            warm()
+        self.scorer.warm_up()
         snap = synthetic_snapshot(n_contacts=6, n_agents=4, seed=0)
         for prune in (False, True):
             self._tick(snap, budget_ms=None, values=None, explain=False, force_prune=prune)
@@ -91,46 +91,32 @@ class Router:
         if not isinstance(snapshot, Snapshot):
             snapshot = parse_snapshot(snapshot)
         clock.lap("validate")
-        c, a = snapshot.contacts, snapshot.agents
-        c_order = np.argsort(c.ids, kind="stable")
-        a_order = np.argsort(a.ids, kind="stable")
-        aging_c = pair_value.aging(urgency=c.urgency, waited_s=c.waited_s, config=cfg)[c_order]
-        fair_a = pair_value.fairness(idle_s=a.idle_s, config=cfg)[a_order]
-        free = a.free[a_order]
-        chan = c.channel[c_order]
+        ordered = snapshot.in_id_order()
+        c, a = ordered.contacts, ordered.agents
+        c_order, a_order = ordered.contact_order, ordered.agent_order
+        aging_c = pair_value.aging(urgency=c.urgency, waited_s=c.waited_s, config=cfg)
+        fair_a = pair_value.fairness(idle_s=a.idle_s, config=cfg)
+        free, chan = a.free, c.channel
         reasons: list[str] = []
 
         if values is None:
             prune = (force_prune if force_prune is not None
                      else snapshot.n_contacts * snapshot.n_agents > cfg.prune_min_pairs)
             cands = find_candidates(
-                c_lang=c.language[c_order], c_intent=c.intent[c_order], c_chan=chan,
-                c_style=c.style[c_order], c_neg=np.maximum(-c.sentiment[c_order], 0.0),
-                c_term=cfg.w_aging * aging_c, speaks=a.speaks[a_order], skill=a.skill[a_order],
-                a_style=a.style[a_order], a_sent=a.sentiment_handling[a_order],
-                prior=self._prior(snapshot, a_order), free=free, a_term=cfg.w_fairness * fair_a, min_proficiency=cfg.min_proficiency,
-                require_language=cfg.require_language, w_score=cfg.w_score, top_k=cfg.top_k, prune=prune)
+                contacts=ContactTerms.of(c, term=cfg.w_aging * aging_c),
+                agents=AgentTerms.of(a, term=cfg.w_fairness * fair_a), prior=self._prior(snapshot, a_order),
+                min_proficiency=cfg.min_proficiency, require_language=cfg.require_language, w_score=cfg.w_score,
+                top_k=cfg.top_k, prune=prune)
             clock.lap("retrieve")
             rows, cols, skilled = cands.contact, cands.agent, cands.skilled
             score = self._score(snapshot, c_order[rows], a_order[cols], reasons,
-                                proficiency=a.skill[a_order[cols], c.intent[c_order[rows]]])
+                                proficiency=a.skill[cols, c.intent[rows]])
             clock.lap("score")
             parts_aging, parts_fair = aging_c[rows], fair_a[cols]
             val = pair_value.combine(score=score, aging=parts_aging, fairness=parts_fair, config=cfg)
             n_eligible = cands.n_eligible
         else:
-            c_rank = np.empty_like(c_order)
-            c_rank[c_order] = np.arange(len(c_order))
-            a_rank = np.empty_like(a_order)
-            a_rank[a_order] = np.arange(len(a_order))
-            ci, ai, v = resolve_values(snapshot, values)
-            rows, cols = c_rank[ci], a_rank[ai]
-            skilled = np.zeros(snapshot.n_contacts, dtype=bool)
-            skilled[rows] = True
-            has_room = free[cols, chan[rows]] > 0
-            rows, cols, v = rows[has_room], cols[has_room], v[has_room]
-            order = np.lexsort((cols, rows))
-            rows, cols, score = rows[order], cols[order], v[order]
+            rows, cols, skilled, score = _external_pairs(snapshot, values, c_order, a_order, free, chan)
             parts_aging, parts_fair = np.zeros_like(score), np.zeros_like(score)
             val = score
             n_eligible = len(rows)
@@ -152,8 +138,7 @@ class Router:
     def _prior(self, snapshot: Snapshot, a_order: np.ndarray) -> Prior:
         """The scorer's cheap estimate for retrieval (rows in canonical agent order); plain
         proficiency when the scorer has none or gives an unusable one."""
-        make = getattr(self.scorer, "prior", None)
-        prior = make(snapshot) if callable(make) else None
+        prior = self.scorer.prior(snapshot)
         if (isinstance(prior, Prior) and prior.agent_intent.shape == snapshot.agents.skill.shape
                 and np.isfinite(prior.agent_intent).all()):
             return Prior(agent_intent=prior.agent_intent[a_order], style_bonus=prior.style_bonus,
@@ -173,14 +158,14 @@ class Router:
                 raise AssignError(f"returned {int((~np.isfinite(s)).sum())} non-finite values")
             return s
         except Exception as err:  # a failed scorer must not fail the tick
-            reasons.append(f"scorer {getattr(self.scorer, 'name', '?')} failed ({err}); proficiency used")
+            reasons.append(f"scorer {self.scorer.name} failed ({err}); proficiency used")
             return proficiency.astype(np.float64)
 
     def _solve(self, problem: Problem, *, budget: float | None, t_start: float,
                reasons: list[str]) -> Solution:
         """The configured solver, then the exact alternative, then greedy; greedy at once when
         the budget is nearly spent."""
-        chain = [self.config.solver] + [s for s in ("flow", "hungarian", "greedy") if s != self.config.solver]
+        chain = [self.config.solver] + [s for s in CONFIG_SOLVERS if s != self.config.solver]
         if budget is not None:
             left = budget - (time.perf_counter() - t_start) * 1e3
             if left < self.config.greedy_margin_ms and chain[0] != "greedy":
@@ -227,6 +212,24 @@ class Router:
             fallback_reason="; ".join(reasons) or None, timings_ms=timings,
             contact_index=c_order[assigned_rows], agent_index=a_order[cols[arcs]],
             n_candidates=tp.n_eligible, explanations=explanations)
+
+
+def _external_pairs(snapshot: Snapshot, values: Any, c_order: np.ndarray, a_order: np.ndarray, free: np.ndarray,
+                    chan: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Caller-given pair values as canonical (rows, cols, skilled, value), pairs without
+    room dropped, sorted by row then column."""
+    c_rank = np.empty_like(c_order)
+    c_rank[c_order] = np.arange(len(c_order))
+    a_rank = np.empty_like(a_order)
+    a_rank[a_order] = np.arange(len(a_order))
+    ci, ai, v = resolve_values(snapshot, values)
+    rows, cols = c_rank[ci], a_rank[ai]
+    skilled = np.zeros(snapshot.n_contacts, dtype=bool)
+    skilled[rows] = True
+    has_room = free[cols, chan[rows]] > 0
+    rows, cols, v = rows[has_room], cols[has_room], v[has_room]
+    order = np.lexsort((cols, rows))
+    return rows[order], cols[order], skilled, v[order]
 
 
 @dataclass(frozen=True, eq=False)

@@ -66,6 +66,8 @@ def _i32(x: Any) -> np.ndarray:
 
 
 def _obj(x: Any) -> np.ndarray:
+    if isinstance(x, np.ndarray) and x.dtype == object and x.ndim == 1:
+        return x.copy()  # already a column of objects: a plain copy, not an element-wise rebuild
     out = np.empty(len(x), dtype=object)
     out[:] = list(x)
     return out
@@ -156,6 +158,17 @@ class Agents:
 
 
 @dataclass(frozen=True, eq=False)
+class IdOrdered:
+    """A snapshot's contacts and agents in canonical (id) order: row ``k`` of ``contacts`` is
+    row ``contact_order[k]`` of the snapshot (extras dropped)."""
+
+    contact_order: np.ndarray
+    agent_order: np.ndarray
+    contacts: Contacts
+    agents: Agents
+
+
+@dataclass(frozen=True, eq=False)
 class Snapshot:
     """The queue at one instant, validated and integer-coded.
 
@@ -185,6 +198,20 @@ class Snapshot:
     @property
     def n_agents(self) -> int:
         return len(self.agents)
+
+    def in_id_order(self) -> IdOrdered:
+        """Contacts and agents sorted by id (stable), with the orders that did it, so that
+        input order never changes a tick's answer. Built once per tick."""
+        c, a = self.contacts, self.agents
+        co, ao = np.argsort(c.ids, kind="stable"), np.argsort(a.ids, kind="stable")
+        contacts = Contacts(ids=c.ids[co], channel=c.channel[co], intent=c.intent[co], language=c.language[co],
+                            complexity=c.complexity[co], urgency=c.urgency[co], sentiment=c.sentiment[co],
+                            waited_s=c.waited_s[co], style=c.style[co], customer_id=c.customer_id[co],
+                            customer_tier=c.customer_tier[co])
+        agents = Agents(ids=a.ids[ao], speaks=a.speaks[ao], skill=a.skill[ao], tenure_days=a.tenure_days[ao],
+                        sentiment_handling=a.sentiment_handling[ao], style=a.style[ao], capacity=a.capacity[ao],
+                        load=a.load[ao], idle_s=a.idle_s[ao])
+        return IdOrdered(contact_order=co, agent_order=ao, contacts=contacts, agents=agents)
 
     def contact_proficiency(self) -> np.ndarray:
         """(n_contacts, n_agents) proficiency of every agent for every contact's intent."""

@@ -9,12 +9,16 @@ waiting-time aging and agent fairness on top (``assign.solve.value``).
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from assign.schema import Snapshot
+
+if TYPE_CHECKING:
+    from assign.sim.view import RunInfo
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,27 +34,38 @@ class Prior:
     sentiment_coef: float = 0.0
 
 
-@runtime_checkable
-class Scorer(Protocol):
-    """Values candidate pairs of one snapshot.
+class Scorer(ABC):
+    """Values candidate pairs of one snapshot: subclass and override :meth:`score_pairs`.
 
     ``score_pairs`` gets parallel index arrays (contact row, agent row of ``snapshot``) and
-    returns one finite float64 per pair. A scorer may define ``warm_up()``; the router calls
-    it at construction so that compilation and model loading never happen inside a tick. It
-    may define ``prior(snapshot) -> Prior``: a cheap linear estimate of the score, which the
-    router evaluates on every eligible pair to prune candidates on large ticks (proficiency
-    when absent). The closer the prior to the score, the less pruning loses.
-    Implementations must be safe to call from several threads at once.
+    returns one finite float64 per pair. The optional hooks have no-op defaults:
+    :meth:`warm_up` (the router calls it at construction so that compilation and model
+    loading never happen inside a tick), :meth:`prior` (a cheap linear estimate of the score
+    that the router evaluates on every eligible pair to prune candidates on large ticks;
+    proficiency when None) and :meth:`bind` (called when a simulated replication starts, for
+    scorers that read the simulated centre, like the oracle). The closer the prior to the
+    score, the less pruning loses. Implementations must be safe to call from several threads.
     """
 
-    name: str
+    name: str = "scorer"
 
+    @abstractmethod
     def score_pairs(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
-        ...
+        """One finite score per pair (contact row ``contact_idx[k]``, agent row ``agent_idx[k]``)."""
+
+    def warm_up(self) -> None:  # noqa: B027 - an optional hook: nothing to load by default
+        """Load and compile whatever scoring needs, before the first tick. Default: nothing."""
+
+    def prior(self, snapshot: Snapshot) -> Prior | None:
+        """A cheap linear estimate of the score for retrieval. Default: None (proficiency)."""
+        return None
+
+    def bind(self, run: RunInfo) -> None:  # noqa: B027 - an optional hook
+        """Called when a simulated replication starts. Default: nothing."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class SkillScorer:
+class SkillScorer(Scorer):
     """Rule-based quality: proficiency on the intent, tenure, style match, sentiment handling.
 
     ``score = w_proficiency * p + w_tenure * t / (t + tenure_half_days) + w_style * [styles

@@ -91,8 +91,8 @@ def _labelled_split():
     from assign.sim.policies import SplitPolicy
 
     class Labelled(SplitPolicy):
-        def arm_labels(self, engine):
-            self.labels_ = np.asarray(super().arm_labels(engine), dtype=object)
+        def arm_labels(self, run):
+            self.labels_ = np.asarray(super().arm_labels(run), dtype=object)
             return self.labels_
 
     return Labelled
@@ -108,8 +108,6 @@ def _split(arms: dict, arm_fn):
 
 def _pooled_split(arms: dict, arm_fn, agent_arm: np.ndarray):
     """Agent-level design: arm k's contacts go only to arm k's agents (no shared agents)."""
-    from assign.sim.engine import View
-
     class PooledSplit(_labelled_split()):
         def assign(self, view):
             w = view.waiting
@@ -123,7 +121,7 @@ def _pooled_split(arms: dict, arm_fn, agent_arm: np.ndarray):
                 mine[agent_arm != name] = 0
                 if not mine.any():
                     continue
-                ci, ai = self.arms[name].assign(View(view.t, sel, mine, view.engine))
+                ci, ai = self.arms[name].assign(view.narrowed(waiting=sel, free=mine))
                 if len(ci):
                     np.subtract.at(free, (np.asarray(ai), view.stream.block.channel[np.asarray(ci)]), 1)
                     out_c.append(np.asarray(ci, np.int64)); out_a.append(np.asarray(ai, np.int64))

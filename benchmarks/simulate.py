@@ -61,7 +61,8 @@ def day_run(policy: str, *, days: float, window_s: float, seed: int = 0, model_d
     if policy in ("ml-batch", "ml-greedy", "oracle"):
         from assign.sim.engine import Engine
 
-        pol.start(Engine(source=src, policy=pol, seed=seed, config=SimConfig(days=0.01)))  # load/compile outside the clock
+        # load/compile outside the clock
+        pol.start(Engine(source=src, policy=pol, seed=seed, config=SimConfig(days=0.01)).info)
     t_load = time.perf_counter() - t0
     run = simulate(source=src, policy=pol, seed=seed, config=SimConfig(days=days, window_s=window_s))
     k = summarise(run).kpis

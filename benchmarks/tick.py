@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from assign.config import RouterConfig
+from assign.eligibility import eligible
 from assign.router import Router
 from assign.schema import CHANNELS
 from assign.solve import Problem, solve_flow
@@ -44,8 +45,8 @@ def naive_tick(snapshot, *, scorer, config: RouterConfig) -> tuple[float, int, f
     ci, ai = np.repeat(np.arange(n), m), np.tile(np.arange(m), n)
     score = scorer.score_pairs(snapshot, contact_idx=ci, agent_idx=ai)
     prof = a.skill[ai, c.intent[ci]]
-    ok = ((prof > 0) & (prof >= config.min_proficiency) & a.speaks[ai, c.language[ci]]
-          & (a.free[ai, c.channel[ci]] > 0))
+    ok = eligible(prof.astype(np.float64), a.speaks[ai, c.language[ci]], a.free[ai, c.channel[ci]].astype(np.int64),
+                  float(config.min_proficiency), bool(config.require_language))
     val = pair_value.combine(score=score, aging=pair_value.aging(urgency=c.urgency, waited_s=c.waited_s,
                                                                  config=config)[ci],
                              fairness=pair_value.fairness(idle_s=a.idle_s, config=config)[ai], config=config)

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from assign.cli import main
 from assign.errors import InputError
 from assign.history import COLUMN_NAMES, conform_history
-from assign.world.bank import HEADER, read_anonymous_bank, repeat_within
+from assign.history import epoch_seconds, repeat_within
+from assign.world.bank import HEADER, read_anonymous_bank
 from assign.world.bank_analysis import handle_time_variance, last_week_start
 
 SAMPLE = Path(__file__).parent / "data" / "anonymous_bank_sample.tsv"
@@ -116,7 +117,7 @@ def test_repeat_within_brute_force():
     t0 = pd.Timestamp("1999-01-01", tz="UTC")
     h = pd.DataFrame({"customer_id": pd.array(rng.choice(["a", "b", "c", None], n), dtype="string"),
                       "arrival_at": t0 + pd.to_timedelta(rng.integers(0, 20 * 86400, n), unit="s")})
-    got = repeat_within(h, window_s=72 * 3600)
+    got = pd.Series(repeat_within(h["customer_id"], epoch_seconds(h["arrival_at"]), window_s=72 * 3600))
     t = ((h["arrival_at"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy()
     end = t.max()
     cust = h["customer_id"].to_numpy(dtype=object, na_value=None)

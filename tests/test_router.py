@@ -11,7 +11,7 @@ from assign.config import RouterConfig
 from assign.errors import InputError, SnapshotError
 from assign.router import Router
 from assign.schema import parse_snapshot
-from assign.scorer import SkillScorer
+from assign.scorer import Scorer, SkillScorer
 from assign.workload import synthetic_snapshot
 
 from references import milp_reference
@@ -116,7 +116,7 @@ def test_pruning_loses_little_and_serves_the_same(router):
         assert a.n_candidates == b.n_candidates  # eligible pairs are counted before pruning
 
 
-class _Broken:
+class _Broken(Scorer):
     name = "broken"
 
     def score_pairs(self, snapshot, *, contact_idx, agent_idx):

@@ -93,3 +93,13 @@ def test_replay_with_unknown_types_names_rows(tmp_path):
     res = CliRunner().invoke(main, ["simulate", "--scenario", str(tmp_path / "sc"), "--replay",
                                     str(tmp_path / "h.csv"), "--policy", "fcfs"])
     assert res.exit_code == 2 and "history row 1: intent 'mortgage'" in res.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sl-threshold-s", "0"], "config.sl_threshold_s: 0.0 must be above 0"),
+    (["--window-s", "0.0001"], "below the minimum window 0.01 s"),
+])
+def test_bad_simulation_settings_exit_2_naming_the_field(world_dir, args, message):
+    res = _run(["simulate", "--world", str(world_dir), "--policy", "fcfs", "--seeds", "1", "--days", "0.1", *args])
+    assert res.exit_code == 2, res.output
+    assert message in res.output

@@ -12,7 +12,7 @@ from assign.history import conform_history
 from assign.sim.engine import ABANDONED, SERVED, UNSERVED, SimConfig, simulate
 from assign.sim.kpis import summarise
 from assign.sim.log import to_history
-from assign.sim.policies import FCFS, POLICY_NAMES, SplitPolicy, Skills, make_policy
+from assign.sim.policies import FCFS, POLICY_NAMES, Policy, SplitPolicy, Skills, make_policy
 from assign.sim.scenario import mmc_scenario
 from assign.sim.source import ScenarioSource
 from assign.sim.worldsource import WorldSource
@@ -122,13 +122,10 @@ def test_impatient_overloaded_queue_abandons_at_the_erlang_a_rate():
     assert summarise(run).kpis["occupancy"] > 0.95
 
 
-class _Greedy:
+class _Greedy(Policy):
     """A broken policy: gives every waiting contact to agent 0."""
 
     name = "broken"
-
-    def start(self, engine):
-        pass
 
     def assign(self, view):
         return view.waiting, np.zeros(len(view.waiting), np.int64)
@@ -171,3 +168,21 @@ def test_history_log_follows_the_contract(world_source):
     assert log.loc[served, "resolved"].notna().all()
     rep = log["repeat_72h"]
     assert rep.notna().any()
+
+
+def test_sim_config_reports_every_bad_field_at_once():
+    from assign.errors import InputError
+
+    with pytest.raises(InputError) as err:
+        SimConfig(days=0, window_s=0.001, drain_s=float("nan"), sl_threshold_s=0)
+    text = str(err.value)
+    for field in ("config.days", "config.window_s", "config.drain_s", "config.sl_threshold_s"):
+        assert field in text
+
+
+def test_a_window_longer_than_the_run_never_routes_in_the_past():
+    """A window of 1e300 s used to tick at t=0 (an absolute epsilon), reporting perfect KPIs."""
+    src = ScenarioSource(mmc_scenario(arrival_rate_per_hour=60, mean_service_s=60, agents=2))
+    run = simulate(source=src, policy=FCFS(), seed=0, config=SimConfig(days=0.05, window_s=1e300, drain_s=0))
+    assert run.n_contacts > 0 and not (run.status == SERVED).any()
+    assert np.all(run.wait_s >= 0)

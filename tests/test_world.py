@@ -82,22 +82,22 @@ def test_arrivals_vary_by_hour_and_repeat(world: World) -> None:
 def _reference_truth(w: World, c, i: int, j: int, load: float) -> tuple[float, float, float]:
     """The hidden model written out again from its documented coefficients."""
     k = dict(zip(COEF_NAMES, w.coef))
-    a = w._a
+    a = w.arrays
     it = c.intent[i]
-    prof = a["skill"][j, it]
-    speaks = a["speaks"][j, c.language[i]]
-    sm = float(c.style[i] >= 0 and c.style[i] == a["style"][j])
+    prof = a.skill[j, it]
+    speaks = a.speaks[j, c.language[i]]
+    sm = float(c.style[i] >= 0 and c.style[i] == a.style[j])
     neg = max(-c.sentiment[i], 0.0)
-    nh = math.exp(-a["tenure"][j] / k["tenure_scale_days"])
+    nh = math.exp(-a.tenure_days[j] / k["tenure_scale_days"])
     z = (k["res_base"] + w.intent_base[it] + k["res_prof"] * prof + k["res_prof_x_cx"] * prof * c.complexity[i]
          + k["res_cx"] * c.complexity[i] + k["res_style"] * sm + k["res_neg"] * neg
-         + k["res_handling_x_neg"] * a["handling"][j] * neg + k["res_new_hire"] * nh + a["ability"][j]
+         + k["res_handling_x_neg"] * a.sentiment_handling[j] * neg + k["res_new_hire"] * nh + a.ability[j]
          + k["res_load"] * load + (k["res_unskilled"] if prof <= 0 else 0.0)
          + (0.0 if speaks else k["res_no_language"]))
     zc = (k["csat_base"] + k["csat_res"] * z + k["csat_style"] * sm + k["csat_neg"] * neg
-          + k["csat_handling_x_neg"] * a["handling"][j] * neg + k["csat_ability"] * a["ability"][j])
+          + k["csat_handling_x_neg"] * a.sentiment_handling[j] * neg + k["csat_ability"] * a.ability[j])
     lh = (k["ht_cx"] * (c.complexity[i] - 0.45) + k["ht_prof"] * (prof - 0.6) + k["ht_new_hire"] * nh
-          + k["ht_load"] * load + a["speed"][j] + (0.0 if speaks else k["ht_no_language"]))
+          + k["ht_load"] * load + a.speed[j] + (0.0 if speaks else k["ht_no_language"]))
     from assign.world.centre import CHANNEL_HANDLE_S
 
     ht = CHANNEL_HANDLE_S[c.channel[i]] * w.intent_handle[it] * math.exp(lh)
@@ -186,7 +186,7 @@ def test_history_contract_and_policy(world: World, history: pd.DataFrame) -> Non
         j = code[history["agent_id"].iloc[k]]
         ch = CHANNELS.index(history["channel"].iloc[k])
         assert world.on_shift(float(t0.iloc[k]))[j]
-        assert world._a["capacity"][j, ch] > 0
+        assert world.arrays.capacity[j, ch] > 0
     # skills-based policy: the logged agent is skilled for the intent far more often than not
     assert (s["agent_proficiency"] > 0).mean() > 0.8  # fallback only when no skilled agent is on shift
     assert history["repeat_72h"].any()

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from assign.cli import main
+from assign.constants import DAY_S
 from assign.errors import InputError
 
 
@@ -94,7 +95,7 @@ def simulate_cmd(world_dir, scenario_dir, replay, policies, seeds, seed_start, d
     notes = []
     if days is None:
         if replay:
-            days = (source.replay_span_s + 1.0) / 86400.0 if source.replay_span_s else 1.0
+            days = (source.replay_span_s + 1.0) / DAY_S if source.replay_span_s else 1.0
         elif scenario_dir:
             days = source.scenario.days
         else:

@@ -15,16 +15,17 @@ import pandas as pd
 from assign.features.crosses import AgentTable, ContactTable, PairInputs, assemble
 from assign.features.rolling import AgentState, point_in_time, recent_counts
 from assign.features.spec import FeatureSpec
+from assign.constants import DAY_S, HOUR_S, REPEAT_WINDOW_S
 from assign.history import epoch_seconds
 from assign.schema import CHANNELS, Snapshot
 
-RECENT_WINDOW_S = 72 * 3600.0
+RECENT_WINDOW_S = REPEAT_WINDOW_S  # contacts in the repeat window before this one
 F32 = np.float32
 
 
 def _hour_weekday(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    day = np.floor(t / 86400.0)
-    hour = np.floor((t - day * 86400.0) / 3600.0)
+    day = np.floor(t / DAY_S)
+    hour = np.floor((t - day * DAY_S) / HOUR_S)
     return hour.astype(F32), ((day + 3) % 7).astype(F32)  # 1970-01-01 was a Thursday
 
 
@@ -122,11 +123,11 @@ def history_features(history: pd.DataFrame, spec: FeatureSpec) -> TrainingFeatur
     pit = pit.astype(F32)
     a = AgentTable(log_tenure=np.log1p(_f32(history["agent_tenure_days"])),
                    handling=_f32(history["agent_sentiment_handling"]), speaks=speaks,
-                   style=_codes(history["agent_style"], spec.styles), rate=pit[:, 0], log_n=pit[:, 1],
-                   handle_ratio=pit[:, 4], csat=pit[:, 5])
+                   style=_codes(history["agent_style"], spec.styles), rate=pit.rate, log_n=pit.log_n,
+                   handle_ratio=pit.handle_ratio, csat=pit.csat)
     idx = np.arange(n, dtype=np.int64)
     p = PairInputs(contact_idx=idx, agent_idx=idx, proficiency=_f32(history["agent_proficiency"]),
-                   load=_f32(history["agent_load"]), ai_rate=pit[:, 2], ai_log_n=pit[:, 3])
+                   load=_f32(history["agent_load"]), ai_rate=pit.intent_rate, ai_log_n=pit.intent_log_n)
     last = t >= (t.max() - RECENT_WINDOW_S if n else 0.0)
     ct = pd.DataFrame({"customer_id": history["customer_id"][last].astype(object), "t": t[last]}).dropna()
     return TrainingFeatures(X=assemble(c, a, p), state=state, customer_times=ct.sort_values("t", kind="stable"))

@@ -19,6 +19,8 @@ from numba import njit
 
 @njit(cache=True)
 def _pit(t, agent, intent, known_at, resolved, csat, hratio, n_agents, n_intents, prior_rate, prior_csat, m):
+    """Columns of ``out``: rate, log_n, intent_rate, intent_log_n, handle_ratio, csat (see
+    :class:`PointInTime`); then the end-of-history totals in :class:`AgentState` order."""
     n = len(t)
     order = np.argsort(known_at)  # NaN (never known) sorts last
     # accumulators: resolution per agent, per agent x intent, handle ratio, csat
@@ -70,24 +72,47 @@ def _pit(t, agent, intent, known_at, resolved, csat, hratio, n_agents, n_intents
 
 
 @dataclass(frozen=True, eq=False)
+class PointInTime:
+    """Per history row, the agent's performance known strictly before the row's time (NaN
+    when unknown): resolution ``rate`` and ``log_n`` (log1p of outcomes counted), the same
+    on the row's intent (``intent_rate``, ``intent_log_n``), ``handle_ratio`` (mean log
+    handle time over the intent/channel norm) and ``csat``."""
+
+    rate: np.ndarray
+    log_n: np.ndarray
+    intent_rate: np.ndarray
+    intent_log_n: np.ndarray
+    handle_ratio: np.ndarray
+    csat: np.ndarray
+
+    def astype(self, dtype: type) -> PointInTime:
+        return PointInTime(**{k: getattr(self, k).astype(dtype) for k in _PIT_FIELDS})
+
+
+_PIT_FIELDS = ("rate", "log_n", "intent_rate", "intent_log_n", "handle_ratio", "csat")
+
+
+@dataclass(frozen=True, eq=False)
 class AgentState:
-    """Totals per agent (and agent x intent) of the outcomes known at the end of a history."""
+    """Totals per agent (and agent x intent) of the outcomes known at the end of a history:
+    how many outcomes of each kind were counted (``n_*``) and their sums (``sum_*``)."""
 
     agent_ids: tuple[str, ...]
-    nr: np.ndarray
-    sr: np.ndarray
-    nai: np.ndarray
-    sai: np.ndarray
-    nh: np.ndarray
-    sh: np.ndarray
-    nc: np.ndarray
-    sc: np.ndarray
+    n_resolution: np.ndarray              # (n_agents,) contacts with a known resolution
+    sum_resolved: np.ndarray              # (n_agents,) of them resolved
+    n_resolution_by_intent: np.ndarray    # (n_agents, n_intents)
+    sum_resolved_by_intent: np.ndarray    # (n_agents, n_intents)
+    n_handle: np.ndarray                  # (n_agents,) contacts with a handle time
+    sum_handle_ratio: np.ndarray          # (n_agents,) sum of their log handle-time ratios
+    n_csat: np.ndarray                    # (n_agents,) surveyed contacts
+    sum_csat: np.ndarray                  # (n_agents,) sum of their CSAT
 
     def agent_features(self, codes: np.ndarray, *, prior_rate: float, prior_csat: float, m: float) -> dict[str, np.ndarray]:
         """rate, log_n, handle_ratio, csat for agent codes (-1 = unknown agent -> NaN)."""
         ok = codes >= 0
         c = np.where(ok, codes, 0)
-        nr, sr, nh, sh, nc, sc = self.nr[c], self.sr[c], self.nh[c], self.sh[c], self.nc[c], self.sc[c]
+        nr, sr, nh, sh = self.n_resolution[c], self.sum_resolved[c], self.n_handle[c], self.sum_handle_ratio[c]
+        nc, sc = self.n_csat[c], self.sum_csat[c]
         with np.errstate(invalid="ignore", divide="ignore"):
             rate = np.where(ok & (nr > 0), (sr + m * prior_rate) / (nr + m), np.nan)
             log_n = np.where(ok, np.log1p(nr), np.nan)
@@ -101,35 +126,43 @@ class AgentState:
         ok = (codes >= 0) & (intents >= 0)
         c = np.where(ok, codes, 0)
         k = np.where(ok, intents, 0)
-        n, s = self.nai[c, k], self.sai[c, k]
+        n, s = self.n_resolution_by_intent[c, k], self.sum_resolved_by_intent[c, k]
         with np.errstate(invalid="ignore", divide="ignore"):
             rate = np.where(ok & (n > 0), (s + m * agent_rate) / (n + m), np.nan)
         return rate, np.where(ok, np.log1p(n), np.nan)
 
     def save(self, path) -> None:
-        np.savez(path, agent_ids=np.array(self.agent_ids, dtype=str), nr=self.nr, sr=self.sr, nai=self.nai,
-                 sai=self.sai, nh=self.nh, sh=self.sh, nc=self.nc, sc=self.sc)
+        np.savez(path, agent_ids=np.array(self.agent_ids, dtype=str),
+                 **{k: getattr(self, k) for k in _STATE_FIELDS})
 
     @classmethod
-    def load(cls, path) -> "AgentState":
+    def load(cls, path) -> AgentState:
+        """Read :meth:`save`'s file (also the short keys ``nr, sr, ...`` of older model dirs)."""
         z = np.load(path, allow_pickle=False)
+        keys = _STATE_FIELDS if _STATE_FIELDS[0] in z.files else _LEGACY_KEYS
         return cls(agent_ids=tuple(str(x) for x in z["agent_ids"]),
-                   **{k: z[k] for k in ("nr", "sr", "nai", "sai", "nh", "sh", "nc", "sc")})
+                   **{k: z[old] for k, old in zip(_STATE_FIELDS, keys)})
+
+
+_STATE_FIELDS = ("n_resolution", "sum_resolved", "n_resolution_by_intent", "sum_resolved_by_intent", "n_handle",
+                 "sum_handle_ratio", "n_csat", "sum_csat")
+_LEGACY_KEYS = ("nr", "sr", "nai", "sai", "nh", "sh", "nc", "sc")
 
 
 def point_in_time(*, t: np.ndarray, agent: np.ndarray, intent: np.ndarray, known_at: np.ndarray,
                   resolved: np.ndarray, csat: np.ndarray, handle_ratio: np.ndarray, n_agents: int,
                   n_intents: int, prior_rate: float, prior_csat: float, smoothing: float,
-                  agent_ids: tuple[str, ...]) -> tuple[np.ndarray, AgentState]:
-    """Per-row (rate, log_n, ai_rate, ai_log_n, handle_ratio, csat) from outcomes known
-    strictly before each row's time ``t``, and the final :class:`AgentState`."""
-    out, nr, sr, nai, sai, nh, sh, nc, sc = _pit(
+                  agent_ids: tuple[str, ...]) -> tuple[PointInTime, AgentState]:
+    """Per-row :class:`PointInTime` statistics from outcomes known strictly before each
+    row's time ``t``, and the final :class:`AgentState`."""
+    out, *totals = _pit(
         np.ascontiguousarray(t, np.float64), np.ascontiguousarray(agent, np.int64),
         np.ascontiguousarray(intent, np.int64), np.ascontiguousarray(known_at, np.float64),
         np.ascontiguousarray(resolved, np.float64), np.ascontiguousarray(csat, np.float64),
         np.ascontiguousarray(handle_ratio, np.float64), int(max(n_agents, 1)), int(max(n_intents, 1)),
         float(prior_rate), float(prior_csat), float(smoothing))
-    return out, AgentState(agent_ids=tuple(agent_ids), nr=nr, sr=sr, nai=nai, sai=sai, nh=nh, sh=sh, nc=nc, sc=sc)
+    pit = PointInTime(**{k: out[:, j] for j, k in enumerate(_PIT_FIELDS)})  # the kernel's column order
+    return pit, AgentState(agent_ids=tuple(agent_ids), **dict(zip(_STATE_FIELDS, totals)))
 
 
 @njit(cache=True)

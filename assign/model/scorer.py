@@ -26,6 +26,7 @@ from assign.model.packed import PackedForest, pack_boosters
 from assign.model.prior import PriorFit, fit_prior
 from assign.model.train import TARGETS, eval_target
 from assign.schema import Snapshot, build_snapshot
+from assign.scorer import Scorer
 
 OUTPUT_NAME = {"resolved": "p_resolved", "csat": "csat", "handle_time": "handle_s", "repeat_72h": "p_repeat_72h"}
 
@@ -131,7 +132,7 @@ class ModelDir:
 
 
 @dataclass(eq=False)
-class XGBScorer:
+class XGBScorer(Scorer):
     """The trained models as the router's :class:`~assign.scorer.Scorer`."""
 
     model: ModelDir

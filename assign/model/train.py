@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from assign.constants import REPEAT_WINDOW_S
 from assign.errors import InputError, ModelError
 from assign.features.build import fit_spec, history_features
 from assign.features.spec import FeatureSpec
@@ -151,7 +152,7 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
     if not usable:
         raise InputError([f"target {k}: {v}" for k, v in skipped.items()], what="training targets")
     synthetic = has_truth(hist)
-    delay = (0.0 if synthetic else 72 * 3600.0) if label_delay_s is None else float(label_delay_s)
+    delay = (0.0 if synthetic else REPEAT_WINDOW_S) if label_delay_s is None else float(label_delay_s)
     spec = fit_spec(hist[tr], label_delay_s=delay)
     spec.check_current()
     feats = history_features(hist, spec)

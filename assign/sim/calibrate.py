@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from assign.constants import HOURS_PER_WEEK
 from assign.errors import InputError
-from assign.world.bank import epoch_s
+from assign.history import epoch_seconds
 
 SCHEMA = "assign.scenario/1"
 _NEEDED = ("arrival_at", "intent", "wait_s", "abandoned", "handle_s", "agent_id")
@@ -145,11 +146,11 @@ def calibrate(history: pd.DataFrame, *, name: str, min_cell: int = 30, credit_s:
     present = pd.DatetimeIndex(dates.unique()).sort_values()
     days_per_weekday = np.bincount(present.day_of_week, minlength=7)
     how = hour_of_week(arrival)
-    grid = pd.MultiIndex.from_product([types, range(168)], names=["type", "hour_of_week"])
+    grid = pd.MultiIndex.from_product([types, range(HOURS_PER_WEEK)], names=["type", "hour_of_week"])
     counts = pd.Series(1, index=pd.MultiIndex.from_arrays([intent[inq], how[inq]])).groupby(level=[0, 1]).sum()
     counts = counts.reindex(grid, fill_value=0)
-    occ = days_per_weekday[np.arange(168) // 24]
-    rate = counts.to_numpy().reshape(len(types), 168) / np.where(occ > 0, occ, np.nan)
+    occ = days_per_weekday[np.arange(HOURS_PER_WEEK) // 24]
+    rate = counts.to_numpy().reshape(len(types), HOURS_PER_WEEK) / np.where(occ > 0, occ, np.nan)
     arrivals = pd.DataFrame({"type": grid.get_level_values(0), "hour_of_week": grid.get_level_values(1),
                              "rate_per_hour": np.nan_to_num(rate.ravel(), nan=0.0)})
 
@@ -243,7 +244,7 @@ def _staffing(history: pd.DataFrame, *, served: np.ndarray, present: pd.Datetime
     else:
         start = arrival + pd.to_timedelta(history["wait_s"], unit="s")
     hsec = history["handle_s"].fillna(0).to_numpy(dtype=float)
-    s = epoch_s(start)[m]
+    s = np.floor(epoch_seconds(start)).astype(np.int64)[m]  # whole seconds
     e = s + hsec[m].astype(np.int64)
     first, last = s // slot_s, np.maximum(s, e - 1) // slot_s
     span = (last - first + 1).astype(np.int64)
@@ -253,14 +254,14 @@ def _staffing(history: pd.DataFrame, *, served: np.ndarray, present: pd.Datetime
     sts = pd.to_datetime(per_slot.index.to_numpy() * slot_s, unit="s", utc=True)
     how = (sts.day_of_week * 24 + sts.hour).to_numpy()
     on_present = sts.normalize().isin(present)
-    total = np.bincount(how[on_present], weights=per_slot.to_numpy()[on_present], minlength=168)
+    total = np.bincount(how[on_present], weights=per_slot.to_numpy()[on_present], minlength=HOURS_PER_WEEK)
     days_per_weekday = np.bincount(present.day_of_week, minlength=7)
-    occ = days_per_weekday[np.arange(168) // 24] * (3600 // slot_s)
+    occ = days_per_weekday[np.arange(HOURS_PER_WEEK) // 24] * (3600 // slot_s)
     agents = np.where(occ > 0, total / np.maximum(occ, 1), 0.0)
     # An hour of week in which calls were served has somebody on duty: at least one agent
     # (a mean like 0.3 at night would otherwise round to an empty centre).
     agents = np.where(total > 0, np.maximum(agents, floor), agents)
-    return pd.DataFrame({"hour_of_week": np.arange(168), "agents": np.round(agents, 3)}), note
+    return pd.DataFrame({"hour_of_week": np.arange(HOURS_PER_WEEK), "agents": np.round(agents, 3)}), note
 
 
 GAP_KPIS = ("abandonment_rate", "mean_wait_s", "service_level")

@@ -1,13 +1,17 @@
 """The discrete-event engine: exact in time, seeded, one replication per call.
 
 Events: arrivals (pre-drawn, in time order), departures (a heap), shift changes (a sorted
-plan) and routing ticks. With ``window_s == 0`` the policy is asked after every event that
-can create a match (an arrival, a freed slot, an agent coming on shift); with ``window_s >
-0`` it is asked at the multiples of ``window_s`` while contacts wait and capacity is free
-(micro-batches, as the production router runs). Abandonment is exact: a contact whose
-patience ends before it is routed leaves at ``arrival + patience``; the queue is purged of
-such contacts before every routing decision, which is equivalent because nothing between
-two decisions depends on them.
+plan) and routing ticks. The loop in :meth:`Engine.run` takes the next event and lets its
+handler update the state (:class:`SimState`); a handler that frees capacity or queues a
+contact calls :meth:`Engine._changed`, which decides when the policy is asked. With
+``window_s == 0`` the policy is asked after every event that can create a match (an
+arrival, a freed slot, an agent coming on shift); with ``window_s > 0`` it is asked at the
+multiples of ``window_s`` while contacts wait and capacity is free (micro-batches, as the
+production router runs). At equal times events are handled in the order departure, shift
+change, arrival, routing tick. Abandonment is exact: a contact whose patience ends before
+it is routed leaves at ``arrival + patience``; the queue is purged of such contacts before
+every routing decision, which is equivalent because nothing between two decisions depends
+on them.
 
 Agents serve up to ``capacity[agent, channel]`` contacts at once; an agent going off shift
 finishes what it holds and takes nothing new. Outcomes (handle time, resolution, CSAT) come
@@ -19,29 +23,39 @@ from __future__ import annotations
 import heapq
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from assign.config import RouterConfig
+from assign.constants import DAY_S
+from assign.eligibility import skilled
 from assign.errors import AssignError
-from assign.schema import Agents, Contacts, Snapshot
-from assign.sim.source import ContactStream, Source, at_time, stream_rng, STREAM_POLICY
+from assign.schema import CHANNELS
+from assign.sim.source import STREAM_POLICY, ContactStream, Outcomes, Source, stream_rng
+from assign.sim.view import RunInfo, StaticEligibility, View
+from assign.validate import Problems
 
 if TYPE_CHECKING:
     from assign.sim.policies import Policy
 
 WAITING, SERVED, ABANDONED, UNSERVED, PENDING = 1, 2, 3, 4, 0
 STATUS_NAMES = {SERVED: "served", ABANDONED: "abandoned", UNSERVED: "unserved", PENDING: "pending", WAITING: "waiting"}
+#: The shortest routing window: below it a day needs millions of ticks (use 0, event-driven).
+MIN_WINDOW_S = 0.01
 _DEFAULT_ROUTER = RouterConfig()
+_INF = math.inf
 
 
 @dataclass(frozen=True, kw_only=True)
 class SimConfig:
     """Run settings. ``days`` of arrivals, then up to ``drain_s`` to serve who is still there
-    (contacts left waiting after that are ``unserved``). Eligibility rules match the
-    router's defaults so that every policy works on the same feasible pairs."""
+    (contacts left waiting after that are ``unserved``). ``window_s`` is 0 (event-driven) or
+    at least :data:`MIN_WINDOW_S`. Eligibility rules match the router's defaults so that every
+    policy works on the same feasible pairs. Bad values raise
+    :class:`~assign.errors.InputError` naming every one."""
 
     days: float = 1.0
     window_s: float = 0.0
@@ -51,21 +65,37 @@ class SimConfig:
     sl_threshold_s: float = 20.0
 
     def __post_init__(self) -> None:
-        problems = []
-        if not (isinstance(self.days, (int, float)) and self.days > 0):
-            problems.append(f"days must be > 0, got {self.days!r}")
-        if not (isinstance(self.window_s, (int, float)) and self.window_s >= 0):
-            problems.append(f"window_s must be >= 0, got {self.window_s!r}")
-        if not (isinstance(self.drain_s, (int, float)) and self.drain_s >= 0):
-            problems.append(f"drain_s must be >= 0, got {self.drain_s!r}")
-        if not self.sl_threshold_s > 0:
-            problems.append(f"sl_threshold_s must be > 0, got {self.sl_threshold_s!r}")
-        if problems:
-            raise ValueError("; ".join(problems))
+        p = Problems()
+        p.number("config.days", self.days, lo=0, lo_open=True)
+        w = p.number("config.window_s", self.window_s, lo=0)
+        if w is not None and 0 < w < MIN_WINDOW_S:
+            p.add("config.window_s", f"{self.window_s!r} is below the minimum window {MIN_WINDOW_S:g} s "
+                                     "(use 0 for event-driven routing)")
+        p.number("config.drain_s", self.drain_s, lo=0)
+        p.number("config.min_proficiency", self.min_proficiency, lo=0)
+        if not isinstance(self.require_language, bool):
+            p.add("config.require_language", f"expected true or false, got {self.require_language!r}")
+        p.number("config.sl_threshold_s", self.sl_threshold_s, lo=0, lo_open=True)
+        p.raise_if_any(what="simulation configuration")
 
     @property
     def horizon_s(self) -> float:
-        return self.days * 86400.0
+        return self.days * DAY_S
+
+
+def next_tick_at(t: float, window_s: float) -> float:
+    """The first routing tick at or after ``t``: a multiple of ``window_s``. A multiple less
+    than 1e-12 windows before ``t`` counts as ``t``'s own tick (float error of times built by
+    adding windows), but never one earlier than ``t`` by more than float noise of ``t``
+    itself, so a window far longer than the run does not tick in the past.
+
+    >>> next_tick_at(7.0, 5.0), next_tick_at(10.0, 5.0), next_tick_at(100.0, 1e300)
+    (10.0, 10.0, 1e+300)
+    """
+    k = math.ceil(t / window_s - 1e-12)
+    if t - k * window_s > 1e-9 * t:
+        k = math.ceil(t / window_s)
+    return k * window_s
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,321 +134,309 @@ class RunResult:
         return len(self.status)
 
 
-class View:
-    """What a policy sees when asked to route: the time, the waiting contacts (global rows,
-    queue order: arrival minus priority credit, ties by arrival), free capacity per agent
-    and channel, and helpers. Policies must not assign more than ``free`` allows."""
+@dataclass(eq=False)
+class SimState:
+    """Everything that changes during one replication. Per agent (rows) and channel:
+    ``load`` (contacts held; ``held`` is its row sum), ``free`` (slots a policy may fill: capacity minus load while on
+    shift, else 0), ``on`` (on shift), ``last_change`` (time its load or shift last changed),
+    and the time accounts. Per contact (stream rows): ``status`` and the outcome columns.
+    ``waiting`` holds the queued contacts' rows in arrival order; ``departures`` is a heap of
+    (end time, contact row)."""
 
-    __slots__ = ("t", "waiting", "free", "engine")
+    load: np.ndarray
+    held: np.ndarray
+    free: np.ndarray
+    on: np.ndarray
+    last_change: np.ndarray
+    busy_since: np.ndarray
+    on_since: np.ndarray
+    busy_s: np.ndarray
+    staffed_s: np.ndarray
+    work_s: np.ndarray
+    handled: np.ndarray
+    status: np.ndarray
+    wait_s: np.ndarray
+    agent: np.ndarray
+    agent_load: np.ndarray
+    handle_s: np.ndarray
+    resolved: np.ndarray
+    csat: np.ndarray
+    truth_p_resolved: np.ndarray
+    truth_csat: np.ndarray
+    truth_handle_s: np.ndarray
+    waiting: list[int] = field(default_factory=list)
+    departures: list[tuple[float, int]] = field(default_factory=list)
+    n_decisions: int = 0
 
-    def __init__(self, t: float, waiting: np.ndarray, free: np.ndarray, engine: "Engine") -> None:
-        self.t, self.waiting, self.free, self.engine = t, waiting, free, engine
+    @classmethod
+    def empty(cls, *, n_contacts: int, capacity: np.ndarray) -> SimState:
+        n_a = len(capacity)
+        nan = lambda: np.full(n_contacts, np.nan)  # noqa: E731
+        return cls(load=np.zeros_like(capacity), held=np.zeros(n_a, np.int64), free=np.zeros_like(capacity),
+                   on=np.zeros(n_a, dtype=bool),
+                   last_change=np.zeros(n_a), busy_since=np.zeros(n_a), on_since=np.zeros(n_a),
+                   busy_s=np.zeros(n_a), staffed_s=np.zeros(n_a), work_s=np.zeros(n_a),
+                   handled=np.zeros(n_a, np.int64), status=np.zeros(n_contacts, dtype=np.int8), wait_s=nan(),
+                   agent=np.full(n_contacts, -1, dtype=np.int32), agent_load=nan(), handle_s=nan(),
+                   resolved=nan(), csat=nan(), truth_p_resolved=nan(), truth_csat=nan(), truth_handle_s=nan())
 
-    @property
-    def stream(self) -> ContactStream:
-        return self.engine.stream
+    def record(self, rows: list[int], o: Outcomes) -> None:
+        """Store the outcomes of the contacts at ``rows`` (one row: scalar stores, faster)."""
+        idx = rows[0] if len(rows) == 1 else rows
+        k = 0 if len(rows) == 1 else slice(None)
+        for column, values in ((self.handle_s, o.handle_s), (self.resolved, o.resolved), (self.csat, o.csat),
+                               (self.truth_p_resolved, o.truth_p_resolved), (self.truth_csat, o.truth_csat),
+                               (self.truth_handle_s, o.truth_handle_s)):
+            column[idx] = values[k]
 
-    @property
-    def agents(self) -> Agents:
-        return self.engine.source.agents
 
-    @property
-    def idle_key(self) -> np.ndarray:
-        """Smaller = longer idle: fewer contacts held first, then earliest last change."""
-        e = self.engine
-        return e.load.sum(axis=1) * 1e12 + e.last_change
-
-    def static_eligible(self, contact_rows: np.ndarray) -> np.ndarray:
-        """(len(rows), n_agents) language/skill/channel eligibility, capacity aside."""
-        return self.engine.elig_g[self.engine.group[contact_rows]]
-
-    def eligible(self, contact_rows: np.ndarray, free: np.ndarray | None = None) -> np.ndarray:
-        """(len(rows), n_agents) eligibility with free capacity on the contact's channel."""
-        free = self.free if free is None else free
-        ch = self.stream.block.channel[contact_rows]
-        return self.static_eligible(contact_rows) & (free[:, ch].T > 0)
-
-    def snapshot(self, contact_rows: np.ndarray, agent_rows: np.ndarray) -> Snapshot:
-        """The router's snapshot of these contacts and agents now; ``meta`` keeps the global
-        rows (``contact_rows``, ``agent_rows``) for scorers that need them (the oracle)."""
-        e, c, a = self.engine, self.stream.block, self.engine.source.agents
-        cr, ar = contact_rows, agent_rows
-        contacts = Contacts(ids=c.ids[cr], channel=c.channel[cr], intent=c.intent[cr], language=c.language[cr],
-                            complexity=c.complexity[cr], urgency=c.urgency[cr], sentiment=c.sentiment[cr],
-                            waited_s=self.t - self.stream.arrival_s[cr], style=c.style[cr],
-                            customer_id=c.customer_id[cr], customer_tier=c.customer_tier[cr])
-        cap = np.where(e.on[ar, None], a.capacity[ar], e.load[ar])  # off-shift: no free slot
-        agents = Agents(ids=a.ids[ar], speaks=a.speaks[ar], skill=a.skill[ar], tenure_days=a.tenure_days[ar],
-                        sentiment_handling=a.sentiment_handling[ar], style=a.style[ar], capacity=cap,
-                        load=e.load[ar], idle_s=self.t - e.last_change[ar])
-        s = e.source
-        return Snapshot(snapshot_id=f"t{self.t:.3f}", at=at_time(s.start, self.t), intents=s.intents,
-                        languages=s.languages, styles=s.styles, contacts=contacts, agents=agents,
-                        meta={"contact_rows": cr, "agent_rows": ar, "t_s": self.t})
+def static_eligibility(source: Source, stream: ContactStream, config: SimConfig) -> StaticEligibility:
+    """Eligibility per routing group (channel, intent, language), by the one rule
+    (:mod:`assign.eligibility`) with each agent's capacity as the room."""
+    a, c = source.agents, stream.block
+    n_l, n_i = len(source.languages), len(source.intents)
+    group = (c.channel.astype(np.int64) * n_i + c.intent) * n_l + c.language
+    g = np.arange(len(CHANNELS) * n_i * n_l)
+    g_ch, g_int, g_lang = g // (n_i * n_l), (g // n_l) % n_i, g % n_l
+    ok = skilled(a.skill[:, g_int].astype(np.float64), a.speaks[:, g_lang], float(config.min_proficiency),
+                 bool(config.require_language)) & (a.capacity[:, g_ch] > 0)
+    return StaticEligibility(group=group, table=np.ascontiguousarray(ok.T))
 
 
 class Engine:
     """One replication of ``policy`` on ``source``; use :func:`simulate`."""
 
-    def __init__(self, *, source: Source, policy: "Policy", seed: int, config: SimConfig) -> None:
+    def __init__(self, *, source: Source, policy: Policy, seed: int, config: SimConfig) -> None:
         self.source, self.policy, self.seed, self.config = source, policy, int(seed), config
-        a = source.agents
-        self.n_agents = len(a)
-        self.stream = source.contacts(seed=self.seed, horizon_s=config.horizon_s)
-        c = self.stream.block
-        n_l, n_i = len(source.languages), len(source.intents)
-        # Routing groups (channel, intent, language) and their static eligibility.
-        self.group = (c.channel.astype(np.int64) * n_i + c.intent) * n_l + c.language
-        g = np.arange(3 * n_i * n_l)
-        g_ch, g_int, g_lang = g // (n_i * n_l), (g // n_l) % n_i, g % n_l
-        elig = (a.skill[:, g_int] >= max(config.min_proficiency, 1e-12)) & (a.capacity[:, g_ch] > 0)
-        if config.require_language:
-            elig &= a.speaks[:, g_lang]
-        self.elig_g = np.ascontiguousarray(elig.T)
-        self.load = np.zeros_like(a.capacity)
-        self.on = np.zeros(self.n_agents, dtype=bool)
-        self.free = np.zeros_like(a.capacity)
-        self.last_change = np.zeros(self.n_agents)
+        self.stream = st = source.contacts(seed=self.seed, horizon_s=config.horizon_s)
+        self.info = RunInfo(source=source, stream=st, seed=self.seed)
+        self.eligibility = static_eligibility(source, st, config)
         self.rng = stream_rng(self.seed, STREAM_POLICY)
+        self.capacity = source.agents.capacity
+        self.channel = st.block.channel
+        self.deadline = st.arrival_s + st.patience_s
+        self.order_key = st.arrival_s - st.credit_s
+        self.plan = source.shifts(horizon_s=config.horizon_s + config.drain_s)
+        self.t_stop = config.horizon_s + config.drain_s
+        self.state = SimState.empty(n_contacts=len(st), capacity=self.capacity)
+        self._next_arrival = self._next_shift = 0
+        self._next_tick, self._armed = _INF, False
+        self._t_last = 0.0
 
+    # ------------------------------------------------------------------ the loop
     def run(self) -> RunResult:
         t0 = time.perf_counter()
-        src, cfg, st = self.source, self.config, self.stream
-        n, A = len(st), self.n_agents
-        cap = src.agents.capacity
-        arrival = st.arrival_s
-        deadline = arrival + st.patience_s
-        order_key = arrival - st.credit_s
-        channel = st.block.channel
-        status = np.zeros(n, dtype=np.int8)
-        wait = np.full(n, np.nan)
-        agent_of = np.full(n, -1, dtype=np.int32)
-        agent_load = np.full(n, np.nan)
-        out_cols = {k: np.full(n, np.nan) for k in
-                    ("handle_s", "resolved", "csat", "truth_p_resolved", "truth_csat", "truth_handle_s")}
-        busy_s = np.zeros(A); staffed_s = np.zeros(A); work_s = np.zeros(A); handled = np.zeros(A, np.int64)
-        busy_since = np.zeros(A); on_since = np.zeros(A)
-        load, free, on, last_change = self.load, self.free, self.on, self.last_change
-        plan = src.shifts(horizon_s=cfg.horizon_s + cfg.drain_s)
-        sh_t, sh_a, sh_on = plan.t_s, plan.agent, plan.on
-        n_sh = len(sh_t)
-        heap: list[tuple[float, int]] = []
-        waiting: list[int] = []
-        policy = self.policy
-        policy.start(self)
-        window = cfg.window_s
-        t_stop = cfg.horizon_s + cfg.drain_s
-        INF = math.inf
-        i_arr = i_sh = 0
-        next_tick, armed = INF, False
-        n_decisions = 0
-        arm = getattr(policy, "arm_labels", None)
-        arms = arm(self) if callable(arm) else None
+        self.policy.start(self.info)
+        arms = self.policy.arm_labels(self.info)
+        while (event := self._next_event()) is not None:
+            t, handle = event
+            self._t_last = t
+            handle(t)
+        return self._result(arms=arms, wall_s=time.perf_counter() - t0)
 
-        def route(t: float, new: int = -1, agent: int = -1) -> bool:
-            """Ask the policy; returns True when contacts still wait with capacity free.
+    def _next_event(self) -> tuple[float, Callable[[float], None]] | None:
+        """The next event's time and handler, or None when the run is over. Ties: the first
+        listed wins (departure, shift change, arrival, tick)."""
+        s, i_arr, i_sh = self.state, self._next_arrival, self._next_shift
+        arrival = self.stream.arrival_s
+        t, handle = (s.departures[0][0], self._departure) if s.departures else (_INF, self._departure)
+        if i_sh < len(self.plan.t_s) and self.plan.t_s[i_sh] < t:
+            t, handle = self.plan.t_s[i_sh], self._shift_change
+        if i_arr < len(arrival) and arrival[i_arr] < t:
+            t, handle = arrival[i_arr], self._arrival
+        if self._armed and self._next_tick < t:
+            t, handle = self._next_tick, self._tick
+        if t == _INF or t > self.t_stop or (i_arr >= len(arrival) and not s.departures and not s.waiting):
+            return None
+        return t, handle
 
-            Event-driven decisions (``window_s == 0``) only look at what changed: a ``new``
-            contact against every free agent, or one freed ``agent`` against the whole
-            queue (every other waiting contact already had its chance at the other free
-            agents, which have not gained capacity since)."""
-            nonlocal waiting, n_decisions
-            if not free.any():
-                return False
-            if new >= 0:
-                w = np.array([new], dtype=np.int64)
-                view_free = free.copy()
-            else:
-                w = np.fromiter(waiting, dtype=np.int64, count=len(waiting))
-                gone = deadline[w] <= t
-                if gone.any():
-                    g = w[gone]
-                    status[g] = ABANDONED
-                    wait[g] = st.patience_s[g]
-                    w = w[~gone]
-                    waiting = w.tolist()
-                if len(w) == 0:
-                    return False
-                if agent >= 0:
-                    if not free[agent].any():
-                        return False
-                    view_free = np.zeros_like(free)
-                    view_free[agent] = free[agent]
-                else:
-                    view_free = free.copy()
-                if len(w) > 1:
-                    w = w[np.argsort(order_key[w], kind="stable")]
-            n_decisions += 1
-            ci, ai = policy.assign(View(t, w, view_free, self))
-            ci = np.asarray(ci, dtype=np.int64); ai = np.asarray(ai, dtype=np.int64)
-            if len(ci) == 1:  # the common case, with scalars (same effect as the general path)
-                self._check(t, ci, ai, status, channel)
-                c, a_ = int(ci[0]), int(ai[0])
-                ch_ = int(channel[c])
-                status[c] = SERVED
-                wait[c] = t - arrival[c]
-                agent_of[c] = a_
-                held_a = int(load[a_].sum())
-                agent_load[c] = held_a
-                o = src.outcomes(stream=st, contact_idx=ci, agent_idx=ai, agent_load=np.array([float(held_a)]), t_s=t)
-                for name in out_cols:
-                    out_cols[name][c] = getattr(o, name)[0]
-                if held_a == 0:
-                    busy_since[a_] = t
-                h_ = float(o.handle_s[0])
-                heapq.heappush(heap, (t + h_, c))
-                load[a_, ch_] += 1
-                work_s[a_] += h_
-                handled[a_] += 1
-                last_change[a_] = t
-                free[a_, ch_] = cap[a_, ch_] - load[a_, ch_] if on[a_] else 0
-                if new >= 0:
-                    waiting.pop()
-                else:
-                    waiting.remove(c)
-            elif len(ci):
-                self._check(t, ci, ai, status, channel)
-                ch = channel[ci]
-                status[ci] = SERVED
-                wait[ci] = t - arrival[ci]
-                agent_of[ci] = ai
-                held = load.sum(axis=1)
-                # The load each contact found: earlier pairs of this decision on the same agent count.
-                before = (held[ai] + _cumcount(ai)).astype(float)
-                agent_load[ci] = before
-                o = src.outcomes(stream=st, contact_idx=ci, agent_idx=ai, agent_load=before, t_s=t)
-                for name in out_cols:
-                    out_cols[name][ci] = getattr(o, name)
-                starts = ai[held[ai] == 0]
-                busy_since[starts] = t
-                ends = t + o.handle_s
-                for k in range(len(ci)):
-                    heapq.heappush(heap, (ends[k], int(ci[k])))
-                np.add.at(load, (ai, ch), 1)
-                np.add.at(work_s, ai, o.handle_s)
-                np.add.at(handled, ai, 1)
-                last_change[ai] = t
-                fa = np.unique(ai) if len(ai) > 1 else ai
-                free[fa] = np.where(on[fa, None], cap[fa] - load[fa], 0)
-                if new >= 0:
-                    waiting.pop()  # the new contact is the last one queued
-                else:
-                    waiting = [c for c in waiting if status[c] == WAITING]
-            return bool(waiting) and bool(free.any())
+    # ------------------------------------------------------------------ events
+    def _arrival(self, t: float) -> None:
+        c = self._next_arrival
+        self._next_arrival += 1
+        self.state.status[c] = WAITING
+        self.state.waiting.append(c)
+        self._changed(t, new=c)
 
-        t_last = 0.0
-        while True:
-            ta = arrival[i_arr] if i_arr < n else INF
-            ts = sh_t[i_sh] if i_sh < n_sh else INF
-            td = heap[0][0] if heap else INF
-            tt = next_tick if armed else INF
-            t = min(ta, ts, td, tt)
-            if t == INF or t > t_stop:
-                break
-            if i_arr >= n and not heap and not waiting:
-                break
-            changed = False
-            new = agent = -1
-            t_last = t
-            if td == t:
-                _, c = heapq.heappop(heap)
-                a_ = agent_of[c]
-                load[a_, channel[c]] -= 1
-                last_change[a_] = t
-                if on[a_]:
-                    free[a_, channel[c]] = cap[a_, channel[c]] - load[a_, channel[c]]
-                    changed, agent = True, a_
-                if not load[a_].any():
-                    busy_s[a_] += t - busy_since[a_]
-            elif ts == t:
-                a_, is_on = sh_a[i_sh], sh_on[i_sh]
-                i_sh += 1
-                if is_on and not on[a_]:
-                    on[a_] = True; on_since[a_] = t
-                    free[a_] = cap[a_] - load[a_]
-                    if not load[a_].any():
-                        last_change[a_] = t
-                    changed, agent = True, a_
-                elif not is_on and on[a_]:
-                    on[a_] = False; staffed_s[a_] += t - on_since[a_]
-                    free[a_] = 0
-            elif ta == t:
-                status[i_arr] = WAITING
-                waiting.append(i_arr)
-                new = i_arr
-                i_arr += 1
-                changed = True
-            else:  # tick
-                armed = route(t)
-                next_tick = t + window
-                continue
-            if changed and waiting:
-                if window == 0:
-                    route(t, new=new, agent=agent)
-                elif not armed:
-                    armed, next_tick = True, math.ceil(t / window - 1e-12) * window
-        t_end = max(t_last, cfg.horizon_s)
-        # Whoever is still queued: abandoned if their patience ran out, else unserved.
-        w = np.asarray(waiting, dtype=np.int64)
-        if len(w):
-            gone = deadline[w] <= t_end
-            status[w[gone]] = ABANDONED
-            wait[w[gone]] = st.patience_s[w[gone]]
-            status[w[~gone]] = UNSERVED
-            wait[w[~gone]] = t_end - arrival[w[~gone]]
-        status[status == PENDING] = UNSERVED  # arrivals past the stop time (none by construction)
-        done = getattr(src, "complete_outcomes", None)
-        if callable(done):
-            sv = np.flatnonzero(status == SERVED)
-            r_, c_ = done(stream=st, contact_idx=sv, truth_p_resolved=out_cols["truth_p_resolved"][sv],
-                          truth_csat=out_cols["truth_csat"][sv])
-            out_cols["resolved"][sv], out_cols["csat"][sv] = r_, c_
-        still = load.any(axis=1)
-        busy_s[still] += np.maximum(t_end - busy_since[still], 0)
-        staffed_s[on] += np.maximum(t_end - on_since[on], 0)
-        return RunResult(
-            source=src.name, policy=policy.name, seed=self.seed, config=cfg, intents=src.intents,
-            agent_ids=src.agents.ids, stream=st, status=status, wait_s=wait, agent=agent_of,
-            agent_load=agent_load, handle_s=out_cols["handle_s"], resolved=out_cols["resolved"],
-            csat=out_cols["csat"], truth_p_resolved=out_cols["truth_p_resolved"],
-            truth_csat=out_cols["truth_csat"], truth_handle_s=out_cols["truth_handle_s"], arm=arms,
-            agent_busy_s=busy_s, agent_staffed_s=staffed_s, agent_work_s=work_s, agent_handled=handled,
-            end_s=float(t_end), n_decisions=n_decisions, wall_s=time.perf_counter() - t0)
+    def _departure(self, t: float) -> None:
+        s = self.state
+        _, c = heapq.heappop(s.departures)
+        a, ch = s.agent[c], self.channel[c]
+        s.load[a, ch] -= 1
+        s.held[a] -= 1
+        s.last_change[a] = t
+        if s.held[a] == 0:
+            s.busy_s[a] += t - s.busy_since[a]
+        if s.on[a]:
+            s.free[a, ch] = self.capacity[a, ch] - s.load[a, ch]
+            self._changed(t, agent=a)
 
-    def _check(self, t, ci, ai, status, channel) -> None:
-        problems = []
-        if len(ci) == 1:  # the common case, checked with scalars
-            c, a = ci[0], ai[0]
-            if status[c] != WAITING or self.free[a, channel[c]] < 1 or not self.elig_g[self.group[c], a]:
-                problems.append(f"pair (contact {c}, agent {a}) is not a waiting contact with an eligible free agent")
-        elif len(ci) != len(ai):
-            problems.append("contact and agent arrays differ in length")
-        elif len(np.unique(ci)) != len(ci):
-            problems.append("a contact was assigned twice")
-        elif (status[ci] != WAITING).any():
-            problems.append("a contact that is not waiting was assigned")
+    def _shift_change(self, t: float) -> None:
+        s, k = self.state, self._next_shift
+        self._next_shift += 1
+        a, is_on = self.plan.agent[k], self.plan.on[k]
+        if is_on and not s.on[a]:
+            s.on[a] = True
+            s.on_since[a] = t
+            s.free[a] = self.capacity[a] - s.load[a]
+            if s.held[a] == 0:
+                s.last_change[a] = t
+            self._changed(t, agent=a)
+        elif not is_on and s.on[a]:
+            s.on[a] = False
+            s.staffed_s[a] += t - s.on_since[a]
+            s.free[a] = 0
+
+    def _tick(self, t: float) -> None:
+        self._armed = self._decide(t)
+        self._next_tick = t + self.config.window_s
+
+    def _changed(self, t: float, *, new: int = -1, agent: int = -1) -> None:
+        """A contact was queued (``new``) or an ``agent`` gained capacity: route now
+        (event-driven) or arm the next tick (windowed)."""
+        if not self.state.waiting:
+            return
+        window = self.config.window_s
+        if window == 0:
+            self._decide(t, new=new, agent=agent)
+        elif not self._armed:
+            self._armed, self._next_tick = True, next_tick_at(t, window)
+
+    # ------------------------------------------------------------------ decisions
+    def _decide(self, t: float, *, new: int = -1, agent: int = -1) -> bool:
+        """Ask the policy; returns True when contacts still wait with capacity free.
+
+        Event-driven decisions (``window_s == 0``) only look at what changed: a ``new``
+        contact against every free agent, or one freed ``agent`` against the whole queue
+        (every other waiting contact already had its chance at the other free agents, which
+        have not gained capacity since)."""
+        s = self.state
+        if not s.free.any():
+            return False
+        if new >= 0:
+            w, view_free = np.array([new], dtype=np.int64), s.free.copy()
         else:
-            used = np.zeros_like(self.free)
-            np.add.at(used, (ai, channel[ci]), 1)
-            if (used > self.free).any():
-                problems.append("more contacts assigned to an agent than its free capacity")
-            elif not self.elig_g[self.group[ci], ai].all():
-                problems.append("an ineligible pair was assigned")
+            w = self._purge(t)
+            if not len(w) or (agent >= 0 and not s.free[agent].any()):
+                return False
+            if agent >= 0:
+                view_free = np.zeros_like(s.free)
+                view_free[agent] = s.free[agent]
+            else:
+                view_free = s.free.copy()
+            if len(w) > 1:
+                w = w[np.argsort(self.order_key[w], kind="stable")]
+        s.n_decisions += 1
+        view = View(t=t, waiting=w, free=view_free, source=self.source, stream=self.stream, rng=self.rng,
+                    state=s, eligibility=self.eligibility)
+        ci, ai = self.policy.assign(view)
+        ci, ai = np.asarray(ci, dtype=np.int64), np.asarray(ai, dtype=np.int64)
+        if len(ci) or len(ai):
+            self._check(t, ci, ai)
+            self._start(t, ci, ai, new=new)
+        return bool(s.waiting) and bool(s.free.any())
+
+    def _purge(self, t: float) -> np.ndarray:
+        """Mark waiting contacts whose patience ended by ``t`` abandoned; the rest's rows."""
+        s = self.state
+        w = np.fromiter(s.waiting, dtype=np.int64, count=len(s.waiting))
+        gone = self.deadline[w] <= t
+        if gone.any():
+            g = w[gone]
+            s.status[g] = ABANDONED
+            s.wait_s[g] = self.stream.patience_s[g]
+            w = w[~gone]
+            s.waiting = w.tolist()
+        return w
+
+    def _start(self, t: float, ci: np.ndarray, ai: np.ndarray, *, new: int) -> None:
+        """Start the checked pairs (contact rows ``ci``, agent rows ``ai``) at ``t``: state,
+        outcomes, departures and time accounts. Pairs of one decision on the same agent see
+        the load the earlier ones added. Pairs are few per decision (one, event-driven), so
+        the per-pair updates are scalar; the source's outcomes come in one batch."""
+        s, cap, arrival = self.state, self.capacity, self.stream.arrival_s
+        rows, agents = ci.tolist(), ai.tolist()
+        before = []
+        for c, a, ch in zip(rows, agents, self.channel[ci].tolist()):
+            held = int(s.held[a])
+            before.append(float(held))
+            if held == 0:
+                s.busy_since[a] = t
+            s.held[a] = held + 1
+            s.load[a, ch] += 1
+            s.free[a, ch] = cap[a, ch] - s.load[a, ch] if s.on[a] else 0
+            s.handled[a] += 1
+            s.last_change[a] = t
+            s.status[c] = SERVED
+            s.wait_s[c] = t - arrival[c]
+            s.agent[c] = a
+            s.agent_load[c] = held
+        o = self.source.outcomes(stream=self.stream, contact_idx=ci, agent_idx=ai, agent_load=np.array(before), t_s=t)
+        s.record(rows, o)
+        for c, a, h in zip(rows, agents, o.handle_s.tolist()):
+            s.work_s[a] += h
+            heapq.heappush(s.departures, (t + h, c))
+        if new >= 0:
+            s.waiting.pop()  # the new contact is the last one queued
+        elif len(rows) == 1:
+            s.waiting.remove(rows[0])
+        else:
+            s.waiting = [c for c in s.waiting if s.status[c] == WAITING]
+
+    def _check(self, t: float, ci: np.ndarray, ai: np.ndarray) -> None:
+        """Refuse an answer that breaks capacity or eligibility or assigns twice (scalar
+        loops: answers hold few pairs)."""
+        s, problems = self.state, []
+        rows, agents = ci.tolist(), ai.tolist()
+        table, group, status, free = self.eligibility.table, self.eligibility.group, s.status, s.free
+        used: dict[tuple[int, int], int] = {}
+        if len(rows) != len(agents):
+            problems.append("contact and agent arrays differ in length")
+        elif len(set(rows)) != len(rows):
+            problems.append("a contact was assigned twice")
+        for c, a in zip(rows, agents) if not problems else ():
+            key = (a, int(self.channel[c]))
+            used[key] = n = used.get(key, 0) + 1
+            if status[c] != WAITING:
+                problems.append(f"contact {c} is not waiting")
+            elif n > free[key]:
+                problems.append(f"more contacts assigned to agent {a} than its free capacity")
+            elif not table[group[c], a]:
+                problems.append(f"pair (contact {c}, agent {a}) is not eligible")
+            if problems:
+                break
         if problems:
             raise AssignError(f"policy {self.policy.name!r} at t={t:.3f}s: " + "; ".join(problems))
 
-
-def _cumcount(x: np.ndarray) -> np.ndarray:
-    """For each element, how many earlier elements equal it (0, 1, ... per value)."""
-    if len(x) < 2:
-        return np.zeros(len(x), dtype=np.int64)
-    order = np.argsort(x, kind="stable")
-    xs = x[order]
-    start = np.r_[0, np.flatnonzero(xs[1:] != xs[:-1]) + 1]
-    run = np.repeat(start, np.diff(np.r_[start, len(xs)]))
-    out = np.empty(len(x), dtype=np.int64)
-    out[order] = np.arange(len(xs)) - run
-    return out
+    # ------------------------------------------------------------------ the end
+    def _result(self, *, arms: np.ndarray | None, wall_s: float) -> RunResult:
+        """Close the books at the end time: the queue left, outcomes drawn after the run,
+        busy and staffed time of agents still working."""
+        s, st, src = self.state, self.stream, self.source
+        t_end = max(self._t_last, self.config.horizon_s)
+        w = np.asarray(s.waiting, dtype=np.int64)
+        if len(w):  # whoever is still queued: abandoned if their patience ran out, else unserved
+            gone = self.deadline[w] <= t_end
+            s.status[w[gone]] = ABANDONED
+            s.wait_s[w[gone]] = st.patience_s[w[gone]]
+            s.status[w[~gone]] = UNSERVED
+            s.wait_s[w[~gone]] = t_end - st.arrival_s[w[~gone]]
+        s.status[s.status == PENDING] = UNSERVED  # arrivals past the stop time (none by construction)
+        sv = np.flatnonzero(s.status == SERVED)
+        done = src.complete_outcomes(stream=st, contact_idx=sv, truth_p_resolved=s.truth_p_resolved[sv],
+                                     truth_csat=s.truth_csat[sv])
+        if done is not None:
+            s.resolved[sv], s.csat[sv] = done
+        still = s.held > 0
+        s.busy_s[still] += np.maximum(t_end - s.busy_since[still], 0)
+        s.staffed_s[s.on] += np.maximum(t_end - s.on_since[s.on], 0)
+        return RunResult(
+            source=src.name, policy=self.policy.name, seed=self.seed, config=self.config, intents=src.intents,
+            agent_ids=src.agents.ids, stream=st, status=s.status, wait_s=s.wait_s, agent=s.agent,
+            agent_load=s.agent_load, handle_s=s.handle_s, resolved=s.resolved, csat=s.csat,
+            truth_p_resolved=s.truth_p_resolved, truth_csat=s.truth_csat, truth_handle_s=s.truth_handle_s,
+            arm=arms, agent_busy_s=s.busy_s, agent_staffed_s=s.staffed_s, agent_work_s=s.work_s,
+            agent_handled=s.handled, end_s=float(t_end), n_decisions=s.n_decisions, wall_s=wall_s)
 
 
 def simulate(*, source: Source, policy: "Policy", seed: int, config: SimConfig | None = None) -> RunResult:

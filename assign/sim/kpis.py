@@ -24,8 +24,6 @@ from assign.sim.engine import ABANDONED, SERVED, UNSERVED, RunResult
 
 KPI_NAMES = ("offered", "resolution_rate", "expected_resolution", "csat", "aht_s", "asa_s", "mean_wait_s",
              "p_wait", "service_level", "abandonment_rate", "unserved_rate", "occupancy", "work_gini")
-#: Higher is better for these (used for the direction of differences in reports).
-HIGHER_IS_BETTER = {"resolution_rate", "expected_resolution", "csat", "service_level"}
 WAIT_BINS = np.r_[0, 1, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, np.inf]
 
 

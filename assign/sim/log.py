@@ -3,11 +3,11 @@ history can train the next model. Extra columns: ``status`` (served | abandoned 
 ``policy``, ``seed`` and, for split runs, ``arm``."""
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 
-from assign.history import conform_history
+from assign.constants import DAY_S
+from assign.history import conform_history, repeat_within
 from assign.schema import CHANNELS
 from assign.sim.engine import ABANDONED, SERVED, STATUS_NAMES, RunResult
 
@@ -15,23 +15,6 @@ from assign.sim.engine import ABANDONED, SERVED, STATUS_NAMES, RunResult
 def _names(vocab: tuple[str, ...], codes: np.ndarray) -> np.ndarray:
     arr = np.asarray(list(vocab) + [None], dtype=object)
     return arr[np.where(codes >= 0, codes, len(vocab))]
-
-
-def repeat_within(customer_id: np.ndarray, arrival_s: np.ndarray, *, window_s: float = 72 * 3600.0) -> np.ndarray:
-    """True where the same identified customer arrives again within ``window_s`` (nullable)."""
-    n = len(customer_id)
-    out = pd.array([pd.NA] * n, dtype="boolean")
-    known = np.array([c is not None and c == c for c in customer_id], dtype=bool)
-    if not known.any():
-        return out
-    df = pd.DataFrame({"c": customer_id[known], "t": arrival_s[known], "i": np.flatnonzero(known)})
-    df = df.sort_values(["c", "t"], kind="stable")
-    nxt = df.groupby("c", sort=False)["t"].shift(-1)
-    rep = (nxt - df["t"]) <= window_s
-    res = np.zeros(n, dtype=bool)
-    res[df["i"].to_numpy()] = rep.to_numpy()
-    out[known] = res[known]
-    return out
 
 
 def to_history(run: RunResult, *, source) -> pd.DataFrame:
@@ -66,7 +49,7 @@ def to_history(run: RunResult, *, source) -> pd.DataFrame:
         "style": _names(source.styles, b.style),
         "customer_id": b.customer_id, "customer_tier": b.customer_tier,
         "agent_id": agent_col(ag.ids, dtype=object),
-        "agent_tenure_days": np.where(served, ag.tenure_days[aa] + st.arrival_s / 86400.0, np.nan),
+        "agent_tenure_days": np.where(served, ag.tenure_days[aa] + st.arrival_s / DAY_S, np.nan),
         "agent_proficiency": prof,
         "agent_sentiment_handling": agent_col(ag.sentiment_handling),
         "agent_style": agent_col(style_names, dtype=object),

@@ -1,9 +1,12 @@
 """Routing policies behind one small interface.
 
-A policy has a ``name``, ``start(engine)`` (called once per replication: bind to the run's
-contacts, warm up) and ``assign(view) -> (contact_rows, agent_rows)``: given the waiting
-contacts in queue order and the free capacity now, which pairs to start. The engine checks
-every answer (capacity, eligibility, no double assignment).
+A policy subclasses :class:`Policy`: a ``name``, ``assign(view) -> (contact_rows,
+agent_rows)`` (given the waiting contacts in queue order and the free capacity now, which
+pairs to start) and two optional hooks with no-op defaults: ``start(run)``, called once per
+replication with its :class:`~assign.sim.view.RunInfo` (bind to the run's contacts, warm
+up), and ``arm_labels(run)``, a per-contact arm label array for split runs (None by
+default). A policy sees the run only through :class:`~assign.sim.view.View` and
+``RunInfo``. The engine checks every answer (capacity, eligibility, no double assignment).
 
 - ``fcfs``: first come first served to the longest-idle eligible agent (the classic ACD).
 - ``random``: queue order, a uniformly random eligible free agent.
@@ -16,41 +19,53 @@ every answer (capacity, eligibility, no double assignment).
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import replace
-from typing import Any, Protocol
+from dataclasses import dataclass
 
 import numpy as np
 
+from assign.config import RouterConfig
+from assign.errors import InputError
+from assign.schema import Snapshot
 from assign.scorer import Scorer, SkillScorer
-from assign.sim.engine import View
+from assign.sim.view import RunInfo, View
 
 _EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.int64))
 
 
-class Policy(Protocol):
-    name: str
+class Policy(ABC):
+    """A routing policy: override :meth:`assign`; the hooks default to doing nothing."""
 
-    def start(self, engine: Any) -> None: ...
+    name: str = "policy"
 
-    def assign(self, view: Any) -> tuple[np.ndarray, np.ndarray]: ...
+    def start(self, run: RunInfo) -> None:  # noqa: B027 - an optional hook
+        """Called once when a replication starts, before any event. Default: nothing."""
+
+    @abstractmethod
+    def assign(self, view: View) -> tuple[np.ndarray, np.ndarray]:
+        """(contact rows, agent rows) of the pairs to start now, within ``view.free``."""
+
+    def arm_labels(self, run: RunInfo) -> np.ndarray | None:
+        """Per contact of the run (stream order), the arm that routes it; None (the default)
+        for a policy without arms."""
+        return None
 
 
-class _Sequential:
+class _Sequential(Policy):
     """Queue order; each contact takes the agent that ``_pick`` chooses among the eligible
     free ones. Subclasses override ``_pick`` only."""
 
     name = "sequential"
 
-    def start(self, engine: Any) -> None:
-        self._all = np.arange(engine.n_agents)
+    def start(self, run: RunInfo) -> None:
+        self._all = np.arange(run.n_agents)
 
-    def assign(self, view: Any) -> tuple[np.ndarray, np.ndarray]:
+    def assign(self, view: View) -> tuple[np.ndarray, np.ndarray]:
         w, free = view.waiting, view.free
-        e = view.engine
         if len(w) == 1:  # one new contact against all agents: no per-agent subsetting needed
             c = w[0]
-            cand = e.elig_g[e.group[c]] & (free[:, view.stream.block.channel[c]] > 0)
+            cand = view.static_eligible(c) & (free[:, view.stream.block.channel[c]] > 0)
             if not cand.any():
                 return _EMPTY
             return np.array([c]), np.array([self._pick(view, c, cand, view.idle_key, self._all)])
@@ -58,7 +73,7 @@ class _Sequential:
         if not len(fa):
             return _EMPTY
         ch = view.stream.block.channel
-        elig = e.elig_g[:, fa][e.group[w]]
+        elig = view.static_eligible(w)[:, fa]
         fr = free[fa]
         # Drop contacts no free agent can take before looping (overload: long queues).
         ok = (elig & (fr[:, ch[w]].T > 0)).any(axis=1)
@@ -80,7 +95,7 @@ class _Sequential:
                 break
         return np.asarray(out_c, np.int64), np.asarray(out_a, np.int64)
 
-    def _pick(self, view: Any, c: int, cand: np.ndarray, idle: np.ndarray, agents: np.ndarray) -> int:
+    def _pick(self, view: View, c: int, cand: np.ndarray, idle: np.ndarray, agents: np.ndarray) -> int:
         """Index into ``agents`` (the free agents) of the one contact ``c`` gets."""
         raise NotImplementedError
 
@@ -101,7 +116,7 @@ class RandomPolicy(_Sequential):
 
     def _pick(self, view, c, cand, idle, agents):
         idx = np.flatnonzero(cand)
-        return int(idx[view.engine.rng.integers(len(idx))])
+        return int(idx[view.rng.integers(len(idx))])
 
 
 class Skills(_Sequential):
@@ -116,16 +131,16 @@ class Skills(_Sequential):
         return int(np.argmin(np.where(top, idle, np.inf)))
 
 
-class GCMu:
+class GCMu(Policy):
     """Generalised cµ (Mandelbaum & Stolyar 2004) with quadratic waiting cost: repeatedly start
     the pair maximising ``(1 + urgency) * (waited + 1 s) * µ[agent, intent]``."""
 
     name = "gcmu"
 
-    def start(self, engine: Any) -> None:
-        self._mu = 1.0 / np.maximum(engine.source.expected_handle_s(), 1e-9)  # (agents, intents)
+    def start(self, run: RunInfo) -> None:
+        self._mu = 1.0 / np.maximum(run.source.expected_handle_s(), 1e-9)  # (agents, intents)
 
-    def assign(self, view: Any) -> tuple[np.ndarray, np.ndarray]:
+    def assign(self, view: View) -> tuple[np.ndarray, np.ndarray]:
         w, free = view.waiting, view.free
         blk = view.stream.block
         elig = view.eligible(w)
@@ -152,7 +167,7 @@ class GCMu:
         return np.asarray(out_c, np.int64), np.asarray(out_a, np.int64)
 
 
-class MLGreedy:
+class MLGreedy(Policy):
     """Each contact, in queue order, gets the eligible free agent with the best predicted
     score now (how vendor predictive routers work): no look-ahead across the window."""
 
@@ -160,14 +175,15 @@ class MLGreedy:
 
     def __init__(self, *, scorer: Scorer | None = None) -> None:
         self.scorer = scorer if scorer is not None else SkillScorer()
+        self._warm = False
 
-    def start(self, engine: Any) -> None:
-        warm = getattr(self.scorer, "warm_up", None)
-        if callable(warm) and not getattr(self, "_warm", False):
-            warm()
+    def start(self, run: RunInfo) -> None:
+        self.scorer.bind(run)
+        if not self._warm:
+            self.scorer.warm_up()
             self._warm = True
 
-    def assign(self, view: Any) -> tuple[np.ndarray, np.ndarray]:
+    def assign(self, view: View) -> tuple[np.ndarray, np.ndarray]:
         w, free = view.waiting, view.free
         elig = view.eligible(w)
         rows = np.flatnonzero(elig.any(axis=1))
@@ -193,12 +209,12 @@ class MLGreedy:
         return np.asarray(out_c, np.int64), np.asarray(out_a, np.int64)
 
 
-class RouterPolicy:
+class RouterPolicy(Policy):
     """The engine's :class:`~assign.router.Router` on every decision (``ml-batch``; with an
     :class:`OracleScorer`, ``oracle``). Router eligibility is the same rule set as the
     engine's, so the engine's check never trips on a correct router."""
 
-    def __init__(self, *, scorer: Scorer | None = None, config: Any = None, name: str = "ml-batch",
+    def __init__(self, *, scorer: Scorer | None = None, config: RouterConfig | None = None, name: str = "ml-batch",
                  budget_ms: float | None = None) -> None:
         self.name = name
         self.scorer = scorer if scorer is not None else SkillScorer()
@@ -206,16 +222,14 @@ class RouterPolicy:
         self.budget_ms = budget_ms
         self._router = None
 
-    def start(self, engine: Any) -> None:
-        bind = getattr(self.scorer, "bind", None)
-        if callable(bind):
-            bind(engine)
+    def start(self, run: RunInfo) -> None:
+        self.scorer.bind(run)
         if self._router is None:
             from assign.router import Router
 
             self._router = Router(scorer=self.scorer, config=self.config)
 
-    def assign(self, view: Any) -> tuple[np.ndarray, np.ndarray]:
+    def assign(self, view: View) -> tuple[np.ndarray, np.ndarray]:
         w, free = view.waiting, view.free
         ok_c = view.static_eligible(w)
         ch = view.stream.block.channel[w]
@@ -229,29 +243,33 @@ class RouterPolicy:
         return w[np.asarray(res.contact_index, np.int64)], agents[np.asarray(res.agent_index, np.int64)]
 
 
-class OracleScorer:
+class OracleScorer(Scorer):
     """Scores pairs by the source's true expected resolution for the run it is bound to
-    (needs a source with ``truth_quality``: the synthetic world). The ceiling, not a model."""
+    (needs a source with ``has_truth``: the synthetic world). The ceiling, not a model."""
 
     name = "oracle"
 
-    def bind(self, engine: Any) -> None:
-        if not hasattr(engine.source, "truth_quality"):
-            from assign.errors import InputError
+    def __init__(self) -> None:
+        self._run: RunInfo | None = None
 
-            raise InputError([f"policy oracle: source {engine.source.name!r} has no truth (use --world)"],
+    def bind(self, run: RunInfo) -> None:
+        if not run.source.has_truth:
+            raise InputError([f"policy oracle: source {run.source.name!r} has no truth (use --world)"],
                              what="simulation")
-        self._engine = engine
+        self._run = run
 
-    def score_pairs(self, snapshot: Any, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
-        e = self._engine
+    def score_pairs(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
+        run = self._run
+        if run is None:
+            raise InputError(["scorer oracle: not bound to a simulated run (it scores simulated contacts only)"],
+                             what="scorer")
         cr = snapshot.meta["contact_rows"][contact_idx]
         ar = snapshot.meta["agent_rows"][agent_idx]
         load = snapshot.agents.load[agent_idx].sum(axis=1)
-        return e.source.truth_quality(stream=e.stream, contact_idx=cr, agent_idx=ar, agent_load=load)
+        return run.source.truth_quality(stream=run.stream, contact_idx=cr, agent_idx=ar, agent_load=load)
 
 
-class SplitPolicy:
+class SplitPolicy(Policy):
     """Several arms in one centre: each contact is routed by its arm's policy, all arms share
     the agents and ONE queue. ``arm_of(contact, t_s) -> arm name`` is called once per contact
     at arrival time with a :class:`ContactRow`; key it on the contact (contact-level
@@ -261,7 +279,7 @@ class SplitPolicy:
     jumps the queue (two identical arms reproduce the single policy exactly) and a batch
     policy still batches its consecutive contacts. The run's log gets an ``arm`` column."""
 
-    def __init__(self, *, arms: Mapping[str, Policy], arm_of: Callable[["ContactRow", float], str],
+    def __init__(self, *, arms: Mapping[str, Policy], arm_of: Callable[[ContactRow, float], str],
                  name: str = "split") -> None:
         if not arms:
             raise ValueError("arms must name at least one policy")
@@ -270,13 +288,13 @@ class SplitPolicy:
         self.name = name
         self._names = tuple(self.arms)
 
-    def start(self, engine: Any) -> None:
+    def start(self, run: RunInfo) -> None:
         for p in self.arms.values():
-            p.start(engine)
+            p.start(run)
 
-    def arm_labels(self, engine: Any) -> np.ndarray:
-        st = engine.stream
-        b, src = st.block, engine.source
+    def arm_labels(self, run: RunInfo) -> np.ndarray:
+        st = run.stream
+        b, src = st.block, run.source
         labels = np.empty(len(st), dtype=object)
         for i in range(len(st)):
             row = ContactRow(index=i, contact_id=b.ids[i], arrival_s=float(st.arrival_s[i]),
@@ -290,7 +308,7 @@ class SplitPolicy:
         self._codes = np.array([index[x] for x in labels], dtype=np.int64)
         return labels
 
-    def assign(self, view: Any) -> tuple[np.ndarray, np.ndarray]:
+    def assign(self, view: View) -> tuple[np.ndarray, np.ndarray]:
         w = view.waiting
         if not len(w):
             return _EMPTY
@@ -306,7 +324,7 @@ class SplitPolicy:
         for s, e in zip(starts, ends):
             if not free.any():
                 break
-            sub = _RunView(view.t, w[s:e], free.copy(), view.engine, added=view.free - free)
+            sub = view.narrowed(waiting=w[s:e], free=free.copy(), added=view.free - free)
             ci, ai = self.arms[self._names[codes[s]]].assign(sub)
             if len(ci):
                 ci = np.asarray(ci, np.int64); ai = np.asarray(ai, np.int64)
@@ -317,47 +335,23 @@ class SplitPolicy:
         return np.concatenate(out_c), np.concatenate(out_a)
 
 
-class _RunView(View):
-    """The view one run of a :class:`SplitPolicy` decision gets: agents' load (idle order,
-    snapshot load) counts the ``added`` (agent, channel) contacts that earlier runs of the same
-    decision started, as a single policy walking the whole queue would have counted them."""
-
-    __slots__ = ("added",)
-
-    def __init__(self, t: float, waiting: np.ndarray, free: np.ndarray, engine: Any, *,
-                 added: np.ndarray) -> None:
-        super().__init__(t, waiting, free, engine)
-        self.added = added
-
-    @property
-    def idle_key(self) -> np.ndarray:
-        return super().idle_key + self.added.sum(axis=1) * 1e12
-
-    def snapshot(self, contact_rows: np.ndarray, agent_rows: np.ndarray) -> Any:
-        snap = super().snapshot(contact_rows, agent_rows)
-        add = self.added[agent_rows]
-        if not add.any():
-            return snap
-        return replace(snap, agents=replace(snap.agents, load=snap.agents.load + add))
-
-
+@dataclass(frozen=True, slots=True)
 class ContactRow:
     """One contact as ``SplitPolicy.arm_of`` sees it."""
 
-    __slots__ = ("index", "contact_id", "arrival_s", "channel", "intent", "customer_id", "customer_tier")
-
-    def __init__(self, **kw: Any) -> None:
-        for k, v in kw.items():
-            setattr(self, k, v)
-
-    def __repr__(self) -> str:
-        return f"ContactRow({', '.join(f'{k}={getattr(self, k)!r}' for k in self.__slots__)})"
+    index: int
+    contact_id: str
+    arrival_s: float
+    channel: int
+    intent: str
+    customer_id: str | None
+    customer_tier: str | None
 
 
 POLICY_NAMES = ("fcfs", "skills", "random", "gcmu", "ml-greedy", "ml-batch", "oracle")
 
 
-def make_policy(name: str, *, scorer: Scorer | None = None, router_config: Any = None) -> Policy:
+def make_policy(name: str, *, scorer: Scorer | None = None, router_config: RouterConfig | None = None) -> Policy:
     """A policy by name. ``scorer`` (default :class:`SkillScorer`) is used by ``ml-greedy``
     and ``ml-batch``; ``oracle`` always uses the source's truth."""
     if name == "fcfs":

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from assign.constants import HOURS_PER_WEEK
 from assign.errors import InputError
 
 SCHEMA = "assign.scenario/1"
-HOURS_PER_WEEK = 168
 
 try:  # YAML is optional: read/write it only where pyyaml is importable.
     import yaml as _yaml

@@ -9,9 +9,9 @@ and the same per-contact outcome uniforms (common random numbers).
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,8 @@ from scipy.special import ndtri
 
 from assign.errors import InputError
 from assign.schema import CHANNEL_INDEX, CHANNELS, Agents, Contacts
-from assign.sim.scenario import HOURS_PER_WEEK, Scenario
+from assign.constants import HOURS_PER_WEEK
+from assign.sim.scenario import Scenario
 
 #: Independent random streams of one replication (SeedSequence spawn keys).
 STREAM_ARRIVALS, STREAM_PATIENCE, STREAM_OUTCOMES, STREAM_POLICY = 0, 1, 2, 3
@@ -72,8 +73,15 @@ class ShiftPlan:
     on: np.ndarray
 
 
-class Source(Protocol):
-    """What the engine needs from a simulated centre."""
+class Source(ABC):
+    """What the engine needs from a simulated centre. Subclasses set the attributes below
+    and implement the four abstract methods; the optional hooks have documented defaults.
+
+    ``complete_outcomes`` draws outcomes that nothing during the run depends on, in one batch
+    after it (default: none, the outcomes given at assignment are final). ``truth_quality``
+    is the true expected resolution of pairs, for the oracle; a source with a hidden truth
+    sets ``has_truth = True`` and overrides it (default: no truth).
+    """
 
     name: str
     start: datetime
@@ -81,17 +89,35 @@ class Source(Protocol):
     languages: tuple[str, ...]
     styles: tuple[str, ...]
     agents: Agents
+    has_truth: bool = False
 
-    def contacts(self, *, seed: int, horizon_s: float) -> ContactStream: ...
+    @abstractmethod
+    def contacts(self, *, seed: int, horizon_s: float) -> ContactStream:
+        """The contacts arriving in [0, horizon_s) of replication ``seed``, in arrival order."""
 
-    def shifts(self, *, horizon_s: float) -> ShiftPlan: ...
+    @abstractmethod
+    def shifts(self, *, horizon_s: float) -> ShiftPlan:
+        """Agents going on and off shift up to ``horizon_s``."""
 
+    @abstractmethod
     def outcomes(self, *, stream: ContactStream, contact_idx: np.ndarray, agent_idx: np.ndarray,
-                 agent_load: np.ndarray, t_s: float) -> Outcomes: ...
+                 agent_load: np.ndarray, t_s: float) -> Outcomes:
+        """Outcomes of pairs started at ``t_s`` (``agent_load``: contacts the agent already held)."""
 
+    @abstractmethod
     def expected_handle_s(self) -> np.ndarray:
         """(n_agents, n_intents) expected handle time: the service rates the gcµ rule uses."""
-        ...
+
+    def complete_outcomes(self, *, stream: ContactStream, contact_idx: np.ndarray, truth_p_resolved: np.ndarray,
+                          truth_csat: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(resolved, csat) of the served contacts ``contact_idx``, drawn after the run; None
+        (the default) when the outcomes recorded at assignment are final."""
+        return None
+
+    def truth_quality(self, *, stream: ContactStream, contact_idx: np.ndarray, agent_idx: np.ndarray,
+                      agent_load: np.ndarray, t_s: float = 0.0) -> np.ndarray | None:
+        """True expected resolution of pairs; None (the default) for a source without truth."""
+        return None
 
 
 def poisson_times(rng: np.random.Generator, rate_per_hour: np.ndarray, *, start: datetime,
@@ -116,7 +142,7 @@ def poisson_times(rng: np.random.Generator, rate_per_hour: np.ndarray, *, start:
     return t[order], typ[order]
 
 
-class ScenarioSource:
+class ScenarioSource(Source):
     """A queueing scenario: one routing group per type, identical agents (all skilled in every
     type, one voice contact at a time), handle times and patience from the scenario's
     distributions. With ``replay`` (a history DataFrame in the contract) the arrival stream

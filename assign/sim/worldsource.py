@@ -12,13 +12,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtri
 
-from assign.sim.source import STREAM_ARRIVALS, STREAM_OUTCOMES, ContactStream, Outcomes, ShiftPlan, stream_rng
+from assign.constants import DAY_S
+from assign.sim.source import STREAM_ARRIVALS, STREAM_OUTCOMES, ContactStream, Outcomes, ShiftPlan, Source, stream_rng
 
-DAY_S = 86_400.0
 
+class WorldSource(Source):
+    """Wraps a :class:`assign.world.centre.World`; its hidden truth is the oracle's."""
 
-class WorldSource:
-    """Wraps a :class:`assign.world.centre.World`."""
+    has_truth = True
 
     def __init__(self, world, *, name: str = "world") -> None:
         from assign.world.truth import COEF_NAMES
@@ -110,6 +111,6 @@ class WorldSource:
     def expected_handle_s(self) -> np.ndarray:
         """Service-time estimates for gcµ without the hidden truth: the world's calibrated
         handle time per channel, scaled by ``1.5 - 0.5 * proficiency`` (a stated heuristic:
-        skilled agents are faster). Voice handle time is used for every agent."""
-        base = float(self.world.agents.attrs.get("calibrated_handle_s", (150.0,))[0])
+        skilled agents are faster). The voice figure is used for every agent."""
+        base = float(self.world.calibrated_handle_s[0])
         return base * (1.5 - 0.5 * self.agents.skill)

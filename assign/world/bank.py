@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from assign.errors import InputError
-from assign.history import conform_history, epoch_seconds
+from assign.constants import REPEAT_WINDOW_S
+from assign.history import conform_history, epoch_seconds, repeat_within
 
 FORMAT = "anonymous-bank"
 HEADER = ("vru+line", "call_id", "customer_id", "priority", "type", "date", "vru_entry",
@@ -29,7 +30,6 @@ HEADER = ("vru+line", "call_id", "customer_id", "priority", "type", "date", "vru
 TYPES = ("PS", "PE", "IN", "NE", "NW", "TT")
 OUTCOMES = ("AGENT", "HANG", "PHANTOM")
 NO_SERVER = "NO_SERVER"
-REPEAT_WINDOW_S = 72 * 3600
 # Clock skew tolerated between consecutive stamps of one call (the log has VRU exits up
 # to 79 s before the VRU entry); anything larger is read as crossing midnight.
 _SKEW_S = 3600
@@ -287,7 +287,8 @@ def _derive(rows: list[list[str]], lines: list[int]) -> tuple[pd.DataFrame, dict
         "ended_at": stamp(t_end),
         "source_line": np.asarray(lines, dtype=np.int64),
     })
-    repeat = repeat_within(hist, window_s=REPEAT_WINDOW_S)
+    repeat = pd.Series(repeat_within(hist["customer_id"], epoch_seconds(hist["arrival_at"]), window_s=REPEAT_WINDOW_S),
+                       index=hist.index)
     hist["repeat_72h"] = repeat
     resolved = (~repeat.astype("boolean")).astype("boolean")
     resolved[hist["abandoned"].to_numpy()] = pd.NA
@@ -307,33 +308,3 @@ def _derive(rows: list[list[str]], lines: list[int]) -> tuple[pd.DataFrame, dict
         "repeat_72h_unknown": int(out["repeat_72h"].isna().sum()),
     }
     return out, derived
-
-
-def epoch_s(ts: pd.Series) -> np.ndarray:
-    """Whole seconds since 1970 of a datetime column, whatever its unit (ns, us, s)."""
-    return np.floor(epoch_seconds(ts)).astype(np.int64)
-
-
-def repeat_within(hist: pd.DataFrame, *, window_s: float) -> pd.Series:
-    """Whether the same identified customer calls again within ``window_s`` of this call's
-    arrival (any later kept call, served or abandoned, counts).
-
-    Null when the customer is unidentified, and when no later call is seen but the window
-    runs past the last arrival in the log (right-censored: the answer is unknown).
-    """
-    out = pd.Series(pd.NA, index=hist.index, dtype="boolean")
-    ident = hist["customer_id"].notna().to_numpy()
-    if not ident.any():
-        return out
-    t = epoch_s(hist["arrival_at"])
-    log_end = t.max()
-    sub = pd.DataFrame({"c": hist["customer_id"].to_numpy()[ident], "t": t[ident],
-                        "i": np.flatnonzero(ident)}).sort_values(["c", "t", "i"], kind="stable")
-    nxt = sub.groupby("c", sort=False)["t"].shift(-1).to_numpy()
-    has_next = ~np.isnan(nxt)
-    gap = np.where(has_next, nxt - sub["t"].to_numpy(), np.inf)
-    val = pd.array(gap <= window_s, dtype="boolean")
-    censored = ~has_next & (sub["t"].to_numpy() + window_s > log_end)
-    val[censored] = pd.NA
-    out.iloc[sub["i"].to_numpy()] = val
-    return out

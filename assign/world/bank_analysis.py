@@ -20,7 +20,8 @@ import pandas as pd
 from scipy import stats
 
 from assign.errors import InputError
-from assign.world.bank import epoch_s
+from assign.constants import REPEAT_WINDOW_S
+from assign.history import epoch_seconds
 
 MODELS = ("type", "type+agent", "type*agent")
 
@@ -281,8 +282,8 @@ def holdout_baselines(history: pd.DataFrame, *, split_at: pd.Timestamp | str = "
     ok = agent & np.isfinite(y)
     tr, te = ok & ~after, ok & after
     codes, _ = pd.factorize(history["customer_id"], use_na_sentinel=True)
-    secs = epoch_s(t).astype(float)
-    recent = recent_counts(t=secs, customer=codes.astype(np.int64), window_s=72 * 3600.0) > 0
+    secs = epoch_seconds(t)
+    recent = recent_counts(t=secs, customer=codes.astype(np.int64), window_s=REPEAT_WINDOW_S) > 0
     rate = pd.Series(y[tr]).groupby(recent[tr]).mean()
     out["resolved"] = {"base_rate": binary_metrics(y[te], np.full(te.sum(), y[tr].mean())),
                        "called_in_last_72h": binary_metrics(y[te], pd.Series(recent[te]).map(rate).to_numpy())}

@@ -11,7 +11,7 @@ history through a logging policy.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from assign.constants import DAY_S
 from assign.errors import InputError
 from assign.schema import CHANNELS, Agents, Contacts
 from assign.world.truth import COEF_NAMES, DEFAULT_COEF, draw, truth_many
 
 WORLD_SCHEMA = "assign.world/1"
-DAY_S = 86_400.0
 
 INTENT_NAMES = (
     "billing_question", "billing_dispute", "card_lost", "card_activation", "card_declined",
@@ -61,6 +61,49 @@ class Truth:
 
 
 @dataclass(frozen=True, eq=False)
+class AgentArrays:
+    """The agents table as arrays in the world's vocabularies (row j is agent j): what the
+    truth, the shift clock and the history generator read."""
+
+    skill: np.ndarray            # (n_agents, n_intents) proficiency, 0 = no skill
+    speaks: np.ndarray           # (n_agents, n_languages) bool
+    off: np.ndarray              # (n_agents, 7) bool: off on that weekday
+    capacity: np.ndarray         # (n_agents, n_channels) int32
+    style: np.ndarray            # (n_agents,) int32 style code
+    tenure_days: np.ndarray
+    sentiment_handling: np.ndarray
+    ability: np.ndarray          # hidden: no feature shows it
+    speed: np.ndarray            # hidden
+    shift_start_h: np.ndarray
+    shift_len_h: np.ndarray      # 24 for an agent whose shift start equals its end
+
+    @classmethod
+    def from_frame(cls, ag: pd.DataFrame, *, intents: tuple[str, ...], languages: tuple[str, ...],
+                   styles: tuple[str, ...]) -> AgentArrays:
+        ii = {k: n for n, k in enumerate(intents)}
+        li = {k: n for n, k in enumerate(languages)}
+        si = {k: n for n, k in enumerate(styles)}
+        n = len(ag)
+        skill = np.zeros((n, len(intents)))
+        speaks = np.zeros((n, len(languages)), dtype=bool)
+        off = np.zeros((n, 7), dtype=bool)
+        for j, (sk, langs, days) in enumerate(zip(ag["skills"], ag["languages"], ag["off_days"])):
+            for k, v in sk.items():
+                skill[j, ii[k]] = v
+            speaks[j, [li[x] for x in langs]] = True
+            off[j, list(days)] = True
+        shift_len = np.array((ag["shift_end_h"] - ag["shift_start_h"]) % 24, dtype=np.float64)
+        shift_len[shift_len == 0] = 24.0
+        capacity = ag[[f"capacity_{c}" for c in CHANNELS]].to_numpy(np.int32)
+        return cls(skill=skill, speaks=speaks, off=off, capacity=capacity,
+                   style=np.array([si[s] for s in ag["style"]], dtype=np.int32),
+                   tenure_days=ag["tenure_days"].to_numpy(np.float64),
+                   sentiment_handling=ag["sentiment_handling"].to_numpy(np.float64),
+                   ability=ag["ability"].to_numpy(np.float64), speed=ag["speed"].to_numpy(np.float64),
+                   shift_start_h=ag["shift_start_h"].to_numpy(np.float64), shift_len_h=shift_len)
+
+
+@dataclass(frozen=True, eq=False)
 class World:
     """A synthetic centre. ``agents`` has one row per agent (see module doc); ``customers`` the
     pool arrivals draw from; ``volume`` the expected contacts per (weekday, channel); ``coef``
@@ -81,35 +124,12 @@ class World:
     coef: np.ndarray
     occupancy: float
     calibrated_handle_s: tuple[float, ...] = CHANNEL_HANDLE_S
-    _a: dict[str, np.ndarray] = field(init=False, repr=False)
+    arrays: AgentArrays = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        ag = self.agents
-        ii = {k: n for n, k in enumerate(self.intents)}
-        li = {k: n for n, k in enumerate(self.languages)}
-        n = len(ag)
-        skill = np.zeros((n, len(self.intents)))
-        speaks = np.zeros((n, len(self.languages)), dtype=bool)
-        off = np.zeros((n, 7), dtype=bool)
-        for j, (sk, langs, days) in enumerate(zip(ag["skills"], ag["languages"], ag["off_days"])):
-            for k, v in sk.items():
-                skill[j, ii[k]] = v
-            speaks[j, [li[x] for x in langs]] = True
-            off[j, list(days)] = True
-        si = {k: n for n, k in enumerate(self.styles)}
-        cap = ag[[f"capacity_{c}" for c in CHANNELS]].to_numpy(np.int32)
-        a = dict(
-            skill=skill, speaks=speaks, off=off, capacity=cap,
-            style=np.array([si[s] for s in ag["style"]], dtype=np.int32),
-            tenure=ag["tenure_days"].to_numpy(np.float64),
-            handling=ag["sentiment_handling"].to_numpy(np.float64),
-            ability=ag["ability"].to_numpy(np.float64),
-            speed=ag["speed"].to_numpy(np.float64),
-            shift_start=ag["shift_start_h"].to_numpy(np.float64),
-            shift_len=np.array((ag["shift_end_h"] - ag["shift_start_h"]) % 24, dtype=np.float64),
-        )
-        a["shift_len"][a["shift_len"] == 0] = 24.0
-        object.__setattr__(self, "_a", a)
+        # Derived once, at construction (the dataclass is frozen; nothing changes it after).
+        object.__setattr__(self, "arrays", AgentArrays.from_frame(self.agents, intents=self.intents,
+                                                                  languages=self.languages, styles=self.styles))
 
     # ------------------------------------------------------------------ agents and shifts
     @property
@@ -120,25 +140,25 @@ class World:
         """All agents as the snapshot contract's :class:`Agents` in this world's vocab
         (``intents``, ``languages``, ``styles``). Load and idle are zero: the caller fills
         them. With ``t_s`` the tenure is the tenure at that time."""
-        a = self._a
-        tenure = a["tenure"] + (0.0 if t_s is None else t_s / DAY_S)
+        a = self.arrays
+        tenure = a.tenure_days + (0.0 if t_s is None else t_s / DAY_S)
         n = self.n_agents
-        return Agents(ids=self.agents["agent_id"].to_numpy(object), speaks=a["speaks"], skill=a["skill"],
-                      tenure_days=tenure, sentiment_handling=a["handling"], style=a["style"],
-                      capacity=a["capacity"], load=np.zeros((n, len(CHANNELS)), np.int32),
+        return Agents(ids=self.agents["agent_id"].to_numpy(object), speaks=a.speaks, skill=a.skill,
+                      tenure_days=tenure, sentiment_handling=a.sentiment_handling, style=a.style,
+                      capacity=a.capacity, load=np.zeros((n, len(CHANNELS)), np.int32),
                       idle_s=np.zeros(n))
 
     def on_shift(self, t_s: float) -> np.ndarray:
         """Bool per agent: working at ``t_s`` seconds after ``start``. A shift that crosses
         midnight belongs to the weekday it started on (off days included)."""
-        a = self._a
+        a = self.arrays
         day = int(np.floor(t_s / DAY_S))
         hour = (t_s - day * DAY_S) / 3600.0
-        since = (hour - a["shift_start"]) % 24.0
-        started_day = np.where(hour >= a["shift_start"], day, day - 1)
+        since = (hour - a.shift_start_h) % 24.0
+        started_day = np.where(hour >= a.shift_start_h, day, day - 1)
         wd = (self.start.weekday() + started_day) % 7
-        off = a["off"][np.arange(self.n_agents), wd]
-        return (since < a["shift_len"]) & ~off
+        off = a.off[np.arange(self.n_agents), wd]
+        return (since < a.shift_len_h) & ~off
 
     # ------------------------------------------------------------------ arrivals
     def arrival_rate(self, t_s: float) -> np.ndarray:
@@ -227,12 +247,12 @@ class World:
         load = np.ascontiguousarray(np.broadcast_to(np.asarray(agent_load, dtype=np.float64), (n,)))
         add = np.zeros(n) if t_s is None else np.ascontiguousarray(
             np.broadcast_to(np.asarray(t_s, dtype=np.float64) / DAY_S, (n,)))
-        a = self._a
+        a = self.arrays
         p, cs, ht = truth_many(
             self.coef, self.intent_base, self.intent_handle, np.asarray(CHANNEL_HANDLE_S),
             contacts.intent, contacts.channel, contacts.complexity, contacts.sentiment,
-            contacts.language, contacts.style, a["skill"], a["speaks"], a["style"], a["tenure"],
-            a["handling"], a["ability"], a["speed"], ci, ai, load, add)
+            contacts.language, contacts.style, a.skill, a.speaks, a.style, a.tenure_days,
+            a.sentiment_handling, a.ability, a.speed, ci, ai, load, add)
         return Truth(p_resolved=p, csat_mean=cs, handle_mean_s=ht)
 
     def draw_outcomes(self, *, rng: np.random.Generator, truth: Truth) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -245,11 +265,11 @@ class World:
         """Per weekday and channel: expected contacts, staffed slot-hours, mean handle time the
         world was calibrated with, and the offered load (workload / staffed capacity)."""
         rows = []
-        a = self._a
+        a = self.arrays
         for wd in range(7):
-            working = ~a["off"][:, wd]
+            working = ~a.off[:, wd]
             for c, ch in enumerate(CHANNELS):
-                slot_h = float((a["capacity"][working, c] * a["shift_len"][working]).sum())
+                slot_h = float((a.capacity[working, c] * a.shift_len_h[working]).sum())
                 vol = float(self.volume[wd, c])
                 h = float(self.calibrated_handle_s[c])
                 rows.append(dict(weekday=wd, channel=ch, contacts=vol, slot_hours=slot_h, handle_s=h,
@@ -351,7 +371,29 @@ def generate_world(*, n_agents: int = 200, seed: int, n_intents: int = 30, occup
     intent_handle /= (share * intent_handle).sum()
     intent_cx = rng.uniform(-0.15, 0.15, n_intents)
 
-    # agents: channel groups sized by workload share
+    agents = _draw_agents(rng, n_agents=n_agents, intents=intents, share=share)
+    customers = _draw_customers(rng, n_customers=int(n_customers or max(2000, 1000 * n_agents)))
+    draft = World(seed=int(seed), intents=intents, languages=LANGUAGES, styles=STYLES, start=start,
+                  agents=agents, customers=customers, intent_share=share, intent_base=intent_base,
+                  intent_handle=intent_handle, intent_complexity=intent_cx,
+                  volume=np.tile(np.asarray(CHANNEL_MIX) * 1000.0, (7, 1)),  # for the calibration draw only
+                  coef=DEFAULT_COEF.copy() if coef is None else np.asarray(coef, dtype=np.float64),
+                  occupancy=float(occupancy))
+    handle = _calibrate_handle(draft, rng)
+    a = draft.arrays
+    volume = np.zeros((7, 3))
+    for wd in range(7):
+        working = ~a.off[:, wd]
+        slot_s = (a.capacity[working] * a.shift_len_h[working, None]).sum(axis=0) * 3600.0
+        volume[wd] = occupancy * slot_s / handle
+    return replace(draft, volume=volume, calibrated_handle_s=tuple(float(h) for h in handle))
+
+
+def _draw_agents(rng: np.random.Generator, *, n_agents: int, intents: tuple[str, ...],
+                 share: np.ndarray) -> pd.DataFrame:
+    """The agents table: channel groups sized by workload share, shifts following the
+    arrival profile, off days, languages, sparse skills, tenure and the hidden ability."""
+    n_intents = len(intents)
     work = np.asarray(CHANNEL_MIX) * np.asarray(CHANNEL_HANDLE_S) / np.array([1.0, 2.7, 1.0])
     n_ch = np.floor(work / work.sum() * n_agents).astype(int)
     n_ch[0] += n_agents - n_ch.sum()
@@ -404,8 +446,13 @@ def generate_world(*, n_agents: int = 200, seed: int, n_intents: int = 30, occup
         "ability": ability,
         "speed": -0.3 * ability + rng.normal(0.0, 0.12, n_agents),
     })
-    # customers: a pool with heavy-tailed contact rates -> repeat customers
-    n_cust = int(n_customers or max(2000, 1000 * n_agents))
+    return agents
+
+
+def _draw_customers(rng: np.random.Generator, *, n_customers: int) -> pd.DataFrame:
+    """A customer pool with heavy-tailed contact rates (so repeat customers), each with a
+    fixed language, style and tier."""
+    n_cust = n_customers
     lang = np.asarray(LANGUAGES, dtype=object)[rng.choice(len(LANGUAGES), n_cust, p=LANGUAGE_SHARE)]
     customers = pd.DataFrame({
         "customer_id": [f"u{k:07d}" for k in range(n_cust)],
@@ -415,40 +462,25 @@ def generate_world(*, n_agents: int = 200, seed: int, n_intents: int = 30, occup
         "sentiment_bias": rng.normal(-0.05, 0.25, n_cust),
         "weight": rng.lognormal(0.0, 1.2, n_cust),
     })
-    world = World(seed=int(seed), intents=intents, languages=LANGUAGES, styles=STYLES, start=start,
-                  agents=agents, customers=customers, intent_share=share, intent_base=intent_base,
-                  intent_handle=intent_handle, intent_complexity=intent_cx, volume=np.zeros((7, 3)),
-                  coef=DEFAULT_COEF.copy() if coef is None else np.asarray(coef, dtype=np.float64),
-                  occupancy=float(occupancy))
-    handle = _calibrate_handle(world, rng)
-    object.__setattr__(world, "calibrated_handle_s", tuple(float(h) for h in handle))
-    a = world._a
-    volume = np.zeros((7, 3))
-    for wd in range(7):
-        working = ~a["off"][:, wd]
-        slot_s = (a["capacity"][working] * a["shift_len"][working, None]).sum(axis=0) * 3600.0
-        volume[wd] = occupancy * slot_s / handle
-    object.__setattr__(world, "volume", volume)
-    return world
+    return customers
 
 
 def _calibrate_handle(world: World, rng: np.random.Generator, n: int = 10_000) -> np.ndarray:
     """Mean handle time per channel when contacts go to a skilled agent of their channel chosen
     in proportion to proficiency (close to the logging policy): the figure the volume uses."""
-    object.__setattr__(world, "volume", np.tile(np.asarray(CHANNEL_MIX) * 1000.0, (7, 1)))
     sub = np.random.default_rng(int(rng.integers(2**63)))
     df = world.sample_arrivals(rng=sub, start_s=0.0, end_s=7 * DAY_S)
     df = df.iloc[sub.permutation(len(df))[:n]].reset_index(drop=True)
     cs = world.contacts_block(df)
-    a = world._a
+    a = world.arrays
     agent = np.empty(len(df), dtype=np.int64)
     for i in range(len(df)):
-        ok = (a["capacity"][:, cs.channel[i]] > 0) & a["speaks"][:, cs.language[i]]
-        w = np.exp(4.0 * a["skill"][:, cs.intent[i]]) * ok * (a["skill"][:, cs.intent[i]] > 0)
+        ok = (a.capacity[:, cs.channel[i]] > 0) & a.speaks[:, cs.language[i]]
+        w = np.exp(4.0 * a.skill[:, cs.intent[i]]) * ok * (a.skill[:, cs.intent[i]] > 0)
         if w.sum() <= 0:
             w = ok.astype(float) + 1e-12
         agent[i] = sub.choice(len(w), p=w / w.sum())
-    others = (a["capacity"][agent, cs.channel] - 1) * world.occupancy  # chat concurrency
+    others = (a.capacity[agent, cs.channel] - 1) * world.occupancy  # chat concurrency
     tr = world.truth(contacts=cs, contact_idx=np.arange(len(df)), agent_idx=agent, agent_load=others)
     out = np.array(CHANNEL_HANDLE_S, dtype=float)
     for c in range(3):

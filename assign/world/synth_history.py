@@ -16,9 +16,10 @@ import pandas as pd
 from numba import njit
 from tqdm import tqdm
 
-from assign.history import conform_history, epoch_seconds
+from assign.constants import DAY_S, HOUR_S
+from assign.history import conform_history, epoch_seconds, repeat_within
 from assign.schema import CHANNELS
-from assign.world.centre import CHANNEL_HANDLE_S, DAY_S, World
+from assign.world.centre import CHANNEL_HANDLE_S, World
 from assign.world.truth import truth_one
 
 MAX_SLOTS = 4
@@ -26,12 +27,85 @@ MAX_SLOTS = 4
 
 @njit(cache=True)
 def _on_shift(j, t, shift_start, shift_len, off, start_wd):
-    day = math.floor(t / 86400.0)
-    hour = (t - day * 86400.0) / 3600.0
+    day = math.floor(t / DAY_S)
+    hour = (t - day * DAY_S) / HOUR_S
     since = (hour - shift_start[j]) % 24.0
     d = day if hour >= shift_start[j] else day - 1
     wd = (start_wd + d) % 7
     return since < shift_len[j] and not off[j, wd]
+
+
+@njit(cache=True)
+def _first_staffed(t, deadline, c, capacity, shift_start, shift_len, off, start_wd):
+    """The first time from ``t`` (in 15-minute steps) when some agent of channel ``c`` is on
+    shift; -1.0 when none is before ``deadline``."""
+    t_look = t
+    while t_look <= deadline:
+        for j in range(capacity.shape[0]):
+            if capacity[j, c] > 0 and _on_shift(j, t_look, shift_start, shift_len, off, start_wd):
+                return t_look
+        t_look += 900.0
+    return -1.0
+
+
+@njit(cache=True)
+def _eligible_free_at(t_look, c, lang, it, capacity, speaks, skill, shift_start, shift_len, off, start_wd,
+                      busy, elig, free_at):
+    """Skills-based eligibility at ``t_look`` (skilled agents who speak the language; relaxed
+    to any agent speaking it, then to any agent of the channel, when nobody qualifies) into
+    ``elig``, each eligible agent's earliest free slot into ``free_at``; returns the earliest."""
+    n_a = capacity.shape[0]
+    level = 0
+    for j in range(n_a):
+        elig[j] = capacity[j, c] > 0 and _on_shift(j, t_look, shift_start, shift_len, off, start_wd)
+        if elig[j] and speaks[j, lang]:
+            if skill[j, it] > 0.0:
+                level = 2
+            elif level < 1:
+                level = 1
+    best = np.inf
+    for j in range(n_a):
+        if elig[j] and level >= 1 and not speaks[j, lang]:
+            elig[j] = False
+        if elig[j] and level == 2 and skill[j, it] <= 0.0:
+            elig[j] = False
+        free_at[j] = np.inf
+        if elig[j]:
+            for s in range(capacity[j, c]):
+                if busy[j, c, s] < free_at[j]:
+                    free_at[j] = busy[j, c, s]
+            if free_at[j] < best:
+                best = free_at[j]
+    return best
+
+
+@njit(cache=True)
+def _choose(t0, it, u, skill, elig, free_at, beta, epsilon, w):
+    """The logging policy's draw among the eligible agents free at ``t0``: softmax on
+    proficiency mixed with uniform (``epsilon``). Returns (agent, its probability)."""
+    tot = 0.0
+    k = 0
+    for j in range(len(w)):
+        w[j] = 0.0
+        if elig[j] and free_at[j] <= t0:
+            w[j] = math.exp(beta * skill[j, it])
+            tot += w[j]
+            k += 1
+    tot2 = 0.0
+    for j in range(len(w)):
+        if w[j] > 0.0:
+            w[j] = (1.0 - epsilon) * w[j] / tot + epsilon / k
+            tot2 += w[j]
+    target = u * tot2
+    acc = 0.0
+    pick = -1
+    for j in range(len(w)):
+        if w[j] > 0.0:
+            acc += w[j]
+            pick = j
+            if target < acc:
+                break
+    return pick, w[pick] / tot2
 
 
 @njit(cache=True)
@@ -40,6 +114,7 @@ def _route(arrival, channel, intent, language, style, complexity, sentiment, pat
            capacity, speaks, skill, a_style, tenure, handling, ability, speed,
            shift_start, shift_len, off, start_wd,
            coef, intent_base, intent_handle, channel_handle, beta, epsilon, busy):
+    """First come, first served through the logging policy; outcomes from the truth."""
     n = len(arrival)
     n_a = capacity.shape[0]
     agent = np.full(n, -1, np.int64)
@@ -57,73 +132,18 @@ def _route(arrival, channel, intent, language, style, complexity, sentiment, pat
     w = np.zeros(n_a)
     sigma = coef[23]
     for i in range(n):
-        t = arrival[i]
-        c = channel[i]
-        lang = language[i]
-        deadline = t + patience[i]
-        # wait (in 15-minute steps) until some agent of the channel is on shift
-        t_look = t
-        found = False
-        while t_look <= deadline and not found:
-            for j in range(n_a):
-                if capacity[j, c] > 0 and _on_shift(j, t_look, shift_start, shift_len, off, start_wd):
-                    found = True
-                    break
-            if not found:
-                t_look += 900.0
-        if not found:
+        t, c, lang = arrival[i], channel[i], language[i]
+        t_look = _first_staffed(t, t + patience[i], c, capacity, shift_start, shift_len, off, start_wd)
+        if t_look < 0.0:
             wait[i] = patience[i]
             continue
-        # skills-based eligibility: skilled agents who speak the language; relaxed to any
-        # agent speaking it, then to any agent of the channel, when nobody qualifies
-        level = 0
-        for j in range(n_a):
-            elig[j] = capacity[j, c] > 0 and _on_shift(j, t_look, shift_start, shift_len, off, start_wd)
-            if elig[j] and speaks[j, lang]:
-                if skill[j, intent[i]] > 0.0:
-                    level = 2
-                elif level < 1:
-                    level = 1
-        best = np.inf
-        for j in range(n_a):
-            if elig[j] and level >= 1 and not speaks[j, lang]:
-                elig[j] = False
-            if elig[j] and level == 2 and skill[j, intent[i]] <= 0.0:
-                elig[j] = False
-            free_at[j] = np.inf
-            if elig[j]:
-                for s in range(capacity[j, c]):
-                    if busy[j, c, s] < free_at[j]:
-                        free_at[j] = busy[j, c, s]
-                if free_at[j] < best:
-                    best = free_at[j]
+        best = _eligible_free_at(t_look, c, lang, intent[i], capacity, speaks, skill, shift_start, shift_len, off,
+                                 start_wd, busy, elig, free_at)
         t0 = max(t_look, best)
-        if t0 > deadline:
+        if t0 > t + patience[i]:
             wait[i] = patience[i]
             continue
-        tot = 0.0
-        k = 0
-        for j in range(n_a):
-            w[j] = 0.0
-            if elig[j] and free_at[j] <= t0:
-                w[j] = math.exp(beta * skill[j, intent[i]])
-                tot += w[j]
-                k += 1
-        tot2 = 0.0
-        for j in range(n_a):
-            if w[j] > 0.0:
-                w[j] = (1.0 - epsilon) * w[j] / tot + epsilon / k
-                tot2 += w[j]
-        u = u_choice[i] * tot2
-        acc = 0.0
-        pick = -1
-        for j in range(n_a):
-            if w[j] > 0.0:
-                acc += w[j]
-                pick = j
-                if u < acc:
-                    break
-        j = pick
+        j, prop[i] = _choose(t0, intent[i], u_choice[i], skill, elig, free_at, beta, epsilon, w)
         slot = 0
         ld = 0
         for s in range(capacity[j, c]):
@@ -134,11 +154,10 @@ def _route(arrival, channel, intent, language, style, complexity, sentiment, pat
         sm = 1.0 if (style[i] >= 0 and style[i] == a_style[j]) else 0.0
         p, cs, hm = truth_one(coef, intent_base, intent_handle, channel_handle, intent[i], c,
                               complexity[i], sentiment[i], speaks[j, lang], sm, skill[j, intent[i]],
-                              tenure[j] + t0 / 86400.0, handling[j], ability[j], speed[j], float(ld))
+                              tenure[j] + t0 / DAY_S, handling[j], ability[j], speed[j], float(ld))
         agent[i] = j
         wait[i] = t0 - t
         load_out[i] = ld
-        prop[i] = w[j] / tot2
         p_res[i] = p
         csat_m[i] = cs
         ht_m[i] = hm
@@ -163,7 +182,7 @@ def generate_history(world: World, *, days: int, seed: int, progress: bool = Fal
 
         raise InputError([f"days must be a whole number >= 1, got {days!r}"], what="history parameters")
     rng = np.random.default_rng(seed)
-    a = world._a
+    a = world.arrays
     n_a = world.n_agents
     busy = np.zeros((n_a, len(CHANNELS), MAX_SLOTS))
     frames = []
@@ -177,8 +196,8 @@ def generate_history(world: World, *, days: int, seed: int, progress: bool = Fal
         out = _route(arr["arrival_s"].to_numpy(float), cs.channel, cs.intent, cs.language, cs.style,
                      cs.complexity, cs.sentiment, arr["patience_s"].to_numpy(float),
                      rng.random(n), rng.random(n), rng.random((n, 4)), rng.standard_normal(n),
-                     a["capacity"], a["speaks"], a["skill"], a["style"], a["tenure"], a["handling"],
-                     a["ability"], a["speed"], a["shift_start"], a["shift_len"], a["off"],
+                     a.capacity, a.speaks, a.skill, a.style, a.tenure_days, a.sentiment_handling,
+                     a.ability, a.speed, a.shift_start_h, a.shift_len_h, a.off,
                      world.start.weekday(), world.coef, world.intent_base, world.intent_handle,
                      np.asarray(CHANNEL_HANDLE_S), float(beta), float(epsilon), busy)
         agent, wait, load, prop, p_res, csat_m, ht_m, resolved, csat, handle = out
@@ -192,9 +211,9 @@ def generate_history(world: World, *, days: int, seed: int, progress: bool = Fal
             "complexity": arr["complexity"], "urgency": arr["urgency"], "sentiment": arr["sentiment"],
             "style": arr["style"], "customer_id": arr["customer_id"], "customer_tier": arr["customer_tier"],
             "agent_id": np.where(served, ag_ids[j], None),
-            "agent_tenure_days": np.where(served, a["tenure"][j] + arr["arrival_s"].to_numpy() / DAY_S, np.nan),
-            "agent_proficiency": np.where(served, a["skill"][j, cs.intent], np.nan),
-            "agent_sentiment_handling": np.where(served, a["handling"][j], np.nan),
+            "agent_tenure_days": np.where(served, a.tenure_days[j] + arr["arrival_s"].to_numpy() / DAY_S, np.nan),
+            "agent_proficiency": np.where(served, a.skill[j, cs.intent], np.nan),
+            "agent_sentiment_handling": np.where(served, a.sentiment_handling[j], np.nan),
             "agent_style": np.where(served, ag_style[j], None),
             "agent_languages": np.where(served, ag_langs[j], None),
             "agent_load": np.where(served, load, np.nan),
@@ -208,21 +227,5 @@ def generate_history(world: World, *, days: int, seed: int, progress: bool = Fal
         })
         frames.append(df)
     hist = pd.concat(frames, ignore_index=True)
-    hist["repeat_72h"] = _repeat_within(hist, hours=72.0)
+    hist["repeat_72h"] = repeat_within(hist["customer_id"], epoch_seconds(hist["arrival_at"]))
     return conform_history(hist)
-
-
-def _repeat_within(hist: pd.DataFrame, *, hours: float) -> pd.Series:
-    """Same identified customer contacts again within ``hours`` after this contact arrived."""
-    t = epoch_seconds(hist["arrival_at"])
-    cust = hist["customer_id"]
-    out = np.zeros(len(hist), dtype=bool)
-    known = cust.notna().to_numpy()
-    order = np.lexsort((t, cust.fillna("").to_numpy()))
-    c_sorted = cust.fillna("").to_numpy()[order]
-    t_sorted = t[order]
-    nxt_same = np.r_[c_sorted[1:] == c_sorted[:-1], False]
-    gap = np.r_[t_sorted[1:] - t_sorted[:-1], np.inf]
-    out[order] = nxt_same & (gap <= hours * 3600.0)
-    out &= known
-    return pd.Series(out, index=hist.index)

@@ -1,0 +1,113 @@
+"""What a policy sees: :class:`RunInfo` when a replication starts, a :class:`View` at each
+decision. These are the only ways in; a policy never reaches the engine's state.
+
+A View is cheap (built per decision) and read-only by contract, except ``free``, which is
+the policy's own copy: a policy may decrement it as it assigns.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from assign.schema import Agents, Contacts, Snapshot
+from assign.sim.source import ContactStream, Source, at_time
+
+if TYPE_CHECKING:
+    from assign.sim.engine import SimState
+
+
+@dataclass(frozen=True, eq=False)
+class RunInfo:
+    """One replication, as policies and scorers may know it when it starts: the source (its
+    agents, vocabularies, truth if it has one), the contacts that will arrive (in arrival
+    order; global contact rows index it) and the seed."""
+
+    source: Source
+    stream: ContactStream
+    seed: int
+
+    @property
+    def n_agents(self) -> int:
+        return len(self.source.agents)
+
+
+@dataclass(frozen=True, eq=False)
+class StaticEligibility:
+    """Language/skill/channel eligibility of every routing group (channel, intent, language)
+    against every agent, capacity aside: ``table[group[contact], agent]``."""
+
+    group: np.ndarray   # (n_contacts,) routing group of each contact
+    table: np.ndarray   # (n_groups, n_agents) bool
+
+
+class View:
+    """A policy's view of one decision: the time ``t``; ``waiting``, the waiting contacts'
+    global rows in queue order (arrival minus priority credit, ties by arrival); ``free``,
+    free capacity per agent and channel (the policy's copy); the run's ``stream`` and
+    ``agents``; ``rng``, the run's policy random stream. Policies must not assign more than
+    ``free`` allows; the engine checks every answer."""
+
+    __slots__ = ("t", "waiting", "free", "stream", "agents", "rng", "_source", "_state", "_elig", "_added")
+
+    def __init__(self, *, t: float, waiting: np.ndarray, free: np.ndarray, source: Source, stream: ContactStream,
+                 rng: np.random.Generator, state: SimState, eligibility: StaticEligibility,
+                 added: np.ndarray | None = None) -> None:
+        self.t, self.waiting, self.free = t, waiting, free
+        self.stream, self.agents, self.rng = stream, source.agents, rng
+        self._source, self._state, self._elig, self._added = source, state, eligibility, added
+
+    def narrowed(self, *, waiting: np.ndarray, free: np.ndarray, added: np.ndarray | None = None) -> View:
+        """The same decision restricted to ``waiting`` and ``free``; ``added`` (agent, channel)
+        counts contacts that earlier parts of this decision started, so idle order and
+        snapshot load count them as one policy walking the whole queue would."""
+        if added is not None and self._added is not None:
+            added = added + self._added
+        elif added is None:
+            added = self._added
+        return View(t=self.t, waiting=waiting, free=free, source=self._source, stream=self.stream, rng=self.rng,
+                    state=self._state, eligibility=self._elig, added=added)
+
+    @property
+    def idle_key(self) -> np.ndarray:
+        """Per agent; smaller = longer idle: fewer contacts held first, then earliest last change."""
+        s = self._state
+        key = s.held * 1e12 + s.last_change
+        return key if self._added is None else key + self._added.sum(axis=1) * 1e12
+
+    def expected_handle_s(self) -> np.ndarray:
+        """(n_agents, n_intents) expected handle time: the source's service-rate estimate."""
+        return self._source.expected_handle_s()
+
+    def static_eligible(self, contact_rows: np.ndarray | int) -> np.ndarray:
+        """(len(rows), n_agents) language/skill/channel eligibility, capacity aside; (n_agents,)
+        for one row given as an int."""
+        return self._elig.table[self._elig.group[contact_rows]]
+
+    def eligible(self, contact_rows: np.ndarray, free: np.ndarray | None = None) -> np.ndarray:
+        """(len(rows), n_agents) eligibility with free capacity on the contact's channel."""
+        free = self.free if free is None else free
+        ch = self.stream.block.channel[contact_rows]
+        return self.static_eligible(contact_rows) & (free[:, ch].T > 0)
+
+    def snapshot(self, contact_rows: np.ndarray, agent_rows: np.ndarray) -> Snapshot:
+        """The router's snapshot of these contacts and agents now; ``meta`` keeps the global
+        rows (``contact_rows``, ``agent_rows``) for scorers that need them (the oracle)."""
+        s, c, a, src = self._state, self.stream.block, self.agents, self._source
+        cr, ar = contact_rows, agent_rows
+        contacts = Contacts(ids=c.ids[cr], channel=c.channel[cr], intent=c.intent[cr], language=c.language[cr],
+                            complexity=c.complexity[cr], urgency=c.urgency[cr], sentiment=c.sentiment[cr],
+                            waited_s=self.t - self.stream.arrival_s[cr], style=c.style[cr],
+                            customer_id=c.customer_id[cr], customer_tier=c.customer_tier[cr])
+        cap = np.where(s.on[ar, None], a.capacity[ar], s.load[ar])  # off-shift: no free slot
+        agents = Agents(ids=a.ids[ar], speaks=a.speaks[ar], skill=a.skill[ar], tenure_days=a.tenure_days[ar],
+                        sentiment_handling=a.sentiment_handling[ar], style=a.style[ar], capacity=cap,
+                        load=s.load[ar], idle_s=self.t - s.last_change[ar])
+        snap = Snapshot(snapshot_id=f"t{self.t:.3f}", at=at_time(src.start, self.t), intents=src.intents,
+                        languages=src.languages, styles=src.styles, contacts=contacts, agents=agents,
+                        meta={"contact_rows": cr, "agent_rows": ar, "t_s": self.t})
+        add = None if self._added is None else self._added[ar]
+        if add is None or not add.any():
+            return snap
+        return replace(snap, agents=replace(snap.agents, load=snap.agents.load + add))
