@@ -7,11 +7,10 @@ keeps a positive chance, and the propensity of every candidate pair is estimated
 re-solving draws (``assign.ope.propensity``). ``temperature = 0`` is the deterministic
 router (propensity 1 for its choice, 0 for everything else).
 
-It implements the simulator's current policy interface (``name``, ``start(engine)``,
-``assign(view)``) and touches only these parts of it, so that the simulator's refactor has
-one short list to adapt: ``engine.seed`` (in ``start``); ``view.t``, ``view.waiting``,
-``view.free``, ``view.static_eligible(rows)``, ``view.stream.block.channel``,
-``view.snapshot(contact_rows, agent_rows)`` (in ``assign``). :func:`build_log` reads the
+It is a simulator :class:`~assign.sim.policies.Policy`: ``start(run)`` seeds its draws from
+the run's seed; ``assign(view)`` reads ``view.t``, ``view.waiting``, ``view.free``,
+``view.static_eligible(rows)``, ``view.stream.block.channel`` and
+``view.snapshot(contact_rows, agent_rows)``. :func:`build_log` reads the
 finished run through ``RunResult`` (``stream.block.ids``, ``status``, ``resolved``, ``csat``,
 ``handle_s``, ``truth_p_resolved``) and the source's ``agents``, ``intents``, ``languages``,
 ``styles``, ``start``.
@@ -29,6 +28,8 @@ from assign.ope.logs import LOG_SCHEMA, OPELog, make_log
 from assign.ope.propensity import arc_propensities, perturb
 from assign.schema import CHANNELS
 from assign.scorer import Scorer, SkillScorer
+from assign.sim.policies import Policy
+from assign.sim.view import RunInfo, View
 from assign.solve import SOLVERS
 
 _EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.int64))
@@ -53,7 +54,7 @@ class _Window:
 
 
 @dataclass
-class ExploringRouter:
+class ExploringRouter(Policy):
     """``ml-batch`` with Gumbel-perturbed values solved exactly (see module doc)."""
 
     temperature: float = 0.1
@@ -63,14 +64,14 @@ class ExploringRouter:
     name: str = "explore"
     windows: list[_Window] = field(default_factory=list, repr=False)
 
-    def start(self, engine: Any) -> None:
+    def start(self, run: RunInfo) -> None:
         from assign.router import Router
 
         self._router = Router(scorer=self.scorer, config=self.config)
-        self._rng = np.random.default_rng(np.random.SeedSequence([int(engine.seed), 9011]))
+        self._rng = np.random.default_rng(np.random.SeedSequence([int(run.seed), 9011]))
         self.windows = []
 
-    def assign(self, view: Any) -> tuple[np.ndarray, np.ndarray]:
+    def assign(self, view: View) -> tuple[np.ndarray, np.ndarray]:
         w, free = view.waiting, view.free
         ch = view.stream.block.channel[w]
         has = view.static_eligible(w) & (free[:, ch].T > 0)

@@ -33,6 +33,8 @@ import numpy as np
 
 from assign.schema import Snapshot
 from assign.scorer import Scorer, SkillScorer
+from assign.sim.policies import Policy
+from assign.sim.view import View
 
 TARGET_NAMES = ("fcfs", "skills", "ml-greedy", "ml-batch", "worst-skill")
 _EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.int64))
@@ -160,8 +162,8 @@ def make_target(name: str, *, scorer: Scorer | None = None) -> WindowPolicy:
     raise ValueError(f"unknown target policy {name!r} (expected one of {', '.join(TARGET_NAMES)})")
 
 
-class SnapshotPolicy:
-    """Runs a :class:`WindowPolicy` in the simulator (current interface): each decision, the
+class SnapshotPolicy(Policy):
+    """Runs a :class:`WindowPolicy` in the simulator: each decision, the
     waiting contacts with an eligible free agent and those agents become a snapshot (as the
     batch router sees it) and the rule chooses. Touches ``view.waiting``, ``view.free``,
     ``view.static_eligible``, ``view.stream.block.channel`` and ``view.snapshot``."""
@@ -170,10 +172,7 @@ class SnapshotPolicy:
         self.rule = rule
         self.name = rule.name
 
-    def start(self, engine: Any) -> None:
-        return None
-
-    def assign(self, view: Any) -> tuple[np.ndarray, np.ndarray]:
+    def assign(self, view: View) -> tuple[np.ndarray, np.ndarray]:
         w, free = view.waiting, view.free
         ch = view.stream.block.channel[w]
         has = view.static_eligible(w) & (free[:, ch].T > 0)
