@@ -119,13 +119,15 @@ def write_frame(df: pd.DataFrame, out: str | Path, *, fmt: str | None = None,
 # ----------------------------------------------------------------------------- reading
 
 
-def read_table(path: str | Path, *, what: str = "file") -> pd.DataFrame:
-    """A CSV or Parquet file as a DataFrame; every failure names the file (and line)."""
+def read_table(path: str | Path, *, what: str = "file", fmt: str | None = None) -> pd.DataFrame:
+    """A CSV or Parquet file (``fmt``, else by suffix) as a DataFrame; every failure names
+    the file (and line)."""
     path = Path(path)
-    if path.suffix not in TABLE_SUFFIXES:
+    fmt = fmt or path.suffix.lstrip(".")
+    if f".{fmt}" not in TABLE_SUFFIXES:
         raise InputError([f"{path}: unsupported file type {path.suffix!r} (expected .csv or .parquet)"], what=what)
     data = read_bytes(path, what=what)
-    if path.suffix == ".parquet":
+    if fmt == "parquet":
         try:
             return pd.read_parquet(io.BytesIO(data))
         except Exception as err:  # pyarrow raises many types for corrupt files

@@ -1,13 +1,12 @@
 """``assign solve`` (one snapshot, as a debugging engineer runs it) and ``assign demo``."""
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import click
 
 from assign.cli import main
+from assign.errors import InputError
 
 FORMATS = ("json", "csv", "parquet")
 
@@ -23,11 +22,7 @@ def _router(*, model: str | None, threshold: float | None, top_k: int | None, mi
         from assign.model import XGBScorer
 
         scorer = XGBScorer.load(model)
-    try:
-        config = RouterConfig(**kw)
-    except ValueError as err:
-        raise click.BadParameter(str(err)) from err
-    return Router(scorer=scorer, config=config)
+    return Router(scorer=scorer, config=RouterConfig(**kw))
 
 
 @main.command()
@@ -46,26 +41,34 @@ def solve(snapshot: Path, values_path: Path | None, model: Path | None, budget_m
           threshold: float | None, top_k: int | None, min_proficiency: float | None, explain: bool,
           fmt: str, out: Path | None) -> None:
     """Assign the contacts of SNAPSHOT (a JSON file or a directory of tables) to agents."""
-    from assign.io import read_snapshot, read_values, result_frames, write_result
+    from assign.io import check_out, dumps, read_snapshot, read_values, result_table, write_result
+    from assign.validate import Problems
 
-    if budget_ms is not None and budget_ms <= 0:
-        raise click.BadParameter(f"must be > 0, got {budget_ms}", param_hint="--budget-ms")
+    p = Problems()
+    p.number("--budget-ms", budget_ms, lo=0, lo_open=True, optional=True)
+    p.number("--threshold", threshold, optional=True)
+    p.number("--min-proficiency", min_proficiency, lo=0, hi=1, optional=True)
+    inputs = tuple(x for x in (snapshot, values_path, model) if x is not None)
+    if out is not None:
+        try:
+            check_out(out, inputs=inputs)
+        except InputError as err:
+            p.extend(err.problems)
+    elif fmt == "parquet":
+        p.add("--format", "--format parquet needs --out FILE")
+    p.raise_if_any(what="option")
     snap = read_snapshot(snapshot)
     values = read_values(values_path) if values_path else None
     router = _router(model=str(model) if model else None, threshold=threshold, top_k=top_k,
                      min_proficiency=min_proficiency)
     result = router.tick(snap, budget_ms=budget_ms, values=values, explain=explain)
     if out is not None:
-        write_result(result, fmt=fmt, out=out)
+        write_result(result, fmt=fmt, out=out, inputs=inputs)
         click.echo(f"{len(result.assignments)} assigned, {len(result.unassigned)} queued -> {out}", err=True)
     elif fmt == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    elif fmt == "csv":
-        assigned, unassigned = result_frames(result)
-        table = assigned.merge(unassigned, how="outer", on="contact_id").sort_values("contact_id")
-        table.to_csv(sys.stdout, index=False)
+        click.echo(dumps(result.to_dict(), indent=2))
     else:
-        raise click.UsageError("--format parquet needs --out FILE")
+        click.echo(result_table(result).to_csv(index=False), nl=False)
 
 
 @main.command()
