@@ -242,6 +242,7 @@ def scalar_cells(p: Problems, path: str, values: Sequence[Any]) -> None:
     scalar belongs; only the first few are listed."""
     bad = [i for i, v in enumerate(values) if isinstance(v, (list, tuple, dict, set, np.ndarray))]
     for i in bad[:5]:
-        p.add(f"{path}[{i}]", f"expected a single value, got {type(values[i]).__name__}")
+        kind = "object" if isinstance(values[i], dict) else "list"
+        p.add(f"{path}[{i}]", f"expected a single value, got a {kind}")
     if len(bad) > 5:
         p.add(path, f"{len(bad) - 5} more non-scalar cells")
