@@ -205,6 +205,8 @@ def _skill_map(p: Problems, skills: pd.DataFrame, agent_ids: set[str]) -> dict[s
         if aid not in agent_ids:
             p.add(f"{path}.agent_id", f"unknown agent {aid!r} (not in the agents table)")
             continue
+        if p.number(f"{path}.proficiency", prof, lo=0, hi=1) is None:
+            continue
         prev = first.setdefault((aid, intent), r)
         if prev != r:
             if out[aid][intent] != prof:
