@@ -9,7 +9,6 @@ Validation reports every problem at once, each with its path
 """
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from assign.errors import InputError, SnapshotError
-from assign.validate import Problems, is_number, is_unicode
+from assign.validate import Problems, brief, is_number, is_unicode
 
 SCHEMA = "assign.snapshot/1"
 CHANNELS: tuple[str, ...] = ("voice", "chat", "email")
@@ -294,10 +293,10 @@ def _language(p: _Problems, path: str, x: Any) -> str | None:
     if code is None:
         return None
     if not _LANG_RE.match(code):
-        p.add(path, f"malformed language code {code!r} (expected ISO 639-1, two lowercase letters)")
+        p.add(path, f"malformed language code {brief(code)} (expected ISO 639-1, two lowercase letters)")
         return None
     if code not in ISO639_1:
-        p.add(path, f"unknown code {code!r}")
+        p.add(path, f"unknown code {brief(code)}")
         return None
     return code
 
@@ -309,7 +308,7 @@ def _channel_map(p: _Problems, path: str, x: Any) -> dict[str, int] | None:
     out: dict[str, int] = {}
     for ch, v in x.items():
         if not isinstance(ch, str) or ch not in CHANNEL_INDEX:
-            p.add(f"{path}.{ch}", f"unknown channel {ch!r} (expected one of {', '.join(CHANNELS)})")
+            p.add(f"{path}.{ch}", f"unknown channel {brief(ch)} (expected one of {', '.join(CHANNELS)})")
             continue
         n = _number(p, f"{path}.{ch}", v, lo=0, hi=MAX_CAPACITY, integer=True)
         if n is not None:
@@ -339,7 +338,7 @@ def parse_snapshot(doc: Any) -> Snapshot:
         raise SnapshotError([f"<document>: expected a JSON object, got {type(doc).__name__}"])
     schema = doc.get("schema", SCHEMA)
     if schema != SCHEMA:
-        p.add("schema", f"unsupported schema {schema!r} (expected {SCHEMA!r})")
+        p.add("schema", f"unsupported schema {brief(schema)} (expected {SCHEMA!r})")
     snapshot_id = _text(p, "snapshot_id", doc.get("snapshot_id", "snapshot"))
     at = _parse_time(p, "at", doc.get("at"))
     raw_contacts = doc.get("contacts", [])
@@ -373,7 +372,7 @@ def _parse_time(p: _Problems, path: str, x: Any) -> datetime | None:
     try:
         t = datetime.fromisoformat(x.replace("Z", "+00:00"))
     except ValueError:
-        p.add(path, f"not an ISO-8601 time: {x!r}")
+        p.add(path, f"not an ISO-8601 time: {brief(x)}")
         return None
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
@@ -385,7 +384,7 @@ def _duplicates(p: _Problems, name: str, key: str, records: list[Any]) -> None:
             continue
         first = seen.setdefault(rec[key], i)
         if first != i:
-            p.add(f"{name}[{i}].{key}", f"duplicate id {rec[key]!r} (first at {name}[{first}])")
+            p.add(f"{name}[{i}].{key}", f"duplicate id {brief(rec[key])} (first at {name}[{first}])")
 
 
 def _contact(p: _Problems, i: int, rec: Any) -> dict[str, Any] | None:
@@ -398,7 +397,7 @@ def _contact(p: _Problems, i: int, rec: Any) -> dict[str, Any] | None:
     cid = _text(p, f"{path}.contact_id", rec.get("contact_id")) if "contact_id" in rec else None
     ch = rec.get("channel")
     if "channel" in rec and (not isinstance(ch, str) or ch not in CHANNEL_INDEX):
-        p.add(f"{path}.channel", f"unknown channel {ch!r} (expected one of {', '.join(CHANNELS)})")
+        p.add(f"{path}.channel", f"unknown channel {brief(ch)} (expected one of {', '.join(CHANNELS)})")
     if "intent" in rec:
         _text(p, f"{path}.intent", rec.get("intent"))
     if "language" in rec:
@@ -413,7 +412,7 @@ def _contact(p: _Problems, i: int, rec: Any) -> dict[str, Any] | None:
         v = rec.get(k)
         if v is not None and not isinstance(v, (str, int)) or isinstance(v, bool) or (
                 isinstance(v, str) and not is_unicode(v)):
-            p.add(f"{path}.{k}", f"expected a string of valid Unicode, got {type(v).__name__} {v!r}")
+            p.add(f"{path}.{k}", f"expected a string of valid Unicode, got {type(v).__name__} {brief(v)}")
         elif v is not None:
             out[k] = str(v)
     if len(p.items) > n0 or cid is None:

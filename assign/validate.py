@@ -62,7 +62,7 @@ class Problems:
         if x is None and optional:
             return None
         if not is_number(x):
-            self.add(path, f"expected a number, got {type(x).__name__} {x!r}")
+            self.add(path, f"expected a number, got {type(x).__name__} {brief(x)}")
             return None
         try:
             v = float(x)
@@ -70,10 +70,10 @@ class Problems:
             self.add(path, f"number too large: {str(x)[:20]}... ({len(str(x))} digits)")
             return None
         if math.isnan(v) or math.isinf(v):
-            self.add(path, f"must be finite, got {x!r}")
+            self.add(path, f"must be finite, got {brief(x)}")
             return None
         if integer and v != int(v):
-            self.add(path, f"expected a whole number, got {x!r}")
+            self.add(path, f"expected a whole number, got {brief(x)}")
             return None
         if lo is not None and (v <= lo if lo_open else v < lo):
             self.add(path, f"{x!r} must be above {lo:g}" if lo_open else f"{x!r} is below the minimum {lo:g}")
@@ -88,7 +88,7 @@ class Problems:
         options = tuple(options)
         if x in options:
             return x
-        self.add(path, f"must be one of {', '.join(map(str, options))}, got {x!r}")
+        self.add(path, f"must be one of {', '.join(map(str, options))}, got {brief(x)}")
         return None
 
     def text(self, path: str, x: Any, *, optional: bool = False) -> str | None:
@@ -97,10 +97,10 @@ class Problems:
         if x is None and optional:
             return None
         if not isinstance(x, str) or not x.strip():
-            self.add(path, f"expected a non-empty string, got {type(x).__name__} {_short(x)}")
+            self.add(path, f"expected a non-empty string, got {type(x).__name__} {brief(x)}")
             return None
         if not is_unicode(x):
-            self.add(path, f"not valid Unicode (lone surrogate) in {_short(x)}")
+            self.add(path, f"not valid Unicode (lone surrogate) in {brief(x)}")
             return None
         return x
 
@@ -112,10 +112,11 @@ class Problems:
         known = set(canon.values())
         for name in names:
             if not isinstance(name, str):
-                self.add(f"{path}.{_short(name)}", "field names must be strings")
+                self.add(f"{path}.{brief(name)}", "field names must be strings")
                 continue
             if name not in known and _canonical(name) in canon:
-                self.add(f"{path}.{name}" if path else name, f"unknown field {name!r}; did you mean {canon[_canonical(name)]!r}?")
+                self.add(f"{path}.{name}" if path else name,
+                         f"unknown field {name!r}; did you mean {canon[_canonical(name)]!r}?")
 
 
 # ----------------------------------------------------------------------------- limits and files
@@ -126,7 +127,7 @@ MAX_FILE_BYTES = 256 * 2**20
 MAX_JSON_DEPTH = 32
 
 
-def _short(x: Any, n: int = 40) -> str:
+def brief(x: Any, n: int = 40) -> str:
     r = repr(x)
     return r if len(r) <= n else r[: n - 3] + "..."
 

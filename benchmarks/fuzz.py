@@ -21,7 +21,6 @@ workers, and every failing input (class, command, note).
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import platform

@@ -74,9 +74,12 @@ BAD_DOCS = [
     ("channel object", lambda d: d["contacts"][0].update(channel={"a": 1}), "contacts[0].channel: unknown channel"),
     ("capacity key list", lambda d: d["agents"][0].update(capacity=[1, 2]), "agents[0].capacity: expected an object"),
     ("intent list", lambda d: d["contacts"][0].update(intent=["x"]), "contacts[0].intent: expected a non-empty string"),
-    ("surrogate id", lambda d: d["contacts"][0].update(contact_id="c\ud800"), "contacts[0].contact_id: not valid Unicode"),
-    ("surrogate skill", lambda d: d["agents"][0]["skills"].update({"\udfff": 0.5}), "agents[0].skills: not valid Unicode"),
-    ("loads key", lambda d: d["agents"][0].update(loads={"chat": 1}), "agents[0].loads: unknown field 'loads'; did you mean 'load'"),
+    ("surrogate id", lambda d: d["contacts"][0].update(contact_id="c\ud800"),
+     "contacts[0].contact_id: not valid Unicode"),
+    ("surrogate skill", lambda d: d["agents"][0]["skills"].update({"\udfff": 0.5}),
+     "agents[0].skills: not valid Unicode"),
+    ("loads key", lambda d: d["agents"][0].update(loads={"chat": 1}),
+     "agents[0].loads: unknown field 'loads'; did you mean 'load'"),
     ("Capacity key", lambda d: d["agents"][0].update(Capacity={"chat": 1}), "did you mean 'capacity'"),
     ("skill key", lambda d: d["agents"][0].update(skill={}), "agents[0].skill: unknown field"),
     ("Contacts key", lambda d: d.update(Contacts=[]), "Contacts: unknown field 'Contacts'; did you mean 'contacts'"),
@@ -352,3 +355,16 @@ def test_skill_matrix_limit_is_stated():
     contacts = [{"contact_id": f"c{i}", "channel": "chat", "intent": f"i{i}", "language": "en"} for i in range(4001)]
     with pytest.raises(SnapshotError, match="exceed the limit of 20000000 skill cells"):
         parse_snapshot({"contacts": contacts, "agents": agents})
+
+
+def test_messages_stay_short_whatever_the_value(snapshot_doc):
+    snapshot_doc["contacts"][0]["language"] = "x" * 5000
+    snapshot_doc["agents"][0]["tenure_days"] = "y" * 5000
+    with pytest.raises(SnapshotError) as err:
+        parse_snapshot(snapshot_doc)
+    assert len(err.value.problems) == 2 and all(len(p) < 200 for p in err.value.problems)
+
+
+def test_top_k_is_bounded(runner):
+    res = _solve(runner, EXAMPLES / "snapshot.json", "--top-k", str(2**31))
+    assert res.exit_code == 2 and "--top-k" in res.stderr

@@ -43,23 +43,33 @@ def _edit_json(path, fn):
     path.write_text(json.dumps(doc))
 
 
+def _replace(path, old, new):
+    path.write_text(path.read_text().replace(old, new, 1))
+
+
+def _truncate(path, n):
+    path.write_bytes(path.read_bytes()[:n])
+
+
 TAMPER = [
     ("intent vocabulary reordered",
      lambda d: _edit_json(d / "features.json", lambda s: s.update(intents=list(reversed(s["intents"])))),
      "features.json: changed since training"),
     ("NaN smoothing prior",
-     lambda d: (d / "features.json").write_text((d / "features.json").read_text().replace('"prior_rate": ', '"prior_rate": NaN, "x": ', 1)),
+     lambda d: _replace(d / "features.json", '"prior_rate": ', '"prior_rate": NaN, "x": '),
      "features.json: changed since training"),
-    ("booster copied over another", lambda d: shutil.copy(d / "models" / "csat.json", d / "models" / "handle_time.json"),
+    ("booster copied over another",
+     lambda d: shutil.copy(d / "models" / "csat.json", d / "models" / "handle_time.json"),
      "models/handle_time.json: changed since training"),
-    ("truncated booster", lambda d: (d / "models" / "resolved.json").write_bytes((d / "models" / "resolved.json").read_bytes()[:100]),
+    ("truncated booster", lambda d: _truncate(d / "models" / "resolved.json", 100),
      "models/resolved.json: changed since training"),
     ("bad state.npz", lambda d: (d / "state.npz").write_bytes(b"PK\x03\x04junk"), "state.npz: changed since training"),
     ("bad parquet", lambda d: (d / "customers.parquet").write_bytes(b"PAR1"), "customers.parquet: changed"),
     ("truncated metadata", lambda d: (d / "metadata.json").write_text('{"schema": "assign.model/1", "targ'),
      "metadata.json: corrupt or unreadable"),
     ("metadata not an object", lambda d: (d / "metadata.json").write_text("[]"), "not an assign.model/1 metadata"),
-    ("objective edited", lambda d: _edit_json(d / "metadata.json", lambda m: m["objectives"].update(resolved="reg:squarederror")),
+    ("objective edited",
+     lambda d: _edit_json(d / "metadata.json", lambda m: m["objectives"].update(resolved="reg:squarederror")),
      "booster objective 'binary:logistic' is not the 'reg:squarederror'"),
     ("no digests", lambda d: _edit_json(d / "metadata.json", lambda m: m.pop("files")), "no file digests"),
     ("target path escape", lambda d: _edit_json(d / "metadata.json", lambda m: m.update(targets=["../x"])),

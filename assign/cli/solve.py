@@ -9,6 +9,9 @@ from assign.cli import main
 from assign.errors import InputError
 
 FORMATS = ("json", "csv", "parquet")
+#: More candidates per contact than this never changes a tick's answer measurably, and a huge
+#: value would size the candidate arrays by it (2**31 ran out of memory).
+MAX_TOP_K = 10_000
 
 
 def _router(*, model: str | None, threshold: float | None, top_k: int | None, min_proficiency: float | None):
@@ -32,7 +35,8 @@ def _router(*, model: str | None, threshold: float | None, top_k: int | None, mi
 @click.option("--model", type=click.Path(path_type=Path), help="Model directory (assign train) to score pairs.")
 @click.option("--budget-ms", type=float, help="Time budget of the tick; greedy when it is nearly spent.")
 @click.option("--threshold", type=float, help="Leave contacts queued when their value is below this.")
-@click.option("--top-k", type=int, help="Candidates kept per contact and per agent on large ticks.")
+@click.option("--top-k", type=click.IntRange(1, MAX_TOP_K),
+              help="Candidates kept per contact and per agent on large ticks.")
 @click.option("--min-proficiency", type=float, help="Minimum proficiency on the contact's intent.")
 @click.option("--explain", is_flag=True, help="Add each contact's next-best agents and why they lost.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True)
