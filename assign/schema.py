@@ -113,7 +113,7 @@ class Contacts:
                            ("sentiment", _f64), ("waited_s", _f64)):
             arr = conv(getattr(self, name), f"Contacts.{name}") if conv is _i32 else conv(getattr(self, name))
             if arr.shape != (n,):
-                raise ValueError(f"Contacts.{name}: expected shape ({n},), got {arr.shape}")
+                raise SnapshotError([f"Contacts.{name}: expected shape ({n},), got {arr.shape}"])
             object.__setattr__(self, name, arr)
 
     def __len__(self) -> int:
@@ -153,11 +153,11 @@ class Agents:
             object.__setattr__(self, name, arr)
         for name in ("tenure_days", "sentiment_handling", "idle_s", "style"):
             if getattr(self, name).shape != (n,):
-                raise ValueError(f"Agents.{name}: expected shape ({n},)")
+                raise SnapshotError([f"Agents.{name}: expected shape ({n},)"])
         if self.speaks.ndim != 2 or self.speaks.shape[0] != n:
-            raise ValueError("Agents.speaks: expected shape (n_agents, n_languages)")
+            raise SnapshotError(["Agents.speaks: expected shape (n_agents, n_languages)"])
         if self.skill.ndim != 2 or self.skill.shape[0] != n:
-            raise ValueError("Agents.skill: expected shape (n_agents, n_intents)")
+            raise SnapshotError(["Agents.skill: expected shape (n_agents, n_intents)"])
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -187,9 +187,9 @@ class Snapshot:
 
     def __post_init__(self) -> None:
         if self.agents.speaks.shape[1] != len(self.languages):
-            raise ValueError("Agents.speaks has a column per language of the snapshot")
+            raise SnapshotError(["Agents.speaks has a column per language of the snapshot"])
         if self.agents.skill.shape[1] != len(self.intents):
-            raise ValueError("Agents.skill has a column per intent of the snapshot")
+            raise SnapshotError(["Agents.skill has a column per intent of the snapshot"])
         check_codes(self)
 
     @property

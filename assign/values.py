@@ -61,7 +61,7 @@ def resolve_values(snapshot: Snapshot, values: Any) -> tuple[np.ndarray, np.ndar
             x = 0.0
         else:
             if math.isnan(x) or math.isinf(x):
-                problems.append(f"values[{r}].value: must be a finite number, got {_short(val)}")
+                problems.append(f"values[{r}].value: must be finite, got {_short(val)}")
             elif abs(x) > MAX_ABS_VALUE:
                 problems.append(f"values[{r}].value: {x:g} exceeds the limit of {MAX_ABS_VALUE:g} in magnitude")
         if i >= 0 and j >= 0:

@@ -35,7 +35,7 @@ def _router(*, model: str | None, threshold: float | None, top_k: int | None, mi
 @click.option("--model", type=click.Path(path_type=Path), help="Model directory (assign train) to score pairs.")
 @click.option("--budget-ms", type=float, help="Time budget of the tick; greedy when it is nearly spent.")
 @click.option("--threshold", type=float, help="Leave contacts queued when their value is below this.")
-@click.option("--top-k", type=click.IntRange(1, MAX_TOP_K),
+@click.option("--top-k", type=int,
               help="Candidates kept per contact and per agent on large ticks.")
 @click.option("--min-proficiency", type=float, help="Minimum proficiency on the contact's intent.")
 @click.option("--explain", is_flag=True, help="Add each contact's next-best agents and why they lost.")
@@ -52,6 +52,7 @@ def solve(snapshot: Path, values_path: Path | None, model: Path | None, budget_m
     p.number("--budget-ms", budget_ms, lo=0, lo_open=True, optional=True)
     p.number("--threshold", threshold, optional=True)
     p.number("--min-proficiency", min_proficiency, lo=0, hi=1, optional=True)
+    p.number("--top-k", top_k, hi=MAX_TOP_K, optional=True)  # the lower bound: RouterConfig
     inputs = tuple(x for x in (snapshot, values_path, model) if x is not None)
     if out is not None:
         try:
