@@ -115,7 +115,8 @@ class Problems:
                 self.add(f"{path}.{brief(name)}", "field names must be strings")
                 continue
             if name not in known and _canonical(name) in canon:
-                self.add(f"{path}.{name}" if path else name,
+                shown = name if name == name.strip() else repr(name)
+                self.add(f"{path}.{shown}" if path else shown,
                          f"unknown field {name!r}; did you mean {canon[_canonical(name)]!r}?")
 
 

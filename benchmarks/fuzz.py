@@ -664,7 +664,14 @@ def worker() -> None:
 
 # ----------------------------------------------------------------------------- the parent
 
-_NAMED = re.compile(r"(--[a-z][\w-]*|[\w\]\)]: |/[\w./-]+|\.(json|csv|parquet|tsv|npz)\b)")
+_NAMED = re.compile(r"(--[a-z][\w-]*|[\w\]\)'\"]: |/[\w./-]+|\.(json|csv|parquet|tsv|npz)\b)")
+_HEADS = re.compile(r"(?m)^(error|Error|internal error): (invalid [\w ]+: \d+ problems?\n)?")
+
+
+def names_a_place(stderr: str) -> bool:
+    """True when the message, past its ``error: invalid X: N problems`` head, names a field
+    path, a file, or an option."""
+    return bool(_NAMED.search(_HEADS.sub("", stderr)))
 
 
 #: Exit codes a command documents besides 0 and 2 (``experiment srm``: 3 = mismatch flagged).
@@ -682,7 +689,7 @@ def classify(res: dict, case: dict) -> str:
     if "MemoryError" in err:
         return "memory"
     if res["code"] == 2:
-        return "bad_input_named" if _NAMED.search(err) else "bad_input_unnamed"
+        return "bad_input_named" if names_a_place(err) else "bad_input_unnamed"
     if res["code"] == 1:
         return "internal_error"
     return "other_exit"

@@ -107,7 +107,7 @@ BAD_TABLES = [
     ("skills header case", "agent_skills", lambda df: df.rename(columns={"agent_id": "Agent_ID"}),
      "agent_skills.Agent_ID: unknown field 'Agent_ID'; did you mean 'agent_id'"),
     ("skills header space", "agent_skills", lambda df: df.rename(columns={"intent": "intent "}),
-     "agent_skills.intent : unknown field"),
+     "agent_skills.'intent ': unknown field"),
     ("capacity_Voice", "agents", lambda df: df.rename(columns={"capacity_voice": "capacity_Voice"}),
      "agents.capacity_Voice: unknown field 'capacity_Voice'; did you mean 'capacity_voice'"),
     ("loads_chat", "agents", lambda df: df.assign(loads_chat="1"), "agents.loads_chat: unknown field"),

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assign.cli import main
-from benchmarks.fuzz import _NAMED, check_solve
+from benchmarks.fuzz import check_solve, names_a_place
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DOC = json.loads((EXAMPLES / "snapshot.json").read_text())
@@ -57,7 +57,7 @@ def _holds(res, places, snapshot: Path) -> None:
     if res.exit_code == 0:
         assert check_solve({"snapshot": str(snapshot)}, res.stdout) is None
     else:
-        assert _NAMED.search(res.stderr)
+        assert names_a_place(res.stderr), res.stderr
         assert any(rec in res.stderr or key in res.stderr for rec, key in places), (places, res.stderr)
 
 
@@ -91,3 +91,18 @@ def test_hostile_tables_solve_optimally_or_exit_2_naming_the_place(table, data):
             df = df.rename(columns={col: rename(col)})
         df.to_csv(root / f"{table}.csv", index=False)
         _holds(_solve(root), [(table, col), (f"{table[:-1] if table != 'agent_skills' else table}", col)], root)
+
+
+def test_fuzz_classification():
+    from benchmarks.fuzz import classify
+
+    solve = {"args": ["solve", "x.json"]}
+    assert classify({"code": 0}, solve) == "ok"
+    assert classify({"code": 0, "check": "not optimal"}, solve) == "wrong_answer"
+    assert classify({"code": 2, "stderr": "error: invalid snapshot: 1 problem\n  contacts[0].x: bad"}, solve) == \
+        "bad_input_named"
+    assert classify({"code": 2, "stderr": "error: bad"}, solve) == "bad_input_unnamed"
+    assert classify({"code": 1, "stderr": "internal error: KeyError"}, solve) == "internal_error"
+    assert classify({"code": 1, "stderr": "internal error: MemoryError"}, solve) == "memory"
+    assert classify({"code": 3, "stderr": ""}, {"args": ["experiment", "srm"]}) == "ok"
+    assert classify({"code": 3, "stderr": ""}, solve) == "other_exit"
