@@ -131,7 +131,7 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
     check_model_out(Path(out))
     hist = conform_history(history)
     if len(hist) < 50:
-        raise InputError([f"history has {len(hist)} rows; training needs at least 50"], what="history")
+        raise InputError([f"history: {len(hist)} rows; training needs at least 50"], what="history")
     explicit = targets is not None
     names = list(targets) if explicit else list(DEFAULT_TARGETS)
     bad = [f"targets: unknown target {n!r} (expected one of {', '.join(TARGETS)})" for n in names if n not in TARGETS]
