@@ -46,7 +46,7 @@ class RouterConfig:
         for name in ("service_level_s", "aging_cap", "idle_half_s"):
             p.number(f"config.{name}", getattr(self, name), lo=0, lo_open=True)
         for name in ("top_k", "explain_k"):
-            p.number(f"config.{name}", getattr(self, name), lo=1, integer=True)
+            p.number(f"config.{name}", getattr(self, name), lo=1, hi=10_000, integer=True)
         p.number("config.prune_min_pairs", self.prune_min_pairs, lo=0, integer=True)
         p.number("config.threshold", self.threshold, optional=True)
         p.number("config.budget_ms", self.budget_ms, lo=0, lo_open=True, optional=True)

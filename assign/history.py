@@ -78,13 +78,9 @@ def conform_history(df: pd.DataFrame) -> pd.DataFrame:
                 out[c.name] = pd.to_datetime(out[c.name], utc=True)
             continue
         try:
-            s = df[c.name]
-            if c.dtype.startswith("datetime"):
-                out[c.name] = pd.to_datetime(s, utc=True).dt.as_unit("ns")
-            else:
-                out[c.name] = s.astype(c.dtype)
-        except (TypeError, ValueError) as err:
-            problems.append(f"history.{c.name}: cannot be read as {c.dtype}: {err}")
+            out[c.name] = _coerce(df[c.name], c, problems)
+        except (TypeError, ValueError, OverflowError) as err:
+            problems.append(f"history.{c.name}: cannot be read as {c.dtype}: {str(err)[:200]}")
     if problems:
         raise InputError(problems, what="history")
     extra = [k for k in df.columns if k not in COLUMN_NAMES]
@@ -92,6 +88,35 @@ def conform_history(df: pd.DataFrame) -> pd.DataFrame:
     for k in extra:
         res[k] = df[k]
     return res.reset_index(drop=True)
+
+
+def _coerce(s: pd.Series, c: Column, problems: list[str]) -> pd.Series:
+    """One column to its contract dtype. Numbers in a time column are epoch seconds (as
+    :func:`epoch_seconds` writes them), never nanoseconds: read as nanoseconds, every arrival
+    would fall on 1 January 1970 and training would still "succeed". Infinite numbers are a
+    problem (NaN is missing, which the contract allows)."""
+    if c.dtype.startswith("datetime"):
+        if pd.api.types.is_bool_dtype(s):
+            raise TypeError("booleans are not times")
+        if pd.api.types.is_numeric_dtype(s):
+            x = s.astype("float64")
+            if not np.isfinite(x.dropna()).all():
+                raise ValueError("infinite epoch seconds")
+            out = pd.to_datetime(x, unit="s", utc=True)
+        else:
+            out = pd.to_datetime(s, utc=True)
+        out = out.dt.as_unit("ns")
+        if c.required and out.isna().any():
+            problems.append(f"history.{c.name}: {int(out.isna().sum())} missing time(s), first at row "
+                            f"{int(np.flatnonzero(out.isna().to_numpy())[0])}")
+        return out
+    out = s.astype(c.dtype)
+    if c.dtype == "float64":
+        bad = np.isinf(out.to_numpy(dtype="float64", na_value=np.nan))
+        if bad.any():
+            problems.append(f"history.{c.name}: {int(bad.sum())} infinite value(s), first at row "
+                            f"{int(np.flatnonzero(bad)[0])}")
+    return out
 
 
 def epoch_seconds(ts: pd.Series) -> np.ndarray:

@@ -23,6 +23,7 @@ from assign.result import (BELOW_THRESHOLD, NO_CAPACITY, NO_ELIGIBLE_AGENT, Alte
 from assign.schema import CHANNELS, Snapshot, parse_snapshot
 from assign.scorer import Prior, Scorer, SkillScorer
 from assign.solve import SOLVERS, Problem, Solution
+from assign.solve.problem import InfeasibleAnswer
 from assign.solve import value as pair_value
 from assign.values import resolve_values
 
@@ -176,7 +177,9 @@ class Router:
                 sol = SOLVERS[name](problem)
                 problem.check(sol.arcs)
                 return sol
-            except (SolverError, AssertionError, MemoryError) as err:
+            except InfeasibleAnswer:
+                raise  # a solver bug, never a routine fallback
+            except (SolverError, MemoryError) as err:
                 reasons.append(f"solver {name} failed: {err}")
         raise SolverError("every solver failed: " + "; ".join(reasons))  # greedy cannot fail
 

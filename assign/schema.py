@@ -9,7 +9,6 @@ Validation reports every problem at once, each with its path
 """
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from assign.errors import InputError, SnapshotError
-from assign.validate import Problems, is_number
+from assign.validate import Problems, brief, is_number, is_unicode
 
 SCHEMA = "assign.snapshot/1"
 CHANNELS: tuple[str, ...] = ("voice", "chat", "email")
@@ -55,14 +54,28 @@ CONTACT_FIELDS = ("contact_id", "channel", "intent", "language", *CONTACT_DEFAUL
 AGENT_FIELDS = ("agent_id", "languages", "skills", "capacity", *AGENT_DEFAULTS)
 
 _LANG_RE = re.compile(r"^[a-z]{2}$")
+TOP_FIELDS = ("schema", "snapshot_id", "at", "contacts", "agents")
+
+#: Most concurrent contacts an agent may take on one channel (capacities are int32 inside).
+MAX_CAPACITY = 10_000
+#: Most cells of the agents x intents skill matrix (agents x distinct intents of the contacts):
+#: bounds a snapshot's memory (8 bytes a cell, a few copies per tick) whatever its shape.
+MAX_SKILL_CELLS = 20_000_000
 
 
 def _f64(x: Any) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float64)
 
 
-def _i32(x: Any) -> np.ndarray:
-    return np.ascontiguousarray(x, dtype=np.int32)
+def _i32(x: Any, name: str = "codes") -> np.ndarray:
+    """int32 without numpy's silent wrap-around (2**32 would become code 0)."""
+    wide = np.asarray(x)
+    if wide.dtype.kind == "f" and wide.size and not np.isfinite(wide).all():
+        raise SnapshotError([f"{name}: non-finite value where an integer belongs"])
+    if wide.size and wide.dtype.kind in "iuf" and (wide.min() < -2**31 or wide.max() >= 2**31):
+        raise SnapshotError([f"{name}: value {wide.max() if wide.max() >= 2**31 else wide.min()} "
+                             "outside the int32 range"])
+    return np.ascontiguousarray(wide, dtype=np.int32)
 
 
 def _obj(x: Any) -> np.ndarray:
@@ -100,9 +113,9 @@ class Contacts:
                            ("channel", _i32), ("intent", _i32), ("language", _i32),
                            ("style", _i32), ("complexity", _f64), ("urgency", _f64),
                            ("sentiment", _f64), ("waited_s", _f64)):
-            arr = conv(getattr(self, name))
+            arr = conv(getattr(self, name), f"Contacts.{name}") if conv is _i32 else conv(getattr(self, name))
             if arr.shape != (n,):
-                raise ValueError(f"Contacts.{name}: expected shape ({n},), got {arr.shape}")
+                raise SnapshotError([f"Contacts.{name}: expected shape ({n},), got {arr.shape}"])
             object.__setattr__(self, name, arr)
 
     def __len__(self) -> int:
@@ -134,19 +147,19 @@ class Agents:
         object.__setattr__(self, "ids", _obj(self.ids))
         for name in ("tenure_days", "sentiment_handling", "idle_s"):
             object.__setattr__(self, name, _f64(getattr(self, name)))
-        object.__setattr__(self, "style", _i32(self.style))
+        object.__setattr__(self, "style", _i32(self.style, "Agents.style"))
         object.__setattr__(self, "speaks", np.ascontiguousarray(self.speaks, dtype=bool))
         object.__setattr__(self, "skill", _f64(self.skill))
         for name in ("capacity", "load"):
-            arr = np.ascontiguousarray(getattr(self, name), dtype=np.int32).reshape(n, len(CHANNELS))
+            arr = _i32(getattr(self, name), f"Agents.{name}").reshape(n, len(CHANNELS))
             object.__setattr__(self, name, arr)
         for name in ("tenure_days", "sentiment_handling", "idle_s", "style"):
             if getattr(self, name).shape != (n,):
-                raise ValueError(f"Agents.{name}: expected shape ({n},)")
+                raise SnapshotError([f"Agents.{name}: expected shape ({n},)"])
         if self.speaks.ndim != 2 or self.speaks.shape[0] != n:
-            raise ValueError("Agents.speaks: expected shape (n_agents, n_languages)")
+            raise SnapshotError(["Agents.speaks: expected shape (n_agents, n_languages)"])
         if self.skill.ndim != 2 or self.skill.shape[0] != n:
-            raise ValueError("Agents.skill: expected shape (n_agents, n_intents)")
+            raise SnapshotError(["Agents.skill: expected shape (n_agents, n_intents)"])
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -187,9 +200,10 @@ class Snapshot:
 
     def __post_init__(self) -> None:
         if self.agents.speaks.shape[1] != len(self.languages):
-            raise ValueError("Agents.speaks has a column per language of the snapshot")
+            raise SnapshotError(["Agents.speaks has a column per language of the snapshot"])
         if self.agents.skill.shape[1] != len(self.intents):
-            raise ValueError("Agents.skill has a column per intent of the snapshot")
+            raise SnapshotError(["Agents.skill has a column per intent of the snapshot"])
+        check_codes(self)
 
     @property
     def n_contacts(self) -> int:
@@ -238,7 +252,8 @@ class Snapshot:
             rec.update(
                 agent_id=a.ids[j],
                 languages=[self.languages[k] for k in np.flatnonzero(a.speaks[j])],
-                skills={self.intents[k]: float(a.skill[j, k]) for k in np.flatnonzero(a.skill[j])},
+                skills={**dict(rec.get("skills") or {}),
+                        **{self.intents[k]: float(a.skill[j, k]) for k in np.flatnonzero(a.skill[j])}},
                 tenure_days=float(a.tenure_days[j]),
                 sentiment_handling=float(a.sentiment_handling[j]),
                 style=self.styles[a.style[j]] if a.style[j] >= 0 else None,
@@ -255,6 +270,27 @@ class Snapshot:
             "contacts": contacts,
             "agents": agents,
         }
+
+
+def check_codes(snapshot: Snapshot) -> None:
+    """Every integer code indexes its vocabulary: the numba kernels index arrays by these
+    codes without bounds checks, so an out-of-range code read memory out of bounds (a
+    segfault at code 10,000). Checked once, at construction, for every way a Snapshot is made."""
+    c, a = snapshot.contacts, snapshot.agents
+    p = _Problems()
+    for path, codes, lo, n in (("contacts.channel", c.channel, 0, len(CHANNELS)),
+                               ("contacts.intent", c.intent, 0, len(snapshot.intents)),
+                               ("contacts.language", c.language, 0, len(snapshot.languages)),
+                               ("contacts.style", c.style, -1, len(snapshot.styles)),
+                               ("agents.style", a.style, -1, len(snapshot.styles))):
+        bad = np.flatnonzero((codes < lo) | (codes >= n))
+        if len(bad):
+            p.add(f"{path}[{int(bad[0])}]", f"code {int(codes[bad[0]])} outside [{lo}, {n}) "
+                  f"({len(bad)} such code{'s' if len(bad) > 1 else ''})")
+    for path, arr in (("agents.capacity", a.capacity), ("agents.load", a.load)):
+        if arr.size and arr.min() < 0:
+            p.add(path, f"negative value {int(arr.min())}")
+    p.raise_if_any()
 
 
 # ----------------------------------------------------------------------------- validation
@@ -276,12 +312,7 @@ def _number(p: _Problems, path: str, x: Any, *, lo: float | None = None, hi: flo
 
 
 def _text(p: _Problems, path: str, x: Any, *, optional: bool = False) -> str | None:
-    if x is None and optional:
-        return None
-    if not isinstance(x, str) or not x.strip():
-        p.add(path, f"expected a non-empty string, got {type(x).__name__} {x!r}")
-        return None
-    return x
+    return p.text(path, x, optional=optional)
 
 
 def _language(p: _Problems, path: str, x: Any) -> str | None:
@@ -289,10 +320,10 @@ def _language(p: _Problems, path: str, x: Any) -> str | None:
     if code is None:
         return None
     if not _LANG_RE.match(code):
-        p.add(path, f"malformed language code {code!r} (expected ISO 639-1, two lowercase letters)")
+        p.add(path, f"malformed language code {brief(code)} (expected ISO 639-1, two lowercase letters)")
         return None
     if code not in ISO639_1:
-        p.add(path, f"unknown code {code!r}")
+        p.add(path, f"unknown code {brief(code)}")
         return None
     return code
 
@@ -303,10 +334,10 @@ def _channel_map(p: _Problems, path: str, x: Any) -> dict[str, int] | None:
         return None
     out: dict[str, int] = {}
     for ch, v in x.items():
-        if ch not in CHANNEL_INDEX:
-            p.add(f"{path}.{ch}", f"unknown channel {ch!r} (expected one of {', '.join(CHANNELS)})")
+        if not isinstance(ch, str) or ch not in CHANNEL_INDEX:
+            p.add(f"{path}.{ch}", f"unknown channel {brief(ch)} (expected one of {', '.join(CHANNELS)})")
             continue
-        n = _number(p, f"{path}.{ch}", v, lo=0, integer=True)
+        n = _number(p, f"{path}.{ch}", v, lo=0, hi=MAX_CAPACITY, integer=True)
         if n is not None:
             out[ch] = int(n)
     return out
@@ -334,7 +365,7 @@ def parse_snapshot(doc: Any) -> Snapshot:
         raise SnapshotError([f"<document>: expected a JSON object, got {type(doc).__name__}"])
     schema = doc.get("schema", SCHEMA)
     if schema != SCHEMA:
-        p.add("schema", f"unsupported schema {schema!r} (expected {SCHEMA!r})")
+        p.add("schema", f"unsupported schema {brief(schema)} (expected {SCHEMA!r})")
     snapshot_id = _text(p, "snapshot_id", doc.get("snapshot_id", "snapshot"))
     at = _parse_time(p, "at", doc.get("at"))
     raw_contacts = doc.get("contacts", [])
@@ -344,10 +375,15 @@ def parse_snapshot(doc: Any) -> Snapshot:
             p.add(name, f"expected a list, got {type(raw).__name__}")
     if not isinstance(raw_contacts, list) or not isinstance(raw_agents, list):
         p.raise_if_any()
+    p.lookalikes("", doc.keys(), TOP_FIELDS)
     contacts = [_contact(p, i, rec) for i, rec in enumerate(raw_contacts)]
     agents = [_agent(p, j, rec) for j, rec in enumerate(raw_agents)]
     _duplicates(p, "contacts", "contact_id", raw_contacts)
     _duplicates(p, "agents", "agent_id", raw_agents)
+    n_intents = len({c.get("intent") for c in contacts if c is not None and isinstance(c.get("intent"), str)})
+    if len(raw_agents) * n_intents > MAX_SKILL_CELLS:
+        p.add("<document>", f"{len(raw_agents)} agents x {n_intents} distinct intents exceed the limit of "
+              f"{MAX_SKILL_CELLS} skill cells; split the snapshot")
     p.raise_if_any()
     meta = {k: v for k, v in doc.items() if k not in ("schema", "snapshot_id", "at", "contacts", "agents")}
     return build_snapshot(contacts=contacts, agents=agents, snapshot_id=snapshot_id or "snapshot",
@@ -363,7 +399,7 @@ def _parse_time(p: _Problems, path: str, x: Any) -> datetime | None:
     try:
         t = datetime.fromisoformat(x.replace("Z", "+00:00"))
     except ValueError:
-        p.add(path, f"not an ISO-8601 time: {x!r}")
+        p.add(path, f"not an ISO-8601 time: {brief(x)}")
         return None
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
@@ -375,7 +411,7 @@ def _duplicates(p: _Problems, name: str, key: str, records: list[Any]) -> None:
             continue
         first = seen.setdefault(rec[key], i)
         if first != i:
-            p.add(f"{name}[{i}].{key}", f"duplicate id {rec[key]!r} (first at {name}[{first}])")
+            p.add(f"{name}[{i}].{key}", f"duplicate id {brief(rec[key])} (first at {name}[{first}])")
 
 
 def _contact(p: _Problems, i: int, rec: Any) -> dict[str, Any] | None:
@@ -383,11 +419,12 @@ def _contact(p: _Problems, i: int, rec: Any) -> dict[str, Any] | None:
     if not _check_record(p, path, rec, ("contact_id", "channel", "intent", "language")):
         return None
     n0 = len(p.items)
+    p.lookalikes(path, rec.keys(), CONTACT_FIELDS)
     out = {**CONTACT_DEFAULTS, **{k: v for k, v in rec.items() if v is not None or k in CONTACT_DEFAULTS}}
     cid = _text(p, f"{path}.contact_id", rec.get("contact_id")) if "contact_id" in rec else None
     ch = rec.get("channel")
-    if "channel" in rec and ch not in CHANNEL_INDEX:
-        p.add(f"{path}.channel", f"unknown channel {ch!r} (expected one of {', '.join(CHANNELS)})")
+    if "channel" in rec and (not isinstance(ch, str) or ch not in CHANNEL_INDEX):
+        p.add(f"{path}.channel", f"unknown channel {brief(ch)} (expected one of {', '.join(CHANNELS)})")
     if "intent" in rec:
         _text(p, f"{path}.intent", rec.get("intent"))
     if "language" in rec:
@@ -400,8 +437,9 @@ def _contact(p: _Problems, i: int, rec: Any) -> dict[str, Any] | None:
     _text(p, f"{path}.style", rec.get("style"), optional=True)
     for k in ("customer_id", "customer_tier"):
         v = rec.get(k)
-        if v is not None and not isinstance(v, (str, int)) or isinstance(v, bool):
-            p.add(f"{path}.{k}", f"expected a string, got {type(v).__name__} {v!r}")
+        if v is not None and not isinstance(v, (str, int)) or isinstance(v, bool) or (
+                isinstance(v, str) and not is_unicode(v)):
+            p.add(f"{path}.{k}", f"expected a string of valid Unicode, got {type(v).__name__} {brief(v)}")
         elif v is not None:
             out[k] = str(v)
     if len(p.items) > n0 or cid is None:
@@ -414,6 +452,7 @@ def _agent(p: _Problems, j: int, rec: Any) -> dict[str, Any] | None:
     if not _check_record(p, path, rec, ("agent_id", "languages", "skills", "capacity")):
         return None
     n0 = len(p.items)
+    p.lookalikes(path, rec.keys(), AGENT_FIELDS)
     out = {**AGENT_DEFAULTS, **{k: v for k, v in rec.items() if v is not None}}
     if "agent_id" in rec:
         _text(p, f"{path}.agent_id", rec.get("agent_id"))
@@ -430,7 +469,8 @@ def _agent(p: _Problems, j: int, rec: Any) -> dict[str, Any] | None:
             p.add(f"{path}.skills", f"expected an object intent -> proficiency, got {type(skills).__name__}")
         else:
             for intent, v in skills.items():
-                _number(p, f"{path}.skills.{intent}", v, lo=0, hi=1)
+                if _text(p, f"{path}.skills", intent) is not None:
+                    _number(p, f"{path}.skills.{intent}", v, lo=0, hi=1)
     cap = _channel_map(p, f"{path}.capacity", rec["capacity"]) if "capacity" in rec else None
     load = _channel_map(p, f"{path}.load", rec.get("load") or {})
     if cap is not None and load is not None:
@@ -452,7 +492,10 @@ def _agent(p: _Problems, j: int, rec: Any) -> dict[str, Any] | None:
 def build_snapshot(*, contacts: Sequence[Mapping[str, Any]], agents: Sequence[Mapping[str, Any]],
                    snapshot_id: str, at: datetime, meta: Mapping[str, Any] | None = None) -> Snapshot:
     """Encode already-valid contact and agent records (defaults filled) into a Snapshot."""
-    intents = sorted({c["intent"] for c in contacts} | {k for a in agents for k in a["skills"]})
+    # only the intents contacts ask for get a column: an agent's skill on an intent nobody asks
+    # for cannot matter to this tick, and a column per name would make memory grow with
+    # agents x names (kept for the document in ``Agents.extra["skills"]``)
+    intents = sorted({c["intent"] for c in contacts})
     languages = sorted({c["language"] for c in contacts} | {x for a in agents for x in a["languages"]})
     styles = sorted({c["style"] for c in contacts if c.get("style")} | {a["style"] for a in agents if a.get("style")})
     ii = {k: n for n, k in enumerate(intents)}
@@ -479,10 +522,16 @@ def build_snapshot(*, contacts: Sequence[Mapping[str, Any]], agents: Sequence[Ma
     skill = np.zeros((n_a, len(intents)))
     capacity = np.zeros((n_a, len(CHANNELS)), dtype=np.int32)
     load = np.zeros((n_a, len(CHANNELS)), dtype=np.int32)
+    others: list[dict[str, float]] = []
     for j, a in enumerate(agents):
         speaks[j, [li[x] for x in a["languages"]]] = True
+        other = {}
         for k, v in a["skills"].items():
-            skill[j, ii[k]] = float(v)
+            if k in ii:
+                skill[j, ii[k]] = float(v)
+            else:
+                other[k] = float(v)
+        others.append(other)
         for ch, n in (a.get("capacity") or {}).items():
             capacity[j, CHANNEL_INDEX[ch]] = n
         for ch, n in (a.get("load") or {}).items():
@@ -497,7 +546,8 @@ def build_snapshot(*, contacts: Sequence[Mapping[str, Any]], agents: Sequence[Ma
         capacity=capacity,
         load=load,
         idle_s=[a["idle_s"] for a in agents],
-        extra=tuple({k: v for k, v in a.items() if k not in known_a} for a in agents),
+        extra=tuple({**{k: v for k, v in a.items() if k not in known_a}, **({"skills": o} if o else {})}
+                    for a, o in zip(agents, others)),
     )
     return Snapshot(snapshot_id=snapshot_id, at=at, intents=tuple(intents), languages=tuple(languages),
                     styles=tuple(styles), contacts=cs, agents=ag, meta=dict(meta or {}))

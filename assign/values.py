@@ -16,6 +16,9 @@ from assign.errors import SnapshotError
 from assign.schema import Snapshot
 
 VALUE_COLUMNS = ("contact_id", "agent_id", "value")
+#: Largest magnitude of a pair value: sums over a tick stay finite and exact to float64 use.
+MAX_ABS_VALUE = 1e15
+MAX_PROBLEMS = 50
 
 
 def values_frame(values: Any) -> pd.DataFrame:
@@ -44,19 +47,23 @@ def resolve_values(snapshot: Snapshot, values: Any) -> tuple[np.ndarray, np.ndar
     v = np.empty(len(df), dtype=np.float64)
     first: dict[tuple[int, int], int] = {}
     for r, (cid, aid, val) in enumerate(zip(df["contact_id"], df["agent_id"], df["value"])):
-        i, j = c_pos.get(_as_id(cid), -1), a_pos.get(_as_id(aid), -1)
-        if i < 0:
-            problems.append(f"values[{r}].contact_id: unknown contact {cid!r}")
-        if j < 0:
-            problems.append(f"values[{r}].agent_id: unknown agent {aid!r}")
+        if len(problems) >= MAX_PROBLEMS:
+            problems.append(f"values: more problems after row {r} not listed")
+            break
+        i = _lookup(problems, f"values[{r}].contact_id", cid, c_pos, "contact")
+        j = _lookup(problems, f"values[{r}].agent_id", aid, a_pos, "agent")
         try:
+            if isinstance(val, (bool, np.bool_)):
+                raise TypeError(val)
             x = float(val)
-        except (TypeError, ValueError):
-            problems.append(f"values[{r}].value: expected a number, got {val!r}")
+        except (TypeError, ValueError, OverflowError):
+            problems.append(f"values[{r}].value: expected a number, got {_short(val)}")
             x = 0.0
         else:
             if math.isnan(x) or math.isinf(x):
-                problems.append(f"values[{r}].value: must be finite, got {val!r}")
+                problems.append(f"values[{r}].value: must be finite, got {_short(val)}")
+            elif abs(x) > MAX_ABS_VALUE:
+                problems.append(f"values[{r}].value: {x:g} exceeds the limit of {MAX_ABS_VALUE:g} in magnitude")
         if i >= 0 and j >= 0:
             prev = first.setdefault((i, j), r)
             if prev != r:
@@ -67,5 +74,19 @@ def resolve_values(snapshot: Snapshot, values: Any) -> tuple[np.ndarray, np.ndar
     return ci, ai, v
 
 
-def _as_id(x: Any) -> Any:
-    return x if isinstance(x, str) else str(x)
+def _short(x: Any) -> str:
+    r = repr(x)
+    return r if len(r) <= 40 else r[:37] + "..."
+
+
+def _lookup(problems: list[str], path: str, x: Any, pos: dict[Any, int], what: str) -> int:
+    """Row of id ``x``; a missing, blank or non-text id is a problem, never the name "nan"."""
+    if isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)):
+        x = str(x)
+    if not isinstance(x, str) or not x.strip():
+        problems.append(f"{path}: missing or blank id ({_short(x)})")
+        return -1
+    i = pos.get(x, -1)
+    if i < 0:
+        problems.append(f"{path}: unknown {what} {_short(x)}")
+    return i

@@ -56,6 +56,6 @@ def test_bad_input_exits_2(generated, tmp_path) -> None:
     junk = tmp_path / "junk.parquet"
     junk.write_text("not parquet")
     r = runner.invoke(main, ["evaluate", str(tmp_path), str(junk)])
-    assert r.exit_code == 1 and "not a model directory" in r.output
+    assert r.exit_code == 2 and "not a model directory" in r.output
     r = runner.invoke(main, ["generate", "--agents", "1", "--seed", "1", "--out", str(tmp_path / "g")])
     assert r.exit_code == 2 and "n_agents" in r.output

@@ -11,7 +11,7 @@ import traceback
 
 import click
 
-from assign.errors import AssignError, InputError
+from assign.errors import AssignError, InputError, ModelError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -22,19 +22,24 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):  # noqa: D401 - click hook
         try:
             return super().invoke(ctx)
-        except InputError as err:
-            click.echo(f"error: {err}", err=True)
+        except (InputError, ModelError) as err:  # a bad or corrupt model dir is bad input too
+            click.echo(f"error: {_printable(err)}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except AssignError as err:
-            click.echo(f"error: {err}", err=True)
+            click.echo(f"error: {_printable(err)}", err=True)
             ctx.exit(EXIT_INTERNAL)
         except Exception as err:  # the last line of defence: never a bare traceback
-            click.echo(f"internal error: {type(err).__name__}: {err}", err=True)
+            click.echo(f"internal error: {type(err).__name__}: {_printable(err)}", err=True)
             if "--debug" in sys.argv or ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
             ctx.exit(EXIT_INTERNAL)
+
+
+def _printable(err: Exception) -> str:
+    """The message, with anything stderr cannot encode (a lone surrogate) escaped."""
+    return str(err).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 @click.group(cls=_Group)

@@ -1,7 +1,6 @@
 """Commands of the match-quality model: generate, train, evaluate, predict."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -11,33 +10,39 @@ from assign.errors import InputError
 
 
 def _read_history(path: str):
-    import pandas as pd
+    """A history table (CSV or Parquet): every reading failure is an InputError naming it."""
+    from assign.io import read_table
 
     p = Path(path)
-    if not p.exists():
-        raise InputError([f"{p}: no such file"], what="history")
-    try:
-        return pd.read_parquet(p) if p.suffix != ".csv" else pd.read_csv(p)
-    except Exception as err:  # noqa: BLE001 - any reader failure is bad input
-        raise InputError([f"{p}: cannot be read as a history table ({type(err).__name__}: {err})"],
-                         what="history") from err
+    return read_table(p, what="history", fmt="csv" if p.suffix == ".csv" else "parquet")
+
+
+#: What ``generate`` may be asked for: bounds its memory and time (see docs/robustness.md).
+GENERATE_LIMITS = {"--agents": 5_000, "--days": 366, "--intents": 1_000}
 
 
 @main.command()
-@click.option("--agents", "n_agents", type=int, default=200, show_default=True, help="Number of agents.")
-@click.option("--days", type=int, default=14, show_default=True, help="Days of history to simulate.")
-@click.option("--intents", "n_intents", type=int, default=30, show_default=True)
+@click.option("--agents", "n_agents", type=click.IntRange(1, GENERATE_LIMITS["--agents"]), default=200,
+              show_default=True, help="Number of agents.")
+@click.option("--days", type=click.IntRange(1, GENERATE_LIMITS["--days"]), default=14, show_default=True,
+              help="Days of history to simulate.")
+@click.option("--intents", "n_intents", type=click.IntRange(1, GENERATE_LIMITS["--intents"]), default=30,
+              show_default=True)
 @click.option("--seed", type=int, required=True, help="Seed of the world and the history.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Directory to write.")
 def generate(n_agents: int, days: int, n_intents: int, seed: int, out: str) -> None:
     """Generate a synthetic centre (world/) and its history (history.parquet) in OUT."""
     from assign.world.centre import generate_history, generate_world
 
+    from assign.io import write_frame
+
+    o = Path(out)
+    if o.exists() and not o.is_dir() or not o.parent.is_dir():
+        raise InputError([f"--out {o}: not a directory, or its parent {o.parent} does not exist"], what="option")
     world = generate_world(n_agents=n_agents, seed=seed, n_intents=n_intents)
     hist = generate_history(world, days=days, seed=seed + 1, progress=True)
-    o = Path(out)
     world.save(o / "world")
-    hist.to_parquet(o / "history.parquet", index=False)
+    write_frame(hist, o / "history.parquet", fmt="parquet")
     served = ~hist["abandoned"]
     click.echo(f"wrote {o / 'world'} ({world.n_agents} agents, {len(world.intents)} intents) and "
                f"{o / 'history.parquet'} ({len(hist)} contacts over {days} days, "
@@ -50,8 +55,8 @@ def generate(n_agents: int, days: int, n_intents: int, seed: int, out: str) -> N
 @click.option("--targets", default=None, help="Comma-separated: resolved,csat,handle_time,repeat_72h "
               "(default: those of resolved,csat,handle_time with labels).")
 @click.option("--scheduler", default=None, help="Dask scheduler address (default: train in-process).")
-@click.option("--max-depth", type=int, default=5, show_default=True)
-@click.option("--threads", type=int, default=2, show_default=True, help="XGBoost threads.")
+@click.option("--max-depth", type=click.IntRange(1, 20), default=5, show_default=True)
+@click.option("--threads", type=click.IntRange(1, 256), default=2, show_default=True, help="XGBoost threads.")
 @click.option("--label-delay-h", type=float, default=None,
               help="Hours after a contact ends before its outcome counts in agent features "
                    "(default 0 for synthetic histories, 72 otherwise).")
@@ -61,7 +66,13 @@ def train_cmd(history: str, out: str, targets: str | None, scheduler: str | None
               threads: int, label_delay_h: float | None, until: str | None) -> None:
     """Train one XGBoost model per target on HISTORY and write the model directory."""
     from assign.model.train import TrainParams, train
+    from assign.validate import Problems
 
+    p = Problems()
+    p.number("--label-delay-h", label_delay_h, lo=0, hi=24 * 366, optional=True)
+    if Path(out).resolve() == Path(history).resolve().parent or Path(out).resolve() == Path(history).resolve():
+        p.add("--out", f"{out} holds the input history; choose another directory")
+    p.raise_if_any(what="option")
     hist = _read_history(history)
     if until:
         cut = _iso_time(until, option="--until")
@@ -82,7 +93,9 @@ def _iso_time(text: str, *, option: str):
 
     try:
         t = pd.Timestamp(text)
-    except ValueError as err:
+        if t is pd.NaT:
+            raise ValueError(text)
+    except (ValueError, TypeError, OverflowError) as err:
         raise InputError([f"{option}: not an ISO time: {text!r}"], what="option") from err
     return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
@@ -108,7 +121,9 @@ def evaluate(model_dir: str, history: str, since: str | None, as_json: bool) -> 
 
     since_t = _iso_time(since, option="--since") if since else None
     res = run(ModelDir.load(model_dir), _read_history(history), since=since_t)
-    click.echo(json.dumps(res, indent=1) if as_json else _summary(res))
+    from assign.io import dumps
+
+    click.echo(dumps(res, indent=1) if as_json else _summary(res))
 
 
 @main.command()
@@ -119,6 +134,9 @@ def predict(model_dir: str, history: str, out: str) -> None:
     """Write per-row predictions (p_resolved, csat, handle_s) of MODEL_DIR for HISTORY."""
     from assign.model.scorer import ModelDir, predict_history
 
+    from assign.io import check_out, write_frame
+
+    check_out(out, inputs=(history,))
     preds = predict_history(ModelDir.load(model_dir), _read_history(history))
-    preds.to_parquet(out, index=False)
+    write_frame(preds, out, fmt="parquet", inputs=(history,))
     click.echo(f"wrote {out} ({len(preds)} rows, columns {', '.join(preds.columns[1:])})")

@@ -1,15 +1,17 @@
 """``assign solve`` (one snapshot, as a debugging engineer runs it) and ``assign demo``."""
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import click
 
 from assign.cli import main
+from assign.errors import InputError
 
 FORMATS = ("json", "csv", "parquet")
+#: More candidates per contact than this never changes a tick's answer measurably, and a huge
+#: value would size the candidate arrays by it (2**31 ran out of memory).
+MAX_TOP_K = 10_000
 
 
 def _router(*, model: str | None, threshold: float | None, top_k: int | None, min_proficiency: float | None):
@@ -23,11 +25,7 @@ def _router(*, model: str | None, threshold: float | None, top_k: int | None, mi
         from assign.model import XGBScorer
 
         scorer = XGBScorer.load(model)
-    try:
-        config = RouterConfig(**kw)
-    except ValueError as err:
-        raise click.BadParameter(str(err)) from err
-    return Router(scorer=scorer, config=config)
+    return Router(scorer=scorer, config=RouterConfig(**kw))
 
 
 @main.command()
@@ -37,7 +35,8 @@ def _router(*, model: str | None, threshold: float | None, top_k: int | None, mi
 @click.option("--model", type=click.Path(path_type=Path), help="Model directory (assign train) to score pairs.")
 @click.option("--budget-ms", type=float, help="Time budget of the tick; greedy when it is nearly spent.")
 @click.option("--threshold", type=float, help="Leave contacts queued when their value is below this.")
-@click.option("--top-k", type=int, help="Candidates kept per contact and per agent on large ticks.")
+@click.option("--top-k", type=int,
+              help="Candidates kept per contact and per agent on large ticks.")
 @click.option("--min-proficiency", type=float, help="Minimum proficiency on the contact's intent.")
 @click.option("--explain", is_flag=True, help="Add each contact's next-best agents and why they lost.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True)
@@ -46,26 +45,35 @@ def solve(snapshot: Path, values_path: Path | None, model: Path | None, budget_m
           threshold: float | None, top_k: int | None, min_proficiency: float | None, explain: bool,
           fmt: str, out: Path | None) -> None:
     """Assign the contacts of SNAPSHOT (a JSON file or a directory of tables) to agents."""
-    from assign.io import read_snapshot, read_values, result_frames, write_result
+    from assign.io import check_out, dumps, read_snapshot, read_values, result_table, write_result
+    from assign.validate import Problems
 
-    if budget_ms is not None and budget_ms <= 0:
-        raise click.BadParameter(f"must be > 0, got {budget_ms}", param_hint="--budget-ms")
+    p = Problems()
+    p.number("--budget-ms", budget_ms, lo=0, lo_open=True, optional=True)
+    p.number("--threshold", threshold, optional=True)
+    p.number("--min-proficiency", min_proficiency, lo=0, hi=1, optional=True)
+    p.number("--top-k", top_k, hi=MAX_TOP_K, optional=True)  # the lower bound: RouterConfig
+    inputs = tuple(x for x in (snapshot, values_path, model) if x is not None)
+    if out is not None:
+        try:
+            check_out(out, inputs=inputs)
+        except InputError as err:
+            p.extend(err.problems)
+    elif fmt == "parquet":
+        p.add("--format", "--format parquet needs --out FILE")
+    p.raise_if_any(what="option")
     snap = read_snapshot(snapshot)
     values = read_values(values_path) if values_path else None
     router = _router(model=str(model) if model else None, threshold=threshold, top_k=top_k,
                      min_proficiency=min_proficiency)
     result = router.tick(snap, budget_ms=budget_ms, values=values, explain=explain)
     if out is not None:
-        write_result(result, fmt=fmt, out=out)
+        write_result(result, fmt=fmt, out=out, inputs=inputs)
         click.echo(f"{len(result.assignments)} assigned, {len(result.unassigned)} queued -> {out}", err=True)
     elif fmt == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    elif fmt == "csv":
-        assigned, unassigned = result_frames(result)
-        table = assigned.merge(unassigned, how="outer", on="contact_id").sort_values("contact_id")
-        table.to_csv(sys.stdout, index=False)
+        click.echo(dumps(result.to_dict(), indent=2))
     else:
-        raise click.UsageError("--format parquet needs --out FILE")
+        click.echo(result_table(result).to_csv(index=False), nl=False)
 
 
 @main.command()

@@ -75,21 +75,23 @@ class ModelDir:
 
         p = Path(path)
         need = ["metadata.json", "features.json", "state.npz", "customers.parquet"]
-        missing = [f for f in need if not (p / f).exists()]
+        missing = [f for f in need if not (p / f).is_file()]
         if missing:
             raise ModelError(f"{p}: not a model directory (missing {', '.join(missing)})")
-        meta = json.loads((p / "metadata.json").read_text())
-        spec = FeatureSpec.load(p / "features.json")
+        meta = _metadata(p)
+        _check_digests(p, meta)
+        spec = _guard(p / "features.json", lambda: FeatureSpec.load(p / "features.json"))
         spec.check_current()
         boosters, serial, forests = {}, {}, {}
-        for n in meta.get("targets", []):
+        for n in meta["targets"]:
             f = p / "models" / f"{n}.json"
-            if not f.exists():
-                raise ModelError(f"{p}: model for target {n!r} is missing ({f})")
-            b = xgb.Booster()
-            b.load_model(f)
+            b = _guard(f, lambda f=f: _booster(xgb, f))
             if b.feature_names is not None and tuple(b.feature_names) != tuple(spec.names):
                 raise ModelError(f"{f}: booster feature names differ from features.json")
+            objective = json.loads(b.save_config())["learner"]["objective"]["name"]
+            if objective != meta["objectives"].get(n):
+                raise ModelError(f"{f}: booster objective {objective!r} is not the {meta['objectives'].get(n)!r} "
+                                 f"recorded for target {n!r} at training")
             b.set_param({"nthread": nthread})
             boosters[n] = b
             one = b.copy()
@@ -102,9 +104,10 @@ class ModelDir:
             packed = pack_boosters(serial, n_features=len(spec.names))
         except ModelError:
             packed = None  # trees the packed layout cannot hold: xgboost serves
+        state = _guard(p / "state.npz", lambda: AgentState.load(p / "state.npz"))
+        customers = _guard(p / "customers.parquet", lambda: pd.read_parquet(p / "customers.parquet"))
         return cls(path=p, spec=spec, metadata=meta, boosters=boosters, boosters_serial=serial, forests=forests,
-                   state=AgentState.load(p / "state.npz"), customer_times=pd.read_parquet(p / "customers.parquet"),
-                   parallel_from=int(parallel_from), packed=packed)
+                   state=state, customer_times=customers, parallel_from=int(parallel_from), packed=packed)
 
     def predict_matrix(self, X: np.ndarray, *, backend: str = "auto") -> dict[str, np.ndarray]:
         """Per-target predictions (output scale). ``backend``: "packed" (every target in one
@@ -129,6 +132,61 @@ class ModelDir:
     def predict_frame(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """Predict a feature frame after checking names, order and dtypes against the spec."""
         return self.predict_matrix(self.spec.check_frame(frame))
+
+
+def _guard(path: Path, load):
+    """``load()``, with any failure reading ``path`` turned into :class:`ModelError`."""
+    try:
+        return load()
+    except ModelError:
+        raise
+    except Exception as err:  # corrupt files raise anything from ValueError to XGBoostError
+        raise ModelError(f"{path}: corrupt or unreadable ({type(err).__name__}: {str(err)[:200]})") from err
+
+
+def _booster(xgb, f: Path):
+    b = xgb.Booster()
+    b.load_model(f)
+    return b
+
+
+def _metadata(p: Path) -> dict[str, Any]:
+    """``metadata.json``, checked for what loading relies on."""
+    from assign.validate import load_json
+
+    try:
+        meta = load_json(p / "metadata.json", what="model")
+    except Exception as err:
+        raise ModelError(f"{p / 'metadata.json'}: corrupt or unreadable ({err})") from err
+    if not isinstance(meta, dict) or meta.get("schema") != "assign.model/1":
+        raise ModelError(f"{p / 'metadata.json'}: not an assign.model/1 metadata document")
+    targets, objectives = meta.get("targets"), meta.get("objectives")
+    if (not isinstance(targets, list) or not targets or not isinstance(objectives, dict)
+            or any(not isinstance(t, str) or not t.isidentifier() for t in targets)):
+        raise ModelError(f"{p / 'metadata.json'}: targets and objectives are missing or malformed")
+    if not isinstance(meta.get("files"), dict):
+        raise ModelError(f"{p / 'metadata.json'}: no file digests (a model made before they were recorded); "
+                         "retrain it")
+    return meta
+
+
+def _check_digests(p: Path, meta: dict[str, Any]) -> None:
+    """Every file recorded at training is present and unchanged (SHA-256)."""
+    import hashlib
+
+    from assign.model.train import DIGESTED
+
+    files = meta["files"]
+    expected = {*DIGESTED, *(f"models/{n}.json" for n in meta["targets"])}
+    if not expected <= set(files):
+        raise ModelError(f"{p}: metadata.json lacks digests for {', '.join(sorted(expected - set(files)))}")
+    for name in sorted(expected):
+        f = p / name
+        if not f.is_file():
+            raise ModelError(f"{p}: {name} is missing")
+        if hashlib.sha256(f.read_bytes()).hexdigest() != files[name]:
+            raise ModelError(f"{f}: changed since training (SHA-256 differs from metadata.json); "
+                             "retrain rather than edit a model directory")
 
 
 @dataclass(eq=False)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -125,13 +128,11 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
     label are an :class:`InputError`. ``label_delay_s`` (default: 0 for synthetic histories,
     72 h otherwise, when "resolved" is only known once no repeat came) delays when an outcome
     counts in the agents' point-in-time performance. ``scheduler`` trains on a Dask cluster."""
-    import xgboost as xgb
-    from tqdm import tqdm
-
     p = params or TrainParams()
+    check_model_out(Path(out))
     hist = conform_history(history)
     if len(hist) < 50:
-        raise InputError([f"history has {len(hist)} rows; training needs at least 50"], what="history")
+        raise InputError([f"history: {len(hist)} rows; training needs at least 50"], what="history")
     explicit = targets is not None
     names = list(targets) if explicit else list(DEFAULT_TARGETS)
     bad = [f"targets: unknown target {n!r} (expected one of {', '.join(TARGETS)})" for n in names if n not in TARGETS]
@@ -157,7 +158,31 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
     spec.check_current()
     feats = history_features(hist, spec)
     X = feats.X
-    out = Path(out)
+    if not np.isfinite(X[~np.isnan(X)]).all():
+        raise InputError(["history: a feature built from it is infinite (check the numeric columns)"], what="history")
+    final = Path(out)
+    out = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        metrics, meta = _fit_and_write(out=out, hist=hist, history=history, usable=usable, skipped=skipped, X=X,
+                                       spec=spec, feats=feats, p=p, split=(tr, va, te), synthetic=synthetic,
+                                       delay=delay, scheduler=scheduler, progress=progress)
+        meta["files"] = file_digests(out)
+        (out / "metadata.json").write_text(json.dumps(meta, indent=1, default=str))
+        (out / "model_card.md").write_text(model_card(meta, spec))
+        replace_dir(out, final)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    return TrainResult(out=final, metrics=metrics, metadata=meta)
+
+
+def _fit_and_write(*, out: Path, hist, history, usable, skipped, X, spec, feats, p: TrainParams, split,
+                   synthetic: bool, delay: float, scheduler: str | None, progress: bool):
+    """Train every usable target and write boosters, spec and state into ``out`` (a fresh
+    temporary directory); returns the metrics and the metadata (without file digests)."""
+    import xgboost as xgb
+    from tqdm import tqdm
+
+    tr, va, te = split
     (out / "models").mkdir(parents=True, exist_ok=True)
     metrics: dict[str, dict[str, Any]] = {}
     rounds: dict[str, int] = {}
@@ -196,9 +221,41 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
                   test_from=str(t_all[te].iloc[0]), data_hash=data_hash(history), synthetic=synthetic),
         label_delay_s=delay, metrics=metrics, scheduler=scheduler or "in-process",
     )
-    (out / "metadata.json").write_text(json.dumps(meta, indent=1, default=str))
-    (out / "model_card.md").write_text(model_card(meta, spec))
-    return TrainResult(out=out, metrics=metrics, metadata=meta)
+    return metrics, meta
+
+
+#: Files of a model directory whose SHA-256 is recorded at training and checked at load.
+DIGESTED = ("features.json", "state.npz", "customers.parquet")
+
+
+def file_digests(directory: Path) -> dict[str, str]:
+    """SHA-256 of the spec, the state and every booster, keyed by relative path: a reordered
+    vocabulary, an edited prior or one target's booster copied over another's no longer
+    loads and scores wrong without a word."""
+    names = [*DIGESTED, *sorted(str(f.relative_to(directory)) for f in (directory / "models").glob("*.json"))]
+    return {n: hashlib.sha256((directory / n).read_bytes()).hexdigest() for n in names}
+
+
+def check_model_out(out: Path) -> None:
+    """``--out`` must be a new path, an empty directory or an earlier model directory (which
+    is replaced whole): never a directory of other files, which would be lost."""
+    if not out.parent.is_dir():
+        raise InputError([f"--out {out}: directory {out.parent} does not exist"], what="option")
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "metadata.json").exists())):
+        raise InputError([f"--out {out}: exists and is not a model directory; choose a new path"], what="option")
+
+
+def replace_dir(new: Path, final: Path) -> None:
+    """Move the finished ``new`` directory onto ``final``: the old model stays whole until the
+    new one is complete, then is swapped out (rename) and removed."""
+    old = None
+    if final.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=final.parent))
+        os.rmdir(old)
+        os.replace(final, old)
+    os.replace(new, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _client(address: str):

@@ -2,8 +2,8 @@
 from assign.solve.flow import solve_flow
 from assign.solve.greedy import solve_greedy
 from assign.solve.hungarian import solve_hungarian
-from assign.solve.problem import Problem, Solution
+from assign.solve.problem import InfeasibleAnswer, Problem, Solution
 
 SOLVERS = {"flow": solve_flow, "hungarian": solve_hungarian, "greedy": solve_greedy}
 
-__all__ = ["Problem", "Solution", "SOLVERS", "solve_flow", "solve_greedy", "solve_hungarian"]
+__all__ = ["InfeasibleAnswer", "Problem", "Solution", "SOLVERS", "solve_flow", "solve_greedy", "solve_hungarian"]

@@ -11,6 +11,15 @@ Costs are integers: values are shifted to >= 0 and scaled by ``S``, as fine as t
 budget allows. OR-Tools multiplies costs by (nodes + 1) inside its cost-scaling algorithm,
 and the total over ``n`` units of flow must not overflow either, so the range is checked
 explicitly: an overflowing total can still come back as OPTIMAL.
+
+Rounding to integers can change the answer. With ``e_k`` the rounding error of arc k (in
+units of the quantum ``q = range / S``), the flow's answer is within ``2 * n * max|e| * q`` of
+the true optimum. :func:`resolution_problem` compares that bound with the resolution the
+values need (:data:`RESOLUTION` of their typical spread, never below float64 precision of
+the largest); when the bound is coarser, the flow refuses with :class:`SolverError` so that
+the router falls back to the exact float solver (``hungarian``) with the reason recorded.
+This is what keeps one outlier (1e12 among values in 0..1) or a huge tick from silently
+turning every other choice arbitrary.
 """
 from __future__ import annotations
 
@@ -20,12 +29,14 @@ from assign.errors import SolverError
 from assign.solve.problem import Problem, Solution
 
 _INT_BUDGET = 2**60
-MAX_SCALE = 10**12
+MAX_SCALE = 10**15
 MIN_SCALE = 10**4
+#: Differences smaller than this share of the values' typical spread may be treated as ties.
+RESOLUTION = 1e-8
 
 
 def cost_scale(*, n_contacts: int, n_nodes: int) -> int:
-    """The value scale S: ``S * (n + 1) * (nodes + 1)`` stays below 2**60, capped at 1e12."""
+    """The value scale S: ``S * (n + 1) * (nodes + 1)`` stays below 2**60, capped at 1e15."""
     bound = _INT_BUDGET // ((n_contacts + 1) * (n_nodes + 1) + 1)
     scale = min(MAX_SCALE, bound)
     if scale < MIN_SCALE:
@@ -35,8 +46,45 @@ def cost_scale(*, n_contacts: int, n_nodes: int) -> int:
     return int(scale)
 
 
+def integer_costs(value: np.ndarray, scale: int) -> tuple[np.ndarray, float]:
+    """Arc costs in [0, S] (best value -> 0) and the largest rounding error, in quanta."""
+    vmin, vmax = float(value.min()), float(value.max())
+    vrange = vmax - vmin
+    if not np.isfinite(vrange):
+        raise SolverError(f"cost range: values {vmin:g}..{vmax:g} span more than a float can hold")
+    if vrange <= 0:
+        return np.zeros(len(value), dtype=np.int64), 0.0
+    exact = (vmax - value) / vrange * scale
+    cost = np.rint(exact)
+    return cost.astype(np.int64), float(np.abs(exact - cost).max())
+
+
+def resolution_problem(value: np.ndarray, *, scale: int, max_error: float, n_served: int) -> str | None:
+    """Why integer costs at ``scale`` cannot give the exact optimum for ``value``, or None.
+
+    The resolution needed is :data:`RESOLUTION` times the values' typical spread (the median
+    distance from the median: an outlier does not widen it), but never finer than float64
+    can tell apart at the largest magnitude. The flow's worst-case loss must stay below it."""
+    if max_error == 0.0 or len(value) < 2:
+        return None
+    vrange = float(value.max() - value.min())
+    med = float(np.median(value))
+    spread = float(np.median(np.abs(value - med)))
+    if spread == 0.0:
+        spread = vrange
+    floor = 4 * np.finfo(np.float64).eps * max(abs(float(value.max())), abs(float(value.min())))
+    need = max(RESOLUTION * spread, floor)
+    loss = 2.0 * max(n_served, 1) * max_error * vrange / scale
+    if loss <= need * max(n_served, 1):
+        return None
+    return (f"cost range: values {float(value.min()):.6g}..{float(value.max()):.6g} at integer scale {scale} "
+            f"may lose up to {loss:.3g} of value, above the resolution {need * max(n_served, 1):.3g} "
+            f"they need; an exact float solver is required")
+
+
 def solve_flow(problem: Problem) -> Solution:
-    """Solve exactly with ``ortools.graph.python.min_cost_flow.SimpleMinCostFlow``."""
+    """Solve exactly with ``ortools.graph.python.min_cost_flow.SimpleMinCostFlow``; raises
+    :class:`SolverError` when integer costs cannot represent the values finely enough."""
     try:
         from ortools.graph.python import min_cost_flow
     except ImportError as err:  # pragma: no cover - ortools is a core dependency
@@ -49,10 +97,11 @@ def solve_flow(problem: Problem) -> Solution:
     m = len(used)
     sink, source = n + m, n + m + 1
     scale = cost_scale(n_contacts=n, n_nodes=n + m + 2)
-    v = problem.value
-    vmin, vrange = float(v.min()), float(v.max() - v.min())
-    rel = (v - vmin) / vrange if vrange > 0 else np.zeros_like(v)
-    arc_cost = np.rint((1.0 - rel) * scale).astype(np.int64)  # in [0, S]
+    arc_cost, max_error = integer_costs(problem.value, scale)
+    n_served = int(min(n, problem.capacity[used].sum()))
+    why = resolution_problem(problem.value, scale=scale, max_error=max_error, n_served=n_served)
+    if why:
+        raise SolverError(why)
 
     # arcs in this order: contact arcs first, so arc k of the problem is arc k of the graph
     tails = np.concatenate([problem.contact, n + np.arange(m), np.full(n, source)])

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assign.errors import SolverError
+
 
 @dataclass(frozen=True, eq=False)
 class Problem:
@@ -57,13 +59,21 @@ class Problem:
         return float(self.value[arcs].sum())
 
     def check(self, arcs: np.ndarray) -> None:
-        """Raise AssertionError when ``arcs`` is not a feasible assignment (used by tests and
-        by the router as a guard on every solver's answer)."""
+        """Raise :class:`InfeasibleAnswer` when ``arcs`` is not a feasible assignment (used by
+        tests and by the router as a guard on every solver's answer). Not an ``assert``:
+        ``python -O`` must not remove it."""
+        arcs = np.asarray(arcs)
+        if len(arcs) and (arcs.min() < 0 or arcs.max() >= self.n_arcs):
+            raise InfeasibleAnswer("solver bug: an arc index is out of range")
         if len(np.unique(self.contact[arcs])) != len(arcs):
-            raise AssertionError("a contact is assigned twice")
+            raise InfeasibleAnswer("solver bug: a contact is assigned twice")
         used = np.bincount(self.resource[arcs], minlength=self.n_resources)
         if (used > self.capacity).any():
-            raise AssertionError("a resource is over its capacity")
+            raise InfeasibleAnswer("solver bug: a resource is over its capacity")
+
+
+class InfeasibleAnswer(SolverError):
+    """A solver returned an infeasible assignment: a bug in that solver, not a routine failure."""
 
 
 @dataclass(frozen=True, eq=False)
