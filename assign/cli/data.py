@@ -1,5 +1,5 @@
-"""Real-data commands: ``assign ingest anonymous-bank``, ``assign calibrate``,
-``assign handle-variance``."""
+"""Real-data commands: ``assign ingest anonymous-bank``, ``assign ingest csv``,
+``assign calibrate``, ``assign handle-variance``, ``assign replay-gap``."""
 from __future__ import annotations
 
 import json
@@ -40,7 +40,7 @@ def ingest_anonymous_bank(file: str, out: str, as_json: bool) -> None:
     from assign.world.bank import read_anonymous_bank
 
     res = read_anonymous_bank(file)
-    paths = res.write(out)
+    paths = res.write(out, inputs=(file,))
     c = res.counts
     if as_json:
         click.echo(json.dumps(c, indent=2, sort_keys=True))
@@ -56,7 +56,52 @@ def ingest_anonymous_bank(file: str, out: str, as_json: bool) -> None:
     click.echo(f"served with unknown agent {c['served_unknown_agent']}, served without service record "
                f"{c['served_without_service_record']}, abandoned before queueing {c['abandoned_before_queue']}, "
                f"crossing midnight {c['crossing_midnight']}")
-    click.echo(f"wrote {paths['history']}, {paths['quarantine']}, {paths['phantom']}, {paths['summary']}")
+    click.echo(f"wrote {paths['history']}, {paths['quarantine']}, {paths['excluded']}, {paths['summary']}")
+
+
+@ingest.command("csv")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--map", "maps", multiple=True, metavar="COLUMN=SOURCE",
+              help="Fill history COLUMN from the file's SOURCE column (repeatable; overrides --mapping).")
+@click.option("--mapping", "mapping_file", type=click.Path(dir_okay=False), default=None,
+              help="Mapping file (JSON, schema assign.ingest-map/1; see docs/history.md).")
+@click.option("--time-format", default=None, help="strftime format of the time columns [default: ISO 8601].")
+@click.option("--tz", default=None, help="Time zone of times without one [default: the mapping's, else UTC].")
+@click.option("--save-mapping", type=click.Path(dir_okay=False), default=None,
+              help="Write the mapping in effect (file + --map + --time-format + --tz) to reuse it.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="History Parquet to write.")
+@click.option("--json", "as_json", is_flag=True, help="Print the accounting as JSON.")
+def ingest_csv(file: str, maps: tuple[str, ...], mapping_file: str | None, time_format: str | None,
+               tz: str | None, save_mapping: str | None, out: str, as_json: bool) -> None:
+    """Read any CSV, TSV or Parquet export through a column mapping into the history contract.
+
+    Every line is kept, excluded by the mapping's ``exclude`` rule (``.excluded.csv``) or
+    quarantined with its reasons (``.quarantine.csv``); the accounting is printed and
+    written to ``.ingest.json``. The input file is never overwritten.
+    """
+    from assign.world.ingest import load_map, parse_map, parse_overrides, read_mapped
+
+    doc = load_map(mapping_file) if mapping_file else None
+    mapping = parse_map(doc, overrides=parse_overrides(maps), time_format=time_format, tz=tz)
+    inputs = (file, *((mapping_file,) if mapping_file else ()))
+    if save_mapping:
+        if any(Path(save_mapping).resolve() == Path(i).resolve() for i in (file,)):
+            raise InputError([f"--save-mapping {save_mapping}: would overwrite the input file"], what="option")
+        mapping.save(save_mapping)
+    res = read_mapped(file, mapping)
+    paths = res.write(out, inputs=inputs)
+    c = res.counts
+    if as_json:
+        click.echo(json.dumps(c, indent=2, sort_keys=True))
+        return
+    click.echo(f"read {c['lines_read']} lines: kept {c['kept']} (served {c['kept_served']}, abandoned "
+               f"{c['kept_abandoned']}), excluded {c['excluded']}, quarantined {c['quarantined']}")
+    for reason, n in c["quarantined_by_reason"].items():
+        click.echo(f"  quarantined {reason}: {n}")
+    if c["derived_columns"]:
+        click.echo(f"derived: {', '.join(c['derived_columns'])}")
+    click.echo(f"wrote {paths['history']}, {paths['quarantine']}, {paths['excluded']}, {paths['summary']}"
+               + (f", {save_mapping}" if save_mapping else ""))
 
 
 @main.command()

@@ -24,7 +24,15 @@ import pandas as pd
 from assign.errors import InputError
 
 SCHEMA = "assign.scenario/1"
-HOURS_PER_WEEK = 168
+HOURS_PER_WEEK = 168  # the lead unifies time constants in one module
+
+# What one simulation request may ask for (a request beyond them is refused, naming the
+# limit): they keep one replication's memory in the low gigabytes (about 1 kB per contact).
+MAX_DAYS = 400.0
+MAX_AGENTS = 10_000
+MAX_CONTACTS_PER_RUN = 1_000_000
+MAX_RUNS = 10_000            # seeds x policies
+MAX_WRAP_UP_S = 3600.0
 
 try:  # YAML is optional: read/write it only where pyyaml is importable.
     import yaml as _yaml
@@ -51,6 +59,9 @@ class Service:
     cv: float | None = None
     samples: Mapping[tuple[str, str], np.ndarray] = field(default_factory=dict)
     table: str | None = None
+    #: After-call work (s) already added to every empirical sample: the agent stays busy,
+    #: the caller is gone. Simulated handle times (AHT) then include it.
+    wrap_up_s: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -323,6 +334,8 @@ def _arrivals(p, root, raw, types, shares) -> Arrivals | None:
 
 def _service(p, root, raw, types) -> Service | None:
     k = _kind(p, "service", raw, ("exponential", "lognormal", "empirical"))
+    if k in ("exponential", "lognormal") and raw.get("wrap_up_s"):
+        p.append("service.wrap_up_s: only with empirical service (add it to mean_s instead)")
     if k == "exponential":
         m = _num(p, "service.mean_s", raw.get("mean_s"), lo=0, strict=True)
         return Service(kind=k, mean_s=m) if m else None
@@ -339,15 +352,19 @@ def _service(p, root, raw, types) -> Service | None:
         h = _numeric_col(p, name, df, "handle_s", lo=0)
         if h is None:
             return None
+        wrap = _num(p, "service.wrap_up_s", raw.get("wrap_up_s", 0.0), lo=0)
+        if wrap is not None and wrap > MAX_WRAP_UP_S:
+            p.append(f"service.wrap_up_s: at most {MAX_WRAP_UP_S:g} s, got {wrap!r}")
+        wrap = wrap if wrap is not None and wrap <= MAX_WRAP_UP_S else 0.0
         agent = df["agent"].fillna("").astype(str).to_numpy()
         samples: dict[tuple[str, str], np.ndarray] = {}
-        frame = pd.DataFrame({"t": t, "a": agent, "h": h})
+        frame = pd.DataFrame({"t": t, "a": agent, "h": h + wrap})
         for (tt, aa), g in frame.groupby(["t", "a"], sort=True):
             samples[(tt, aa)] = np.sort(g["h"].to_numpy(dtype=float))
         missing = [tt for tt in types if (tt, "") not in samples]
         if missing:
             p.append(f"{name}: no any-agent sample (empty agent) for type(s) {', '.join(missing)}")
-        return Service(kind=k, samples=samples, table=name)
+        return Service(kind=k, samples=samples, table=name, wrap_up_s=wrap)
     return None
 
 
@@ -433,9 +450,11 @@ def write_scenario(scenario: Scenario, out_dir: str | Path, *, fmt: str = "json"
     elif sv.kind == "lognormal":
         doc["service"] = {"kind": "lognormal", "mean_s": sv.mean_s, "cv": sv.cv}
     else:
-        rows = [(t, ag, h) for (t, ag), v in sv.samples.items() for h in v]
+        rows = [(t, ag, h - sv.wrap_up_s) for (t, ag), v in sv.samples.items() for h in v]
         pd.DataFrame(rows, columns=["type", "agent", "handle_s"]).to_csv(out / "handle.csv", index=False)
         doc["service"] = {"kind": "empirical", "table": "handle.csv"}
+        if sv.wrap_up_s > 0:
+            doc["service"]["wrap_up_s"] = sv.wrap_up_s
     pt = s.patience
     if pt is None:
         doc["patience"] = None
