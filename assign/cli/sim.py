@@ -43,9 +43,14 @@ def _world_dir(path: str) -> str:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Report directory.")
 @click.option("--logs", is_flag=True, help="Also write each run's history log under OUT/logs/.")
 @click.option("--json", "as_json", is_flag=True, help="Print the KPI summary as JSON.")
+@click.option("--staffing-scale", type=float, default=None,
+              help="What-if: multiply the scenario's staffing by X (rounded to whole agents).")
+@click.option("--arrival-scale", type=float, default=None, help="What-if: multiply the scenario's arrival rates by Y.")
+@click.option("--overrides", "overrides_file", type=click.Path(dir_okay=False), default=None,
+              help="What-if: CSV of hour_of_week with agents and/or arrival_scale, applied after the scales.")
 def simulate_cmd(world_dir, scenario_dir, replay, policies, seeds, seed_start, days, window_s, batch_window_s,
-                 sl_threshold_s,
-                 model_dir, workers, scheduler, out_dir, logs, as_json) -> None:
+                 sl_threshold_s, model_dir, workers, scheduler, out_dir, logs, as_json, staffing_scale,
+                 arrival_scale, overrides_file) -> None:
     """Simulate routing POLICIES on a synthetic world or a queueing scenario; report KPIs with
     95% confidence intervals over SEEDS replications and paired differences vs fcfs."""
     from assign.sim.engine import SimConfig
@@ -79,6 +84,12 @@ def simulate_cmd(world_dir, scenario_dir, replay, policies, seeds, seed_start, d
         problems.append("--policy oracle: needs --world (a scenario has no true match quality)")
     if model_dir and not Path(model_dir).is_dir():
         problems.append(f"--model {model_dir}: no such directory")
+    knobs = staffing_scale is not None or arrival_scale is not None or overrides_file is not None
+    if knobs and not scenario_dir:
+        problems.append("--staffing-scale / --arrival-scale / --overrides: need --scenario")
+    if replay and (arrival_scale is not None or overrides_file is not None):
+        problems.append("--arrival-scale / --overrides: not with --replay (the arrivals are the log's)")
+    problems += _request_limits(days=days, seeds=seeds, n_policies=max(len(policies), 1))
     if problems:
         raise InputError(problems, what="option")
     if world_dir:
@@ -86,6 +97,11 @@ def simulate_cmd(world_dir, scenario_dir, replay, policies, seeds, seed_start, d
     else:
         spec = SourceSpec(kind="scenario", path=str(scenario_dir), replay=str(replay) if replay else None)
     source = spec.build()  # validates here, before any worker starts
+    if knobs:
+        source, notes_knobs = _what_if(source, replay, staffing_scale, arrival_scale, overrides_file)
+        spec = source  # a built source object travels to the workers as it is
+    else:
+        notes_knobs = []
     if not policies:
         policies = (source.scenario.policy,)
         if policies[0] not in POLICY_NAMES:
@@ -99,6 +115,9 @@ def simulate_cmd(world_dir, scenario_dir, replay, policies, seeds, seed_start, d
             days = source.scenario.days
         else:
             days = 1.0
+    if scenario_dir:
+        _check_size(source.scenario, days=days)
+    notes += notes_knobs
     config = SimConfig(days=days, window_s=window_s, sl_threshold_s=sl_threshold_s)
     specs = [PolicySpec(name=p, model_dir=model_dir) for p in policies]
     seed_list = list(range(seed_start, seed_start + seeds))
@@ -130,7 +149,8 @@ def simulate_cmd(world_dir, scenario_dir, replay, policies, seeds, seed_start, d
                          "contact waits until the next tick (p_wait is ~1 by construction)")
     if "ml-batch" in policies or "ml-greedy" in policies:
         notes.append(f"scorer of ml policies: {'XGBoost model ' + str(model_dir) if model_dir else 'rule-based SkillScorer (no --model)'}")
-    settings = {"source": f"{spec.kind} {spec.path}" + (f" replaying {replay}" if replay else ""),
+    where = f"scenario {scenario_dir}" if knobs else f"{spec.kind} {spec.path}"
+    settings = {"source": where + (f" replaying {replay}" if replay else ""),
                 "policies": ", ".join(policies), "seeds": f"{seed_list[0]}..{seed_list[-1]} ({seeds})",
                 "days": f"{days:g}", "window_s": window_s,
                 "batch_window_s": window_s if batch_window_s is None else batch_window_s, "sl_threshold_s": sl_threshold_s,
@@ -191,3 +211,103 @@ def _observed_vs_simulated(source, res, sl_threshold_s: float):
             row[f"{p} gap"] = round(iv.mean - v, 4)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _request_limits(*, days, seeds: int, n_policies: int) -> list[str]:
+    """What one request may ask for (the limits keep a run's memory bounded)."""
+    from assign.sim.scenario import MAX_DAYS, MAX_RUNS
+
+    out = []
+    if days is not None and days == days and days > MAX_DAYS:
+        out.append(f"--days: {days:g} is above the limit of {MAX_DAYS:g} days per run")
+    if seeds * n_policies > MAX_RUNS:
+        out.append(f"--seeds: {seeds} seeds x {n_policies} policies = {seeds * n_policies} runs, above the "
+                   f"limit of {MAX_RUNS}")
+    return out
+
+
+def _check_size(scenario, *, days: float) -> None:
+    """Refuse a run whose expected contacts or agents exceed the limits."""
+    from assign.sim.scenario import MAX_AGENTS, MAX_CONTACTS_PER_RUN, MAX_DAYS, expected_contacts
+
+    p = []
+    if days > MAX_DAYS:
+        p.append(f"days: {days:g} is above the limit of {MAX_DAYS:g} days per run")
+    else:
+        n = expected_contacts(scenario, days=days)
+        if n > MAX_CONTACTS_PER_RUN:
+            p.append(f"arrivals: {n:.3g} expected contacts in {days:g} day(s), above the limit of "
+                     f"{MAX_CONTACTS_PER_RUN:,} per run (lower the rates or --days)")
+    if scenario.n_agents > MAX_AGENTS:
+        p.append(f"agents: {scenario.n_agents} agents, above the limit of {MAX_AGENTS}")
+    if p:
+        raise InputError(p, what="simulation request")
+
+
+def _what_if(source, replay, staffing_scale, arrival_scale, overrides_file):
+    """The scenario source rebuilt with the what-if knobs applied (before the source is built)."""
+    from assign.io import read_table
+    from assign.sim.source import ScenarioSource
+    from assign.sim.staffing import what_if
+
+    overrides = None
+    if overrides_file:
+        if not Path(overrides_file).is_file():
+            raise InputError([f"--overrides {overrides_file}: no such file"], what="option")
+        overrides = read_table(Path(overrides_file))
+    sc = what_if(source.scenario, staffing_scale=1.0 if staffing_scale is None else staffing_scale,
+                 arrival_scale=1.0 if arrival_scale is None else arrival_scale, overrides=overrides)
+    new = ScenarioSource(sc, replay=source._replay if replay else None)
+    notes = [f"what-if: staffing x{staffing_scale or 1:g} (rounded to whole agents), arrivals x{arrival_scale or 1:g}"
+             + (f", per-hour overrides from {overrides_file}" if overrides_file else "")
+             + f": {int(sc.staffing.agents.sum())} agent-hours per week"]
+    return new, notes
+
+
+@main.command("staff")
+@click.option("--scenario", "scenario_dir", required=True, type=click.Path(), help="Scenario directory or file.")
+@click.option("--target-sl", type=float, default=0.8, show_default=True, help="Service-level target (share answered).")
+@click.option("--target-s", type=float, default=20.0, show_default=True, help="... within this many seconds.")
+@click.option("--max-abandon", type=float, default=None, help="Also keep each hour's abandonment at or below this.")
+@click.option("--weeks", type=int, default=2, show_default=True, help="Simulated weeks per check replication.")
+@click.option("--seeds", type=int, default=2, show_default=True, help="Check replications, pooled per hour.")
+@click.option("--max-rounds", type=int, default=12, show_default=True, help="Correction rounds at most.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Write staffing.csv (per hour of week), staffing.png and a staffed scenario here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def staff_cmd(scenario_dir, target_sl, target_s, max_abandon, weeks, seeds, max_rounds, out_dir, as_json) -> None:
+    """Agents needed per hour of week for TARGET-SL within TARGET-S: Erlang A (M/M/n+M) first
+    guess, then checked and corrected by simulating the scenario."""
+    from dataclasses import replace
+
+    from assign.sim.scenario import Staffing, load_scenario, write_scenario
+    from assign.sim.staffing import _names, plan_staffing, plot_staffing
+
+    sc = load_scenario(scenario_dir)
+    plan = plan_staffing(sc, target_sl=target_sl, target_s=target_s, max_abandon=max_abandon, weeks=weeks,
+                         seeds=seeds, max_rounds=max_rounds, progress=lambda m: click.echo(m, err=True))
+    t = plan.table
+    staffed = t["arrivals_per_hour"] > 0
+    worst = t.loc[staffed, "simulated_service_level"].min()
+    summary = {"met_in_every_staffed_hour": plan.met, "rounds": plan.rounds, "staffed_hours": int(staffed.sum()),
+               "erlang_a_agent_hours_per_week": int(t["erlang_a_agents"].sum()),
+               "agent_hours_per_week": int(t["agents"].sum()), "lowest_simulated_service_level": float(worst),
+               **plan.settings}
+    if out_dir:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        t.to_csv(out / "staffing-plan.csv", index=False)
+        plot_staffing(plan, str(out / "staffing.png"))
+        staffed_sc = replace(sc, staffing=Staffing(kind="hour_of_week", agents=t["agents"].to_numpy()),
+                             agent_names=_names(sc, int(t["agents"].max())))
+        write_scenario(staffed_sc, out / "scenario")
+        summary["wrote"] = [str(out / "staffing-plan.csv"), str(out / "staffing.png"), str(out / "scenario")]
+    if as_json:
+        click.echo(json.dumps(summary, indent=1))
+        return
+    click.echo(f"{summary['staffed_hours']} hours with arrivals: Erlang A {summary['erlang_a_agent_hours_per_week']} "
+               f"agent-hours/week, after {plan.rounds} simulation round(s) {summary['agent_hours_per_week']}; "
+               f"target met in every staffed hour: {'yes' if plan.met else 'NO'} "
+               f"(lowest simulated service level {worst:.3f})")
+    if out_dir:
+        click.echo("wrote " + ", ".join(summary["wrote"]))

@@ -496,3 +496,12 @@ def mmc_scenario(*, arrival_rate_per_hour: float, mean_service_s: float, agents:
         "staffing": {"kind": "constant", "agents": agents},
     }
     return parse_scenario(doc)
+
+
+def expected_contacts(scenario: Scenario, *, days: float) -> float:
+    """Expected arrivals of ``days`` of the scenario (its hour-of-week rates summed)."""
+    week = float(scenario.arrivals.rate.sum())
+    whole, part = divmod(float(days) * 24.0, float(HOURS_PER_WEEK))
+    hours = np.arange(int(np.ceil(part)))
+    first = scenario.hour_of_week(hours * 3600.0)
+    return whole * week + float(scenario.arrivals.rate[:, first].sum())
