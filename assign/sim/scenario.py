@@ -214,6 +214,8 @@ def parse_scenario(doc: Any, *, root: Path | str = ".") -> Scenario:
         except ValueError:
             p.append(f"start: not an ISO-8601 time: {doc['start']!r}")
     days = _num(p, "days", doc.get("days", 1.0), lo=0, strict=True) or 1.0
+    if days > MAX_DAYS:
+        p.append(f"days: {days:g} is above the limit of {MAX_DAYS:g} days per run")
 
     types: list[str] = []
     shares: list[float] = []
@@ -231,9 +233,10 @@ def parse_scenario(doc: Any, *, root: Path | str = ".") -> Scenario:
             types.append(t["name"])
             shares.append(s if s is not None else 0.0)
     share_arr = np.asarray(shares, dtype=float)
-    if types and share_arr.sum() <= 0:
+    if types and not (share_arr > 0).any():
         p.append("types: shares must not all be 0")
-    elif types:
+    elif types:  # scale by the largest first: shares like 1e308 would overflow the sum
+        share_arr = share_arr / share_arr.max()
         share_arr = share_arr / share_arr.sum()
 
     arrivals = _arrivals(p, root, doc.get("arrivals"), types, share_arr)
@@ -245,6 +248,9 @@ def parse_scenario(doc: Any, *, root: Path | str = ".") -> Scenario:
     n_needed = int(staffing.agents.max()) if staffing is not None and len(staffing.agents) else 0
     if names is None:
         agent_names = tuple(f"agent-{j:03d}" for j in range(n_needed))
+    elif isinstance(names, list) and len(names) > MAX_AGENTS:
+        p.append(f"agents: {len(names)} names, above the limit of {MAX_AGENTS} agents")
+        agent_names = ()
     elif not isinstance(names, list) or not all(isinstance(x, str) and x for x in names):
         p.append(f"agents: expected a list of agent names, got {names!r}")
         agent_names = ()
@@ -328,6 +334,11 @@ def _arrivals(p, root, raw, types, shares) -> Arrivals | None:
                 p.append(f"{name} row {i + 2}: duplicate (type, hour_of_week) = ({tt!r}, {hh})")
             seen.add((tt, hh))
             rate[idx[tt], hh] = rr
+        for tt in types:
+            missing = HOURS_PER_WEEK - len({hh for (t2, hh) in seen if t2 == tt})
+            if missing:
+                p.append(f"{name}: type {tt!r} has no row for {missing} hour(s) of week (give all 168, 0 where "
+                         "no call arrives)")
         return Arrivals(kind=k, rate=rate, table=name)
     return None
 
@@ -406,6 +417,9 @@ def _staffing(p, root, raw) -> Staffing | None:
         c = _num(p, "staffing.agents", raw.get("agents"), lo=1)
         if c is None:
             return None
+        if c > MAX_AGENTS:
+            p.append(f"staffing.agents: {c:g} is above the limit {MAX_AGENTS}")
+            return None
         if c != int(c):
             p.append(f"staffing.agents: must be a whole number, got {c}")
         return Staffing(kind=k, agents=np.full(HOURS_PER_WEEK, int(c), dtype=np.int64))
@@ -419,9 +433,19 @@ def _staffing(p, root, raw) -> Staffing | None:
         if h is None or a is None:
             return None
         out = np.zeros(HOURS_PER_WEEK, dtype=np.int64)
-        out[h] = np.round(a).astype(np.int64)
+        frac = np.flatnonzero(a != np.round(a))
+        for i in frac[:10]:
+            p.append(f"{name} row {i + 2}: agents must be a whole number, got {float(a[i]):g} (round it yourself: "
+                     "the simulator staffs whole agents)")
+        big = np.flatnonzero(a > MAX_AGENTS)
+        for i in big[:10]:
+            p.append(f"{name} row {i + 2}: {a[i]:g} agents is above the limit {MAX_AGENTS}")
+        out[h] = np.round(np.minimum(a, MAX_AGENTS)).astype(np.int64)
         if len(np.unique(h)) != len(h):
             p.append(f"{name}: duplicate hour_of_week rows")
+        if len(np.unique(h)) < HOURS_PER_WEEK:
+            p.append(f"{name}: no row for {HOURS_PER_WEEK - len(np.unique(h))} hour(s) of week "
+                     "(give all 168, 0 where nobody works)")
         if out.max() < 1:
             p.append(f"{name}: no hour has any agent")
         return Staffing(kind=k, agents=out, table=name)
