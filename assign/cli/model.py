@@ -107,7 +107,9 @@ def evaluate(model_dir: str, history: str, since: str | None, as_json: bool) -> 
     from assign.model.scorer import ModelDir, evaluate as run
 
     since_t = _iso_time(since, option="--since") if since else None
-    res = run(ModelDir.load(model_dir), _read_history(history), since=since_t)
+    md, hist = ModelDir.load(model_dir), _read_history(history)
+    _warn_overlap(md, hist)
+    res = run(md, hist, since=since_t)
     click.echo(json.dumps(res, indent=1) if as_json else _summary(res))
 
 
@@ -119,6 +121,16 @@ def predict(model_dir: str, history: str, out: str) -> None:
     """Write per-row predictions (p_resolved, csat, handle_s) of MODEL_DIR for HISTORY."""
     from assign.model.scorer import ModelDir, predict_history
 
-    preds = predict_history(ModelDir.load(model_dir), _read_history(history))
+    md, hist = ModelDir.load(model_dir), _read_history(history)
+    _warn_overlap(md, hist)
+    preds = predict_history(md, hist)
     preds.to_parquet(out, index=False)
     click.echo(f"wrote {out} ({len(preds)} rows, columns {', '.join(preds.columns[1:])})")
+
+
+def _warn_overlap(model, history) -> None:
+    """Warn on stderr when the history barely overlaps the model's intents or agents."""
+    from assign.model.domain import history_overlap
+
+    for w in history_overlap(model, history):
+        click.echo(f"warning: {w}", err=True)
