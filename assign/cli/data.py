@@ -116,8 +116,16 @@ def ingest_csv(file: str, maps: tuple[str, ...], mapping_file: str | None, time_
               help="Least staffing of an hour of week in which any call was served (0: none).")
 @click.option("--sl-threshold-s", default=20.0, show_default=True, type=float,
               help="Service-level threshold of the observed KPIs (observed.json).")
+@click.option("--capacity", type=click.Choice(["seen", "busy-when-queued"]), default="seen", show_default=True,
+              help="How unrecorded staffing is inferred (docs/real-data.md, replay fidelity).")
+@click.option("--capacity-share", type=float, default=1.0, show_default=True, help="Scale the inferred agents.")
+@click.option("--wrap-up-s", type=float, default=0.0, show_default=True,
+              help="After-call work added to every simulated handle time.")
+@click.option("--until", default=None, help="Calibrate on arrivals before this ISO date only; the rest is "
+                                           "written to holdout.parquet (replay it to validate).")
 def calibrate(history: str, out: str, name: str | None, min_cell: int, staffing_slot_s: int,
-              staffing_floor: float, sl_threshold_s: float) -> None:
+              staffing_floor: float, sl_threshold_s: float, capacity: str, capacity_share: float,
+              wrap_up_s: float, until: str | None) -> None:
     """Fit a simulator scenario (arrivals, handle times, patience, staffing) from HISTORY.
 
     Also writes ``replay.parquet`` (the history rows that reached the queue: the stream to
@@ -125,10 +133,26 @@ def calibrate(history: str, out: str, name: str | None, min_cell: int, staffing_
     """
     from assign.sim.calibrate import calibrate as fit, observed_kpis, queue_population
 
+    import pandas as pd
+
+    from assign.sim.calibrate import CapacityModel
+
     df = _read_history(history)
-    cal = fit(df, name=name or Path(history).stem, min_cell=min_cell, staffing_slot_s=staffing_slot_s,
-              staffing_floor=staffing_floor)
+    holdout = None
+    if until:
+        try:
+            cut = pd.Timestamp(until, tz="UTC")
+        except ValueError as err:
+            raise InputError([f"--until {until!r}: not an ISO date"], what="option") from err
+        holdout, df = df[df["arrival_at"] >= cut], df[df["arrival_at"] < cut]
+        if not len(df) or not len(holdout):
+            raise InputError([f"--until {until}: leaves no rows on one side"], what="option")
+    cap = CapacityModel(kind=capacity, slot_s=staffing_slot_s, floor=staffing_floor, share=capacity_share,
+                        wrap_up_s=wrap_up_s)
+    cal = fit(df, name=name or Path(history).stem, min_cell=min_cell, capacity=cap)
     path = cal.write(out)
+    if holdout is not None:
+        holdout[queue_population(holdout)].to_parquet(Path(out) / "holdout.parquet", index=False)
     df[queue_population(df)].to_parquet(Path(out) / "replay.parquet", index=False)
     obs = observed_kpis(df, sl_threshold_s=sl_threshold_s)
     (Path(out) / "observed.json").write_text(json.dumps(obs, indent=2) + "\n")
