@@ -23,7 +23,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from assign.sim.calibrate import CapacityModel, calibrate, kpis_by_hour, observed_kpis, queue_population
+from assign.sim.calibrate import (
+    CapacityModel,
+    calibrate,
+    kpis_by_hour,
+    observed_kpis,
+    queue_population,
+)
 from assign.sim.engine import SimConfig, simulate
 from assign.sim.log import to_history
 from assign.sim.policies import FCFS

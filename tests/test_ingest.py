@@ -53,7 +53,7 @@ def test_cli_ingest_csv_with_map_options_and_saved_mapping(tmp_path):
                        "e,2026-01-05 09:05:00,99999999999999999999999,no,billing\n"
                        "f,2026-01-05 09:06:00,1,no\n")
     maps = ["contact_id=id", "arrival_at=start", "wait_s=queue", "abandoned=gave_up", "intent=type"]
-    args = ["ingest", "csv", str(f), *sum((["--map", m] for m in maps), []), "--tz", "Europe/Paris",
+    args = ["ingest", "csv", str(f), *[x for m in maps for x in ("--map", m)], "--tz", "Europe/Paris",
             "--map", "channel=type", "--save-mapping", str(tmp_path / "m.json"), "--out", str(tmp_path / "h.parquet")]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output

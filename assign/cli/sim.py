@@ -218,7 +218,7 @@ def _request_limits(*, days, seeds: int, n_policies: int) -> list[str]:
     from assign.sim.scenario import MAX_DAYS, MAX_RUNS
 
     out = []
-    if days is not None and days == days and days > MAX_DAYS:
+    if days is not None and not days <= MAX_DAYS:
         out.append(f"--days: {days:g} is above the limit of {MAX_DAYS:g} days per run")
     if seeds * n_policies > MAX_RUNS:
         out.append(f"--seeds: {seeds} seeds x {n_policies} policies = {seeds * n_policies} runs, above the "

@@ -34,7 +34,7 @@ def domain_report(model, snapshot, *, contact_idx: np.ndarray, agent_idx: np.nda
     """Counts of out-of-domain pairs among the given ones, by reason and in all."""
     m = out_of_domain(model, snapshot, contact_idx=contact_idx, agent_idx=agent_idx)
     any_ = m["intent"] | m["language"] | m["agent"]
-    return {"pairs": int(len(any_)), "out_of_domain": int(any_.sum()),
+    return {"pairs": len(any_), "out_of_domain": int(any_.sum()),
             "unknown_intent": int(m["intent"].sum()), "unknown_language": int(m["language"].sum()),
             "unknown_agent": int(m["agent"].sum())}
 
