@@ -54,9 +54,60 @@ def simulate_cmd(world_dir, scenario_dir, replay, policies, seeds, seed_start, d
     """Simulate routing POLICIES on a synthetic world or a queueing scenario; report KPIs with
     95% confidence intervals over SEEDS replications and paired differences vs fcfs."""
     from assign.sim.engine import SimConfig
+    from assign.sim.runner import PolicySpec, replicate
+
+    knobs = staffing_scale is not None or arrival_scale is not None or overrides_file is not None
+    problems = _option_problems(world_dir=world_dir, scenario_dir=scenario_dir, replay=replay, policies=policies,
+                                seeds=seeds, days=days, window_s=window_s, batch_window_s=batch_window_s,
+                                workers=workers, model_dir=model_dir, knobs=knobs, arrival_scale=arrival_scale,
+                                overrides_file=overrides_file)
+    if problems:
+        raise InputError(problems, what="option")
+    spec, source, notes, policies = _build_source(world_dir=world_dir, scenario_dir=scenario_dir, replay=replay,
+                                                  policies=policies, knobs=knobs, staffing_scale=staffing_scale,
+                                                  arrival_scale=arrival_scale, overrides_file=overrides_file)
+    if days is None:
+        if replay:
+            days = (source.replay_span_s + 1.0) / 86400.0 if source.replay_span_s else 1.0
+        elif scenario_dir:
+            days = source.scenario.days
+        else:
+            days = 1.0
+    if scenario_dir:
+        _check_size(source.scenario, days=days)
+    config = SimConfig(days=days, window_s=window_s, sl_threshold_s=sl_threshold_s)
+    specs = [PolicySpec(name=p, model_dir=model_dir) for p in policies]
+    seed_list = list(range(seed_start, seed_start + seeds))
+    log_dir = Path(out_dir) / "logs" if (out_dir and logs) else None
+    configs = {}
+    if batch_window_s is not None:
+        from dataclasses import replace
+
+        configs = {p: replace(config, window_s=batch_window_s) for p in policies if p in ("ml-batch", "oracle")}
+    res = replicate(source=spec, policies=specs, seeds=seed_list, config=config, workers=workers,
+                    scheduler=scheduler, log_dir=log_dir, progress=True, configs=configs)
+    notes += _run_notes(source=source, scenario_dir=scenario_dir, replay=replay, config=config, window_s=window_s,
+                        batch_window_s=batch_window_s, policies=policies, model_dir=model_dir)
+    where = f"scenario {scenario_dir}" if knobs else f"{spec.kind} {spec.path}"
+    settings = {"source": where + (f" replaying {replay}" if replay else ""),
+                "policies": ", ".join(policies), "seeds": f"{seed_list[0]}..{seed_list[-1]} ({seeds})",
+                "days": f"{days:g}", "window_s": window_s,
+                "batch_window_s": window_s if batch_window_s is None else batch_window_s, "sl_threshold_s": sl_threshold_s,
+                "workers": workers if not scheduler else scheduler}
+    summary = _summarise(res, source=source, replay=replay, out_dir=out_dir, settings=settings, notes=notes,
+                         policies=policies, sl_threshold_s=sl_threshold_s)
+    if as_json:
+        click.echo(json.dumps(summary, indent=1, default=str))
+        return
+    _echo_table(res)
+    if out_dir:
+        click.echo(f"report: {Path(out_dir) / 'report.md'} and report.html")
+
+
+def _option_problems(*, world_dir, scenario_dir, replay, policies, seeds, days, window_s, batch_window_s, workers,
+                     model_dir, knobs, arrival_scale, overrides_file) -> list[str]:
+    """Every problem with ``simulate``'s options, at once."""
     from assign.sim.policies import POLICY_NAMES
-    from assign.sim.report import write_report
-    from assign.sim.runner import PolicySpec, SourceSpec, replicate
 
     problems = []
     if not policies and not scenario_dir:
@@ -84,51 +135,39 @@ def simulate_cmd(world_dir, scenario_dir, replay, policies, seeds, seed_start, d
         problems.append("--policy oracle: needs --world (a scenario has no true match quality)")
     if model_dir and not Path(model_dir).is_dir():
         problems.append(f"--model {model_dir}: no such directory")
-    knobs = staffing_scale is not None or arrival_scale is not None or overrides_file is not None
     if knobs and not scenario_dir:
         problems.append("--staffing-scale / --arrival-scale / --overrides: need --scenario")
     if replay and (arrival_scale is not None or overrides_file is not None):
         problems.append("--arrival-scale / --overrides: not with --replay (the arrivals are the log's)")
-    problems += _request_limits(days=days, seeds=seeds, n_policies=max(len(policies), 1))
-    if problems:
-        raise InputError(problems, what="option")
+    return problems + _request_limits(days=days, seeds=seeds, n_policies=max(len(policies), 1))
+
+
+def _build_source(*, world_dir, scenario_dir, replay, policies, knobs, staffing_scale, arrival_scale, overrides_file):
+    """The source spec to ship to workers, the built source, the what-if notes and the policies
+    (the scenario's own policy when none is given)."""
+    from assign.sim.policies import POLICY_NAMES
+    from assign.sim.runner import SourceSpec
+
     if world_dir:
         spec = SourceSpec(kind="world", path=_world_dir(world_dir))
     else:
         spec = SourceSpec(kind="scenario", path=str(scenario_dir), replay=str(replay) if replay else None)
     source = spec.build()  # validates here, before any worker starts
+    notes: list[str] = []
     if knobs:
-        source, notes_knobs = _what_if(source, replay, staffing_scale, arrival_scale, overrides_file)
+        source, notes = _what_if(source, replay, staffing_scale, arrival_scale, overrides_file)
         spec = source  # a built source object travels to the workers as it is
-    else:
-        notes_knobs = []
     if not policies:
         policies = (source.scenario.policy,)
         if policies[0] not in POLICY_NAMES:
             raise InputError([f"scenario policy {policies[0]!r}: unknown (expected one of {', '.join(POLICY_NAMES)})"],
                              what="scenario")
-    notes = []
-    if days is None:
-        if replay:
-            days = (source.replay_span_s + 1.0) / 86400.0 if source.replay_span_s else 1.0
-        elif scenario_dir:
-            days = source.scenario.days
-        else:
-            days = 1.0
-    if scenario_dir:
-        _check_size(source.scenario, days=days)
-    notes += notes_knobs
-    config = SimConfig(days=days, window_s=window_s, sl_threshold_s=sl_threshold_s)
-    specs = [PolicySpec(name=p, model_dir=model_dir) for p in policies]
-    seed_list = list(range(seed_start, seed_start + seeds))
-    log_dir = Path(out_dir) / "logs" if (out_dir and logs) else None
-    configs = {}
-    if batch_window_s is not None:
-        from dataclasses import replace
+    return spec, source, notes, policies
 
-        configs = {p: replace(config, window_s=batch_window_s) for p in policies if p in ("ml-batch", "oracle")}
-    res = replicate(source=spec, policies=specs, seeds=seed_list, config=config, workers=workers,
-                    scheduler=scheduler, log_dir=log_dir, progress=True, configs=configs)
+
+def _run_notes(*, source, scenario_dir, replay, config, window_s, batch_window_s, policies, model_dir) -> list[str]:
+    """The report's notes on what the run models and how it routed."""
+    notes = []
     if scenario_dir:
         notes.append("scenario: outcomes other than handle time (resolution, CSAT) are not modelled, so those KPIs are n/a")
     if replay:
@@ -149,12 +188,13 @@ def simulate_cmd(world_dir, scenario_dir, replay, policies, seeds, seed_start, d
                          "contact waits until the next tick (p_wait is ~1 by construction)")
     if "ml-batch" in policies or "ml-greedy" in policies:
         notes.append(f"scorer of ml policies: {'XGBoost model ' + str(model_dir) if model_dir else 'rule-based SkillScorer (no --model)'}")
-    where = f"scenario {scenario_dir}" if knobs else f"{spec.kind} {spec.path}"
-    settings = {"source": where + (f" replaying {replay}" if replay else ""),
-                "policies": ", ".join(policies), "seeds": f"{seed_list[0]}..{seed_list[-1]} ({seeds})",
-                "days": f"{days:g}", "window_s": window_s,
-                "batch_window_s": window_s if batch_window_s is None else batch_window_s, "sl_threshold_s": sl_threshold_s,
-                "workers": workers if not scheduler else scheduler}
+    return notes
+
+
+def _summarise(res, *, source, replay, out_dir, settings, notes, policies, sl_threshold_s) -> dict:
+    """Write the report (with ``--out``) and return the JSON summary."""
+    from assign.sim.report import write_report
+
     extra = []
     if replay:
         extra.append(("Observed (history) vs simulated", _observed_vs_simulated(source, res, sl_threshold_s)))
@@ -171,9 +211,11 @@ def simulate_cmd(world_dir, scenario_dir, replay, policies, seeds, seed_start, d
                    "headline": headline(res)}
     if replay:
         summary["observed_vs_simulated"] = json.loads(extra[0][1].to_json(orient="records"))
-    if as_json:
-        click.echo(json.dumps(summary, indent=1, default=str))
-        return
+    return summary
+
+
+def _echo_table(res) -> None:
+    """The KPI table on stdout: mean ± 95% half-width per policy."""
     from assign.sim.kpis import kpi_table
 
     kt = kpi_table(res)
@@ -186,8 +228,6 @@ def simulate_cmd(world_dir, scenario_dir, replay, policies, seeds, seed_start, d
             cells.append("n/a" if r["mean"] != r["mean"] else
                          f"{r['mean']:.3f}±{r['half_width']:.3f}" if r["half_width"] == r["half_width"] else f"{r['mean']:.3f}")
         click.echo(f"{p:<10}" + "".join(f"{c:>22}" for c in cells))
-    if out_dir:
-        click.echo(f"report: {Path(out_dir) / 'report.md'} and report.html")
 
 
 def _observed_vs_simulated(source, res, sl_threshold_s: float):

@@ -205,6 +205,30 @@ def parse_scenario(doc: Any, *, root: Path | str = ".") -> Scenario:
     if not isinstance(name, str):
         p.append(f"name: expected a string, got {name!r}")
         name = "scenario"
+    start = _start(p, doc)
+    days = _num(p, "days", doc.get("days", 1.0), lo=0, strict=True) or 1.0
+    if days > MAX_DAYS:
+        p.append(f"days: {days:g} is above the limit of {MAX_DAYS:g} days per run")
+    types, share_arr = _types(p, doc.get("types"))
+    arrivals = _arrivals(p, root, doc.get("arrivals"), types, share_arr)
+    service = _service(p, root, doc.get("service"), types)
+    patience = _patience(p, root, doc.get("patience"), types)
+    staffing = _staffing(p, root, doc.get("staffing"))
+    agent_names = _agent_names(p, doc.get("agents"), staffing=staffing, service=service)
+    pr_share, pr_credit = _priority(p, doc.get("priority"))
+    policy = doc.get("policy", "fcfs")
+    if not isinstance(policy, str):
+        p.append(f"policy: expected a policy name, got {policy!r}")
+    if p:
+        raise InputError(p, what="scenario")
+    return Scenario(name=name, start=start, days=days, types=tuple(types), shares=share_arr,
+                    arrivals=arrivals, service=service, patience=patience, staffing=staffing,
+                    agent_names=agent_names, priority_share=pr_share, priority_credit_s=pr_credit,
+                    policy=policy)
+
+
+def _start(p: list[str], doc: Mapping) -> datetime:
+    """The scenario's start (ISO 8601; UTC when it has no zone); a Monday in 2026 by default."""
     start = datetime(2026, 1, 5, tzinfo=timezone.utc)  # a Monday
     if "start" in doc:
         try:
@@ -213,13 +237,13 @@ def parse_scenario(doc: Any, *, root: Path | str = ".") -> Scenario:
                 start = start.replace(tzinfo=timezone.utc)
         except ValueError:
             p.append(f"start: not an ISO-8601 time: {doc['start']!r}")
-    days = _num(p, "days", doc.get("days", 1.0), lo=0, strict=True) or 1.0
-    if days > MAX_DAYS:
-        p.append(f"days: {days:g} is above the limit of {MAX_DAYS:g} days per run")
+    return start
 
+
+def _types(p: list[str], raw_types: Any) -> tuple[list[str], np.ndarray]:
+    """Type names and their shares, normalised to sum to 1."""
     types: list[str] = []
     shares: list[float] = []
-    raw_types = doc.get("types")
     if not isinstance(raw_types, list) or not raw_types:
         p.append(f"types: expected a non-empty list of {{name, share}}, got {raw_types!r}")
     else:
@@ -238,16 +262,15 @@ def parse_scenario(doc: Any, *, root: Path | str = ".") -> Scenario:
     elif types:  # scale by the largest first: shares like 1e308 would overflow the sum
         share_arr = share_arr / share_arr.max()
         share_arr = share_arr / share_arr.sum()
+    return types, share_arr
 
-    arrivals = _arrivals(p, root, doc.get("arrivals"), types, share_arr)
-    service = _service(p, root, doc.get("service"), types)
-    patience = _patience(p, root, doc.get("patience"), types)
-    staffing = _staffing(p, root, doc.get("staffing"))
 
-    names = doc.get("agents")
+def _agent_names(p: list[str], names: Any, *, staffing: Staffing | None, service: Service | None) -> tuple[str, ...]:
+    """The agents' names (generated when the document gives none), checked against the staffing
+    and the per-agent handle-time samples."""
     n_needed = int(staffing.agents.max()) if staffing is not None and len(staffing.agents) else 0
     if names is None:
-        agent_names = tuple(f"agent-{j:03d}" for j in range(n_needed))
+        agent_names: tuple[str, ...] = tuple(f"agent-{j:03d}" for j in range(n_needed))
     elif isinstance(names, list) and len(names) > MAX_AGENTS:
         p.append(f"agents: {len(names)} names, above the limit of {MAX_AGENTS} agents")
         agent_names = ()
@@ -265,27 +288,21 @@ def parse_scenario(doc: Any, *, root: Path | str = ".") -> Scenario:
         unknown = sorted({a for (_, a) in service.samples if a and a not in known})
         if unknown and names is not None:
             p.append(f"{service.table}: agent(s) not in the scenario's agents: {', '.join(unknown[:10])}")
+    return agent_names
 
-    pr_share, pr_credit = 0.0, 0.0
-    pr = doc.get("priority")
-    if pr is not None:
-        if not isinstance(pr, Mapping):
-            p.append(f"priority: expected {{\"share\": p, \"credit_s\": s}}, got {pr!r}")
-        else:
-            s = _num(p, "priority.share", pr.get("share"), lo=0)
-            if s is not None and s > 1:
-                p.append(f"priority.share: must be <= 1, got {s}")
-            c = _num(p, "priority.credit_s", pr.get("credit_s", 90.0), lo=0)
-            pr_share, pr_credit = s or 0.0, c or 0.0
-    policy = doc.get("policy", "fcfs")
-    if not isinstance(policy, str):
-        p.append(f"policy: expected a policy name, got {policy!r}")
-    if p:
-        raise InputError(p, what="scenario")
-    return Scenario(name=name, start=start, days=days, types=tuple(types), shares=share_arr,
-                    arrivals=arrivals, service=service, patience=patience, staffing=staffing,
-                    agent_names=agent_names, priority_share=pr_share, priority_credit_s=pr_credit,
-                    policy=policy)
+
+def _priority(p: list[str], pr: Any) -> tuple[float, float]:
+    """(share, credit_s) of the priority class; (0, 0) without one."""
+    if pr is None:
+        return 0.0, 0.0
+    if not isinstance(pr, Mapping):
+        p.append(f"priority: expected {{\"share\": p, \"credit_s\": s}}, got {pr!r}")
+        return 0.0, 0.0
+    s = _num(p, "priority.share", pr.get("share"), lo=0)
+    if s is not None and s > 1:
+        p.append(f"priority.share: must be <= 1, got {s}")
+    c = _num(p, "priority.credit_s", pr.get("credit_s", 90.0), lo=0)
+    return s or 0.0, c or 0.0
 
 
 def _kind(p: list[str], path: str, raw: Any, kinds: tuple[str, ...]) -> str | None:
