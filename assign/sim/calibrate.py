@@ -263,7 +263,7 @@ def _scenario_doc(history: pd.DataFrame, *, name: str, types: list[str], intent:
     samples) on shift are the ones present most (ordering by call count would favour the
     fast agents and bias handle times)."""
     tier = history["customer_tier"].astype("string") if "customer_tier" in history else None
-    prio_share = float((tier[inq] == "priority").mean()) if tier is not None else 0.0
+    prio_share = float((tier[inq] == "priority").fillna(False).mean()) if tier is not None else 0.0
     shares = pd.Series(intent[inq]).value_counts(normalize=True).reindex(types, fill_value=0.0)
     agent = history["agent_id"].astype("string").fillna("").to_numpy(dtype=object)
     worked = served & (agent != "")
