@@ -7,7 +7,12 @@ from assign.errors import InputError
 from assign.history import conform_history
 from assign.sim.calibrate import CapacityModel, calibrate
 from assign.sim.engine import ABANDONED, SERVED, SimConfig, simulate
-from assign.sim.fidelity import FidelitySource, replay_kpis, routing_delay, slot_capacity
+from assign.sim.fidelity import (
+    FidelitySource,
+    replay_kpis,
+    routing_delay,
+    slot_capacity,
+)
 from assign.sim.policies import FCFS
 from assign.sim.scenario import parse_scenario
 

@@ -24,7 +24,12 @@ import pandas as pd
 
 from assign.errors import InputError
 from assign.schema import Contacts
-from assign.sim.calibrate import _DAY_S, _occupancy_seconds, kaplan_meier, queue_population
+from assign.sim.calibrate import (
+    _DAY_S,
+    _occupancy_seconds,
+    kaplan_meier,
+    queue_population,
+)
 from assign.sim.source import ContactStream, ScenarioSource, ShiftPlan, stream_rng
 
 #: Random stream of the routing delays (beside the source's arrival/patience/outcome streams).
@@ -95,8 +100,8 @@ def routing_delay(history: pd.DataFrame, *, min_unidentified: int = 3) -> tuple[
     quiet = g.index[(g["size"] >= min_unidentified) & g["all"]]
     m = ident & np.isin(cell, quiet) & np.isfinite(wait)
     if not m.any():
-        raise InputError(["history: no identified caller in an uncongested hour: the routing delay "
-                          "cannot be estimated"], what="history")
+        raise InputError([("history: no identified caller in an uncongested hour: the routing delay "
+                           "cannot be estimated")], what="history")
     t, s = kaplan_meier(wait[m], served[m])
     return t, s, int(m.sum())
 
@@ -110,8 +115,8 @@ class FidelitySource(ScenarioSource):
                  delay: tuple[np.ndarray, np.ndarray] | None = None, delay_scale: float = 1.0) -> None:
         super().__init__(scenario, replay=replay)
         if slot_agents is not None and (_WEEK_S % len(slot_agents) or 3600 % (_WEEK_S // len(slot_agents))):
-            raise InputError([f"slot_agents: {len(slot_agents)} slots do not divide the week into whole "
-                              "divisors of the hour"], what="fidelity source")
+            raise InputError([(f"slot_agents: {len(slot_agents)} slots do not divide the week into whole "
+                               "divisors of the hour")], what="fidelity source")
         self.slot_agents = None if slot_agents is None else np.asarray(slot_agents, dtype=np.int64)
         self.delay = delay
         self.delay_scale = float(delay_scale)
@@ -150,7 +155,8 @@ class FidelitySource(ScenarioSource):
         early = (d > 0) & (st.patience_s <= d)  # hangs up before it can be routed
         keep = np.flatnonzero(~early)
         order = keep[np.lexsort((keep, st.arrival_s[keep] + d[keep]))]
-        self.pre = {"delay": d, "order": order, "early": np.flatnonzero(early), "early_wait": st.patience_s[early]}
+        self.pre = {"delay": d, "order": order, "early": np.flatnonzero(early), "early_wait": st.patience_s[early],
+                    "early_arrival_s": st.arrival_s[early]}
         b = st.block
         block = Contacts(**{f: (v[order] if isinstance(v := getattr(b, f), np.ndarray) else v)
                             for f in b.__dataclass_fields__})
@@ -171,3 +177,17 @@ def replay_kpis(source: FidelitySource, run, *, sl_threshold_s: float = 20.0) ->
     nan = np.full(len(status), np.nan)
     return kpis_of(status=status, wait_s=wait, handle_s=handle, resolved=nan, csat=nan, truth_p=nan,
                    sl_threshold_s=sl_threshold_s)
+
+
+def contact_outcomes(source: FidelitySource, run) -> pd.DataFrame:
+    """Per offered contact of a run on ``source``: ``arrival_s`` (joined the queue), ``status``
+    (engine codes) and ``wait_s`` with the routing delay put back, early hang-ups included."""
+    pre = source.pre
+    d = pre["delay"][pre["order"]]
+    from assign.sim.engine import ABANDONED
+
+    return pd.DataFrame({
+        "arrival_s": np.concatenate([run.stream.arrival_s - d, pre["early_arrival_s"]]),
+        "status": np.concatenate([run.status, np.full(len(pre["early"]), ABANDONED)]),
+        "wait_s": np.concatenate([run.wait_s + d, pre["early_wait"]]),
+    })
