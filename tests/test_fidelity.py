@@ -70,7 +70,9 @@ def test_routing_delay_km_over_quiet_hours_only():
     np.testing.assert_allclose(t, [10, 30])
     np.testing.assert_allclose(s, [2 / 3, 0.0])
     with pytest.raises(InputError, match="routing delay"):
-        routing_delay(h.iloc[-4:])
+        routing_delay(h.iloc[-4:])  # no quiet hour
+    with pytest.raises(InputError, match="routing delay"):
+        routing_delay(h.drop(index=[3, 4]))  # the only identified caller left hung up
 
 
 def _scenario(agents: int, patience_mean_s: float | None):

@@ -103,13 +103,17 @@ def routing_delay(history: pd.DataFrame, *, min_unidentified: int = 3) -> tuple[
         raise InputError([("history: no identified caller in an uncongested hour: the routing delay "
                            "cannot be estimated")], what="history")
     t, s = kaplan_meier(wait[m], served[m])
+    if not len(t):
+        raise InputError([("history: no identified caller was answered in an uncongested hour: the routing "
+                           "delay cannot be estimated")], what="history")
     return t, s, int(m.sum())
 
 
 class FidelitySource(ScenarioSource):
     """A scenario source with slot staffing (``slot_agents``: agents per slot of week, any
     whole divisor of the hour) and a routing delay for identified callers (``delay``: a
-    (t_s, survival) curve, scaled by ``delay_scale``). Without both it is the scenario's."""
+    (t_s, survival) curve, scaled by ``delay_scale``; a draw beyond the curve's last point
+    takes its last time). Without both it is the scenario's."""
 
     def __init__(self, scenario, *, replay: pd.DataFrame | None = None, slot_agents: np.ndarray | None = None,
                  delay: tuple[np.ndarray, np.ndarray] | None = None, delay_scale: float = 1.0) -> None:
