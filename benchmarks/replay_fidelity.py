@@ -102,7 +102,8 @@ def build(cand: Candidate, train: pd.DataFrame, *, share: float, scale: float, o
     if cand.patience == "exponential":  # maximum-likelihood rate: abandonments / time exposed
         q = hist[queue_population(hist)]
         doc = json.loads((out / "scenario.json").read_text())
-        doc["patience"] = {"kind": "exponential", "mean_s": float(q["wait_s"].sum() / q["abandoned"].astype(bool).sum())}
+        mean_s = float(q["wait_s"].sum() / q["abandoned"].astype(bool).sum())
+        doc["patience"] = {"kind": "exponential", "mean_s": mean_s}
         (out / "scenario.json").write_text(json.dumps(doc))
     kw: dict = {}
     if cand.slot_s != 3600 or cand.congestion != "all" or share != 1.0:
@@ -162,7 +163,8 @@ def _agent_hours(kw: dict, scenario_dir: Path) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared/data/anonymous-bank/january-1999.tsv"))
+    data = Path(__file__).resolve().parents[1].parent / "shared/data/anonymous-bank/january-1999.tsv"
+    ap.add_argument("--data", default=str(data))
     ap.add_argument("--validate", default="1999-01-17", help="start of the held-out week inside the calibration window")
     ap.add_argument("--split", default="1999-01-24")
     ap.add_argument("--seeds", type=int, default=5)
@@ -235,7 +237,8 @@ def plot(test: pd.DataFrame, outcomes: dict, path: str) -> None:
             per = []
             for r in runs:
                 hour = ((r["arrival_s"] + (r["start"].iloc[0].hour * 3600)) // 3600 % 24).astype(int).to_numpy()
-                per.append(_by_hour(hour, np.where(r["status"] == SERVED, "served", "abandoned"), r["wait_s"].to_numpy()))
+                status = np.where(r["status"] == SERVED, "served", "abandoned")
+                per.append(_by_hour(hour, status, r["wait_s"].to_numpy()))
             b = pd.concat(per).groupby(level=0).mean()
             ax.plot(b.index, b[k], f"C{i}.-", label=label)
         ax.set_title(names[k])

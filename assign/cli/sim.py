@@ -30,7 +30,8 @@ def _world_dir(path: str) -> str:
                    "[default: the scenario's policy].")
 @click.option("--seeds", type=int, default=5, show_default=True, help="Replications (seeds 0..N-1 + --seed-start).")
 @click.option("--seed-start", type=int, default=0, show_default=True)
-@click.option("--days", type=float, default=None, help="Days of arrivals [default: 1; scenario: its days; replay: its span].")
+@click.option("--days", type=float, default=None,
+              help="Days of arrivals [default: 1; scenario: its days; replay: its span].")
 @click.option("--window-s", type=float, default=0.0, show_default=True,
               help="Routing window in seconds (0 = route at each arrival and each freed agent).")
 @click.option("--batch-window-s", type=float, default=None,
@@ -92,7 +93,8 @@ def simulate_cmd(world_dir, scenario_dir, replay, policies, seeds, seed_start, d
     settings = {"source": where + (f" replaying {replay}" if replay else ""),
                 "policies": ", ".join(policies), "seeds": f"{seed_list[0]}..{seed_list[-1]} ({seeds})",
                 "days": f"{days:g}", "window_s": window_s,
-                "batch_window_s": window_s if batch_window_s is None else batch_window_s, "sl_threshold_s": sl_threshold_s,
+                "batch_window_s": window_s if batch_window_s is None else batch_window_s,
+                "sl_threshold_s": sl_threshold_s,
                 "workers": workers if not scheduler else scheduler}
     summary = _summarise(res, source=source, replay=replay, out_dir=out_dir, settings=settings, notes=notes,
                          policies=policies, sl_threshold_s=sl_threshold_s)
@@ -169,7 +171,8 @@ def _run_notes(*, source, scenario_dir, replay, config, window_s, batch_window_s
     """The report's notes on what the run models and how it routed."""
     notes = []
     if scenario_dir:
-        notes.append("scenario: outcomes other than handle time (resolution, CSAT) are not modelled, so those KPIs are n/a")
+        notes.append("scenario: outcomes other than handle time (resolution, CSAT) are not modelled, "
+                     "so those KPIs are n/a")
     if replay:
         outside = source.replay_outside(config.horizon_s)
         if outside:
@@ -187,7 +190,8 @@ def _run_notes(*, source, scenario_dir, replay, config, window_s, batch_window_s
             notes.append(f"{who}: window {w:g} s, contacts are routed at multiples of the window, so every "
                          "contact waits until the next tick (p_wait is ~1 by construction)")
     if "ml-batch" in policies or "ml-greedy" in policies:
-        notes.append(f"scorer of ml policies: {'XGBoost model ' + str(model_dir) if model_dir else 'rule-based SkillScorer (no --model)'}")
+        scorer = f"XGBoost model {model_dir}" if model_dir else "rule-based SkillScorer (no --model)"
+        notes.append(f"scorer of ml policies: {scorer}")
     return notes
 
 
@@ -206,8 +210,9 @@ def _summarise(res, *, source, replay, out_dir, settings, notes, policies, sl_th
         from assign.sim.report import headline
 
         kt = kpi_table(res)
+        paired = paired_differences(res, baseline=policies[0])
         summary = {"settings": settings, "kpis": json.loads(kt.to_json(orient="records")),
-                   "paired_differences": json.loads(paired_differences(res, baseline=policies[0]).to_json(orient="records")),
+                   "paired_differences": json.loads(paired.to_json(orient="records")),
                    "headline": headline(res)}
     if replay:
         summary["observed_vs_simulated"] = json.loads(extra[0][1].to_json(orient="records"))
@@ -225,8 +230,12 @@ def _echo_table(res) -> None:
         cells = []
         for k in show:
             r = kt[(kt.policy == p) & (kt.kpi == k)].iloc[0]
-            cells.append("n/a" if r["mean"] != r["mean"] else
-                         f"{r['mean']:.3f}±{r['half_width']:.3f}" if r["half_width"] == r["half_width"] else f"{r['mean']:.3f}")
+            if r["mean"] != r["mean"]:
+                cells.append("n/a")
+            elif r["half_width"] == r["half_width"]:
+                cells.append(f"{r['mean']:.3f}±{r['half_width']:.3f}")
+            else:
+                cells.append(f"{r['mean']:.3f}")
         click.echo(f"{p:<10}" + "".join(f"{c:>22}" for c in cells))
 
 
