@@ -228,7 +228,7 @@ def plot(test: pd.DataFrame, outcomes: dict, path: str) -> None:
     q = test[queue_population(test)]
     obs = _by_hour(pd.to_datetime(q["arrival_at"], utc=True).dt.hour.to_numpy(),
                    np.where(q["abandoned"].astype(bool).to_numpy(), "abandoned", "served"), q["wait_s"].to_numpy(float))
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
     names = {"abandonment_rate": "abandonment rate", "service_level": "service level (20 s)",
              "asa_s": "ASA, answered (s)"}
     for ax, k in zip(axes, KPIS):
@@ -244,9 +244,10 @@ def plot(test: pd.DataFrame, outcomes: dict, path: str) -> None:
         ax.set_title(names[k])
         ax.set_xlabel("hour of day (arrival)")
         ax.set_xlim(6, 23.5)
-    axes[0].legend(fontsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
     fig.suptitle("Anonymous Bank, week 4 (1999-01-24..31) replayed with models built on weeks 1-3", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
