@@ -125,6 +125,12 @@ def epoch_seconds(ts: pd.Series) -> np.ndarray:
     return pd.to_datetime(ts, utc=True).dt.as_unit("ns").astype("int64").to_numpy() / 1e9
 
 
+def history_repeats(hist: pd.DataFrame, *, window_s: float = REPEAT_WINDOW_S) -> pd.Series:
+    """:func:`repeat_within` over a history frame's ``customer_id`` and ``arrival_at``."""
+    return pd.Series(repeat_within(hist["customer_id"], epoch_seconds(hist["arrival_at"]), window_s=window_s),
+                     index=hist.index)
+
+
 def repeat_within(customer_id: Any, arrival_s: np.ndarray, *,
                   window_s: float = REPEAT_WINDOW_S) -> pd.arrays.BooleanArray:
     """Whether the same identified customer contacts again within ``window_s`` of this

@@ -66,6 +66,8 @@ class TickResult:
     agent_index: np.ndarray = field(repr=False)
     n_candidates: int = 0
     explanations: dict[str, tuple[Alternative, ...]] | None = field(default=None, repr=False)
+    #: Out-of-domain pair counts of a model-scored tick (:func:`assign.model.domain.domain_report`).
+    domain: dict[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form printed by ``assign solve``."""
@@ -80,6 +82,8 @@ class TickResult:
             "n_candidates": self.n_candidates,
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
         }
+        if self.domain is not None:
+            out["domain"] = dict(self.domain)
         if self.explanations is not None:
             for a in out["assignments"]:
                 a["alternatives"] = [asdict(x) for x in self.explanations.get(a["contact_id"], ())]

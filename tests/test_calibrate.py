@@ -80,7 +80,7 @@ def test_tables_by_hand():
     assert a[("B", 24 + 10)] == pytest.approx(3 / 1)  # Tuesday 10h, one Tuesday present
     assert a.sum() == pytest.approx(2 + 0.5 + 3)
     assert len(cal.arrivals) == 2 * 168
-    st = cal.staffing.set_index("hour_of_week")["agents"]
+    st = cal.staffing.set_index("hour_of_week")["agents_estimate"]
     assert st[9] == pytest.approx((2 + 1) / 2)  # Jan 4: X and Y; Jan 11: X
     assert st[10] == pytest.approx((1 + 0) / 2)  # Y's call runs past 10:00 on Jan 4
     assert st[24 + 10] == pytest.approx(1.0)
@@ -107,12 +107,12 @@ def test_tables_by_hand():
 
 def test_staffing_slots_and_observed_kpis():
     cal = calibrate(_history(), name="t", staffing_slot_s=1800, staffing_floor=0)
-    st = cal.staffing.set_index("hour_of_week")["agents"]
+    st = cal.staffing.set_index("hour_of_week")["agents_estimate"]
     # hour 9, slots 9:00 and 9:30 on two Mondays: Jan 4 {X}, {Y}; Jan 11 {}, {X} -> 3 / 4
     assert st[9] == pytest.approx(3 / 4)
     assert st[10] == pytest.approx(1 / 4)
     assert st[24 + 10] == pytest.approx(1 / 2)  # Y at 10:00:10-10:01:50; unknown agent not counted
-    floored = calibrate(_history(), name="t", staffing_slot_s=1800).staffing.set_index("hour_of_week")["agents"]
+    floored = calibrate(_history(), name="t", staffing_slot_s=1800).staffing.set_index("hour_of_week")["agents_estimate"]
     assert floored[9] == 1.0 and floored[10] == 1.0 and floored[34] == 1.0  # served hours get >= 1 agent
     assert floored.drop([9, 10, 34]).sum() == 0  # no call served: nobody inferred
     with pytest.raises(InputError, match="staffing_slot_s"):

@@ -1,5 +1,5 @@
-"""Real-data commands: ``assign ingest anonymous-bank``, ``assign calibrate``,
-``assign handle-variance``."""
+"""Real-data commands: ``assign ingest anonymous-bank``, ``assign ingest csv``,
+``assign calibrate``, ``assign handle-variance``, ``assign replay-gap``."""
 from __future__ import annotations
 
 import json
@@ -40,7 +40,7 @@ def ingest_anonymous_bank(file: str, out: str, as_json: bool) -> None:
     from assign.world.bank import read_anonymous_bank
 
     res = read_anonymous_bank(file)
-    paths = res.write(out)
+    paths = res.write(out, inputs=(file,))
     c = res.counts
     if as_json:
         click.echo(json.dumps(c, indent=2, sort_keys=True))
@@ -56,7 +56,52 @@ def ingest_anonymous_bank(file: str, out: str, as_json: bool) -> None:
     click.echo(f"served with unknown agent {c['served_unknown_agent']}, served without service record "
                f"{c['served_without_service_record']}, abandoned before queueing {c['abandoned_before_queue']}, "
                f"crossing midnight {c['crossing_midnight']}")
-    click.echo(f"wrote {paths['history']}, {paths['quarantine']}, {paths['phantom']}, {paths['summary']}")
+    click.echo(f"wrote {paths['history']}, {paths['quarantine']}, {paths['excluded']}, {paths['summary']}")
+
+
+@ingest.command("csv")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--map", "maps", multiple=True, metavar="COLUMN=SOURCE",
+              help="Fill history COLUMN from the file's SOURCE column (repeatable; overrides --mapping).")
+@click.option("--mapping", "mapping_file", type=click.Path(dir_okay=False), default=None,
+              help="Mapping file (JSON, schema assign.ingest-map/1; see docs/history.md).")
+@click.option("--time-format", default=None, help="strftime format of the time columns [default: ISO 8601].")
+@click.option("--tz", default=None, help="Time zone of times without one [default: the mapping's, else UTC].")
+@click.option("--save-mapping", type=click.Path(dir_okay=False), default=None,
+              help="Write the mapping in effect (file + --map + --time-format + --tz) to reuse it.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="History Parquet to write.")
+@click.option("--json", "as_json", is_flag=True, help="Print the accounting as JSON.")
+def ingest_csv(file: str, maps: tuple[str, ...], mapping_file: str | None, time_format: str | None,
+               tz: str | None, save_mapping: str | None, out: str, as_json: bool) -> None:
+    """Read any CSV, TSV or Parquet export through a column mapping into the history contract.
+
+    Every line is kept, excluded by the mapping's ``exclude`` rule (``.excluded.csv``) or
+    quarantined with its reasons (``.quarantine.csv``); the accounting is printed and
+    written to ``.ingest.json``. The input file is never overwritten.
+    """
+    from assign.world.ingest import load_map, parse_map, parse_overrides, read_mapped
+
+    doc = load_map(mapping_file) if mapping_file else None
+    mapping = parse_map(doc, overrides=parse_overrides(maps), time_format=time_format, tz=tz)
+    inputs = (file, *((mapping_file,) if mapping_file else ()))
+    if save_mapping:
+        if any(Path(save_mapping).resolve() == Path(i).resolve() for i in (file,)):
+            raise InputError([f"--save-mapping {save_mapping}: would overwrite the input file"], what="option")
+        mapping.save(save_mapping)
+    res = read_mapped(file, mapping)
+    paths = res.write(out, inputs=inputs)
+    c = res.counts
+    if as_json:
+        click.echo(json.dumps(c, indent=2, sort_keys=True))
+        return
+    click.echo(f"read {c['lines_read']} lines: kept {c['kept']} (served {c['kept_served']}, abandoned "
+               f"{c['kept_abandoned']}), excluded {c['excluded']}, quarantined {c['quarantined']}")
+    for reason, n in c["quarantined_by_reason"].items():
+        click.echo(f"  quarantined {reason}: {n}")
+    if c["derived_columns"]:
+        click.echo(f"derived: {', '.join(c['derived_columns'])}")
+    click.echo(f"wrote {paths['history']}, {paths['quarantine']}, {paths['excluded']}, {paths['summary']}"
+               + (f", {save_mapping}" if save_mapping else ""))
 
 
 @main.command()
@@ -71,8 +116,16 @@ def ingest_anonymous_bank(file: str, out: str, as_json: bool) -> None:
               help="Least staffing of an hour of week in which any call was served (0: none).")
 @click.option("--sl-threshold-s", default=20.0, show_default=True, type=float,
               help="Service-level threshold of the observed KPIs (observed.json).")
+@click.option("--capacity", type=click.Choice(["seen", "busy-when-queued"]), default="seen", show_default=True,
+              help="How unrecorded staffing is inferred (docs/real-data.md, replay fidelity).")
+@click.option("--capacity-share", type=float, default=1.0, show_default=True, help="Scale the inferred agents.")
+@click.option("--wrap-up-s", type=float, default=0.0, show_default=True,
+              help="After-call work added to every simulated handle time.")
+@click.option("--until", default=None, help="Calibrate on arrivals before this ISO date only; the rest is "
+                                           "written to holdout.parquet (replay it to validate).")
 def calibrate(history: str, out: str, name: str | None, min_cell: int, staffing_slot_s: int,
-              staffing_floor: float, sl_threshold_s: float) -> None:
+              staffing_floor: float, sl_threshold_s: float, capacity: str, capacity_share: float,
+              wrap_up_s: float, until: str | None) -> None:
     """Fit a simulator scenario (arrivals, handle times, patience, staffing) from HISTORY.
 
     Also writes ``replay.parquet`` (the history rows that reached the queue: the stream to
@@ -80,10 +133,26 @@ def calibrate(history: str, out: str, name: str | None, min_cell: int, staffing_
     """
     from assign.sim.calibrate import calibrate as fit, observed_kpis, queue_population
 
+    import pandas as pd
+
+    from assign.sim.calibrate import CapacityModel
+
     df = _read_history(history)
-    cal = fit(df, name=name or Path(history).stem, min_cell=min_cell, staffing_slot_s=staffing_slot_s,
-              staffing_floor=staffing_floor)
+    holdout = None
+    if until:
+        try:
+            cut = pd.Timestamp(until, tz="UTC")
+        except ValueError as err:
+            raise InputError([f"--until {until!r}: not an ISO date"], what="option") from err
+        holdout, df = df[df["arrival_at"] >= cut], df[df["arrival_at"] < cut]
+        if not len(df) or not len(holdout):
+            raise InputError([f"--until {until}: leaves no rows on one side"], what="option")
+    cap = CapacityModel(kind=capacity, slot_s=staffing_slot_s, floor=staffing_floor, share=capacity_share,
+                        wrap_up_s=wrap_up_s)
+    cal = fit(df, name=name or Path(history).stem, min_cell=min_cell, capacity=cap)
     path = cal.write(out)
+    if holdout is not None:
+        holdout[queue_population(holdout)].to_parquet(Path(out) / "holdout.parquet", index=False)
     df[queue_population(df)].to_parquet(Path(out) / "replay.parquet", index=False)
     obs = observed_kpis(df, sl_threshold_s=sl_threshold_s)
     (Path(out) / "observed.json").write_text(json.dumps(obs, indent=2) + "\n")

@@ -120,7 +120,9 @@ def evaluate(model_dir: str, history: str, since: str | None, as_json: bool) -> 
     from assign.model.scorer import ModelDir, evaluate as run
 
     since_t = _iso_time(since, option="--since") if since else None
-    res = run(ModelDir.load(model_dir), _read_history(history), since=since_t)
+    md, hist = ModelDir.load(model_dir), _read_history(history)
+    _warn_overlap(md, hist)
+    res = run(md, hist, since=since_t)
     from assign.io import dumps
 
     click.echo(dumps(res, indent=1) if as_json else _summary(res))
@@ -137,6 +139,16 @@ def predict(model_dir: str, history: str, out: str) -> None:
     from assign.io import check_out, write_frame
 
     check_out(out, inputs=(history,))
-    preds = predict_history(ModelDir.load(model_dir), _read_history(history))
+    md, hist = ModelDir.load(model_dir), _read_history(history)
+    _warn_overlap(md, hist)
+    preds = predict_history(md, hist)
     write_frame(preds, out, fmt="parquet", inputs=(history,))
     click.echo(f"wrote {out} ({len(preds)} rows, columns {', '.join(preds.columns[1:])})")
+
+
+def _warn_overlap(model, history) -> None:
+    """Warn on stderr when the history barely overlaps the model's intents or agents."""
+    from assign.model.domain import history_overlap
+
+    for w in history_overlap(model, history):
+        click.echo(f"warning: {w}", err=True)

@@ -31,7 +31,8 @@ def _world_dir(path: str) -> str:
                    "[default: the scenario's policy].")
 @click.option("--seeds", type=int, default=5, show_default=True, help="Replications (seeds 0..N-1 + --seed-start).")
 @click.option("--seed-start", type=int, default=0, show_default=True)
-@click.option("--days", type=float, default=None, help="Days of arrivals [default: 1; scenario: its days; replay: its span].")
+@click.option("--days", type=float, default=None,
+              help="Days of arrivals [default: 1; scenario: its days; replay: its span].")
 @click.option("--window-s", type=float, default=0.0, show_default=True,
               help="Routing window in seconds (0 = route at each arrival and each freed agent).")
 @click.option("--batch-window-s", type=float, default=None,
@@ -44,15 +45,72 @@ def _world_dir(path: str) -> str:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Report directory.")
 @click.option("--logs", is_flag=True, help="Also write each run's history log under OUT/logs/.")
 @click.option("--json", "as_json", is_flag=True, help="Print the KPI summary as JSON.")
+@click.option("--staffing-scale", type=float, default=None,
+              help="What-if: multiply the scenario's staffing by X (rounded to whole agents).")
+@click.option("--arrival-scale", type=float, default=None, help="What-if: multiply the scenario's arrival rates by Y.")
+@click.option("--overrides", "overrides_file", type=click.Path(dir_okay=False), default=None,
+              help="What-if: CSV of hour_of_week with agents and/or arrival_scale, applied after the scales.")
 def simulate_cmd(world_dir, scenario_dir, replay, policies, seeds, seed_start, days, window_s, batch_window_s,
-                 sl_threshold_s,
-                 model_dir, workers, scheduler, out_dir, logs, as_json) -> None:
+                 sl_threshold_s, model_dir, workers, scheduler, out_dir, logs, as_json, staffing_scale,
+                 arrival_scale, overrides_file) -> None:
     """Simulate routing POLICIES on a synthetic world or a queueing scenario; report KPIs with
     95% confidence intervals over SEEDS replications and paired differences vs fcfs."""
     from assign.sim.engine import SimConfig
+    from assign.sim.runner import PolicySpec, replicate
+
+    knobs = staffing_scale is not None or arrival_scale is not None or overrides_file is not None
+    problems = _option_problems(world_dir=world_dir, scenario_dir=scenario_dir, replay=replay, policies=policies,
+                                seeds=seeds, days=days, window_s=window_s, batch_window_s=batch_window_s,
+                                workers=workers, model_dir=model_dir, knobs=knobs, arrival_scale=arrival_scale,
+                                overrides_file=overrides_file)
+    if problems:
+        raise InputError(problems, what="option")
+    spec, source, notes, policies = _build_source(world_dir=world_dir, scenario_dir=scenario_dir, replay=replay,
+                                                  policies=policies, knobs=knobs, staffing_scale=staffing_scale,
+                                                  arrival_scale=arrival_scale, overrides_file=overrides_file)
+    if days is None:
+        if replay:
+            days = (source.replay_span_s + 1.0) / DAY_S if source.replay_span_s else 1.0
+        elif scenario_dir:
+            days = source.scenario.days
+        else:
+            days = 1.0
+    if scenario_dir:
+        _check_size(source.scenario, days=days)
+    config = SimConfig(days=days, window_s=window_s, sl_threshold_s=sl_threshold_s)
+    specs = [PolicySpec(name=p, model_dir=model_dir) for p in policies]
+    seed_list = list(range(seed_start, seed_start + seeds))
+    log_dir = Path(out_dir) / "logs" if (out_dir and logs) else None
+    configs = {}
+    if batch_window_s is not None:
+        from dataclasses import replace
+
+        configs = {p: replace(config, window_s=batch_window_s) for p in policies if p in ("ml-batch", "oracle")}
+    res = replicate(source=spec, policies=specs, seeds=seed_list, config=config, workers=workers,
+                    scheduler=scheduler, log_dir=log_dir, progress=True, configs=configs)
+    notes += _run_notes(source=source, scenario_dir=scenario_dir, replay=replay, config=config, window_s=window_s,
+                        batch_window_s=batch_window_s, policies=policies, model_dir=model_dir)
+    where = f"scenario {scenario_dir}" if knobs else f"{spec.kind} {spec.path}"
+    settings = {"source": where + (f" replaying {replay}" if replay else ""),
+                "policies": ", ".join(policies), "seeds": f"{seed_list[0]}..{seed_list[-1]} ({seeds})",
+                "days": f"{days:g}", "window_s": window_s,
+                "batch_window_s": window_s if batch_window_s is None else batch_window_s,
+                "sl_threshold_s": sl_threshold_s,
+                "workers": workers if not scheduler else scheduler}
+    summary = _summarise(res, source=source, replay=replay, out_dir=out_dir, settings=settings, notes=notes,
+                         policies=policies, sl_threshold_s=sl_threshold_s)
+    if as_json:
+        click.echo(json.dumps(summary, indent=1, default=str))
+        return
+    _echo_table(res)
+    if out_dir:
+        click.echo(f"report: {Path(out_dir) / 'report.md'} and report.html")
+
+
+def _option_problems(*, world_dir, scenario_dir, replay, policies, seeds, days, window_s, batch_window_s, workers,
+                     model_dir, knobs, arrival_scale, overrides_file) -> list[str]:
+    """Every problem with ``simulate``'s options, at once."""
     from assign.sim.policies import POLICY_NAMES
-    from assign.sim.report import write_report
-    from assign.sim.runner import PolicySpec, SourceSpec, replicate
 
     problems = []
     if not policies and not scenario_dir:
@@ -80,39 +138,42 @@ def simulate_cmd(world_dir, scenario_dir, replay, policies, seeds, seed_start, d
         problems.append("--policy oracle: needs --world (a scenario has no true match quality)")
     if model_dir and not Path(model_dir).is_dir():
         problems.append(f"--model {model_dir}: no such directory")
-    if problems:
-        raise InputError(problems, what="option")
+    if knobs and not scenario_dir:
+        problems.append("--staffing-scale / --arrival-scale / --overrides: need --scenario")
+    if replay and (arrival_scale is not None or overrides_file is not None):
+        problems.append("--arrival-scale / --overrides: not with --replay (the arrivals are the log's)")
+    return problems + _request_limits(days=days, seeds=seeds, n_policies=max(len(policies), 1))
+
+
+def _build_source(*, world_dir, scenario_dir, replay, policies, knobs, staffing_scale, arrival_scale, overrides_file):
+    """The source spec to ship to workers, the built source, the what-if notes and the policies
+    (the scenario's own policy when none is given)."""
+    from assign.sim.policies import POLICY_NAMES
+    from assign.sim.runner import SourceSpec
+
     if world_dir:
         spec = SourceSpec(kind="world", path=_world_dir(world_dir))
     else:
         spec = SourceSpec(kind="scenario", path=str(scenario_dir), replay=str(replay) if replay else None)
     source = spec.build()  # validates here, before any worker starts
+    notes: list[str] = []
+    if knobs:
+        source, notes = _what_if(source, replay, staffing_scale, arrival_scale, overrides_file)
+        spec = source  # a built source object travels to the workers as it is
     if not policies:
         policies = (source.scenario.policy,)
         if policies[0] not in POLICY_NAMES:
             raise InputError([f"scenario policy {policies[0]!r}: unknown (expected one of {', '.join(POLICY_NAMES)})"],
                              what="scenario")
-    notes = []
-    if days is None:
-        if replay:
-            days = (source.replay_span_s + 1.0) / DAY_S if source.replay_span_s else 1.0
-        elif scenario_dir:
-            days = source.scenario.days
-        else:
-            days = 1.0
-    config = SimConfig(days=days, window_s=window_s, sl_threshold_s=sl_threshold_s)
-    specs = [PolicySpec(name=p, model_dir=model_dir) for p in policies]
-    seed_list = list(range(seed_start, seed_start + seeds))
-    log_dir = Path(out_dir) / "logs" if (out_dir and logs) else None
-    configs = {}
-    if batch_window_s is not None:
-        from dataclasses import replace
+    return spec, source, notes, policies
 
-        configs = {p: replace(config, window_s=batch_window_s) for p in policies if p in ("ml-batch", "oracle")}
-    res = replicate(source=spec, policies=specs, seeds=seed_list, config=config, workers=workers,
-                    scheduler=scheduler, log_dir=log_dir, progress=True, configs=configs)
+
+def _run_notes(*, source, scenario_dir, replay, config, window_s, batch_window_s, policies, model_dir) -> list[str]:
+    """The report's notes on what the run models and how it routed."""
+    notes = []
     if scenario_dir:
-        notes.append("scenario: outcomes other than handle time (resolution, CSAT) are not modelled, so those KPIs are n/a")
+        notes.append("scenario: outcomes other than handle time (resolution, CSAT) are not modelled, "
+                     "so those KPIs are n/a")
     if replay:
         outside = source.replay_outside(config.horizon_s)
         if outside:
@@ -130,12 +191,15 @@ def simulate_cmd(world_dir, scenario_dir, replay, policies, seeds, seed_start, d
             notes.append(f"{who}: window {w:g} s, contacts are routed at multiples of the window, so every "
                          "contact waits until the next tick (p_wait is ~1 by construction)")
     if "ml-batch" in policies or "ml-greedy" in policies:
-        notes.append(f"scorer of ml policies: {'XGBoost model ' + str(model_dir) if model_dir else 'rule-based SkillScorer (no --model)'}")
-    settings = {"source": f"{spec.kind} {spec.path}" + (f" replaying {replay}" if replay else ""),
-                "policies": ", ".join(policies), "seeds": f"{seed_list[0]}..{seed_list[-1]} ({seeds})",
-                "days": f"{days:g}", "window_s": window_s,
-                "batch_window_s": window_s if batch_window_s is None else batch_window_s, "sl_threshold_s": sl_threshold_s,
-                "workers": workers if not scheduler else scheduler}
+        scorer = f"XGBoost model {model_dir}" if model_dir else "rule-based SkillScorer (no --model)"
+        notes.append(f"scorer of ml policies: {scorer}")
+    return notes
+
+
+def _summarise(res, *, source, replay, out_dir, settings, notes, policies, sl_threshold_s) -> dict:
+    """Write the report (with ``--out``) and return the JSON summary."""
+    from assign.sim.report import write_report
+
     extra = []
     if replay:
         extra.append(("Observed (history) vs simulated", _observed_vs_simulated(source, res, sl_threshold_s)))
@@ -147,14 +211,17 @@ def simulate_cmd(world_dir, scenario_dir, replay, policies, seeds, seed_start, d
         from assign.sim.report import headline
 
         kt = kpi_table(res)
+        paired = paired_differences(res, baseline=policies[0])
         summary = {"settings": settings, "kpis": json.loads(kt.to_json(orient="records")),
-                   "paired_differences": json.loads(paired_differences(res, baseline=policies[0]).to_json(orient="records")),
+                   "paired_differences": json.loads(paired.to_json(orient="records")),
                    "headline": headline(res)}
     if replay:
         summary["observed_vs_simulated"] = json.loads(extra[0][1].to_json(orient="records"))
-    if as_json:
-        click.echo(json.dumps(summary, indent=1, default=str))
-        return
+    return summary
+
+
+def _echo_table(res) -> None:
+    """The KPI table on stdout: mean ± 95% half-width per policy."""
     from assign.sim.kpis import kpi_table
 
     kt = kpi_table(res)
@@ -164,11 +231,13 @@ def simulate_cmd(world_dir, scenario_dir, replay, policies, seeds, seed_start, d
         cells = []
         for k in show:
             r = kt[(kt.policy == p) & (kt.kpi == k)].iloc[0]
-            cells.append("n/a" if r["mean"] != r["mean"] else
-                         f"{r['mean']:.3f}±{r['half_width']:.3f}" if r["half_width"] == r["half_width"] else f"{r['mean']:.3f}")
+            if r["mean"] != r["mean"]:
+                cells.append("n/a")
+            elif r["half_width"] == r["half_width"]:
+                cells.append(f"{r['mean']:.3f}±{r['half_width']:.3f}")
+            else:
+                cells.append(f"{r['mean']:.3f}")
         click.echo(f"{p:<10}" + "".join(f"{c:>22}" for c in cells))
-    if out_dir:
-        click.echo(f"report: {Path(out_dir) / 'report.md'} and report.html")
 
 
 def _observed_vs_simulated(source, res, sl_threshold_s: float):
@@ -192,3 +261,103 @@ def _observed_vs_simulated(source, res, sl_threshold_s: float):
             row[f"{p} gap"] = round(iv.mean - v, 4)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _request_limits(*, days, seeds: int, n_policies: int) -> list[str]:
+    """What one request may ask for (the limits keep a run's memory bounded)."""
+    from assign.sim.scenario import MAX_DAYS, MAX_RUNS
+
+    out = []
+    if days is not None and not days <= MAX_DAYS:
+        out.append(f"--days: {days:g} is above the limit of {MAX_DAYS:g} days per run")
+    if seeds * n_policies > MAX_RUNS:
+        out.append(f"--seeds: {seeds} seeds x {n_policies} policies = {seeds * n_policies} runs, above the "
+                   f"limit of {MAX_RUNS}")
+    return out
+
+
+def _check_size(scenario, *, days: float) -> None:
+    """Refuse a run whose expected contacts or agents exceed the limits."""
+    from assign.sim.scenario import MAX_AGENTS, MAX_CONTACTS_PER_RUN, MAX_DAYS, expected_contacts
+
+    p = []
+    if days > MAX_DAYS:
+        p.append(f"days: {days:g} is above the limit of {MAX_DAYS:g} days per run")
+    else:
+        n = expected_contacts(scenario, days=days)
+        if n > MAX_CONTACTS_PER_RUN:
+            p.append(f"arrivals: {n:.3g} expected contacts in {days:g} day(s), above the limit of "
+                     f"{MAX_CONTACTS_PER_RUN:,} per run (lower the rates or --days)")
+    if scenario.n_agents > MAX_AGENTS:
+        p.append(f"agents: {scenario.n_agents} agents, above the limit of {MAX_AGENTS}")
+    if p:
+        raise InputError(p, what="simulation request")
+
+
+def _what_if(source, replay, staffing_scale, arrival_scale, overrides_file):
+    """The scenario source rebuilt with the what-if knobs applied (before the source is built)."""
+    from assign.io import read_table
+    from assign.sim.source import ScenarioSource
+    from assign.sim.staffing import what_if
+
+    overrides = None
+    if overrides_file:
+        if not Path(overrides_file).is_file():
+            raise InputError([f"--overrides {overrides_file}: no such file"], what="option")
+        overrides = read_table(Path(overrides_file))
+    sc = what_if(source.scenario, staffing_scale=1.0 if staffing_scale is None else staffing_scale,
+                 arrival_scale=1.0 if arrival_scale is None else arrival_scale, overrides=overrides)
+    new = ScenarioSource(sc, replay=source._replay if replay else None)
+    notes = [f"what-if: staffing x{staffing_scale or 1:g} (rounded to whole agents), arrivals x{arrival_scale or 1:g}"
+             + (f", per-hour overrides from {overrides_file}" if overrides_file else "")
+             + f": {int(sc.staffing.agents.sum())} agent-hours per week"]
+    return new, notes
+
+
+@main.command("staff")
+@click.option("--scenario", "scenario_dir", required=True, type=click.Path(), help="Scenario directory or file.")
+@click.option("--target-sl", type=float, default=0.8, show_default=True, help="Service-level target (share answered).")
+@click.option("--target-s", type=float, default=20.0, show_default=True, help="... within this many seconds.")
+@click.option("--max-abandon", type=float, default=None, help="Also keep each hour's abandonment at or below this.")
+@click.option("--weeks", type=int, default=2, show_default=True, help="Simulated weeks per check replication.")
+@click.option("--seeds", type=int, default=2, show_default=True, help="Check replications, pooled per hour.")
+@click.option("--max-rounds", type=int, default=12, show_default=True, help="Correction rounds at most.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Write staffing.csv (per hour of week), staffing.png and a staffed scenario here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def staff_cmd(scenario_dir, target_sl, target_s, max_abandon, weeks, seeds, max_rounds, out_dir, as_json) -> None:
+    """Agents needed per hour of week for TARGET-SL within TARGET-S: Erlang A (M/M/n+M) first
+    guess, then checked and corrected by simulating the scenario."""
+    from dataclasses import replace
+
+    from assign.sim.scenario import Staffing, load_scenario, write_scenario
+    from assign.sim.staffing import _names, plan_staffing, plot_staffing
+
+    sc = load_scenario(scenario_dir)
+    plan = plan_staffing(sc, target_sl=target_sl, target_s=target_s, max_abandon=max_abandon, weeks=weeks,
+                         seeds=seeds, max_rounds=max_rounds, progress=lambda m: click.echo(m, err=True))
+    t = plan.table
+    staffed = t["arrivals_per_hour"] > 0
+    worst = t.loc[staffed, "simulated_service_level"].min()
+    summary = {"met_in_every_staffed_hour": plan.met, "rounds": plan.rounds, "staffed_hours": int(staffed.sum()),
+               "erlang_a_agent_hours_per_week": int(t["erlang_a_agents"].sum()),
+               "agent_hours_per_week": int(t["agents"].sum()), "lowest_simulated_service_level": float(worst),
+               **plan.settings}
+    if out_dir:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        t.to_csv(out / "staffing-plan.csv", index=False)
+        plot_staffing(plan, str(out / "staffing.png"))
+        staffed_sc = replace(sc, staffing=Staffing(kind="hour_of_week", agents=t["agents"].to_numpy()),
+                             agent_names=_names(sc, int(t["agents"].max())))
+        write_scenario(staffed_sc, out / "scenario")
+        summary["wrote"] = [str(out / "staffing-plan.csv"), str(out / "staffing.png"), str(out / "scenario")]
+    if as_json:
+        click.echo(json.dumps(summary, indent=1))
+        return
+    click.echo(f"{summary['staffed_hours']} hours with arrivals: Erlang A {summary['erlang_a_agent_hours_per_week']} "
+               f"agent-hours/week, after {plan.rounds} simulation round(s) {summary['agent_hours_per_week']}; "
+               f"target met in every staffed hour: {'yes' if plan.met else 'NO'} "
+               f"(lowest simulated service level {worst:.3f})")
+    if out_dir:
+        click.echo("wrote " + ", ".join(summary["wrote"]))

@@ -228,8 +228,20 @@ class XGBScorer(Scorer):
         return self.model.predict_matrix(X)
 
     def score_pairs(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
+        """Combined scores. Pairs out of the model's domain (an intent, language or agent it
+        never saw: :mod:`assign.model.domain`) are not scored as if known: they get the mean
+        score of the tick's in-domain pairs, or, when none is in domain, one shared value (the
+        mean over all pairs), so the model expresses no preference among them."""
+        from assign.model.domain import out_of_domain
+
         preds = self.predict_pairs(snapshot, contact_idx=contact_idx, agent_idx=agent_idx)
-        return self.weights.combine(preds, len(np.asarray(contact_idx)))
+        score = self.weights.combine(preds, len(np.asarray(contact_idx)))
+        m = out_of_domain(self.model, snapshot, contact_idx=contact_idx, agent_idx=agent_idx)
+        ood = m["intent"] | m["language"] | m["agent"]
+        if ood.any():
+            score = np.array(score, dtype=float)
+            score[ood] = float(score[~ood].mean()) if (~ood).any() else float(score.mean())
+        return score
 
     def warm_up(self) -> None:
         """Compile the numba kernels (features and trees) on a one-pair snapshot."""

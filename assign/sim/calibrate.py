@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from assign.constants import HOURS_PER_WEEK
+from assign.constants import DAY_S, HOURS_PER_WEEK
 from assign.errors import InputError
 from assign.history import epoch_seconds
+from assign.validate import Problems
 
 SCHEMA = "assign.scenario/1"
 _NEEDED = ("arrival_at", "intent", "wait_s", "abandoned", "handle_s", "agent_id")
@@ -117,33 +118,97 @@ def _check(history: pd.DataFrame) -> None:
         raise InputError(problems, what="history")
 
 
+CAPACITY_MODELS = ("seen", "busy-when-queued")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CapacityModel:
+    """How the staffing the log does not record is inferred (see docs/real-data.md).
+
+    ``kind``: ``seen`` (distinct agents seen serving per ``slot_s`` slot) or
+    ``busy-when-queued`` (calls in service while a call waits: the log's own congestion).
+    ``share`` scales the inferred agents (a calibrated availability share); ``wrap_up_s`` is
+    after-call work added to every handle time in the simulator (agents busy, caller gone).
+    ``floor``: the least staffing of an hour of week in which any call was served.
+    """
+
+    kind: str = "seen"
+    slot_s: int = 900
+    floor: float = 1.0
+    share: float = 1.0
+    wrap_up_s: float = 0.0
+    min_queued_s: float = 60.0
+
+    def check(self, p: Problems) -> None:
+        p.choice("capacity.kind", self.kind, CAPACITY_MODELS)
+        if not (isinstance(self.slot_s, int) and 0 < self.slot_s <= 3600 and 3600 % self.slot_s == 0):
+            p.add("staffing_slot_s", f"must be a whole divisor of 3600, got {self.slot_s!r}")
+        p.number("staffing_floor", self.floor, lo=0)
+        p.number("capacity.share", self.share, lo=0, lo_open=True, hi=100)
+        p.number("capacity.wrap_up_s", self.wrap_up_s, lo=0, hi=DAY_S)
+        p.number("capacity.min_queued_s", self.min_queued_s, lo=0, hi=3600)
+
+
 def calibrate(history: pd.DataFrame, *, name: str, min_cell: int = 30, credit_s: float = 90.0,
-              staffing_slot_s: int = 900, staffing_floor: float = 1.0) -> Calibration:
+              staffing_slot_s: int = 900, staffing_floor: float = 1.0,
+              capacity: CapacityModel | None = None) -> Calibration:
     """Fit every table of the scenario from ``history`` (the history contract).
 
     ``min_cell``: a type × agent cell gets its own handle-time rows only with at least this
     many served calls; the type-wide rows (empty agent) are always written.
-    ``staffing_slot_s``: slot length (a divisor of 3600) in which distinct serving agents are
-    counted; shorter slots count fewer idle-looking agents as present (see docs/real-data.md).
-    ``staffing_floor``: the least staffing of an hour of week in which any call was served.
+    ``staffing_slot_s`` / ``staffing_floor``: shorthands for the ``seen`` capacity model's
+    slot and floor (ignored when ``capacity`` is given). ``credit_s``: the priority class's
+    virtual waiting credit.
     """
     _check(history)
-    bad = [f"min_cell must be >= 1, got {min_cell}"] if min_cell < 1 else []
-    if not (isinstance(staffing_slot_s, int) and 0 < staffing_slot_s <= 3600 and 3600 % staffing_slot_s == 0):
-        bad.append(f"staffing_slot_s must be a whole divisor of 3600, got {staffing_slot_s!r}")
-    if not staffing_floor >= 0:
-        bad.append(f"staffing_floor must be >= 0, got {staffing_floor!r}")
-    if bad:
-        raise InputError(bad)
-    arrival = pd.to_datetime(history["arrival_at"], utc=True)
+    cap = capacity or CapacityModel(slot_s=staffing_slot_s, floor=staffing_floor)
+    p = Problems()
+    p.number("min_cell", min_cell, lo=1, integer=True)
+    p.number("credit_s", credit_s, lo=0, hi=DAY_S)
+    cap.check(p)
+    p.raise_if_any(what="calibration")
     served = ~history["abandoned"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    if not served.any():
+        raise InputError([("history: no served call, so no handle time and no staffing can be calibrated "
+                          "(a scenario needs both)")], what="history")
     inq = queue_population(history)
     types = sorted(history["intent"].astype(str).unique())
     intent = history["intent"].astype(str).to_numpy()
+    arrival = pd.to_datetime(history["arrival_at"], utc=True)
+    present = pd.DatetimeIndex(arrival.dt.normalize().unique()).sort_values()
+    arrivals = _arrival_table(arrival, intent=intent, inq=inq, types=types, present=present)
+    handle, no_sample, cells = _handle_table(history, intent=intent, served=served, types=types, min_cell=min_cell)
+    patience = _patience_table(history, intent=intent, served=served, inq=inq, types=types)
+    staffing, staff_note = _staffing_table(history, served=served, present=present, cap=cap)
+    scenario = _scenario_doc(history, name=name, types=types, intent=intent, inq=inq, served=served,
+                             present=present, credit_s=credit_s, wrap_up_s=cap.wrap_up_s)
+    all_days = pd.date_range(present[0], present[-1], freq="D")
+    h = history["handle_s"].to_numpy(dtype=float)
+    summary = {
+        "rows": len(history), "queue_population": int(inq.sum()),
+        "left_out_abandoned_before_queue": int((~inq).sum()),
+        "served": int(served.sum()), "abandoned_in_queue": int((inq & ~served).sum()),
+        "served_without_handle_time": int((served & ~np.isfinite(h)).sum()),
+        "first_arrival": arrival.min().isoformat(), "last_arrival": arrival.max().isoformat(),
+        "days_present": len(present),
+        "days_missing": [d.date().isoformat() for d in all_days.difference(present)],
+        "days_present_per_weekday_mon_first": np.bincount(present.day_of_week, minlength=7).tolist(),
+        "handle_types_with_pooled_sample": no_sample,
+        "patience_types_without_abandonment": [t for t in types if not (inq & (intent == t) & ~served).any()],
+        "handle_cells_type_x_agent": cells, "min_cell": min_cell,
+        "capacity_model": {"kind": cap.kind, "slot_s": cap.slot_s, "floor": cap.floor, "share": cap.share,
+                           "wrap_up_s": cap.wrap_up_s, "min_queued_s": cap.min_queued_s},
+        "staffing_method": staff_note,
+        "arrival_method": "calls reaching the queue per (type, hour of week) divided by the number "
+                          "of days of that weekday present in the log (days with no record are "
+                          "treated as missing, not as zero-arrival days)",
+    }
+    return Calibration(scenario, arrivals, handle, patience, staffing, summary)
 
-    # Arrivals: calls per (type, hour of week) / days of that weekday present in the log.
-    dates = arrival.dt.normalize()
-    present = pd.DatetimeIndex(dates.unique()).sort_values()
+
+def _arrival_table(arrival: pd.Series, *, intent: np.ndarray, inq: np.ndarray, types: list[str],
+                   present: pd.DatetimeIndex) -> pd.DataFrame:
+    """Calls per (type, hour of week) / days of that weekday present in the log."""
     days_per_weekday = np.bincount(present.day_of_week, minlength=7)
     how = hour_of_week(arrival)
     grid = pd.MultiIndex.from_product([types, range(HOURS_PER_WEEK)], names=["type", "hour_of_week"])
@@ -151,26 +216,33 @@ def calibrate(history: pd.DataFrame, *, name: str, min_cell: int = 30, credit_s:
     counts = counts.reindex(grid, fill_value=0)
     occ = days_per_weekday[np.arange(HOURS_PER_WEEK) // 24]
     rate = counts.to_numpy().reshape(len(types), HOURS_PER_WEEK) / np.where(occ > 0, occ, np.nan)
-    arrivals = pd.DataFrame({"type": grid.get_level_values(0), "hour_of_week": grid.get_level_values(1),
-                             "rate_per_hour": np.nan_to_num(rate.ravel(), nan=0.0)})
+    return pd.DataFrame({"type": grid.get_level_values(0), "hour_of_week": grid.get_level_values(1),
+                         "rate_per_hour": np.nan_to_num(rate.ravel(), nan=0.0)})
 
-    # Service: observed handle times to resample, per type and per well-filled type × agent.
+
+def _handle_table(history: pd.DataFrame, *, intent: np.ndarray, served: np.ndarray, types: list[str],
+                  min_cell: int) -> tuple[pd.DataFrame, list[str], int]:
+    """Observed handle times to resample, per type and per well-filled type × agent cell.
+    A type with no served call borrows every type's pooled sample (listed in the summary)."""
     h = history["handle_s"].to_numpy(dtype=float)
     ok = served & np.isfinite(h)
+    if not ok.any():
+        raise InputError(["history.handle_s: no served call has a handle time"], what="history")
     agent = history["agent_id"].astype("string").fillna("").to_numpy(dtype=object)
     base = pd.DataFrame({"type": intent[ok], "agent": "", "handle_s": h[ok]})
     cells = pd.DataFrame({"type": intent[ok], "agent": agent[ok], "handle_s": h[ok]})
     cells = cells[cells["agent"] != ""]
-    size = cells.groupby(["type", "agent"])["handle_s"].transform("size")
-    cells = cells[size >= min_cell]
-    # A type with no served call has no sample of its own: it borrows every type's pooled
-    # sample (listed in calibration.json), so a simulator can still serve it.
+    cells = cells[cells.groupby(["type", "agent"])["handle_s"].transform("size") >= min_cell]
     no_sample = [t for t in types if not (base["type"] == t).any()]
-    pooled = [base.assign(type=t) for t in no_sample if len(base)]
+    pooled = [base.assign(type=t) for t in no_sample]
     handle = pd.concat([base, *pooled, cells], ignore_index=True).sort_values(
         ["type", "agent", "handle_s"], kind="stable").reset_index(drop=True)
+    return handle, no_sample, int(cells.groupby(["type", "agent"]).ngroups)
 
-    # Patience: Kaplan–Meier per type on the queue population.
+
+def _patience_table(history: pd.DataFrame, *, intent: np.ndarray, served: np.ndarray, inq: np.ndarray,
+                    types: list[str]) -> pd.DataFrame:
+    """Kaplan–Meier patience per type on the queue population."""
     wait = history["wait_s"].to_numpy(dtype=float)
     rows = []
     for t in types:
@@ -179,62 +251,132 @@ def calibrate(history: pd.DataFrame, *, name: str, min_cell: int = 30, credit_s:
         if not len(tt):  # nobody of this type abandoned: one point, never abandons
             tt, ss = np.zeros(1), np.ones(1)
         rows.append(pd.DataFrame({"type": t, "t_s": tt, "survival": ss}))
-    patience = pd.concat(rows, ignore_index=True)
+    return pd.concat(rows, ignore_index=True)
 
-    staffing, staff_note = _staffing(history, served=served, present=present, slot_s=staffing_slot_s,
-                                     floor=staffing_floor)
 
+def _scenario_doc(history: pd.DataFrame, *, name: str, types: list[str], intent: np.ndarray, inq: np.ndarray,
+                  served: np.ndarray, present: pd.DatetimeIndex, credit_s: float, wrap_up_s: float) -> dict:
+    """The scenario.json document. Agents are listed most hours of work first: a simulator
+    that staffs k agents takes the first k names, so the names (and their own handle-time
+    samples) on shift are the ones present most (ordering by call count would favour the
+    fast agents and bias handle times)."""
     tier = history["customer_tier"].astype("string") if "customer_tier" in history else None
-    prio_share = float((tier[inq] == "priority").mean()) if tier is not None else 0.0
+    prio_share = float((tier[inq] == "priority").fillna(False).mean()) if tier is not None else 0.0
     shares = pd.Series(intent[inq]).value_counts(normalize=True).reindex(types, fill_value=0.0)
-    # Most hours of work first: a simulator that staffs k agents takes the first k names,
-    # so the names (and their own handle-time samples) on shift are the ones present most.
-    # (Ordering by call count instead would favour the fast agents and bias handle times.)
+    agent = history["agent_id"].astype("string").fillna("").to_numpy(dtype=object)
     worked = served & (agent != "")
-    work = pd.Series(np.nan_to_num(h[worked])).groupby(agent[worked]).sum()
+    work = pd.Series(np.nan_to_num(history["handle_s"].to_numpy(dtype=float)[worked])).groupby(agent[worked]).sum()
     agents = sorted(work.index, key=lambda a: (-float(work[a]), a))
-    start = present[0]
-    days = float((present[-1] - present[0]).days + 1)
-    scenario = {
-        "schema": SCHEMA, "name": name, "start": start.isoformat(), "days": days,
+    service: dict = {"kind": "empirical", "table": "handle.csv"}
+    if wrap_up_s > 0:
+        service["wrap_up_s"] = float(wrap_up_s)
+    return {
+        "schema": SCHEMA, "name": name, "start": present[0].isoformat(),
+        "days": float((present[-1] - present[0]).days + 1),
         "types": [{"name": t, "share": float(shares[t])} for t in types],
         "arrivals": {"kind": "hour_of_week", "table": "arrivals.csv"},
-        "service": {"kind": "empirical", "table": "handle.csv"},
+        "service": service,
         "patience": {"kind": "empirical", "table": "patience.csv"},
         "staffing": {"kind": "hour_of_week", "table": "staffing.csv"},
         "agents": agents,
         "priority": {"share": prio_share, "credit_s": float(credit_s)},
         "policy": "fcfs",
     }
-    all_days = pd.date_range(present[0], present[-1], freq="D")
-    summary = {
-        "rows": int(len(history)), "queue_population": int(inq.sum()),
-        "left_out_abandoned_before_queue": int((~inq).sum()),
-        "served": int(served.sum()), "abandoned_in_queue": int((inq & ~served).sum()),
-        "served_without_handle_time": int((served & ~np.isfinite(h)).sum()),
-        "days_present": int(len(present)),
-        "days_missing": [d.date().isoformat() for d in all_days.difference(present)],
-        "days_present_per_weekday_mon_first": days_per_weekday.tolist(),
-        "handle_types_with_pooled_sample": no_sample,
-        "patience_types_without_abandonment": [t for t in types if not (inq & (intent == t) & ~served).any()],
-        "handle_cells_type_x_agent": int(cells.groupby(["type", "agent"]).ngroups),
-        "min_cell": min_cell, "staffing_method": staff_note,
-        "arrival_method": "calls reaching the queue per (type, hour of week) divided by the number "
-                          "of days of that weekday present in the log (days with no record are "
-                          "treated as missing, not as zero-arrival days)",
-    }
-    return Calibration(scenario, arrivals, handle, patience, staffing, summary)
 
 
-def _staffing(history: pd.DataFrame, *, served: np.ndarray, present: pd.DatetimeIndex,
-              slot_s: int, floor: float) -> tuple[pd.DataFrame, str]:
+def _staffing_table(history: pd.DataFrame, *, served: np.ndarray, present: pd.DatetimeIndex,
+                    cap: CapacityModel) -> tuple[pd.DataFrame, str]:
+    """Agents per hour of week by the capacity model: ``agents_estimate`` (a mean, fractional)
+    and ``agents`` (whole agents, rounded to nearest: the simulator staffs whole agents)."""
+    if cap.kind == "seen":
+        est, note = _staffing_seen(history, served=served, present=present, slot_s=cap.slot_s, floor=cap.floor)
+    else:
+        est, _ = _staffing_busy_when_queued(history, present=present, min_queued_s=cap.min_queued_s,
+                                            floor=cap.floor)
+        note = ("busy-when-queued: per (day, clock hour) with at least "
+                f"{cap.min_queued_s:g} s of queue, the mean number of calls in service while a call waited "
+                "(a work-conserving queue leaves no available agent idle, so this is the available capacity); "
+                "other hours: the most calls in service at once; mean over the days present of each weekday")
+    if cap.share != 1.0:
+        est = est * cap.share
+        note += f"; scaled by the availability share {cap.share:g}"
+    if cap.wrap_up_s > 0:
+        note += f"; after-call work of {cap.wrap_up_s:g} s added to every simulated handle time"
+    served_any = est > 0
+    whole = np.round(est).astype(np.int64)
+    whole = np.where(served_any & (cap.floor > 0), np.maximum(whole, int(np.ceil(cap.floor))), whole)
+    table = pd.DataFrame({"hour_of_week": np.arange(HOURS_PER_WEEK), "agents": whole,
+                          "agents_estimate": np.round(est, 3)})
+    return table, note + "; agents = agents_estimate rounded to whole agents"
+
+
+def _occupancy_seconds(history: pd.DataFrame, *, origin: int, n_s: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per second since ``origin``: calls in service and calls waiting in the queue, from the log.
+
+    In service: served calls with a handle time, over [answered_at, answered_at + handle_s);
+    waiting: calls that reached the queue, over [arrival_at, arrival_at + wait_s).
+    """
+    served = ~history["abandoned"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    arrival = _whole_seconds(history["arrival_at"])
+    wait = np.nan_to_num(history["wait_s"].to_numpy(dtype=float)).astype(np.int64)
+    if "answered_at" in history:
+        ans = pd.to_datetime(history["answered_at"], utc=True)
+        ans_s = np.where(ans.notna().to_numpy(), _whole_seconds(ans.fillna(pd.Timestamp(0, tz="UTC"))), arrival + wait)
+    else:
+        ans_s = arrival + wait
+    handle = history["handle_s"].to_numpy(dtype=float)
+    busy_m = served & np.isfinite(handle)
+
+    def level(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        d = np.zeros(n_s + 1, dtype=np.int64)
+        np.add.at(d, np.clip(start - origin, 0, n_s), 1)
+        np.add.at(d, np.clip(end - origin, 0, n_s), -1)
+        return np.cumsum(d)[:n_s]
+
+    busy = level(ans_s[busy_m], ans_s[busy_m] + handle[busy_m].astype(np.int64))
+    inq = queue_population(history)
+    queue = level(arrival[inq], arrival[inq] + wait[inq])
+    return busy, queue
+
+
+def _staffing_busy_when_queued(history: pd.DataFrame, *, present: pd.DatetimeIndex, min_queued_s: float,
+                               floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Agents available per hour of week, read from the log's own congestion: while a call
+    waits in a work-conserving queue every available agent is serving, so the number of
+    calls in service then *is* the available capacity (breaks, after-call work and other
+    duties included). Per (day, hour) with at least ``min_queued_s`` seconds of queue: the
+    mean number in service over those seconds; other hours (no congestion, capacity not
+    identified from below) take the most calls in service at once in the hour. Returns
+    (agents per hour of week, queued seconds per hour of week)."""
+    origin = int(pd.Timestamp(present[0]).timestamp())
+    n_days = int((present[-1] - present[0]).days) + 2  # calls ending after midnight of the last day
+    busy, queue = _occupancy_seconds(history, origin=origin, n_s=n_days * DAY_S)
+    hours = n_days * 24
+    b = busy.reshape(hours, 3600)
+    q = queue.reshape(hours, 3600) > 0
+    q_s = q.sum(axis=1)
+    mean_when_q = np.where(q_s > 0, (b * q).sum(axis=1) / np.maximum(q_s, 1), 0.0)
+    per_hour = np.where(q_s >= min_queued_s, mean_when_q, b.max(axis=1))
+    day = present[0] + pd.to_timedelta(np.arange(hours) // 24, unit="D")
+    keep = pd.DatetimeIndex(day).isin(present)
+    how = (pd.DatetimeIndex(day).day_of_week.to_numpy() * 24 + np.arange(hours) % 24)[keep]
+    total = np.bincount(how, weights=per_hour[keep], minlength=HOURS_PER_WEEK)
+    queued = np.bincount(how, weights=q_s[keep], minlength=HOURS_PER_WEEK)
+    served_any = np.bincount(how, weights=b.max(axis=1)[keep], minlength=HOURS_PER_WEEK) > 0
+    occ = np.bincount(present.day_of_week, minlength=7)[np.arange(HOURS_PER_WEEK) // 24]
+    agents = np.where(occ > 0, total / np.maximum(occ, 1), 0.0)
+    return np.where(served_any, np.maximum(agents, floor), agents), queued
+
+
+def _staffing_seen(history: pd.DataFrame, *, served: np.ndarray, present: pd.DatetimeIndex,
+                   slot_s: int, floor: float) -> tuple[np.ndarray, str]:
     """Agents per hour of week: the number of distinct agents seen serving in each slot of
     ``slot_s`` seconds, averaged over the slots of the hour and the days present."""
-    note = (f"mean over the days present and the {3600 // slot_s} slot(s) of {slot_s} s in each clock hour "
-            "of the number of distinct agents whose service interval [answered_at, answered_at + handle_s] "
+    note = (f"seen: mean over the days present and the {3600 // slot_s} slot(s) of {slot_s} s in each clock "
+            "hour of the number of distinct agents whose service interval [answered_at, answered_at + handle_s] "
             "overlaps the slot; agents logged in but idle for a whole slot are invisible, an agent serving "
-            f"one call in a slot counts as present for all of it; an hour of week with any call served "
-            "gets at least {floor:g} agent(s)")
+            "one call in a slot counts as present for all of it; an hour of week with any call served "
+            f"gets at least {floor:g} agent(s)")
     has_agent = history["agent_id"].notna().to_numpy()
     m = served & has_agent
     arrival = pd.to_datetime(history["arrival_at"], utc=True)
@@ -258,10 +400,9 @@ def _staffing(history: pd.DataFrame, *, served: np.ndarray, present: pd.Datetime
     days_per_weekday = np.bincount(present.day_of_week, minlength=7)
     occ = days_per_weekday[np.arange(HOURS_PER_WEEK) // 24] * (3600 // slot_s)
     agents = np.where(occ > 0, total / np.maximum(occ, 1), 0.0)
-    # An hour of week in which calls were served has somebody on duty: at least one agent
+    # An hour of week in which calls were served has somebody on duty: at least the floor
     # (a mean like 0.3 at night would otherwise round to an empty centre).
-    agents = np.where(total > 0, np.maximum(agents, floor), agents)
-    return pd.DataFrame({"hour_of_week": np.arange(HOURS_PER_WEEK), "agents": np.round(agents, 3)}), note
+    return np.where(total > 0, np.maximum(agents, floor), agents), note
 
 
 GAP_KPIS = ("abandonment_rate", "mean_wait_s", "service_level")
@@ -343,3 +484,8 @@ def plot_replay_gap(gap: pd.DataFrame, path: str | Path, *, title: str = "replay
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _whole_seconds(ts: pd.Series) -> np.ndarray:
+    """Whole seconds since 1970 of a datetime column (floored)."""
+    return np.floor(epoch_seconds(ts)).astype(np.int64)

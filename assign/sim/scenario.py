@@ -26,6 +26,14 @@ from assign.errors import InputError
 
 SCHEMA = "assign.scenario/1"
 
+# What one simulation request may ask for (a request beyond them is refused, naming the
+# limit): they keep one replication's memory in the low gigabytes (about 1 kB per contact).
+MAX_DAYS = 400.0
+MAX_AGENTS = 10_000
+MAX_CONTACTS_PER_RUN = 1_000_000
+MAX_RUNS = 10_000            # seeds x policies
+MAX_WRAP_UP_S = 3600.0
+
 try:  # YAML is optional: read/write it only where pyyaml is importable.
     import yaml as _yaml
 except ImportError:  # pragma: no cover - pyyaml is installed in the project venv
@@ -51,6 +59,9 @@ class Service:
     cv: float | None = None
     samples: Mapping[tuple[str, str], np.ndarray] = field(default_factory=dict)
     table: str | None = None
+    #: After-call work (s) already added to every empirical sample: the agent stays busy,
+    #: the caller is gone. Simulated handle times (AHT) then include it.
+    wrap_up_s: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -194,6 +205,30 @@ def parse_scenario(doc: Any, *, root: Path | str = ".") -> Scenario:
     if not isinstance(name, str):
         p.append(f"name: expected a string, got {name!r}")
         name = "scenario"
+    start = _start(p, doc)
+    days = _num(p, "days", doc.get("days", 1.0), lo=0, strict=True) or 1.0
+    if days > MAX_DAYS:
+        p.append(f"days: {days:g} is above the limit of {MAX_DAYS:g} days per run")
+    types, share_arr = _types(p, doc.get("types"))
+    arrivals = _arrivals(p, root, doc.get("arrivals"), types, share_arr)
+    service = _service(p, root, doc.get("service"), types)
+    patience = _patience(p, root, doc.get("patience"), types)
+    staffing = _staffing(p, root, doc.get("staffing"))
+    agent_names = _agent_names(p, doc.get("agents"), staffing=staffing, service=service)
+    pr_share, pr_credit = _priority(p, doc.get("priority"))
+    policy = doc.get("policy", "fcfs")
+    if not isinstance(policy, str):
+        p.append(f"policy: expected a policy name, got {policy!r}")
+    if p:
+        raise InputError(p, what="scenario")
+    return Scenario(name=name, start=start, days=days, types=tuple(types), shares=share_arr,
+                    arrivals=arrivals, service=service, patience=patience, staffing=staffing,
+                    agent_names=agent_names, priority_share=pr_share, priority_credit_s=pr_credit,
+                    policy=policy)
+
+
+def _start(p: list[str], doc: Mapping) -> datetime:
+    """The scenario's start (ISO 8601; UTC when it has no zone); a Monday in 2026 by default."""
     start = datetime(2026, 1, 5, tzinfo=timezone.utc)  # a Monday
     if "start" in doc:
         try:
@@ -202,11 +237,13 @@ def parse_scenario(doc: Any, *, root: Path | str = ".") -> Scenario:
                 start = start.replace(tzinfo=timezone.utc)
         except ValueError:
             p.append(f"start: not an ISO-8601 time: {doc['start']!r}")
-    days = _num(p, "days", doc.get("days", 1.0), lo=0, strict=True) or 1.0
+    return start
 
+
+def _types(p: list[str], raw_types: Any) -> tuple[list[str], np.ndarray]:
+    """Type names and their shares, normalised to sum to 1."""
     types: list[str] = []
     shares: list[float] = []
-    raw_types = doc.get("types")
     if not isinstance(raw_types, list) or not raw_types:
         p.append(f"types: expected a non-empty list of {{name, share}}, got {raw_types!r}")
     else:
@@ -220,20 +257,23 @@ def parse_scenario(doc: Any, *, root: Path | str = ".") -> Scenario:
             types.append(t["name"])
             shares.append(s if s is not None else 0.0)
     share_arr = np.asarray(shares, dtype=float)
-    if types and share_arr.sum() <= 0:
+    if types and not (share_arr > 0).any():
         p.append("types: shares must not all be 0")
-    elif types:
+    elif types:  # scale by the largest first: shares like 1e308 would overflow the sum
+        share_arr = share_arr / share_arr.max()
         share_arr = share_arr / share_arr.sum()
+    return types, share_arr
 
-    arrivals = _arrivals(p, root, doc.get("arrivals"), types, share_arr)
-    service = _service(p, root, doc.get("service"), types)
-    patience = _patience(p, root, doc.get("patience"), types)
-    staffing = _staffing(p, root, doc.get("staffing"))
 
-    names = doc.get("agents")
+def _agent_names(p: list[str], names: Any, *, staffing: Staffing | None, service: Service | None) -> tuple[str, ...]:
+    """The agents' names (generated when the document gives none), checked against the staffing
+    and the per-agent handle-time samples."""
     n_needed = int(staffing.agents.max()) if staffing is not None and len(staffing.agents) else 0
     if names is None:
-        agent_names = tuple(f"agent-{j:03d}" for j in range(n_needed))
+        agent_names: tuple[str, ...] = tuple(f"agent-{j:03d}" for j in range(n_needed))
+    elif isinstance(names, list) and len(names) > MAX_AGENTS:
+        p.append(f"agents: {len(names)} names, above the limit of {MAX_AGENTS} agents")
+        agent_names = ()
     elif not isinstance(names, list) or not all(isinstance(x, str) and x for x in names):
         p.append(f"agents: expected a list of agent names, got {names!r}")
         agent_names = ()
@@ -248,27 +288,21 @@ def parse_scenario(doc: Any, *, root: Path | str = ".") -> Scenario:
         unknown = sorted({a for (_, a) in service.samples if a and a not in known})
         if unknown and names is not None:
             p.append(f"{service.table}: agent(s) not in the scenario's agents: {', '.join(unknown[:10])}")
+    return agent_names
 
-    pr_share, pr_credit = 0.0, 0.0
-    pr = doc.get("priority")
-    if pr is not None:
-        if not isinstance(pr, Mapping):
-            p.append(f"priority: expected {{\"share\": p, \"credit_s\": s}}, got {pr!r}")
-        else:
-            s = _num(p, "priority.share", pr.get("share"), lo=0)
-            if s is not None and s > 1:
-                p.append(f"priority.share: must be <= 1, got {s}")
-            c = _num(p, "priority.credit_s", pr.get("credit_s", 90.0), lo=0)
-            pr_share, pr_credit = s or 0.0, c or 0.0
-    policy = doc.get("policy", "fcfs")
-    if not isinstance(policy, str):
-        p.append(f"policy: expected a policy name, got {policy!r}")
-    if p:
-        raise InputError(p, what="scenario")
-    return Scenario(name=name, start=start, days=days, types=tuple(types), shares=share_arr,
-                    arrivals=arrivals, service=service, patience=patience, staffing=staffing,
-                    agent_names=agent_names, priority_share=pr_share, priority_credit_s=pr_credit,
-                    policy=policy)
+
+def _priority(p: list[str], pr: Any) -> tuple[float, float]:
+    """(share, credit_s) of the priority class; (0, 0) without one."""
+    if pr is None:
+        return 0.0, 0.0
+    if not isinstance(pr, Mapping):
+        p.append(f"priority: expected {{\"share\": p, \"credit_s\": s}}, got {pr!r}")
+        return 0.0, 0.0
+    s = _num(p, "priority.share", pr.get("share"), lo=0)
+    if s is not None and s > 1:
+        p.append(f"priority.share: must be <= 1, got {s}")
+    c = _num(p, "priority.credit_s", pr.get("credit_s", 90.0), lo=0)
+    return s or 0.0, c or 0.0
 
 
 def _kind(p: list[str], path: str, raw: Any, kinds: tuple[str, ...]) -> str | None:
@@ -317,12 +351,19 @@ def _arrivals(p, root, raw, types, shares) -> Arrivals | None:
                 p.append(f"{name} row {i + 2}: duplicate (type, hour_of_week) = ({tt!r}, {hh})")
             seen.add((tt, hh))
             rate[idx[tt], hh] = rr
+        for tt in types:
+            missing = HOURS_PER_WEEK - len({hh for (t2, hh) in seen if t2 == tt})
+            if missing:
+                p.append(f"{name}: type {tt!r} has no row for {missing} hour(s) of week (give all 168, 0 where "
+                         "no call arrives)")
         return Arrivals(kind=k, rate=rate, table=name)
     return None
 
 
 def _service(p, root, raw, types) -> Service | None:
     k = _kind(p, "service", raw, ("exponential", "lognormal", "empirical"))
+    if k in ("exponential", "lognormal") and raw.get("wrap_up_s"):
+        p.append("service.wrap_up_s: only with empirical service (add it to mean_s instead)")
     if k == "exponential":
         m = _num(p, "service.mean_s", raw.get("mean_s"), lo=0, strict=True)
         return Service(kind=k, mean_s=m) if m else None
@@ -339,15 +380,19 @@ def _service(p, root, raw, types) -> Service | None:
         h = _numeric_col(p, name, df, "handle_s", lo=0)
         if h is None:
             return None
+        wrap = _num(p, "service.wrap_up_s", raw.get("wrap_up_s", 0.0), lo=0)
+        if wrap is not None and wrap > MAX_WRAP_UP_S:
+            p.append(f"service.wrap_up_s: at most {MAX_WRAP_UP_S:g} s, got {wrap!r}")
+        wrap = wrap if wrap is not None and wrap <= MAX_WRAP_UP_S else 0.0
         agent = df["agent"].fillna("").astype(str).to_numpy()
         samples: dict[tuple[str, str], np.ndarray] = {}
-        frame = pd.DataFrame({"t": t, "a": agent, "h": h})
+        frame = pd.DataFrame({"t": t, "a": agent, "h": h + wrap})
         for (tt, aa), g in frame.groupby(["t", "a"], sort=True):
             samples[(tt, aa)] = np.sort(g["h"].to_numpy(dtype=float))
         missing = [tt for tt in types if (tt, "") not in samples]
         if missing:
             p.append(f"{name}: no any-agent sample (empty agent) for type(s) {', '.join(missing)}")
-        return Service(kind=k, samples=samples, table=name)
+        return Service(kind=k, samples=samples, table=name, wrap_up_s=wrap)
     return None
 
 
@@ -389,6 +434,9 @@ def _staffing(p, root, raw) -> Staffing | None:
         c = _num(p, "staffing.agents", raw.get("agents"), lo=1)
         if c is None:
             return None
+        if c > MAX_AGENTS:
+            p.append(f"staffing.agents: {c:g} is above the limit {MAX_AGENTS}")
+            return None
         if c != int(c):
             p.append(f"staffing.agents: must be a whole number, got {c}")
         return Staffing(kind=k, agents=np.full(HOURS_PER_WEEK, int(c), dtype=np.int64))
@@ -402,9 +450,19 @@ def _staffing(p, root, raw) -> Staffing | None:
         if h is None or a is None:
             return None
         out = np.zeros(HOURS_PER_WEEK, dtype=np.int64)
-        out[h] = np.round(a).astype(np.int64)
+        frac = np.flatnonzero(a != np.round(a))
+        for i in frac[:10]:
+            p.append(f"{name} row {i + 2}: agents must be a whole number, got {float(a[i]):g} (round it yourself: "
+                     "the simulator staffs whole agents)")
+        big = np.flatnonzero(a > MAX_AGENTS)
+        for i in big[:10]:
+            p.append(f"{name} row {i + 2}: {a[i]:g} agents is above the limit {MAX_AGENTS}")
+        out[h] = np.round(np.minimum(a, MAX_AGENTS)).astype(np.int64)
         if len(np.unique(h)) != len(h):
             p.append(f"{name}: duplicate hour_of_week rows")
+        if len(np.unique(h)) < HOURS_PER_WEEK:
+            p.append(f"{name}: no row for {HOURS_PER_WEEK - len(np.unique(h))} hour(s) of week "
+                     "(give all 168, 0 where nobody works)")
         if out.max() < 1:
             p.append(f"{name}: no hour has any agent")
         return Staffing(kind=k, agents=out, table=name)
@@ -433,9 +491,11 @@ def write_scenario(scenario: Scenario, out_dir: str | Path, *, fmt: str = "json"
     elif sv.kind == "lognormal":
         doc["service"] = {"kind": "lognormal", "mean_s": sv.mean_s, "cv": sv.cv}
     else:
-        rows = [(t, ag, h) for (t, ag), v in sv.samples.items() for h in v]
+        rows = [(t, ag, h - sv.wrap_up_s) for (t, ag), v in sv.samples.items() for h in v]
         pd.DataFrame(rows, columns=["type", "agent", "handle_s"]).to_csv(out / "handle.csv", index=False)
         doc["service"] = {"kind": "empirical", "table": "handle.csv"}
+        if sv.wrap_up_s > 0:
+            doc["service"]["wrap_up_s"] = sv.wrap_up_s
     pt = s.patience
     if pt is None:
         doc["patience"] = None
@@ -477,3 +537,12 @@ def mmc_scenario(*, arrival_rate_per_hour: float, mean_service_s: float, agents:
         "staffing": {"kind": "constant", "agents": agents},
     }
     return parse_scenario(doc)
+
+
+def expected_contacts(scenario: Scenario, *, days: float) -> float:
+    """Expected arrivals of ``days`` of the scenario (its hour-of-week rates summed)."""
+    week = float(scenario.arrivals.rate.sum())
+    whole, part = divmod(float(days) * 24.0, float(HOURS_PER_WEEK))
+    hours = np.arange(int(np.ceil(part)))
+    first = scenario.hour_of_week(hours * 3600.0)
+    return whole * week + float(scenario.arrivals.rate[:, first].sum())

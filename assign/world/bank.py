@@ -12,16 +12,18 @@ bank's local clock; do not convert them to another zone.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from assign.constants import DAY_S
 from assign.errors import InputError
-from assign.constants import REPEAT_WINDOW_S
-from assign.history import conform_history, epoch_seconds, repeat_within
+from assign.history import conform_history, history_repeats
+from assign.world.ingest import IngestResult, Ledger
+
+__all__ = ["IngestResult", "read_anonymous_bank"]
 
 FORMAT = "anonymous-bank"
 HEADER = ("vru+line", "call_id", "customer_id", "priority", "type", "date", "vru_entry",
@@ -33,52 +35,16 @@ NO_SERVER = "NO_SERVER"
 # Clock skew tolerated between consecutive stamps of one call (the log has VRU exits up
 # to 79 s before the VRU entry); anything larger is read as crossing midnight.
 _SKEW_S = 3600
-_DAY_S = 86400
+_DAY_S = int(DAY_S)  # whole seconds: the log's stamps are integers
 
 _RE_TIME = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2})$")
 _RE_UINT = re.compile(r"^\d+$")
-_RE_INT = re.compile(r"^-?\d+$")
+_RE_DUR = re.compile(r"^\d{1,9}$")       # durations: at most 9 digits, never overflows int64
+_RE_SDUR = re.compile(r"^-?\d{1,9}$")
 _RE_EXP = re.compile(r"^\d+(\.\d+)?[eE][+-]?\d+$")
 _RE_TOKEN = re.compile(r"^\S+$")
 _TIME_FIELDS = ("vru_entry", "vru_exit", "q_start", "q_exit", "ser_start", "ser_exit")
 _IDX = {name: i for i, name in enumerate(HEADER)}
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    """What :func:`read_anonymous_bank` made of one file.
-
-    ``history``: contract rows (plus extra columns ``call_id``, ``vru_line``, ``priority``,
-    ``entered_queue``, ``vru_s``, ``answered_at``, ``ended_at``, ``source_line``);
-    ``quarantine``: malformed lines (``line``, ``reason_code``, ``reason``, ``raw``);
-    ``phantom``: PHANTOM lines kept out of the history (``line``, ``contact_id``, ``raw``);
-    ``counts``: the accounting, ``lines_read == kept + phantom + quarantined``.
-    """
-
-    history: pd.DataFrame
-    quarantine: pd.DataFrame
-    phantom: pd.DataFrame
-    counts: dict = field(default_factory=dict)
-
-    @property
-    def n_quarantined(self) -> int:
-        return len(self.quarantine)
-
-    def write(self, out: str | Path) -> dict[str, Path]:
-        """Write the history to ``out`` (Parquet) and the side files next to it:
-        ``<stem>.quarantine.csv``, ``<stem>.phantom.csv``, ``<stem>.ingest.json``."""
-        import json
-
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        stem = out.with_suffix("")
-        paths = {"history": out, "quarantine": Path(f"{stem}.quarantine.csv"),
-                 "phantom": Path(f"{stem}.phantom.csv"), "summary": Path(f"{stem}.ingest.json")}
-        self.history.to_parquet(out, index=False)
-        self.quarantine.to_csv(paths["quarantine"], index=False)
-        self.phantom.to_csv(paths["phantom"], index=False)
-        paths["summary"].write_text(json.dumps(self.counts, indent=2, sort_keys=True) + "\n")
-        return paths
 
 
 def _time_s(text: str) -> int | None:
@@ -119,13 +85,16 @@ def _check_line(f: list[str]) -> list[tuple[str, str]]:
         if secs[name] is None:
             bad.append(("bad_time", f"{name} {g[name]!r} is not a valid H:MM:SS time"))
     durs = {}
-    for name, rx in (("vru_time", _RE_INT), ("q_time", _RE_UINT), ("ser_time", _RE_UINT)):
+    for name, rx in (("vru_time", _RE_SDUR), ("q_time", _RE_DUR), ("ser_time", _RE_DUR)):
         if rx.match(g[name]):
             durs[name] = int(g[name])
         else:
             bad.append(("bad_duration", f"{name} {g[name]!r} is not an integer number of seconds"))
     if g["outcome"] not in OUTCOMES:
         bad.append(("bad_outcome", f"outcome {g['outcome']!r} is not one of {', '.join(OUTCOMES)}"))
+    for name, lo, hi in (("vru_time", -_SKEW_S, _DAY_S), ("q_time", 0, _DAY_S), ("ser_time", 0, _DAY_S)):
+        if name in durs and not lo <= durs[name] < hi:
+            bad.append(("bad_duration", f"{name} {durs[name]} s is outside {lo}..{hi - 1} s (a call within a day)"))
     if bad:
         return bad
     # Durations must agree with the clock stamps (modulo a day: calls cross midnight).
@@ -159,6 +128,19 @@ def read_anonymous_bank(path: str | Path) -> IngestResult:
     malformed data lines never raise: they are quarantined with their reasons.
     """
     path = Path(path)
+    lines = _read_lines(path)
+    ledger = Ledger(lines_read=len(lines) - 1)
+    good, good_lines = _sort_lines(lines, ledger)
+    history, derived = _derive(good, good_lines)
+    counts = ledger.counts(kept=len(history), file=str(path), excluded_key="phantom_excluded")
+    counts["kept_by_outcome"] = {"AGENT": int((~history["abandoned"]).sum()), "HANG": int(history["abandoned"].sum())}
+    counts.update(derived)
+    q, e = ledger.frames()
+    return IngestResult(history=history, quarantine=q, excluded=e, counts=counts, excluded_name="phantom")
+
+
+def _read_lines(path: Path) -> list[str]:
+    """The file's lines (header first); refuses a missing file, an empty one, a wrong header."""
     if not path.is_file():
         raise InputError([f"{path}: no such file"], what="anonymous-bank log")
     raw = path.read_bytes().decode("utf-8", errors="replace")
@@ -169,23 +151,24 @@ def read_anonymous_bank(path: str | Path) -> IngestResult:
         raise InputError([f"{path}: empty file, expected the header line"], what="anonymous-bank log")
     header = lines[0].rstrip("\r").split("\t")
     if tuple(h.strip() for h in header) != HEADER:
-        raise InputError([f"{path} line 1: header {header!r} is not the Anonymous Bank header "
-                          f"{list(HEADER)!r}"], what="anonymous-bank log")
+        raise InputError([(f"{path} line 1: header {header!r} is not the Anonymous Bank header "
+                          f"{list(HEADER)!r}")], what="anonymous-bank log")
+    return lines
 
+
+def _sort_lines(lines: list[str], ledger: Ledger) -> tuple[list[list[str]], list[int]]:
+    """Good data lines (as fields) and their line numbers; the rest go to ``ledger``."""
     good: list[list[str]] = []
     good_lines: list[int] = []
-    quarantine: list[tuple[int, str, str, str]] = []
-    phantom: list[tuple[int, str, str]] = []
     seen: dict[str, int] = {}
     for lineno, text in enumerate(lines[1:], start=2):
         text = text.rstrip("\r")
         if not text.strip():
-            quarantine.append((lineno, "blank", "blank line", text))
+            ledger.quarantine(lineno, [("blank", "blank line")], text)
             continue
         fields = text.split("\t")
         if len(fields) != len(HEADER):
-            code, msg = _split_problem(text, fields)
-            quarantine.append((lineno, code, msg, text))
+            ledger.quarantine(lineno, [_split_problem(text, fields)], text)
             continue
         fields = [v.strip() for v in fields]
         bad = _check_line(fields)
@@ -193,30 +176,15 @@ def read_anonymous_bank(path: str | Path) -> IngestResult:
         if not bad and key in seen:
             bad = [("duplicate", f"call {key} already read on line {seen[key]}")]
         if bad:
-            quarantine.append((lineno, bad[0][0], "; ".join(m for _, m in bad), text))
+            ledger.quarantine(lineno, bad, text)
             continue
         seen[key] = lineno
         if fields[_IDX["outcome"]] == "PHANTOM":
-            phantom.append((lineno, key, text))
+            ledger.exclude(lineno, key, "PHANTOM (the log's own ignore marker)", text)
             continue
         good.append(fields)
         good_lines.append(lineno)
-
-    history, derived = _derive(good, good_lines)
-    qdf = pd.DataFrame(quarantine, columns=["line", "reason_code", "reason", "raw"])
-    pdf = pd.DataFrame(phantom, columns=["line", "contact_id", "raw"])
-    counts = {
-        "file": str(path),
-        "lines_read": len(lines) - 1,
-        "kept": len(history),
-        "phantom_excluded": len(pdf),
-        "quarantined": len(qdf),
-        "quarantined_by_reason": {k: int(v) for k, v in qdf["reason_code"].value_counts().sort_index().items()},
-        "kept_by_outcome": {"AGENT": int((~history["abandoned"]).sum()), "HANG": int(history["abandoned"].sum())},
-        **derived,
-    }
-    assert counts["lines_read"] == counts["kept"] + counts["phantom_excluded"] + counts["quarantined"]
-    return IngestResult(history=history, quarantine=qdf, phantom=pdf, counts=counts)
+    return good, good_lines
 
 
 def _wrap(delta: np.ndarray) -> np.ndarray:
@@ -225,9 +193,9 @@ def _wrap(delta: np.ndarray) -> np.ndarray:
     return (delta + _SKEW_S) % _DAY_S - _SKEW_S
 
 
-def _derive(rows: list[list[str]], lines: list[int]) -> tuple[pd.DataFrame, dict]:
-    """Good 17-field rows -> contract history (vectorised), plus derived counts."""
-    df = pd.DataFrame(rows, columns=list(HEADER))
+def _chain_times(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Seconds since each call's date at midnight of its arrival, answer and end, chained
+    stamp to stamp so a call that crosses midnight at any step lands on the next day."""
     n = len(df)
     sec = {name: df[name].map(_time_s).to_numpy(dtype=np.int64) if n else np.zeros(0, np.int64)
            for name in _TIME_FIELDS}
@@ -235,10 +203,7 @@ def _derive(rows: list[list[str]], lines: list[int]) -> tuple[pd.DataFrame, dict
     q_s = df["q_time"].astype(np.int64).to_numpy()
     ser_s = df["ser_time"].astype(np.int64).to_numpy()
     served = (df["outcome"] == "AGENT").to_numpy()
-    abandoned = ~served
     entered_queue = sec["q_start"] > 0
-    day = pd.to_datetime(df["date"], format="%y%m%d").to_numpy(dtype="datetime64[s]") if n \
-        else np.zeros(0, "datetime64[s]")
 
     # Seconds since the call's date at midnight, chained stamp to stamp so a call that
     # crosses midnight at any step lands on the next day.
@@ -254,6 +219,21 @@ def _derive(rows: list[list[str]], lines: list[int]) -> tuple[pd.DataFrame, dict
     t_ss = np.where(stamped, t_ss, t_qx)
     t_arr = np.where(entered_queue, t_qs, t_vx)
     t_end = np.where(stamped, t_ss + ser_s, t_qx)
+    return {"vru_s": vru_s, "q_s": q_s, "ser_s": ser_s, "served": served, "entered_queue": entered_queue,
+            "stamped": stamped, "t_arr": t_arr, "t_ss": t_ss, "t_end": t_end}
+
+
+def _derive(rows: list[list[str]], lines: list[int]) -> tuple[pd.DataFrame, dict]:
+    """Good 17-field rows -> contract history (vectorised), plus derived counts."""
+    df = pd.DataFrame(rows, columns=list(HEADER))
+    n = len(df)
+    c = _chain_times(df)
+    vru_s, q_s, ser_s, served = c["vru_s"], c["q_s"], c["ser_s"], c["served"]
+    entered_queue, stamped, t_arr, t_ss, t_end = (c["entered_queue"], c["stamped"], c["t_arr"], c["t_ss"],
+                                                  c["t_end"])
+    abandoned = ~served
+    day = pd.to_datetime(df["date"], format="%y%m%d").to_numpy(dtype="datetime64[s]") if n \
+        else np.zeros(0, "datetime64[s]")
     crossing = (t_end >= _DAY_S) | (t_arr >= _DAY_S)
 
     def stamp(t: np.ndarray) -> pd.Series:
@@ -287,8 +267,7 @@ def _derive(rows: list[list[str]], lines: list[int]) -> tuple[pd.DataFrame, dict
         "ended_at": stamp(t_end),
         "source_line": np.asarray(lines, dtype=np.int64),
     })
-    repeat = pd.Series(repeat_within(hist["customer_id"], epoch_seconds(hist["arrival_at"]), window_s=REPEAT_WINDOW_S),
-                       index=hist.index)
+    repeat = history_repeats(hist)
     hist["repeat_72h"] = repeat
     resolved = (~repeat.astype("boolean")).astype("boolean")
     resolved[hist["abandoned"].to_numpy()] = pd.NA

@@ -1,0 +1,61 @@
+"""A model that knows its domain: out-of-domain pairs counted, reported and not scored as known."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from assign.cli import main
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dom")
+    r = CliRunner().invoke(main, ["generate", "--agents", "20", "--days", "2", "--seed", "7", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["train", str(out / "history.parquet"), "--out", str(out / "model"), "--max-depth",
+                                  "3", "--threads", "1"])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def test_solve_reports_out_of_domain_pairs(model_dir, tmp_path, snapshot_doc):
+    from assign.model import XGBScorer
+    from assign.schema import parse_snapshot
+
+    scorer = XGBScorer.load(model_dir / "model", nthread=1)
+    known = scorer.model.spec.intents[0]
+    doc = json.loads(json.dumps(snapshot_doc))
+    for c in doc["contacts"]:
+        c["intent"] = "never_seen_intent"
+    for a in doc["agents"]:
+        a["skills"] = {"never_seen_intent": 0.9, known: 0.9}
+    path = tmp_path / "snap.json"
+    path.write_text(json.dumps(doc))
+    r = CliRunner().invoke(main, ["solve", str(path), "--model", str(model_dir / "model")])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    n_pairs = len(doc["contacts"]) * len(doc["agents"])
+    assert out["domain"]["pairs"] == n_pairs and out["domain"]["out_of_domain"] == n_pairs
+    assert out["domain"]["unknown_intent"] == n_pairs
+    assert out["domain"]["assigned_out_of_domain"] == len(out["assignments"]) > 0
+    assert "out of the model's domain" in r.stderr
+    snap = parse_snapshot(doc)
+    ci, ai = np.repeat(np.arange(len(doc["contacts"])), len(doc["agents"])), np.tile(np.arange(len(doc["agents"])),
+                                                                                    len(doc["contacts"]))
+    s = scorer.score_pairs(snap, contact_idx=ci, agent_idx=ai)
+    assert np.ptp(s) == 0  # no pair in domain: the model prefers none of them
+
+
+def test_evaluate_warns_when_the_history_is_foreign(model_dir, tmp_path):
+    h = pd.read_parquet(model_dir / "history.parquet")
+    h["intent"] = "other_" + h["intent"].astype(str)
+    h["agent_id"] = "x" + h["agent_id"].astype(str)
+    f = tmp_path / "foreign.parquet"
+    h.to_parquet(f)
+    r = CliRunner().invoke(main, ["predict", str(model_dir / "model"), str(f), "--out", str(tmp_path / "p.parquet")])
+    assert r.exit_code == 0, r.output
+    assert "intent the model was trained on" in r.stderr and "unknown agents" in r.stderr
