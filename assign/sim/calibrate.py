@@ -350,7 +350,7 @@ def _staffing_busy_when_queued(history: pd.DataFrame, *, present: pd.DatetimeInd
     (agents per hour of week, queued seconds per hour of week)."""
     origin = int(pd.Timestamp(present[0]).timestamp())
     n_days = int((present[-1] - present[0]).days) + 2  # calls ending after midnight of the last day
-    busy, queue = _occupancy_seconds(history, origin=origin, n_s=n_days * DAY_S)
+    busy, queue = _occupancy_seconds(history, origin=origin, n_s=n_days * int(DAY_S))
     hours = n_days * 24
     b = busy.reshape(hours, 3600)
     q = queue.reshape(hours, 3600) > 0
