@@ -59,3 +59,26 @@ def test_evaluate_warns_when_the_history_is_foreign(model_dir, tmp_path):
     r = CliRunner().invoke(main, ["predict", str(model_dir / "model"), str(f), "--out", str(tmp_path / "p.parquet")])
     assert r.exit_code == 0, r.output
     assert "intent the model was trained on" in r.stderr and "unknown agents" in r.stderr
+
+
+def test_grid_report_equals_counting_every_pair(model_dir, snapshot_doc):
+    """The grid counts come from per-contact and per-agent flags; they equal counting pairs."""
+    from assign.model import XGBScorer
+    from assign.model.domain import domain_report, grid_report
+    from assign.schema import parse_snapshot
+
+    model = XGBScorer.load(model_dir / "model", nthread=1).model
+    doc = json.loads(json.dumps(snapshot_doc))
+    doc["contacts"][0]["intent"] = "never_seen_intent"
+    doc["contacts"][1]["language"] = "fi"
+    known = list(model.state.agent_ids)
+    for a, agent_id in zip(doc["agents"], known):
+        a["agent_id"] = agent_id
+    doc["agents"][0]["agent_id"] = "a_new_hire"
+    for c in doc["contacts"][2:]:
+        c["intent"], c["language"] = model.spec.intents[0], model.spec.languages[0]
+    snap = parse_snapshot(doc)
+    n_c, n_a = len(doc["contacts"]), len(doc["agents"])
+    every = domain_report(model, snap, contact_idx=np.repeat(np.arange(n_c), n_a), agent_idx=np.tile(np.arange(n_a), n_c))
+    assert grid_report(model, snap) == every
+    assert 0 < every["out_of_domain"] < every["pairs"]

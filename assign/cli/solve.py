@@ -79,26 +79,18 @@ def solve(snapshot: Path, values_path: Path | None, model: Path | None, budget_m
 
 
 def _with_domain(result, router, snap):
-    """The result with the model's out-of-domain counts over the snapshot's contact x agent
-    grid and over the assigned pairs; a warning on stderr when any pair is out of domain."""
-    from dataclasses import replace
+    """The result with the model's out-of-domain counts (:func:`assign.model.domain.with_domain`);
+    a warning on stderr when any pair is out of domain."""
+    from assign.model.domain import with_domain
 
-    import numpy as np
-
-    from assign.model.domain import domain_report
-
-    model = router.scorer.model
-    n_c, n_a = len(snap.contacts.ids), len(snap.agents.ids)
-    ci, ai = np.repeat(np.arange(n_c), n_a), np.tile(np.arange(n_a), n_c)
-    grid = domain_report(model, snap, contact_idx=ci, agent_idx=ai)
-    assigned = domain_report(model, snap, contact_idx=result.contact_index, agent_idx=result.agent_index)
-    report = {**grid, "assigned_out_of_domain": assigned["out_of_domain"]}
+    result = with_domain(result, model=router.scorer.model, snapshot=snap)
+    report = result.domain
     if report["out_of_domain"]:
         click.echo(f"warning: {report['out_of_domain']} of {report['pairs']} contact-agent pairs are out of the "
                    f"model's domain (unknown intent {report['unknown_intent']}, language {report['unknown_language']}, "
                    f"agent {report['unknown_agent']}); {report['assigned_out_of_domain']} assigned pairs among them, "
                    "scored by the fallback (no model preference), not as if known", err=True)
-    return replace(result, domain=report)
+    return result
 
 
 @main.command()

@@ -22,7 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from assign.candidates import Prior
 from assign.schema import Snapshot
+from assign.scorer import Scorer
+from assign.sim.view import RunInfo
 
 #: Contact fields the scorers read (besides the arrival time ``at - waited_s``).
 CONTACT_KEY = ("channel", "intent", "language", "complexity", "urgency", "sentiment", "style", "customer_id",
@@ -45,10 +48,10 @@ def _row_keys(tag: str, block: Any, names: tuple[str, ...], extra: list[np.ndarr
 
 
 @dataclass(eq=False)
-class CachedScorer:
+class CachedScorer(Scorer):
     """``inner`` with its pair scores reused across ticks while their inputs are unchanged."""
 
-    inner: Any
+    inner: Scorer
     max_pairs: int = 1_000_000  # older live pairs kept beyond the last call's (16 bytes each)
     hits: int = 0
     misses: int = 0
@@ -64,13 +67,13 @@ class CachedScorer:
         return self.inner.name
 
     def warm_up(self) -> None:
-        warm = getattr(self.inner, "warm_up", None)
-        if callable(warm):
-            warm()
+        self.inner.warm_up()
 
-    def prior(self, snapshot: Snapshot):
-        make = getattr(self.inner, "prior", None)
-        return make(snapshot) if callable(make) else None
+    def prior(self, snapshot: Snapshot) -> Prior | None:
+        return self.inner.prior(snapshot)
+
+    def bind(self, run: RunInfo) -> None:
+        self.inner.bind(run)
 
     def _version(self, keys: list[tuple], seen: dict) -> np.ndarray:
         out = np.empty(len(keys), np.int64)

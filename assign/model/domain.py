@@ -17,17 +17,21 @@ import pandas as pd
 MIN_OVERLAP = 0.5
 
 
-def out_of_domain(model, snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> dict[str, np.ndarray]:
-    """Per pair: unknown intent, unknown language, unknown agent (boolean arrays)."""
-    spec = model.spec
-    c, a = snapshot.contacts, snapshot.agents
+def _known(model, snapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per contact: intent known, language known; per agent: agent known."""
+    spec, c, a = model.spec, snapshot.contacts, snapshot.agents
     intents = np.array([x in set(spec.intents) for x in snapshot.intents], dtype=bool)
     langs = np.array([x in set(spec.languages) for x in snapshot.languages], dtype=bool)
     known_agents = set(model.state.agent_ids)
     agents = np.array([x in known_agents for x in a.ids], dtype=bool)
+    return intents[c.intent], langs[c.language.astype(np.int64)], agents
+
+
+def out_of_domain(model, snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> dict[str, np.ndarray]:
+    """Per pair: unknown intent, unknown language, unknown agent (boolean arrays)."""
+    intent, lang, agent = _known(model, snapshot)
     ci, ai = np.asarray(contact_idx, dtype=np.int64), np.asarray(agent_idx, dtype=np.int64)
-    return {"intent": ~intents[c.intent[ci]], "language": ~langs[c.language[ci].astype(np.int64)],
-            "agent": ~agents[ai]}
+    return {"intent": ~intent[ci], "language": ~lang[ci], "agent": ~agent[ai]}
 
 
 def domain_report(model, snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> dict[str, int]:
@@ -37,6 +41,27 @@ def domain_report(model, snapshot, *, contact_idx: np.ndarray, agent_idx: np.nda
     return {"pairs": len(any_), "out_of_domain": int(any_.sum()),
             "unknown_intent": int(m["intent"].sum()), "unknown_language": int(m["language"].sum()),
             "unknown_agent": int(m["agent"].sum())}
+
+
+def grid_report(model, snapshot) -> dict[str, int]:
+    """:func:`domain_report` over every contact x agent pair of the snapshot, counted from the
+    per-contact and per-agent flags (no grid is built, so it stays cheap on large ticks)."""
+    intent, lang, agent = _known(model, snapshot)
+    n_c, n_a = len(intent), len(agent)
+    known_c, known_a = int((intent & lang).sum()), int(agent.sum())
+    return {"pairs": n_c * n_a, "out_of_domain": n_c * n_a - known_c * known_a,
+            "unknown_intent": int((~intent).sum()) * n_a, "unknown_language": int((~lang).sum()) * n_a,
+            "unknown_agent": int((~agent).sum()) * n_c}
+
+
+def with_domain(result, *, model, snapshot):
+    """``result`` with ``domain`` set: out-of-domain counts over the snapshot's contact x agent
+    grid, and how many of the assigned pairs are among them."""
+    from dataclasses import replace
+
+    assigned = domain_report(model, snapshot, contact_idx=result.contact_index, agent_idx=result.agent_index)
+    return replace(result, domain={**grid_report(model, snapshot),
+                                   "assigned_out_of_domain": assigned["out_of_domain"]})
 
 
 def history_overlap(model, history: pd.DataFrame) -> list[str]:

@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from assign.errors import SnapshotError
+from assign.model.domain import with_domain
+from assign.model.scorer import XGBScorer
 from assign.result import TickResult
+from assign.schema import parse_snapshot
 from assign.serve.jsonio import dumps, loads_body
 
 ID_FIELDS = (("contacts", "contact_id"), ("agents", "agent_id"))
@@ -66,7 +69,11 @@ class Engine:
     def tick_doc(self, doc: Any, *, budget_ms: float | None = None) -> TickResult:
         """One tick of a snapshot document (validated here; bad input raises SnapshotError)."""
         self.check_ids(doc)
-        return self.router.tick(doc, budget_ms=budget_ms if budget_ms is not None else self.budget_ms)
+        budget_ms = budget_ms if budget_ms is not None else self.budget_ms
+        if not isinstance(self.router.scorer, XGBScorer):
+            return self.router.tick(doc, budget_ms=budget_ms)
+        snap = parse_snapshot(doc)  # the model's out-of-domain counts need it, as `assign solve --model`
+        return with_domain(self.router.tick(snap, budget_ms=budget_ms), model=self.router.scorer.model, snapshot=snap)
 
     def tick_bytes(self, body: bytes, *, budget_ms: float | None = None) -> tuple[bytes, TickResult]:
         """Request body -> (response body, result): the JSON ``assign solve`` prints."""
