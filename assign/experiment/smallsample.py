@@ -81,6 +81,38 @@ def _adjust(Xg: np.ndarray, M: np.ndarray, v: np.ndarray) -> np.ndarray:
     return v + basis @ (f * (basis.T @ v))
 
 
+def _nested_parts(X, u, codes, G, M, q):
+    """Clusters whose rows share one regressor row x_g (arm and intercept constant within the
+    cluster, the agent and switchback designs): H_gg = n_g (x_g M x_g') 11'/n_g has one non-zero
+    eigenvalue lambda_g, so z_g = (x_g . q) (1 - lambda_g)^(-1/2) 1, vectorised over clusters."""
+    n = np.bincount(codes, minlength=G).astype(np.float64)
+    first = np.zeros(G, dtype=np.int64)
+    first[codes[::-1]] = np.arange(codes.size)[::-1]
+    xg = X[first]
+    lam = n * np.einsum("ga,ab,gb->g", xg, M, xg)
+    inv = np.where(1 - lam > 1e-10, 1 / np.sqrt(np.maximum(1 - lam, 1e-300)), 0.0)
+    c = (xg @ q) * inv
+    return c * np.bincount(codes, u, minlength=G), n * c * c, xg * (n * c)[:, None]
+
+
+def _cr2_parts(X, u, codes, G, M, q):
+    """Per cluster: w_g = z_g . u_g, z_g . z_g and b_g = X_g' z_g."""
+    lo = np.full((G, X.shape[1]), np.inf)
+    hi = np.full((G, X.shape[1]), -np.inf)
+    np.minimum.at(lo, codes, X)
+    np.maximum.at(hi, codes, X)
+    if np.array_equal(lo, hi):
+        return _nested_parts(X, u, codes, G, M, q)
+    w, zz, B = np.empty(G), np.empty(G), np.empty((G, X.shape[1]))
+    for g, rows in enumerate(_cluster_slices(codes, G)):
+        Xg = X[rows]
+        z = _adjust(Xg, M, Xg @ q)
+        w[g] = z @ u[rows]
+        zz[g] = z @ z
+        B[g] = Xg.T @ z
+    return w, zz, B
+
+
 def cr2(X, y, groups, *, j: int = 1) -> CoefTest:
     """OLS coefficient ``j`` with CR2 (Bell-McCaffrey) variance and its BM / Imbens-Kolesar
     degrees of freedom; two-sided t test of ``beta_j = 0``."""
@@ -93,15 +125,7 @@ def cr2(X, y, groups, *, j: int = 1) -> CoefTest:
     beta = M @ (X.T @ y)
     u = y - X @ beta
     q = M[:, j]
-    w = np.empty(G)
-    zz = np.empty(G)
-    B = np.empty((G, X.shape[1]))
-    for g, rows in enumerate(_cluster_slices(codes, G)):
-        Xg = X[rows]
-        z = _adjust(Xg, M, Xg @ q)
-        w[g] = z @ u[rows]
-        zz[g] = z @ z
-        B[g] = Xg.T @ z
+    w, zz, B = _cr2_parts(X, u, codes, G, M, q)
     var = float(w @ w)
     gtg = np.diag(zz) - B @ M @ B.T
     df = float(np.trace(gtg) ** 2 / np.sum(gtg * gtg)) if np.any(gtg) else float("nan")
