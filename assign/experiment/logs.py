@@ -30,6 +30,9 @@ def _text(p: Path, raw: bytes, problems: Problems) -> str | None:
     if not raw.strip():
         problems.add(str(p), "empty file")
         return None
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        problems.add(str(p), "UTF-16 text, not UTF-8 text; save it as UTF-8")
+        return None
     if b"\x00" in raw[:65536]:
         problems.add(str(p), "binary data (NUL bytes), not CSV text")
         return None
