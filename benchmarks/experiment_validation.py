@@ -463,7 +463,8 @@ def plot(res: dict, path: Path) -> None:
     ax = axes[2]
     pw = res.get("power", [])
     ax.barh(range(len(pw)), [100 * p["power"] for p in pw], color="tab:orange",
-            xerr=np.array([[max(0, 100 * (p["power"] - p["power_ci"][0])), max(0, 100 * (p["power_ci"][1] - p["power"]))]
+            xerr=np.array([[max(0, 100 * (p["power"] - p["power_ci"][0])),
+                            max(0, 100 * (p["power_ci"][1] - p["power"]))]
                            for p in pw]).T if pw else None, capsize=3)
     ax.set_yticks(range(len(pw)))
     ax.set_yticklabels([f"{p['design']} · {p['metric']}\n{p['effect']}" for p in pw], fontsize=7)
@@ -480,13 +481,15 @@ def _pc(x: float) -> str:
 
 
 def markdown(res: dict) -> str:
-    lines = ["| design | metric | method | reps | fpr | 95% interval | design effect | vs [4.5%, 5.5%] | readout's choice |",
+    lines = ["| design | metric | method | reps | fpr | 95% interval | design effect | vs [4.5%, 5.5%] "
+             "| readout's choice |",
              "|---|---|---|---|---|---|---|---|---|"]
     for a in res["aa"]:
         lines.append(f"| {a['design']} | {a['metric']} | {a['method']} | {a['reps']} | {_pc(a['fpr'])} | "
                      f"[{_pc(a['fpr_ci'][0])}, {_pc(a['fpr_ci'][1])}] | {a['design_effect']:.2f} | {a['band']} | "
                      f"{'yes' if a['chosen_by_readout'] else ''} |")
-    lines += ["", "| power: design | metric | method | true effect | reps | power | 95% interval |", "|---|---|---|---|---|---|---|"]
+    lines += ["", "| power: design | metric | method | true effect | reps | power | 95% interval |",
+              "|---|---|---|---|---|---|---|"]
     for p in res.get("power", []):
         lines.append(f"| {p['design']} | {p['metric']} | {p['method']} | {p['effect']} | {p['reps']} | "
                      f"{_pc(p['power'])} | [{_pc(p['power_ci'][0])}, {_pc(p['power_ci'][1])}] |")
@@ -503,7 +506,8 @@ def markdown(res: dict) -> str:
     bias = res.get("interference", {})
     if bias:
         lines += ["", f"| interference ({bias['treatment']} vs {bias['control']}, {bias['reps']} seeds) | truth | "
-                      "contact-level bias [95%] | covers | switchback (RI) bias [95%] | covers |", "|---|---|---|---|---|---|"]
+                      "contact-level bias [95%] | covers | switchback (RI) bias [95%] | covers |",
+                  "|---|---|---|---|---|---|"]
         for m, d in bias["metrics"].items():
             c, s = d["contact"], d["switchback"]
             lines.append(f"| {m} | {d['truth']:+.4g} ± {d['truth_se']:.2g} | {c['bias']:+.4g} [{c['bias_ci'][0]:+.3g}, "
@@ -531,7 +535,9 @@ def _execute(jobs: list, workers: int):
 
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                       silence_logs=40) as cluster, Client(cluster) as client:
-        from benchmarks import experiment_validation as named  # not __main__: workers import it by name
+        from benchmarks import (
+            experiment_validation as named,  # not __main__: workers import it by name
+        )
 
         futures = [client.submit(named._call, j, pure=False) for j in jobs]
         for f in as_completed(futures):
@@ -548,7 +554,7 @@ def run(a) -> None:
     raw.write_text("")
     jobs = _jobs(a)
     t0 = time.perf_counter()
-    prog = open(a.progress, "a") if a.progress else None  # noqa: SIM115
+    prog = open(a.progress, "a") if a.progress else None
     with raw.open("a") as fh, tqdm(total=len(jobs), file=sys.stderr, desc="validation", mininterval=5) as bar:
         for done, (fn, arg, res) in enumerate(_execute(jobs, a.workers), 1):
             fh.write(json.dumps({"fn": fn, "arg": arg, "res": res}) + "\n")
@@ -585,7 +591,8 @@ def main(argv=None) -> int:
                     help="of those, how many also run the methods the readout does not choose")
     ap.add_argument("--bias-reps", type=int, default=40)
     ap.add_argument("--peek-reps", type=int, default=10_000)
-    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="Dask worker processes (0: serial)")
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                    help="Dask worker processes (0: serial)")
     ap.add_argument("--quick", action="store_true", help="20 days x 3 draws, 3 bias seeds, 1,000 peeking reps")
     ap.add_argument("--out", default="docs/experiments-validation")
     ap.add_argument("--progress", default=None, help="append progress lines to this file")
@@ -602,7 +609,7 @@ def main(argv=None) -> int:
     if not a.replot:
         setup["wall_s"] = run(a)
     elif (out / "results.json").exists():
-        setup = {**json.loads((out / "results.json").read_text()).get("setup", {}), **{"replot": True}}
+        setup = {**json.loads((out / "results.json").read_text()).get("setup", {}), "replot": True}
     res = summarise(out, a.peek_reps, setup)
     print(markdown(res))
     print(f"\nresults in {out}/results.json, figure {out}/validation.png")

@@ -9,8 +9,13 @@ from assign.errors import InputError
 from assign.experiment import design as dz
 
 pytest.importorskip("statsmodels")
-from statsmodels.stats.power import NormalIndPower, TTestIndPower, tt_ind_solve_power, zt_ind_solve_power  # noqa: E402
-from statsmodels.stats.proportion import power_proportions_2indep  # noqa: E402
+from statsmodels.stats.power import (
+    NormalIndPower,
+    TTestIndPower,
+    tt_ind_solve_power,
+    zt_ind_solve_power,
+)
+from statsmodels.stats.proportion import power_proportions_2indep
 
 
 @pytest.mark.parametrize("mde,sd,ratio,alpha,power", [(0.5, 2.0, 1.0, 0.05, 0.8), (0.1, 1.0, 1.5, 0.01, 0.9),

@@ -4,6 +4,12 @@
 ``analyse.analyse`` turns a log into a :class:`~assign.experiment.analyse.Readout`;
 ``report.write_report`` renders it. Heavy imports (matplotlib) happen inside the report.
 """
-from assign.experiment.randomise import AssignmentLog, Switchback, arm_of, arms_of, hash_uniform
+from assign.experiment.randomise import (
+    AssignmentLog,
+    Switchback,
+    arm_of,
+    arms_of,
+    hash_uniform,
+)
 
 __all__ = ["AssignmentLog", "Switchback", "arm_of", "arms_of", "hash_uniform"]

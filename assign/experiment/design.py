@@ -119,7 +119,7 @@ def mde_means(*, n1: float, sd: float, alpha: float = 0.05, power: float = 0.8, 
     if problems:
         raise InputError(problems, what="design")
     std = sd * math.sqrt(1 + 1 / ratio)
-    f = lambda d: normal_power(diff=d, n1=n1, std_null=std, alpha=alpha) - power  # noqa: E731
+    f = lambda d: normal_power(diff=d, n1=n1, std_null=std, alpha=alpha) - power
     hi = std / math.sqrt(n1) * 20
     return float(optimize.brentq(f, 1e-15 * hi, hi, xtol=1e-14 * hi))
 
@@ -347,7 +347,7 @@ def _var_diff(c: VarianceComponents, unit: str, w_t: float, w_c: float):
 
 
 def _days_for(c, unit, abs_mde, var_diff, alpha, power, w_t, w_c) -> float:
-    f = lambda dd: _power_var(abs_mde, var_diff(dd), alpha) - power  # noqa: E731
+    f = lambda dd: _power_var(abs_mde, var_diff(dd), alpha) - power
     hi = 1.0
     while f(hi) < 0:
         hi *= 2

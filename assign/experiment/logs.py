@@ -83,7 +83,7 @@ def _read_csv(p: Path, problems: Problems) -> pd.DataFrame | None:
 def _read_parquet(p: Path, problems: Problems) -> pd.DataFrame | None:
     try:
         return pd.read_parquet(p)
-    except Exception as err:  # noqa: BLE001 - pyarrow raises many types for a corrupt file
+    except Exception as err:
         problems.add(str(p), f"not a readable Parquet file ({type(err).__name__}: "
                              f"{str(err).strip().splitlines()[0] if str(err).strip() else 'no detail'})")
         return None
