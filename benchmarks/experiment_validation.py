@@ -199,15 +199,15 @@ def _pool(r, day: int):
     sec = np.asarray(r.stream.arrival_s, float)
     k = np.floor(sec / WINDOW_S).astype(np.int64)
     n_win = int(k.max()) + 1
-    full = _cells(np.zeros(sec.size), k, np.ones(sec.size, bool), n_win)
+    grid = _cells(np.zeros(sec.size), k, np.ones(sec.size, bool), n_win)
     design = Switchback(salt=f"pool-{day}", window_s=WINDOW_S, burn_in_s=BURN_IN_S)
-    return (full, *sw.assignments(full, design, sw.draw_salts(f"pool-{day}", RI_DRAWS)[1:]))
+    return (grid, *sw.assignments(grid, design, sw.draw_salts(f"pool-{day}", RI_DRAWS)[1:]))
 
 
 def _switchback(r, data, salt, pool, out, rng, seed, full: bool) -> None:
-    full, arms_p, switched_p = pool
+    grid, arms_p, switched_p = pool
     design = Switchback(salt=salt, window_s=WINDOW_S, burn_in_s=BURN_IN_S)
-    a0, s0 = sw.assignments(full, design, [salt])
+    a0, s0 = sw.assignments(grid, design, [salt])
     arms, switched = np.vstack([a0, arms_p]), np.vstack([s0, switched_p])
     n_win = switched.shape[1]
     sec = np.asarray(r.stream.arrival_s, float)
@@ -519,7 +519,7 @@ def markdown(res: dict) -> str:
 # ---- running ---------------------------------------------------------------------------------
 def _jobs(a) -> list:
     chunk = max(1, min(10, a.days // max(1, 4 * max(a.workers, 1))))
-    jobs = [("task_bias", i, {}) for i in range(a.bias_reps)]
+    jobs = [("task_bias", i, {}) for i in range(a.bias_from, a.bias_reps)]
     jobs += [("task_days", list(range(s, min(s + chunk, a.days))), {"draws": a.draws, "full_draws": a.full_draws})
              for s in range(0, a.days, chunk)]
     return jobs
@@ -551,7 +551,8 @@ def run(a) -> None:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     raw = out / "raw.jsonl"
-    raw.write_text("")
+    if not a.bias_from:
+        raw.write_text("")
     jobs = _jobs(a)
     t0 = time.perf_counter()
     prog = open(a.progress, "a") if a.progress else None
@@ -585,11 +586,12 @@ def summarise(out: Path, peek_reps: int, setup: dict) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--days", type=int, default=400, help="simulated A/A days (one FCFS run each)")
-    ap.add_argument("--draws", type=int, default=25, help="independent label draws per day and design")
+    ap.add_argument("--days", type=int, default=500, help="simulated A/A days (one FCFS run each)")
+    ap.add_argument("--draws", type=int, default=20, help="independent label draws per day and design")
     ap.add_argument("--full-draws", type=int, default=5,
                     help="of those, how many also run the methods the readout does not choose")
-    ap.add_argument("--bias-reps", type=int, default=40)
+    ap.add_argument("--bias-reps", type=int, default=80)
+    ap.add_argument("--bias-from", type=int, default=0, help="first interference seed (to extend a run)")
     ap.add_argument("--peek-reps", type=int, default=10_000)
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                     help="Dask worker processes (0: serial)")

@@ -21,6 +21,7 @@ arm, its coefficient on the previous arm, tested against the same re-draws.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,7 +154,7 @@ def carryover_test(cells: Cells, arms, *, treatment: str, control: str) -> tuple
     cur_i, prev_i = [], []
     for i, (s, w) in enumerate(zip(cells.site, cells.window)):
         j = index.get((s, w - 1))
-        if j is not None:
+        if j is not None and cells.n_all[i] > 0:  # an empty window has no mean
             cur_i.append(i)
             prev_i.append(j)
     cur_i, prev_i = np.array(cur_i, dtype=np.int64), np.array(prev_i, dtype=np.int64)
@@ -177,6 +178,8 @@ def carryover_test(cells: Cells, arms, *, treatment: str, control: str) -> tuple
     coef = np.full(len(arms), np.nan)
     coef[good] = np.linalg.solve(xtx[good], xty[good][..., None])[:, 2, 0]
     obs = float(coef[0])
-    ref = coef[1:][good[1:]]
+    ref = coef[1:][good[1:] & np.isfinite(coef[1:])]
+    if not math.isfinite(obs) or not ref.size:
+        return float("nan"), float("nan"), int(cur_i.size)
     p = float((1 + np.sum(np.abs(ref) >= abs(obs) - 1e-12 * max(1.0, abs(obs)))) / (1 + ref.size))
     return obs, p, int(cur_i.size)
