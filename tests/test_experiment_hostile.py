@@ -189,3 +189,10 @@ def test_switchback_readout_uses_randomisation_inference_and_checks_the_design(t
                                     "--json"])
     assert cli.exit_code == 2 and "carry an arm other than" in cli.output
     json.dumps(r.to_dict(), default=str)
+
+
+def test_estimators_called_directly_with_overflowing_values_raise_a_clear_problem():
+    from assign.experiment import estimators as est
+
+    with pytest.raises(InputError, match="values too large"):
+        est.welch(np.array([1e200, 2e200, 3e200]), np.array([1e200, 5e200, 2e200]))
