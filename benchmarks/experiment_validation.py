@@ -54,7 +54,7 @@ from assign.experiment.randomise import Switchback, arms_of, hash_uniform
 ALPHA = 0.05
 N_AGENTS, N_INTENTS, OCCUPANCY, WORLD_SEED = 20, 6, 0.8, 1
 WINDOW_S, BURN_IN_S = 1800.0, 300.0
-RI_DRAWS, BOOT_DRAWS = 199, 999
+RI_DRAWS, BOOT_DRAWS = 200, 999  # 201 assignments: p < 0.05 has size 10/201 = 4.98% (199 would give 4.5%)
 PEEK_DAYS = 14
 EFFECT = {"resolved": 0.03, "handle_s": -0.05}  # absolute (rate) / relative (handle time)
 SERVED, ABANDONED = 2, 3

@@ -200,7 +200,8 @@ def design_cmd(metric, kind, baseline, sd, mde, days, unit, history, window_min,
               help="Switchback burn-in after a switch, minutes.")
 @click.option("--time-col", default=None, help="Time of each row (timestamps, or seconds since 1970 UTC).")
 @click.option("--site-col", default=None, help="Site column the switchback windows are cut by.")
-@click.option("--ri-draws", type=int, default=999, show_default=True, help="Randomisation re-draws.")
+@click.option("--ri-draws", type=int, default=1000, show_default=True,
+              help="Randomisation re-draws (1000: p < 0.05 then has size 50/1001).")
 @click.option("--boot-draws", type=int, default=999, show_default=True, help="Wild bootstrap draws.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the wild bootstrap.")
 @click.option("--sequential", is_flag=True, help="Always-valid confidence sequences (peeking allowed).")

@@ -517,7 +517,7 @@ def analyse(df: pd.DataFrame, *, arm_col: str = "arm", metrics, control: str | N
             n_planned: float | None = None, guardrails=(), weights=None, alpha: float = 0.05,
             burn_in_col: str | None = "burn_in", unit_means: bool = False, cluster_method: str = "auto",
             switchback: Switchback | None = None, time_col: str | None = None, site_col: str | None = None,
-            ri_draws: int = 999, boot_draws: int = 999, seed: int = 0) -> Readout:
+            ri_draws: int = 1000, boot_draws: int = 999, seed: int = 0) -> Readout:
     """Analyse a log: see the module docstring. ``metrics`` and ``guardrails`` are specs (str)
     or parsed objects; ``weights`` are the design's arm weights in sorted-arm order (control
     first), equal by default; ``n_planned`` sizes the confidence sequence (rows, or clusters
