@@ -1,37 +1,43 @@
-"""Validation of the experiment toolkit in simulation (issue 5, item 6).
+"""Validation of the experiment toolkit in simulation (issue 15): A/A false-positive rates with
+their binomial intervals, power at a stated effect, interference bias, peeking.
 
-    python -m benchmarks.experiment_validation [--quick] [--workers 2] [--out DIR]
+    python -m benchmarks.experiment_validation [--quick] [--workers 2] [--days 2000] [--draws 5]
+                                               [--out DIR] [--progress FILE] [--replot]
 
-Every figure comes from the discrete-event simulator (``assign.sim``) running a small
-synthetic centre (``assign.world.centre.generate_world``: 20 agents, 6 intents, offered load
-0.8, one simulated day per replication unless said otherwise). Nothing is drawn from a
-stand-in model. Parts:
+Data: the discrete-event simulator (``assign.sim``, public API: ``simulate``,
+``policies.make_policy``, ``SplitPolicy``) running a small synthetic centre
+(``generate_world``: 20 agents, 6 intents, offered load 0.8), one simulated day per seed.
 
-1. A/A false-positive rates at alpha = 0.05, >= 500 replications per design, both arms FCFS:
-   contact-level (contacts hashed into arms, shared agents, one queue: ``SplitPolicy``;
-   Welch / two-proportion z), agent-level (agents split in halves by hash rank, each arm's
-   contacts served only by its agents; cluster-robust by agent, and unit-level Welch on agent
-   means) and switchback (30-minute windows hashed into arms, 5-minute burn-in after a
-   switch; cluster-robust by window). With identical arms ``SplitPolicy`` routes exactly as
-   the single policy (tests/test_sim_policies.py), so the contact-level A/A is also the test
-   of labels hashed after a one-policy run.
-2. Interference: treatment = ``skills`` (most proficient free agent), control = ``fcfs``.
-   Truth = global-treatment minus global-control run on the same seed (common random numbers);
-   against it, the contact-level estimate (arms share agents) and the switchback estimate.
-3. CUPED: agent-level unit analysis of handle time, covariate = the agent's mean handle time
-   in an independent pre-period day; the variance of the estimate across replications with
-   and without CUPED against the theory 1 - rho^2.
-4. Peeking: contact-level A/A over 5 simulated days, a look after every day; the chance that
-   any look rejects with the fixed-sample test and with the always-valid confidence sequence.
+A/A: every design runs the same policy (FCFS) in both arms, and with identical arms a split
+routes every contact exactly as the single policy does (tests/test_sim_policies.py), so the
+outcome data of a day do not depend on the labels: one FCFS day is simulated per seed and the
+three designs' labels are hashed onto it afterwards (contacts; agents in hash-ranked halves;
+30-minute switchback windows with a 5-minute burn-in after a switch). ``--draws`` independent
+label draws (new salts) are taken per simulated day. Each draw is an exact A/A replicate (the
+labels are independent of the data), so the rejection rate is unbiased; draws of one day share
+its data, so the intervals treat the day as a cluster (Wilson interval on the effective number
+of replications, n / design effect, the design effect measured from the per-day rejection
+counts). For the agent design the post-hoc labels stand for the real design in which each
+arm's contacts go only to its agents: under the null both have the agent clustering that
+makes the test hard; the pooled routing differs.
 
-Results: ``DIR/results.json``, ``DIR/validation.png`` and a Markdown summary on stdout.
+Power: the same days and draws with a constant effect added to the treatment rows (resolution
++3 points: a treated unresolved contact becomes resolved with probability 0.03 / (1 - p);
+handle time x 0.95), analysed by the method the readout would choose.
+
+Interference: treatment ``skills`` vs control ``fcfs``; truth = global treatment minus global
+control on the same seed; the contact-level estimate (shared agents) and the switchback
+estimate (randomisation inference) against it.
+
+Peeking: 14 daily looks, (a) on synthetic daily streams whose per-day volume and resolution
+rate are those of the simulated days (binomial counts; >= 1,000 replications), (b) on the
+simulated A/A days themselves, 14 consecutive seeds per replication.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
-import multiprocessing as mp
 import os
 import platform
 import sys
@@ -41,16 +47,21 @@ from pathlib import Path
 import numpy as np
 
 from assign.experiment import estimators as est
-from assign.experiment.randomise import Switchback, arm_of, hash_uniform
+from assign.experiment import smallsample as ss
+from assign.experiment import switchback as sw
+from assign.experiment.randomise import Switchback, arms_of, hash_uniform
 
 ALPHA = 0.05
 N_AGENTS, N_INTENTS, OCCUPANCY, WORLD_SEED = 20, 6, 0.8, 1
 WINDOW_S, BURN_IN_S = 1800.0, 300.0
-PEEK_DAYS = 5
-CUPED_METRICS = ("handle_s", "resolved")
+RI_DRAWS, BOOT_DRAWS = 200, 999  # 201 assignments: p < 0.05 has size 10/201 = 4.98% (199 would give 4.5%)
+PEEK_DAYS = 14
+EFFECT = {"resolved": 0.03, "handle_s": -0.05}  # absolute (rate) / relative (handle time)
 SERVED, ABANDONED = 2, 3
+BAND = (0.045, 0.055)
+SEED0, BIAS_SEED0 = 100_000, 400_000
 
-_WORLD = None  # built once per process (fork inherits it)
+_WORLD = None  # built once per process
 
 
 def _source():
@@ -64,219 +75,226 @@ def _source():
     return _WORLD
 
 
-def _config(days: float = 1.0):
-    from assign.sim.engine import SimConfig
+def _run(policy, seed: int):
+    from assign.sim.engine import SimConfig, simulate
 
     # relaxed eligibility: a 20-agent centre would otherwise leave rare language/intent pairs unservable
-    return SimConfig(days=days, drain_s=1800.0, min_proficiency=0.0, require_language=False)
+    cfg = SimConfig(days=1.0, drain_s=1800.0, min_proficiency=0.0, require_language=False)
+    return simulate(source=_source(), policy=policy, seed=seed, config=cfg)
 
 
-def _run(policy, seed: int, days: float = 1.0):
-    from assign.sim.engine import simulate
+def _policy(name: str):
+    from assign.sim.policies import make_policy
 
-    return simulate(source=_source(), policy=policy, seed=seed, config=_config(days))
-
-
-def _fcfs():
-    from assign.sim.policies import FCFS
-
-    return FCFS()
+    return make_policy(name)
 
 
-_NONE = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+# ---- per-day data ----------------------------------------------------------------------------
+def _metrics(r) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """metric -> (row mask into the day's contacts, values on those rows)."""
+    served = r.status == SERVED
+    wait_ok = np.isfinite(r.wait_s)
+    return {"resolved": (served, np.asarray(r.resolved, float)[served]),
+            "handle_s": (served, np.asarray(r.handle_s, float)[served]),
+            "wait_s": (wait_ok, np.asarray(r.wait_s, float)[wait_ok]),
+            "abandoned": (np.ones(len(r.status), bool), (r.status == ABANDONED).astype(float))}
 
 
-def _labelled_split():
-    """A ``SplitPolicy`` that keeps its contacts' arm labels (``labels_``) for routing."""
-    from assign.sim.policies import SplitPolicy
-
-    class Labelled(SplitPolicy):
-        def arm_labels(self, run):
-            self.labels_ = np.asarray(super().arm_labels(run), dtype=object)
-            return self.labels_
-
-    return Labelled
+def _with_effect(name: str, y: np.ndarray, treat: np.ndarray, rng) -> np.ndarray:
+    if name == "resolved":
+        p = y.mean()
+        flip = treat & (y == 0) & (rng.random(y.size) < EFFECT[name] / max(1 - p, 1e-9))
+        return np.where(flip, 1.0, y)
+    return np.where(treat, y * (1 + EFFECT[name]), y)
 
 
-def _split(arms: dict, arm_fn):
-    """Contact-level and switchback designs: ``assign.sim.policies.SplitPolicy`` (one shared
-    queue, consecutive contacts of one arm routed together by that arm's policy)."""
-    from assign.sim.policies import SplitPolicy
-
-    return SplitPolicy(arms=arms, arm_of=arm_fn)
-
-
-def _pooled_split(arms: dict, arm_fn, agent_arm: np.ndarray):
-    """Agent-level design: arm k's contacts go only to arm k's agents (no shared agents)."""
-    class PooledSplit(_labelled_split()):
-        def assign(self, view):
-            w = view.waiting
-            out_c, out_a = [], []
-            free = view.free.copy()
-            for name in self.arms:
-                sel = w[self.labels_[w] == name]
-                if not len(sel):
-                    continue
-                mine = free.copy()
-                mine[agent_arm != name] = 0
-                if not mine.any():
-                    continue
-                ci, ai = self.arms[name].assign(view.narrowed(waiting=sel, free=mine))
-                if len(ci):
-                    np.subtract.at(free, (np.asarray(ai), view.stream.block.channel[np.asarray(ci)]), 1)
-                    out_c.append(np.asarray(ci, np.int64)); out_a.append(np.asarray(ai, np.int64))
-            if not out_c:
-                return _NONE
-            return np.concatenate(out_c), np.concatenate(out_a)
-
-    return PooledSplit(arms=arms, arm_of=arm_fn, name="pooled-split")
+def _simple(name: str, y: np.ndarray, t: np.ndarray) -> float | None:
+    if name in ("resolved", "abandoned"):
+        e = est.two_proportion(int(y[t].sum()), int(t.sum()), int(y[~t].sum()), int((~t).sum()), metric=name)
+    else:
+        e = est.welch(y[t], y[~t], metric=name)
+    return e.p_value
 
 
-def _metrics(r, mask, treat, *, groups=None):
-    """Effects of the four contact metrics between treat and ~treat within mask."""
-    served = mask & (r.status == SERVED)
-    out = {}
-    for name, m, y in (("resolved", served, r.resolved), ("handle_s", served, r.handle_s),
-                       ("wait_s", mask & np.isfinite(r.wait_s), r.wait_s),
-                       ("abandoned", mask, (r.status == ABANDONED).astype(float))):
+def _X(t: np.ndarray) -> np.ndarray:
+    return np.column_stack([np.ones(t.size), t.astype(float)])
+
+
+# ---- designs ---------------------------------------------------------------------------------
+def _contact(r, data, salt, out, rng) -> dict:
+    treat = arms_of(r.stream.block.ids, salt=salt) == "treatment"
+    for name, (m, y) in data.items():
         t = treat[m]
-        yy = np.asarray(y[m], dtype=float)
-        if groups is not None:
-            e = est.cluster_diff(yy, t, groups[m], metric=name)
-        elif name in ("resolved", "abandoned"):
-            e = est.two_proportion(int(yy[t].sum()), int(t.sum()), int(yy[~t].sum()), int((~t).sum()), metric=name)
-        else:
-            e = est.welch(yy[t], yy[~t], metric=name)
-        out[name] = e
-    return out
+        out.setdefault(f"contact|{name}|Welch t / two-proportion z", []).append(_simple(name, y, t))
+        if name in EFFECT:
+            out.setdefault(f"power|contact|{name}|Welch t / two-proportion z", []).append(
+                _simple(name, _with_effect(name, y, t, rng), t))
+    m, y = data["resolved"]
+    t = treat[m]
+    return {"n_t": int(t.sum()), "x_t": int(y[t].sum()), "n_c": int((~t).sum()), "x_c": int(y[~t].sum())}
 
 
-def _summ(e: est.Effect) -> dict:
-    return {"diff": e.diff, "p": e.p_value, "lo": e.ci_low, "hi": e.ci_high, "degenerate": e.degenerate}
-
-
-# ---- tasks (run in worker processes) ---------------------------------------------------------
-def task_aa_contact(rep: int) -> dict:
-    salt = f"aa-contact-{rep}"
-    r = _run(_split({"control": _fcfs(), "treatment": _fcfs()},
-                    lambda row, t: arm_of(row.contact_id, salt=salt)), seed=10_000 + rep)
-    treat = np.asarray(r.arm) == "treatment"
-    return {k: _summ(e) for k, e in _metrics(r, np.ones(len(treat), bool), treat).items()}
-
-
-def _agent_arms(salt: str) -> np.ndarray:
+def _agent_arm(salt: str) -> np.ndarray:
     ids = _source().agents.ids
     order = np.argsort([hash_uniform(salt, a) for a in ids], kind="stable")
-    arms = np.empty(len(ids), dtype=object)
-    arms[order[: len(ids) // 2]] = "control"
-    arms[order[len(ids) // 2:]] = "treatment"
-    return arms
+    arm = np.zeros(len(ids), dtype=bool)
+    arm[order[len(ids) // 2:]] = True
+    return arm
 
 
-def _agent_means(r, n_agents: int, values) -> np.ndarray:
-    served = r.status == SERVED
-    s = np.bincount(r.agent[served], values[served], minlength=n_agents)
-    n = np.bincount(r.agent[served], minlength=n_agents)
-    return np.where(n > 0, s / np.maximum(n, 1), np.nan)
-
-
-def task_aa_agent(rep: int) -> dict:
-    salt = f"aa-agent-{rep}"
-    agent_arm = _agent_arms(salt)
-    r = _run(_pooled_split({"control": _fcfs(), "treatment": _fcfs()},
-                           lambda row, t: arm_of(row.contact_id, salt=salt), agent_arm), seed=20_000 + rep)
-    served = r.status == SERVED
-    treat = np.asarray(r.arm) == "treatment"
-    out = {}
-    for name, y in (("resolved", r.resolved), ("handle_s", r.handle_s)):
-        e = est.cluster_diff(np.asarray(y[served], float), treat[served], r.agent[served], metric=name)
-        out[name] = _summ(e)
-    # unit-level analysis on agent means, with and without CUPED (pre-period: an independent day)
-    n_agents = len(agent_arm)
-    pre = _run(_fcfs(), seed=90_000 + rep)
-    for name in CUPED_METRICS:
-        y = _agent_means(r, n_agents, getattr(r, name))
-        x = _agent_means(pre, n_agents, getattr(pre, name))
-        ok = np.isfinite(y) & np.isfinite(x)
-        at = agent_arm[ok] == "treatment"
-        plain = est.welch(y[ok][at], y[ok][~at], metric=f"agent_{name}")
-        cup = est.cuped(y[ok], x[ok], at, metric=f"agent_{name}")
-        out[f"agent_{name}"] = _summ(plain)
-        out[f"agent_{name}_cuped"] = {**_summ(cup), "rho": cup.extras.get("rho"),
-                                      "reduction": cup.extras.get("variance_reduction"), "agents": int(ok.sum())}
+def _agent_methods(y, t, g, seed, full: bool) -> dict[str, float | None]:
+    X = _X(t)
+    out = {"wild cluster bootstrap (WCR)": ss.wild_cluster_bootstrap(X, y, g, draws=BOOT_DRAWS, seed=seed).p_value}
+    if not full:
+        return out
+    out["CR1, t on G-1 df"] = est.cluster_diff(y, t, g).p_value
+    out["CR2, Bell-McCaffrey df"] = ss.cr2(X, y, g).p_value
+    codes = np.unique(g, return_inverse=True)[1].ravel()
+    size = np.bincount(codes)
+    ym, tm = np.bincount(codes, y) / size, np.bincount(codes, t.astype(float)) > 0
+    out["Welch t on agent means"] = est.welch(ym[tm], ym[~tm]).p_value
     return out
 
 
-def _switchback(salt: str) -> Switchback:
-    return Switchback(salt=salt, window_s=WINDOW_S, burn_in_s=BURN_IN_S)
+def _agent(r, data, salt, out, rng, seed, full: bool) -> None:
+    arm = _agent_arm(salt)
+    for name in EFFECT:
+        m, y = data[name]
+        g = r.agent[m]
+        t = arm[g]
+        for method, p in _agent_methods(y, t, g, seed, full).items():
+            out.setdefault(f"agent|{name}|{method}", []).append(p)
+        y1 = _with_effect(name, y, t, rng)
+        out.setdefault(f"power|agent|{name}|wild cluster bootstrap (WCR)", []).append(
+            ss.wild_cluster_bootstrap(_X(t), y1, g, draws=BOOT_DRAWS, seed=seed).p_value)
 
 
-def _switchback_effects(r, sb: Switchback) -> dict:
-    lab = sb.label(r.stream.arrival_s)
-    treat = lab["arm"].to_numpy() == "treatment"
-    keep = ~lab["burn_in"].to_numpy()
-    return _metrics(r, keep, treat, groups=lab["window"].to_numpy())
+def _cells(y, k, post, n_win) -> sw.Cells:
+    return sw.Cells(site=np.full(n_win, "all", dtype=object), window=np.arange(n_win),
+                    n_all=np.bincount(k, minlength=n_win).astype(float), s_all=np.bincount(k, y, minlength=n_win),
+                    n_post=np.bincount(k, post.astype(float), minlength=n_win),
+                    s_post=np.bincount(k, np.where(post, y, 0.0), minlength=n_win))
 
 
-def task_aa_switchback(rep: int) -> dict:
-    sb = _switchback(f"aa-sw-{rep}")
-    r = _run(_split({"control": _fcfs(), "treatment": _fcfs()},
-                    lambda row, t: sb.arm_of_window(int(t // WINDOW_S))), seed=30_000 + rep)
-    return {k: _summ(e) for k, e in _switchback_effects(r, sb).items()}
+def _switch_methods(y, k, post, arms, switched, seed, full: bool) -> dict[str, float | None]:
+    n_win = switched.shape[1]
+    c = _cells(y, k, post, n_win)
+    ri = sw.ri_test(c, arms, switched, treatment="treatment", control="control", interval=False)
+    if not full:
+        return {"randomisation inference": ri.p_value}
+    inc = post | ~switched[0][k]
+    t = (arms[0][k] == "treatment")[inc]
+    yy, g, X = y[inc], k[inc], _X((arms[0][k] == "treatment")[inc])
+    return {"randomisation inference": ri.p_value,
+            "HAC over windows": ss.hac_windows(X, yy, g).p_value,
+            "CR2, Bell-McCaffrey df": ss.cr2(X, yy, g).p_value,
+            "wild cluster bootstrap (WCR)": ss.wild_cluster_bootstrap(X, yy, g, draws=BOOT_DRAWS, seed=seed).p_value,
+            "CR1, t on G-1 df": est.cluster_diff(yy, t, g).p_value}
+
+
+def _pool(r, day: int):
+    """The day's reference assignments for randomisation inference: RI_DRAWS re-draws of the
+    design with salts of their own, shared by the day's label draws (each draw's real salt is
+    independent of them, so each test stays exact; the sharing is in the design effect)."""
+    sec = np.asarray(r.stream.arrival_s, float)
+    k = np.floor(sec / WINDOW_S).astype(np.int64)
+    n_win = int(k.max()) + 1
+    grid = _cells(np.zeros(sec.size), k, np.ones(sec.size, bool), n_win)
+    design = Switchback(salt=f"pool-{day}", window_s=WINDOW_S, burn_in_s=BURN_IN_S)
+    return (grid, *sw.assignments(grid, design, sw.draw_salts(f"pool-{day}", RI_DRAWS)[1:]))
+
+
+def _switchback(r, data, salt, pool, out, rng, seed, full: bool) -> None:
+    grid, arms_p, switched_p = pool
+    design = Switchback(salt=salt, window_s=WINDOW_S, burn_in_s=BURN_IN_S)
+    a0, s0 = sw.assignments(grid, design, [salt])
+    arms, switched = np.vstack([a0, arms_p]), np.vstack([s0, switched_p])
+    n_win = switched.shape[1]
+    sec = np.asarray(r.stream.arrival_s, float)
+    k_all = np.floor(sec / WINDOW_S).astype(np.int64)
+    post_all = (sec - k_all * WINDOW_S) >= BURN_IN_S
+    for name, (m, y) in data.items():
+        k, post = k_all[m], post_all[m]
+        for method, p in _switch_methods(y, k, post, arms, switched, seed, full).items():
+            out.setdefault(f"switchback|{name}|{method}", []).append(p)
+        if name == "resolved" and full:
+            c = _cells(y, k, post, n_win)
+            out.setdefault("switchback|resolved|carryover test (RI)", []).append(
+                sw.carryover_test(c, arms, treatment="treatment", control="control")[1])
+        if name in EFFECT:
+            y1 = _with_effect(name, y, arms[0][k] == "treatment", rng)
+            out.setdefault(f"power|switchback|{name}|randomisation inference", []).append(
+                sw.ri_test(_cells(y1, k, post, n_win), arms, switched, treatment="treatment",
+                           control="control", interval=False).p_value)
+
+
+def task_days(days: list[int], draws: int, full_draws: int) -> list[dict]:
+    """A/A and power results of the given simulated days (one FCFS run each): the readout's
+    methods on every draw, the other methods on the first ``full_draws`` draws."""
+    rows = []
+    for day in days:
+        r = _run(_policy("fcfs"), seed=SEED0 + day)
+        data = _metrics(r)
+        out: dict = {}
+        peek = None
+        pool = _pool(r, day)
+        for k in range(draws):
+            i = day * draws + k
+            rng = np.random.default_rng([day, k])
+            counts = _contact(r, data, f"aa-c-{i}", out, rng)
+            peek = peek or counts
+            _agent(r, data, f"aa-a-{i}", out, rng, seed=i, full=k < full_draws)
+            _switchback(r, data, f"aa-s-{i}", pool, out, rng, seed=i, full=k < full_draws)
+        rows.append({"day": day, "p": out, "peek": peek})
+    return rows
 
 
 def task_bias(rep: int) -> dict:
-    from assign.sim.policies import Skills
+    """Interference: skills (treatment) vs fcfs (control) on one seed, four runs."""
+    from assign.sim.policies import SplitPolicy
 
-    seed = 40_000 + rep
+    seed = BIAS_SEED0 + rep
+    runs = {"control": _run(_policy("fcfs"), seed), "treatment": _run(_policy("skills"), seed)}
     out = {}
-    rc, rt = _run(_fcfs(), seed), _run(Skills(), seed)
-    allc, allt = np.ones(len(rc.status), bool), np.ones(len(rt.status), bool)
     for name in ("resolved", "handle_s", "wait_s", "abandoned"):
-        def mean(r, m):
-            if name == "abandoned":
-                return float((r.status[m] == ABANDONED).mean())
-            if name == "wait_s":
-                return float(np.nanmean(r.wait_s[m]))
-            s = m & (r.status == SERVED)
-            return float(np.nanmean((r.resolved if name == "resolved" else r.handle_s)[s]))
-        out[f"truth_{name}"] = mean(rt, allt) - mean(rc, allc)
-    salt = f"bias-contact-{rep}"
-    rs = _run(_split({"control": _fcfs(), "treatment": Skills()}, lambda row, t: arm_of(row.contact_id, salt=salt)), seed)
-    treat = np.asarray(rs.arm) == "treatment"
-    for k, e in _metrics(rs, np.ones(len(treat), bool), treat).items():
-        out[f"contact_{k}"] = _summ(e)
-    sb = _switchback(f"bias-sw-{rep}")
-    rw = _run(_split({"control": _fcfs(), "treatment": Skills()},
-                     lambda row, t: sb.arm_of_window(int(t // WINDOW_S))), seed)
-    for k, e in _switchback_effects(rw, sb).items():
-        out[f"switchback_{k}"] = _summ(e)
+        mt, mc = _metrics(runs["treatment"])[name][1], _metrics(runs["control"])[name][1]
+        out[f"truth|{name}"] = float(mt.mean() - mc.mean())
+    salt = f"bias-c-{rep}"
+    rc = _run(SplitPolicy(arms={"control": _policy("fcfs"), "treatment": _policy("skills")},
+                          arm_of=lambda row, t: "treatment" if hash_uniform(salt, row.contact_id) >= 0.5
+                          else "control"), seed)
+    treat = np.asarray(rc.arm) == "treatment"
+    for name, (m, y) in _metrics(rc).items():
+        e = (est.two_proportion(int(y[treat[m]].sum()), int(treat[m].sum()), int(y[~treat[m]].sum()),
+                                int((~treat[m]).sum())) if name in ("resolved", "abandoned")
+             else est.welch(y[treat[m]], y[~treat[m]]))
+        out[f"contact|{name}"] = [e.diff, e.ci_low, e.ci_high]
+    design = Switchback(salt=f"bias-s-{rep}", window_s=WINDOW_S, burn_in_s=BURN_IN_S)
+    rs = _run(SplitPolicy(arms={"control": _policy("fcfs"), "treatment": _policy("skills")},
+                          arm_of=lambda row, t: design.arm_of_window(int(t // WINDOW_S))), seed)
+    sec = np.asarray(rs.stream.arrival_s, float)
+    for name, (m, y) in _metrics(rs).items():
+        c = sw.cells_of(y, sec[m], design)
+        arms, switched = sw.assignments(c, design, sw.draw_salts(design.salt, RI_DRAWS))
+        ri = sw.ri_test(c, arms, switched, treatment="treatment", control="control")
+        out[f"switchback|{name}"] = [ri.diff, ri.ci_low, ri.ci_high]
     return out
 
 
-def task_peek(rep: int, n_planned: float) -> dict:
-    salt = f"peek-{rep}"
-    r = _run(_split({"control": _fcfs(), "treatment": _fcfs()}, lambda row, t: arm_of(row.contact_id, salt=salt)),
-             seed=50_000 + rep, days=PEEK_DAYS)
-    treat = np.asarray(r.arm) == "treatment"
-    served = r.status == SERVED
-    fixed, seq = [], []
-    for d in range(1, PEEK_DAYS + 1):
-        m = served & (r.stream.arrival_s < d * 86400.0)
-        t, y = treat[m], r.resolved[m]
-        e = est.two_proportion(int(y[t].sum()), int(t.sum()), int(y[~t].sum()), int((~t).sum()), metric="resolved")
-        fixed.append(e.p_value)
-        seq.append(est.confidence_sequence(e, n_now=int(m.sum()), n_planned=n_planned).p_value)
-    return {"fixed": fixed, "seq": seq}
+def _call(job):
+    fn, arg, kw = job
+    return fn, arg, globals()[fn](arg, **kw)
 
 
-def _call(args):
-    fn, rep, kw = args
-    return fn, rep, globals()[fn](rep, **kw)
+# ---- aggregation -----------------------------------------------------------------------------
+CHOSEN = {"contact": "Welch t / two-proportion z", "agent": "wild cluster bootstrap (WCR)",
+          "switchback": "randomisation inference"}
 
 
-# ---- aggregation --------------------------------------------------------------------------
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+def wilson(k: float, n: float, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson score interval of k successes in n trials (n may be an effective, fractional n)."""
+    if n <= 0:
+        return 0.0, 1.0
     p = k / n
     d = 1 + z * z / n
     c = (p + z * z / (2 * n)) / d
@@ -284,219 +302,319 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(c - h, 0.0), min(c + h, 1.0)
 
 
-def _fpr(ps: list) -> dict:
-    ps = [p for p in ps if p is not None]
-    k = sum(p < ALPHA for p in ps)
-    lo, hi = wilson(k, len(ps))
-    return {"reps": len(ps), "rejections": k, "fpr": k / len(ps), "ci95": [lo, hi],
-            "within_3.5_6.5": 0.035 <= k / len(ps) <= 0.065}
+def rate(per_day: list[list]) -> dict:
+    """Rejection rate at ALPHA over days x draws, its design effect (draws of one day share data)
+    and the Wilson interval on the effective number of replications."""
+    r = np.array([sum(p is not None and p < ALPHA for p in ps) for ps in per_day], float)
+    k = np.array([sum(p is not None for p in ps) for ps in per_day], float)
+    n, rej = float(k.sum()), float(r.sum())
+    degenerate = int(sum(len(ps) for ps in per_day) - n)
+    f = rej / n if n else float("nan")
+    deff = 1.0
+    if n and 0 < f < 1 and len(r) > 1:
+        var_cl = len(r) / (len(r) - 1) * float(np.sum((r - f * k) ** 2)) / n**2
+        deff = max(1.0, var_cl / (f * (1 - f) / n))
+    lo, hi = wilson(f * n / deff, n / deff) if n else (0.0, 1.0)
+    return {"reps": int(n), "rejections": int(rej), "fpr": f, "fpr_ci": [lo, hi], "design_effect": deff,
+            "degenerate": degenerate}
 
 
-def aggregate(res: dict, n_planned: float) -> dict:
-    out = {"aa": {}, "bias": {}, "cuped": {}, "peeking": {}}
-    for design, key in (("contact-level", "task_aa_contact"), ("agent-level", "task_aa_agent"),
-                        ("switchback", "task_aa_switchback")):
-        rows = res.get(key, [])
-        if not rows:
+def _band(lo: float, hi: float) -> str:
+    if BAND[0] <= lo and hi <= BAND[1]:
+        return "inside"
+    if hi < BAND[0] or lo > BAND[1]:
+        return "outside"
+    return "overlaps"
+
+
+def aggregate_aa(rows: list[dict]) -> tuple[list, list]:
+    keys = sorted({k for r in rows for k in r["p"]})
+    aa, power = [], []
+    for key in keys:
+        per_day = [r["p"][key] for r in rows if key in r["p"]]
+        parts = key.split("|")
+        if parts[0] == "power":
+            _, design, metric, method = parts
+            s = rate(per_day)
+            eff = EFFECT[metric]
+            power.append({"design": design, "metric": metric, "method": method,
+                          "effect": f"{eff:+g} absolute" if metric == "resolved" else f"{100 * eff:+g}% relative",
+                          "reps": s["reps"], "power": s["fpr"], "power_ci": s["fpr_ci"]})
             continue
-        out["aa"][design] = {m: _fpr([r[m]["p"] for r in rows]) for m in rows[0] if not m.endswith("_cuped")}
-        out["aa"][design]["degenerate"] = sum(v["degenerate"] is not None for r in rows for v in r.values())
-    rows = res.get("task_aa_agent", [])
-    for name in CUPED_METRICS if rows else ():
-        k = f"agent_{name}"
-        plain = np.array([r[k]["diff"] for r in rows], float)
-        cup = np.array([r[f"{k}_cuped"]["diff"] for r in rows], float)
-        rho = np.array([r[f"{k}_cuped"]["rho"] for r in rows], float)
-        red = np.array([r[f"{k}_cuped"]["reduction"] for r in rows], float)
-        ratio = float(np.var(cup, ddof=1) / np.var(plain, ddof=1))
-        # a bootstrap over replications for the ratio's uncertainty
-        rng = np.random.default_rng(0)
-        boots = [np.var(cup[i], ddof=1) / np.var(plain[i], ddof=1)
-                 for i in (rng.integers(0, len(cup), len(cup)) for _ in range(2000))]
-        out["cuped"][name] = {
-            "reps": len(rows), "agents_per_rep": float(np.mean([r[f"{k}_cuped"]["agents"] for r in rows])),
-            "mean_rho": float(rho.mean()), "theory_1_minus_rho2": float(1 - np.mean(rho**2)),
-            "measured_var_ratio": ratio, "var_ratio_ci95": [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))],
-            "mean_in_sample_reduction": float(red.mean()),
-            "fpr_plain": _fpr([r[k]["p"] for r in rows]),
-            "fpr_cuped": _fpr([r[f"{k}_cuped"]["p"] for r in rows]),
-        }
-    rows = res.get("task_bias", [])
-    if rows:
-        for m in ("resolved", "handle_s", "wait_s", "abandoned"):
-            truth = np.array([r[f"truth_{m}"] for r in rows])
-            d = {"reps": len(rows), "truth": float(truth.mean()), "truth_se": float(truth.std(ddof=1) / math.sqrt(len(truth)))}
-            for design in ("contact", "switchback"):
-                est_ = np.array([r[f"{design}_{m}"]["diff"] for r in rows], float)
-                lo = np.array([r[f"{design}_{m}"]["lo"] if r[f"{design}_{m}"]["lo"] is not None else np.nan for r in rows])
-                hi = np.array([r[f"{design}_{m}"]["hi"] if r[f"{design}_{m}"]["hi"] is not None else np.nan for r in rows])
-                bias = est_ - truth
-                d[design] = {"mean_estimate": float(np.nanmean(est_)), "bias": float(np.nanmean(bias)),
-                             "bias_se": float(np.nanstd(bias, ddof=1) / math.sqrt(np.isfinite(bias).sum())),
-                             "ci_covers_truth": float(np.nanmean((lo <= truth) & (truth <= hi)))}
-            out["bias"][m] = d
-    rows = res.get("task_peek", [])
-    if rows:
-        fixed_any = [min(r["fixed"]) for r in rows]
-        seq_any = [min(r["seq"]) for r in rows]
-        out["peeking"] = {"days": PEEK_DAYS, "n_planned": n_planned,
-                          "fixed_any_look": _fpr(fixed_any), "sequential_any_look": _fpr(seq_any),
-                          "fixed_last_look": _fpr([r["fixed"][-1] for r in rows])}
+        design, metric, method = parts
+        s = rate(per_day)
+        aa.append({"design": design, "metric": metric, "method": method, **s,
+                   "band": _band(*s["fpr_ci"]), "chosen_by_readout": CHOSEN.get(design) == method})
+    return aa, power
+
+
+def aggregate_bias(rows: list[dict]) -> dict:
+    if not rows:
+        return {}
+    out = {"treatment": "skills", "control": "fcfs", "reps": len(rows), "metrics": {}}
+    for m in ("resolved", "handle_s", "wait_s", "abandoned"):
+        truth = np.array([r[f"truth|{m}"] for r in rows])
+        d = {"truth": float(truth.mean()), "truth_se": float(truth.std(ddof=1) / math.sqrt(len(truth)))}
+        for design in ("contact", "switchback"):
+            v = np.array([[np.nan if x is None else x for x in r[f"{design}|{m}"]] for r in rows], float)
+            bias = v[:, 0] - truth
+            se = float(np.nanstd(bias, ddof=1) / math.sqrt(np.isfinite(bias).sum()))
+            b = float(np.nanmean(bias))
+            d[design] = {"estimate": float(np.nanmean(v[:, 0])), "bias": b, "bias_se": se,
+                         "bias_ci": [b - 1.96 * se, b + 1.96 * se],
+                         "ci_covers_truth": float(np.nanmean((v[:, 1] <= truth) & (truth <= v[:, 2])))}
+        out["metrics"][m] = d
     return out
 
 
-def plot(agg: dict, path: Path) -> None:
+def _looks(n_t, x_t, n_c, x_c, n_planned) -> tuple[list, list]:
+    fixed, seq = [], []
+    for a, b, c, d in zip(np.cumsum(n_t), np.cumsum(x_t), np.cumsum(n_c), np.cumsum(x_c)):
+        e = est.two_proportion(int(b), int(a), int(d), int(c), metric="resolved")
+        fixed.append(e.p_value if e.p_value is not None else 1.0)
+        cs = est.confidence_sequence(e, n_now=float(a + c), n_planned=n_planned)
+        seq.append(cs.p_value if cs.p_value is not None else 1.0)
+    return fixed, seq
+
+
+def _peek_summary(fixed, seq, source: str) -> dict:
+    def one(ps):
+        k = int(sum(p < ALPHA for p in ps))
+        return {"reps": len(ps), "rate": k / len(ps), "ci": list(wilson(k, len(ps)))}
+    return {"source": source, "looks": PEEK_DAYS, "fixed_last_look": one([f[-1] for f in fixed]),
+            "fixed_any_look": one([min(f) for f in fixed]), "sequential_any_look": one([min(s) for s in seq])}
+
+
+def peeking(rows: list[dict], reps: int, seed: int = 7) -> dict:
+    """(a) synthetic daily binomial streams with the simulated days' volumes and rate,
+    (b) the simulated days, 14 consecutive seeds per replication."""
+    days = [r["peek"] for r in sorted(rows, key=lambda r: r["day"]) if r.get("peek")]
+    if not days:
+        return {}
+    tot = np.array([d["n_t"] + d["n_c"] for d in days])
+    p = float(sum(d["x_t"] + d["x_c"] for d in days) / tot.sum())
+    n_planned = float(tot.mean() * PEEK_DAYS)
+    rng = np.random.default_rng(seed)
+    fixed, seq = [], []
+    for _ in range(reps):
+        n = rng.choice(tot, PEEK_DAYS)
+        n_t = rng.binomial(n, 0.5)
+        n_c = n - n_t
+        f, s = _looks(n_t, rng.binomial(n_t, p), n_c, rng.binomial(n_c, p), n_planned)
+        fixed.append(f)
+        seq.append(s)
+    out = {"synthetic": _peek_summary(fixed, seq, f"binomial daily streams, resolution {p:.4f}, daily volume "
+                                                  f"resampled from {len(tot)} simulated days (mean {tot.mean():.0f})"),
+           "n_planned": n_planned}
+    fixed, seq = [], []
+    for i in range(len(days) // PEEK_DAYS):
+        g = days[i * PEEK_DAYS:(i + 1) * PEEK_DAYS]
+        f, s = _looks(*(np.array([d[k] for d in g]) for k in ("n_t", "x_t", "n_c", "x_c")), n_planned)
+        fixed.append(f)
+        seq.append(s)
+    if fixed:
+        out["simulated"] = _peek_summary(fixed, seq, "simulated FCFS days, 14 consecutive seeds per replication")
+    return out
+
+
+# ---- report ----------------------------------------------------------------------------------
+def plot(res: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
+    aa = res["aa"]
+    fig, axes = plt.subplots(1, 3, figsize=(17, max(5.0, 0.24 * len(aa) + 1.5)),
+                             gridspec_kw={"width_ratios": [2.2, 1, 1]})
     ax = axes[0]
-    labels, vals, los, his = [], [], [], []
-    for design, ms in agg["aa"].items():
-        for m, v in ms.items():
-            if isinstance(v, dict):
-                labels.append(f"{design}\n{m}"); vals.append(v["fpr"]); los.append(v["ci95"][0]); his.append(v["ci95"][1])
-    if agg.get("peeking"):
-        for k in ("fixed_any_look", "sequential_any_look"):
-            v = agg["peeking"][k]
-            labels.append(f"peek x{agg['peeking']['days']}\n{k.split('_')[0]}"); vals.append(v["fpr"])
-            los.append(v["ci95"][0]); his.append(v["ci95"][1])
-    y = np.arange(len(vals))
-    ax.errorbar(vals, y, xerr=[np.subtract(vals, los), np.subtract(his, vals)], fmt="o", capsize=3)
-    ax.axvspan(0.035, 0.065, color="green", alpha=0.15)
-    ax.axvline(ALPHA, color="black", lw=0.8)
-    ax.set_yticks(y); ax.set_yticklabels(labels, fontsize=6); ax.invert_yaxis()
-    ax.set_title("A/A false-positive rate (95% Wilson CI); band = [3.5%, 6.5%]", fontsize=9)
+    y = np.arange(len(aa))
+    for i, a in enumerate(aa):
+        c = {"inside": "tab:green", "overlaps": "tab:blue", "outside": "tab:red"}[a["band"]]
+        ax.errorbar([100 * a["fpr"]], [i], xerr=[[max(0, 100 * (a["fpr"] - a["fpr_ci"][0]))],
+                                                 [max(0, 100 * (a["fpr_ci"][1] - a["fpr"]))]],
+                    fmt="D" if a["chosen_by_readout"] else "o", color=c, capsize=3)
+    ax.axvspan(100 * BAND[0], 100 * BAND[1], color="green", alpha=0.12)
+    ax.axvline(100 * ALPHA, color="black", lw=0.8)
+    ax.set_yticks(y)
+    ax.set_yticklabels([f"{a['design']} · {a['metric']} · {a['method']}" + (" ◆" if a["chosen_by_readout"] else "")
+                        for a in aa], fontsize=6)
+    ax.invert_yaxis()
+    ax.set_xlabel("A/A false-positive rate, % (95% interval; band 4.5–5.5%)")
+    ax.set_title("A/A rejections at α = 0.05 (◆ = the readout's choice; red: interval wholly outside the band)",
+                 fontsize=8)
     ax = axes[1]
-    if agg.get("bias"):
-        # metrics whose global effect is resolved from zero (|truth| > 3 SE); the others are in the table
-        ms = [m for m, b in agg["bias"].items() if abs(b["truth"]) > 3 * b["truth_se"]]
-        for j, m in enumerate(ms):
-            b = agg["bias"][m]
-            scale = abs(b["truth"])
-            for k, (design, c) in enumerate((("contact", "tab:red"), ("switchback", "tab:blue"))):
-                ax.errorbar([b[design]["mean_estimate"] / scale], [j + 0.15 * (k * 2 - 1)],
-                            xerr=[[1.96 * b[design]["bias_se"] / scale]], fmt="o", color=c, capsize=3,
-                            label=f"{design}-level estimate" if j == 0 else None)
-            ax.plot([b["truth"] / scale], [j], "k|", ms=18, mew=2, label="truth (global T − global C)" if j == 0 else None)
-        ax.axvline(0, color="grey", lw=0.5)
-        ax.set_yticks(range(len(ms))); ax.set_yticklabels(ms)
-        ax.set_ylim(-0.6, len(ms) - 0.4)
-        ax.set_xlabel("estimate / |truth|  (±1.96 SE over seeds)")
-        ax.legend(fontsize=7)
-        ax.set_title(f"skills vs fcfs, {next(iter(agg['bias'].values()))['reps']} seeds: interference bias", fontsize=9)
+    pk = res.get("peeking", {})
+    labels, vals, errs = [], [], []
+    for src in ("synthetic", "simulated"):
+        if src in pk:
+            for k in ("fixed_last_look", "fixed_any_look", "sequential_any_look"):
+                v = pk[src][k]
+                labels.append(f"{src} ({v['reps']})\n{k.replace('_', ' ')}")
+                vals.append(100 * v["rate"])
+                errs.append([max(0, 100 * (v["rate"] - v["ci"][0])), max(0, 100 * (v["ci"][1] - v["rate"]))])
+    ax.barh(range(len(vals)), vals, xerr=np.array(errs).T if errs else None, color="tab:purple", capsize=3)
+    ax.axvline(100 * ALPHA, color="black", lw=0.8)
+    ax.set_yticks(range(len(vals)))
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(left=0)
+    ax.set_title(f"peeking: {PEEK_DAYS} daily looks, P(any look rejects)", fontsize=8)
     ax = axes[2]
-    if agg.get("cuped"):
-        names = list(agg["cuped"])
-        x = np.arange(len(names))
-        th = [agg["cuped"][n]["theory_1_minus_rho2"] for n in names]
-        me = [agg["cuped"][n]["measured_var_ratio"] for n in names]
-        err = [[m - agg["cuped"][n]["var_ratio_ci95"][0] for n, m in zip(names, me)],
-               [agg["cuped"][n]["var_ratio_ci95"][1] - m for n, m in zip(names, me)]]
-        ax.bar(x - 0.2, th, 0.4, color="grey", label="theory 1 − ρ²")
-        ax.bar(x + 0.2, me, 0.4, yerr=err, color="tab:green", capsize=4, label="measured Var(CUPED)/Var(plain)")
-        ax.set_xticks(x); ax.set_xticklabels([f"agent {n}\nρ̄ = {agg['cuped'][n]['mean_rho']:.2f}" for n in names])
-        ax.legend(fontsize=7)
-        ax.set_title("CUPED, agent-level unit analysis, pre-period covariate", fontsize=9)
+    pw = res.get("power", [])
+    ax.barh(range(len(pw)), [100 * p["power"] for p in pw], color="tab:orange",
+            xerr=np.array([[max(0, 100 * (p["power"] - p["power_ci"][0])),
+                            max(0, 100 * (p["power_ci"][1] - p["power"]))]
+                           for p in pw]).T if pw else None, capsize=3)
+    ax.set_yticks(range(len(pw)))
+    ax.set_yticklabels([f"{p['design']} · {p['metric']}\n{p['effect']}" for p in pw], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_title("power at the stated effect, 1 simulated day (readout's method)", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def _md(agg: dict) -> str:
-    lines = ["| design | metric | reps | FPR | 95% CI | in [3.5%, 6.5%] |", "|---|---|---|---|---|---|"]
-    for design, ms in agg["aa"].items():
-        for m, v in ms.items():
-            if isinstance(v, dict):
-                lines.append(f"| {design} | {m} | {v['reps']} | {100 * v['fpr']:.1f}% | "
-                             f"[{100 * v['ci95'][0]:.1f}%, {100 * v['ci95'][1]:.1f}%] | {'yes' if v['within_3.5_6.5'] else 'NO'} |")
-    if agg.get("peeking"):
-        p = agg["peeking"]
-        lines += ["", "| peeking, resolved, contact-level A/A | reps | P(reject at some look) | 95% CI | target |",
-                  "|---|---|---|---|---|"]
-        for k, target in (("fixed_last_look", "= 5% (one look)"), ("fixed_any_look", "inflated by peeking"),
-                          ("sequential_any_look", "<= 5%")):
-            v = p[k]
-            lines.append(f"| {k.replace('_', ' ')} ({p['days']} daily looks) | {v['reps']} | {100 * v['fpr']:.1f}% | "
-                         f"[{100 * v['ci95'][0]:.1f}%, {100 * v['ci95'][1]:.1f}%] | {target} |")
-    if agg.get("bias"):
-        lines += ["", "| metric | truth (global T − C) | contact-level estimate | bias | switchback estimate | bias | CI covers truth (contact / switchback) |",
-                  "|---|---|---|---|---|---|---|"]
-        for m, b in agg["bias"].items():
-            c, s = b["contact"], b["switchback"]
-            lines.append(f"| {m} | {b['truth']:.4g} ± {b['truth_se']:.2g} | {c['mean_estimate']:.4g} | {c['bias']:+.4g} ± {c['bias_se']:.2g} | "
-                         f"{s['mean_estimate']:.4g} | {s['bias']:+.4g} ± {s['bias_se']:.2g} | {100 * c['ci_covers_truth']:.0f}% / {100 * s['ci_covers_truth']:.0f}% |")
-    if agg.get("cuped"):
-        lines += ["", "| CUPED metric (agent means) | reps | agents | mean rho | theory 1 - rho^2 | measured Var ratio [95% CI] | FPR plain | FPR CUPED |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for n, c in agg["cuped"].items():
-            lines.append(f"| {n} | {c['reps']} | {c['agents_per_rep']:.1f} | {c['mean_rho']:.3f} | {c['theory_1_minus_rho2']:.3f} | "
-                         f"{c['measured_var_ratio']:.3f} [{c['var_ratio_ci95'][0]:.3f}, {c['var_ratio_ci95'][1]:.3f}] | "
-                         f"{100 * c['fpr_plain']['fpr']:.1f}% | {100 * c['fpr_cuped']['fpr']:.1f}% |")
+def _pc(x: float) -> str:
+    return f"{100 * x:.2f}%"
+
+
+def markdown(res: dict) -> str:
+    lines = ["| design | metric | method | reps | fpr | 95% interval | design effect | vs [4.5%, 5.5%] "
+             "| readout's choice |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for a in res["aa"]:
+        lines.append(f"| {a['design']} | {a['metric']} | {a['method']} | {a['reps']} | {_pc(a['fpr'])} | "
+                     f"[{_pc(a['fpr_ci'][0])}, {_pc(a['fpr_ci'][1])}] | {a['design_effect']:.2f} | {a['band']} | "
+                     f"{'yes' if a['chosen_by_readout'] else ''} |")
+    lines += ["", "| power: design | metric | method | true effect | reps | power | 95% interval |",
+              "|---|---|---|---|---|---|---|"]
+    for p in res.get("power", []):
+        lines.append(f"| {p['design']} | {p['metric']} | {p['method']} | {p['effect']} | {p['reps']} | "
+                     f"{_pc(p['power'])} | [{_pc(p['power_ci'][0])}, {_pc(p['power_ci'][1])}] |")
+    pk = res.get("peeking", {})
+    if pk:
+        lines += ["", f"| peeking ({PEEK_DAYS} daily looks) | reps | fixed, last look | fixed, any look | "
+                      "confidence sequence, any look |", "|---|---|---|---|---|"]
+        for src in ("synthetic", "simulated"):
+            if src in pk:
+                v = pk[src]
+                cell = [f"{_pc(v[k]['rate'])} [{_pc(v[k]['ci'][0])}, {_pc(v[k]['ci'][1])}]"
+                        for k in ("fixed_last_look", "fixed_any_look", "sequential_any_look")]
+                lines.append(f"| {v['source']} | {v['fixed_last_look']['reps']} | " + " | ".join(cell) + " |")
+    bias = res.get("interference", {})
+    if bias:
+        lines += ["", f"| interference ({bias['treatment']} vs {bias['control']}, {bias['reps']} seeds) | truth | "
+                      "contact-level bias [95%] | covers | switchback (RI) bias [95%] | covers |",
+                  "|---|---|---|---|---|---|"]
+        for m, d in bias["metrics"].items():
+            c, s = d["contact"], d["switchback"]
+            lines.append(f"| {m} | {d['truth']:+.4g} ± {d['truth_se']:.2g} | {c['bias']:+.4g} [{c['bias_ci'][0]:+.3g}, "
+                         f"{c['bias_ci'][1]:+.3g}] | {100 * c['ci_covers_truth']:.0f}% | {s['bias']:+.4g} "
+                         f"[{s['bias_ci'][0]:+.3g}, {s['bias_ci'][1]:+.3g}] | {100 * s['ci_covers_truth']:.0f}% |")
     return "\n".join(lines)
+
+
+# ---- running ---------------------------------------------------------------------------------
+def _jobs(a) -> list:
+    chunk = max(1, min(10, a.days // max(1, 4 * max(a.workers, 1))))
+    jobs = [("task_bias", i, {}) for i in range(a.bias_from, a.bias_reps)]
+    jobs += [("task_days", list(range(s, min(s + chunk, a.days))), {"draws": a.draws, "full_draws": a.full_draws})
+             for s in range(0, a.days, chunk)]
+    return jobs
+
+
+def _execute(jobs: list, workers: int):
+    """Yield (fn, arg, result) as jobs finish: in this process, or on a local Dask cluster."""
+    if workers <= 0:
+        for j in jobs:
+            yield _call(j)
+        return
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      silence_logs=40) as cluster, Client(cluster) as client:
+        from benchmarks import (
+            experiment_validation as named,  # not __main__: workers import it by name
+        )
+
+        futures = [client.submit(named._call, j, pure=False) for j in jobs]
+        for f in as_completed(futures):
+            yield f.result()
+            f.release()
+
+
+def run(a) -> None:
+    from tqdm import tqdm
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    raw = out / "raw.jsonl"
+    if not a.bias_from:
+        raw.write_text("")
+    jobs = _jobs(a)
+    t0 = time.perf_counter()
+    prog = open(a.progress, "a") if a.progress else None
+    with raw.open("a") as fh, tqdm(total=len(jobs), file=sys.stderr, desc="validation", mininterval=5) as bar:
+        for done, (fn, arg, res) in enumerate(_execute(jobs, a.workers), 1):
+            fh.write(json.dumps({"fn": fn, "arg": arg, "res": res}) + "\n")
+            fh.flush()
+            bar.update(1)
+            if prog:
+                el = time.perf_counter() - t0
+                prog.write(f"{done}/{len(jobs)} jobs, {el:.0f} s, eta {el / done * (len(jobs) - done):.0f} s\n")
+                prog.flush()
+    if prog:
+        prog.close()
+    return time.perf_counter() - t0
+
+
+def summarise(out: Path, peek_reps: int, setup: dict) -> dict:
+    days, bias = [], []
+    for line in (out / "raw.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        (days.extend if rec["fn"] == "task_days" else bias.append)(rec["res"])
+    aa, power = aggregate_aa(days)
+    res = {"aa": aa, "interference": aggregate_bias(bias), "power": power,
+           "peeking": peeking(days, peek_reps), "setup": setup}
+    res["setup"]["simulated_days"] = len(days)
+    (out / "results.json").write_text(json.dumps(res, indent=1, default=float))
+    plot(res, out / "validation.png")
+    return res
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--aa-reps", type=int, default=500)
+    ap.add_argument("--days", type=int, default=500, help="simulated A/A days (one FCFS run each)")
+    ap.add_argument("--draws", type=int, default=20, help="independent label draws per day and design")
+    ap.add_argument("--full-draws", type=int, default=5,
+                    help="of those, how many also run the methods the readout does not choose")
     ap.add_argument("--bias-reps", type=int, default=80)
-    ap.add_argument("--peek-reps", type=int, default=120)
-    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    ap.add_argument("--quick", action="store_true", help="20 A/A reps, 4 bias reps, 8 peeking reps (smoke run)")
-    ap.add_argument("--only", default="aa_contact,aa_agent,aa_switchback,bias,peek")
+    ap.add_argument("--bias-from", type=int, default=0, help="first interference seed (to extend a run)")
+    ap.add_argument("--peek-reps", type=int, default=10_000)
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                    help="Dask worker processes (0: serial)")
+    ap.add_argument("--quick", action="store_true", help="20 days x 3 draws, 3 bias seeds, 1,000 peeking reps")
     ap.add_argument("--out", default="docs/experiments-validation")
-    ap.add_argument("--replot", action="store_true", help="redraw the figure and tables from OUT/results.json")
+    ap.add_argument("--progress", default=None, help="append progress lines to this file")
+    ap.add_argument("--replot", action="store_true", help="aggregate OUT/raw.jsonl again (e.g. of a partial run)")
     a = ap.parse_args(argv)
-    if a.replot:
-        agg = json.loads((Path(a.out) / "results.json").read_text())
-        for d in [*agg["aa"].values(), agg.get("peeking", {}), *agg.get("cuped", {}).values()]:
-            for v in d.values():
-                if isinstance(v, dict) and "rejections" in v:
-                    v["ci95"] = list(wilson(v["rejections"], v["reps"]))
-        plot(agg, Path(a.out) / "validation.png")
-        print(_md(agg))
-        return 0
     if a.quick:
-        a.aa_reps, a.bias_reps, a.peek_reps = 20, 4, 8
-    from tqdm import tqdm
-
-    t0 = time.perf_counter()
-    _source()
-    # the planned size of the sequential test: served contacts per day in a pilot day x days
-    pilot = _run(_fcfs(), seed=1)
-    n_planned = float((pilot.status == SERVED).sum() * PEEK_DAYS)
-    only = set(a.only.split(","))
-    jobs = []
-    reps = {"aa_contact": a.aa_reps, "aa_agent": a.aa_reps, "aa_switchback": a.aa_reps, "bias": a.bias_reps,
-            "peek": a.peek_reps}
-    for name, n in reps.items():
-        if name in only:
-            kw = {"n_planned": n_planned} if name == "peek" else {}
-            jobs += [(f"task_{name}", i, kw) for i in range(n)]
-    jobs.sort(key=lambda j: j[0] != "task_peek")  # the long ones first, for load balance
-    res: dict[str, list] = {}
-    by_rep: dict[str, dict] = {}
-    ctx = mp.get_context("fork")
-    with ctx.Pool(a.workers) as pool:
-        for fn, rep, out in tqdm(pool.imap_unordered(_call, jobs), total=len(jobs), file=sys.stderr,
-                                 desc="replications", mininterval=2):
-            by_rep.setdefault(fn, {})[rep] = out
-    for fn, d in by_rep.items():
-        res[fn] = [d[i] for i in sorted(d)]
-    agg = aggregate(res, n_planned)
-    agg["setup"] = {"agents": N_AGENTS, "intents": N_INTENTS, "occupancy": OCCUPANCY, "world_seed": WORLD_SEED,
-                    "window_s": WINDOW_S, "burn_in_s": BURN_IN_S, "alpha": ALPHA, "workers": a.workers,
-                    "machine": f"{platform.machine()}, {os.cpu_count()} cpus", "wall_s": time.perf_counter() - t0,
-                    "argv": sys.argv[1:]}
+        a.days, a.draws, a.full_draws, a.bias_reps, a.peek_reps = 20, 3, 2, 3, 1000
+    setup = {"agents": N_AGENTS, "intents": N_INTENTS, "occupancy": OCCUPANCY, "world_seed": WORLD_SEED,
+             "window_s": WINDOW_S, "burn_in_s": BURN_IN_S, "alpha": ALPHA, "ri_draws": RI_DRAWS,
+             "bootstrap_draws": BOOT_DRAWS, "draws_per_day": a.draws,
+             "full_draws_per_day": a.full_draws, "workers": a.workers,
+             "machine": f"{platform.machine()}, {os.cpu_count()} cpus (shared)", "argv": sys.argv[1:]}
     out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(agg, indent=2, default=float))
-    plot(agg, out / "validation.png")
-    print(_md(agg))
-    print(f"\nwall {agg['setup']['wall_s']:.0f} s on {agg['setup']['machine']}, {a.workers} workers; "
-          f"results in {out}/results.json, figure {out}/validation.png")
+    if not a.replot:
+        setup["wall_s"] = run(a)
+    elif (out / "results.json").exists():
+        setup = {**json.loads((out / "results.json").read_text()).get("setup", {}), "replot": True}
+    res = summarise(out, a.peek_reps, setup)
+    print(markdown(res))
+    print(f"\nresults in {out}/results.json, figure {out}/validation.png")
     return 0
 
 

@@ -61,8 +61,12 @@ def test_quarantine_burn_in_and_missing_values_are_counted_not_dropped():
 
 def test_cluster_and_cuped_paths():
     df = _log()
-    rc = analyse(df, metrics=["handle"], cluster_col="agent")
-    assert rc.effects[0].method.startswith("OLS, cluster-robust") and rc.srm_unit == "clusters (agent)"
+    rc = analyse(df, metrics=["handle"], cluster_col="agent")  # 30 agents: few clusters -> wild bootstrap
+    assert rc.effects[0].method.startswith("wild cluster bootstrap") and rc.srm_unit == "clusters (agent)"
+    assert any("30 clusters (< 50)" in n for n in rc.effects[0].notes)
+    r1 = analyse(df, metrics=["handle"], cluster_col="agent", cluster_method="cr1")
+    assert r1.effects[0].method.startswith("OLS, cluster-robust (CR1)")
+    assert rc.effects[0].diff == pytest.approx(r1.effects[0].diff)
     rv = analyse(df, metrics=["handle"], covariate="pre")
     plain = analyse(df, metrics=["handle"]).effects[0]
     assert rv.effects[0].se < 0.7 * plain.se
@@ -117,8 +121,8 @@ def test_degenerate_metric_is_reported_and_others_still_analysed(tmp_path):
     (dict(metrics=["handle"], covariate="pre2"), "log.pre2: covariate not found"),
     (dict(metrics=["handle"], control="baseline"), "control arm 'baseline' not found"),
     (dict(metrics=["handle/"]), "a ratio is written NUM/DEN"),
-    (dict(metrics=["handle"], guardrails=["abandoned:up"]), "bad direction must be increase or decrease"),
-    (dict(metrics=["handle"], guardrails=["abandoned:increase:-1"]), "margin must be a number >= 0"),
+    (dict(metrics=["handle"], guardrails=["abandoned:up"]), "bad direction: must be one of increase, decrease"),
+    (dict(metrics=["handle"], guardrails=["abandoned:increase:-1"]), "margin: -1.0 is below the minimum 0"),
     (dict(metrics=[]), "give at least one metric"),
     (dict(metrics=["handle"], weights=[1, 2, 3]), "weights: 3 given for 2 counts"),
     (dict(metrics=["handle"], unit_means=True), "unit_means: needs a cluster column"),
@@ -146,7 +150,7 @@ def test_read_log_errors(tmp_path):
     with pytest.raises(InputError, match="file not found"):
         read_log(tmp_path / "x.csv")
     (tmp_path / "x.txt").write_text("a")
-    with pytest.raises(InputError, match="expected a .csv or .parquet"):
+    with pytest.raises(InputError, match="expected a .csv, .csv.gz or .parquet"):
         read_log(tmp_path / "x.txt")
 
 

@@ -9,8 +9,13 @@ from assign.errors import InputError
 from assign.experiment import design as dz
 
 pytest.importorskip("statsmodels")
-from statsmodels.stats.power import NormalIndPower, TTestIndPower, tt_ind_solve_power, zt_ind_solve_power  # noqa: E402
-from statsmodels.stats.proportion import power_proportions_2indep  # noqa: E402
+from statsmodels.stats.power import (
+    NormalIndPower,
+    TTestIndPower,
+    tt_ind_solve_power,
+    zt_ind_solve_power,
+)
+from statsmodels.stats.proportion import power_proportions_2indep
 
 
 @pytest.mark.parametrize("mde,sd,ratio,alpha,power", [(0.5, 2.0, 1.0, 0.05, 0.8), (0.1, 1.0, 1.5, 0.01, 0.9),
@@ -115,12 +120,18 @@ def test_ratio_design_uses_the_linearised_variance():
     (dict(kind="mean", unit="contact", baseline=1.0, sd=1.0, mde=0.1, days=3), "give exactly one of mde"),
     (dict(kind="mean", unit="agent", baseline=1.0, sd=1.0, mde=0.1), "clustered designs need --history"),
     (dict(kind="ratio", unit="contact", baseline=1.0, mde=0.1), "ratio metrics need --history"),
-    (dict(kind="mean", unit="team", baseline=1.0, sd=1.0, mde=0.1), "unit: must be contact"),
-    (dict(kind="mean", unit="contact", baseline=1.0, sd=-1.0, mde=0.1), "sd: must be > 0"),
+    (dict(kind="mean", unit="team", baseline=1.0, sd=1.0, mde=0.1), "unit: must be one of contact"),
+    (dict(kind="mean", unit="contact", baseline=1.0, sd=-1.0, mde=0.1), "sd: -1.0 must be above 0"),
     (dict(kind="mean", unit="contact", baseline=1.0, sd=1.0, mde=0.1, alpha=1.5), "alpha: must be in (0, 1)"),
     (dict(kind="mean", unit="contact", baseline=1.0, sd=1.0, mde=0.1, power=0.0), "power: must be in (0, 1)"),
     (dict(kind="mean", unit="contact", baseline=0.0, sd=1.0, mde=0.1, relative=True), "relative MDE needs a non-zero"),
     (dict(kind="mean", unit="contact", baseline=1.0, sd=1.0, days=3), "needs --history or --units-per-day"),
+    (dict(kind="mean", unit="contact", baseline=1.0, sd=1.0, days=1e300), "days: 1e+300 is above the maximum"),
+    (dict(kind="mean", unit="contact", baseline=1.0, sd=float("nan"), mde=0.1), "sd: must be finite"),
+    (dict(kind="mean", unit="contact", baseline=1.0, sd=1.0, mde=0.1, weights=(float("inf"), 1)),
+     "weights[0]: must be finite"),
+    (dict(kind="mean", unit="contact", baseline=1.0, sd=1.0, days=3, rows_per_day=-100),
+     "units_per_day: -100 must be above 0"),
 ])
 def test_invalid_design_inputs(kwargs, message):
     with pytest.raises(InputError) as err:

@@ -11,7 +11,13 @@ from scipy import stats
 
 from assign.errors import InputError
 from assign.experiment import randomise
-from assign.experiment.randomise import AssignmentLog, Switchback, arm_of, arms_of, hash_uniform
+from assign.experiment.randomise import (
+    AssignmentLog,
+    Switchback,
+    arm_of,
+    arms_of,
+    hash_uniform,
+)
 
 
 def test_doctests():

@@ -8,14 +8,33 @@ import click
 
 from assign.cli import main
 from assign.errors import InputError
+from assign.validate import Problems
 
 
-def _floats(text: str, *, name: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise InputError([f"--{name}: expected comma-separated numbers, got {text!r}"],
-                         what="arguments") from None
+def _floats(text: str, *, name: str, problems: Problems | None = None, lo: float | None = 0.0,
+            integer: bool = False) -> list[float]:
+    """Comma-separated numbers of option ``--name``: each finite (NaN and inf never pass), above
+    ``lo`` (strictly) unless None; problems go to ``problems`` (or raise at once)."""
+    own = problems is None
+    p = Problems() if own else problems
+    out = []
+    for i, x in enumerate(t.strip() for t in text.split(",")):
+        if not x:
+            continue
+        try:
+            v = float(x)
+        except ValueError:
+            p.add(f"--{name}", f"expected comma-separated numbers, got {text!r}")
+            break
+        if lo is None:
+            got = p.number(f"--{name}[{i}]", v, integer=integer)
+        else:
+            got = p.number(f"--{name}[{i}]", v, lo=lo, lo_open=not integer, integer=integer)
+        if got is not None:
+            out.append(got)
+    if own:
+        p.raise_if_any(what="arguments")
+    return out
 
 
 def _clean(obj):
@@ -52,12 +71,12 @@ def srm_cmd(counts: str, weights: str | None, threshold: float, as_json: bool) -
     Exit 0 when the counts fit, 3 when a mismatch is flagged (so scripts can gate on it)."""
     from assign.experiment.estimators import srm
 
-    c = _floats(counts, name="counts")
-    bad = [x for x in c if not x.is_integer()]
-    if bad:
-        raise InputError([f"--counts: must be integers, got {bad}"], what="arguments")
-    res = srm([int(x) for x in c], None if weights is None else _floats(weights, name="weights"),
-              threshold=threshold)
+    p = Problems()
+    c = _floats(counts, name="counts", problems=p, integer=True)
+    w = None if weights is None else _floats(weights, name="weights", problems=p)
+    p.number("--threshold", threshold, lo=0, hi=1, lo_open=True)
+    p.raise_if_any(what="arguments")
+    res = srm([int(x) for x in c], w, threshold=threshold)
     if as_json:
         click.echo(json.dumps(_clean(res.to_dict()), indent=2))
     else:
@@ -67,6 +86,22 @@ def srm_cmd(counts: str, weights: str | None, threshold: float, as_json: bool) -
         click.echo("SAMPLE RATIO MISMATCH" if res.mismatch else f"no mismatch (threshold p < {threshold})")
     if res.mismatch:
         raise click.exceptions.Exit(3)
+
+
+def _check_design_options(p: Problems, *, baseline, sd, days, window_min, burn_min, units_per_day, alpha,
+                          power) -> None:
+    from assign.experiment.design import MAX_DAYS
+
+    p.number("--baseline", baseline, optional=True)
+    p.number("--sd", sd, lo=0, lo_open=True, optional=True)
+    p.number("--days", days, lo=0, lo_open=True, hi=MAX_DAYS, optional=True)
+    if p.number("--window", window_min, lo=0, lo_open=True, hi=MAX_DAYS * 1440) is not None:
+        p.number("--burn-in", burn_min, lo=0, hi=window_min)
+    p.number("--units-per-day", units_per_day, lo=0, lo_open=True, hi=1e12, optional=True)
+    p.number("--alpha", alpha, lo=0, hi=0.5, lo_open=True)
+    p.number("--power", power, lo=0, hi=1, lo_open=True)
+    if power is not None and power >= 1:
+        p.add("--power", f"must be below 1, got {power!r}")
 
 
 @experiment.command("design")
@@ -100,19 +135,20 @@ def design_cmd(metric, kind, baseline, sd, mde, days, unit, history, window_min,
     from assign.experiment import design as dz
     from assign.experiment.analyse import read_log
 
-    problems = []
+    p = Problems()
     rel = False
     mde_v = None
     if mde is not None:
         text = mde.strip()
         rel = text.endswith("%")
         try:
-            mde_v = float(text.rstrip("%")) / (100 if rel else 1)
+            mde_v = p.number("--mde", float(text.rstrip("%")) / (100 if rel else 1))
         except ValueError:
-            problems.append(f"--mde: expected a number or a percentage, got {mde!r}")
-    w = _floats(weights, name="weights")
-    if problems:
-        raise InputError(problems, what="arguments")
+            p.add("--mde", f"expected a number or a percentage, got {mde!r}")
+    w = _floats(weights, name="weights", problems=p)
+    _check_design_options(p, baseline=baseline, sd=sd, days=days, window_min=window_min, burn_min=burn_min,
+                          units_per_day=units_per_day, alpha=alpha, power=power)
+    p.raise_if_any(what="arguments")
     comps = None
     if history:
         df = read_log(history)
@@ -147,13 +183,27 @@ def design_cmd(metric, kind, baseline, sd, mde, days, unit, history, window_min,
 @click.option("--arm-col", default="arm", show_default=True)
 @click.option("--metric", "metrics", multiple=True, help="Column (mean/rate) or NUM/DEN (ratio); repeatable.")
 @click.option("--guardrail", "guardrails", multiple=True,
-              help="METRIC:increase|decrease[:MARGIN] — the direction that is bad; repeatable.")
+              help="METRIC:increase|decrease[:MARGIN] — the bad direction and the tolerated move (absolute, "
+                   "or 5% of the control mean); ok only when non-inferiority is shown; repeatable.")
 @click.option("--control", default=None, help="Control arm label (default: 'control').")
 @click.option("--cluster-col", default=None,
-              help="Cluster column (agent, switchback window): cluster-robust errors.")
+              help="Cluster column (agent): wild cluster bootstrap below 50 clusters, CR2 from 50.")
+@click.option("--cluster-method", type=click.Choice(["auto", "wild", "cr2", "cr1", "unit-means"]),
+              default="auto", show_default=True, help="Override the choice by number of clusters.")
 @click.option("--covariate", default=None, help="Pre-period covariate column for CUPED.")
-@click.option("--unit-means", is_flag=True,
-              help="With --cluster-col: Welch on cluster means (better with < ~50 clusters).")
+@click.option("--unit-means", is_flag=True, help="Same as --cluster-method unit-means (Welch on cluster means).")
+@click.option("--switchback-salt", default=None,
+              help="Switchback design's salt: randomisation inference re-drawing its windows (needs --time-col).")
+@click.option("--window", "window_min", type=float, default=60.0, show_default=True,
+              help="Switchback window, minutes.")
+@click.option("--burn-in", "burn_min", type=float, default=0.0, show_default=True,
+              help="Switchback burn-in after a switch, minutes.")
+@click.option("--time-col", default=None, help="Time of each row (timestamps, or seconds since 1970 UTC).")
+@click.option("--site-col", default=None, help="Site column the switchback windows are cut by.")
+@click.option("--ri-draws", type=int, default=1000, show_default=True,
+              help="Randomisation re-draws (1000: p < 0.05 then has size 50/1001).")
+@click.option("--boot-draws", type=int, default=999, show_default=True, help="Wild bootstrap draws.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the wild bootstrap.")
 @click.option("--sequential", is_flag=True, help="Always-valid confidence sequences (peeking allowed).")
 @click.option("--planned-n", type=float, default=None,
               help="Planned final rows (clusters) the sequence is tuned for.")
@@ -163,20 +213,36 @@ def design_cmd(metric, kind, baseline, sd, mde, days, unit, history, window_min,
 @click.option("--burn-in-col", default="burn_in", show_default=True, help="Rows flagged here are excluded.")
 @click.option("--json", "as_json", is_flag=True, help="Print the readout as JSON.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
-              help="Write readout.md, readout.html and forest.png here.")
+              help="Write readout.md, a self-contained readout.html and forest.png here.")
 @click.option("--quarantine", type=click.Path(dir_okay=False), default=None,
-              help="Write quarantined rows (CSV) here.")
-def analyze_cmd(log, arm_col, metrics, guardrails, control, cluster_col, covariate, unit_means, sequential,
+              help="Write quarantined rows (CSV, with their reason) here.")
+def analyze_cmd(log, arm_col, metrics, guardrails, control, cluster_col, cluster_method, covariate, unit_means,
+                switchback_salt, window_min, burn_min, time_col, site_col, ri_draws, boot_draws, seed, sequential,
                 planned_n, weights, alpha, burn_in_col, as_json, report_dir, quarantine) -> None:
     """Effects with CIs and p-values per metric and arm, SRM, Holm, guardrails."""
     from assign.experiment.analyse import analyse, read_log
+    from assign.experiment.randomise import Switchback
     from assign.experiment.report import to_markdown, write_report
 
+    p = Problems()
+    p.number("--planned-n", planned_n, lo=0, lo_open=True, optional=True)
+    p.number("--alpha", alpha, lo=0, hi=0.5, lo_open=True)
+    w = None if weights is None else _floats(weights, name="weights", problems=p)
+    design = None
+    if switchback_salt is not None:
+        if p.number("--window", window_min, lo=0, lo_open=True, hi=1e8) is not None:
+            p.number("--burn-in", burn_min, lo=0, hi=window_min)
+        if not time_col:
+            p.add("--time-col", "required with --switchback-salt")
+    p.raise_if_any(what="arguments")
+    if switchback_salt is not None:
+        design = Switchback(salt=switchback_salt, window_s=window_min * 60, burn_in_s=burn_min * 60)
     df = read_log(log)
     r = analyse(df, arm_col=arm_col, metrics=metrics, control=control, cluster_col=cluster_col,
                 covariate=covariate, sequential=sequential, n_planned=planned_n, guardrails=guardrails,
-                weights=None if weights is None else _floats(weights, name="weights"), alpha=alpha,
-                burn_in_col=burn_in_col, unit_means=unit_means)
+                weights=w, alpha=alpha, burn_in_col=burn_in_col, unit_means=unit_means,
+                cluster_method=cluster_method, switchback=design, time_col=time_col, site_col=site_col,
+                ri_draws=ri_draws, boot_draws=boot_draws, seed=seed)
     if quarantine and len(r.quarantined):
         r.quarantined.to_csv(quarantine, index=False)
     if report_dir:

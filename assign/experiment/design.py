@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from assign.errors import InputError
+from assign.validate import Problems
 
 
 def _check(alpha: float, power: float | None, ratio: float) -> list[str]:
@@ -118,7 +119,7 @@ def mde_means(*, n1: float, sd: float, alpha: float = 0.05, power: float = 0.8, 
     if problems:
         raise InputError(problems, what="design")
     std = sd * math.sqrt(1 + 1 / ratio)
-    f = lambda d: normal_power(diff=d, n1=n1, std_null=std, alpha=alpha) - power  # noqa: E731
+    f = lambda d: normal_power(diff=d, n1=n1, std_null=std, alpha=alpha) - power
     hi = std / math.sqrt(n1) * 20
     return float(optimize.brentq(f, 1e-15 * hi, hi, xtol=1e-14 * hi))
 
@@ -231,7 +232,7 @@ def history_variable(df: pd.DataFrame, *, metric: str) -> tuple[np.ndarray, floa
     """Per-row variable of ``metric`` in a history frame: a column (mean/proportion) or
     ``NUM/DEN`` (ratio, linearised: (num - R den) / mean(den)). Returns (v, baseline, kind).
     Rows with a missing value are excluded by the caller through the mask in v (NaN)."""
-    from assign.experiment.analyse import numeric_column
+    from assign.experiment.logs import numeric_column
 
     def col(name):
         if name not in df.columns:
@@ -268,6 +269,119 @@ def _mde_from_var(var_diff: float, *, alpha: float, power: float) -> float:
                                  xtol=1e-14 * hi))
 
 
+MAX_DAYS = 100_000.0  # a design longer than ~270 years is a typo, and the duration search stops there
+
+
+def _plan_problems(*, kind, unit, baseline, mde, relative, days, sd, components, rows_per_day, alpha, power,
+                   weights) -> Problems:
+    """Every problem with a design request at once; NaN and infinities never pass."""
+    p = Problems()
+    p.extend(_check(alpha, power, 1.0))
+    p.choice("unit", unit, ("contact", "customer", "agent", "switchback"))
+    p.choice("kind", kind, ("mean", "proportion", "ratio"))
+    p.number("baseline", baseline)
+    if (mde is None) == (days is None):
+        p.add("", "give exactly one of mde (for a sample size) or days (for an MDE)")
+    if p.number("mde", mde, optional=True) == 0:
+        p.add("mde", "must be a non-zero number, got 0")
+    p.number("days", days, lo=0, lo_open=True, hi=MAX_DAYS, optional=True)
+    p.number("sd", sd, lo=0, lo_open=True, optional=True)
+    p.number("units_per_day", rows_per_day, lo=0, lo_open=True, optional=True)
+    if len(weights) != 2:
+        p.add("weights", f"need two positive weights (control, treatment), got {list(weights)}")
+    for i, w in enumerate(weights):
+        p.number(f"weights[{i}]", w, lo=0, lo_open=True, hi=1e12)
+    if relative and baseline == 0:
+        p.add("baseline", f"a relative MDE needs a non-zero baseline, got {baseline}")
+    clustered = unit in ("agent", "switchback")
+    if clustered and components is None:
+        p.add(f"unit {unit}", "clustered designs need --history to estimate between-cluster variance")
+    if kind == "ratio" and components is None:
+        p.add("kind", "ratio metrics need --history (variance of the linearised ratio)")
+    if kind == "mean" and components is None and sd is None:
+        p.add("sd", "mean metrics need --sd or --history")
+    return p
+
+
+def _plan_independent(*, kind, unit, baseline, abs_mde, days, sd, components, per_day, alpha, power, ratio,
+                      w_t, notes) -> tuple:
+    """Contacts (or customers, with Kish's design effect) as independent units."""
+    icc = deff = None
+    if components is not None and sd is None and kind != "proportion":
+        sd = math.sqrt(components.sigma_w2 + components.sigma_b2)
+    kish = components.design_effect if unit == "customer" and components is not None else 1.0
+    if kish != 1.0:
+        icc, deff = components.icc, kish
+        notes.append(f"customer-level: sizes in contacts include the design effect {kish:.2f} "
+                     "of repeat contacts (from history)")
+    if abs_mde is not None:
+        n1 = (n_proportions(baseline=baseline, mde=abs_mde, alpha=alpha, power=power, ratio=ratio)
+              if kind == "proportion" else n_means(mde=abs_mde, sd=sd, alpha=alpha, power=power, ratio=ratio))
+        n1 *= kish
+        d_out = (n1 * (1 + ratio)) / per_day if per_day else None
+        if d_out is None:
+            notes.append("no history or --units-per-day: duration not computed")
+    else:
+        if not per_day:
+            raise InputError(["days: an MDE for a duration needs --history or --units-per-day"], what="design")
+        n1 = per_day * days * w_t
+        n_eff = n1 / kish
+        abs_mde = (mde_proportions(baseline=baseline, n1=n_eff, alpha=alpha, power=power, ratio=ratio)
+                   if kind == "proportion" else mde_means(n1=n_eff, sd=sd, alpha=alpha, power=power, ratio=ratio))
+        d_out = days
+    return abs_mde, n1, n1 * ratio, "contacts", d_out, sd, icc, deff
+
+
+def _var_diff(c: VarianceComponents, unit: str, w_t: float, w_c: float):
+    """Variance of the arm difference as a function of the duration in days."""
+    if unit == "switchback":
+        def f(dd):
+            g = c.clusters_per_day * dd
+            return (c.sigma_b2 + c.sigma_w2 / c.m) * (1 / (g * w_t) + 1 / (g * w_c))
+        return f
+
+    def f(dd):
+        m = c.rows_per_day * dd / c.clusters
+        return (c.sigma_b2 + c.sigma_w2 / m) * (1 / (c.clusters * w_t) + 1 / (c.clusters * w_c))
+    return f
+
+
+def _days_for(c, unit, abs_mde, var_diff, alpha, power, w_t, w_c) -> float:
+    f = lambda dd: _power_var(abs_mde, var_diff(dd), alpha) - power
+    hi = 1.0
+    while f(hi) < 0:
+        hi *= 2
+        if hi > MAX_DAYS:
+            msg = f"mde: {abs_mde:g} is not reachable in {MAX_DAYS:g} days with unit {unit}"
+            if unit == "agent" and c.sigma_b2 > 0:
+                floor = _mde_from_var(c.sigma_b2 * (1 / (c.clusters * w_t) + 1 / (c.clusters * w_c)),
+                                      alpha=alpha, power=power)
+                msg += (f"; with {c.clusters} agents the between-agent variance alone limits "
+                        f"the MDE to {floor:.4g}")
+            raise InputError([msg], what="design")
+    return float(optimize.brentq(f, 1e-9, hi, xtol=1e-9)) if f(1e-9) < 0 else 1e-9
+
+
+def _plan_clustered(*, unit, abs_mde, days, components, alpha, power, w_t, w_c, notes) -> tuple:
+    """Agents (fixed clusters that grow) or switchback windows (clusters that accrue)."""
+    c = components
+    sd = math.sqrt(c.sigma_b2 + c.sigma_w2)
+    var_diff = _var_diff(c, unit, w_t, w_c)
+    if abs_mde is not None:
+        d_out = _days_for(c, unit, abs_mde, var_diff, alpha, power, w_t, w_c)
+    else:
+        d_out = days
+        abs_mde = _mde_from_var(var_diff(days), alpha=alpha, power=power)
+    if unit == "switchback":
+        n_t, n_c, unit_name = c.clusters_per_day * d_out * w_t, c.clusters_per_day * d_out * w_c, "windows"
+    else:
+        n_t, n_c, unit_name = c.clusters * w_t, c.clusters * w_c, "agents"
+    if min(n_t, n_c) < 50:
+        notes.append("z approximation over fewer than 50 clusters per arm; the analysis uses the wild "
+                     "cluster bootstrap (agents) or randomisation inference (switchbacks), which need somewhat more")
+    return abs_mde, n_t, n_c, unit_name, d_out, sd, c.icc, c.design_effect
+
+
 def plan(*, metric: str, kind: str, unit: str, baseline: float, mde: float | None = None,
          relative: bool = False, days: float | None = None, sd: float | None = None,
          components: VarianceComponents | None = None, rows_per_day: float | None = None,
@@ -280,109 +394,26 @@ def plan(*, metric: str, kind: str, unit: str, baseline: float, mde: float | Non
     (site, window) pairs, a longer test adds windows of fixed size (burn-in already removed).
     ``mde`` is absolute, or relative to ``baseline`` when ``relative``.
     """
-    problems = _check(alpha, power, 1.0)
-    if unit not in ("contact", "customer", "agent", "switchback"):
-        problems.append(f"unit: must be contact, customer, agent or switchback, got {unit!r}")
-    if kind not in ("mean", "proportion", "ratio"):
-        problems.append(f"kind: must be mean, proportion or ratio, got {kind!r}")
-    if (mde is None) == (days is None):
-        problems.append("give exactly one of mde (for a sample size) or days (for an MDE)")
-    if len(weights) != 2 or any(not (w > 0) for w in weights):
-        problems.append(f"weights: need two positive weights (control, treatment), got {weights}")
-    if mde is not None and not (math.isfinite(mde) and mde != 0):
-        problems.append(f"mde: must be a non-zero number, got {mde}")
-    if days is not None and not (math.isfinite(days) and days > 0):
-        problems.append(f"days: must be > 0, got {days}")
-    if relative and not baseline:
-        problems.append(f"baseline: a relative MDE needs a non-zero baseline, got {baseline}")
-    clustered = unit in ("agent", "switchback")
-    if clustered and components is None:
-        problems.append(f"unit {unit}: clustered designs need --history to estimate between-cluster variance")
-    if kind == "ratio" and components is None:
-        problems.append("ratio metrics need --history (variance of the linearised ratio)")
-    if kind == "mean" and components is None and sd is None:
-        problems.append("mean metrics need --sd or --history")
-    if sd is not None and not (math.isfinite(sd) and sd > 0):
-        problems.append(f"sd: must be > 0, got {sd}")
-    if problems:
-        raise InputError(problems, what="design")
+    _plan_problems(kind=kind, unit=unit, baseline=baseline, mde=mde, relative=relative, days=days, sd=sd,
+                   components=components, rows_per_day=rows_per_day, alpha=alpha, power=power,
+                   weights=weights).raise_if_any(what="design")
     w_c, w_t = (w / sum(weights) for w in weights)
-    ratio = w_c / w_t
     abs_mde = None if mde is None else (mde * abs(baseline) if relative else mde)
     notes: list[str] = []
-    icc = deff = None
     per_day = rows_per_day if rows_per_day else (components.rows_per_day if components else None)
-
-    if not clustered:
-        unit_name = "contacts"
-        if components is not None and sd is None and kind != "proportion":
-            sd = math.sqrt(components.sigma_w2 + components.sigma_b2)
-        # customer-level: a customer's contacts are correlated; Kish's design effect from history
-        kish = components.design_effect if unit == "customer" and components is not None else 1.0
-        if kish != 1.0:
-            icc, deff = components.icc, kish
-            notes.append(f"customer-level: sizes in contacts include the design effect {kish:.2f} "
-                         "of repeat contacts (from history)")
-        if abs_mde is not None:
-            if kind == "proportion":
-                n1 = n_proportions(baseline=baseline, mde=abs_mde, alpha=alpha, power=power, ratio=ratio)
-            else:
-                n1 = n_means(mde=abs_mde, sd=sd, alpha=alpha, power=power, ratio=ratio)
-            n1 *= kish
-            d_out = (n1 * (1 + ratio)) / per_day if per_day else None
-            if d_out is None:
-                notes.append("no history or --units-per-day: duration not computed")
-        else:
-            if not per_day:
-                raise InputError(["days: an MDE for a duration needs --history or --units-per-day"],
-                                 what="design")
-            n1 = per_day * days * w_t
-            n_eff = n1 / kish
-            abs_mde = (mde_proportions(baseline=baseline, n1=n_eff, alpha=alpha, power=power, ratio=ratio)
-                       if kind == "proportion" else mde_means(n1=n_eff, sd=sd, alpha=alpha, power=power,
-                                                               ratio=ratio))
-            d_out = days
-        n_t, n_c = n1, n1 * ratio
+    if unit in ("agent", "switchback"):
+        out = _plan_clustered(unit=unit, abs_mde=abs_mde, days=days, components=components, alpha=alpha,
+                              power=power, w_t=w_t, w_c=w_c, notes=notes)
     else:
-        c = components
-        icc, deff = c.icc, c.design_effect
-        sd = math.sqrt(c.sigma_b2 + c.sigma_w2)
-        if unit == "switchback":
-            unit_name = "windows"
-
-            def var_diff(dd):
-                g = c.clusters_per_day * dd
-                return (c.sigma_b2 + c.sigma_w2 / c.m) * (1 / (g * w_t) + 1 / (g * w_c))
-        else:
-            unit_name = "agents"
-
-            def var_diff(dd):
-                m = c.rows_per_day * dd / c.clusters
-                return (c.sigma_b2 + c.sigma_w2 / m) * (1 / (c.clusters * w_t) + 1 / (c.clusters * w_c))
-        if abs_mde is not None:
-            f = lambda dd: _power_var(abs_mde, var_diff(dd), alpha) - power  # noqa: E731
-            hi = 1.0
-            while f(hi) < 0:
-                hi *= 2
-                if hi > 1e5:
-                    floor = (_mde_from_var((c.sigma_b2) * (1 / (c.clusters * w_t) + 1 / (c.clusters * w_c)),
-                                           alpha=alpha, power=power) if unit == "agent" and c.sigma_b2 > 0 else None)
-                    msg = f"mde: {abs_mde:g} is not reachable in 100000 days with unit {unit}"
-                    if floor is not None:
-                        msg += (f"; with {c.clusters} agents the between-agent variance alone limits "
-                                f"the MDE to {floor:.4g}")
-                    raise InputError([msg], what="design")
-            d_out = float(optimize.brentq(f, 1e-9, hi, xtol=1e-9)) if f(1e-9) < 0 else 1e-9
-        else:
-            d_out = days
-            abs_mde = _mde_from_var(var_diff(days), alpha=alpha, power=power)
-        if unit == "switchback":
-            n_t, n_c = c.clusters_per_day * d_out * w_t, c.clusters_per_day * d_out * w_c
-        else:
-            n_t, n_c = c.clusters * w_t, c.clusters * w_c
-        if min(n_t, n_c) < 50:
-            notes.append("z approximation over fewer than 50 clusters per arm; the analysis' t test on "
-                         "G-1 df needs somewhat more")
+        out = _plan_independent(kind=kind, unit=unit, baseline=baseline, abs_mde=abs_mde, days=days, sd=sd,
+                                components=components, per_day=per_day, alpha=alpha, power=power,
+                                ratio=w_c / w_t, w_t=w_t, notes=notes)
+    abs_mde, n_t, n_c, unit_name, d_out, sd, icc, deff = out
+    bad = [k for k, v in (("mde", abs_mde), ("n", n_t), ("days", d_out), ("sd", sd)) if v is not None
+           and not math.isfinite(v)]
+    if bad:
+        raise InputError([f"{', '.join(bad)}: not finite: the inputs are too large or too small to plan with "
+                          "(numeric overflow)"], what="design")
     if components is not None:
         notes = [*components.notes, *notes]
     rel = abs_mde / abs(baseline) if baseline else None
@@ -436,7 +467,11 @@ def components_from_history(df: pd.DataFrame, *, metric: str, unit: str, window_
     if not span > 0:
         raise InputError(["history: needs rows spread over time (arrival_at) to measure a rate per day"],
                          what="design")
-    comps = variance_components(v[keep], np.asarray(groups)[keep], days=span, baseline=baseline)
+    with np.errstate(over="ignore", invalid="ignore"):
+        comps = variance_components(v[keep], np.asarray(groups)[keep], days=span, baseline=baseline)
+    if not all(math.isfinite(x) for x in (comps.sigma_w2, comps.sigma_b2, comps.baseline)):
+        raise InputError([f"history.{metric}: values too large: their variance overflows (largest |value| "
+                          f"{float(np.nanmax(np.abs(v[keep]))):.3g})"], what="design")
     dropped = int((~keep).sum())
     if dropped:
         why = "missing or unreadable values" + (", burn-in" if unit == "switchback" and burn_in_s else "") + \

@@ -100,7 +100,12 @@ def _finish(p: _Point, *, metric: str, kind: str, method: str, arm: str, control
             p_value: float | None = None) -> Effect:
     """Attach CI, p-value and relative lift to a point estimate."""
     diff = p.m_t - p.m_c
-    se = math.sqrt(max(p.v_t + p.v_c - 2 * p.cov_tc, 0.0))
+    var = p.v_t + p.v_c - 2 * p.cov_tc
+    if not all(math.isfinite(x) for x in (p.m_t, p.m_c, diff, var)):
+        raise InputError([f"{metric}: values too large (or too small) for floating point: the means or "
+                          "variances overflow; rescale the metric (analyse() does this itself)"],
+                         what="experiment data")
+    se = math.sqrt(max(var, 0.0))
     base = dict(metric=metric, kind=kind, method=method, arm=arm, control=control,
                 n_treatment=n_t, n_control=n_c, mean_treatment=p.m_t, mean_control=p.m_c,
                 diff=diff, alpha=alpha, extras=dict(extras or {}))

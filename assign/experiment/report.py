@@ -1,7 +1,10 @@
-"""Readout reports: Markdown and HTML tables plus a forest plot (PNG) of the effects."""
+"""Readout reports: Markdown and HTML tables plus a forest plot (PNG) of the effects. The HTML
+page is self-contained: the plot is embedded as a base64 PNG, so the file can be mailed alone."""
 from __future__ import annotations
 
+import base64
 import html
+import io
 from pathlib import Path
 
 from assign.experiment.analyse import Readout
@@ -23,11 +26,13 @@ def rows(readout: Readout) -> list[dict]:
                     "verdict": (e.degenerate and "degenerate") or
                                ("significant" if ph is not None and ph < readout.alpha else "not significant")})
     for g in readout.guardrails:
-        out.append({"role": f"guardrail ({g.bad} is bad)", "e": g.effect, "p_holm": None, "verdict": g.status})
+        margin = f", margin {g.margin:g}" if g.margin else ""
+        out.append({"role": f"guardrail ({g.bad} is bad{margin})", "e": g.effect, "p_holm": None,
+                    "verdict": g.status, "reason": g.reason})
     return out
 
 
-def forest_plot(readout: Readout, path) -> Path:
+def forest_plot(readout: Readout, path=None) -> Path | bytes:
     """Relative lift with its CI per metric and arm (absolute difference where the control
     mean is 0); degenerate effects are listed with their reason instead of a bar."""
     import matplotlib
@@ -48,7 +53,8 @@ def forest_plot(readout: Readout, path) -> Path:
             mid, lo, hi, unit = 100 * e.lift, 100 * e.lift_ci_low, 100 * e.lift_ci_high, "%"
         else:
             mid, lo, hi, unit = e.diff, e.ci_low, e.ci_high, " abs"
-        colour = {"significant": "tab:green", "harm": "tab:red"}.get(r["verdict"], "tab:blue")
+        colour = {"significant": "tab:green", "harm": "tab:red", "inconclusive": "tab:orange"}.get(r["verdict"],
+                                                                                                "tab:blue")
         ax.errorbar([mid], [i], xerr=[[mid - lo], [hi - mid]], fmt="o", color=colour, capsize=4)
         ax.text(hi, i + 0.18, f" {mid:+.2f}{unit}", fontsize=7, va="bottom")
     ax.axvline(0, color="black", lw=0.8)
@@ -57,12 +63,17 @@ def forest_plot(readout: Readout, path) -> Path:
     ax.set_ylim(-0.7, len(rs) - 0.3)
     kind = "always-valid CS" if readout.sequential else f"{100 * (1 - readout.alpha):.0f}% CI"
     ax.set_xlabel(f"relative lift vs {readout.control}, % ({kind})")
-    ax.set_title("green: significant after Holm · red: guardrail harm · blue: neither "
+    ax.set_title("green: significant after Holm · red: guardrail harm · orange: guardrail inconclusive · "
+                 "blue: neither "
                  "(intervals are not Holm-adjusted)", fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=110, format="png")
     plt.close(fig)
+    if path is None:
+        return buf.getvalue()
+    path = Path(path)
+    path.write_bytes(buf.getvalue())
     return path
 
 
@@ -98,6 +109,8 @@ def _notes(readout: Readout) -> list[str]:
         if r["e"].degenerate:
             notes.append(r["e"].degenerate)
         notes.extend(r["e"].notes)
+        if r.get("reason") and r["verdict"] != "degenerate":
+            notes.append(f"guardrail {r['e'].metric} [{r['e'].arm}]: {r['verdict']}: {r['reason']}")
     return list(dict.fromkeys(notes))
 
 
@@ -113,14 +126,16 @@ def to_markdown(readout: Readout, *, plot_name: str | None = "forest.png") -> st
     return "\n".join(lines) + "\n"
 
 
-def to_html(readout: Readout, *, plot_name: str | None = "forest.png") -> str:
-    """A standalone HTML page with the same content as :func:`to_markdown`."""
+def to_html(readout: Readout, *, png: bytes | None = None) -> str:
+    """A self-contained HTML page with the same content as :func:`to_markdown`; ``png`` (the
+    forest plot's bytes) is embedded as a data URI."""
     esc = html.escape
     head = "<tr>" + "".join(f"<th>{esc(h)}</th>" for h in HEADER) + "</tr>"
     body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in _cells(r)) + "</tr>" for r in rows(readout))
     items = "".join(f"<li>{esc(x.replace('**', ''))}</li>" for x in _summary(readout))
     notes = "".join(f"<li>{esc(n)}</li>" for n in _notes(readout))
-    img = f'<img src="{esc(plot_name)}" alt="forest plot">' if plot_name else ""
+    img = (f'<img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" alt="forest plot">'
+           if png else "")
     return ("<!doctype html><meta charset='utf-8'><title>Experiment readout</title>"
             "<style>td,th{border:1px solid #ccc;padding:3px 6px;font:13px sans-serif}"
             "table{border-collapse:collapse}</style>"
@@ -129,12 +144,15 @@ def to_html(readout: Readout, *, plot_name: str | None = "forest.png") -> str:
 
 
 def write_report(readout: Readout, directory) -> dict[str, Path]:
-    """Write readout.md, readout.html and forest.png into ``directory`` (created)."""
+    """Write readout.md, forest.png (the Markdown's image) and a self-contained readout.html
+    (plot embedded) into ``directory`` (created)."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    png = forest_plot(readout, d / "forest.png")
+    data = forest_plot(readout)
+    png = d / "forest.png"
+    png.write_bytes(data)
     md = d / "readout.md"
     md.write_text(to_markdown(readout), encoding="utf-8")
     ht = d / "readout.html"
-    ht.write_text(to_html(readout), encoding="utf-8")
+    ht.write_text(to_html(readout, png=data), encoding="utf-8")
     return {"markdown": md, "html": ht, "plot": png}
