@@ -22,6 +22,7 @@ from assign.features.build import fit_spec, history_features
 from assign.features.spec import FeatureSpec
 from assign.history import conform_history, has_truth
 from assign.model.metrics import binary_metrics, regression_metrics
+from assign.progress import Progress, Steps
 
 
 @dataclass(frozen=True)
@@ -117,15 +118,16 @@ def eval_target(t: Target, y: np.ndarray, pred: np.ndarray, truth: np.ndarray | 
 
 def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | None = None,
           params: TrainParams | None = None, label_delay_s: float | None = None,
-          scheduler: str | None = None, progress: bool = False) -> TrainResult:
+          scheduler: str | None = None, progress: Progress | None = None) -> TrainResult:
     """Train one model per target on ``history`` (history contract) and write the model dir.
 
     ``targets`` None means every default target that has labels; named targets without any
     label are an :class:`InputError`. ``label_delay_s`` (default: 0 for synthetic histories,
     72 h otherwise, when "resolved" is only known once no repeat came) delays when an outcome
-    counts in the agents' point-in-time performance. ``scheduler`` trains on a Dask cluster."""
+    counts in the agents' point-in-time performance. ``scheduler`` trains on a Dask cluster.
+    ``progress`` (see :mod:`assign.progress`) hears of each feature step and each target trained.
+    The metadata records the held-out period (``held_out``) that ``assign evaluate`` scores by default."""
     import xgboost as xgb
-    from tqdm import tqdm
 
     p = params or TrainParams()
     hist = conform_history(history)
@@ -152,16 +154,20 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
         raise InputError([f"target {k}: {v}" for k, v in skipped.items()], what="training targets")
     synthetic = has_truth(hist)
     delay = (0.0 if synthetic else 72 * 3600.0) if label_delay_s is None else float(label_delay_s)
+    steps = Steps(progress, stage="features", total=2)
     spec = fit_spec(hist[tr], label_delay_s=delay)
     spec.check_current()
+    steps.advance()
     feats = history_features(hist, spec)
+    steps.advance()
     X = feats.X
     out = Path(out)
     (out / "models").mkdir(parents=True, exist_ok=True)
     metrics: dict[str, dict[str, Any]] = {}
     rounds: dict[str, int] = {}
     client = _client(scheduler) if scheduler else None
-    for n in tqdm(usable, desc="training", unit="target", disable=not progress):
+    steps = Steps(progress, stage="training", total=len(usable))
+    for n in usable:
         t = TARGETS[n]
         y, ok = _labels(hist, t)
         if client is None:
@@ -179,6 +185,7 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
         pred = bst.inplace_predict(X[sel])
         truth = hist[t.truth].astype("float64").to_numpy(na_value=np.nan)[sel] if (synthetic and t.truth) else None
         metrics[n] = eval_target(t, y[sel], pred, truth)
+        steps.advance()
     if client is not None:
         client.close()
     spec.save(out / "features.json")
@@ -194,10 +201,18 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
                   first_arrival=str(t_all.iloc[0]), last_arrival=str(t_all.iloc[-1]),
                   test_from=str(t_all[te].iloc[0]), data_hash=data_hash(history), synthetic=synthetic),
         label_delay_s=delay, metrics=metrics, scheduler=scheduler or "in-process",
+        held_out=held_out_period(t_all[te], rows=int(len(hist))),
     )
     (out / "metadata.json").write_text(json.dumps(meta, indent=1, default=str))
     (out / "model_card.md").write_text(model_card(meta, spec))
     return TrainResult(out=out, metrics=metrics, metadata=meta)
+
+
+def held_out_period(arrivals: pd.Series, *, rows: int) -> dict[str, Any]:
+    """The held-out tail as metadata: its first and last arrival and row count. Every row
+    arriving at or after ``from`` is unseen by the model (the tail, and anything later)."""
+    return {"from": str(arrivals.iloc[0]), "to": str(arrivals.iloc[-1]), "rows": int(len(arrivals)),
+            "of_rows": rows, "rule": "the last test_fraction of the training history by arrival time"}
 
 
 def _client(address: str):
