@@ -4,6 +4,7 @@ not a terminal or with ``--quiet``."""
 from __future__ import annotations
 
 import sys
+from typing import Self
 
 import click
 
@@ -38,7 +39,7 @@ class Bars:
             self._bar.close()
             self._bar = None
 
-    def __enter__(self) -> "Bars":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
