@@ -43,8 +43,8 @@ def run_demo(*, n_contacts: int, n_agents: int, seed: int, rows: int, saved_as: 
         prof = a.skill[result.agent_index, c.intent[result.contact_index]]
         lines.append(f"  mean proficiency of the chosen agent on the contact's intent: {prof.mean():.2f}")
     lines.append("")
-    header = f"  {'contact':<9} {'channel':<7} {'intent':<10} {'lang':<4} {'waited':>6}  ->  {'agent':<7} {'skill':>5} {'value':>6}  runner-up"
-    lines.append(header)
+    lines.append(f"  {'contact':<9} {'channel':<7} {'intent':<10} {'lang':<4} {'waited':>6}  ->  "
+                 f"{'agent':<7} {'skill':>5} {'value':>6}  runner-up")
     pos = {cid: i for i, cid in enumerate(c.ids)}
     apos = {aid: j for j, aid in enumerate(a.ids)}
     for asg in sorted(result.assignments, key=lambda x: x.contact_id)[:rows]:

@@ -140,18 +140,7 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
         raise InputError(bad, what="training targets")
     hist = hist.sort_values("arrival_at", kind="stable").reset_index(drop=True)
     tr, va, te = _split(len(hist), p)
-    usable, skipped = [], {}
-    for n in names:
-        y, ok = _labels(hist, TARGETS[n])
-        counts = [int((ok & s).sum()) for s in (tr, va, te)]
-        if min(counts) == 0:
-            skipped[n] = f"no labelled served rows in train/valid/test ({counts[0]}/{counts[1]}/{counts[2]})"
-        else:
-            usable.append(n)
-    if explicit and skipped:
-        raise InputError([f"target {k}: {v}" for k, v in skipped.items()], what="training targets")
-    if not usable:
-        raise InputError([f"target {k}: {v}" for k, v in skipped.items()], what="training targets")
+    usable, skipped = _usable_targets(hist, names, explicit=explicit, segments=(tr, va, te))
     synthetic = has_truth(hist)
     delay = (0.0 if synthetic else 72 * 3600.0) if label_delay_s is None else float(label_delay_s)
     steps = Steps(progress, stage="features", total=2)
@@ -208,6 +197,23 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
     return TrainResult(out=out, metrics=metrics, metadata=meta)
 
 
+def _usable_targets(hist: pd.DataFrame, names: list[str], *, explicit: bool,
+                    segments: tuple[np.ndarray, ...]) -> tuple[list[str], dict[str, str]]:
+    """Targets with labelled served rows in every segment (train, valid, test), and why the
+    others were skipped; an explicitly named target without labels is an InputError."""
+    usable, skipped = [], {}
+    for n in names:
+        _, ok = _labels(hist, TARGETS[n])
+        counts = [int((ok & s).sum()) for s in segments]
+        if min(counts) == 0:
+            skipped[n] = f"no labelled served rows in train/valid/test ({counts[0]}/{counts[1]}/{counts[2]})"
+        else:
+            usable.append(n)
+    if (explicit and skipped) or not usable:
+        raise InputError([f"target {k}: {v}" for k, v in skipped.items()], what="training targets")
+    return usable, skipped
+
+
 def held_out_period(arrivals: pd.Series, *, rows: int) -> dict[str, Any]:
     """The held-out tail as metadata: its first and last arrival and row count. Every row
     arriving at or after ``from`` is unseen by the model (the tail, and anything later)."""
@@ -250,7 +256,8 @@ def model_card(meta: dict[str, Any], spec: FeatureSpec) -> str:
         f"- split by time: train {d['rows_train']}, early-stopping {d['rows_valid']}, held-out tail "
         f"{d['rows_test']} from {d['test_from']}",
         f"- {len(spec.names)} features: {', '.join(spec.names)}; no `truth_*` column is a feature",
-        f"- outcomes count in agents' point-in-time performance {meta['label_delay_s'] / 3600:g} h after the contact ends",
+        f"- outcomes count in agents' point-in-time performance {meta['label_delay_s'] / 3600:g} h after the "
+        "contact ends",
         "", "## Held-out metrics", "",
     ]
     for n, m in meta["metrics"].items():
