@@ -11,9 +11,15 @@ from assign.solve.greedy import solve_in_order
 from assign.workload import synthetic_snapshot
 
 
-def run_demo(*, n_contacts: int, n_agents: int, seed: int, rows: int) -> str:
-    """Build a snapshot, route it, and compare with one-contact-at-a-time routing."""
-    snap = synthetic_snapshot(n_contacts=n_contacts, n_agents=n_agents, seed=seed)
+def demo_snapshot(*, n_contacts: int, n_agents: int, seed: int):
+    """The demo's synthetic queue snapshot (what ``assign demo --save FILE`` writes)."""
+    return synthetic_snapshot(n_contacts=n_contacts, n_agents=n_agents, seed=seed)
+
+
+def run_demo(*, n_contacts: int, n_agents: int, seed: int, rows: int, saved_as: str | None = None) -> str:
+    """Build a snapshot, route it, and compare with one-contact-at-a-time routing.
+    ``saved_as``: where the snapshot was saved, for the closing hint."""
+    snap = demo_snapshot(n_contacts=n_contacts, n_agents=n_agents, seed=seed)
     router = Router()
     result = router.tick(snap, explain=True)
     c, a = snap.contacts, snap.agents
@@ -37,8 +43,8 @@ def run_demo(*, n_contacts: int, n_agents: int, seed: int, rows: int) -> str:
         prof = a.skill[result.agent_index, c.intent[result.contact_index]]
         lines.append(f"  mean proficiency of the chosen agent on the contact's intent: {prof.mean():.2f}")
     lines.append("")
-    header = f"  {'contact':<9} {'channel':<7} {'intent':<10} {'lang':<4} {'waited':>6}  ->  {'agent':<7} {'skill':>5} {'value':>6}  runner-up"
-    lines.append(header)
+    lines.append(f"  {'contact':<9} {'channel':<7} {'intent':<10} {'lang':<4} {'waited':>6}  ->  "
+                 f"{'agent':<7} {'skill':>5} {'value':>6}  runner-up")
     pos = {cid: i for i, cid in enumerate(c.ids)}
     apos = {aid: j for j, aid in enumerate(a.ids)}
     for asg in sorted(result.assignments, key=lambda x: x.contact_id)[:rows]:
@@ -49,7 +55,11 @@ def run_demo(*, n_contacts: int, n_agents: int, seed: int, rows: int) -> str:
                      f"{snap.languages[c.language[i]]:<4} {c.waited_s[i]:>5.0f}s  ->  {asg.agent_id:<7} "
                      f"{a.skill[j, c.intent[i]]:>5.2f} {asg.value:>6.3f}  {runner}")
     if len(result.assignments) > rows:
-        lines.append(f"  ... and {len(result.assignments) - rows} more (assign solve --explain shows all)")
+        lines.append(f"  ... and {len(result.assignments) - rows} more")
+    lines.append("")
+    lines.append(f"Every assignment with its runner-ups: assign solve {saved_as} --explain" if saved_as else
+                 "Every assignment with its runner-ups: assign demo --save snapshot.json, then "
+                 "assign solve snapshot.json --explain")
     return "\n".join(lines)
 
 

@@ -85,19 +85,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default=None, help="use this model dir instead of training one")
     ap.add_argument("--seed", type=int, default=7)
     a = ap.parse_args(argv)
-    import xgboost as xgb
-
-    from assign.model.scorer import XGBScorer
     from assign.model.train import train
     from assign.world.centre import generate_history
 
     world, snap = workload(seed=a.seed)
-    model_dir = a.model
-    if model_dir is None:
-        model_dir = tempfile.mkdtemp(prefix="assign-bench-model-")
-        days = 3 if a.quick else 7
-        print(f"training a model on {days} days of the standard centre (seed {a.seed})...", file=sys.stderr)
-        train(generate_history(world, days=days, seed=a.seed + 1), out=model_dir)
+    if a.model is not None:
+        res = run(a, snap=snap, model_dir=a.model)
+    else:  # a model trained for this run only, in a directory removed afterwards
+        with tempfile.TemporaryDirectory(prefix="assign-bench-model-") as model_dir:
+            days = 3 if a.quick else 7
+            print(f"training a model on {days} days of the standard centre (seed {a.seed})...", file=sys.stderr)
+            train(generate_history(world, days=days, seed=a.seed + 1), out=model_dir)
+            res = run(a, snap=snap, model_dir=model_dir)
+            res["model"]["dir"] = f"temporary, trained on {days} days (seed {a.seed}), removed after the run"
+    txt = json.dumps(res, indent=1)
+    print(txt)
+    if a.json_out:
+        with open(a.json_out, "w") as f:
+            f.write(txt)
+    return 0
+
+
+def run(a: argparse.Namespace, *, snap, model_dir: str) -> dict:
+    """Time every case on the model in ``model_dir``; returns the JSON-ready results."""
+    import xgboost as xgb
+
+    from assign.model.scorer import XGBScorer
+
     scorer = XGBScorer.load(model_dir)
     scorer.warm_up()
     boosters = scorer.model.boosters  # nthread=2
@@ -129,12 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         case["max_rel_diff_vs_xgboost"] = diff
         res["cases"][f"{n_c}x{k}"] = dict(pairs=n, **case)
     res["load_average_after"] = os.getloadavg()
-    txt = json.dumps(res, indent=1)
-    print(txt)
-    if a.json_out:
-        with open(a.json_out, "w") as f:
-            f.write(txt)
-    return 0
+    return res
 
 
 if __name__ == "__main__":

@@ -39,7 +39,8 @@ def test_world_report_with_ml_batch_and_oracle(world_dir, tmp_path):
               "service_level_by_hour.png", "work_per_agent.png"):
         assert (out / f).is_file(), f
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 4 and "<img alt" in html and 'src="kpis.png"' not in html
+    assert html.count("data:image/png;base64,") == len(list(out.glob("*.png"))) == 5  # + differences.png
+    assert "<img alt" in html and 'src="kpis.png"' not in html
     kp = pd.read_csv(out / "kpis.csv")
     assert len(kp[kp.kpi == "resolution_rate"]) == 3 and kp["n"].max() == 2
     log = pd.read_parquet(out / "logs" / "oracle_seed1.parquet")

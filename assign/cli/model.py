@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from assign.cli import main
+from assign.cli.progress import Bars, quiet_option
 from assign.errors import InputError
 
 
@@ -32,9 +33,8 @@ GENERATE_LIMITS = {"--agents": 5_000, "--days": 366, "--intents": 1_000}
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Directory to write.")
 def generate(n_agents: int, days: int, n_intents: int, seed: int, out: str) -> None:
     """Generate a synthetic centre (world/) and its history (history.parquet) in OUT."""
-    from assign.world.centre import generate_history, generate_world
-
     from assign.io import write_frame
+    from assign.world.centre import generate_history, generate_world
 
     o = Path(out)
     if o.exists() and not o.is_dir() or not o.parent.is_dir():
@@ -62,8 +62,9 @@ def generate(n_agents: int, days: int, n_intents: int, seed: int, out: str) -> N
                    "(default 0 for synthetic histories, 72 otherwise).")
 @click.option("--until", default=None, help="Train only on contacts arriving before this ISO time "
               "(keep the rest for `evaluate --since`).")
+@quiet_option
 def train_cmd(history: str, out: str, targets: str | None, scheduler: str | None, max_depth: int,
-              threads: int, label_delay_h: float | None, until: str | None) -> None:
+              threads: int, label_delay_h: float | None, until: str | None, quiet: bool) -> None:
     """Train one XGBoost model per target on HISTORY and write the model directory."""
     from assign.model.train import TrainParams, train
     from assign.validate import Problems
@@ -80,9 +81,10 @@ def train_cmd(history: str, out: str, targets: str | None, scheduler: str | None
 
         hist = hist[pd.to_datetime(hist["arrival_at"], utc=True) < cut]
     names = [t.strip() for t in targets.split(",") if t.strip()] if targets else None
-    res = train(hist, out=out, targets=names, params=TrainParams(max_depth=max_depth, nthread=threads),
-                label_delay_s=None if label_delay_h is None else label_delay_h * 3600.0,
-                scheduler=scheduler, progress=True)
+    with Bars(quiet=quiet) as bars:
+        res = train(hist, out=out, targets=names, params=TrainParams(max_depth=max_depth, nthread=threads),
+                    label_delay_s=None if label_delay_h is None else label_delay_h * 3600.0,
+                    scheduler=scheduler, progress=bars)
     click.echo(f"wrote {res.out}")
     click.echo(_summary(res.metrics))
 
@@ -113,35 +115,79 @@ def _summary(metrics: dict) -> str:
 @click.argument("model_dir", type=click.Path(file_okay=False))
 @click.argument("history", type=click.Path(dir_okay=False))
 @click.option("--since", default=None, help="Score only contacts arriving at/after this ISO time "
-              "(features still use the earlier rows).")
-@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-def evaluate(model_dir: str, history: str, since: str | None, as_json: bool) -> None:
-    """Print the metrics of MODEL_DIR on HISTORY (and of the truth on synthetic data)."""
-    from assign.model.scorer import ModelDir, evaluate as run
+              "(features still use the earlier rows) [default: the model's held-out period].")
+@click.option("--all-rows", is_flag=True, help="Score every row, including those the model trained on (in-sample).")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON (the rows scored under \"scored\").")
+@quiet_option
+def evaluate(model_dir: str, history: str, since: str | None, all_rows: bool, as_json: bool, quiet: bool) -> None:
+    """Print the metrics of MODEL_DIR on HISTORY (and of the truth on synthetic data).
 
-    since_t = _iso_time(since, option="--since") if since else None
-    md, hist = ModelDir.load(model_dir), _read_history(history)
-    _warn_overlap(md, hist)
-    res = run(md, hist, since=since_t)
-    from assign.io import dumps
+    By default only rows the model never trained on are scored: those arriving at or after the
+    start of its held-out period (recorded by `assign train`)."""
+    from assign.model.scorer import ModelDir
+    from assign.model.scorer import evaluate as run
 
-    click.echo(dumps(res, indent=1) if as_json else _summary(res))
+    model = ModelDir.load(model_dir)
+    hist = _read_history(history)
+    _warn_overlap(model, hist)
+    since_t, scored = _rows_to_score(model, hist, since=since, all_rows=all_rows)
+    with Bars(quiet=quiet) as bars:
+        res = run(model, hist, since=since_t, progress=bars)
+    if as_json:
+        from assign.io import dumps
+
+        click.echo(dumps({"scored": scored, **res}, indent=1))
+    else:
+        click.echo(f"scored: {scored['description']}")
+        click.echo(_summary(res))
+
+
+def _rows_to_score(model, hist, *, since: str | None, all_rows: bool):
+    """Which rows `evaluate` scores (--since, --all-rows, or by default the model's held-out
+    period): the start time (None = all rows) and the JSON-ready description."""
+    import pandas as pd
+
+    from assign.model.scorer import held_out_from
+
+    if since and all_rows:
+        raise InputError(["--since / --all-rows: give at most one"], what="option")
+    if all_rows:
+        return None, {"selection": "all", "since": None, "rows": int(len(hist)), "of_rows": int(len(hist)),
+                      "description": f"all {len(hist)} rows (--all-rows: includes the rows the model trained on)"}
+    if since:
+        t, why = _iso_time(since, option="--since"), "--since"
+    else:
+        start = held_out_from(model.metadata)
+        if start is None:
+            old = model.metadata.get("data", {}).get("test_from")
+            hint = f" (its model card gives a held-out tail from {old})" if old else ""
+            raise InputError([f"{model.path}: this model records no held-out period (trained by an older assign)"
+                              f"{hint}; pass --since TIME to score a later window, or --all-rows"], what="option")
+        t, why = _iso_time(start, option="held_out.from of metadata.json"), "the model's held-out period"
+    arrivals = pd.to_datetime(hist["arrival_at"], utc=True, errors="coerce") if "arrival_at" in hist else None
+    n = int((arrivals >= t).sum()) if arrivals is not None else None
+    if n == 0:
+        raise InputError([f"{why}: no row of {len(hist)} arrives at or after {t}; pass --since TIME or --all-rows"],
+                         what="option")
+    return t, {"selection": "since" if since else "held_out", "since": str(t), "rows": n, "of_rows": int(len(hist)),
+               "description": f"the {n} of {len(hist)} rows arriving at or after {t} ({why})"}
 
 
 @main.command()
 @click.argument("model_dir", type=click.Path(file_okay=False))
 @click.argument("history", type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Parquet file of predictions.")
-def predict(model_dir: str, history: str, out: str) -> None:
+@quiet_option
+def predict(model_dir: str, history: str, out: str, quiet: bool) -> None:
     """Write per-row predictions (p_resolved, csat, handle_s) of MODEL_DIR for HISTORY."""
+    from assign.io import check_out, write_frame
     from assign.model.scorer import ModelDir, predict_history
 
-    from assign.io import check_out, write_frame
-
     check_out(out, inputs=(history,))
-    md, hist = ModelDir.load(model_dir), _read_history(history)
-    _warn_overlap(md, hist)
-    preds = predict_history(md, hist)
+    model, hist = ModelDir.load(model_dir), _read_history(history)
+    _warn_overlap(model, hist)
+    with Bars(quiet=quiet) as bars:
+        preds = predict_history(model, hist, progress=bars)
     write_frame(preds, out, fmt="parquet", inputs=(history,))
     click.echo(f"wrote {out} ({len(preds)} rows, columns {', '.join(preds.columns[1:])})")
 

@@ -6,12 +6,18 @@ from pathlib import Path
 import click
 
 from assign.cli import main
+from assign.config import RouterConfig
 from assign.errors import InputError
 
 FORMATS = ("json", "csv", "parquet")
+_DEFAULTS = RouterConfig()  # the library's defaults, shown by --help (None options fall back to them)
 #: More candidates per contact than this never changes a tick's answer measurably, and a huge
 #: value would size the candidate arrays by it (2**31 ran out of memory).
 MAX_TOP_K = 10_000
+
+
+def _shown(value, none: str) -> str:
+    return none if value is None else str(value)
 
 
 def _router(*, model: str | None, threshold: float | None, top_k: int | None, min_proficiency: float | None):
@@ -30,17 +36,21 @@ def _router(*, model: str | None, threshold: float | None, top_k: int | None, mi
 
 @main.command()
 @click.argument("snapshot", type=click.Path(path_type=Path))
-@click.option("--values", "values_path", type=click.Path(path_type=Path),
+@click.option("--values", "values_path", type=click.Path(path_type=Path), show_default="none: the scorer values pairs",
               help="CSV/Parquet of contact_id, agent_id, value: the only candidate pairs, with these values.")
-@click.option("--model", type=click.Path(path_type=Path), help="Model directory (assign train) to score pairs.")
-@click.option("--budget-ms", type=float, help="Time budget of the tick; greedy when it is nearly spent.")
-@click.option("--threshold", type=float, help="Leave contacts queued when their value is below this.")
-@click.option("--top-k", type=int,
-              help="Candidates kept per contact and per agent on large ticks.")
-@click.option("--min-proficiency", type=float, help="Minimum proficiency on the contact's intent.")
+@click.option("--model", type=click.Path(path_type=Path), show_default="none: the rule-based SkillScorer",
+              help="Model directory (assign train) to score pairs.")
+@click.option("--budget-ms", type=float, show_default=_shown(_DEFAULTS.budget_ms, "none: no time limit"),
+              help="Time budget of the tick; greedy when it is nearly spent.")
+@click.option("--threshold", type=float, show_default=_shown(_DEFAULTS.threshold, "none: serve every contact it can"),
+              help="Leave contacts queued when their value is below this.")
+@click.option("--top-k", type=int, default=_DEFAULTS.top_k, show_default=True,
+              help=f"Candidates kept per contact and per agent on ticks over {_DEFAULTS.prune_min_pairs:,} pairs.")
+@click.option("--min-proficiency", type=float, default=_DEFAULTS.min_proficiency, show_default=True,
+              help="Minimum proficiency on the contact's intent.")
 @click.option("--explain", is_flag=True, help="Add each contact's next-best agents and why they lost.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), help="Write here instead of stdout.")
+@click.option("--out", type=click.Path(path_type=Path), show_default="stdout", help="Write here instead of stdout.")
 def solve(snapshot: Path, values_path: Path | None, model: Path | None, budget_ms: float | None,
           threshold: float | None, top_k: int | None, min_proficiency: float | None, explain: bool,
           fmt: str, out: Path | None) -> None:
@@ -99,8 +109,17 @@ def _with_domain(result, router, snap):
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--rows", type=click.IntRange(0, 1000), default=12, show_default=True,
               help="Assignments to list.")
-def demo(n_contacts: int, n_agents: int, seed: int, rows: int) -> None:
+@click.option("--save", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the snapshot as JSON here (for `assign solve FILE --explain`).")
+def demo(n_contacts: int, n_agents: int, seed: int, rows: int, save: Path | None) -> None:
     """Solve one synthetic queue snapshot and explain the result (no files needed)."""
-    from assign.demo import run_demo
+    from assign.demo import demo_snapshot, run_demo
 
-    click.echo(run_demo(n_contacts=n_contacts, n_agents=n_agents, seed=seed, rows=rows))
+    if save is not None:
+        snap = demo_snapshot(n_contacts=n_contacts, n_agents=n_agents, seed=seed)
+        from assign.io import check_out, dumps, write_text
+
+        check_out(save, option="--save")
+        write_text(save, dumps(snap.to_dict(), indent=1) + "\n")
+    click.echo(run_demo(n_contacts=n_contacts, n_agents=n_agents, seed=seed, rows=rows,
+                        saved_as=str(save) if save is not None else None))

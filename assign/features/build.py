@@ -29,10 +29,18 @@ def _hour_weekday(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return hour.astype(F32), ((day + 3) % 7).astype(F32)  # 1970-01-01 was a Thursday
 
 
+def _per_unique(values, fn, *, missing, dtype) -> np.ndarray:
+    """``fn(v)`` for every value, computed once per distinct value (a Python loop over 600k
+    arrow strings took most of the feature time); ``missing`` where the value is NA."""
+    codes, uniques = pd.factorize(pd.Series(values), use_na_sentinel=True)
+    lut = [fn(u) for u in uniques]
+    lut.append(missing)  # code -1 (NA) picks the last entry
+    return np.asarray(lut, dtype=dtype)[codes]
+
+
 def _codes(values: pd.Series, vocab: tuple[str, ...]) -> np.ndarray:
     m = {k: n for n, k in enumerate(vocab)}
-    return np.fromiter((m.get(v, -1) if isinstance(v, str) else -1 for v in values), dtype=np.int32,
-                       count=len(values))
+    return _per_unique(values, lambda v: m.get(v, -1) if isinstance(v, str) else -1, missing=-1, dtype=np.int32)
 
 
 def _f32(s: pd.Series) -> np.ndarray:
@@ -40,8 +48,8 @@ def _f32(s: pd.Series) -> np.ndarray:
 
 
 def _priority(tiers) -> np.ndarray:
-    return np.fromiter((np.nan if not isinstance(v, str) else float(v == "priority") for v in tiers),
-                       dtype=F32, count=len(tiers))
+    return _per_unique(tiers, lambda v: float(v == "priority") if isinstance(v, str) else np.nan,
+                       missing=np.nan, dtype=F32)
 
 
 def arrival_seconds(history: pd.DataFrame) -> np.ndarray:
@@ -54,9 +62,9 @@ def handle_key(channel: str, intent: str) -> str:
 
 def fit_spec(history: pd.DataFrame, *, label_delay_s: float = 0.0, smoothing: float = 20.0) -> FeatureSpec:
     """Vocabularies and priors learnt from a (training) history."""
-    strs = lambda s: sorted({v for v in s if isinstance(v, str) and v})  # noqa: E731
+    strs = lambda s: sorted({v for v in s.unique() if isinstance(v, str) and v})  # noqa: E731
     langs = set(strs(history["language"]))
-    for v in history["agent_languages"]:
+    for v in history["agent_languages"].unique():
         if isinstance(v, str):
             langs.update(x for x in v.split(";") if x)
     res = history["resolved"].astype("float64")
@@ -72,6 +80,32 @@ def fit_spec(history: pd.DataFrame, *, label_delay_s: float = 0.0, smoothing: fl
         smoothing=float(smoothing), label_delay_s=float(label_delay_s),
         handle_log_mean={handle_key(c, i): float(v) for (c, i), v in means.items()},
     )
+
+
+def _speaks(agent_languages: pd.Series, languages: tuple[str, ...]) -> np.ndarray:
+    """One row per history row: 1 where the serving agent speaks the language, NaN rows
+    where no agent served (``;``-separated codes, unknown codes ignored)."""
+    width = max(len(languages), 1)
+    li = {k: n for n, k in enumerate(languages)}
+    codes, uniques = pd.factorize(agent_languages, use_na_sentinel=True)
+    lut = np.zeros((len(uniques) + 1, width), dtype=F32)
+    for u, v in enumerate(uniques):
+        if isinstance(v, str):
+            for x in v.split(";"):
+                if x in li:
+                    lut[u, li[x]] = 1.0
+        else:
+            lut[u, :] = np.nan
+    lut[-1, :] = np.nan  # code -1: NA
+    return lut[codes]
+
+
+def _handle_base(history: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+    """The spec's mean log handle time of each row's channel|intent (NaN when unseen)."""
+    cc, uc = pd.factorize(history["channel"].astype(str), use_na_sentinel=False)
+    ic, ui = pd.factorize(history["intent"].astype(str), use_na_sentinel=False)
+    lut = np.array([[spec.handle_log_mean.get(handle_key(a, b), np.nan) for b in ui] for a in uc], dtype=np.float64)
+    return lut[cc, ic] if len(cc) else np.zeros(0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,20 +131,11 @@ def history_features(history: pd.DataFrame, spec: FeatureSpec) -> TrainingFeatur
                      cust_recent=recent, language=_codes(history["language"], spec.languages),
                      style=_codes(history["style"], spec.styles))
     # agents as they were when serving each row
-    li = {k: n for n, k in enumerate(spec.languages)}
-    speaks = np.zeros((n, max(len(spec.languages), 1)), dtype=F32)
-    for r, v in enumerate(history["agent_languages"]):
-        if isinstance(v, str):
-            for x in v.split(";"):
-                if x in li:
-                    speaks[r, li[x]] = 1.0
-        else:
-            speaks[r, :] = np.nan
+    speaks = _speaks(history["agent_languages"], spec.languages)
     agent_codes, agent_vocab = pd.factorize(history["agent_id"], use_na_sentinel=True)
     handle = history["handle_s"].astype("float64").to_numpy(na_value=np.nan)
     wait = history["wait_s"].astype("float64").to_numpy(na_value=np.nan)
-    keys = [handle_key(a, b) for a, b in zip(history["channel"].astype(str), history["intent"].astype(str))]
-    base = np.array([spec.handle_log_mean.get(k, np.nan) for k in keys])
+    base = _handle_base(history, spec)
     with np.errstate(invalid="ignore", divide="ignore"):
         hratio = np.where(handle > 0, np.log(np.where(handle > 0, handle, 1.0)) - base, np.nan)
     known_at = t + np.nan_to_num(wait) + handle + spec.label_delay_s

@@ -25,6 +25,7 @@ from assign.model.forest import Forest, forest_from_booster
 from assign.model.packed import PackedForest, pack_boosters
 from assign.model.prior import PriorFit, fit_prior
 from assign.model.train import TARGETS, eval_target
+from assign.progress import Progress, Steps
 from assign.schema import Snapshot, build_snapshot
 from assign.scorer import Scorer
 
@@ -258,11 +259,14 @@ class XGBScorer(Scorer):
         self.score_pairs(snap, contact_idx=np.array([0]), agent_idx=np.array([0]))
 
 
-def predict_history(model: ModelDir, history: pd.DataFrame) -> pd.DataFrame:
+def predict_history(model: ModelDir, history: pd.DataFrame, *, progress: Progress | None = None) -> pd.DataFrame:
     """Per-row predictions for a history (features point in time over the history given)."""
+    steps = Steps(progress, stage="predicting", total=2)
     hist = conform_history(history)
     X = history_features(hist, model.spec).X
+    steps.advance()
     preds = model.predict_matrix(X)
+    steps.advance()
     out = pd.DataFrame({"contact_id": hist["contact_id"]})
     for n, v in preds.items():
         out[OUTPUT_NAME[n]] = v
@@ -270,13 +274,25 @@ def predict_history(model: ModelDir, history: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def evaluate(model: ModelDir, history: pd.DataFrame, *, since: datetime | None = None) -> dict[str, Any]:
-    """Metrics of every target on the served, labelled rows (arrived at or after ``since``);
-    features are computed point in time over the whole history, so pass the earlier part
-    too when evaluating a later window. Adds the truth's metrics on synthetic histories."""
+def held_out_from(metadata: dict[str, Any]) -> str | None:
+    """Start of the model's held-out period (ISO time; every row arriving at or after it is
+    unseen by the model), or None for a model trained before it was recorded."""
+    held = metadata.get("held_out")
+    return str(held["from"]) if isinstance(held, dict) and held.get("from") else None
+
+
+def evaluate(model: ModelDir, history: pd.DataFrame, *, since: datetime | None = None,
+             progress: Progress | None = None) -> dict[str, Any]:
+    """Metrics of every target on the served, labelled rows (arrived at or after ``since``;
+    None = every row, in-sample ones included: see :func:`held_out_from`); features are
+    computed point in time over the whole history, so pass the earlier part too when
+    evaluating a later window. Adds the truth's metrics on synthetic histories."""
+    steps = Steps(progress, stage="scoring", total=2)
     hist = conform_history(history).sort_values("arrival_at", kind="stable").reset_index(drop=True)
     X = history_features(hist, model.spec).X
+    steps.advance()
     preds = model.predict_matrix(X)
+    steps.advance()
     window = np.ones(len(hist), bool) if since is None else (hist["arrival_at"] >= pd.Timestamp(since)).to_numpy()
     synthetic = has_truth(hist)
     res: dict[str, Any] = {}

@@ -26,6 +26,7 @@ from assign.features.build import fit_spec, history_features
 from assign.features.spec import FeatureSpec
 from assign.history import conform_history, has_truth
 from assign.model.metrics import binary_metrics, regression_metrics
+from assign.progress import Progress, Steps
 
 
 @dataclass(frozen=True)
@@ -121,13 +122,15 @@ def eval_target(t: Target, y: np.ndarray, pred: np.ndarray, truth: np.ndarray | 
 
 def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | None = None,
           params: TrainParams | None = None, label_delay_s: float | None = None,
-          scheduler: str | None = None, progress: bool = False) -> TrainResult:
+          scheduler: str | None = None, progress: Progress | None = None) -> TrainResult:
     """Train one model per target on ``history`` (history contract) and write the model dir.
 
     ``targets`` None means every default target that has labels; named targets without any
     label are an :class:`InputError`. ``label_delay_s`` (default: 0 for synthetic histories,
     72 h otherwise, when "resolved" is only known once no repeat came) delays when an outcome
-    counts in the agents' point-in-time performance. ``scheduler`` trains on a Dask cluster."""
+    counts in the agents' point-in-time performance. ``scheduler`` trains on a Dask cluster.
+    ``progress`` (see :mod:`assign.progress`) hears of each feature step and each target trained.
+    The metadata records the held-out period (``held_out``) that ``assign evaluate`` scores by default."""
     p = params or TrainParams()
     check_model_out(Path(out))
     hist = conform_history(history)
@@ -140,23 +143,15 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
         raise InputError(bad, what="training targets")
     hist = hist.sort_values("arrival_at", kind="stable").reset_index(drop=True)
     tr, va, te = _split(len(hist), p)
-    usable, skipped = [], {}
-    for n in names:
-        y, ok = _labels(hist, TARGETS[n])
-        counts = [int((ok & s).sum()) for s in (tr, va, te)]
-        if min(counts) == 0:
-            skipped[n] = f"no labelled served rows in train/valid/test ({counts[0]}/{counts[1]}/{counts[2]})"
-        else:
-            usable.append(n)
-    if explicit and skipped:
-        raise InputError([f"target {k}: {v}" for k, v in skipped.items()], what="training targets")
-    if not usable:
-        raise InputError([f"target {k}: {v}" for k, v in skipped.items()], what="training targets")
+    usable, skipped = _usable_targets(hist, names, explicit=explicit, segments=(tr, va, te))
     synthetic = has_truth(hist)
     delay = (0.0 if synthetic else REPEAT_WINDOW_S) if label_delay_s is None else float(label_delay_s)
+    steps = Steps(progress, stage="features", total=2)
     spec = fit_spec(hist[tr], label_delay_s=delay)
     spec.check_current()
+    steps.advance()
     feats = history_features(hist, spec)
+    steps.advance()
     X = feats.X
     if not np.isfinite(X[~np.isnan(X)]).all():
         raise InputError(["history: a feature built from it is infinite (check the numeric columns)"], what="history")
@@ -176,18 +171,19 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
 
 
 def _fit_and_write(*, out: Path, hist, history, usable, skipped, X, spec, feats, p: TrainParams, split,
-                   synthetic: bool, delay: float, scheduler: str | None, progress: bool):
+                   synthetic: bool, delay: float, scheduler: str | None,
+                   progress: Progress | None):
     """Train every usable target and write boosters, spec and state into ``out`` (a fresh
     temporary directory); returns the metrics and the metadata (without file digests)."""
     import xgboost as xgb
-    from tqdm import tqdm
 
     tr, va, te = split
     (out / "models").mkdir(parents=True, exist_ok=True)
     metrics: dict[str, dict[str, Any]] = {}
     rounds: dict[str, int] = {}
     client = _client(scheduler) if scheduler else None
-    for n in tqdm(usable, desc="training", unit="target", disable=not progress):
+    steps = Steps(progress, stage="training", total=len(usable))
+    for n in usable:
         t = TARGETS[n]
         y, ok = _labels(hist, t)
         if client is None:
@@ -205,6 +201,7 @@ def _fit_and_write(*, out: Path, hist, history, usable, skipped, X, spec, feats,
         pred = bst.inplace_predict(X[sel])
         truth = hist[t.truth].astype("float64").to_numpy(na_value=np.nan)[sel] if (synthetic and t.truth) else None
         metrics[n] = eval_target(t, y[sel], pred, truth)
+        steps.advance()
     if client is not None:
         client.close()
     spec.save(out / "features.json")
@@ -220,6 +217,7 @@ def _fit_and_write(*, out: Path, hist, history, usable, skipped, X, spec, feats,
                   first_arrival=str(t_all.iloc[0]), last_arrival=str(t_all.iloc[-1]),
                   test_from=str(t_all[te].iloc[0]), data_hash=data_hash(history), synthetic=synthetic),
         label_delay_s=delay, metrics=metrics, scheduler=scheduler or "in-process",
+        held_out=held_out_period(t_all[te], rows=int(len(hist))),
     )
     return metrics, meta
 
@@ -258,6 +256,30 @@ def replace_dir(new: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _usable_targets(hist: pd.DataFrame, names: list[str], *, explicit: bool,
+                    segments: tuple[np.ndarray, ...]) -> tuple[list[str], dict[str, str]]:
+    """Targets with labelled served rows in every segment (train, valid, test), and why the
+    others were skipped; an explicitly named target without labels is an InputError."""
+    usable, skipped = [], {}
+    for n in names:
+        _, ok = _labels(hist, TARGETS[n])
+        counts = [int((ok & s).sum()) for s in segments]
+        if min(counts) == 0:
+            skipped[n] = f"no labelled served rows in train/valid/test ({counts[0]}/{counts[1]}/{counts[2]})"
+        else:
+            usable.append(n)
+    if (explicit and skipped) or not usable:
+        raise InputError([f"target {k}: {v}" for k, v in skipped.items()], what="training targets")
+    return usable, skipped
+
+
+def held_out_period(arrivals: pd.Series, *, rows: int) -> dict[str, Any]:
+    """The held-out tail as metadata: its first and last arrival and row count. Every row
+    arriving at or after ``from`` is unseen by the model (the tail, and anything later)."""
+    return {"from": str(arrivals.iloc[0]), "to": str(arrivals.iloc[-1]), "rows": int(len(arrivals)),
+            "of_rows": rows, "rule": "the last test_fraction of the training history by arrival time"}
+
+
 def _client(address: str):
     try:
         from dask.distributed import Client
@@ -293,7 +315,8 @@ def model_card(meta: dict[str, Any], spec: FeatureSpec) -> str:
         f"- split by time: train {d['rows_train']}, early-stopping {d['rows_valid']}, held-out tail "
         f"{d['rows_test']} from {d['test_from']}",
         f"- {len(spec.names)} features: {', '.join(spec.names)}; no `truth_*` column is a feature",
-        f"- outcomes count in agents' point-in-time performance {meta['label_delay_s'] / 3600:g} h after the contact ends",
+        f"- outcomes count in agents' point-in-time performance {meta['label_delay_s'] / 3600:g} h after the "
+        "contact ends",
         "", "## Held-out metrics", "",
     ]
     for n, m in meta["metrics"].items():

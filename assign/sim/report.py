@@ -1,5 +1,10 @@
 """The report directory of a simulation: report.md, a self-contained report.html (plots
-embedded as base64 PNG), the PNG plots, kpis.csv (intervals) and runs.csv (one row per run)."""
+embedded as base64 PNG), the PNG plots, kpis.csv (intervals) and runs.csv (one row per run).
+
+The plots: KPI bars (axes from 0, intervals clipped to each KPI's range), paired differences
+against the baseline (what decides a comparison: per-policy intervals overlap where paired
+differences are clearly significant), waiting times, service level by hour, work per agent.
+The report defines every KPI (``KPI_DEFINITIONS``)."""
 from __future__ import annotations
 
 import base64
@@ -14,9 +19,31 @@ import pandas as pd
 
 from assign.sim.kpis import KPI_NAMES, WAIT_BINS, RunSummary, kpi_table, paired_differences, uplift_share
 
-PLOT_KPIS = ("resolution_rate", "csat", "aht_s", "asa_s", "service_level", "abandonment_rate", "occupancy",
-             "work_gini")
-
+#: KPIs drawn as bars (each axis starts at 0) and as paired differences against the baseline.
+PLOT_KPIS = ("resolution_rate", "csat", "aht_s", "asa_s", "mean_wait_s", "service_level", "abandonment_rate",
+             "occupancy", "work_gini")
+DIFF_KPIS = ("resolution_rate", "csat", "aht_s", "asa_s", "mean_wait_s", "service_level", "abandonment_rate")
+#: The report's definitions (they follow assign/sim/kpis.py; a test checks every KPI has one).
+KPI_DEFINITIONS = {
+    "offered": "contacts that arrived during the simulated days",
+    "resolution_rate": "share of answered contacts resolved (outcome drawn from the world's truth)",
+    "expected_resolution": "mean true resolution probability of the answered contacts (the same without the "
+                           "Bernoulli noise; synthetic world only)",
+    "csat": "mean CSAT (1-5) of answered contacts",
+    "aht_s": "average handle time of answered contacts, seconds",
+    "asa_s": "average speed of answer: mean wait of ANSWERED contacts only, seconds; abandoned contacts are left "
+             "out, so a policy that lets long waiters abandon can lower it",
+    "mean_wait_s": "mean wait of ALL offered contacts, seconds: answered ones until answer, abandoned ones until "
+                   "they hung up, unserved ones until the end of the run",
+    "p_wait": "share of answered contacts who waited at all (Erlang C's probability of wait; ~1 under a "
+              "batch window, by construction)",
+    "service_level": ("contacts answered within the threshold (settings: sl_threshold_s) / all offered; "
+                      "abandoned ones count as misses"),
+    "abandonment_rate": "abandoned / offered",
+    "unserved_rate": "still queued when the run ended / offered",
+    "occupancy": "time agents held at least one contact / time on shift",
+    "work_gini": "Gini coefficient of handle seconds across agents on shift (0 = equal work)",
+}
 
 def runs_frame(summaries: Sequence[RunSummary]) -> pd.DataFrame:
     """One row per run: policy, seed, every KPI, decisions and wall time."""
@@ -56,68 +83,235 @@ def _table_md(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _plots(summaries: Sequence[RunSummary], out: Path, kt: pd.DataFrame) -> dict[str, Path]:
+#: Where each KPI can lie: error bars are clipped to it (a wait cannot be negative).
+_RATES = ("resolution_rate", "expected_resolution", "p_wait", "service_level", "abandonment_rate", "unserved_rate",
+          "occupancy", "work_gini")
+KPI_RANGE = {**{k: (0.0, 1.0) for k in _RATES}, "csat": (1.0, 5.0)}
+LOWER_IS_BETTER = {"asa_s", "mean_wait_s", "abandonment_rate", "unserved_rate"}
+CAPTIONS = {
+    "kpis": ("KPI means with their 95% confidence intervals over replications. Every axis starts at 0. Error bars "
+             "are clipped to the KPI's possible range (a wait cannot be negative, a rate cannot exceed 1), so they "
+             "can be asymmetric. These intervals are independent per policy: to compare two policies, read the "
+             "paired differences, which are much narrower because every policy sees the same seeds."),
+    "differences": ("Each policy minus the baseline ({baseline}), paired on seeds (common random numbers): mean "
+                    "difference and its 95% confidence interval. Filled marker: the interval excludes 0."),
+    "waits": "Cumulative share of answered contacts by waiting time (log scale), all replications pooled.",
+    "service_level_by_hour": "Service level by hour of arrival, all replications pooled.",
+    "work_per_agent": "Handle hours per agent and replication, agents sorted from most to least work.",
+}
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    policies = list(dict.fromkeys(s.policy for s in summaries))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    files = {}
-    # 1. KPI bars with 95% intervals
-    fig, axes = plt.subplots(2, 4, figsize=(14, 6))
+    return plt
+
+
+def _colors(n: int) -> list[str]:
+    cycle = _pyplot().rcParams["axes.prop_cycle"].by_key()["color"]
+    return [cycle[i % len(cycle)] for i in range(n)]
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    _pyplot().close(fig)
+    return path
+
+
+def clipped_errors(mean: np.ndarray, half_width: np.ndarray, *, kpi: str) -> np.ndarray:
+    """Asymmetric error-bar lengths (2, n): the interval ``mean ± half_width`` clipped to the
+    KPI's range (waits and counts at 0, rates also at 1, CSAT to 1..5); 0 where unknown."""
+    lo, hi = KPI_RANGE.get(kpi, (0.0, np.inf))
+    m = np.nan_to_num(np.asarray(mean, dtype=float))
+    hw = np.nan_to_num(np.asarray(half_width, dtype=float))
+    return np.vstack([m - np.maximum(m - hw, lo), np.minimum(m + hw, hi) - m]).clip(min=0.0)
+
+
+def _plot_kpis(kt: pd.DataFrame, policies: list[str], path: Path) -> Path:
+    plt = _pyplot()
+    fig, axes = plt.subplots(3, 3, figsize=(13, 9))
+    x = np.arange(len(policies))
     for ax, k in zip(axes.ravel(), PLOT_KPIS):
         sub = kt[kt.kpi == k].set_index("policy").reindex(policies)
-        hw = sub["half_width"].fillna(0).to_numpy()
-        ax.bar(range(len(policies)), sub["mean"], yerr=hw, capsize=4,
-               color=[colors[i % len(colors)] for i in range(len(policies))])
-        ax.set_xticks(range(len(policies)), policies, rotation=40, ha="right", fontsize=8)
-        ax.set_title(k, fontsize=10)
-        finite = sub["mean"].to_numpy()[np.isfinite(sub["mean"].to_numpy())]
-        if not len(finite):
+        mean = sub["mean"].to_numpy(dtype=float)
+        ax.set_title(k + (" (lower is better)" if k in LOWER_IS_BETTER else ""), fontsize=10)
+        ax.set_xticks(x, policies, rotation=40, ha="right", fontsize=8)
+        if not np.isfinite(mean).any():
             ax.text(0.5, 0.5, "n/a (not modelled)", ha="center", va="center", transform=ax.transAxes)
             ax.set_yticks([])
-        if len(finite) and k not in ("aht_s", "asa_s"):
-            lo, hi = (finite - hw[np.isfinite(sub["mean"].to_numpy())]).min(), (finite + hw[np.isfinite(sub["mean"].to_numpy())]).max()
-            pad = max((hi - lo) * 0.3, 1e-3)
-            ax.set_ylim(max(lo - pad, 0), hi + pad)
-    fig.suptitle("KPIs by policy (mean and 95% CI over replications)")
-    fig.tight_layout()
-    files["kpis"] = out / "kpis.png"; fig.savefig(files["kpis"], dpi=90); plt.close(fig)
-    # 2. waiting-time distribution of answered contacts (CDF at the bin edges)
-    fig, ax = plt.subplots(figsize=(7, 4))
+            continue
+        ax.bar(x, np.nan_to_num(mean), color=_colors(len(policies)),
+               yerr=clipped_errors(mean, sub["half_width"].to_numpy(dtype=float), kpi=k), capsize=4)
+        ax.set_ylim(bottom=0.0)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle("KPIs by policy: mean and 95% CI over replications (axes from 0; intervals clipped to each "
+                 "KPI's range)")
+    return _save(fig, path)
+
+
+def _plot_differences(diffs: pd.DataFrame, policies: list[str], baseline: str, path: Path) -> Path | None:
+    others = [p for p in policies if p != baseline]
+    if not others:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 4, figsize=(15, 3.0 + 0.5 * len(others)))
+    y = np.arange(len(others))[::-1]
+    colors = [c for p, c in zip(policies, _colors(len(policies))) if p != baseline]  # the bars' colours
+    for ax, k in zip(axes.ravel(), DIFF_KPIS):
+        sub = diffs[diffs.kpi == k].set_index("policy").reindex(others)
+        d = sub["diff"].to_numpy(dtype=float)
+        ax.set_title(f"{k} − {baseline}" + (" (lower is better)" if k in LOWER_IS_BETTER else ""), fontsize=10)
+        ax.set_yticks(y, others, fontsize=8)
+        ax.axvline(0.0, color="0.3", lw=1)
+        if not np.isfinite(d).any():
+            ax.text(0.5, 0.5, "n/a (not modelled)", ha="center", va="center", transform=ax.transAxes)
+            continue
+        lo, hi = sub["ci_low"].to_numpy(dtype=float), sub["ci_high"].to_numpy(dtype=float)
+        for yi, di, l, h, c in zip(y, d, lo, hi, colors):
+            sig = np.isfinite(l) and (l > 0 or h < 0)
+            err = [[di - l], [h - di]] if np.isfinite(l) else None
+            ax.errorbar([di], [yi], xerr=err, fmt="o", color=c, mfc=c if sig else "white", capsize=4)
+        ax.grid(axis="x", alpha=0.3)
+    axes.ravel()[-1].axis("off")
+    axes.ravel()[-1].text(0.0, 0.5, "paired on seeds\n(common random numbers)\n95% CI of the mean difference\n"
+                          "filled: the CI excludes 0", va="center", fontsize=9)
+    fig.suptitle(f"Paired differences against {baseline}")
+    return _save(fig, path)
+
+
+def _plot_waits(summaries: Sequence[RunSummary], policies: list[str], path: Path) -> Path:
+    fig, ax = _pyplot().subplots(figsize=(7, 4))
     edges = WAIT_BINS[1:-1]
-    for i, p in enumerate(policies):
+    for p, c in zip(policies, _colors(len(policies))):
         h = np.sum([s.wait_hist for s in summaries if s.policy == p], axis=0)
-        cdf = np.cumsum(h)[:-1] / max(h.sum(), 1)
-        ax.step(edges, cdf, where="post", label=p, color=colors[i % len(colors)])
-    ax.set_xscale("log"); ax.set_xlabel("wait (s) of answered contacts"); ax.set_ylabel("share answered within")
-    ax.legend(fontsize=8); ax.grid(alpha=0.3); fig.tight_layout()
-    files["waits"] = out / "waits.png"; fig.savefig(files["waits"], dpi=90); plt.close(fig)
-    # 3. service level by hour of day
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for i, p in enumerate(policies):
+        ax.step(edges, np.cumsum(h)[:-1] / max(h.sum(), 1), where="post", label=p, color=c)
+    ax.set_xscale("log")
+    ax.set_xlabel("wait (s) of answered contacts")
+    ax.set_ylabel("share answered within")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def _plot_sl_by_hour(summaries: Sequence[RunSummary], policies: list[str], path: Path) -> Path:
+    fig, ax = _pyplot().subplots(figsize=(7, 4))
+    for p, c in zip(policies, _colors(len(policies))):
         runs = [s for s in summaries if s.policy == p]
         ins = np.sum([s.by_hour["answered_in_sl"] for s in runs], axis=0)
         off = np.sum([s.by_hour["offered"] for s in runs], axis=0)
-        ax.plot(range(24), np.where(off > 0, ins / np.maximum(off, 1), np.nan), marker=".", label=p,
-                color=colors[i % len(colors)])
-    ax.set_xlabel("hour of day (arrival)"); ax.set_ylabel("service level"); ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=8); ax.grid(alpha=0.3); fig.tight_layout()
-    files["service_level_by_hour"] = out / "service_level_by_hour.png"
-    fig.savefig(files["service_level_by_hour"], dpi=90); plt.close(fig)
-    # 4. work per agent (handle hours per replication, agents sorted)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for i, p in enumerate(policies):
-        runs = [s for s in summaries if s.policy == p]
-        w = np.mean([s.agent_work_s for s in runs], axis=0) / 3600.0
-        ax.plot(np.sort(w)[::-1], label=p, color=colors[i % len(colors)])
-    ax.set_xlabel("agents, sorted by work"); ax.set_ylabel("handle hours per replication")
-    ax.legend(fontsize=8); ax.grid(alpha=0.3); fig.tight_layout()
-    files["work_per_agent"] = out / "work_per_agent.png"; fig.savefig(files["work_per_agent"], dpi=90)
-    plt.close(fig)
-    return files
+        ax.plot(range(24), np.where(off > 0, ins / np.maximum(off, 1), np.nan), marker=".", label=p, color=c)
+    ax.set_xlabel("hour of day (arrival)")
+    ax.set_ylabel("service level")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def _plot_work(summaries: Sequence[RunSummary], policies: list[str], path: Path) -> Path:
+    fig, ax = _pyplot().subplots(figsize=(7, 4))
+    for p, c in zip(policies, _colors(len(policies))):
+        w = np.mean([s.agent_work_s for s in summaries if s.policy == p], axis=0) / 3600.0
+        ax.plot(np.sort(w)[::-1], label=p, color=c)
+    ax.set_xlabel("agents, sorted by work")
+    ax.set_ylabel("handle hours per replication")
+    ax.set_ylim(bottom=0.0)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def _plots(summaries: Sequence[RunSummary], out: Path, kt: pd.DataFrame, diffs: pd.DataFrame,
+           baseline: str) -> dict[str, Path]:
+    """Write the report's PNGs; returns {name: path} in the order the report shows them."""
+    policies = list(dict.fromkeys(s.policy for s in summaries))
+    files = {"kpis": _plot_kpis(kt, policies, out / "kpis.png"),
+             "differences": _plot_differences(diffs, policies, baseline, out / "differences.png"),
+             "waits": _plot_waits(summaries, policies, out / "waits.png"),
+             "service_level_by_hour": _plot_sl_by_hour(summaries, policies, out / "service_level_by_hour.png"),
+             "work_per_agent": _plot_work(summaries, policies, out / "work_per_agent.png")}
+    return {k: v for k, v in files.items() if v is not None}
+
+
+def _tables(summaries: Sequence[RunSummary], kt: pd.DataFrame, diffs: pd.DataFrame,
+            policies: list[str]) -> dict[str, pd.DataFrame]:
+    """The report's tables: KPIs (policy x KPI cells), paired differences, by intent, definitions."""
+    wide = kt.assign(cell=[_fmt(m, h, k) for m, h, k in zip(kt["mean"], kt["half_width"], kt["kpi"])])
+    wide = wide.pivot(index="policy", columns="kpi", values="cell").reindex(index=policies, columns=list(KPI_NAMES))
+    dsel = diffs[diffs.kpi.isin(DIFF_KPIS)]
+    dtab = dsel.assign(diff=[f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" for d, lo, hi in
+                             zip(dsel["diff"], dsel["ci_low"], dsel["ci_high"])],
+                       relative=[f"{r:+.1%}" if np.isfinite(r) else "n/a" for r in dsel["relative"]])
+    defs = pd.DataFrame({"kpi": list(KPI_NAMES), "definition": [KPI_DEFINITIONS[k] for k in KPI_NAMES]})
+    return {"kpis": wide.reset_index(), "differences": dtab[["policy", "kpi", "diff", "relative", "n"]],
+            "by_intent": _by_intent(summaries, policies), "definitions": defs}
+
+
+def _headline_lines(head: dict[str, Any] | None, baseline: str) -> list[str]:
+    if not head:
+        return []
+    lo, hi = head["uplift_share_ci"]
+    uplift = (f"ml-batch resolution uplift over {baseline}: {head['resolution_uplift']:+.4f}; oracle's: "
+              f"{head['ceiling_uplift']:+.4f}; share of the oracle's uplift: {head['uplift_share']:.1%} "
+              f"(95% CI {lo:.1%} .. {hi:.1%}, {head['n']} paired seeds)")
+    queue = (f"service level relative to {baseline}: {head['service_level_relative']:+.1%}; "
+             f"abandonment relative to {baseline}: {head['abandonment_relative']:+.1%}")
+    return [uplift, queue]
+
+
+def _sections(tables: dict[str, pd.DataFrame], head_lines: list[str], baseline: str,
+              extra_sections: Sequence[tuple[str, pd.DataFrame]]) -> list[tuple[str, Any]]:
+    """(heading, table or list of lines) in report order, shared by the Markdown and the HTML."""
+    secs: list[tuple[str, Any]] = [("KPIs (mean ± 95% CI half-width over replications)", tables["kpis"])]
+    if head_lines:
+        secs.append(("Headline", head_lines))
+    secs += [(f"Paired differences vs {baseline} (same seeds: common random numbers)", tables["differences"]),
+             ("Resolution rate by intent (mean over replications)", tables["by_intent"])]
+    secs += list(extra_sections)
+    secs.append(("KPI definitions", tables["definitions"]))
+    return secs
+
+
+def _markdown(title: str, settings: Mapping[str, Any], secs: list[tuple[str, Any]], files: dict[str, Path],
+              notes: Sequence[str], baseline: str) -> str:
+    md = [f"# {title}", "", "## Settings", ""] + [f"- {k}: {v}" for k, v in settings.items()] + [""]
+    for name, body in secs:
+        md += [f"## {name}", ""] + ([f"- {x}" for x in body] if isinstance(body, list) else [_table_md(body)]) + [""]
+    md += ["## Plots", ""]
+    for k, p in files.items():
+        md += [f"![{k}]({p.name})", "", CAPTIONS[k].format(baseline=baseline), ""]
+    if notes:
+        md += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    return "\n".join(md)
+
+
+def _html(title: str, settings: Mapping[str, Any], secs: list[tuple[str, Any]], files: dict[str, Path],
+          notes: Sequence[str], baseline: str) -> str:
+    """The self-contained HTML report (plots embedded as base64 PNG)."""
+    esc = html.escape
+    h = ["<!doctype html><html><head><meta charset='utf-8'>", f"<title>{esc(title)}</title>",
+         ("<style>body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse;"
+          "font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}"
+          "figcaption{font-size:13px;color:#333;margin-bottom:24px}</style></head><body>"),
+         f"<h1>{esc(title)}</h1><h2>Settings</h2><ul>"]
+    h += [f"<li>{esc(str(k))}: {esc(str(v))}</li>" for k, v in settings.items()] + ["</ul>"]
+    for name, body in secs:
+        h.append(f"<h2>{esc(name)}</h2>")
+        h.append("<ul>" + "".join(f"<li>{esc(x)}</li>" for x in body) + "</ul>" if isinstance(body, list)
+                 else body.to_html(index=False))
+    h.append("<h2>Plots</h2>")
+    for k, p in files.items():
+        data = base64.b64encode(p.read_bytes()).decode()
+        h.append(f'<figure><img alt="{p.stem}" src="data:image/png;base64,{data}">'
+                 f"<figcaption>{esc(CAPTIONS[k].format(baseline=baseline))}</figcaption></figure>")
+    if notes:
+        h += ["<h2>Notes</h2><ul>"] + [f"<li>{esc(n)}</li>" for n in notes] + ["</ul>"]
+    return "\n".join(h + ["</body></html>"])
 
 
 def write_report(summaries: Sequence[RunSummary], out_dir: str | Path, *, title: str,
@@ -131,69 +325,18 @@ def write_report(summaries: Sequence[RunSummary], out_dir: str | Path, *, title:
     baseline = baseline or ("fcfs" if "fcfs" in policies else policies[0])
     kt = kpi_table(summaries)
     kt.to_csv(out / "kpis.csv", index=False)
-    runs = runs_frame(summaries)
-    runs.to_csv(out / "runs.csv", index=False)
+    runs_frame(summaries).to_csv(out / "runs.csv", index=False)
     diffs = paired_differences(summaries, baseline=baseline)
     head = headline(summaries, baseline=baseline)
-    files = _plots(summaries, out, kt)
-
-    wide = kt.assign(cell=[_fmt(m, h, k) for m, h, k in zip(kt["mean"], kt["half_width"], kt["kpi"])])
-    wide = wide.pivot(index="policy", columns="kpi", values="cell").reindex(index=policies, columns=list(KPI_NAMES))
-    wide = wide.reset_index()
-    dsel = diffs[diffs.kpi.isin(["resolution_rate", "csat", "aht_s", "asa_s", "service_level", "abandonment_rate"])]
-    dtab = dsel.assign(diff=[f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" for d, lo, hi in
-                             zip(dsel["diff"], dsel["ci_low"], dsel["ci_high"])],
-                       relative=[f"{r:+.1%}" if np.isfinite(r) else "n/a" for r in dsel["relative"]])
-    dtab = dtab[["policy", "kpi", "diff", "relative", "n"]]
-    by_int = _by_intent(summaries, policies)
-
-    md = [f"# {title}", "", "## Settings", ""]
-    md += [f"- {k}: {v}" for k, v in settings.items()]
-    md += ["", "## KPIs (mean ± 95% CI half-width over replications)", "", _table_md(wide), ""]
-    if head:
-        md += ["## Headline", "",
-               f"- ml-batch resolution uplift over {baseline}: {head['resolution_uplift']:+.4f}; "
-               f"oracle's: {head['ceiling_uplift']:+.4f}; share of the oracle's uplift: "
-               f"{head['uplift_share']:.1%} (95% CI {head['uplift_share_ci'][0]:.1%} .. {head['uplift_share_ci'][1]:.1%}, "
-               f"{head['n']} paired seeds)",
-               f"- service level relative to {baseline}: {head['service_level_relative']:+.1%}; "
-               f"abandonment relative to {baseline}: {head['abandonment_relative']:+.1%}", ""]
-    md += [f"## Paired differences vs {baseline} (same seeds: common random numbers)", "", _table_md(dtab), ""]
-    md += ["## Resolution rate by intent (mean over replications)", "", _table_md(by_int), ""]
-    for name, df in extra_sections:
-        md += [f"## {name}", "", _table_md(df), ""]
-    md += ["## Plots", ""] + [f"![{k}]({p.name})" for k, p in files.items()] + [""]
-    if notes:
-        md += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
-    (out / "report.md").write_text("\n".join(md))
-
-    def img(p: Path) -> str:
-        return f'<img alt="{p.stem}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">'
-
-    h = ["<!doctype html><html><head><meta charset='utf-8'>", f"<title>{html.escape(title)}</title>",
-         "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse;font-size:12px}"
-         "td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}</style></head><body>",
-         f"<h1>{html.escape(title)}</h1><h2>Settings</h2><ul>"]
-    h += [f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in settings.items()]
-    h += ["</ul><h2>KPIs (mean ± 95% CI half-width)</h2>", wide.to_html(index=False)]
-    if head:
-        h += ["<h2>Headline</h2>", "<p>" + html.escape(md[md.index("## Headline") + 2]) + "<br>"
-              + html.escape(md[md.index("## Headline") + 3]) + "</p>"]
-    h += [f"<h2>Paired differences vs {html.escape(baseline)}</h2>", dtab.to_html(index=False),
-          "<h2>Resolution rate by intent</h2>", by_int.to_html(index=False)]
-    for name, df in extra_sections:
-        h += [f"<h2>{html.escape(name)}</h2>", df.to_html(index=False)]
-    h += ["<h2>Plots</h2>"] + [img(p) for p in files.values()]
-    if notes:
-        h += ["<h2>Notes</h2><ul>"] + [f"<li>{html.escape(n)}</li>" for n in notes] + ["</ul>"]
-    h += ["</body></html>"]
-    (out / "report.html").write_text("\n".join(h))
-    result = {"title": title, "settings": dict(settings), "baseline": baseline,
-              "kpis": json.loads(kt.to_json(orient="records")),
-              "paired_differences": json.loads(diffs.to_json(orient="records")), "headline": head,
-              "files": sorted(p.name for p in out.iterdir())}
-    return result
-
+    files = _plots(summaries, out, kt, diffs, baseline)
+    secs = _sections(_tables(summaries, kt, diffs, policies), _headline_lines(head, baseline), baseline,
+                     extra_sections)
+    (out / "report.md").write_text(_markdown(title, settings, secs, files, notes, baseline))
+    (out / "report.html").write_text(_html(title, settings, secs, files, notes, baseline))
+    return {"title": title, "settings": dict(settings), "baseline": baseline,
+            "kpis": json.loads(kt.to_json(orient="records")),
+            "paired_differences": json.loads(diffs.to_json(orient="records")), "headline": head,
+            "files": sorted(p.name for p in out.iterdir())}
 
 def _by_intent(summaries: Sequence[RunSummary], policies: list[str]) -> pd.DataFrame:
     intents = sorted({k for s in summaries for k in s.by_intent})
