@@ -139,7 +139,7 @@ def test_infinite_labels_or_features_are_input_errors(history, tmp_path, col):
 def test_evaluate_json_has_no_nan(model_dir, tmp_path, history):
     hist = tmp_path / "h.parquet"
     history.head(60).to_parquet(hist)  # too few rows of some target: metrics may be NaN
-    res = CliRunner().invoke(main, ["evaluate", str(model_dir), str(hist), "--json"])
+    res = CliRunner().invoke(main, ["evaluate", str(model_dir), str(hist), "--json", "--all-rows"])
     assert res.exit_code == 0, res.output
     assert "NaN" not in res.stdout and "Infinity" not in res.stdout
     json.loads(res.stdout)
