@@ -7,7 +7,7 @@ up to 3. Built straight into arrays, so large snapshots cost milliseconds.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -55,5 +55,5 @@ def synthetic_snapshot(*, n_contacts: int, n_agents: int, seed: int, n_intents: 
         customer_id=[f"cust{x:07d}" for x in rng.integers(0, 10 * max(n_contacts, 1), n_contacts)],
         customer_tier=rng.choice(np.array(["standard", "gold"], dtype=object), n_contacts, p=[0.85, 0.15]))
     return Snapshot(snapshot_id=snapshot_id or f"synthetic-{n_contacts}x{n_agents}-s{seed}",
-                    at=datetime(2026, 1, 5, 10, 0, tzinfo=timezone.utc), intents=intents,
+                    at=datetime(2026, 1, 5, 10, 0, tzinfo=UTC), intents=intents,
                     languages=LANGUAGES, styles=STYLES, contacts=contacts, agents=agents)

@@ -59,9 +59,12 @@ def main(argv: list[str] | None = None) -> int:
             for name, fn in methods.items():
                 t[name].append(_ms(lambda fn=fn, X=X: fn(X)))
         p50 = {name: float(np.median(v)) for name, v in t.items()}
-        ratio = {name: float(np.median(np.array(v) / np.array(t["packed"]))) for name, v in t.items() if name != "packed"}
-        res["cases"].append({"rows": len(X), "repeats": reps, "p50_ms": p50, "ratio_vs_packed_median": ratio,
-                             "max_rel_diff": diff})
+        ratio = {
+            name: float(np.median(np.array(v) / np.array(t["packed"]))) for name, v in t.items() if name != "packed"
+        }
+        res["cases"].append(
+            {"rows": len(X), "repeats": reps, "p50_ms": p50, "ratio_vs_packed_median": ratio, "max_rel_diff": diff}
+        )
         print(f"  {len(X)} rows: {p50} ratios {ratio}", file=sys.stderr, flush=True)
     res["load_average_after"] = os.getloadavg()
     txt = json.dumps(res, indent=1)

@@ -267,7 +267,7 @@ def gen_values(g: Gen, n: int) -> None:
 
 def gen_options(g: Gen, n: int) -> None:
     snap = EXAMPLES / "snapshot.json"
-    for i in range(n):
+    for _ in range(n):
         kind = g.rng.choice(["--budget-ms", "--threshold", "--top-k", "--min-proficiency", "out", "format", "model"])
         if kind == "out":
             case = g.rng.choice(["missing-dir", "own-input", "is-dir"])
@@ -599,7 +599,7 @@ def check_solve(case: dict, stdout: str) -> str | None:
     arcs = np.asarray(arcs, dtype=np.int64)
     try:
         tp.problem.check(arcs)
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         return f"infeasible: {err}"
     if len(doc["assignments"]) + len(doc["unassigned"]) != snap.n_contacts:
         return "a contact is missing from the answer"
@@ -624,14 +624,13 @@ def worker() -> None:
 
     proto = os.fdopen(os.dup(1), "w")
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-    from click.testing import CliRunner
-
     # map every heavy library before the cap and the inputs, as a long-running server would
     import matplotlib  # noqa: F401
     import pyarrow.parquet  # noqa: F401
     import scipy.special  # noqa: F401
     import statsmodels.api  # noqa: F401
     import xgboost  # noqa: F401
+    from click.testing import CliRunner
 
     from assign.cli import main
     from assign.router import Router

@@ -102,25 +102,36 @@ def summarise(reps: list[dict]) -> tuple[dict, dict]:
         for e in ESTIMATORS:
             v = np.array([np.nan if r["estimates"][e]["value"] is None else r["estimates"][e]["value"] for r in rr])
             lo = np.array([np.nan if r["estimates"][e]["ci_low"] is None else r["estimates"][e]["ci_low"] for r in rr])
-            hi = np.array([np.nan if r["estimates"][e]["ci_high"] is None else r["estimates"][e]["ci_high"] for r in rr])
+            hi = np.array(
+                [np.nan if r["estimates"][e]["ci_high"] is None else r["estimates"][e]["ci_high"] for r in rr]
+            )
             est[e] = {"value": float(np.nanmean(v)), "ci_low": float(np.nanmean(lo)), "ci_high": float(np.nanmean(hi))}
             rel_r = np.abs(v - truth) / truth
             cov_r = (lo <= truth) & (truth <= hi)
             rel[e].append(float(np.nanmean(rel_r)))
             cover[e].extend(cov_r.tolist())
             det["per_estimator"][e] = {
-                "relative_error": float(np.nanmean(rel_r)), "coverage": float(cov_r.mean()),
-                "bias": float(np.nanmean(v - truth)), "sd": float(np.nanstd(v, ddof=1)) if len(v) > 1 else None,
+                "relative_error": float(np.nanmean(rel_r)),
+                "coverage": float(cov_r.mean()),
+                "bias": float(np.nanmean(v - truth)),
+                "sd": float(np.nanstd(v, ddof=1)) if len(v) > 1 else None,
                 "bias_vs_window_truth": float(np.nanmean(v - np.array([r["window_truth"] for r in rr]))),
-                "coverage_of_window_truth": float(np.mean([(a <= r["window_truth"] <= b)
-                                                           for a, b, r in zip(lo, hi, rr)])),
-                "mean_half_width": float(np.nanmean(hi - lo) / 2), "refused": int(np.isnan(v).sum())}
+                "coverage_of_window_truth": float(
+                    np.mean([(a <= r["window_truth"] <= b) for a, b, r in zip(lo, hi, rr)])
+                ),
+                "mean_half_width": float(np.nanmean(hi - lo) / 2),
+                "refused": int(np.isnan(v).sum()),
+            }
         policies.append({"name": name, "true_value": float(truth.mean()), "estimates": est})
         details[name] = det
     truths = [p["true_value"] for p in policies]
     rank = {e: float(spearmanr([p["estimates"][e]["value"] for p in policies], truths).statistic) for e in ESTIMATORS}
-    out = {"policies": policies, "relative_error": {e: float(np.mean(rel[e])) for e in ESTIMATORS},
-           "coverage": {e: float(np.mean(cover[e])) for e in ESTIMATORS}, "rank_correlation": rank}
+    out = {
+        "policies": policies,
+        "relative_error": {e: float(np.mean(rel[e])) for e in ESTIMATORS},
+        "coverage": {e: float(np.mean(cover[e])) for e in ESTIMATORS},
+        "rank_correlation": rank,
+    }
     return out, details
 
 
@@ -129,11 +140,12 @@ def deterministic_summary(reps: list[dict]) -> dict:
     out = {}
     for name in TARGETS:
         rr = [r for rep in reps for r in rep["rows"] if r["policy"] == name]
-        out[name] = {"support_deficiency": [r["support_deficiency"] for r in rr],
-                     "refused": {e: sum(r["estimates"][e]["refused"] is not None for r in rr) for e in ESTIMATORS},
-                     "replications": len(rr),
-                     "reason": next((r["estimates"]["dr"]["refused"] for r in rr if r["estimates"]["dr"]["refused"]),
-                                    None)}
+        out[name] = {
+            "support_deficiency": [r["support_deficiency"] for r in rr],
+            "refused": {e: sum(r["estimates"][e]["refused"] is not None for r in rr) for e in ESTIMATORS},
+            "replications": len(rr),
+            "reason": next((r["estimates"]["dr"]["refused"] for r in rr if r["estimates"]["dr"]["refused"]), None),
+        }
     return out
 
 
@@ -196,8 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         with prog.open("a") as f:
             f.write(f"[{time.perf_counter() - t0:7.1f}s] {msg}\n")
 
-    jobs = [(s, days, a.window_s, a.temperature, a.n_draws, a.n_bootstrap, a.write_log if s == 0 else None)
-            for s in range(reps_n)]
+    jobs = [
+        (s, days, a.window_s, a.temperature, a.n_draws, a.n_bootstrap, a.write_log if s == 0 else None)
+        for s in range(reps_n)
+    ]
     jobs += [(10_000 + s, days, a.window_s, 0.0, a.n_draws, a.n_bootstrap, None) for s in range(1 if a.quick else 3)]
     results = []
     with ProcessPoolExecutor(max_workers=max(1, a.workers)) as ex:
@@ -205,22 +219,38 @@ def main(argv: list[str] | None = None) -> int:
         for k, f in enumerate(futs):
             r = f.result()
             results.append(r)
-            note(f"{k + 1}/{len(jobs)} seed {r['seed']} T={r['temperature']:g}: {r['n_windows']} windows, "
-                 f"{r['n_decisions']} decisions, {r['total_s']:.1f}s")
+            note(
+                f"{k + 1}/{len(jobs)} seed {r['seed']} T={r['temperature']:g}: {r['n_windows']} windows, "
+                f"{r['n_decisions']} decisions, {r['total_s']:.1f}s"
+            )
     explore = [r for r in results if r["temperature"] > 0]
     det = [r for r in results if r["temperature"] == 0]
     out, details = summarise(explore)
     Path(a.json_out).write_text(json.dumps(out, indent=1))
     fig_dir = Path(a.figures) if a.figures else Path(a.json_out).parent
     figs = figures(out, details, explore, fig_dir)
-    extra = {"settings": {"world": WORLD, "days": days, "window_s": a.window_s, "temperature": a.temperature,
-                          "n_draws": a.n_draws, "n_bootstrap": a.n_bootstrap, "replications": reps_n,
-                          "reward_model": "logistic, cross-fitted on the log", "scorer": "SkillScorer"},
-             "per_policy": details, "deterministic_logs": deterministic_summary(det),
-             "logs": [{k: r[k] for k in ("seed", "n_windows", "n_decisions", "explored", "log_s", "total_s")}
-                      for r in results],
-             "replications": [row for r in explore for row in r["rows"]], "figures": figs,
-             "wall_s": time.perf_counter() - t0, "machine": f"{platform.machine()}, {os.cpu_count()} cpus (shared)"}
+    extra = {
+        "settings": {
+            "world": WORLD,
+            "days": days,
+            "window_s": a.window_s,
+            "temperature": a.temperature,
+            "n_draws": a.n_draws,
+            "n_bootstrap": a.n_bootstrap,
+            "replications": reps_n,
+            "reward_model": "logistic, cross-fitted on the log",
+            "scorer": "SkillScorer",
+        },
+        "per_policy": details,
+        "deterministic_logs": deterministic_summary(det),
+        "logs": [
+            {k: r[k] for k in ("seed", "n_windows", "n_decisions", "explored", "log_s", "total_s")} for r in results
+        ],
+        "replications": [row for r in explore for row in r["rows"]],
+        "figures": figs,
+        "wall_s": time.perf_counter() - t0,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus (shared)",
+    }
     Path(a.json_out + ".details.json").write_text(json.dumps(extra, indent=1, default=str))
     note(f"done in {time.perf_counter() - t0:.0f}s: {a.json_out}")
     return 0

@@ -78,6 +78,21 @@ def pairs(snap, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarra
     return np.repeat(np.arange(snap.n_contacts), k), top.ravel()
 
 
+
+def _time_stages(*, scorer, boosters, serial, snap, ci, ai, X, reps: int) -> dict:
+    """Per-stage timing statistics of scoring ``len(ci)`` pairs, each stage ``reps`` times."""
+    n = len(ci)
+    return {
+        "scorer": _stats(_timeit(lambda: scorer.score_pairs(snap, contact_idx=ci, agent_idx=ai), reps), n),
+        "features": _stats(_timeit(lambda: scorer.features(snap, contact_idx=ci, agent_idx=ai), reps), n),
+        "packed_forest": _stats(_timeit(lambda: scorer.model.packed.margins(X), reps), n),
+        "numba_forests": _stats(_timeit(lambda: scorer.model.predict_matrix(X, backend="numba"), reps), n),
+        "xgb_inplace": _stats(_timeit(lambda: [b.inplace_predict(X) for b in boosters.values()], reps), n),
+        "xgb_total": _stats(_timeit(lambda: _xgb_total(scorer, boosters, snap, ci, ai), reps), n),
+        "xgb_inplace_1thread": _stats(_timeit(lambda: [b.inplace_predict(X) for b in serial.values()], reps), n),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", dest="json_out", default=None, help="write results as JSON here")
@@ -129,15 +144,8 @@ def run(a: argparse.Namespace, *, snap, model_dir: str) -> dict:
         n = len(ci)
         reps = (20 if a.quick else 100) if n <= 20_000 else (5 if a.quick else 30)
         X = scorer.features(snap, contact_idx=ci, agent_idx=ai)
-        case = {
-            "scorer": _stats(_timeit(lambda: scorer.score_pairs(snap, contact_idx=ci, agent_idx=ai), reps), n),
-            "features": _stats(_timeit(lambda: scorer.features(snap, contact_idx=ci, agent_idx=ai), reps), n),
-            "packed_forest": _stats(_timeit(lambda: scorer.model.packed.margins(X), reps), n),
-            "numba_forests": _stats(_timeit(lambda: scorer.model.predict_matrix(X, backend="numba"), reps), n),
-            "xgb_inplace": _stats(_timeit(lambda: [b.inplace_predict(X) for b in boosters.values()], reps), n),
-            "xgb_total": _stats(_timeit(lambda: _xgb_total(scorer, boosters, snap, ci, ai), reps), n),
-            "xgb_inplace_1thread": _stats(_timeit(lambda: [b.inplace_predict(X) for b in serial.values()], reps), n),
-        }
+        case = _time_stages(scorer=scorer, boosters=boosters, serial=serial, snap=snap, ci=ci, ai=ai, X=X,
+                            reps=reps)
         diff = max(float(np.max(np.abs(scorer.model.forests[t].predict(X) - b.inplace_predict(X))
                                 / np.maximum(1.0, np.abs(b.inplace_predict(X))))) for t, b in boosters.items())
         case["max_rel_diff_vs_xgboost"] = diff

@@ -66,10 +66,19 @@ def day_run(policy: str, *, days: float, window_s: float, seed: int = 0, model_d
     t_load = time.perf_counter() - t0
     run = simulate(source=src, policy=pol, seed=seed, config=SimConfig(days=days, window_s=window_s))
     k = summarise(run).kpis
-    return {"policy": policy, "scorer": getattr(getattr(pol, "scorer", None), "name", None), "window_s": window_s, "days": days, "contacts": run.n_contacts,
-            "decisions": run.n_decisions, "wall_s": round(run.wall_s, 3),
-            "contacts_per_s": round(run.n_contacts / run.wall_s, 1), "load_s": round(t_load, 3),
-            "resolution_rate": round(k["resolution_rate"], 4), "service_level": round(k["service_level"], 4)}
+    return {
+        "policy": policy,
+        "scorer": getattr(getattr(pol, "scorer", None), "name", None),
+        "window_s": window_s,
+        "days": days,
+        "contacts": run.n_contacts,
+        "decisions": run.n_decisions,
+        "wall_s": round(run.wall_s, 3),
+        "contacts_per_s": round(run.n_contacts / run.wall_s, 1),
+        "load_s": round(t_load, 3),
+        "resolution_rate": round(k["resolution_rate"], 4),
+        "service_level": round(k["service_level"], 4),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,19 +95,33 @@ def main(argv: list[str] | None = None) -> int:
         for s in range(args.seeds):
             rows.append(erlang_run(1000 + s, **ERLANG_CASE))
             r = rows[-1]
-            print(f"seed {r['seed']}: P(wait) err {r['p_wait_rel_err']:+.4f}  mean wait err "
-                  f"{r['mean_wait_rel_err']:+.4f}  ({r['contacts']} contacts, {r['wall_s']:.1f} s)", file=sys.stderr)
-        pe = np.array([r["p_wait_rel_err"] for r in rows]); we = np.array([r["mean_wait_rel_err"] for r in rows])
-        out = {"case": ERLANG_CASE, "machine": machine, "runs": rows,
-               "p_wait_rel_err": {"mean": pe.mean(), "sd": pe.std(ddof=1), "max_abs": np.abs(pe).max()},
-               "mean_wait_rel_err": {"mean": we.mean(), "sd": we.std(ddof=1), "max_abs": np.abs(we).max()}}
+            print(
+                f"seed {r['seed']}: P(wait) err {r['p_wait_rel_err']:+.4f}  mean wait err "
+                f"{r['mean_wait_rel_err']:+.4f}  ({r['contacts']} contacts, {r['wall_s']:.1f} s)",
+                file=sys.stderr,
+            )
+        pe = np.array([r["p_wait_rel_err"] for r in rows])
+        we = np.array([r["mean_wait_rel_err"] for r in rows])
+        out = {
+            "case": ERLANG_CASE,
+            "machine": machine,
+            "runs": rows,
+            "p_wait_rel_err": {"mean": pe.mean(), "sd": pe.std(ddof=1), "max_abs": np.abs(pe).max()},
+            "mean_wait_rel_err": {"mean": we.mean(), "sd": we.std(ddof=1), "max_abs": np.abs(we).max()},
+        }
     else:
         days = 0.25 if args.quick else 1.0
-        res = [day_run("fcfs", days=days, window_s=0.0), day_run("ml-batch", days=days, window_s=5.0, model_dir=args.model)]
+        res = [
+            day_run("fcfs", days=days, window_s=0.0),
+            day_run("ml-batch", days=days, window_s=5.0, model_dir=args.model),
+        ]
         out = {"benchmark": "simulate one day of the standard centre", "machine": machine, "results": res}
         for r in res:
-            print(f"{r['policy']:<9} scorer {r['scorer']} window {r['window_s']:>4g}s: {r['contacts']} contacts in {r['wall_s']:.2f} s "
-                  f"= {r['contacts_per_s']:.0f} contacts/s ({r['decisions']} decisions; load {r['load_s']:.2f} s)")
+            print(
+                f"{r['policy']:<9} scorer {r['scorer']} window {r['window_s']:>4g}s: "
+                f"{r['contacts']} contacts in {r['wall_s']:.2f} s "
+                f"= {r['contacts_per_s']:.0f} contacts/s ({r['decisions']} decisions; load {r['load_s']:.2f} s)"
+            )
     text = json.dumps(out, indent=1, default=float)
     if args.json:
         with open(args.json, "w") as f:

@@ -67,7 +67,7 @@ def run_case(*, name: str, snaps: list, repeats: int, naive_repeats: int, engine
         for k in STAGES:
             stages[k].append(res.timings_ms.get(k, 0.0))
     naive_times, gaps, served_gaps = [], [], []
-    for s, snap in enumerate(snaps):
+    for snap in snaps:
         ours = engine.tick(snap)
         for _ in range(naive_repeats):
             ref_obj, ref_served, ms = naive_tick(snap, scorer=engine.scorer, config=engine.config)

@@ -33,14 +33,24 @@ def make(*, n: int = 4000, seed: int = 7) -> pd.DataFrame:
     p_res = np.clip(0.70 + 0.03 * t + agent_effect, 0.01, 0.99)
     resolved = answered & (rng.random(n) < p_res)
     handle = np.where(answered, customer_level * (1 - 0.04 * t) * rng.lognormal(0, 0.25, n), np.nan)
-    df = pd.DataFrame({
-        "contact_id": ids, "arm": arm, "agent_id": [f"a{a:02d}" for a in agent],
-        "arrival_at": pd.Timestamp("2026-11-02", tz="UTC") + pd.to_timedelta(np.sort(rng.uniform(0, 5 * 86400, n)), unit="s"),
-        "answered": answered, "abandoned": abandoned, "resolved": resolved, "handle_s": np.round(handle, 1),
-        "wait_s": np.round(wait, 1), "within_sla": answered & (wait <= 20), "pre_handle_s": np.round(pre, 1),
-    })
+    df = pd.DataFrame(
+        {
+            "contact_id": ids,
+            "arm": arm,
+            "agent_id": [f"a{a:02d}" for a in agent],
+            "arrival_at": pd.Timestamp("2026-11-02", tz="UTC")
+            + pd.to_timedelta(np.sort(rng.uniform(0, 5 * 86400, n)), unit="s"),
+            "answered": answered,
+            "abandoned": abandoned,
+            "resolved": resolved,
+            "handle_s": np.round(handle, 1),
+            "wait_s": np.round(wait, 1),
+            "within_sla": answered & (wait <= 20),
+            "pre_handle_s": np.round(pre, 1),
+        }
+    )
     df = df.astype({"handle_s": "object", "arm": "object"})
-    df.loc[17, "arm"] = None       # a row whose arm was not logged
+    df.loc[17, "arm"] = None  # a row whose arm was not logged
     df.loc[int(np.flatnonzero(answered[42:])[0]) + 42, "handle_s"] = "about 5 min"  # a malformed value
     return df
 

@@ -11,8 +11,7 @@ from click.testing import CliRunner
 
 from assign.cli import main
 from assign.errors import InputError
-from assign.history import COLUMN_NAMES, conform_history
-from assign.history import epoch_seconds, repeat_within
+from assign.history import COLUMN_NAMES, conform_history, epoch_seconds, repeat_within
 from assign.world.bank import HEADER, read_anonymous_bank
 from assign.world.bank_analysis import handle_time_variance, last_week_start
 
@@ -162,7 +161,7 @@ def test_cli_ingest(tmp_path):
     assert r.exit_code == 2 and "header" in r.output
 
 
-@pytest.mark.skipif(not REAL.is_file(), reason=f"the real Anonymous Bank month is not at {REAL} (shared data not mounted)")
+@pytest.mark.skipif(not REAL.is_file(), reason=f"the real Anonymous Bank month is not at {REAL} (no shared data)")
 def test_real_month_loads():
     res = read_anonymous_bank(REAL)
     c = res.counts
@@ -174,6 +173,7 @@ def test_real_month_loads():
 
 # ---------------------------------------------------------------- variance analysis
 
+
 def _synthetic(rng, *, interaction: float, n: int = 4000) -> pd.DataFrame:
     types = np.array(["A", "B", "C"])
     agents = np.array([f"g{i}" for i in range(8)])
@@ -181,8 +181,15 @@ def _synthetic(rng, *, interaction: float, n: int = 4000) -> pd.DataFrame:
     cell = rng.normal(0, 1, (3, 8))
     y = 5 + 0.5 * ti + 0.1 * ai + interaction * cell[ti, ai] + rng.normal(0, 0.5, n)
     t0 = pd.Timestamp("1999-01-03", tz="UTC")  # a Sunday
-    return pd.DataFrame({"intent": types[ti], "agent_id": agents[ai], "handle_s": np.exp(y),
-                         "abandoned": False, "arrival_at": t0 + pd.to_timedelta(np.sort(rng.uniform(0, 28 * 86400, n)), unit="s")})
+    return pd.DataFrame(
+        {
+            "intent": types[ti],
+            "agent_id": agents[ai],
+            "handle_s": np.exp(y),
+            "abandoned": False,
+            "arrival_at": t0 + pd.to_timedelta(np.sort(rng.uniform(0, 28 * 86400, n)), unit="s"),
+        }
+    )
 
 
 def test_variance_matches_statsmodels_anova():
@@ -207,7 +214,7 @@ def test_variance_matches_statsmodels_anova():
 def test_holdout_sees_interaction_only_when_present():
     with_ = handle_time_variance(_synthetic(np.random.default_rng(1), interaction=0.4), split_at="auto")
     without = handle_time_variance(_synthetic(np.random.default_rng(1), interaction=0.0), split_at="auto")
-    gain = lambda a: a.holdout_r2["type*agent (pooled)"] - a.holdout_r2["type+agent"]  # noqa: E731
+    gain = lambda a: a.holdout_r2["type*agent (pooled)"] - a.holdout_r2["type+agent"]
     assert gain(with_) > 0.05
     assert abs(gain(without)) < 0.01
     assert without.tests[1].p_value > 1e-3 and with_.tests[1].p_value < 1e-10
@@ -232,16 +239,26 @@ def test_variance_refuses_too_few_rows():
 def test_holdout_baselines_by_hand():
     from assign.world.bank_analysis import holdout_baselines
 
-    T = lambda s: pd.Timestamp(s, tz="UTC")  # noqa: E731
-    h = pd.DataFrame({
-        "arrival_at": [T("1999-01-03 10:00"), T("1999-01-04 10:00"), T("1999-01-05 10:00"), T("1999-01-06 10:00"),
-                       T("1999-01-10 10:00"), T("1999-01-10 11:00"), T("1999-01-11 10:00"), T("1999-01-12 10:00")],
-        "intent": ["A", "A", "B", "B", "A", "B", "A", "B"],
-        "agent_id": ["x"] * 8,
-        "handle_s": [100.0, 200.0, 10.0, 30.0, 160.0, 25.0, 140.0, np.nan],
-        "customer_id": pd.array(["c1", "c1", "c2", "c3", "c4", "c4", "c5", "c5"], dtype="string"),
-        "resolved": pd.array([False, True, True, True, False, True, True, False], dtype="boolean"),
-    })
+    T = lambda s: pd.Timestamp(s, tz="UTC")
+    h = pd.DataFrame(
+        {
+            "arrival_at": [
+                T("1999-01-03 10:00"),
+                T("1999-01-04 10:00"),
+                T("1999-01-05 10:00"),
+                T("1999-01-06 10:00"),
+                T("1999-01-10 10:00"),
+                T("1999-01-10 11:00"),
+                T("1999-01-11 10:00"),
+                T("1999-01-12 10:00"),
+            ],
+            "intent": ["A", "A", "B", "B", "A", "B", "A", "B"],
+            "agent_id": ["x"] * 8,
+            "handle_s": [100.0, 200.0, 10.0, 30.0, 160.0, 25.0, 140.0, np.nan],
+            "customer_id": pd.array(["c1", "c1", "c2", "c3", "c4", "c4", "c5", "c5"], dtype="string"),
+            "resolved": pd.array([False, True, True, True, False, True, True, False], dtype="boolean"),
+        }
+    )
     b = holdout_baselines(h, split_at="1999-01-10")
     # type means before the split: A 150, B 20 -> errors 10, 5, -10 on the three later rows with a handle time
     assert b["handle_time"]["type_mean"]["rmse"] == pytest.approx(np.sqrt((100 + 25 + 100) / 3))

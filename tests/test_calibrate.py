@@ -51,7 +51,7 @@ def test_kaplan_meier_rejects_bad_input(times, events, msg):
 
 def _history() -> pd.DataFrame:
     """Two Mondays (Jan 4, Jan 11 1999) and one Tuesday (Jan 5) present."""
-    T = lambda s: pd.Timestamp(s, tz="UTC")  # noqa: E731
+    T = lambda s: pd.Timestamp(s, tz="UTC")
     rows = [  # arrival, type, wait, abandoned, handle, agent, entered_queue, tier
         (T("1999-01-04 09:00"), "A", 600, False, 600, "X", True, "regular"),    # X 9:10-9:20
         (T("1999-01-04 09:01"), "A", 30, True, None, None, True, "priority"),
@@ -112,7 +112,9 @@ def test_staffing_slots_and_observed_kpis():
     assert st[9] == pytest.approx(3 / 4)
     assert st[10] == pytest.approx(1 / 4)
     assert st[24 + 10] == pytest.approx(1 / 2)  # Y at 10:00:10-10:01:50; unknown agent not counted
-    floored = calibrate(_history(), name="t", staffing_slot_s=1800).staffing.set_index("hour_of_week")["agents_estimate"]
+    floored = calibrate(_history(), name="t", staffing_slot_s=1800).staffing.set_index("hour_of_week")[
+        "agents_estimate"
+    ]
     assert floored[9] == 1.0 and floored[10] == 1.0 and floored[34] == 1.0  # served hours get >= 1 agent
     assert floored.drop([9, 10, 34]).sum() == 0  # no call served: nobody inferred
     with pytest.raises(InputError, match="staffing_slot_s"):
@@ -125,8 +127,9 @@ def test_staffing_slots_and_observed_kpis():
 
 
 def test_hour_of_week_is_monday_based():
-    ts = pd.Series(pd.to_datetime(["1999-01-04 00:30", "1999-01-10 23:59", "1999-01-06 13:00"], utc=True,
-                                  format="ISO8601"))
+    ts = pd.Series(
+        pd.to_datetime(["1999-01-04 00:30", "1999-01-10 23:59", "1999-01-06 13:00"], utc=True, format="ISO8601")
+    )
     assert hour_of_week(ts).tolist() == [0, 167, 2 * 24 + 13]
 
 
@@ -209,7 +212,8 @@ def test_replay_gap_by_hour(tmp_path):
     hist, log = tmp_path / "h.parquet", tmp_path / "s.parquet"
     obs.to_parquet(hist)
     sim.to_parquet(log)
-    r = CliRunner().invoke(main, ["replay-gap", str(hist), str(log), "--plot", str(tmp_path / "g.png"),
-                                  "--csv", str(tmp_path / "g.csv")])
+    r = CliRunner().invoke(
+        main, ["replay-gap", str(hist), str(log), "--plot", str(tmp_path / "g.png"), "--csv", str(tmp_path / "g.csv")]
+    )
     assert r.exit_code == 0, r.output
     assert "abandonment_rate" in r.output and (tmp_path / "g.png").stat().st_size > 0

@@ -80,7 +80,7 @@ def test_progress_is_reported_through_the_callback_and_drawn_only_on_a_terminal(
     from assign.model import ModelDir, evaluate, predict_history
 
     seen = []
-    record = lambda **kw: seen.append((kw["stage"], kw["done"], kw["total"]))  # noqa: E731
+    record = lambda **kw: seen.append((kw["stage"], kw["done"], kw["total"]))
     model, hist = ModelDir.load(trained / "model"), pd.read_parquet(trained / "history.parquet")
     evaluate(model, hist, progress=record)
     predict_history(model, hist, progress=record)

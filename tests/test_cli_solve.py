@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from references import milp_reference
 
 from assign.cli import main
 from assign.io import write_snapshot_tables
 from assign.router import Router
 from assign.schema import parse_snapshot
 from assign.workload import synthetic_snapshot
-from references import milp_reference
 
 
 @pytest.fixture

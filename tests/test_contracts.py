@@ -16,8 +16,7 @@ from assign.router import Router
 from assign.schema import Snapshot
 from assign.scorer import Prior, Scorer, SkillScorer
 from assign.sim.engine import SERVED, Engine, SimConfig, simulate
-from assign.sim.policies import (FCFS, GCMu, OracleScorer, POLICY_NAMES, Policy, SplitPolicy, Skills,
-                                 make_policy)
+from assign.sim.policies import FCFS, POLICY_NAMES, GCMu, OracleScorer, Policy, Skills, SplitPolicy, make_policy
 from assign.sim.scenario import mmc_scenario
 from assign.sim.source import ScenarioSource, Source
 from assign.sim.worldsource import WorldSource

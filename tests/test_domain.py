@@ -79,6 +79,8 @@ def test_grid_report_equals_counting_every_pair(model_dir, snapshot_doc):
         c["intent"], c["language"] = model.spec.intents[0], model.spec.languages[0]
     snap = parse_snapshot(doc)
     n_c, n_a = len(doc["contacts"]), len(doc["agents"])
-    every = domain_report(model, snap, contact_idx=np.repeat(np.arange(n_c), n_a), agent_idx=np.tile(np.arange(n_a), n_c))
+    every = domain_report(
+        model, snap, contact_idx=np.repeat(np.arange(n_c), n_a), agent_idx=np.tile(np.arange(n_a), n_c)
+    )
     assert grid_report(model, snap) == every
     assert 0 < every["out_of_domain"] < every["pairs"]

@@ -23,10 +23,14 @@ from statsmodels.stats.proportion import power_proportions_2indep
 def test_sample_size_for_means_matches_statsmodels(mde, sd, ratio, alpha, power):
     es = mde / sd
     z = dz.n_means(mde=mde, sd=sd, alpha=alpha, power=power, ratio=ratio)
-    assert z == pytest.approx(NormalIndPower().solve_power(effect_size=es, alpha=alpha, power=power, ratio=ratio), rel=1e-8)
+    assert z == pytest.approx(
+        NormalIndPower().solve_power(effect_size=es, alpha=alpha, power=power, ratio=ratio), rel=1e-8
+    )
     assert z == pytest.approx(zt_ind_solve_power(effect_size=es, alpha=alpha, power=power, ratio=ratio), rel=1e-8)
     t = dz.n_means(mde=mde, sd=sd, alpha=alpha, power=power, ratio=ratio, test="t")
-    assert t == pytest.approx(TTestIndPower().solve_power(effect_size=es, alpha=alpha, power=power, ratio=ratio), rel=1e-8)
+    assert t == pytest.approx(
+        TTestIndPower().solve_power(effect_size=es, alpha=alpha, power=power, ratio=ratio), rel=1e-8
+    )
     assert t == pytest.approx(tt_ind_solve_power(effect_size=es, alpha=alpha, power=power, ratio=ratio), rel=1e-8)
     assert dz.t_power(effect_size=es, n1=t, ratio=ratio, alpha=alpha) == pytest.approx(power, abs=1e-9)
 
@@ -53,8 +57,9 @@ def test_planned_proportion_sample_size_gives_the_promised_power_in_simulation()
     n = int(np.ceil(d.n_treatment))
     from assign.experiment.estimators import two_proportion
 
-    hits = sum(two_proportion(int(rng.binomial(n, 0.35)), n, int(rng.binomial(n, 0.3)), n).p_value < 0.05
-               for _ in range(2000))
+    hits = sum(
+        two_proportion(int(rng.binomial(n, 0.35)), n, int(rng.binomial(n, 0.3)), n).p_value < 0.05 for _ in range(2000)
+    )
     assert hits / 2000 == pytest.approx(0.8, abs=0.03)
 
 
@@ -65,9 +70,15 @@ def _history(seed=0, days=4, agents=20, sigma_b=0.5):
     agent = rng.integers(0, agents, n)
     hour = (t // 3600).astype(int)
     y = 5 + rng.normal(0, sigma_b, agents)[agent] + rng.normal(0, 0.7, hour.max() + 1)[hour] + rng.normal(0, 2, n)
-    return pd.DataFrame({"arrival_at": pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(t, unit="s"),
-                         "agent_id": [f"a{a}" for a in agent], "handle": y,
-                         "answered": np.ones(n, bool), "resolved": rng.random(n) < 0.7})
+    return pd.DataFrame(
+        {
+            "arrival_at": pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(t, unit="s"),
+            "agent_id": [f"a{a}" for a in agent],
+            "handle": y,
+            "answered": np.ones(n, bool),
+            "resolved": rng.random(n) < 0.7,
+        }
+    )
 
 
 def test_variance_components_recover_the_simulated_ones():
@@ -89,8 +100,9 @@ def test_clustered_designs_need_more_than_contact_level_and_agent_level_has_a_fl
     c_agent, _ = dz.components_from_history(df, metric="handle", unit="agent")
     c_sw, _ = dz.components_from_history(df, metric="handle", unit="switchback", window_s=3600, burn_in_s=600)
     assert kind == "mean" and c_contact.sigma_b2 == 0
-    plan = lambda unit, c, **kw: dz.plan(metric="handle", kind="mean", unit=unit, baseline=c.baseline,
-                                         components=c, **kw)
+    plan = lambda unit, c, **kw: dz.plan(
+        metric="handle", kind="mean", unit=unit, baseline=c.baseline, components=c, **kw
+    )
     contact = plan("contact", c_contact, mde=0.1)
     sw = plan("switchback", c_sw, mde=0.1)
     assert sw.days > 5 * contact.days  # hour-level shocks make windows far noisier than contacts
@@ -109,43 +121,57 @@ def test_ratio_design_uses_the_linearised_variance():
     df["talk"] = df["calls"] * df["handle"]
     c, kind = dz.components_from_history(df, metric="talk/calls", unit="contact")
     assert kind == "ratio" and c.baseline == pytest.approx(df.talk.sum() / df.calls.sum())
-    d = dz.plan(metric="talk/calls", kind=kind, unit="contact", baseline=c.baseline, components=c, mde=0.05,
-                relative=True)
+    d = dz.plan(
+        metric="talk/calls", kind=kind, unit="contact", baseline=c.baseline, components=c, mde=0.05, relative=True
+    )
     assert d.mde == pytest.approx(0.05 * c.baseline) and d.n_treatment > 0
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    (dict(kind="mean", unit="contact", baseline=1.0, mde=0.1), "mean metrics need --sd or --history"),
-    (dict(kind="mean", unit="contact", baseline=1.0, sd=1.0), "give exactly one of mde"),
-    (dict(kind="mean", unit="contact", baseline=1.0, sd=1.0, mde=0.1, days=3), "give exactly one of mde"),
-    (dict(kind="mean", unit="agent", baseline=1.0, sd=1.0, mde=0.1), "clustered designs need --history"),
-    (dict(kind="ratio", unit="contact", baseline=1.0, mde=0.1), "ratio metrics need --history"),
-    (dict(kind="mean", unit="team", baseline=1.0, sd=1.0, mde=0.1), "unit: must be one of contact"),
-    (dict(kind="mean", unit="contact", baseline=1.0, sd=-1.0, mde=0.1), "sd: -1.0 must be above 0"),
-    (dict(kind="mean", unit="contact", baseline=1.0, sd=1.0, mde=0.1, alpha=1.5), "alpha: must be in (0, 1)"),
-    (dict(kind="mean", unit="contact", baseline=1.0, sd=1.0, mde=0.1, power=0.0), "power: must be in (0, 1)"),
-    (dict(kind="mean", unit="contact", baseline=0.0, sd=1.0, mde=0.1, relative=True), "relative MDE needs a non-zero"),
-    (dict(kind="mean", unit="contact", baseline=1.0, sd=1.0, days=3), "needs --history or --units-per-day"),
-    (dict(kind="mean", unit="contact", baseline=1.0, sd=1.0, days=1e300), "days: 1e+300 is above the maximum"),
-    (dict(kind="mean", unit="contact", baseline=1.0, sd=float("nan"), mde=0.1), "sd: must be finite"),
-    (dict(kind="mean", unit="contact", baseline=1.0, sd=1.0, mde=0.1, weights=(float("inf"), 1)),
-     "weights[0]: must be finite"),
-    (dict(kind="mean", unit="contact", baseline=1.0, sd=1.0, days=3, rows_per_day=-100),
-     "units_per_day: -100 must be above 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(kind="mean", unit="contact", baseline=1.0, mde=0.1), "mean metrics need --sd or --history"),
+        (dict(kind="mean", unit="contact", baseline=1.0, sd=1.0), "give exactly one of mde"),
+        (dict(kind="mean", unit="contact", baseline=1.0, sd=1.0, mde=0.1, days=3), "give exactly one of mde"),
+        (dict(kind="mean", unit="agent", baseline=1.0, sd=1.0, mde=0.1), "clustered designs need --history"),
+        (dict(kind="ratio", unit="contact", baseline=1.0, mde=0.1), "ratio metrics need --history"),
+        (dict(kind="mean", unit="team", baseline=1.0, sd=1.0, mde=0.1), "unit: must be one of contact"),
+        (dict(kind="mean", unit="contact", baseline=1.0, sd=-1.0, mde=0.1), "sd: -1.0 must be above 0"),
+        (dict(kind="mean", unit="contact", baseline=1.0, sd=1.0, mde=0.1, alpha=1.5), "alpha: must be in (0, 1)"),
+        (dict(kind="mean", unit="contact", baseline=1.0, sd=1.0, mde=0.1, power=0.0), "power: must be in (0, 1)"),
+        (
+            dict(kind="mean", unit="contact", baseline=0.0, sd=1.0, mde=0.1, relative=True),
+            "relative MDE needs a non-zero",
+        ),
+        (dict(kind="mean", unit="contact", baseline=1.0, sd=1.0, days=3), "needs --history or --units-per-day"),
+        (dict(kind="mean", unit="contact", baseline=1.0, sd=1.0, days=1e300), "days: 1e+300 is above the maximum"),
+        (dict(kind="mean", unit="contact", baseline=1.0, sd=float("nan"), mde=0.1), "sd: must be finite"),
+        (
+            dict(kind="mean", unit="contact", baseline=1.0, sd=1.0, mde=0.1, weights=(float("inf"), 1)),
+            "weights[0]: must be finite",
+        ),
+        (
+            dict(kind="mean", unit="contact", baseline=1.0, sd=1.0, days=3, rows_per_day=-100),
+            "units_per_day: -100 must be above 0",
+        ),
+    ],
+)
 def test_invalid_design_inputs(kwargs, message):
     with pytest.raises(InputError) as err:
         dz.plan(metric="m", **kwargs)
     assert message in str(err.value)
 
 
-@pytest.mark.parametrize("call,message", [
-    (lambda: dz.n_proportions(baseline=1.2, mde=0.1), "baseline: a rate must be in (0, 1)"),
-    (lambda: dz.n_proportions(baseline=0.95, mde=0.1), "baseline + mde must be in (0, 1)"),
-    (lambda: dz.n_means(mde=0.0, sd=1.0), "mde: must be a non-zero number"),
-    (lambda: dz.n_means(mde=1.0, sd=1.0, test="x"), "test: must be 'z' or 't'"),
-    (lambda: dz.mde_proportions(baseline=0.5, n1=3), "cannot detect any increase"),
-])
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda: dz.n_proportions(baseline=1.2, mde=0.1), "baseline: a rate must be in (0, 1)"),
+        (lambda: dz.n_proportions(baseline=0.95, mde=0.1), "baseline + mde must be in (0, 1)"),
+        (lambda: dz.n_means(mde=0.0, sd=1.0), "mde: must be a non-zero number"),
+        (lambda: dz.n_means(mde=1.0, sd=1.0, test="x"), "test: must be 'z' or 't'"),
+        (lambda: dz.mde_proportions(baseline=0.5, n1=3), "cannot detect any increase"),
+    ],
+)
 def test_invalid_power_inputs(call, message):
     with pytest.raises(InputError, match=None) as err:
         call()
@@ -159,7 +185,9 @@ def test_unreadable_history_values_are_counted_not_zeroed():
     df["talk"] = df["handle"]
     df.loc[6, "talk"] = None  # not answered: no talk time, counts as 0 in the ratio
     c, _ = dz.components_from_history(df, metric="talk/answered", unit="contact")
-    assert c.rows == len(df) - 1 and c.notes == (f"history: 1 of {len(df)} rows not used (missing or unreadable values)",)
+    assert c.rows == len(df) - 1 and c.notes == (
+        f"history: 1 of {len(df)} rows not used (missing or unreadable values)",
+    )
 
 
 def test_unequal_weights_are_control_first():
@@ -174,8 +202,14 @@ def test_customer_level_design_applies_the_design_effect_of_repeat_contacts():
     n = 8000
     cust = rng.integers(0, 1000, n)  # ~8 contacts per customer
     y = rng.normal(0, 1.0, 1000)[cust] + rng.normal(0, 1.0, n)
-    df = pd.DataFrame({"arrival_at": pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(np.sort(rng.uniform(0, 4 * 86400, n)), unit="s"),
-                       "customer_id": cust.astype(str), "y": y})
+    df = pd.DataFrame(
+        {
+            "arrival_at": pd.Timestamp("2026-01-01", tz="UTC")
+            + pd.to_timedelta(np.sort(rng.uniform(0, 4 * 86400, n)), unit="s"),
+            "customer_id": cust.astype(str),
+            "y": y,
+        }
+    )
     c_contact, _ = dz.components_from_history(df, metric="y", unit="contact")
     c_customer, _ = dz.components_from_history(df, metric="y", unit="customer")
     iid = dz.plan(metric="y", kind="mean", unit="contact", baseline=0.0, components=c_contact, mde=0.1)

@@ -11,8 +11,8 @@ from assign.errors import InputError
 from assign.experiment import estimators as est
 
 sm = pytest.importorskip("statsmodels.api")
-from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
+from statsmodels.stats.multitest import multipletests  # noqa: E402 - after importorskip
+from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest  # noqa: E402
 
 
 @pytest.mark.parametrize("seed,n_t,n_c,shift", [(0, 50, 70, 0.0), (1, 400, 300, 0.3), (2, 5, 9, 1.0)])

@@ -28,7 +28,7 @@ def history(world):
 
 
 def _random_tables(rng: np.random.Generator, n_c: int, n_a: int, n_p: int, n_lang: int = 4):
-    f = lambda n: np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)).astype(np.float32)  # noqa: E731
+    f = lambda n: np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)).astype(np.float32)
     c = ContactTable(channel=rng.integers(0, 3, n_c).astype(np.int32), intent=rng.integers(-1, 9, n_c).astype(np.int32),
                      complexity=f(n_c), urgency=f(n_c), sentiment=f(n_c), priority=f(n_c), hour=f(n_c), weekday=f(n_c),
                      cust_recent=f(n_c), language=rng.integers(-1, n_lang, n_c).astype(np.int32),
@@ -175,9 +175,17 @@ def test_tick_cold_start_unknown_agent_and_intent(world, history) -> None:
     arr = world.sample_arrivals(rng=np.random.default_rng(0), start_s=36000, end_s=36600)
     contacts = world.contacts_block(arr)
     agents = world.agents_block()
-    agents = type(agents)(**{**agents.__dict__, "ids": np.array([f"new-{k}" for k in range(len(agents))], dtype=object)})
-    snap = Snapshot(snapshot_id="s", at=world.start + timedelta(hours=10), intents=tuple(f"x{k}" for k in range(len(world.intents))),
-                    languages=world.languages, styles=world.styles, contacts=contacts, agents=agents)
+    new_ids = np.array([f"new-{k}" for k in range(len(agents))], dtype=object)
+    agents = type(agents)(**{**agents.__dict__, "ids": new_ids})
+    snap = Snapshot(
+        snapshot_id="s",
+        at=world.start + timedelta(hours=10),
+        intents=tuple(f"x{k}" for k in range(len(world.intents))),
+        languages=world.languages,
+        styles=world.styles,
+        contacts=contacts,
+        agents=agents,
+    )
     X = feat.features(snap, contact_idx=np.zeros(5, np.int64), agent_idx=np.arange(5))
     assert np.isnan(X[:, FEATURES.index("agent_rate")]).all()
     assert np.isnan(X[:, FEATURES.index("intent")]).all()

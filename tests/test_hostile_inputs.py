@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -229,11 +230,11 @@ BAD_CODES = [
 
 @pytest.mark.parametrize(("name", "over", "message"), BAD_CODES, ids=[b[0] for b in BAD_CODES])
 def test_out_of_range_codes_never_reach_a_kernel(name, over, message):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     c, a = _arrays(**over)
     with pytest.raises(SnapshotError) as err:
-        Snapshot(snapshot_id="s", at=datetime.now(timezone.utc), intents=("x",), languages=("en",), styles=(),
+        Snapshot(snapshot_id="s", at=datetime.now(UTC), intents=("x",), languages=("en",), styles=(),
                  contacts=c, agents=a)
     assert any(p.startswith(message) for p in err.value.problems), err.value.problems
 

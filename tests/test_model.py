@@ -13,8 +13,8 @@ from assign.errors import InputError, ModelError
 from assign.features import FEATURES, history_features
 from assign.model import ModelDir, TrainParams, ValueWeights, XGBScorer, evaluate, predict_history, train
 from assign.model.metrics import auc, calibration_error
-from assign.scorer import Scorer
 from assign.schema import Snapshot
+from assign.scorer import Scorer
 from assign.world.centre import generate_history, generate_world
 
 FAST = TrainParams(max_rounds=60, early_stopping=10, learning_rate=0.3, max_depth=4, nthread=1)
@@ -113,9 +113,18 @@ def test_scorer_protocol_values_and_cold_start(model_dir, world) -> None:
             - w.cost_per_handle_min * np.maximum(preds["handle_time"], 0) / 60)
     np.testing.assert_allclose(v, want)
     # unknown agents and intents: cold start, still finite
-    agents = type(snap.agents)(**{**snap.agents.__dict__, "ids": np.array([f"z{k}" for k in range(snap.n_agents)], dtype=object)})
-    cold = Snapshot(snapshot_id="c", at=snap.at, intents=tuple(f"new_{k}" for k in snap.intents), languages=snap.languages,
-                    styles=snap.styles, contacts=snap.contacts, agents=agents)
+    agents = type(snap.agents)(
+        **{**snap.agents.__dict__, "ids": np.array([f"z{k}" for k in range(snap.n_agents)], dtype=object)}
+    )
+    cold = Snapshot(
+        snapshot_id="c",
+        at=snap.at,
+        intents=tuple(f"new_{k}" for k in snap.intents),
+        languages=snap.languages,
+        styles=snap.styles,
+        contacts=snap.contacts,
+        agents=agents,
+    )
     assert np.isfinite(s.score_pairs(cold, contact_idx=ci, agent_idx=ai)).all()
     only_res = XGBScorer.load(model_dir, weights=ValueWeights(w_csat=0.0, cost_per_handle_min=0.0))
     np.testing.assert_allclose(only_res.score_pairs(snap, contact_idx=ci, agent_idx=ai), preds["resolved"])
@@ -186,9 +195,22 @@ def test_evaluate_and_predict(model_dir, history) -> None:
 
 def test_real_like_history_with_some_targets(history, tmp_path) -> None:
     """A real log: no synthetic-only columns, no resolution or CSAT; train what it has."""
-    real = history.drop(columns=["truth_p_resolved", "truth_csat", "truth_handle_s", "agent_proficiency",
-                                 "agent_sentiment_handling", "agent_style", "agent_languages", "agent_tenure_days",
-                                 "complexity", "sentiment", "style", "propensity"])
+    real = history.drop(
+        columns=[
+            "truth_p_resolved",
+            "truth_csat",
+            "truth_handle_s",
+            "agent_proficiency",
+            "agent_sentiment_handling",
+            "agent_style",
+            "agent_languages",
+            "agent_tenure_days",
+            "complexity",
+            "sentiment",
+            "style",
+            "propensity",
+        ]
+    )
     real["resolved"] = pd.array([None] * len(real), dtype="boolean")
     real["csat"] = np.nan
     res = train(real, out=tmp_path / "m", targets=["handle_time", "repeat_72h"], params=FAST)
@@ -203,10 +225,13 @@ def test_real_like_history_with_some_targets(history, tmp_path) -> None:
         train(real, out=tmp_path / "m3", targets=["csat"], params=FAST)
 
 
-@pytest.mark.parametrize("kw, msg", [
-    (dict(targets=["speed"]), "unknown target 'speed'"),
-    (dict(params=None, drop=["wait_s"]), "wait_s: required column is missing"),
-])
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        (dict(targets=["speed"]), "unknown target 'speed'"),
+        (dict(params=None, drop=["wait_s"]), "wait_s: required column is missing"),
+    ],
+)
 def test_train_refuses_bad_input(history, tmp_path, kw, msg) -> None:
     h = history.drop(columns=kw.pop("drop", []))
     kw.pop("params", None)

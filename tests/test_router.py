@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 import pytest
+from references import milp_reference
 
 from assign.config import RouterConfig
 from assign.errors import InputError, SnapshotError
@@ -13,8 +14,6 @@ from assign.router import Router
 from assign.schema import parse_snapshot
 from assign.scorer import Scorer, SkillScorer
 from assign.workload import synthetic_snapshot
-
-from references import milp_reference
 
 
 @pytest.fixture(scope="module")

@@ -17,32 +17,51 @@ def _break(doc: dict, edit) -> dict:
 
 BAD = [
     (lambda d: d["contacts"][1].update(language="xx"), "contacts[1].language: unknown code 'xx'"),
-    (lambda d: d["contacts"][1].update(language="EN"),
-     "contacts[1].language: malformed language code 'EN' (expected ISO 639-1, two lowercase letters)"),
-    (lambda d: d["contacts"][2].update(channel="fax"),
-     "contacts[2].channel: unknown channel 'fax' (expected one of voice, chat, email)"),
+    (
+        lambda d: d["contacts"][1].update(language="EN"),
+        "contacts[1].language: malformed language code 'EN' (expected ISO 639-1, two lowercase letters)",
+    ),
+    (
+        lambda d: d["contacts"][2].update(channel="fax"),
+        "contacts[2].channel: unknown channel 'fax' (expected one of voice, chat, email)",
+    ),
     (lambda d: d["contacts"][0].update(complexity=math.nan), "contacts[0].complexity: must be finite, got nan"),
     (lambda d: d["contacts"][0].update(urgency=1.5), "contacts[0].urgency: 1.5 is above the maximum 1"),
     (lambda d: d["contacts"][0].update(waited_s=-3), "contacts[0].waited_s: -3 is below the minimum 0"),
     (lambda d: d["contacts"][0].update(sentiment="bad"), "contacts[0].sentiment: expected a number, got str 'bad'"),
     (lambda d: d["contacts"][3].pop("intent"), "contacts[3].intent: required field is missing"),
-    (lambda d: d["contacts"][4].update(contact_id=d["contacts"][0]["contact_id"]),
-     "contacts[4].contact_id: duplicate id 'c000000' (first at contacts[0])"),
-    (lambda d: d["agents"][1].update(agent_id=d["agents"][0]["agent_id"]),
-     "agents[1].agent_id: duplicate id 'a00000' (first at agents[0])"),
-    (lambda d: d["agents"][0]["load"].update(chat=4) or d["agents"][0]["capacity"].update(chat=3),
-     "agents[0].load.chat: 4 exceeds capacity 3"),
+    (
+        lambda d: d["contacts"][4].update(contact_id=d["contacts"][0]["contact_id"]),
+        "contacts[4].contact_id: duplicate id 'c000000' (first at contacts[0])",
+    ),
+    (
+        lambda d: d["agents"][1].update(agent_id=d["agents"][0]["agent_id"]),
+        "agents[1].agent_id: duplicate id 'a00000' (first at agents[0])",
+    ),
+    (
+        lambda d: d["agents"][0]["load"].update(chat=4) or d["agents"][0]["capacity"].update(chat=3),
+        "agents[0].load.chat: 4 exceeds capacity 3",
+    ),
     (lambda d: d["agents"][2]["skills"].update(billing=math.inf), "agents[2].skills.billing: must be finite, got inf"),
     (lambda d: d["agents"][2]["skills"].update(billing=1.2), "agents[2].skills.billing: 1.2 is above the maximum 1"),
-    (lambda d: d["agents"][3].update(languages="en"),
-     "agents[3].languages: expected a list of language codes, got str"),
-    (lambda d: d["agents"][3]["capacity"].update(sms=2),
-     "agents[3].capacity.sms: unknown channel 'sms' (expected one of voice, chat, email)"),
-    (lambda d: d["agents"][3]["capacity"].update(voice=1.5), "agents[3].capacity.voice: expected a whole number, got 1.5"),
+    (
+        lambda d: d["agents"][3].update(languages="en"),
+        "agents[3].languages: expected a list of language codes, got str",
+    ),
+    (
+        lambda d: d["agents"][3]["capacity"].update(sms=2),
+        "agents[3].capacity.sms: unknown channel 'sms' (expected one of voice, chat, email)",
+    ),
+    (
+        lambda d: d["agents"][3]["capacity"].update(voice=1.5),
+        "agents[3].capacity.voice: expected a whole number, got 1.5",
+    ),
     (lambda d: d["agents"][4].update(tenure_days=True), "agents[4].tenure_days: expected a number, got bool True"),
     (lambda d: d.update(at="yesterday"), "at: not an ISO-8601 time: 'yesterday'"),
-    (lambda d: d.update(schema="assign.snapshot/9"),
-     "schema: unsupported schema 'assign.snapshot/9' (expected 'assign.snapshot/1')"),
+    (
+        lambda d: d.update(schema="assign.snapshot/9"),
+        "schema: unsupported schema 'assign.snapshot/9' (expected 'assign.snapshot/1')",
+    ),
 ]
 
 

@@ -63,7 +63,7 @@ def test_scenario_replay_reports_observed_vs_simulated(tmp_path):
                 "--seeds", "3", "--json", "--out", str(tmp_path / "rep")])  # the scenario's own policy
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
-    offered = [r["mean"] for r in doc["kpis"] if r["kpi"] == "offered"][0]
+    offered = next(r["mean"] for r in doc["kpis"] if r["kpi"] == "offered")
     assert offered == n  # the replayed stream, every contact once
     rows = {r["kpi"]: r for r in doc["observed_vs_simulated"]}
     assert rows["abandonment_rate"]["observed"] == pytest.approx(hist["abandoned"].mean(), abs=1e-4)

@@ -12,7 +12,7 @@ from assign.history import conform_history
 from assign.sim.engine import ABANDONED, SERVED, UNSERVED, SimConfig, simulate
 from assign.sim.kpis import summarise
 from assign.sim.log import to_history
-from assign.sim.policies import FCFS, POLICY_NAMES, Policy, SplitPolicy, Skills, make_policy
+from assign.sim.policies import FCFS, POLICY_NAMES, Policy, Skills, SplitPolicy, make_policy
 from assign.sim.scenario import mmc_scenario
 from assign.sim.source import ScenarioSource
 from assign.sim.worldsource import WorldSource

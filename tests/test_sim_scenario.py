@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -92,7 +92,7 @@ def test_poisson_arrivals_follow_the_hourly_rates():
     rate = np.zeros((2, HOURS_PER_WEEK))
     rate[0, :] = 50.0
     rate[1, 9::24] = 400.0  # type 1 only in hour 9 of every day
-    start = datetime(2026, 1, 5, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 5, tzinfo=UTC)
     t, typ = poisson_times(np.random.default_rng(5), rate, start=start, horizon_s=7 * 86400.0)
     assert np.all(np.diff(t) >= 0) and t.min() >= 0 and t.max() < 7 * 86400
     hours = (t // 3600).astype(int) % 24
@@ -105,7 +105,7 @@ def test_poisson_arrivals_follow_the_hourly_rates():
 def test_start_mid_week_maps_hours_of_week():
     rate = np.zeros((1, HOURS_PER_WEEK))
     rate[0, 24 * 2 + 10] = 3600.0  # Wednesday 10h only
-    start = datetime(2026, 1, 7, 9, 30, tzinfo=timezone.utc)  # a Wednesday, 09:30
+    start = datetime(2026, 1, 7, 9, 30, tzinfo=UTC)  # a Wednesday, 09:30
     t, _ = poisson_times(np.random.default_rng(0), rate, start=start, horizon_s=3 * 3600.0)
     assert t.min() >= 1800 and t.max() < 5400  # 10:00..11:00 is 1800..5400 s after start
 

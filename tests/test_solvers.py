@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from references import brute_force, milp_reference
 
 from assign.errors import SolverError
 from assign.solve import Problem, solve_flow, solve_greedy, solve_hungarian
 from assign.solve.flow import cost_scale
 from assign.solve.greedy import solve_in_order
-from references import brute_force, milp_reference
 
 EXACT = [solve_flow, solve_hungarian]
 

@@ -175,7 +175,8 @@ def test_history_contract_and_policy(world: World, history: pd.DataFrame) -> Non
     served = ~history["abandoned"].to_numpy(bool)
     assert 0.7 < served.mean() < 1.0  # small pools queue more than the standard centre
     s = history[served]
-    assert s[["agent_id", "truth_p_resolved", "truth_csat", "truth_handle_s", "propensity", "handle_s"]].notna().all().all()
+    cols = ["agent_id", "truth_p_resolved", "truth_csat", "truth_handle_s", "propensity", "handle_s"]
+    assert s[cols].notna().all().all()
     assert history.loc[~served, "agent_id"].isna().all() and history.loc[~served, "truth_p_resolved"].isna().all()
     assert s["propensity"].between(0, 1, inclusive="right").all()
     assert abs(s["resolved"].mean() - s["truth_p_resolved"].mean()) < 0.02
@@ -199,8 +200,9 @@ def test_history_is_deterministic(world: World, history: pd.DataFrame) -> None:
         generate_history(world, days=0, seed=1)
 
 
-@pytest.mark.parametrize("kw, msg", [(dict(n_agents=2), "n_agents"), (dict(n_intents=1), "n_intents"),
-                                     (dict(occupancy=0.0), "occupancy")])
+@pytest.mark.parametrize(
+    "kw, msg", [(dict(n_agents=2), "n_agents"), (dict(n_intents=1), "n_intents"), (dict(occupancy=0.0), "occupancy")]
+)
 def test_bad_world_parameters(kw, msg) -> None:
     with pytest.raises(InputError, match=msg):
         generate_world(seed=1, **kw)

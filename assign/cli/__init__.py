@@ -19,7 +19,7 @@ EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 class _Group(click.Group):
     """A click group whose commands report library errors as messages with exit codes."""
 
-    def invoke(self, ctx: click.Context):  # noqa: D401 - click hook
+    def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except (InputError, ModelError) as err:  # a bad or corrupt model dir is bad input too
@@ -32,7 +32,7 @@ class _Group(click.Group):
             ctx.exit(EXIT_INTERNAL)
         except Exception as err:  # the last line of defence: never a bare traceback
             click.echo(f"internal error: {type(err).__name__}: {_printable(err)}", err=True)
-            if "--debug" in sys.argv or ctx.obj and ctx.obj.get("debug"):
+            if "--debug" in sys.argv or (ctx.obj and ctx.obj.get("debug")):
                 traceback.print_exc()
             ctx.exit(EXIT_INTERNAL)
 

@@ -131,11 +131,10 @@ def calibrate(history: str, out: str, name: str | None, min_cell: int, staffing_
     Also writes ``replay.parquet`` (the history rows that reached the queue: the stream to
     pass to ``assign simulate --replay``) and ``observed.json`` (that stream's logged KPIs).
     """
-    from assign.sim.calibrate import calibrate as fit, observed_kpis, queue_population
-
     import pandas as pd
 
-    from assign.sim.calibrate import CapacityModel
+    from assign.sim.calibrate import CapacityModel, observed_kpis, queue_population
+    from assign.sim.calibrate import calibrate as fit
 
     df = _read_history(history)
     holdout = None
@@ -234,6 +233,7 @@ def replay_gap_cmd(history: str, sim_logs: tuple[str, ...], sl_threshold_s: floa
     if csv_path:
         gap.to_csv(csv_path)
     a = gap.loc["all"]
-    click.echo(f"{'KPI':<18}{'observed':>10}{'simulated':>11}{'gap':>10}   ({len(sims)} run(s), {int(a['offered_obs'])} offered)")
+    runs = f"({len(sims)} run(s), {int(a['offered_obs'])} offered)"
+    click.echo(f"{'KPI':<18}{'observed':>10}{'simulated':>11}{'gap':>10}   {runs}")
     for g in GAP_KPIS:
         click.echo(f"{g:<18}{a[g + '_obs']:>10.4f}{a[g + '_sim']:>11.4f}{a[g + '_gap']:>+10.4f}")

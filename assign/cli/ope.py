@@ -33,17 +33,30 @@ def _read_logs(path: str):
                    "[default: SkillScorer, and a logistic model fitted on the log].")
 @click.option("--estimator", "estimators", multiple=True,
               help="dm | ips | snips | dr | switch-dr (repeatable) [default: all].")
-@click.option("--floor", type=float, default=1e-3, show_default=True, help="Propensity below which a pair is unsupported.")
-@click.option("--max-deficiency", type=float, default=0.05, show_default=True,
-              help="Refuse every estimate when a larger share of the target's pairs is unsupported.")
+@click.option(
+    "--floor", type=float, default=1e-3, show_default=True, help="Propensity below which a pair is unsupported."
+)
+@click.option(
+    "--max-deficiency",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="Refuse every estimate when a larger share of the target's pairs is unsupported.",
+)
 @click.option("--alpha", type=float, default=0.05, show_default=True)
 @click.option("--n-bootstrap", type=int, default=1000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Report directory (report.md, report.html, ope.png, ope.json).")
-def ope_cmd(logs, policies, model_dir, estimators, floor, max_deficiency, alpha, n_bootstrap, seed, as_json,
-            out_dir) -> None:
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Report directory (report.md, report.html, ope.png, ope.json).",
+)
+def ope_cmd(
+    logs, policies, model_dir, estimators, floor, max_deficiency, alpha, n_bootstrap, seed, as_json, out_dir
+) -> None:
     """Off-policy evaluation: re-run each POLICY on every window of the decision log LOGS and
     estimate its resolution per contact served, with bootstrap intervals over windows."""
     from assign.ope import (
@@ -58,10 +71,12 @@ def ope_cmd(logs, policies, model_dir, estimators, floor, max_deficiency, alpha,
     from assign.ope.report import summary, table_lines, write_report
     from assign.ope.reward import LogisticRewardModel, ModelRewardModel
 
-    problems = [f"--policy {p}: unknown (expected one of {', '.join(TARGET_NAMES)})"
-                for p in policies if p not in TARGET_NAMES]
-    problems += [f"--estimator {e}: unknown (expected one of {', '.join(ESTIMATORS)})"
-                 for e in estimators if e not in ESTIMATORS]
+    problems = [
+        f"--policy {p}: unknown (expected one of {', '.join(TARGET_NAMES)})" for p in policies if p not in TARGET_NAMES
+    ]
+    problems += [
+        f"--estimator {e}: unknown (expected one of {', '.join(ESTIMATORS)})" for e in estimators if e not in ESTIMATORS
+    ]
     if model_dir and not Path(model_dir).is_dir():
         problems.append(f"--model {model_dir}: no such directory")
     if problems:
@@ -78,12 +93,31 @@ def ope_cmd(logs, policies, model_dir, estimators, floor, max_deficiency, alpha,
     results = []
     for p in dict.fromkeys(policies):
         data = pair_data(log, make_target(p, scorer=scorer), reward_model=model)
-        results.append(evaluate(data, policy=p, estimators=names, floor=floor, max_deficiency=max_deficiency,
-                                alpha=alpha, n_bootstrap=n_bootstrap, random_state=seed, reward_model=model.name))
-    settings = {"logs": str(logs), "windows": log.n_windows, "decisions": len(log.tables["decisions"]),
-                "logging_policy": json.dumps(log.meta.get("logging_policy")), "reward_model": model.name,
-                "scorer": f"model {model_dir}" if model_dir else "SkillScorer", "propensity_floor": floor,
-                "max_deficiency": max_deficiency, "alpha": alpha, "n_bootstrap": n_bootstrap}
+        results.append(
+            evaluate(
+                data,
+                policy=p,
+                estimators=names,
+                floor=floor,
+                max_deficiency=max_deficiency,
+                alpha=alpha,
+                n_bootstrap=n_bootstrap,
+                random_state=seed,
+                reward_model=model.name,
+            )
+        )
+    settings = {
+        "logs": str(logs),
+        "windows": log.n_windows,
+        "decisions": len(log.tables["decisions"]),
+        "logging_policy": json.dumps(log.meta.get("logging_policy")),
+        "reward_model": model.name,
+        "scorer": f"model {model_dir}" if model_dir else "SkillScorer",
+        "propensity_floor": floor,
+        "max_deficiency": max_deficiency,
+        "alpha": alpha,
+        "n_bootstrap": n_bootstrap,
+    }
     doc = write_report(results, out_dir, settings=settings) if out_dir else summary(results, settings)
     if as_json:
         click.echo(json.dumps(doc, indent=1, default=str))

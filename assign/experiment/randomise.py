@@ -109,7 +109,7 @@ class Switchback:
     burn_in_s: float = 0.0
     arms: tuple[str, ...] = DEFAULT_ARMS
     weights: tuple[float, ...] | None = None
-    origin: pd.Timestamp = pd.Timestamp("1970-01-01", tz="UTC")
+    origin: pd.Timestamp = pd.Timestamp("1970-01-01", tz="UTC")  # noqa: RUF009 - immutable
 
     def __post_init__(self) -> None:
         problems = []

@@ -71,7 +71,7 @@ def _predict_packed(Xf, n_features, feat, thresh, nan_left, leaf, tree_target, d
                     for r in range(nb):
                         k = idx[r]
                         x = Xf[base[r] + f[k]]
-                        idx[r] = 2 * k + 2 - ((x < th[k]) | ((x != x) & dl[k]))  # noqa: PLR0124 (NaN test, numba)
+                        idx[r] = 2 * k + 2 - ((x < th[k]) | ((x != x) & dl[k]))
                 else:
                     for r in range(nb):
                         k = idx[r]

@@ -12,10 +12,11 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -209,7 +210,7 @@ def _fit_and_write(*, out: Path, hist, history, usable, skipped, X, spec, feats,
     feats.customer_times.to_parquet(out / "customers.parquet", index=False)
     t_all = hist["arrival_at"]
     meta = dict(
-        schema="assign.model/1", created_at=datetime.now(timezone.utc).isoformat(),
+        schema="assign.model/1", created_at=datetime.now(UTC).isoformat(),
         xgboost_version=xgb.__version__, targets=usable, skipped_targets=skipped,
         objectives={n: TARGETS[n].objective for n in usable}, rounds=rounds,
         params={k: getattr(p, k) for k in p.__dataclass_fields__},

@@ -236,9 +236,19 @@ def _index(log: OPELog) -> dict[str, Any]:
                   "sentiment_handling": ag["sentiment_handling"].to_numpy(float), "style": _codes(ag["style"], styles)}
     at = pd.to_datetime(t["windows"]["at"], utc=True)
     return {
-        "window_id": win, "at": [x.to_pydatetime() for x in at], "c_off": c_off, "a_off": a_off, "contacts": contacts, "static": static, "agent_row": row_of,
+        "window_id": win,
+        "at": [x.to_pydatetime() for x in at],
+        "c_off": c_off,
+        "a_off": a_off,
+        "contacts": contacts,
+        "static": static,
+        "agent_row": row_of,
         "wa_agent": np.array([row_of[a] for a in wa["agent_id"]], dtype=np.int64),
         "wa_capacity": wa[[f"capacity_{c}" for c in CHANNELS]].to_numpy(np.int32),
-        "wa_load": wa[[f"load_{c}" for c in CHANNELS]].to_numpy(np.int32), "wa_idle": wa["idle_s"].to_numpy(float),
-        "intents": intents, "languages": languages, "styles": styles, "start": datetime.fromisoformat(meta["start"])
-        if isinstance(meta.get("start"), str) else None}
+        "wa_load": wa[[f"load_{c}" for c in CHANNELS]].to_numpy(np.int32),
+        "wa_idle": wa["idle_s"].to_numpy(float),
+        "intents": intents,
+        "languages": languages,
+        "styles": styles,
+        "start": datetime.fromisoformat(meta["start"]) if isinstance(meta.get("start"), str) else None,
+    }

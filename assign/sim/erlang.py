@@ -72,10 +72,17 @@ def erlang_a(*, agents: int, arrival_rate_per_s: float, mean_service_s: float, m
     from scipy.sparse import coo_matrix
     from scipy.sparse.linalg import expm_multiply
 
-    n, lam, mu, theta = int(agents), float(arrival_rate_per_s), 1.0 / float(mean_service_s), 1.0 / float(mean_patience_s)
+    n, lam, mu, theta = (
+        int(agents),
+        float(arrival_rate_per_s),
+        1.0 / float(mean_service_s),
+        1.0 / float(mean_patience_s),
+    )
     if n < 1 or not (lam > 0 and mu > 0 and theta > 0 and threshold_s >= 0):
-        raise ValueError(f"need agents >= 1 and positive rates, got n={agents}, lambda={arrival_rate_per_s}, "
-                         f"service {mean_service_s}, patience {mean_patience_s}")
+        raise ValueError(
+            f"need agents >= 1 and positive rates, got n={agents}, lambda={arrival_rate_per_s}, "
+            f"service {mean_service_s}, patience {mean_patience_s}"
+        )
     a = lam / mu
     # log pi_k for k <= n (unnormalised), then the queue part until the tail is negligible.
     logp = [0.0]
@@ -91,12 +98,12 @@ def erlang_a(*, agents: int, arrival_rate_per_s: float, mean_service_s: float, m
     logs = np.array(logp[:-1] + q)
     pi = np.exp(logs - logs.max())
     pi /= pi.sum()
-    below, queue = pi[:n], pi[n:]              # queue[m]: n busy and m waiting
+    below, queue = pi[:n], pi[n:]  # queue[m]: n busy and m waiting
     ms = np.arange(len(queue))
     p_abandon = theta * float((ms * queue).sum()) / lam
-    r = n * mu + ms * theta                    # forward rate with m ahead
-    p_served = np.cumprod(r / (r + theta))     # from m ahead, served before abandoning
-    g = np.zeros(len(queue))                   # E[wait * 1{served}] from m ahead
+    r = n * mu + ms * theta  # forward rate with m ahead
+    p_served = np.cumprod(r / (r + theta))  # from m ahead, served before abandoning
+    g = np.zeros(len(queue))  # E[wait * 1{served}] from m ahead
     prev = 0.0
     for i in range(len(queue)):
         g[i] = prev = p_served[i] / (r[i] + theta) + r[i] / (r[i] + theta) * prev
@@ -112,6 +119,10 @@ def erlang_a(*, agents: int, arrival_rate_per_s: float, mean_service_s: float, m
     sl = float(below.sum() + (queue * within).sum())
     served = 1.0 - p_abandon
     asa = float((queue * g).sum()) / served if served > 0 else float("inf")
-    return ErlangA(p_wait=float(queue.sum()), p_abandon=p_abandon, service_level=sl, asa_s=asa,
-                   mean_wait_s=float((ms * queue).sum()) / lam)
-
+    return ErlangA(
+        p_wait=float(queue.sum()),
+        p_abandon=p_abandon,
+        service_level=sl,
+        asa_s=asa,
+        mean_wait_s=float((ms * queue).sum()) / lam,
+    )

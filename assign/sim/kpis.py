@@ -147,7 +147,7 @@ def interval(x: np.ndarray, *, level: float = 0.95) -> Interval:
     return Interval(float(x.mean()), float(hw), n)
 
 
-def kpi_table(summaries: list[RunSummary]) -> "pandas.DataFrame":  # noqa: F821
+def kpi_table(summaries: list[RunSummary]) -> pandas.DataFrame:  # noqa: F821
     """One row per (policy, KPI): mean, 95% CI low/high, half-width, replications."""
     import pandas as pd
 
@@ -162,7 +162,7 @@ def kpi_table(summaries: list[RunSummary]) -> "pandas.DataFrame":  # noqa: F821
     return pd.DataFrame(rows)
 
 
-def paired_differences(summaries: list[RunSummary], *, baseline: str) -> "pandas.DataFrame":  # noqa: F821
+def paired_differences(summaries: list[RunSummary], *, baseline: str) -> pandas.DataFrame:  # noqa: F821
     """Policy minus ``baseline`` per KPI, paired on seed (common random numbers): mean
     difference with its 95% CI over the seeds both policies ran, and the relative change."""
     import pandas as pd

@@ -60,7 +60,7 @@ def headline(summaries: Sequence[RunSummary], *, baseline: str = "fcfs", policy:
         return None
     share = uplift_share(list(summaries), policy=policy, baseline=baseline, ceiling=ceiling)
     d = paired_differences(list(summaries), baseline=baseline)
-    row = lambda k: d[(d.policy == policy) & (d.kpi == k)].iloc[0]  # noqa: E731
+    row = lambda k: d[(d.policy == policy) & (d.kpi == k)].iloc[0]
     return {"uplift_share": share.mean, "uplift_share_ci": [share.low, share.high], "n": share.n,
             "resolution_uplift": float(row("resolution_rate")["diff"]),
             "ceiling_uplift": float(d[(d.policy == ceiling) & (d.kpi == "resolution_rate")]["diff"].iloc[0]),
@@ -171,9 +171,9 @@ def _plot_differences(diffs: pd.DataFrame, policies: list[str], baseline: str, p
             ax.text(0.5, 0.5, "n/a (not modelled)", ha="center", va="center", transform=ax.transAxes)
             continue
         lo, hi = sub["ci_low"].to_numpy(dtype=float), sub["ci_high"].to_numpy(dtype=float)
-        for yi, di, l, h, c in zip(y, d, lo, hi, colors):
-            sig = np.isfinite(l) and (l > 0 or h < 0)
-            err = [[di - l], [h - di]] if np.isfinite(l) else None
+        for yi, di, low, h, c in zip(y, d, lo, hi, colors):
+            sig = np.isfinite(low) and (low > 0 or h < 0)
+            err = [[di - low], [h - di]] if np.isfinite(low) else None
             ax.errorbar([di], [yi], xerr=err, fmt="o", color=c, mfc=c if sig else "white", capsize=4)
         ax.grid(axis="x", alpha=0.3)
     axes.ravel()[-1].axis("off")

@@ -14,7 +14,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +149,8 @@ def _numeric_col(p: list[str], name: str, df: pd.DataFrame, col: str, *, lo: flo
     v = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(~np.isfinite(v) | ((v < lo) if lo is not None else False))
     for i in bad[:20]:
-        p.append(f"{name} row {i + 2}: {col} must be a number{'' if lo is None else f' >= {lo}'}, got {df[col].iloc[i]!r}")
+        bound = "" if lo is None else f" >= {lo}"
+        p.append(f"{name} row {i + 2}: {col} must be a number{bound}, got {df[col].iloc[i]!r}")
     if len(bad) > 20:
         p.append(f"{name}: {len(bad) - 20} more bad {col} values")
     return None if len(bad) else v
@@ -221,20 +222,31 @@ def parse_scenario(doc: Any, *, root: Path | str = ".") -> Scenario:
         p.append(f"policy: expected a policy name, got {policy!r}")
     if p:
         raise InputError(p, what="scenario")
-    return Scenario(name=name, start=start, days=days, types=tuple(types), shares=share_arr,
-                    arrivals=arrivals, service=service, patience=patience, staffing=staffing,
-                    agent_names=agent_names, priority_share=pr_share, priority_credit_s=pr_credit,
-                    policy=policy)
+    return Scenario(
+        name=name,
+        start=start,
+        days=days,
+        types=tuple(types),
+        shares=share_arr,
+        arrivals=arrivals,
+        service=service,
+        patience=patience,
+        staffing=staffing,
+        agent_names=agent_names,
+        priority_share=pr_share,
+        priority_credit_s=pr_credit,
+        policy=policy,
+    )
 
 
 def _start(p: list[str], doc: Mapping) -> datetime:
     """The scenario's start (ISO 8601; UTC when it has no zone); a Monday in 2026 by default."""
-    start = datetime(2026, 1, 5, tzinfo=timezone.utc)  # a Monday
+    start = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
     if "start" in doc:
         try:
             start = datetime.fromisoformat(str(doc["start"]).replace("Z", "+00:00"))
             if start.tzinfo is None:
-                start = start.replace(tzinfo=timezone.utc)
+                start = start.replace(tzinfo=UTC)
         except ValueError:
             p.append(f"start: not an ISO-8601 time: {doc['start']!r}")
     return start
@@ -249,7 +261,7 @@ def _types(p: list[str], raw_types: Any) -> tuple[list[str], np.ndarray]:
     else:
         for i, t in enumerate(raw_types):
             if not isinstance(t, Mapping) or not isinstance(t.get("name"), str) or not t.get("name"):
-                p.append(f"types[{i}]: expected {{\"name\": str, \"share\": number}}, got {t!r}")
+                p.append(f'types[{i}]: expected {{"name": str, "share": number}}, got {t!r}')
                 continue
             if t["name"] in types:
                 p.append(f"types[{i}].name: duplicate type {t['name']!r}")
@@ -296,7 +308,7 @@ def _priority(p: list[str], pr: Any) -> tuple[float, float]:
     if pr is None:
         return 0.0, 0.0
     if not isinstance(pr, Mapping):
-        p.append(f"priority: expected {{\"share\": p, \"credit_s\": s}}, got {pr!r}")
+        p.append(f'priority: expected {{"share": p, "credit_s": s}}, got {pr!r}')
         return 0.0, 0.0
     s = _num(p, "priority.share", pr.get("share"), lo=0)
     if s is not None and s > 1:
@@ -307,7 +319,7 @@ def _priority(p: list[str], pr: Any) -> tuple[float, float]:
 
 def _kind(p: list[str], path: str, raw: Any, kinds: tuple[str, ...]) -> str | None:
     if not isinstance(raw, Mapping):
-        p.append(f"{path}: expected an object with a \"kind\" ({' | '.join(kinds)}), got {raw!r}")
+        p.append(f'{path}: expected an object with a "kind" ({" | ".join(kinds)}), got {raw!r}')
         return None
     k = raw.get("kind")
     if k not in kinds:
@@ -320,7 +332,9 @@ def _type_col(p: list[str], name: str, df: pd.DataFrame, types: list[str]) -> np
     t = df["type"].astype(str).to_numpy()
     bad = sorted(set(t) - set(types))
     if bad:
-        p.append(f"{name}: unknown type(s) {', '.join(map(repr, bad[:10]))} (the scenario's types are {', '.join(types)})")
+        p.append(
+            f"{name}: unknown type(s) {', '.join(map(repr, bad[:10]))} (the scenario's types are {', '.join(types)})"
+        )
     return t
 
 
@@ -354,8 +368,10 @@ def _arrivals(p, root, raw, types, shares) -> Arrivals | None:
         for tt in types:
             missing = HOURS_PER_WEEK - len({hh for (t2, hh) in seen if t2 == tt})
             if missing:
-                p.append(f"{name}: type {tt!r} has no row for {missing} hour(s) of week (give all 168, 0 where "
-                         "no call arrives)")
+                p.append(
+                    f"{name}: type {tt!r} has no row for {missing} hour(s) of week (give all 168, 0 where "
+                    "no call arrives)"
+                )
         return Arrivals(kind=k, rate=rate, table=name)
     return None
 
@@ -452,8 +468,10 @@ def _staffing(p, root, raw) -> Staffing | None:
         out = np.zeros(HOURS_PER_WEEK, dtype=np.int64)
         frac = np.flatnonzero(a != np.round(a))
         for i in frac[:10]:
-            p.append(f"{name} row {i + 2}: agents must be a whole number, got {float(a[i]):g} (round it yourself: "
-                     "the simulator staffs whole agents)")
+            p.append(
+                f"{name} row {i + 2}: agents must be a whole number, got {float(a[i]):g} (round it yourself: "
+                "the simulator staffs whole agents)"
+            )
         big = np.flatnonzero(a > MAX_AGENTS)
         for i in big[:10]:
             p.append(f"{name} row {i + 2}: {a[i]:g} agents is above the limit {MAX_AGENTS}")
@@ -461,8 +479,10 @@ def _staffing(p, root, raw) -> Staffing | None:
         if len(np.unique(h)) != len(h):
             p.append(f"{name}: duplicate hour_of_week rows")
         if len(np.unique(h)) < HOURS_PER_WEEK:
-            p.append(f"{name}: no row for {HOURS_PER_WEEK - len(np.unique(h))} hour(s) of week "
-                     "(give all 168, 0 where nobody works)")
+            p.append(
+                f"{name}: no row for {HOURS_PER_WEEK - len(np.unique(h))} hour(s) of week "
+                "(give all 168, 0 where nobody works)"
+            )
         if out.max() < 1:
             p.append(f"{name}: no hour has any agent")
         return Staffing(kind=k, agents=out, table=name)
@@ -471,13 +491,19 @@ def _staffing(p, root, raw) -> Staffing | None:
 
 # --------------------------------------------------------------------------- writing
 
+
 def write_scenario(scenario: Scenario, out_dir: str | Path, *, fmt: str = "json") -> Path:
     """Write ``scenario`` as a scenario directory (``scenario.json`` or ``.yaml`` + CSV tables)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     s = scenario
-    doc: dict[str, Any] = {"schema": SCHEMA, "name": s.name, "start": s.start.isoformat(), "days": s.days,
-                           "types": [{"name": t, "share": float(x)} for t, x in zip(s.types, s.shares)]}
+    doc: dict[str, Any] = {
+        "schema": SCHEMA,
+        "name": s.name,
+        "start": s.start.isoformat(),
+        "days": s.days,
+        "types": [{"name": t, "share": float(x)} for t, x in zip(s.types, s.shares)],
+    }
     a = s.arrivals
     if a.kind == "constant":
         doc["arrivals"] = {"kind": "constant", "rate_per_hour": float(a.rate[:, 0].sum())}
@@ -509,7 +535,9 @@ def write_scenario(scenario: Scenario, out_dir: str | Path, *, fmt: str = "json"
     if st.kind == "constant":
         doc["staffing"] = {"kind": "constant", "agents": int(st.agents[0])}
     else:
-        pd.DataFrame({"hour_of_week": np.arange(HOURS_PER_WEEK), "agents": st.agents}).to_csv(out / "staffing.csv", index=False)
+        pd.DataFrame({"hour_of_week": np.arange(HOURS_PER_WEEK), "agents": st.agents}).to_csv(
+            out / "staffing.csv", index=False
+        )
         doc["staffing"] = {"kind": "hour_of_week", "table": "staffing.csv"}
     doc["agents"] = list(s.agent_names)
     if s.priority_share > 0:
@@ -526,11 +554,21 @@ def write_scenario(scenario: Scenario, out_dir: str | Path, *, fmt: str = "json"
     return f
 
 
-def mmc_scenario(*, arrival_rate_per_hour: float, mean_service_s: float, agents: int, days: float = 1.0,
-                 patience_mean_s: float | None = None, name: str = "mmc") -> Scenario:
+def mmc_scenario(
+    *,
+    arrival_rate_per_hour: float,
+    mean_service_s: float,
+    agents: int,
+    days: float = 1.0,
+    patience_mean_s: float | None = None,
+    name: str = "mmc",
+) -> Scenario:
     """An M/M/c (or M/M/c+M with ``patience_mean_s``) scenario built in code: the validation case."""
     doc: dict[str, Any] = {
-        "schema": SCHEMA, "name": name, "days": days, "types": [{"name": "call", "share": 1.0}],
+        "schema": SCHEMA,
+        "name": name,
+        "days": days,
+        "types": [{"name": "call", "share": 1.0}],
         "arrivals": {"kind": "constant", "rate_per_hour": arrival_rate_per_hour},
         "service": {"kind": "exponential", "mean_s": mean_service_s},
         "patience": None if patience_mean_s is None else {"kind": "exponential", "mean_s": patience_mean_s},

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
+from assign.constants import HOURS_PER_WEEK
 from assign.errors import InputError
 from assign.schema import CHANNEL_INDEX, CHANNELS, Agents, Contacts
-from assign.constants import HOURS_PER_WEEK
 from assign.sim.scenario import Scenario
 
 #: Independent random streams of one replication (SeedSequence spawn keys).
@@ -227,7 +227,7 @@ class ScenarioSource(Source):
         if self._replay is not None:
             h = self._replay[(self._replay["_t"] >= 0) & (self._replay["_t"] < horizon_s)]
             t = h["_t"].to_numpy(dtype=float)
-            typ = np.array([self.intents.index(x) for x in h["intent"]], dtype=np.int64) if len(h) else np.zeros(0, np.int64)
+            typ = np.array([self.intents.index(x) for x in h["intent"]], dtype=np.int64).reshape(len(h))
             ids = h["contact_id"].astype(str).to_numpy()
             tier = h["customer_tier"].astype(object).where(h["customer_tier"].notna(), None).to_numpy()
             cust = h["customer_id"].astype(object).where(h["customer_id"].notna(), None).to_numpy()
@@ -236,16 +236,30 @@ class ScenarioSource(Source):
             t, typ = poisson_times(rng_a, sc.arrivals.rate, start=self.start, horizon_s=horizon_s)
             ids = np.array([f"c{seed}-{i:07d}" for i in range(len(t))], dtype=object)
             priority = rng_a.random(len(t)) < sc.priority_share if sc.priority_share > 0 else np.zeros(len(t), bool)
-            tier = np.where(priority, "priority", "regular").astype(object) if sc.priority_share > 0 else np.full(len(t), None)
+            tier = (
+                np.where(priority, "priority", "regular").astype(object)
+                if sc.priority_share > 0
+                else np.full(len(t), None)
+            )
             cust = np.full(len(t), None)
         n = len(t)
         rng_p = stream_rng(seed, STREAM_PATIENCE)
         patience = self._patience(rng_p, typ)
         u = stream_rng(seed, STREAM_OUTCOMES).random((n, 3))
         credit = np.where(priority, sc.priority_credit_s, 0.0)
-        block = Contacts(ids=ids, channel=np.full(n, CHANNEL_INDEX["voice"]), intent=typ, language=np.zeros(n),
-                         complexity=np.full(n, 0.5), urgency=np.where(priority, 1.0, 0.5), sentiment=np.zeros(n),
-                         waited_s=np.zeros(n), style=np.full(n, -1), customer_id=cust, customer_tier=tier)
+        block = Contacts(
+            ids=ids,
+            channel=np.full(n, CHANNEL_INDEX["voice"]),
+            intent=typ,
+            language=np.zeros(n),
+            complexity=np.full(n, 0.5),
+            urgency=np.where(priority, 1.0, 0.5),
+            sentiment=np.zeros(n),
+            waited_s=np.zeros(n),
+            style=np.full(n, -1),
+            customer_id=cust,
+            customer_tier=tier,
+        )
         return ContactStream(block=block, arrival_s=t, patience_s=patience, credit_s=credit, u=u)
 
     def _patience(self, rng: np.random.Generator, typ: np.ndarray) -> np.ndarray:
@@ -278,21 +292,32 @@ class ScenarioSource(Source):
             k = min(k, sc.n_agents)
             tt = max(t, 0.0)
             if k > prev:
-                times += [tt] * (k - prev); agents += list(range(prev, k)); on += [True] * (k - prev)
+                times += [tt] * (k - prev)
+                agents += list(range(prev, k))
+                on += [True] * (k - prev)
             elif k < prev:
-                times += [tt] * (prev - k); agents += list(range(k, prev)); on += [False] * (prev - k)
+                times += [tt] * (prev - k)
+                agents += list(range(k, prev))
+                on += [False] * (prev - k)
             prev = k
             t += 3600.0
         return ShiftPlan(t_s=np.asarray(times, float), agent=np.asarray(agents, np.int64), on=np.asarray(on, bool))
 
-    def outcomes(self, *, stream: ContactStream, contact_idx: np.ndarray, agent_idx: np.ndarray,
-                 agent_load: np.ndarray, t_s: float = 0.0) -> Outcomes:
+    def outcomes(
+        self,
+        *,
+        stream: ContactStream,
+        contact_idx: np.ndarray,
+        agent_idx: np.ndarray,
+        agent_load: np.ndarray,
+        t_s: float = 0.0,
+    ) -> Outcomes:
         u = stream.u[contact_idx, 0]
         sv = self.scenario.service
         if sv.kind == "exponential":
             h = -sv.mean_s * np.log1p(-u)
         elif sv.kind == "lognormal":
-            s2 = np.log1p(sv.cv ** 2)
+            s2 = np.log1p(sv.cv**2)
             h = np.exp(np.log(sv.mean_s) - s2 / 2 + np.sqrt(s2) * ndtri(u))
         else:
             typ = stream.block.intent[contact_idx]

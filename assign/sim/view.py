@@ -49,7 +49,7 @@ class View:
     ``agents``; ``rng``, the run's policy random stream. Policies must not assign more than
     ``free`` allows; the engine checks every answer."""
 
-    __slots__ = ("t", "waiting", "free", "stream", "agents", "rng", "_source", "_state", "_elig", "_added")
+    __slots__ = ("_added", "_elig", "_source", "_state", "agents", "free", "rng", "stream", "t", "waiting")
 
     def __init__(self, *, t: float, waiting: np.ndarray, free: np.ndarray, source: Source, stream: ContactStream,
                  rng: np.random.Generator, state: SimState, eligibility: StaticEligibility,

@@ -6,4 +6,4 @@ from assign.solve.problem import InfeasibleAnswer, Problem, Solution
 
 SOLVERS = {"flow": solve_flow, "hungarian": solve_hungarian, "greedy": solve_greedy}
 
-__all__ = ["InfeasibleAnswer", "Problem", "Solution", "SOLVERS", "solve_flow", "solve_greedy", "solve_hungarian"]
+__all__ = ["SOLVERS", "InfeasibleAnswer", "Problem", "Solution", "solve_flow", "solve_greedy", "solve_hungarian"]
