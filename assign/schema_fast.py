@@ -30,6 +30,7 @@ _A_REQUIRED = frozenset(("agent_id", "languages", "skills", "capacity"))
 _NUMBER_TYPES = frozenset((int, float))  # exact types: bool, numpy numbers and subclasses defer
 _TEXT = frozenset((str,))
 _CUSTOMER_TYPES = frozenset((str, int, type(None)))
+_CHANNEL_SET = frozenset(CHANNELS)
 
 
 class _Defer(Exception):
@@ -133,7 +134,7 @@ def _optional_texts(column: list, texts: list[list[str]]) -> list:
 
 def _contact_columns(cols: dict[str, list], texts: list[list[str]], any_text: list[list[str]]) -> dict[str, Any]:
     ids, intents = cols["contact_id"], cols["intent"]
-    texts += [ids, intents]
+    texts += [ids, list(set(intents))]
     if len(set(ids)) != len(ids) or not set(cols["language"]) <= ISO639_1:
         raise _Defer
     out: dict[str, Any] = {"ids": ids, "intent": intents, "language": cols["language"],
@@ -162,11 +163,11 @@ def _agent_columns(cols: dict[str, list], texts: list[list[str]]) -> dict[str, A
     if not set(flat_langs) <= ISO639_1:
         raise _Defer
     skill_keys = list(chain.from_iterable(skills))
-    texts.append(skill_keys)
+    texts.append(list(set(skill_keys)))  # a few distinct names, repeated in every agent
     out: dict[str, Any] = {
         "ids": ids, "languages": langs, "flat_langs": flat_langs, "skill_keys": skill_keys,
-        "skill_values": _numbers(list(chain.from_iterable(s.values() for s in skills)), None, 0, 1),
-        "n_skills": [len(s) for s in skills], "style": _optional_texts(cols["style"], texts)}
+        "skill_values": _numbers(list(chain.from_iterable(map(dict.values, skills))), None, 0, 1),
+        "n_skills": list(map(len, skills)), "style": _optional_texts(cols["style"], texts)}
     load_col = [v or {} for v in cols["load"]]  # the detailed rule: a missing or empty load is none
     out["capacity"] = _channel_matrix(cols["capacity"])
     out["load"] = _channel_matrix(load_col)
@@ -178,15 +179,13 @@ def _agent_columns(cols: dict[str, list], texts: list[list[str]]) -> dict[str, A
 
 
 def _channel_matrix(maps: list) -> np.ndarray:
-    """(n, channels) int32 from channel -> count objects (whole numbers in [0, MAX_CAPACITY])."""
-    if not set(map(type, maps)) <= {dict}:
+    """(n, channels) int32 from channel -> count objects (whole numbers in [0, MAX_CAPACITY];
+    a channel left out is 0, which the detailed rules accept too)."""
+    if not set(map(type, maps)) <= {dict} or not all(map(_CHANNEL_SET.issuperset, maps)):
         raise _Defer
-    counts = _numbers(list(chain.from_iterable(m.values() for m in maps)), None, 0, MAX_CAPACITY, integer=True)
-    rows = np.repeat(np.arange(len(maps)), [len(m) for m in maps])
-    chans = [CHANNEL_INDEX[ch] for ch in chain.from_iterable(maps)]  # unknown channel: KeyError, deferred
-    out = np.zeros((len(maps), len(CHANNELS)), dtype=np.int32)
-    out[rows, chans] = counts
-    return out
+    counts = list(chain.from_iterable(map(dict.get, maps, repeat(ch), repeat(0)) for ch in CHANNELS))
+    arr = _numbers(counts, None, 0, MAX_CAPACITY, integer=True)
+    return np.ascontiguousarray(arr.reshape(len(CHANNELS), len(maps)).T, dtype=np.int32)
 
 
 def _build(c: dict[str, Any], a: dict[str, Any], c_extra: tuple[dict, ...], a_extra: tuple[dict, ...], *,
@@ -209,7 +208,6 @@ def _build(c: dict[str, Any], a: dict[str, Any], c_extra: tuple[dict, ...], a_ex
     known = col >= 0
     skill[owner[known], col[known]] = a["skill_values"][known]
     if not known.all():  # skills on intents no contact asks for: kept for the document
-        a_extra = tuple(dict(x) for x in a_extra)
         values, keys, owners = a["skill_values"].tolist(), a["skill_keys"], owner.tolist()
         for x in np.flatnonzero(~known).tolist():
             a_extra[owners[x]].setdefault("skills", {})[keys[x]] = values[x]
