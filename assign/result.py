@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from functools import lru_cache
+from functools import cache
 from operator import attrgetter
 from typing import Any
 
@@ -93,7 +93,7 @@ class TickResult:
 _SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _getter(cls: type) -> tuple[tuple[str, ...], attrgetter]:
     names = tuple(f.name for f in fields(cls))
     return names, attrgetter(*names)

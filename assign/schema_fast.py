@@ -18,9 +18,24 @@ from typing import Any
 
 import numpy as np
 
-from assign.schema import (AGENT_DEFAULTS, AGENT_FIELDS, CHANNEL_INDEX, CHANNELS, CONTACT_DEFAULTS,
-                           CONTACT_FIELDS, ISO639_1, MAX_CAPACITY, MAX_SKILL_CELLS, SCHEMA, TOP_FIELDS,
-                           Agents, Contacts, Snapshot, _parse_time, _Problems)
+from assign.schema import (
+    AGENT_DEFAULTS,
+    AGENT_FIELDS,
+    CHANNEL_INDEX,
+    CHANNELS,
+    CONTACT_DEFAULTS,
+    CONTACT_FIELDS,
+    ISO639_1,
+    MAX_CAPACITY,
+    MAX_SKILL_CELLS,
+    SCHEMA,
+    TOP_FIELDS,
+    Agents,
+    Contacts,
+    Snapshot,
+    _parse_time,
+    _Problems,
+)
 from assign.validate import Problems
 
 _TOP = frozenset(TOP_FIELDS)
@@ -41,7 +56,7 @@ def fast_parse(doc: Any) -> Snapshot | None:
     """The Snapshot of a well-formed document, or None where the detailed validator must run."""
     try:
         return _parse(doc)
-    except Exception:  # noqa: BLE001 - anything unexpected is the detailed validator's to report
+    except Exception:  # anything unexpected is the detailed validator's to report
         return None
 
 

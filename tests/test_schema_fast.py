@@ -20,13 +20,12 @@ from hypothesis import strategies as st
 
 from assign.errors import SnapshotError
 from assign.router import Router
-from assign.schema import (CHANNELS, ISO639_1, Snapshot, _id_order, parse_snapshot,
-                           parse_snapshot_detailed)
+from assign.schema import CHANNELS, ISO639_1, Snapshot, _id_order, parse_snapshot, parse_snapshot_detailed
 from assign.schema_fast import fast_parse
 from assign.workload import synthetic_snapshot
 
 EXAMPLE = json.loads((Path(__file__).resolve().parent.parent / "examples" / "snapshot.json").read_text())
-LANGS = sorted(ISO639_1)[:6] + ["en"]
+LANGS = [*sorted(ISO639_1)[:6], "en"]
 INTENTS = ["billing", "card_lost", "fraud", "loan", "ÜberIntent"]
 STYLES = ["driver", "amiable", "analytic"]
 
@@ -35,7 +34,7 @@ def same_snapshot(a: Snapshot, b: Snapshot) -> None:
     """Every field equal: ids, vocabularies, codes, numbers (types too), extras, meta."""
     assert (a.snapshot_id, a.intents, a.languages, a.styles) == (b.snapshot_id, b.intents, b.languages, b.styles)
     # a document without a time gets "now", read once per parse
-    assert a.at == b.at or abs(a.at - b.at) < timedelta(seconds=10) and a.at.tzinfo == b.at.tzinfo
+    assert a.at == b.at or (abs(a.at - b.at) < timedelta(seconds=10) and a.at.tzinfo == b.at.tzinfo)
     assert dict(a.meta) == dict(b.meta)
     for part in ("contacts", "agents"):
         x, y = getattr(a, part), getattr(b, part)
@@ -86,7 +85,7 @@ def valid_docs(draw):
         cap = {ch: draw(st.one_of(st.integers(0, 5), st.sampled_from([1.0, 3.0])))
                for ch in draw(st.lists(st.sampled_from(CHANNELS), unique=True))}
         rec = {"agent_id": f"a{j}{draw(text)}", "languages": draw(st.lists(st.sampled_from(LANGS), max_size=3)),
-               "skills": draw(st.dictionaries(st.sampled_from(INTENTS + ["unasked", "other"]), number(0, 1),
+               "skills": draw(st.dictionaries(st.sampled_from([*INTENTS, "unasked", "other"]), number(0, 1),
                                               max_size=4)),
                "capacity": cap}
         maybe(draw, rec, "load", st.one_of(st.just({}), st.just([]), st.just(0),
