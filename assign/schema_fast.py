@@ -223,9 +223,12 @@ def _build(c: dict[str, Any], a: dict[str, Any], c_extra: tuple[dict, ...], a_ex
     known = col >= 0
     skill[owner[known], col[known]] = a["skill_values"][known]
     if not known.all():  # skills on intents no contact asks for: kept for the document
-        values, keys, owners = a["skill_values"].tolist(), a["skill_keys"], owner.tolist()
-        for x in np.flatnonzero(~known).tolist():
-            a_extra[owners[x]].setdefault("skills", {})[keys[x]] = values[x]
+        unknown = np.flatnonzero(~known)
+        who = owner[unknown]  # non-decreasing: each agent's unknown skills are one run
+        starts = np.flatnonzero(np.r_[True, who[1:] != who[:-1]])
+        keys, values = [a["skill_keys"][x] for x in unknown.tolist()], a["skill_values"][unknown].tolist()
+        for j, lo, hi in zip(who[starts].tolist(), starts.tolist(), [*starts[1:].tolist(), len(unknown)]):
+            a_extra[j]["skills"] = dict(zip(keys[lo:hi], values[lo:hi]))
     cs = Contacts(ids=c["ids"], channel=c["channel"], intent=[ii[x] for x in c["intent"]],
                   language=[li[x] for x in c["language"]], complexity=c["complexity"], urgency=c["urgency"],
                   sentiment=c["sentiment"], waited_s=c["waited_s"],
