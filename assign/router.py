@@ -190,24 +190,22 @@ class Router:
         c_order, a_order, val = tp.c_order, tp.a_order, tp.problem.value
         arcs = solution.arcs
         assigned_rows = rows[arcs]
+        # whole columns to Python objects at once (tolist), not one numpy scalar at a time
         assignments = tuple(
-            Assignment(contact_id=c_ids[c_order[rows[k]]], agent_id=a_ids[a_order[cols[k]]],
-                       value=float(val[k]), score=float(tp.score[k]), aging=float(tp.aging[k]),
-                       fairness=float(tp.fairness[k]))
-            for k in arcs)
+            Assignment(contact_id=c, agent_id=a, value=v, score=s, aging=g, fairness=f)
+            for c, a, v, s, g, f in zip(c_ids[c_order[assigned_rows]].tolist(), a_ids[a_order[cols[arcs]]].tolist(),
+                                        val[arcs].astype(float).tolist(), tp.score[arcs].astype(float).tolist(),
+                                        tp.aging[arcs].astype(float).tolist(),
+                                        tp.fairness[arcs].astype(float).tolist()))
         served = np.zeros(snapshot.n_contacts, dtype=bool)
         served[assigned_rows] = True
         has_arc = np.zeros(snapshot.n_contacts, dtype=bool)
         has_arc[rows] = True
-        unassigned = []
-        for r in np.flatnonzero(~served):
-            if not tp.skilled[r]:
-                reason = NO_ELIGIBLE_AGENT
-            elif tp.with_room[r] and not has_arc[r]:
-                reason = BELOW_THRESHOLD
-            else:
-                reason = NO_CAPACITY
-            unassigned.append(Unassigned(contact_id=c_ids[c_order[r]], reason=reason))
+        left = np.flatnonzero(~served)
+        reasons_left = np.where(~tp.skilled[left], NO_ELIGIBLE_AGENT,
+                                np.where(tp.with_room[left] & ~has_arc[left], BELOW_THRESHOLD, NO_CAPACITY))
+        unassigned = [Unassigned(contact_id=c, reason=str(why))
+                      for c, why in zip(c_ids[c_order[left]].tolist(), reasons_left.tolist())]
         explanations = _explain(tp, solution, k=self.config.explain_k) if explain else None
         return TickResult(
             snapshot_id=snapshot.snapshot_id, assignments=assignments, unassigned=tuple(unassigned),

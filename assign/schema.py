@@ -217,7 +217,7 @@ class Snapshot:
         """Contacts and agents sorted by id (stable), with the orders that did it, so that
         input order never changes a tick's answer. Built once per tick."""
         c, a = self.contacts, self.agents
-        co, ao = np.argsort(c.ids, kind="stable"), np.argsort(a.ids, kind="stable")
+        co, ao = _id_order(c.ids), _id_order(a.ids)
         contacts = Contacts(ids=c.ids[co], channel=c.channel[co], intent=c.intent[co], language=c.language[co],
                             complexity=c.complexity[co], urgency=c.urgency[co], sentiment=c.sentiment[co],
                             waited_s=c.waited_s[co], style=c.style[co], customer_id=c.customer_id[co],
@@ -270,6 +270,14 @@ class Snapshot:
             "contacts": contacts,
             "agents": agents,
         }
+
+
+def _id_order(ids: np.ndarray) -> np.ndarray:
+    """``np.argsort(ids, kind="stable")`` of an object column of ids, by Python's (stable)
+    sort: the same order, several times faster on strings (and linear on sorted input)."""
+    if ids.dtype != object:
+        return np.argsort(ids, kind="stable")
+    return np.fromiter(sorted(range(len(ids)), key=ids.tolist().__getitem__), dtype=np.intp, count=len(ids))
 
 
 def check_codes(snapshot: Snapshot) -> None:
@@ -359,7 +367,19 @@ def parse_snapshot(doc: Any) -> Snapshot:
     Every problem is collected before raising :class:`SnapshotError`. Unknown fields are
     kept (``Contacts.extra`` / ``Agents.extra``) and otherwise ignored; optional fields
     missing from a record get :data:`CONTACT_DEFAULTS` / :data:`AGENT_DEFAULTS`.
+
+    A well-formed document is checked in bulk (:mod:`assign.schema_fast`); any other goes
+    through :func:`parse_snapshot_detailed`, which words every problem.
     """
+    from assign.schema_fast import fast_parse  # imports this module: imported on first use
+
+    snapshot = fast_parse(doc)
+    return snapshot if snapshot is not None else parse_snapshot_detailed(doc)
+
+
+def parse_snapshot_detailed(doc: Any) -> Snapshot:
+    """:func:`parse_snapshot` field by field: the reference the fast path must agree with,
+    and the one that reports the problems."""
     p = _Problems()
     if not isinstance(doc, Mapping):
         raise SnapshotError([f"<document>: expected a JSON object, got {type(doc).__name__}"])

@@ -14,6 +14,7 @@ input surfaces as :class:`~assign.errors.InputError` (the CLI's exit 2).
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -108,8 +109,7 @@ class Problems:
         """A problem for each name that is not one of ``known`` but looks like one (another
         case, surrounding whitespace, a plural): such a name is a typo, never an extra field
         to keep, or a full agent silently gets more work."""
-        canon = {_canonical(k): k for k in known}
-        known = set(canon.values())
+        canon, known = _canon_of(tuple(known))
         for name in names:
             if not isinstance(name, str):
                 self.add(f"{path}.{brief(name)}", "field names must be strings")
@@ -142,7 +142,26 @@ def is_unicode(text: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=64)
+def _canon_of(known: tuple[str, ...]) -> tuple[dict[str, str], frozenset[str]]:
+    """Canonical form -> name of a tuple of known field names (computed once per tuple: a
+    snapshot asks for the same few tuples once per record)."""
+    canon = {_canonical(k): k for k in known}
+    return canon, frozenset(canon.values())
+
+
 def _canonical(name: str) -> str:
+    """Field name with case, separators and a plural ending removed (short names cached:
+    the same few names come in every record; long ones are not kept)."""
+    return _canonical_cached(name) if len(name) <= 64 else _canonical_of(name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical_cached(name: str) -> str:
+    return _canonical_of(name)
+
+
+def _canonical_of(name: str) -> str:
     words = re.split(r"[\s_\-]+", name.strip().lower())
     out = []
     for w in words:

@@ -6,6 +6,8 @@ worker that answered; scrape window mode (one process) for the queue metrics.
 """
 from __future__ import annotations
 
+from collections import Counter as Tally
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -54,8 +56,8 @@ class Metrics:
             self.stage_seconds.labels(mode, stage).observe(ms / 1e3)
         if result.assignments:
             self.decisions.labels(mode, "assigned").inc(len(result.assignments))
-        for u in result.unassigned:
-            self.decisions.labels(mode, u.reason).inc()
+        for reason, n in Tally(u.reason for u in result.unassigned).items():  # one update per reason
+            self.decisions.labels(mode, reason).inc(n)
         if result.fallback:
             self.fallbacks.labels(mode).inc()
 
