@@ -18,13 +18,20 @@ from assign.candidates import AgentTerms, ContactTerms, find_candidates
 from assign.config import SOLVERS as CONFIG_SOLVERS
 from assign.config import RouterConfig
 from assign.errors import AssignError, SolverError
-from assign.result import (BELOW_THRESHOLD, NO_CAPACITY, NO_ELIGIBLE_AGENT, Alternative, Assignment,
-                           TickResult, Unassigned)
+from assign.result import (
+    BELOW_THRESHOLD,
+    NO_CAPACITY,
+    NO_ELIGIBLE_AGENT,
+    Alternative,
+    Assignment,
+    TickResult,
+    Unassigned,
+)
 from assign.schema import CHANNELS, Snapshot, parse_snapshot
 from assign.scorer import Prior, Scorer, SkillScorer
 from assign.solve import SOLVERS, Problem, Solution
-from assign.solve.problem import InfeasibleAnswer
 from assign.solve import value as pair_value
+from assign.solve.problem import InfeasibleAnswer
 from assign.values import resolve_values
 
 _N_CH = len(CHANNELS)
@@ -87,7 +94,7 @@ class Router:
         clock.out["total"] = (time.perf_counter() - t_start) * 1e3
         return result
 
-    def _build(self, snapshot, *, values, clock: "_Clock", force_prune) -> TickProblem:
+    def _build(self, snapshot, *, values, clock: _Clock, force_prune) -> TickProblem:
         cfg = self.config
         if not isinstance(snapshot, Snapshot):
             snapshot = parse_snapshot(snapshot)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -407,7 +407,7 @@ def parse_snapshot_detailed(doc: Any) -> Snapshot:
     p.raise_if_any()
     meta = {k: v for k, v in doc.items() if k not in ("schema", "snapshot_id", "at", "contacts", "agents")}
     return build_snapshot(contacts=contacts, agents=agents, snapshot_id=snapshot_id or "snapshot",
-                          at=at or datetime.now(timezone.utc), meta=meta)
+                          at=at or datetime.now(UTC), meta=meta)
 
 
 def _parse_time(p: _Problems, path: str, x: Any) -> datetime | None:
@@ -421,7 +421,7 @@ def _parse_time(p: _Problems, path: str, x: Any) -> datetime | None:
     except ValueError:
         p.add(path, f"not an ISO-8601 time: {brief(x)}")
         return None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _duplicates(p: _Problems, name: str, key: str, records: list[Any]) -> None:
@@ -457,7 +457,7 @@ def _contact(p: _Problems, i: int, rec: Any) -> dict[str, Any] | None:
     _text(p, f"{path}.style", rec.get("style"), optional=True)
     for k in ("customer_id", "customer_tier"):
         v = rec.get(k)
-        if v is not None and not isinstance(v, (str, int)) or isinstance(v, bool) or (
+        if (v is not None and not isinstance(v, (str, int))) or isinstance(v, bool) or (
                 isinstance(v, str) and not is_unicode(v)):
             p.add(f"{path}.{k}", f"expected a string of valid Unicode, got {type(v).__name__} {brief(v)}")
         elif v is not None:

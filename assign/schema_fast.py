@@ -11,7 +11,7 @@ fast path never words a problem, so the messages are the detailed path's by cons
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any
@@ -85,7 +85,7 @@ def _parse(doc: Any) -> Snapshot:
     except UnicodeEncodeError as err:
         raise _Defer from err
     return _build(contacts, agents, c_extra, a_extra, snapshot_id=snapshot_id,
-                  at=at or datetime.now(timezone.utc),
+                  at=at or datetime.now(UTC),
                   meta={k: v for k, v in doc.items() if k not in _TOP})
 
 

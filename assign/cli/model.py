@@ -37,7 +37,7 @@ def generate(n_agents: int, days: int, n_intents: int, seed: int, out: str) -> N
     from assign.world.centre import generate_history, generate_world
 
     o = Path(out)
-    if o.exists() and not o.is_dir() or not o.parent.is_dir():
+    if (o.exists() and not o.is_dir()) or not o.parent.is_dir():
         raise InputError([f"--out {o}: not a directory, or its parent {o.parent} does not exist"], what="option")
     world = generate_world(n_agents=n_agents, seed=seed, n_intents=n_intents)
     hist = generate_history(world, days=days, seed=seed + 1, progress=True)

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from assign.constants import DAY_S, HOUR_S, REPEAT_WINDOW_S
 from assign.features.crosses import AgentTable, ContactTable, PairInputs, assemble
 from assign.features.rolling import AgentState, point_in_time, recent_counts
 from assign.features.spec import FeatureSpec
-from assign.constants import DAY_S, HOUR_S, REPEAT_WINDOW_S
 from assign.history import epoch_seconds
 from assign.schema import CHANNELS, Snapshot
 
@@ -62,7 +62,7 @@ def handle_key(channel: str, intent: str) -> str:
 
 def fit_spec(history: pd.DataFrame, *, label_delay_s: float = 0.0, smoothing: float = 20.0) -> FeatureSpec:
     """Vocabularies and priors learnt from a (training) history."""
-    strs = lambda s: sorted({v for v in s.unique() if isinstance(v, str) and v})  # noqa: E731
+    strs = lambda s: sorted({v for v in s.unique() if isinstance(v, str) and v})
     langs = set(strs(history["language"]))
     for v in history["agent_languages"].unique():
         if isinstance(v, str):

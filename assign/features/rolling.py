@@ -107,7 +107,8 @@ class AgentState:
     n_csat: np.ndarray                    # (n_agents,) surveyed contacts
     sum_csat: np.ndarray                  # (n_agents,) sum of their CSAT
 
-    def agent_features(self, codes: np.ndarray, *, prior_rate: float, prior_csat: float, m: float) -> dict[str, np.ndarray]:
+    def agent_features(self, codes: np.ndarray, *, prior_rate: float, prior_csat: float,
+                       m: float) -> dict[str, np.ndarray]:
         """rate, log_n, handle_ratio, csat for agent codes (-1 = unknown agent -> NaN)."""
         ok = codes >= 0
         c = np.where(ok, codes, 0)

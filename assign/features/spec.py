@@ -53,7 +53,7 @@ class FeatureSpec:
         return json.dumps(asdict(self), indent=1)
 
     @classmethod
-    def from_json(cls, text: str) -> "FeatureSpec":
+    def from_json(cls, text: str) -> FeatureSpec:
         d = json.loads(text)
         for k in ("intents", "languages", "styles", "names"):
             d[k] = tuple(d[k])
@@ -63,7 +63,7 @@ class FeatureSpec:
         Path(path).write_text(self.to_json())
 
     @classmethod
-    def load(cls, path: Path) -> "FeatureSpec":
+    def load(cls, path: Path) -> FeatureSpec:
         try:
             return cls.from_json(Path(path).read_text())
         except (OSError, ValueError, TypeError, KeyError) as err:

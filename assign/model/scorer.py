@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,7 @@ class ModelDir:
     packed: PackedForest | None = None  # every target in one numba forest; None: xgboost only
 
     @classmethod
-    def load(cls, path: str | Path, *, nthread: int = 2, parallel_from: int = 32768) -> "ModelDir":
+    def load(cls, path: str | Path, *, nthread: int = 2, parallel_from: int = 32768) -> ModelDir:
         """Load and check a model dir. Batches of at least ``parallel_from`` rows predict with
         ``nthread`` threads, smaller ones with one: measured, OpenMP's thread hand-off costs
         more than it saves on small batches and stalls badly on a busy machine."""
@@ -205,7 +205,7 @@ class XGBScorer(Scorer):
 
     @classmethod
     def load(cls, path: str | Path, *, weights: ValueWeights | None = None, nthread: int = 2,
-             parallel_from: int = 32768) -> "XGBScorer":
+             parallel_from: int = 32768) -> XGBScorer:
         """Load a model dir (see :meth:`ModelDir.load` for the threading)."""
         return cls(model=ModelDir.load(path, nthread=nthread, parallel_from=parallel_from),
                    weights=weights or ValueWeights(), prior_fit=PriorFit.load(path))
@@ -223,7 +223,8 @@ class XGBScorer(Scorer):
     def features(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
         return self._feat.features(snapshot, contact_idx=contact_idx, agent_idx=agent_idx)
 
-    def predict_pairs(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> dict[str, np.ndarray]:
+    def predict_pairs(self, snapshot: Snapshot, *, contact_idx: np.ndarray,
+                      agent_idx: np.ndarray) -> dict[str, np.ndarray]:
         """Per-target predictions (output scale) for the pairs."""
         X = self.features(snapshot, contact_idx=contact_idx, agent_idx=agent_idx)
         return self.model.predict_matrix(X)
@@ -255,7 +256,7 @@ class XGBScorer(Scorer):
                            customer_tier=None)],
             agents=[dict(agent_id="a", languages=[lang], skills={intent: 0.5}, capacity={"voice": 1},
                          load={}, tenure_days=1.0, sentiment_handling=0.5, style=None, idle_s=0.0)],
-            snapshot_id="warm-up", at=datetime.now(timezone.utc))
+            snapshot_id="warm-up", at=datetime.now(UTC))
         self.score_pairs(snap, contact_idx=np.array([0]), agent_idx=np.array([0]))
 
 

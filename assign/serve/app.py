@@ -61,7 +61,7 @@ class Service:
         try:
             engine = load_engine(model=self.config.model, max_id_len=self.config.max_id_len,
                                  budget_ms=self.config.budget_ms)
-        except Exception as err:  # noqa: BLE001 - reported by /readyz and the log; the process stays up to say so
+        except Exception as err:
             self.failed = f"{type(err).__name__}: {err}"
             event(self.log, "load_failed", level=logging.ERROR, error=self.failed)
             return
@@ -196,7 +196,7 @@ def _tick(app: FastAPI, service: Service) -> None:
                 service.tick_pool, lambda: service.engine.tick_bytes(body, budget_ms=budget_ms))
         except InputError as err:
             return service.bad_input(err)
-        except Exception as err:  # noqa: BLE001 - never a stack trace to the caller; the log has it
+        except Exception as err:
             service.metrics.error("internal")
             event(service.log, "tick_failed", level=logging.ERROR, error=f"{type(err).__name__}: {err}")
             return json_response({"detail": "internal error"}, 500)

@@ -43,7 +43,7 @@ class ServerProcess:
         cmd = [sys.executable, "-m", "assign", "serve", *self.args, "--port", str(self.port)]
         if self.token is None:
             cmd.append("--no-auth")
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -123,7 +123,7 @@ class WindowRunner:
         t0 = time.perf_counter()
         try:
             result, cpu_ms = await asyncio.get_running_loop().run_in_executor(self.executor, self._solve, win)
-        except Exception as err:  # noqa: BLE001 - contacts stay waiting and are offered again next window
+        except Exception as err:
             self.metrics.error("window_tick")
             event(self.log, "window_failed", level=logging.ERROR, window=win.window,
                   error=f"{type(err).__name__}: {err}")

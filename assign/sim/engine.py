@@ -171,7 +171,7 @@ class SimState:
     @classmethod
     def empty(cls, *, n_contacts: int, capacity: np.ndarray) -> SimState:
         n_a = len(capacity)
-        nan = lambda: np.full(n_contacts, np.nan)  # noqa: E731
+        nan = lambda: np.full(n_contacts, np.nan)
         return cls(load=np.zeros_like(capacity), held=np.zeros(n_a, np.int64), free=np.zeros_like(capacity),
                    on=np.zeros(n_a, dtype=bool),
                    last_change=np.zeros(n_a), busy_since=np.zeros(n_a), on_since=np.zeros(n_a),
@@ -439,6 +439,6 @@ class Engine:
             agent_handled=s.handled, end_s=float(t_end), n_decisions=s.n_decisions, wall_s=wall_s)
 
 
-def simulate(*, source: Source, policy: "Policy", seed: int, config: SimConfig | None = None) -> RunResult:
+def simulate(*, source: Source, policy: Policy, seed: int, config: SimConfig | None = None) -> RunResult:
     """Run one replication of ``policy`` on ``source`` with random streams from ``seed``."""
     return Engine(source=source, policy=policy, seed=seed, config=config or SimConfig()).run()

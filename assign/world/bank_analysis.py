@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from assign.errors import InputError
 from assign.constants import REPEAT_WINDOW_S
+from assign.errors import InputError
 from assign.history import epoch_seconds
 
 MODELS = ("type", "type+agent", "type*agent")
@@ -171,7 +171,7 @@ def _additive(train: pd.DataFrame, *, iters: int = 200) -> tuple[float, dict, di
 def _holdout(train: pd.DataFrame, test: pd.DataFrame) -> tuple[dict, float]:
     y = test["y"].to_numpy()
     sst = float(((y - y.mean()) ** 2).sum())
-    r2 = lambda pred: 1.0 - float(((y - pred) ** 2).sum()) / sst  # noqa: E731
+    r2 = lambda pred: 1.0 - float(((y - pred) ** 2).sum()) / sst
     grand = train["y"].mean()
     tmean = train.groupby("type")["y"].mean()
     p_type = tmean.reindex(test["type"]).fillna(grand).to_numpy()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -298,7 +298,7 @@ class World:
         self.customers.to_parquet(p / "customers.parquet", index=False)
 
     @classmethod
-    def load(cls, path: str | Path) -> "World":
+    def load(cls, path: str | Path) -> World:
         """Read a world written by :meth:`save`; raises :class:`InputError` naming what is missing."""
         p = Path(path)
         missing = [f"{p / f}: missing" for f in ("world.json", "agents.parquet", "customers.parquet")
@@ -360,7 +360,7 @@ def generate_world(*, n_agents: int = 200, seed: int, n_intents: int = 30, occup
         raise InputError(problems, what="world parameters")
     rng = np.random.default_rng(seed)
     intents = tuple(INTENT_NAMES[k] if k < len(INTENT_NAMES) else f"intent_{k:03d}" for k in range(n_intents))
-    start = start or datetime(2026, 1, 5, tzinfo=timezone.utc)  # a Monday
+    start = start or datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
     start = start - timedelta(days=start.weekday(), hours=start.hour, minutes=start.minute,
                               seconds=start.second, microseconds=start.microsecond)
     share = 1.0 / np.arange(1, n_intents + 1) ** 0.9
@@ -427,7 +427,7 @@ def _draw_agents(rng: np.random.Generator, *, n_agents: int, intents: tuple[str,
         skills.append({intents[k]: round(float(0.2 + 0.8 * rng.beta(2.5, 1.8)), 3) for k in sorted(ks)})
     for c in range(3):  # every intent covered by several agents of each channel group
         idx = np.flatnonzero(group == c)
-        for k, name in enumerate(intents):
+        for name in intents:
             have = [j for j in idx if name in skills[j]]
             for j in rng.choice(idx, size=max(0, min(3, len(idx)) - len(have)), replace=False):
                 skills[j][name] = round(float(0.3 + 0.6 * rng.random()), 3)

@@ -240,7 +240,7 @@ def parse_map(doc: Any, *, overrides: Mapping[str, str] | None = None, time_form
     zone = tz if tz is not None else doc.get("tz", "UTC")
     try:
         pd.Timestamp("2000-01-01").tz_localize(zone)
-    except Exception:  # noqa: BLE001 - pytz/zoneinfo raise several types for an unknown zone
+    except Exception:
         p.append(f"tz: unknown time zone {zone!r}")
     delim = doc.get("delimiter")
     if delim is not None and (not isinstance(delim, str) or len(delim) != 1):
