@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from assign.constants import DAY_S
 from assign.errors import InputError
 from assign.validate import Problems
 
@@ -461,9 +462,9 @@ def components_from_history(df: pd.DataFrame, *, metric: str, unit: str, window_
         groups = np.where(cid.notna(), cid.astype(str), alone).astype(str)
     else:
         groups = np.arange(len(df))
-    span = (t[keep].max() - t[keep].min()).total_seconds() / 86400 if keep.any() else 0.0
+    span = (t[keep].max() - t[keep].min()).total_seconds() / DAY_S if keep.any() else 0.0
     if unit == "switchback":
-        span = max(span, window_s / 86400)
+        span = max(span, window_s / DAY_S)
     if not span > 0:
         raise InputError(["history: needs rows spread over time (arrival_at) to measure a rate per day"],
                          what="design")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from assign.constants import DAY_S
 from assign.sim.erlang import erlang_a
 from assign.sim.scenario import HOURS_PER_WEEK, MAX_AGENTS, Arrivals, Scenario, Staffing
 from assign.validate import Problems
@@ -161,7 +162,7 @@ def plan_staffing(scenario: Scenario, *, target_sl: float, target_s: float, max_
     arrivals meets ``target_sl`` within ``target_s`` (and ``max_abandon``)."""
     p = Problems()
     p.number("--target-sl", target_sl, lo=0, lo_open=True, hi=1)
-    p.number("--target-s", target_s, lo=0, lo_open=True, hi=86400)
+    p.number("--target-s", target_s, lo=0, lo_open=True, hi=DAY_S)
     p.number("--max-abandon", max_abandon, lo=0, hi=1, optional=True)
     p.number("--weeks", weeks, lo=1, hi=52, integer=True)
     p.number("--seeds", seeds, lo=1, hi=100, integer=True)

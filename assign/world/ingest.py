@@ -41,11 +41,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from assign.constants import DAY_S
 from assign.errors import AssignError, InputError
 from assign.history import COLUMNS, conform_history, history_repeats
 
 MAP_SCHEMA = "assign.ingest-map/1"
-MAX_DURATION_S = 86400.0  # one day: a longer queue wait or handle time is a broken record
+MAX_DURATION_S = DAY_S  # one day: a longer queue wait or handle time is a broken record
 _BOOL_COLUMNS = {c.name for c in COLUMNS if c.dtype == "boolean"}
 _FLOAT_COLUMNS = {c.name for c in COLUMNS if c.dtype == "float64"}
 _TIME_COLUMNS = {c.name for c in COLUMNS if c.dtype.startswith("datetime")}
