@@ -45,6 +45,25 @@ class Alternative:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Decision:
+    """An assignment as data (``assign.learn.logs``): its id, the tick, the model version,
+    score and value, whether exploration changed it from the exact optimum, and its
+    propensity (NaN until the off-path estimate is known; 1.0 when not exploring)."""
+
+    decision_id: str
+    window_id: str
+    at: Any
+    model_version: str
+    contact_id: str
+    agent_id: str
+    intent: str
+    score: float
+    value: float
+    explored: bool
+    propensity: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class TickResult:
     """The answer of one tick.
 
@@ -66,6 +85,10 @@ class TickResult:
     agent_index: np.ndarray = field(repr=False)
     n_candidates: int = 0
     explanations: dict[str, tuple[Alternative, ...]] | None = field(default=None, repr=False)
+    #: pairs among the candidates scored from the prior alone (the scorer's ``prior_only``)
+    n_prior_only: int = 0
+    #: one :class:`Decision` per assignment, same order; filled when the router logs or explores
+    decisions: tuple[Decision, ...] = field(default=(), repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form printed by ``assign solve``."""
@@ -80,6 +103,8 @@ class TickResult:
             "n_candidates": self.n_candidates,
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
         }
+        if self.n_prior_only:
+            out["n_prior_only"] = self.n_prior_only
         if self.explanations is not None:
             for a in out["assignments"]:
                 a["alternatives"] = [asdict(x) for x in self.explanations.get(a["contact_id"], ())]
