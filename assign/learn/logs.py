@@ -36,6 +36,8 @@ OUTCOME_VALUES = ("resolved", "csat", "handle_s")
 def check_outcomes(frame: pd.DataFrame, *, where: str = "outcomes") -> pd.DataFrame:
     """The outcome frame conformed (UTC ``known_at``, float values), or :class:`InputError`
     naming every problem: missing columns, null ids or times, rows that carry no outcome."""
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError([f"{where}: expected a pandas DataFrame, got {type(frame).__name__}"], what="outcomes")
     problems = [f"{where}: missing column {c!r}" for c in OUTCOME_COLUMNS if c not in frame.columns]
     if problems:
         raise InputError(problems, what="outcomes")
