@@ -99,7 +99,7 @@ class Router:
 
         frame = check_outcomes(outcomes)
         if self.live is not None:
-            self.live.observe(frame)
+            self.live.observe(frame, checked=True)
         if self.sink is not None:
             self.sink.outcomes(frame)
 

@@ -21,7 +21,7 @@ def _outcomes(n: int, rng: np.random.Generator, *, agents=("x", "y", "z", "w")) 
     csat = np.where(np.isnan(res) | (rng.random(n) < 0.5), rng.integers(1, 6, n) * 1.0, np.nan)
     return pd.DataFrame({
         "decision_id": [f"d{k}" for k in range(n)], "agent_id": rng.choice(agents, n),
-        "intent": rng.choice(INTENTS + ("unseen",), n), "resolved": res, "csat": csat, "handle_s": np.nan,
+        "intent": rng.choice((*INTENTS, "unseen"), n), "resolved": res, "csat": csat, "handle_s": np.nan,
         "handle_ratio": rng.normal(0, 0.3, n),
         "known_at": T0 + pd.to_timedelta(rng.uniform(0, 10 * 86400, n), unit="s")})
 

@@ -37,7 +37,7 @@ def test_posterior_means_follow_the_hierarchy_by_hand():
     post = fit_posterior(n_ai=n_ai, s_ai=s_ai, cohort=coh, skill=skill)
     m = post.strengths
     p0 = s_ai.sum() / n_ai.sum()
-    codes, ci = np.unique(coh, return_inverse=True)
+    _, ci = np.unique(coh, return_inverse=True)
     n_c, s_c = np.bincount(ci, n_ai.sum(1)), np.bincount(ci, s_ai.sum(1))
     p_c = (s_c + m["cohort"] * p0) / (n_c + m["cohort"])
     p_a = (s_ai.sum(1) + m["agent"] * p_c[ci]) / (n_ai.sum(1) + m["agent"])

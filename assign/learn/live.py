@@ -64,10 +64,11 @@ class LiveEstimates:
         """The latest version (an immutable object: hold it for a whole tick)."""
         return self._v
 
-    def observe(self, outcomes: pd.DataFrame) -> LiveVersion:
+    def observe(self, outcomes: pd.DataFrame, *, checked: bool = False) -> LiveVersion:
         """Fold a batch of outcome events (``assign.learn.logs`` columns) in; returns the
-        new version. Bad rows raise :class:`~assign.errors.InputError` before anything changes."""
-        ev = check_outcomes(outcomes)
+        new version. Bad rows raise :class:`~assign.errors.InputError` before anything changes
+        (``checked``: the frame already went through ``check_outcomes``)."""
+        ev = outcomes if checked else check_outcomes(outcomes)
         if not len(ev):
             return self._v
         with self._lock:
