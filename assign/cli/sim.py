@@ -42,7 +42,8 @@ def _world_dir(path: str) -> str:
 @click.option("--workers", type=int, default=0, show_default=True, help="Local Dask worker processes (0 = serial).")
 @click.option("--scheduler", default=None, help="Existing Dask scheduler address, e.g. tcp://host:8786.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Report directory.")
-@click.option("--logs", is_flag=True, help="Also write each run's history log under OUT/logs/.")
+@click.option("--logs", is_flag=True, help="Also write each run's history log under OUT/logs/ (ml-live / ml-learn: "
+              "also their decision and outcome logs, OUT/logs/<run>/decisions|outcomes, partitioned by day).")
 @click.option("--json", "as_json", is_flag=True, help="Print the KPI summary as JSON.")
 def simulate_cmd(world_dir, scenario_dir, replay, policies, seeds, seed_start, days, window_s, batch_window_s,
                  sl_threshold_s,
@@ -108,7 +109,7 @@ def simulate_cmd(world_dir, scenario_dir, replay, policies, seeds, seed_start, d
     if batch_window_s is not None:
         from dataclasses import replace
 
-        configs = {p: replace(config, window_s=batch_window_s) for p in policies if p in ("ml-batch", "oracle")}
+        configs = {p: replace(config, window_s=batch_window_s) for p in policies if p in ("ml-batch", "oracle", "ml-live", "ml-learn")}
     res = replicate(source=spec, policies=specs, seeds=seed_list, config=config, workers=workers,
                     scheduler=scheduler, log_dir=log_dir, progress=True, configs=configs)
     if scenario_dir:

@@ -92,8 +92,10 @@ class LearnPolicy(Policy):
             handle, res, csat = view.outcomes_of(np.array(c))
             for k in range(len(c)):
                 end = t[k] + float(handle[k])
-                for delay, r, s in ((self.label_delay_s, res[k], math.nan), (self.csat_delay_s, math.nan, csat[k])):
-                    heapq.heappush(self._events, (end + delay, self._seq, c[k], a[k], ids[k], float(r), float(s)))
+                for delay, r, s, h in ((0.0, math.nan, math.nan, float(handle[k])),
+                                       (self.label_delay_s, res[k], math.nan, math.nan),
+                                       (self.csat_delay_s, math.nan, csat[k], math.nan)):
+                    heapq.heappush(self._events, (end + delay, self._seq, c[k], a[k], ids[k], float(r), float(s), h))
                     self._seq += 1
         if view.t < self._next_observe:
             return
@@ -101,15 +103,31 @@ class LearnPolicy(Policy):
         due = []
         while self._events and self._events[0][0] <= view.t:
             due.append(heapq.heappop(self._events))
-        if not due:
-            return
+        if due:
+            self.router.observe(self._frame(due))
+
+    def _frame(self, events: list[tuple]) -> pd.DataFrame:
         src, blk = self._run.source, self._run.stream.block
-        frame = pd.DataFrame({
-            "decision_id": [e[4] for e in due],
-            "known_at": self._t0 + pd.to_timedelta([e[0] for e in due], unit="s"),
-            "agent_id": [str(src.agents.ids[e[3]]) for e in due],
-            "intent": [src.intents[blk.intent[e[2]]] for e in due],
-            "resolved": [e[5] for e in due], "csat": [e[6] for e in due], "handle_s": math.nan})
-        frame = frame[frame[["resolved", "csat"]].notna().any(axis=1)]
-        if len(frame):
-            self.router.observe(frame)
+        return pd.DataFrame({
+            "decision_id": [e[4] for e in events],
+            "known_at": self._t0 + pd.to_timedelta([e[0] for e in events], unit="s"),
+            "agent_id": [str(src.agents.ids[e[3]]) for e in events],
+            "intent": [src.intents[blk.intent[e[2]]] for e in events],
+            "resolved": [e[5] for e in events], "csat": [e[6] for e in events], "handle_s": [e[7] for e in events]})
+
+    def close(self, run) -> MemorySink | None:
+        """After the run (``RunResult``): log the outcome events still to come (known after
+        the simulated horizon) so that every decision has its outcomes; returns the sink."""
+        if self.sink is None:
+            return None
+        self.router.flush()
+        for t, c, a, i in self._started:
+            end = t + float(run.handle_s[c])
+            self._events += [(end, 0, c, a, i, math.nan, math.nan, float(run.handle_s[c])),
+                             (end + self.label_delay_s, 0, c, a, i, float(run.resolved[c]), math.nan, math.nan),
+                             (end + self.csat_delay_s, 0, c, a, i, math.nan, float(run.csat[c]), math.nan)]
+        self._started = []
+        if self._events:
+            self.sink.outcomes(self._frame(sorted(self._events)))
+            self._events = []
+        return self.sink

@@ -1,0 +1,58 @@
+"""The learning router in the simulator: its logs join, it learns, nothing else changes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assign.learn import Explore, join_logs, read_partitioned
+from assign.learn.policy import LearnPolicy
+from assign.sim.engine import SERVED, SimConfig, simulate
+from assign.sim.runner import PolicySpec, Task, run_task
+from assign.sim.worldsource import WorldSource
+from assign.world.centre import generate_world, hire_days
+
+
+@pytest.fixture(scope="module")
+def source():
+    return WorldSource(generate_world(seed=5, n_agents=16, n_intents=6, n_customers=2000, new_hires=0.25))
+
+
+def test_simulated_decision_log_joins_outcome_log_with_nothing_lost(source, tmp_path):
+    pol = LearnPolicy(name="ml-learn", explore=Explore(n_propensity_draws=20), label_delay_s=6 * 3600.0,
+                      log_decisions=True)
+    run = simulate(source=source, policy=pol, seed=3, config=SimConfig(days=0.3, window_s=10.0))
+    pol.close(run).write(tmp_path / "logs")
+    dec = read_partitioned(tmp_path / "logs" / "decisions")
+    out = read_partitioned(tmp_path / "logs" / "outcomes")
+    served = np.flatnonzero(run.status == SERVED)
+    assert len(dec) == len(served) and dec["decision_id"].is_unique
+    joined = join_logs(dec, out)
+    assert joined[["resolved", "csat", "handle_s"]].notna().all().all()
+    by_contact = joined.set_index("contact_id")
+    ids = run.stream.block.ids[served]
+    np.testing.assert_array_equal(by_contact.loc[ids, "resolved"].to_numpy(), run.resolved[served])
+    np.testing.assert_allclose(by_contact.loc[ids, "handle_s"].to_numpy(), run.handle_s[served])
+    np.testing.assert_array_equal(by_contact.loc[ids, "agent_id"].to_numpy(), run.agent_ids[run.agent[served]])
+    assert dec["propensity"].between(0, 1, inclusive="right").all()
+    # outcomes that became known during the run were folded into the live estimates
+    assert pol.live.current().version > 0
+
+
+def test_simulate_logs_option_writes_learn_logs(source, tmp_path):
+    task = Task(label="ml-live", policy=PolicySpec(name="ml-live"), seed=1, config=SimConfig(days=0.2, window_s=10.0),
+                log_path=str(tmp_path / "ml-live_seed1.parquet"))
+    run_task(source, task)
+    assert (tmp_path / "ml-live_seed1.parquet").is_file()
+    dec = read_partitioned(tmp_path / "ml-live_seed1" / "decisions")
+    assert len(join_logs(dec, read_partitioned(tmp_path / "ml-live_seed1" / "outcomes"))) == len(dec) > 0
+    assert (dec["propensity"] == 1.0).all() and not dec["explored"].any()
+
+
+def test_new_hires_join_on_day_two(source):
+    hired = hire_days(source.world.agents) == 1
+    assert hired.sum() == 4
+    run = simulate(source=source, policy=LearnPolicy(name="ml-live"), seed=2, config=SimConfig(days=2, window_s=30.0))
+    served = run.status == SERVED
+    start = run.stream.arrival_s[served] + run.wait_s[served]
+    by_hire = hired[run.agent[served]]
+    assert by_hire.any() and start[by_hire].min() >= 86400.0
