@@ -27,7 +27,7 @@ def _world_dir(path: str) -> str:
 @click.option("--replay", type=click.Path(), default=None,
               help="History (Parquet/CSV) whose arrival stream is replayed (needs --scenario).")
 @click.option("--policy", "policies", multiple=True,
-              help="fcfs | skills | random | gcmu | ml-greedy | ml-batch | oracle (repeatable) "
+              help="fcfs | skills | random | gcmu | ml-greedy | ml-batch | oracle | ml-live | ml-learn (repeatable) "
                    "[default: the scenario's policy].")
 @click.option("--seeds", type=int, default=5, show_default=True, help="Replications (seeds 0..N-1 + --seed-start).")
 @click.option("--seed-start", type=int, default=0, show_default=True)
@@ -109,7 +109,8 @@ def simulate_cmd(world_dir, scenario_dir, replay, policies, seeds, seed_start, d
     if batch_window_s is not None:
         from dataclasses import replace
 
-        configs = {p: replace(config, window_s=batch_window_s) for p in policies if p in ("ml-batch", "oracle", "ml-live", "ml-learn")}
+        batched = ("ml-batch", "oracle", "ml-live", "ml-learn")
+        configs = {p: replace(config, window_s=batch_window_s) for p in policies if p in batched}
     res = replicate(source=spec, policies=specs, seeds=seed_list, config=config, workers=workers,
                     scheduler=scheduler, log_dir=log_dir, progress=True, configs=configs)
     if scenario_dir:
