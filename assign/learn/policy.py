@@ -6,8 +6,11 @@ every ``observe_every_s``, as a production feed would), then routes the
 window with a :class:`~assign.router.Router` that reads the live estimates through
 :class:`~assign.learn.scorer.LearnScorer` (the cold-start hierarchy), exploring when
 ``explore`` is set. ``ml-live``: live estimates, no exploration; ``ml-learn``: live
-estimates + budgeted Thompson exploration. Live estimates start empty each replication
-(every agent at the centre's prior) unless ``base`` is given.
+estimates + budgeted Thompson exploration. The score is the rule-based
+:class:`~assign.scorer.SkillScorer` score (what ``ml-batch`` routes by without a model)
+plus the posterior mean resolution of the pair, so the two agree until outcomes arrive
+(``base_skill=False``: the posterior mean alone). Live estimates start empty each
+replication: every agent at the centre's prior.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from assign.learn.explore import Explore
 from assign.learn.live import LiveEstimates
 from assign.learn.logs import MemorySink
 from assign.learn.scorer import LearnScorer
+from assign.scorer import SkillScorer
 from assign.sim.policies import Policy
 from assign.sim.view import RunInfo, View
 
@@ -35,11 +39,12 @@ class LearnPolicy(Policy):
     def __init__(self, *, name: str = "ml-learn", explore: Explore | None = None, half_life_days: float = 30.0,
                  label_delay_s: float = 72 * 3600.0, csat_delay_s: float = 3600.0, config=None,
                  budget_ms: float | None = None, log_decisions: bool = False,
-                 observe_every_s: float = 300.0) -> None:
+                 observe_every_s: float = 300.0, base_skill: bool = True) -> None:
         self.name, self.explore, self.config, self.budget_ms = name, explore, config, budget_ms
         self.half_life_s = half_life_days * 86400.0
         self.label_delay_s, self.csat_delay_s = float(label_delay_s), float(csat_delay_s)
         self.log_decisions = log_decisions
+        self.base_skill = base_skill  # score = rule-based skill score + the live posterior mean
         self.observe_every_s = float(observe_every_s)  # outcomes are folded in batches at most this often
         self.sink: MemorySink | None = None
 
@@ -47,7 +52,7 @@ class LearnPolicy(Policy):
         from assign.router import Router
 
         self.live = LiveEstimates(intents=tuple(run.source.intents), half_life_s=self.half_life_s)
-        self.scorer = LearnScorer(live=self.live)
+        self.scorer = LearnScorer(live=self.live, base=SkillScorer() if self.base_skill else None)
         self.scorer.bind(run)
         self.sink = MemorySink() if self.log_decisions else None
         explore = self.explore
@@ -105,6 +110,11 @@ class LearnPolicy(Policy):
             due.append(heapq.heappop(self._events))
         if due:
             self.router.observe(self._frame(due))
+            self.observed(view)
+
+    def observed(self, view: View) -> None:
+        """Called after each batch of outcomes is folded in (benchmarks record the estimates
+        here). Default: nothing."""
 
     def _frame(self, events: list[tuple]) -> pd.DataFrame:
         src, blk = self._run.source, self._run.stream.block

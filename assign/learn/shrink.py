@@ -90,6 +90,7 @@ class Posterior:
     strengths: dict[str, float]
     mapped_intents: tuple[int, ...]
     cohort: np.ndarray
+    agent_mean: np.ndarray  # (n_agents,) the agent-level estimate every intent shrinks to
 
     @property
     def mean(self) -> np.ndarray:
@@ -123,4 +124,4 @@ def fit_posterior(*, n_ai: np.ndarray, s_ai: np.ndarray, cohort: np.ndarray, ski
     beta = (n_ai - s_ai) + m_ai * (1 - parent)
     return Posterior(alpha=alpha, beta=np.maximum(beta, 1e-9), agent_n=n_a, own_n=n_ai,
                      strengths={"cohort": m_c, "agent": m_a, "agent_intent": m_ai, "centre_rate": p0},
-                     mapped_intents=tuple(sorted(mapped)), cohort=cohort)
+                     mapped_intents=tuple(sorted(mapped)), cohort=cohort, agent_mean=p_a)
