@@ -60,6 +60,10 @@ class Router:
         self._pending: list[Future] = []
         self._pending_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1) if explore is not None and sink is not None else None
+        if explore is not None:  # where the exploring draw starts shrinking (assign.learn.explore.StepHint)
+            from assign.learn.explore import StepHint
+
+            self._step_hint = StepHint(explore.shrink)
         if not isinstance(self.scorer, Scorer):
             raise TypeError(f"scorer must be an assign.scorer.Scorer (subclass it and override score_pairs), "
                             f"got {type(self.scorer).__name__}")

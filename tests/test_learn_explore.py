@@ -77,3 +77,19 @@ def test_propensity_estimate_matches_empirical_assignment_frequency():
         assert abs(p - f) < 4 * se, (c, a, p, f)
         checked += 1
     assert checked >= 3 and 0.02 < dec["propensity"].min() < 0.98  # a pair that is genuinely random
+
+
+def test_shrink_starts_from_the_step_that_last_passed():
+    from assign.learn.explore import Drawn, StepHint, start_steps
+
+    shrink = (1.0, 0.5, 0.25, 0.125)
+    assert start_steps(shrink, 0.25) == (0.25, 0.125) and start_steps(shrink, 0.01) == (0.125,)
+    hint = StepHint(shrink, patience=2)
+    arcs = np.zeros(0, np.int64)
+    hint.update(Drawn(arcs=arcs, exact=arcs, lam=0.25, steps=shrink))
+    assert hint.value == 0.25
+    for _ in range(2):  # two ticks that pass at once: one step up
+        hint.update(Drawn(arcs=arcs, exact=arcs, lam=0.25, steps=(0.25, 0.125)))
+    assert hint.value == 0.5
+    hint.update(Drawn(arcs=arcs, exact=arcs, lam=0.0, steps=(0.5, 0.25, 0.125)))
+    assert hint.value == 0.125

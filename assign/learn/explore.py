@@ -51,6 +51,7 @@ class Drawn:
     arcs: np.ndarray
     exact: np.ndarray
     lam: float
+    steps: tuple[float, ...] = ()  # the shrink steps this tick tried, in order (the law of its draw)
 
 
 def budgeted_draw(problem: Problem, *, exact: np.ndarray, score: np.ndarray, draw: np.ndarray, w_score: float,
@@ -65,18 +66,50 @@ def budgeted_draw(problem: Problem, *, exact: np.ndarray, score: np.ndarray, dra
                     value=val + w_score * lam * (draw - score), capacity=problem.capacity)
         arcs = np.asarray(solve(p), np.int64)
         if len(arcs) >= len(exact) and best - float(val[arcs].sum()) <= allowed + 1e-12:
-            return Drawn(arcs=arcs, exact=exact, lam=lam)
-    return Drawn(arcs=np.asarray(exact, np.int64), exact=exact, lam=0.0)
+            return Drawn(arcs=arcs, exact=exact, lam=lam, steps=tuple(shrink))
+    return Drawn(arcs=np.asarray(exact, np.int64), exact=exact, lam=0.0, steps=tuple(shrink))
+
+
+def start_steps(shrink: tuple[float, ...], hint: float) -> tuple[float, ...]:
+    """The shrink steps from the largest one not above ``hint`` (the step that last passed):
+    a router's consecutive ticks are alike, so starting there saves re-solves that would
+    fail. The steps tried are part of the draw's law, and the propensities use the same."""
+    steps = tuple(x for x in shrink if x <= hint + 1e-12)
+    return steps or (min(shrink),)
+
+
+class StepHint:
+    """The step a router starts from: the last step that passed; after ``patience``
+    consecutive ticks that passed at once, one step larger (exploration recovers when the
+    posteriors widen again)."""
+
+    def __init__(self, shrink: tuple[float, ...], *, patience: int = 8) -> None:
+        self.shrink, self.patience = tuple(sorted(shrink, reverse=True)), patience
+        self.value, self._streak = self.shrink[0], 0
+
+    def update(self, drawn: Drawn) -> None:
+        if drawn.lam <= 0:
+            self.value, self._streak = self.shrink[-1], 0
+            return
+        first = drawn.steps and drawn.lam == drawn.steps[0]
+        self._streak = self._streak + 1 if first else 0
+        self.value = drawn.lam
+        if self._streak >= self.patience:
+            k = self.shrink.index(drawn.lam) if drawn.lam in self.shrink else 0
+            self.value, self._streak = self.shrink[max(k - 1, 0)], 0
 
 
 def propensities(problem: Problem, *, exact: np.ndarray, score: np.ndarray, draws: Callable, w_score: float,
                  explore: Explore, solve: Callable[[Problem], np.ndarray], rng: np.random.Generator,
-                 logged: np.ndarray) -> np.ndarray:
-    """P(arc chosen) of every arc under :func:`budgeted_draw`, from extra draws
-    (``draws(rng) -> one draw of the scores``)."""
+                 logged: np.ndarray, steps: tuple[float, ...] | None = None) -> np.ndarray:
+    """P(arc chosen) of every arc under :func:`budgeted_draw` with the shrink ``steps`` the
+    tick used (default: all of ``explore.shrink``), from extra draws (``draws(rng) -> one
+    draw of the scores``)."""
+    shrink = explore.shrink if steps is None else steps
+
     def choose(g: np.random.Generator) -> np.ndarray:
         return budgeted_draw(problem, exact=exact, score=score, draw=draws(g), w_score=w_score,
-                             budget=explore.budget, shrink=explore.shrink, solve=solve).arcs
+                             budget=explore.budget, shrink=shrink, solve=solve).arcs
 
     return draw_frequencies(choose, n_arcs=problem.n_arcs, n_draws=explore.n_propensity_draws, rng=rng,
                             logged=logged)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from assign.learn.explore import Drawn, budgeted_draw, propensities
+from assign.learn.explore import Drawn, budgeted_draw, propensities, start_steps
 from assign.learn.logs import DECISION_COLUMNS
 from assign.learn.scorer import LIVE_KEY
 from assign.result import Decision, TickResult
@@ -69,9 +69,13 @@ def _explore(router: Router, tp: TickProblem, exact: Solution, rng: np.random.Ge
     draw = router.scorer.posterior_draw(tp.snapshot, contact_idx=ci, agent_idx=ai, rng=rng)
     if draw is None:
         return None
-    return budgeted_draw(tp.problem, exact=exact.arcs, score=tp.score, draw=np.asarray(draw)[0],
-                         w_score=router.config.w_score, budget=router.explore.budget, shrink=router.explore.shrink,
-                         solve=lambda p: SOLVERS["flow"](p).arcs)
+    hint = router._step_hint
+    drawn = budgeted_draw(tp.problem, exact=exact.arcs, score=tp.score, draw=np.asarray(draw)[0],
+                          w_score=router.config.w_score, budget=router.explore.budget,
+                          shrink=start_steps(router.explore.shrink, hint.value),
+                          solve=lambda p: SOLVERS["flow"](p).arcs)
+    hint.update(drawn)
+    return drawn
 
 
 def _prior_only(router: Router, tp: TickProblem) -> int:
@@ -113,6 +117,7 @@ def _log_with_propensities(router: Router, tp: TickProblem, drawn: Drawn, decisi
     ci, ai = _pairs(tp)
     p = propensities(tp.problem, exact=drawn.exact, score=tp.score, w_score=router.config.w_score,
                      explore=router.explore, solve=lambda q: SOLVERS["flow"](q).arcs, rng=rng, logged=drawn.arcs,
+                     steps=drawn.steps,
                      draws=lambda g: np.asarray(router.scorer.posterior_draw(
                          tp.snapshot, contact_idx=ci, agent_idx=ai, rng=g))[0])
     chosen = np.sort(drawn.arcs)
