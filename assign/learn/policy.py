@@ -7,8 +7,9 @@ window with a :class:`~assign.router.Router` that reads the live estimates throu
 :class:`~assign.learn.scorer.LearnScorer` (the cold-start hierarchy), exploring when
 ``explore`` is set. ``ml-live``: live estimates, no exploration; ``ml-learn``: live
 estimates + budgeted Thompson exploration. The score is the rule-based
-:class:`~assign.scorer.SkillScorer` score (what ``ml-batch`` routes by without a model)
-plus the posterior mean resolution of the pair, so the two agree until outcomes arrive
+:class:`~assign.scorer.SkillScorer` score without its tenure term (what tenure does is the
+cohort prior's to learn: tenure band is half of the cohort) plus the posterior mean
+resolution of the pair, so until outcomes arrive it routes as ``ml-batch`` does but for tenure
 (``base_skill=False``: the posterior mean alone). Live estimates start empty each
 replication: every agent at the centre's prior.
 """
@@ -52,7 +53,9 @@ class LearnPolicy(Policy):
         from assign.router import Router
 
         self.live = LiveEstimates(intents=tuple(run.source.intents), half_life_s=self.half_life_s)
-        self.scorer = LearnScorer(live=self.live, base=SkillScorer() if self.base_skill else None)
+        # Tenure weight 0: what tenure does to resolution is the cohort prior's to learn from outcomes.
+        base = SkillScorer(w_tenure=0.0) if self.base_skill else None
+        self.scorer = LearnScorer(live=self.live, base=base)
         self.scorer.bind(run)
         self.sink = MemorySink() if self.log_decisions else None
         explore = self.explore
