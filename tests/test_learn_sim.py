@@ -56,3 +56,27 @@ def test_new_hires_join_on_day_two(source):
     start = run.stream.arrival_s[served] + run.wait_s[served]
     by_hire = hired[run.agent[served]]
     assert by_hire.any() and start[by_hire].min() >= 86400.0
+
+
+def test_cli_generate_new_hires_and_simulate_learn_logs(tmp_path):
+    from click.testing import CliRunner
+
+    from assign.cli import main
+    from assign.world.centre import World
+
+    res = CliRunner().invoke(main, ["generate", "--agents", "12", "--intents", "4", "--days", "1", "--seed", "3",
+                                    "--new-hires", "0.25", "--out", str(tmp_path / "w")], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    world = World.load(tmp_path / "w" / "world")
+    assert (hire_days(world.agents) == 1).sum() == 3
+    hist = __import__("pandas").read_parquet(tmp_path / "w" / "history.parquet")
+    assert not set(world.agents["agent_id"][hire_days(world.agents) == 1]) & set(hist["agent_id"].dropna())
+    res = CliRunner().invoke(main, ["simulate", "--world", str(tmp_path / "w"), "--policy", "ml-live", "--seeds", "1",
+                                    "--days", "0.2", "--batch-window-s", "20", "--out", str(tmp_path / "r"), "--logs"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    dec = read_partitioned(tmp_path / "r" / "logs" / "ml-live_seed0" / "decisions")
+    assert len(dec) > 0
+    bad = CliRunner().invoke(main, ["generate", "--agents", "12", "--days", "1", "--seed", "3", "--new-hires", "1.5",
+                                    "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "new_hires" in bad.output
