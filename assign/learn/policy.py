@@ -111,8 +111,9 @@ class LearnPolicy(Policy):
         due = []
         while self._events and self._events[0][0] <= view.t:
             due.append(heapq.heappop(self._events))
-        if due:
-            self.router.observe(self._frame(due))
+        frame = self._frame(due)
+        if len(frame):  # a source without resolution or CSAT (a queueing scenario) has events with none
+            self.router.observe(frame)
             self.observed(view)
 
     def observed(self, view: View) -> None:
@@ -121,6 +122,7 @@ class LearnPolicy(Policy):
 
     def _frame(self, events: list[tuple]) -> pd.DataFrame:
         src, blk = self._run.source, self._run.stream.block
+        events = [e for e in events if not (math.isnan(e[5]) and math.isnan(e[6]) and math.isnan(e[7]))]
         return pd.DataFrame({
             "decision_id": [e[4] for e in events],
             "known_at": self._t0 + pd.to_timedelta([e[0] for e in events], unit="s"),
@@ -140,7 +142,8 @@ class LearnPolicy(Policy):
                              (end + self.label_delay_s, 0, c, a, i, float(run.resolved[c]), math.nan, math.nan),
                              (end + self.csat_delay_s, 0, c, a, i, math.nan, float(run.csat[c]), math.nan)]
         self._started = []
-        if self._events:
-            self.sink.outcomes(self._frame(sorted(self._events)))
-            self._events = []
+        frame = self._frame(sorted(self._events))
+        self._events = []
+        if len(frame):
+            self.sink.outcomes(frame)
         return self.sink
