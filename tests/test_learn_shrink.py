@@ -92,3 +92,24 @@ def test_router_counts_pairs_scored_from_the_prior_alone():
     res = router.problem(snap)
     known_agent = np.isin(np.asarray(snap.agents.ids)[res.a_order[res.cols]], seen)
     assert second.n_prior_only == int((~known_agent).sum()) < first.n_prior_only
+
+
+@pytest.mark.parametrize("with_base", [False, True])
+def test_learn_scorer_prior_is_its_score(with_base):
+    """Retrieval prunes by the scorer's prior: for LearnScorer it is the score itself."""
+    from assign.scorer import SkillScorer
+
+    snap = synthetic_snapshot(n_contacts=40, n_agents=15, seed=1)
+    rng = np.random.default_rng(0)
+    live = LiveEstimates(intents=snap.intents)
+    n = 400
+    live.observe(pd.DataFrame({"decision_id": np.arange(n).astype(str), "agent_id": rng.choice(snap.agents.ids, n),
+                               "intent": rng.choice(snap.intents, n), "resolved": (rng.random(n) < 0.7) * 1.0,
+                               "csat": np.nan, "handle_s": np.nan, "known_at": pd.Timestamp(snap.at)}))
+    sc = LearnScorer(live=live, base=SkillScorer(w_tenure=0.0) if with_base else None)
+    p = sc.prior(snap)
+    c, a = (x.ravel() for x in np.meshgrid(np.arange(40), np.arange(15), indexing="ij"))
+    cs, ag = snap.contacts, snap.agents
+    est = (p.agent_intent[a, cs.intent[c]] + p.style_bonus * ((cs.style[c] >= 0) & (cs.style[c] == ag.style[a]))
+           + p.sentiment_coef * ag.sentiment_handling[a] * np.maximum(-cs.sentiment[c], 0))
+    np.testing.assert_allclose(est, sc.score_pairs(snap, contact_idx=c, agent_idx=a), atol=1e-12)

@@ -17,7 +17,7 @@ import numpy as np
 from assign.learn.live import LiveEstimates, LiveVersion
 from assign.learn.shrink import Posterior, cohorts, fit_posterior
 from assign.schema import Snapshot
-from assign.scorer import Scorer
+from assign.scorer import Prior, Scorer
 
 #: Key of the pinned :class:`LiveVersion` in a snapshot's ``meta``.
 LIVE_KEY = "live_version"
@@ -41,7 +41,7 @@ class LearnScorer(Scorer):
                  n_neighbours: int = 2) -> None:
         self.live, self.base, self.roster, self.n_neighbours = live, base, roster, n_neighbours
         self._lock = threading.Lock()
-        self._cache: tuple[int, int, Posterior, dict] | None = None
+        self._cache: tuple | None = None  # (version id, roster id, posterior, index, version, roster)
 
     def bind(self, run) -> None:
         a = run.source.agents
@@ -90,6 +90,18 @@ class LearnScorer(Scorer):
         post, rows = self.posterior(snapshot)
         intent = snapshot.contacts.intent[contact_idx]
         return post.mean[rows[agent_idx], intent] + self._base(snapshot, contact_idx, agent_idx)
+
+    def prior(self, snapshot: Snapshot) -> Prior | None:
+        """Retrieval's cheap estimate: the posterior means (agent x intent) plus the base
+        scorer's prior when it has one (the score itself when there is no base)."""
+        post, rows = self.posterior(snapshot)
+        mean = post.mean[rows]
+        if self.base is None:
+            return Prior(agent_intent=mean)
+        bp = self.base.prior(snapshot)
+        if bp is None:
+            return None
+        return Prior(agent_intent=bp.agent_intent + mean, style_bonus=bp.style_bonus, sentiment_coef=bp.sentiment_coef)
 
     def prior_only(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
         post, rows = self.posterior(snapshot)
