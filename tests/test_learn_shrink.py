@@ -113,3 +113,20 @@ def test_learn_scorer_prior_is_its_score(with_base):
     est = (p.agent_intent[a, cs.intent[c]] + p.style_bonus * ((cs.style[c] >= 0) & (cs.style[c] == ag.style[a]))
            + p.sentiment_coef * ag.sentiment_handling[a] * np.maximum(-cs.sentiment[c], 0))
     np.testing.assert_allclose(est, sc.score_pairs(snap, contact_idx=c, agent_idx=a), atol=1e-12)
+
+
+def test_intents_the_live_estimates_never_saw_are_mapped_and_flagged():
+    snap = synthetic_snapshot(n_contacts=40, n_agents=15, seed=6)
+    known = snap.intents[:6]
+    live = LiveEstimates(intents=known)
+    rng = np.random.default_rng(4)
+    n = 300
+    live.observe(pd.DataFrame({"decision_id": np.arange(n).astype(str), "agent_id": rng.choice(snap.agents.ids, n),
+                               "intent": rng.choice(known, n), "resolved": (rng.random(n) < 0.6) * 1.0,
+                               "csat": np.nan, "handle_s": np.nan, "known_at": pd.Timestamp(snap.at)}))
+    sc = LearnScorer(live=live)
+    post, rows = sc.posterior(snap)
+    assert post.mean.shape == (15, len(snap.intents))
+    assert set(post.mapped_intents) == set(range(6, len(snap.intents)))
+    s = sc.score_pairs(snap, contact_idx=np.arange(40), agent_idx=np.arange(40) % 15)
+    assert np.isfinite(s).all()

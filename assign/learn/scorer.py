@@ -30,6 +30,13 @@ class Roster:
     ids: np.ndarray
     tenure_days: np.ndarray
     skill: np.ndarray
+    intents: tuple[str, ...]  # the vocabulary of ``skill``'s columns
+
+    @classmethod
+    def of(cls, snapshot: Snapshot) -> Roster:
+        a = snapshot.agents
+        return cls(ids=np.asarray(a.ids), tenure_days=np.asarray(a.tenure_days, float),
+                   skill=np.asarray(a.skill, float), intents=tuple(snapshot.intents))
 
 
 class LearnScorer(Scorer):
@@ -46,7 +53,7 @@ class LearnScorer(Scorer):
     def bind(self, run) -> None:
         a = run.source.agents
         self.roster = Roster(ids=np.asarray(a.ids), tenure_days=np.asarray(a.tenure_days, float),
-                             skill=np.asarray(a.skill, float))
+                             skill=np.asarray(a.skill, float), intents=tuple(run.source.intents))
         self._cache = None
         if self.base is not None:
             self.base.bind(run)
@@ -62,8 +69,9 @@ class LearnScorer(Scorer):
     def posterior(self, snapshot: Snapshot) -> tuple[Posterior, np.ndarray]:
         """The fitted hierarchy and the row of each snapshot agent in it."""
         v = self.version(snapshot)
-        roster = self.roster or Roster(ids=np.asarray(snapshot.agents.ids), tenure_days=snapshot.agents.tenure_days,
-                                       skill=snapshot.agents.skill)
+        roster = self.roster
+        if roster is None or roster.intents != tuple(snapshot.intents):
+            roster = Roster.of(snapshot)
         key = (id(v), id(roster))
         with self._lock:
             cache = self._cache
@@ -75,9 +83,7 @@ class LearnScorer(Scorer):
         post, index = cache[2], cache[3]
         rows = np.fromiter((index.get(a, -1) for a in snapshot.agents.ids), np.int64, len(snapshot.agents.ids))
         if (rows < 0).any():  # an agent outside the roster: fit over the snapshot's agents
-            roster = Roster(ids=np.asarray(snapshot.agents.ids), tenure_days=snapshot.agents.tenure_days,
-                            skill=snapshot.agents.skill)
-            post, index = _fit(v, roster, self.n_neighbours)
+            post, index = _fit(v, Roster.of(snapshot), self.n_neighbours)
             rows = np.arange(len(snapshot.agents.ids))
         return post, rows
 
@@ -121,17 +127,18 @@ class LearnScorer(Scorer):
 
 
 def _fit(v: LiveVersion, roster: Roster, n_neighbours: int) -> tuple[Posterior, dict]:
-    """The hierarchy over the roster: its agents' totals in ``v`` (zeros for new agents)."""
+    """The hierarchy over the roster, in the roster's intent vocabulary: its agents' totals in
+    ``v`` (zeros for new agents; intents the live object never saw are new intents)."""
     codes = v.agent_codes(roster.ids)
     st = v.state
-    n_i = st.n_resolution_by_intent.shape[1]
-    n_ai = np.zeros((len(roster.ids), n_i))
-    s_ai = np.zeros((len(roster.ids), n_i))
-    ok = codes >= 0
-    n_ai[ok] = st.n_resolution_by_intent[codes[ok]]
-    s_ai[ok] = st.sum_resolved_by_intent[codes[ok]]
-    skill = roster.skill[:, :n_i] if roster.skill.shape[1] >= n_i else np.pad(
-        roster.skill, ((0, 0), (0, n_i - roster.skill.shape[1])))
+    live_col = {k: n for n, k in enumerate(v.intents)}
+    cols = np.array([live_col.get(k, -1) for k in roster.intents], dtype=np.int64)
+    n_ai = np.zeros((len(roster.ids), len(roster.intents)))
+    s_ai = np.zeros_like(n_ai)
+    ok, known = codes >= 0, cols >= 0
+    n_ai[np.ix_(ok, known)] = st.n_resolution_by_intent[np.ix_(codes[ok], cols[known])]
+    s_ai[np.ix_(ok, known)] = st.sum_resolved_by_intent[np.ix_(codes[ok], cols[known])]
+    skill = roster.skill
     post = fit_posterior(n_ai=n_ai, s_ai=s_ai, cohort=cohorts(tenure_days=roster.tenure_days, skill=skill),
                          skill=skill, n_neighbours=n_neighbours)
     return post, {str(a): k for k, a in enumerate(roster.ids)}
