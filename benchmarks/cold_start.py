@@ -189,13 +189,14 @@ def plot(results: list[SeedResult], summary: dict, path: str) -> None:
 
     fig, ax = plt.subplots(1, 2, figsize=(11, 4))
     tr = pd.concat([r.trace for r in results])
+    tr = tr[tr["handled"] >= 1]
     if len(tr):
         bins = np.unique(np.r_[0, np.geomspace(1, max(tr["handled"].max(), 2), 12).astype(int)])
         tr["bin"] = pd.cut(tr["handled"], bins, include_lowest=True)
         g = tr.groupby("bin", observed=True)["error"].agg(lambda e: np.median(np.abs(e)))
         ax[0].plot([b.right for b in g.index], g.to_numpy(), marker="o")
     ax[0].axhline(0.03, ls="--", c="grey")
-    ax[0].set(xscale="symlog", xlabel="contacts handled by the new hire", ylabel="|estimate - truth| (median)",
+    ax[0].set(xscale="log", xlabel="contacts handled by the new hire", ylabel="|estimate - truth| (median)",
               title="New hires: estimated resolution rate error (ml-learn)")
     d = pd.DataFrame(summary["days"])
     for p in POLICIES:
