@@ -11,7 +11,8 @@ Resolution is the mean of the world's true expected resolution over the contacts
 that day (common random numbers; lower variance than the drawn outcome). Outcomes reach the learning policies
 ``--label-delay-h`` after wrap-up (72 h: the repeat window).
 
-JSON keys (issue 9): ``days`` ([{day, policy, uplift_share}]: mean over seeds of the
+JSON keys (issue 9, exactly these; spreads, per-seed figures and settings go to
+``OUT.details.json``): ``days`` ([{day, policy, uplift_share}]: mean over seeds of the
 policy's share of the oracle's resolution uplift over fcfs that day, with ``sd`` over
 seeds), ``new_hire_contacts_to_003`` (median over new hires of ml-learn of the contacts
 handled until the agent's estimated resolution rate is within +-0.03 of its truth, the mean
@@ -127,7 +128,8 @@ def run_seed(seed: int, *, days: int, n_agents: int, n_intents: int, new_hires: 
     is_hire = np.zeros(len(staffed), bool)
     is_hire[hires] = True
     ok = staffed > 0
-    ratio = (n[is_hire & ok].sum() / staffed[is_hire & ok].sum()) / (n[~is_hire & ok].sum() / staffed[~is_hire & ok].sum())
+    hire_rate = n[is_hire & ok].sum() / staffed[is_hire & ok].sum()
+    ratio = hire_rate / (n[~is_hire & ok].sum() / staffed[~is_hire & ok].sum())
     return SeedResult(per_day=pd.DataFrame(rows, columns=["day", "policy", "resolution"]), contacts_to_003=to_003,
                       work_ratio=float(ratio), trace=trace.assign(seed=seed))
 
@@ -166,14 +168,12 @@ def summarise(results: list[SeedResult], *, days: int) -> dict:
             share = ((wide[p] - wide["fcfs"]) / gap).xs(d, level="day")
             out_days.append({"day": d, "policy": p, "uplift_share": float(share.mean()), "sd": float(share.std(ddof=1))
                              if len(share) > 1 else None, "resolution": float(wide[p].xs(d, level="day").mean())})
-    later = wide.xs(slice(2, days), level="day", drop_level=False) if days > 1 else wide
     later = wide[wide.index.get_level_values("day") >= 2]
     cost = float(((later["ml-live"] - later["ml-learn"]) * 100).mean())
     to = [x for r in results for x in r.contacts_to_003]
     reached = [x for x in to if np.isfinite(x)]
-    median = float(np.median(to)) if len(reached) * 2 > len(to) else None  # NaN (never) sorts as +inf
-    if median is not None:
-        median = float(np.median(np.where(np.isfinite(to), to, np.inf)))
+    # a hire that never got there counts as +inf; the median is defined when most got there
+    median = float(np.median(np.where(np.isfinite(to), to, np.inf))) if len(reached) * 2 > len(to) else None
     return {"days": out_days, "new_hire_contacts_to_003": median,
             "new_hire_contacts_to_003_reached": f"{len(reached)}/{len(to)}",
             "new_hire_work_ratio": float(np.mean([r.work_ratio for r in results])),
@@ -202,10 +202,29 @@ def plot(results: list[SeedResult], summary: dict, path: str) -> None:
     for p in POLICIES:
         s = d[d["policy"] == p]
         ax[1].errorbar(s["day"], s["uplift_share"], yerr=s["sd"], label=p, capsize=3)
-    ax[1].set(xlabel="day", ylabel="share of oracle uplift over fcfs", title="Uplift share per day (mean, sd over seeds)")
+    ax[1].set(xlabel="day", ylabel="share of oracle uplift over fcfs",
+              title="Uplift share per day (mean, sd over seeds)")
     ax[1].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+KEYS = ("days", "new_hire_contacts_to_003", "new_hire_work_ratio", "exploration_cost", "tick_overhead")
+DAY_KEYS = ("day", "policy", "uplift_share")
+
+
+def split(out: dict) -> tuple[dict, dict]:
+    """The issue's JSON (exactly its keys) and the details (spreads, per seed, settings)."""
+    main_out = {k: out[k] for k in KEYS}
+    main_out["days"] = [{k: d[k] for k in DAY_KEYS} for d in out["days"]]
+    details = {k: v for k, v in out.items() if k not in KEYS}
+    details["days"] = out["days"]
+    return main_out, details
+
+
+def details_path(json_out: str) -> str:
+    """``OUT.details.json`` next to ``OUT`` (``x.json`` -> ``x.details.json``)."""
+    return json_out[:-5] + ".details.json" if json_out.endswith(".json") else json_out + ".details.json"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,8 +254,11 @@ def main(argv: list[str] | None = None) -> int:
                        "new_hires": a.new_hires, "window_s": a.window_s, "label_delay_h": a.label_delay_h,
                        "tick_repeats": reps, "machine": f"{platform.machine()}, shared 2 cores",
                        "wall_s": round(time.perf_counter() - t0, 1)}
+    main_out, details = split(out)
     with open(a.json_out, "w") as f:
-        json.dump(out, f, indent=1)
+        json.dump(main_out, f, indent=1)
+    with open(details_path(a.json_out), "w") as f:
+        json.dump(details, f, indent=1)
     if a.plot:
         plot(results, out, a.plot)
     return 0

@@ -125,7 +125,7 @@ def test_intents_the_live_estimates_never_saw_are_mapped_and_flagged():
                                "intent": rng.choice(known, n), "resolved": (rng.random(n) < 0.6) * 1.0,
                                "csat": np.nan, "handle_s": np.nan, "known_at": pd.Timestamp(snap.at)}))
     sc = LearnScorer(live=live)
-    post, rows = sc.posterior(snap)
+    post, _ = sc.posterior(snap)
     assert post.mean.shape == (15, len(snap.intents))
     assert set(post.mapped_intents) == set(range(6, len(snap.intents)))
     s = sc.score_pairs(snap, contact_idx=np.arange(40), agent_idx=np.arange(40) % 15)
