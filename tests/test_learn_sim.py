@@ -80,3 +80,16 @@ def test_cli_generate_new_hires_and_simulate_learn_logs(tmp_path):
     bad = CliRunner().invoke(main, ["generate", "--agents", "12", "--days", "1", "--seed", "3", "--new-hires", "1.5",
                                     "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "new_hires" in bad.output
+
+
+def test_cold_start_benchmark_json_has_exactly_the_issue_keys():
+    from benchmarks.cold_start import details_path, split
+
+    out = {"days": [{"day": 1, "policy": "fcfs", "uplift_share": 0.0, "sd": 0.0, "resolution": 0.7}],
+           "new_hire_contacts_to_003": 10.0, "new_hire_work_ratio": 1.0, "exploration_cost": 0.1,
+           "tick_overhead": 1.5, "tick_ms": {}, "settings": {}}
+    main, details = split(out)
+    assert set(main) == {"days", "new_hire_contacts_to_003", "new_hire_work_ratio", "exploration_cost",
+                         "tick_overhead"}
+    assert set(main["days"][0]) == {"day", "policy", "uplift_share"} and details["days"][0]["sd"] == 0.0
+    assert details_path("x/out.json") == "x/out.details.json"
