@@ -47,6 +47,25 @@ class Alternative:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Decision:
+    """An assignment as data (``assign.learn.logs``): its id, the tick, the model version,
+    score and value, whether exploration changed it from the exact optimum, and its
+    propensity (NaN until the off-path estimate is known; 1.0 when not exploring)."""
+
+    decision_id: str
+    window_id: str
+    at: Any
+    model_version: str
+    contact_id: str
+    agent_id: str
+    intent: str
+    score: float
+    value: float
+    explored: bool
+    propensity: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class TickResult:
     """The answer of one tick.
 
@@ -70,6 +89,10 @@ class TickResult:
     explanations: dict[str, tuple[Alternative, ...]] | None = field(default=None, repr=False)
     #: Out-of-domain pair counts of a model-scored tick (:func:`assign.model.domain.domain_report`).
     domain: dict[str, int] | None = None
+    #: pairs among the candidates scored from the prior alone (the scorer's ``prior_only``)
+    n_prior_only: int = 0
+    #: one :class:`Decision` per assignment, same order; filled when the router logs or explores
+    decisions: tuple[Decision, ...] = field(default=(), repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form printed by ``assign solve``."""
@@ -86,6 +109,8 @@ class TickResult:
         }
         if self.domain is not None:
             out["domain"] = dict(self.domain)
+        if self.n_prior_only:
+            out["n_prior_only"] = self.n_prior_only
         if self.explanations is not None:
             for a in out["assignments"]:
                 a["alternatives"] = [_plain(x) for x in self.explanations.get(a["contact_id"], ())]

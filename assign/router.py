@@ -7,8 +7,11 @@ constructor, never inside a tick.
 """
 from __future__ import annotations
 
+import itertools
+import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,9 +49,22 @@ class Router:
     ('flow', 20)
     """
 
-    def __init__(self, *, scorer: Scorer | None = None, config: RouterConfig | None = None) -> None:
+    def __init__(self, *, scorer: Scorer | None = None, config: RouterConfig | None = None, live: Any = None,
+                 sink: Any = None, explore: Any = None, model_version: str = "unversioned") -> None:
+        """``live`` (:class:`assign.learn.LiveEstimates`), ``sink`` (:class:`assign.learn.LogSink`)
+        and ``explore`` (:class:`assign.learn.Explore`) turn on learning while routing
+        (``assign.learn``); without them a tick is exactly the plain one."""
         self.scorer: Scorer = scorer if scorer is not None else SkillScorer()
         self.config: RouterConfig = config if config is not None else RouterConfig()
+        self.live, self.sink, self.explore, self.model_version = live, sink, explore, str(model_version)
+        self._tick_no = itertools.count()
+        self._pending: list[Future] = []
+        self._pending_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=1) if explore is not None and sink is not None else None
+        if explore is not None:  # where the exploring draw starts shrinking (assign.learn.explore.StepHint)
+            from assign.learn.explore import StepHint
+
+            self._step_hint = StepHint(explore.shrink)
         if not isinstance(self.scorer, Scorer):
             raise TypeError(f"scorer must be an assign.scorer.Scorer (subclass it and override score_pairs), "
                             f"got {type(self.scorer).__name__}")
@@ -73,7 +89,31 @@ class Router:
         ``fallback`` set."""
         if budget_ms is not None and not budget_ms > 0:
             raise ValueError(f"budget_ms must be > 0, got {budget_ms}")
+        if self.live is not None or self.sink is not None or self.explore is not None:
+            from assign.learn.tick import learning_tick
+
+            return learning_tick(self, snapshot, budget_ms=budget_ms, values=values, explain=explain)
         return self._tick(snapshot, budget_ms=budget_ms, values=values, explain=explain, force_prune=None)
+
+    def observe(self, outcomes: Any) -> None:
+        """Outcomes that became known (a frame of ``assign.learn.logs.OUTCOME_COLUMNS``): fold
+        them into the live estimates (later ticks see the new version) and log them."""
+        if self.live is None and self.sink is None:
+            raise ValueError("Router.observe needs a router built with live= or sink=")
+        from assign.learn.logs import check_outcomes
+
+        frame = check_outcomes(outcomes)
+        if self.live is not None:
+            self.live.observe(frame, checked=True)
+        if self.sink is not None:
+            self.sink.outcomes(frame)
+
+    def flush(self) -> None:
+        """Wait until every off-path propensity estimate has reached the sink."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        for f in pending:
+            f.result()
 
     # ------------------------------------------------------------------ the pipeline
 

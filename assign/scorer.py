@@ -42,8 +42,9 @@ class Scorer(ABC):
     :meth:`warm_up` (the router calls it at construction so that compilation and model
     loading never happen inside a tick), :meth:`prior` (a cheap linear estimate of the score
     that the router evaluates on every eligible pair to prune candidates on large ticks;
-    proficiency when None) and :meth:`bind` (called when a simulated replication starts, for
-    scorers that read the simulated centre, like the oracle). The closer the prior to the
+    proficiency when None), :meth:`bind` (called when a simulated replication starts, for
+    scorers that read the simulated centre, like the oracle), and for learning scorers
+    :meth:`prior_only` and :meth:`posterior_draw` (``assign.learn``). The closer the prior to the
     score, the less pruning loses. Implementations must be safe to call from several threads.
     """
 
@@ -62,6 +63,18 @@ class Scorer(ABC):
 
     def bind(self, run: RunInfo) -> None:  # noqa: B027 - an optional hook
         """Called when a simulated replication starts. Default: nothing."""
+
+    def prior_only(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray | None:
+        """Per pair, whether its score comes from the prior alone (no outcome of the agent
+        known yet); the router counts them in ``TickResult.n_prior_only``. Default: None
+        (the scorer does not say)."""
+        return None
+
+    def posterior_draw(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray,
+                       rng: np.random.Generator, n_draws: int = 1) -> np.ndarray | None:
+        """(n_draws, n_pairs) scores drawn from the scorer's posterior, for Thompson
+        exploration (``Router(explore=...)``). Default: None (nothing to explore)."""
+        return None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,6 +1,7 @@
 """Commands of the match-quality model: generate, train, evaluate, predict."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -31,16 +32,20 @@ GENERATE_LIMITS = {"--agents": 5_000, "--days": 366, "--intents": 1_000}
               show_default=True)
 @click.option("--seed", type=int, required=True, help="Seed of the world and the history.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Directory to write.")
-def generate(n_agents: int, days: int, n_intents: int, seed: int, out: str) -> None:
+@click.option("--new-hires", type=float, default=0.0, show_default=True,
+              help="Share of agents who join at the start of day 2 of a simulation, tenure 0 (not in the history).")
+def generate(n_agents: int, days: int, n_intents: int, seed: int, out: str, new_hires: float) -> None:
     """Generate a synthetic centre (world/) and its history (history.parquet) in OUT."""
     from assign.io import write_frame
-    from assign.world.centre import generate_history, generate_world
+    from assign.world.centre import generate_history, generate_world, hire_days
 
     o = Path(out)
     if (o.exists() and not o.is_dir()) or not o.parent.is_dir():
         raise InputError([f"--out {o}: not a directory, or its parent {o.parent} does not exist"], what="option")
-    world = generate_world(n_agents=n_agents, seed=seed, n_intents=n_intents)
-    hist = generate_history(world, days=days, seed=seed + 1, progress=True)
+    world = generate_world(n_agents=n_agents, seed=seed, n_intents=n_intents, new_hires=new_hires)
+    tenured = world if not new_hires else replace(world, agents=world.agents[hire_days(world.agents) == 0]
+                                                  .reset_index(drop=True))
+    hist = generate_history(tenured, days=days, seed=seed + 1, progress=True)
     world.save(o / "world")
     write_frame(hist, o / "history.parquet", fmt="parquet")
     served = ~hist["abandoned"]

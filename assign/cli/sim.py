@@ -27,7 +27,7 @@ def _world_dir(path: str) -> str:
 @click.option("--replay", type=click.Path(), default=None,
               help="History (Parquet/CSV) whose arrival stream is replayed (needs --scenario).")
 @click.option("--policy", "policies", multiple=True,
-              help="fcfs | skills | random | gcmu | ml-greedy | ml-batch | oracle (repeatable) "
+              help="fcfs | skills | random | gcmu | ml-greedy | ml-batch | oracle | ml-live | ml-learn (repeatable) "
                    "[default: the scenario's policy].")
 @click.option("--seeds", type=int, default=5, show_default=True, help="Replications (seeds 0..N-1 + --seed-start).")
 @click.option("--seed-start", type=int, default=0, show_default=True)
@@ -43,7 +43,8 @@ def _world_dir(path: str) -> str:
 @click.option("--workers", type=int, default=0, show_default=True, help="Local Dask worker processes (0 = serial).")
 @click.option("--scheduler", default=None, help="Existing Dask scheduler address, e.g. tcp://host:8786.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Report directory.")
-@click.option("--logs", is_flag=True, help="Also write each run's history log under OUT/logs/.")
+@click.option("--logs", is_flag=True, help="Also write each run's history log under OUT/logs/ (ml-live / ml-learn: "
+              "also their decision and outcome logs, OUT/logs/<run>/decisions|outcomes, partitioned by day).")
 @click.option("--json", "as_json", is_flag=True, help="Print the KPI summary as JSON.")
 @click.option("--staffing-scale", type=float, default=None,
               help="What-if: multiply the scenario's staffing by X (rounded to whole agents).")
@@ -85,7 +86,9 @@ def simulate_cmd(world_dir, scenario_dir, replay, policies, seeds, seed_start, d
     if batch_window_s is not None:
         from dataclasses import replace
 
-        configs = {p: replace(config, window_s=batch_window_s) for p in policies if p in ("ml-batch", "oracle")}
+        from assign.sim.policies import BATCHED_POLICIES
+
+        configs = {p: replace(config, window_s=batch_window_s) for p in policies if p in BATCHED_POLICIES}
     res = replicate(source=spec, policies=specs, seeds=seed_list, config=config, workers=workers,
                     scheduler=scheduler, log_dir=log_dir, progress=True, configs=configs)
     notes += _run_notes(source=source, scenario_dir=scenario_dir, replay=replay, config=config, window_s=window_s,

@@ -104,10 +104,24 @@ def _resolve_draws(problem: Problem, arcs: np.ndarray, *, temperature: float, n_
     r_old, r_new = np.unique(problem.resource[arcs], return_inverse=True)
     sub = Problem(n_contacts=len(c_old), contact=c_new, resource=r_new, value=problem.value[arcs],
                   capacity=problem.capacity[r_old])
-    counts = np.zeros(len(arcs))
+    return draw_frequencies(lambda g: SOLVERS["flow"](perturb(sub, temperature=temperature, rng=g)).arcs,
+                            n_arcs=len(arcs), n_draws=n_draws, rng=rng)
+
+
+def draw_frequencies(choose, *, n_arcs: int, n_draws: int, rng: np.random.Generator,
+                     logged: np.ndarray | None = None) -> np.ndarray:
+    """P(arc chosen) estimated by re-solving draws: ``choose(rng)`` makes one independent
+    draw of a randomised policy and returns the arcs it picks. ``logged`` (the arcs of the
+    draw that was actually used) counts as one more draw of the same law, so a logged arc
+    never gets propensity 0. Any randomised exact-solve policy (Gumbel perturbation here,
+    Thompson draws in ``assign.learn.explore``) is estimated by this one loop."""
+    counts = np.zeros(n_arcs)
     for _ in range(n_draws):
-        counts[SOLVERS["flow"](perturb(sub, temperature=temperature, rng=rng)).arcs] += 1
-    return counts / n_draws
+        counts[np.asarray(choose(rng), np.int64)] += 1
+    if logged is None:
+        return counts / max(n_draws, 1)
+    counts[np.asarray(logged, np.int64)] += 1
+    return counts / (n_draws + 1)
 
 
 def _max_assignments(contact: np.ndarray, resource: np.ndarray, capacity: np.ndarray, *,

@@ -16,6 +16,8 @@ default). A policy sees the run only through :class:`~assign.sim.view.View` and
 - ``ml-greedy``: queue order, each contact gets the best *predicted* eligible free agent now.
 - ``ml-batch``: the engine's :class:`~assign.router.Router` on the whole window.
 - ``oracle``: the same Router fed the true expected resolution (the ceiling).
+- ``ml-live`` / ``ml-learn``: the Router on live agent estimates with the cold-start prior,
+  without / with budgeted exploration (:mod:`assign.learn.policy`).
 """
 from __future__ import annotations
 
@@ -348,7 +350,9 @@ class ContactRow:
     customer_tier: str | None
 
 
-POLICY_NAMES = ("fcfs", "skills", "random", "gcmu", "ml-greedy", "ml-batch", "oracle")
+POLICY_NAMES = ("fcfs", "skills", "random", "gcmu", "ml-greedy", "ml-batch", "oracle", "ml-live", "ml-learn")
+#: The policies that solve a window as one assignment: ``--batch-window-s`` applies to them.
+BATCHED_POLICIES = ("ml-batch", "oracle", "ml-live", "ml-learn")
 
 
 def make_policy(name: str, *, scorer: Scorer | None = None, router_config: RouterConfig | None = None) -> Policy:
@@ -368,4 +372,9 @@ def make_policy(name: str, *, scorer: Scorer | None = None, router_config: Route
         return RouterPolicy(scorer=scorer, config=router_config, name="ml-batch")
     if name == "oracle":
         return RouterPolicy(scorer=OracleScorer(), config=router_config, name="oracle")
+    if name in ("ml-live", "ml-learn"):  # the learning router (assign.learn): live estimates, + exploration
+        from assign.learn.explore import Explore
+        from assign.learn.policy import LearnPolicy
+
+        return LearnPolicy(name=name, explore=Explore() if name == "ml-learn" else None, config=router_config)
     raise ValueError(f"unknown policy {name!r} (expected one of {', '.join(POLICY_NAMES)})")

@@ -120,6 +120,11 @@ def run_task(source: Any, task: Task) -> RunSummary:
     when ``task.log_path`` is set."""
     src = source.build() if isinstance(source, SourceSpec) else source
     pol = task.policy.build()
+    from assign.learn.policy import LearnPolicy
+
+    learning = isinstance(pol, LearnPolicy)
+    if learning:
+        pol.log_decisions = bool(task.log_path)
     run = simulate(source=src, policy=pol, seed=task.seed, config=task.config)
     s = summarise(run)
     if task.log_path:
@@ -127,6 +132,8 @@ def run_task(source: Any, task: Task) -> RunSummary:
 
         Path(task.log_path).parent.mkdir(parents=True, exist_ok=True)
         to_history(run, source=src).to_parquet(task.log_path, index=False)
+        if learning:  # the decision and outcome logs (assign.learn.logs), next to the history
+            pol.close(run).write(Path(task.log_path).with_suffix(""))
     if s.policy != task.label:
         s = RunSummary(**{**s.__dict__, "policy": task.label})
     return s

@@ -80,6 +80,19 @@ class View:
         """(n_agents, n_intents) expected handle time: the source's service-rate estimate."""
         return self._source.expected_handle_s()
 
+    def outcomes_of(self, contact_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(handle_s, resolved, csat) of contacts already started, the values the run will
+        report (resolution and CSAT drawn as the source completes them). For learning
+        policies: a policy may read only contacts it started, and must use each outcome only
+        from the time it would be known (``assign.learn.policy`` does the bookkeeping)."""
+        s, rows = self._state, np.asarray(contact_rows, np.int64)
+        res, csat = s.resolved[rows], s.csat[rows]
+        done = self._source.complete_outcomes(stream=self.stream, contact_idx=rows,
+                                              truth_p_resolved=s.truth_p_resolved[rows], truth_csat=s.truth_csat[rows])
+        if done is not None:
+            res, csat = done
+        return s.handle_s[rows].copy(), np.asarray(res, float), np.asarray(csat, float)
+
     def static_eligible(self, contact_rows: np.ndarray | int) -> np.ndarray:
         """(len(rows), n_agents) language/skill/channel eligibility, capacity aside; (n_agents,)
         for one row given as an int."""

@@ -14,6 +14,7 @@ from scipy.special import ndtri
 
 from assign.constants import DAY_S
 from assign.sim.source import STREAM_ARRIVALS, STREAM_OUTCOMES, ContactStream, Outcomes, ShiftPlan, Source, stream_rng
+from assign.world.centre import hire_days
 
 
 class WorldSource(Source):
@@ -53,8 +54,9 @@ class WorldSource(Source):
             off[j, list(days)] = True
         t, a, on = [], [], []
         wd0 = self.start.weekday()
+        hired_from = hire_days(ag)  # new hires work from their hire day on
         for d in range(-1, int(np.ceil(horizon_s / DAY_S)) + 1):
-            works = ~off[:, (wd0 + d) % 7]
+            works = ~off[:, (wd0 + d) % 7] & ((hired_from == 0) | (d >= hired_from))
             s = d * DAY_S + start_h * 3600.0
             e = s + length_h * 3600.0
             m = works & (e > 0) & (s < horizon_s)

@@ -141,7 +141,7 @@ class World:
         (``intents``, ``languages``, ``styles``). Load and idle are zero: the caller fills
         them. With ``t_s`` the tenure is the tenure at that time."""
         a = self.arrays
-        tenure = a.tenure_days + (0.0 if t_s is None else t_s / DAY_S)
+        tenure = np.maximum(a.tenure_days + (0.0 if t_s is None else t_s / DAY_S), 0.0)  # a hire: 0 until day 2
         n = self.n_agents
         return Agents(ids=self.agents["agent_id"].to_numpy(object), speaks=a.speaks, skill=a.skill,
                       tenure_days=tenure, sentiment_handling=a.sentiment_handling, style=a.style,
@@ -345,10 +345,17 @@ def _shift_starts(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def generate_world(*, n_agents: int = 200, seed: int, n_intents: int = 30, occupancy: float = 0.88,
                    n_customers: int | None = None, start: datetime | None = None,
-                   coef: np.ndarray | None = None) -> World:
+                   coef: np.ndarray | None = None, new_hires: float = 0.0) -> World:
     """Draw a synthetic centre. The defaults are the STANDARD CENTRE: 200 agents, 30 intents,
     10-hour shifts following the arrival profile, volume set so that the offered load is
-    ``occupancy`` of the staffed capacity on every weekday and channel."""
+    ``occupancy`` of the staffed capacity on every weekday and channel.
+
+    ``new_hires`` (a share, default 0): that share of the agents joins at the start of day 2
+    (``hire_day`` 1, tenure 0 then, so ``tenure_days = -1`` at the world's start; the truth's
+    tenure learning curve applies). They are drawn like everyone else (same ability
+    population) and chosen by a separate seeded draw, so the other agents and every other
+    draw are those of the world without hires. The volume is calibrated on the agents there
+    from day 1, so the centre grows on day 2."""
     problems = []
     if not isinstance(n_agents, (int, np.integer)) or n_agents < 6:
         problems.append(f"n_agents must be a whole number >= 6, got {n_agents!r}")
@@ -356,6 +363,8 @@ def generate_world(*, n_agents: int = 200, seed: int, n_intents: int = 30, occup
         problems.append(f"n_intents must be a whole number in 2..200, got {n_intents!r}")
     if not 0 < occupancy < 1.5:
         problems.append(f"occupancy must be in (0, 1.5), got {occupancy!r}")
+    if not 0 <= new_hires < 1:
+        problems.append(f"new_hires must be a share in [0, 1), got {new_hires!r}")
     if problems:
         raise InputError(problems, what="world parameters")
     rng = np.random.default_rng(seed)
@@ -372,6 +381,8 @@ def generate_world(*, n_agents: int = 200, seed: int, n_intents: int = 30, occup
     intent_cx = rng.uniform(-0.15, 0.15, n_intents)
 
     agents = _draw_agents(rng, n_agents=n_agents, intents=intents, share=share)
+    if new_hires > 0:
+        agents = _hire(agents, share=new_hires, rng=np.random.default_rng([int(seed), HIRE_STREAM]))
     customers = _draw_customers(rng, n_customers=int(n_customers or max(2000, 1000 * n_agents)))
     draft = World(seed=int(seed), intents=intents, languages=LANGUAGES, styles=STYLES, start=start,
                   agents=agents, customers=customers, intent_share=share, intent_base=intent_base,
@@ -383,10 +394,32 @@ def generate_world(*, n_agents: int = 200, seed: int, n_intents: int = 30, occup
     a = draft.arrays
     volume = np.zeros((7, 3))
     for wd in range(7):
-        working = ~a.off[:, wd]
+        working = ~a.off[:, wd] & (hire_days(agents) == 0)
         slot_s = (a.capacity[working] * a.shift_len_h[working, None]).sum(axis=0) * 3600.0
         volume[wd] = occupancy * slot_s / handle
     return replace(draft, volume=volume, calibrated_handle_s=tuple(float(h) for h in handle))
+
+
+#: Seed stream of the new-hire draw (apart from every other draw of the world).
+HIRE_STREAM = 9_001
+
+
+def _hire(agents: pd.DataFrame, *, share: float, rng: np.random.Generator) -> pd.DataFrame:
+    """Mark ``share`` of the agents (at least one) as hired at the start of day 2."""
+    n = max(1, int(round(share * len(agents))))
+    ag = agents.copy()
+    hired = np.zeros(len(ag), dtype=bool)
+    hired[rng.choice(len(ag), size=n, replace=False)] = True
+    ag["hire_day"] = np.where(hired, 1, 0).astype(np.int64)
+    ag.loc[hired, "tenure_days"] = -1.0
+    return ag
+
+
+def hire_days(agents: pd.DataFrame) -> np.ndarray:
+    """Per agent, the day index (0 = the world's first day) from which it works."""
+    if "hire_day" not in agents.columns:
+        return np.zeros(len(agents), dtype=np.int64)
+    return agents["hire_day"].to_numpy(np.int64)
 
 
 def _draw_agents(rng: np.random.Generator, *, n_agents: int, intents: tuple[str, ...],

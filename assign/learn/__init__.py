@@ -1,0 +1,10 @@
+"""Learning while routing: decisions and outcomes as data, live agent estimates, cold start
+by empirical-Bayes shrinkage, budgeted Thompson exploration (``docs/learn.md``)."""
+from assign.learn.explore import Explore
+from assign.learn.live import LiveEstimates, LiveVersion
+from assign.learn.logs import LogSink, MemorySink, ParquetSink, join_logs, outcome_table, read_partitioned
+from assign.learn.scorer import LearnScorer, Roster
+from assign.learn.shrink import Posterior, fit_posterior, prior_strength
+
+__all__ = ["Explore", "LearnScorer", "LiveEstimates", "LiveVersion", "LogSink", "MemorySink", "ParquetSink",
+           "Posterior", "Roster", "fit_posterior", "join_logs", "outcome_table", "prior_strength", "read_partitioned"]

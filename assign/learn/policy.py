@@ -1,0 +1,149 @@
+"""The learning router as a simulator policy: ``ml-live`` and ``ml-learn``.
+
+Each decision first folds in the outcomes that have become known by now (resolution
+``label_delay_s`` after wrap-up, CSAT ``csat_delay_s`` after wrap-up; in batches at most
+every ``observe_every_s``, as a production feed would), then routes the
+window with a :class:`~assign.router.Router` that reads the live estimates through
+:class:`~assign.learn.scorer.LearnScorer` (the cold-start hierarchy), exploring when
+``explore`` is set. ``ml-live``: live estimates, no exploration; ``ml-learn``: live
+estimates + budgeted Thompson exploration. The score is the rule-based
+:class:`~assign.scorer.SkillScorer` score without its tenure term (what tenure does is the
+cohort prior's to learn: tenure band is half of the cohort) plus the posterior mean
+resolution of the pair, so until outcomes arrive it routes as ``ml-batch`` does but for tenure
+(``base_skill=False``: the posterior mean alone). Live estimates start empty each
+replication: every agent at the centre's prior.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+
+import numpy as np
+import pandas as pd
+
+from assign.learn.explore import Explore
+from assign.learn.live import LiveEstimates
+from assign.learn.logs import MemorySink
+from assign.learn.scorer import LearnScorer
+from assign.scorer import SkillScorer
+from assign.sim.policies import Policy
+from assign.sim.view import RunInfo, View
+
+_EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+
+class LearnPolicy(Policy):
+    """Router with live estimates (and exploration when ``explore`` is set); see module doc.
+    ``log_decisions`` keeps the decision and outcome logs (``sink``), with propensities when
+    exploring (extra draws per window: slower)."""
+
+    def __init__(self, *, name: str = "ml-learn", explore: Explore | None = None, half_life_days: float = 30.0,
+                 label_delay_s: float = 72 * 3600.0, csat_delay_s: float = 3600.0, config=None,
+                 budget_ms: float | None = None, log_decisions: bool = False,
+                 observe_every_s: float = 300.0, base_skill: bool = True) -> None:
+        self.name, self.explore, self.config, self.budget_ms = name, explore, config, budget_ms
+        self.half_life_s = half_life_days * 86400.0
+        self.label_delay_s, self.csat_delay_s = float(label_delay_s), float(csat_delay_s)
+        self.log_decisions = log_decisions
+        self.base_skill = base_skill  # score = rule-based skill score + the live posterior mean
+        self.observe_every_s = float(observe_every_s)  # outcomes are folded in batches at most this often
+        self.sink: MemorySink | None = None
+
+    def start(self, run: RunInfo) -> None:
+        from assign.router import Router
+
+        self.live = LiveEstimates(intents=tuple(run.source.intents), half_life_s=self.half_life_s)
+        # Tenure weight 0: what tenure does to resolution is the cohort prior's to learn from outcomes.
+        base = SkillScorer(w_tenure=0.0) if self.base_skill else None
+        self.scorer = LearnScorer(live=self.live, base=base)
+        self.scorer.bind(run)
+        self.sink = MemorySink() if self.log_decisions else None
+        explore = self.explore
+        if explore is not None:
+            seed = int(np.random.SeedSequence([run.seed, explore.seed]).generate_state(1)[0])
+            explore = Explore(**{**explore.__dict__, "seed": seed})
+        self.router = Router(scorer=self.scorer, config=self.config, live=self.live, sink=self.sink,
+                             explore=explore, model_version=self.name)
+        self._run = run
+        self._t0 = pd.Timestamp(run.source.start)
+        self._t0 = self._t0.tz_localize("UTC") if self._t0.tzinfo is None else self._t0
+        self._started: list[tuple[float, int, int, str]] = []   # (t, contact row, agent row, decision id)
+        self._events: list[tuple[float, int, int, int, str, float, float]] = []
+        self._seq = 0
+        self._next_observe = 0.0
+        self.n_prior_only = 0
+
+    def assign(self, view: View) -> tuple[np.ndarray, np.ndarray]:
+        self._learn(view)
+        w, free = view.waiting, view.free
+        ok_c = view.static_eligible(w)
+        ch = view.stream.block.channel[w]
+        has = ok_c & (free[:, ch].T > 0)
+        rows = np.flatnonzero(has.any(axis=1))
+        if not len(rows):
+            return _EMPTY
+        w = w[rows]
+        agents = np.flatnonzero(has[rows].any(axis=0))
+        res = self.router.tick(view.snapshot(w, agents), budget_ms=self.budget_ms)
+        self.n_prior_only += res.n_prior_only
+        ci = w[np.asarray(res.contact_index, np.int64)]
+        ai = agents[np.asarray(res.agent_index, np.int64)]
+        ids = [d.decision_id for d in res.decisions]
+        self._started += [(view.t, int(c), int(a), i) for c, a, i in zip(ci.tolist(), ai.tolist(), ids)]
+        return ci, ai
+
+    def _learn(self, view: View) -> None:
+        """Schedule the outcomes of contacts started before this decision; observe those known by now."""
+        if self._started:
+            t, c, a, ids = zip(*self._started)
+            self._started = []
+            handle, res, csat = view.outcomes_of(np.array(c))
+            for k in range(len(c)):
+                end = t[k] + float(handle[k])
+                for delay, r, s, h in ((0.0, math.nan, math.nan, float(handle[k])),
+                                       (self.label_delay_s, res[k], math.nan, math.nan),
+                                       (self.csat_delay_s, math.nan, csat[k], math.nan)):
+                    heapq.heappush(self._events, (end + delay, self._seq, c[k], a[k], ids[k], float(r), float(s), h))
+                    self._seq += 1
+        if view.t < self._next_observe:
+            return
+        self._next_observe = view.t + self.observe_every_s
+        due = []
+        while self._events and self._events[0][0] <= view.t:
+            due.append(heapq.heappop(self._events))
+        frame = self._frame(due)
+        if len(frame):  # a source without resolution or CSAT (a queueing scenario) has events with none
+            self.router.observe(frame)
+            self.observed(view)
+
+    def observed(self, view: View) -> None:
+        """Called after each batch of outcomes is folded in (benchmarks record the estimates
+        here). Default: nothing."""
+
+    def _frame(self, events: list[tuple]) -> pd.DataFrame:
+        src, blk = self._run.source, self._run.stream.block
+        events = [e for e in events if not (math.isnan(e[5]) and math.isnan(e[6]) and math.isnan(e[7]))]
+        return pd.DataFrame({
+            "decision_id": [e[4] for e in events],
+            "known_at": self._t0 + pd.to_timedelta([e[0] for e in events], unit="s"),
+            "agent_id": [str(src.agents.ids[e[3]]) for e in events],
+            "intent": [src.intents[blk.intent[e[2]]] for e in events],
+            "resolved": [e[5] for e in events], "csat": [e[6] for e in events], "handle_s": [e[7] for e in events]})
+
+    def close(self, run) -> MemorySink | None:
+        """After the run (``RunResult``): log the outcome events still to come (known after
+        the simulated horizon) so that every decision has its outcomes; returns the sink."""
+        if self.sink is None:
+            return None
+        self.router.flush()
+        for t, c, a, i in self._started:
+            end = t + float(run.handle_s[c])
+            self._events += [(end, 0, c, a, i, math.nan, math.nan, float(run.handle_s[c])),
+                             (end + self.label_delay_s, 0, c, a, i, float(run.resolved[c]), math.nan, math.nan),
+                             (end + self.csat_delay_s, 0, c, a, i, math.nan, float(run.csat[c]), math.nan)]
+        self._started = []
+        frame = self._frame(sorted(self._events))
+        self._events = []
+        if len(frame):
+            self.sink.outcomes(frame)
+        return self.sink

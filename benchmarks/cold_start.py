@@ -1,0 +1,268 @@
+"""Learning while routing in a centre that hires: policies side by side on common random numbers.
+
+    python -m benchmarks.cold_start [--quick] --json OUT [--plot PNG]
+
+Each seed draws a small world (``--agents`` agents, ``--intents`` intents) where
+``--new-hires`` of the agents join at the start of day 2 with tenure 0, and runs ``fcfs``,
+``ml-batch`` (the frozen rule-based scorer: what routes today without a trained model),
+``ml-live`` (live estimates + cold-start prior, no exploration), ``ml-learn`` (+ budgeted
+Thompson exploration) and ``oracle`` (the truth) on the same contacts and outcome draws.
+Resolution is the mean of the world's true expected resolution over the contacts served
+that day (common random numbers; lower variance than the drawn outcome). Outcomes reach the learning policies
+``--label-delay-h`` after wrap-up (72 h: the repeat window).
+
+JSON keys (issue 9, exactly these; spreads, per-seed figures and settings go to
+``OUT.details.json``): ``days`` ([{day, policy, uplift_share}]: mean over seeds of the
+policy's share of the oracle's resolution uplift over fcfs that day, with ``sd`` over
+seeds), ``new_hire_contacts_to_003`` (median over new hires of ml-learn of the contacts
+handled until the agent's estimated resolution rate is within +-0.03 of its truth, the mean
+true expected resolution of its contacts, and stays so; null if fewer than half get there),
+``new_hire_work_ratio`` (new hires' contacts per staffed hour on their first day / tenured
+agents', ml-learn), ``exploration_cost`` (resolution points of ml-live minus ml-learn, days
+2+), ``tick_overhead`` (p99 of an exploring 1000 x 1000 tick / a plain tick's, same run).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from assign.constants import DAY_S
+from assign.learn import Explore, LearnScorer, LiveEstimates
+from assign.learn.policy import LearnPolicy
+from assign.router import Router
+from assign.sim.engine import SERVED, SimConfig, simulate
+from assign.sim.policies import make_policy
+from assign.sim.worldsource import WorldSource
+from assign.world.centre import generate_world, hire_days
+
+POLICIES = ("fcfs", "ml-batch", "ml-live", "ml-learn", "oracle")
+
+
+class _Tracked(LearnPolicy):
+    """ml-learn that records, after each batch of outcomes, the new hires' estimates and
+    how many contacts each had handled by then."""
+
+    def start(self, run) -> None:
+        super().start(run)
+        self.hires = np.flatnonzero(hire_days(run.source.world.agents) == 1)
+        self.handled = np.zeros(run.n_agents, np.int64)
+        self.trace: list[tuple[int, int, float]] = []  # (agent, contacts handled, estimate)
+
+    def assign(self, view):
+        ci, ai = super().assign(view)
+        np.add.at(self.handled, ai, 1)
+        return ci, ai
+
+    def observed(self, view) -> None:
+        post, rows = self.scorer.posterior(view.snapshot(view.waiting[:0], self.hires))
+        self.trace += [(int(a), int(self.handled[a]), float(post.agent_mean[r])) for a, r in zip(self.hires, rows)]
+
+
+@dataclass
+class SeedResult:
+    per_day: pd.DataFrame           # day, policy, resolution
+    contacts_to_003: list[float]
+    work_ratio: float
+    trace: pd.DataFrame
+
+
+def _staffed_day_s(source: WorldSource, day: int) -> np.ndarray:
+    """Seconds each agent is on shift during day ``day`` (0-based)."""
+    plan = source.shifts(horizon_s=(day + 2) * DAY_S)
+    out = np.zeros(len(source.agents.ids))
+    on_since = {}
+    lo, hi = day * DAY_S, (day + 1) * DAY_S
+    for t, a, on in zip(plan.t_s, plan.agent, plan.on):
+        if on:
+            on_since[a] = t
+        elif a in on_since:
+            out[a] += max(0.0, min(t, hi) - max(on_since.pop(a), lo))
+    for a, t in on_since.items():
+        out[a] += max(0.0, hi - max(t, lo))
+    return out
+
+
+def run_seed(seed: int, *, days: int, n_agents: int, n_intents: int, new_hires: float, window_s: float,
+             label_delay_h: float) -> SeedResult:
+    world = generate_world(seed=1000 + seed, n_agents=n_agents, n_intents=n_intents, new_hires=new_hires,
+                           n_customers=50 * n_agents)
+    src = WorldSource(world)
+    rows, runs = [], {}
+    for name in POLICIES:
+        if name in ("ml-live", "ml-learn"):
+            pol = (_Tracked if name == "ml-learn" else LearnPolicy)(
+                name=name, explore=Explore() if name == "ml-learn" else None, label_delay_s=label_delay_h * 3600)
+        else:
+            pol = make_policy(name)
+        cfg = SimConfig(days=days, window_s=0.0 if name == "fcfs" else window_s)
+        run = simulate(source=src, policy=pol, seed=seed, config=cfg)
+        runs[name] = (run, pol)
+        served = run.status == SERVED
+        day = np.floor(run.stream.arrival_s / DAY_S).astype(int)
+        for d in range(days):
+            m = day == d
+            rows.append((d + 1, name, float(run.truth_p_resolved[m & served].mean())))  # per contact served
+    run, pol = runs["ml-learn"]
+    served = run.status == SERVED
+    hires = pol.hires
+    truth = {a: float(run.truth_p_resolved[served & (run.agent == a)].mean()) for a in hires}
+    trace = pd.DataFrame(pol.trace, columns=["agent", "handled", "estimate"])
+    trace["error"] = trace["estimate"] - trace["agent"].map(truth)
+    to_003 = []
+    for a in hires:
+        t = trace[trace["agent"] == a].sort_values("handled")
+        bad = np.flatnonzero(np.abs(t["error"].to_numpy()) > 0.03)
+        last_bad = bad[-1] if len(bad) else -1
+        to_003.append(float(t["handled"].iloc[last_bad + 1]) if last_bad + 1 < len(t) else np.nan)
+    staffed = _staffed_day_s(src, 1) / 3600.0
+    start_day = np.floor((run.stream.arrival_s + np.nan_to_num(run.wait_s)) / DAY_S)
+    on_day2 = served & (start_day == 1)
+    n = np.bincount(run.agent[on_day2], minlength=len(staffed))
+    is_hire = np.zeros(len(staffed), bool)
+    is_hire[hires] = True
+    ok = staffed > 0
+    hire_rate = n[is_hire & ok].sum() / staffed[is_hire & ok].sum()
+    ratio = hire_rate / (n[~is_hire & ok].sum() / staffed[~is_hire & ok].sum())
+    return SeedResult(per_day=pd.DataFrame(rows, columns=["day", "policy", "resolution"]), contacts_to_003=to_003,
+                      work_ratio=float(ratio), trace=trace.assign(seed=seed))
+
+
+def tick_overhead(*, repeats: int) -> dict[str, float]:
+    """p50/p99 of an exploring 1000 x 1000 tick and a plain one (same scorer, same live state)."""
+    from assign.workload import synthetic_snapshot
+
+    snap = synthetic_snapshot(n_contacts=1000, n_agents=1000, seed=0)
+    rng = np.random.default_rng(0)
+    live = LiveEstimates(intents=snap.intents)
+    n = 20_000
+    live.observe(pd.DataFrame({"decision_id": np.arange(n).astype(str), "agent_id": rng.choice(snap.agents.ids, n),
+                               "intent": rng.choice(snap.intents, n), "resolved": (rng.random(n) < 0.7) * 1.0,
+                               "csat": np.nan, "handle_s": np.nan, "known_at": pd.Timestamp(snap.at)}))
+    plain = Router(scorer=LearnScorer(live=live), live=live)
+    explore = Router(scorer=LearnScorer(live=live), live=live, explore=Explore())
+    times: dict[str, list[float]] = {"plain": [], "explore": []}
+    for _ in range(repeats):  # interleaved: the same machine load for both
+        for name, r in (("plain", plain), ("explore", explore)):
+            t0 = time.perf_counter()
+            r.tick(snap)
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    p = {k: (float(np.percentile(v, 50)), float(np.percentile(v, 99))) for k, v in times.items()}
+    return {"plain_p50_ms": p["plain"][0], "plain_p99_ms": p["plain"][1], "explore_p50_ms": p["explore"][0],
+            "explore_p99_ms": p["explore"][1], "ratio_p99": p["explore"][1] / p["plain"][1]}
+
+
+def summarise(results: list[SeedResult], *, days: int) -> dict:
+    per = pd.concat([r.per_day.assign(seed=k) for k, r in enumerate(results)])
+    wide = per.pivot_table(index=["seed", "day"], columns="policy", values="resolution")
+    gap = wide["oracle"] - wide["fcfs"]
+    out_days = []
+    for d in range(1, days + 1):
+        for p in POLICIES:
+            share = ((wide[p] - wide["fcfs"]) / gap).xs(d, level="day")
+            out_days.append({"day": d, "policy": p, "uplift_share": float(share.mean()), "sd": float(share.std(ddof=1))
+                             if len(share) > 1 else None, "resolution": float(wide[p].xs(d, level="day").mean())})
+    later = wide[wide.index.get_level_values("day") >= 2]
+    cost = float(((later["ml-live"] - later["ml-learn"]) * 100).mean())
+    to = [x for r in results for x in r.contacts_to_003]
+    reached = [x for x in to if np.isfinite(x)]
+    # a hire that never got there counts as +inf; the median is defined when most got there
+    median = float(np.median(np.where(np.isfinite(to), to, np.inf))) if len(reached) * 2 > len(to) else None
+    return {"days": out_days, "new_hire_contacts_to_003": median,
+            "new_hire_contacts_to_003_reached": f"{len(reached)}/{len(to)}",
+            "new_hire_work_ratio": float(np.mean([r.work_ratio for r in results])),
+            "new_hire_work_ratio_by_seed": [r.work_ratio for r in results],
+            "exploration_cost": cost}
+
+
+def plot(results: list[SeedResult], summary: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    tr = pd.concat([r.trace for r in results])
+    tr = tr[tr["handled"] >= 1]
+    if len(tr):
+        bins = np.unique(np.r_[0, np.geomspace(1, max(tr["handled"].max(), 2), 12).astype(int)])
+        tr["bin"] = pd.cut(tr["handled"], bins, include_lowest=True)
+        g = tr.groupby("bin", observed=True)["error"].agg(lambda e: np.median(np.abs(e)))
+        ax[0].plot([b.right for b in g.index], g.to_numpy(), marker="o")
+    ax[0].axhline(0.03, ls="--", c="grey")
+    ax[0].set(xscale="log", xlabel="contacts handled by the new hire", ylabel="|estimate - truth| (median)",
+              title="New hires: estimated resolution rate error (ml-learn)")
+    d = pd.DataFrame(summary["days"])
+    for p in POLICIES:
+        s = d[d["policy"] == p]
+        ax[1].errorbar(s["day"], s["uplift_share"], yerr=s["sd"], label=p, capsize=3)
+    ax[1].set(xlabel="day", ylabel="share of oracle uplift over fcfs",
+              title="Uplift share per day (mean, sd over seeds)")
+    ax[1].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+KEYS = ("days", "new_hire_contacts_to_003", "new_hire_work_ratio", "exploration_cost", "tick_overhead")
+DAY_KEYS = ("day", "policy", "uplift_share")
+
+
+def split(out: dict) -> tuple[dict, dict]:
+    """The issue's JSON (exactly its keys) and the details (spreads, per seed, settings)."""
+    main_out = {k: out[k] for k in KEYS}
+    main_out["days"] = [{k: d[k] for k in DAY_KEYS} for d in out["days"]]
+    details = {k: v for k, v in out.items() if k not in KEYS}
+    details["days"] = out["days"]
+    return main_out, details
+
+
+def details_path(json_out: str) -> str:
+    """``OUT.details.json`` next to ``OUT`` (``x.json`` -> ``x.details.json``)."""
+    return json_out[:-5] + ".details.json" if json_out.endswith(".json") else json_out + ".details.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="2 seeds x 3 days, small ticks: a few minutes")
+    ap.add_argument("--json", dest="json_out", required=True, help="write the results here")
+    ap.add_argument("--plot", default=None, help="PNG of the new-hire error curve and the uplift shares")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--days", type=int, default=5)
+    ap.add_argument("--agents", type=int, default=30)
+    ap.add_argument("--intents", type=int, default=6)
+    ap.add_argument("--new-hires", type=float, default=0.2)
+    ap.add_argument("--window-s", type=float, default=20.0)
+    ap.add_argument("--label-delay-h", type=float, default=72.0)
+    ap.add_argument("--tick-repeats", type=int, default=30)
+    a = ap.parse_args(argv)
+    seeds, days, reps = (2, 3, 8) if a.quick else (a.seeds, a.days, a.tick_repeats)
+    t0 = time.perf_counter()
+    results = [run_seed(s, days=days, n_agents=a.agents, n_intents=a.intents, new_hires=a.new_hires,
+                        window_s=a.window_s, label_delay_h=a.label_delay_h)
+               for s in tqdm(range(seeds), desc="seeds")]
+    out = summarise(results, days=days)
+    tick = tick_overhead(repeats=reps)
+    out["tick_overhead"] = tick["ratio_p99"]
+    out["tick_ms"] = tick
+    out["settings"] = {"seeds": seeds, "days": days, "agents": a.agents, "intents": a.intents,
+                       "new_hires": a.new_hires, "window_s": a.window_s, "label_delay_h": a.label_delay_h,
+                       "tick_repeats": reps, "machine": f"{platform.machine()}, shared 2 cores",
+                       "wall_s": round(time.perf_counter() - t0, 1)}
+    main_out, details = split(out)
+    with open(a.json_out, "w") as f:
+        json.dump(main_out, f, indent=1)
+    with open(details_path(a.json_out), "w") as f:
+        json.dump(details, f, indent=1)
+    if a.plot:
+        plot(results, out, a.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

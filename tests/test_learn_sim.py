@@ -1,0 +1,95 @@
+"""The learning router in the simulator: its logs join, it learns, nothing else changes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assign.learn import Explore, join_logs, read_partitioned
+from assign.learn.policy import LearnPolicy
+from assign.sim.engine import SERVED, SimConfig, simulate
+from assign.sim.runner import PolicySpec, Task, run_task
+from assign.sim.worldsource import WorldSource
+from assign.world.centre import generate_world, hire_days
+
+
+@pytest.fixture(scope="module")
+def source():
+    return WorldSource(generate_world(seed=5, n_agents=16, n_intents=6, n_customers=2000, new_hires=0.25))
+
+
+def test_simulated_decision_log_joins_outcome_log_with_nothing_lost(source, tmp_path):
+    pol = LearnPolicy(name="ml-learn", explore=Explore(n_propensity_draws=20), label_delay_s=6 * 3600.0,
+                      log_decisions=True)
+    run = simulate(source=source, policy=pol, seed=3, config=SimConfig(days=0.3, window_s=10.0))
+    pol.close(run).write(tmp_path / "logs")
+    dec = read_partitioned(tmp_path / "logs" / "decisions")
+    out = read_partitioned(tmp_path / "logs" / "outcomes")
+    served = np.flatnonzero(run.status == SERVED)
+    assert len(dec) == len(served) and dec["decision_id"].is_unique
+    joined = join_logs(dec, out)
+    assert joined[["resolved", "csat", "handle_s"]].notna().all().all()
+    by_contact = joined.set_index("contact_id")
+    ids = run.stream.block.ids[served]
+    np.testing.assert_array_equal(by_contact.loc[ids, "resolved"].to_numpy(), run.resolved[served])
+    np.testing.assert_allclose(by_contact.loc[ids, "handle_s"].to_numpy(), run.handle_s[served])
+    np.testing.assert_array_equal(by_contact.loc[ids, "agent_id"].to_numpy(), run.agent_ids[run.agent[served]])
+    assert dec["propensity"].between(0, 1, inclusive="right").all()
+    # outcomes that became known during the run were folded into the live estimates
+    assert pol.live.current().version > 0
+
+
+def test_simulate_logs_option_writes_learn_logs(source, tmp_path):
+    task = Task(label="ml-live", policy=PolicySpec(name="ml-live"), seed=1, config=SimConfig(days=0.2, window_s=10.0),
+                log_path=str(tmp_path / "ml-live_seed1.parquet"))
+    run_task(source, task)
+    assert (tmp_path / "ml-live_seed1.parquet").is_file()
+    dec = read_partitioned(tmp_path / "ml-live_seed1" / "decisions")
+    assert len(join_logs(dec, read_partitioned(tmp_path / "ml-live_seed1" / "outcomes"))) == len(dec) > 0
+    assert (dec["propensity"] == 1.0).all() and not dec["explored"].any()
+
+
+def test_new_hires_join_on_day_two(source):
+    hired = hire_days(source.world.agents) == 1
+    assert hired.sum() == 4
+    run = simulate(source=source, policy=LearnPolicy(name="ml-live"), seed=2, config=SimConfig(days=2, window_s=30.0))
+    served = run.status == SERVED
+    start = run.stream.arrival_s[served] + run.wait_s[served]
+    by_hire = hired[run.agent[served]]
+    assert by_hire.any() and start[by_hire].min() >= 86400.0
+
+
+def test_cli_generate_new_hires_and_simulate_learn_logs(tmp_path):
+    from click.testing import CliRunner
+
+    from assign.cli import main
+    from assign.world.centre import World
+
+    res = CliRunner().invoke(main, ["generate", "--agents", "12", "--intents", "4", "--days", "1", "--seed", "3",
+                                    "--new-hires", "0.25", "--out", str(tmp_path / "w")], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    world = World.load(tmp_path / "w" / "world")
+    assert (hire_days(world.agents) == 1).sum() == 3
+    hist = __import__("pandas").read_parquet(tmp_path / "w" / "history.parquet")
+    assert not set(world.agents["agent_id"][hire_days(world.agents) == 1]) & set(hist["agent_id"].dropna())
+    res = CliRunner().invoke(main, ["simulate", "--world", str(tmp_path / "w"), "--policy", "ml-live", "--seeds", "1",
+                                    "--days", "0.2", "--batch-window-s", "20", "--out", str(tmp_path / "r"), "--logs"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    dec = read_partitioned(tmp_path / "r" / "logs" / "ml-live_seed0" / "decisions")
+    assert len(dec) > 0
+    bad = CliRunner().invoke(main, ["generate", "--agents", "12", "--days", "1", "--seed", "3", "--new-hires", "1.5",
+                                    "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "new_hires" in bad.output
+
+
+def test_cold_start_benchmark_json_has_exactly_the_issue_keys():
+    from benchmarks.cold_start import details_path, split
+
+    out = {"days": [{"day": 1, "policy": "fcfs", "uplift_share": 0.0, "sd": 0.0, "resolution": 0.7}],
+           "new_hire_contacts_to_003": 10.0, "new_hire_work_ratio": 1.0, "exploration_cost": 0.1,
+           "tick_overhead": 1.5, "tick_ms": {}, "settings": {}}
+    main, details = split(out)
+    assert set(main) == {"days", "new_hire_contacts_to_003", "new_hire_work_ratio", "exploration_cost",
+                         "tick_overhead"}
+    assert set(main["days"][0]) == {"day", "policy", "uplift_share"} and details["days"][0]["sd"] == 0.0
+    assert details_path("x/out.json") == "x/out.details.json"
