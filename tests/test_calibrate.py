@@ -217,3 +217,12 @@ def test_replay_gap_by_hour(tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert "abandonment_rate" in r.output and (tmp_path / "g.png").stat().st_size > 0
+
+
+def test_replay_gap_names_a_simulator_log_without_the_kpi_columns(tmp_path):
+    obs = _history()
+    hist, log = tmp_path / "h.parquet", tmp_path / "s.parquet"
+    obs.to_parquet(hist)
+    obs.drop(columns=["wait_s"]).to_parquet(log)
+    r = CliRunner().invoke(main, ["replay-gap", str(hist), str(log)])
+    assert r.exit_code == 2 and f"{log}: missing column(s) wait_s" in r.stderr

@@ -196,3 +196,16 @@ def test_estimators_called_directly_with_overflowing_values_raise_a_clear_proble
 
     with pytest.raises(InputError, match="values too large"):
         est.welch(np.array([1e200, 2e200, 3e200]), np.array([1e200, 5e200, 2e200]))
+
+
+def test_control_mean_cancelling_to_zero_leaves_the_lift_undefined_not_a_crash(tmp_path):
+    """Values of +-1e200 in control cancel: the difference is still reported, the relative
+    lift (its variance divides by the control mean's 4th power) is undefined and says so."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "examples" / "experiment_log.csv").read_text()
+    log = tmp_path / "log.csv"
+    log.write_text(text.replace(",228.2,", ",1e200,", 1).replace(",189.4,", ",-1e200,", 1))
+    r = CliRunner().invoke(main, ["experiment", "analyze", str(log), "--metric", "handle_s", "--json"])
+    assert r.exit_code == 0, r.output
+    assert "relative lift undefined" in r.stdout and "NaN" not in r.stdout

@@ -219,7 +219,7 @@ def replay_gap_cmd(history: str, sim_logs: tuple[str, ...], sl_threshold_s: floa
                    csv_path: str | None) -> None:
     """Observed KPIs of HISTORY vs simulator logs (``assign simulate --logs``), by hour of day."""
     from assign.io import read_table
-    from assign.sim.calibrate import GAP_KPIS, plot_replay_gap, replay_gap
+    from assign.sim.calibrate import GAP_KPIS, check_kpi_columns, plot_replay_gap, replay_gap
 
     obs = _read_history(history)
     sims = []
@@ -227,6 +227,7 @@ def replay_gap_cmd(history: str, sim_logs: tuple[str, ...], sl_threshold_s: floa
         if not Path(p).is_file():
             raise InputError([f"{p}: no such file"], what="simulator log")
         sims.append(read_table(Path(p)))
+        check_kpi_columns(sims[-1], where=p)
     gap = replay_gap(obs, sims, sl_threshold_s=sl_threshold_s)
     if plot_path:
         plot_replay_gap(gap, plot_path, title=f"{Path(history).name} vs {len(sims)} simulated run(s)")

@@ -119,14 +119,17 @@ def _finish(p: _Point, *, metric: str, kind: str, method: str, arm: str, control
         p_value = float(2 * dist.sf(abs(diff) / se))
     lift = lo = hi = None
     notes = list(notes)
-    if p.m_c != 0.0:
+    try:  # a control mean at or near 0 (its 4th power underflows) leaves the relative lift undefined
         lift = p.m_t / p.m_c - 1
         lv = (p.v_t / p.m_c**2 + p.m_t**2 * p.v_c / p.m_c**4 - 2 * p.m_t * p.cov_tc / p.m_c**3)
         ls = math.sqrt(max(lv, 0.0))
+        if not (math.isfinite(lift) and math.isfinite(ls)):
+            raise OverflowError
         lo, hi = lift - q * ls, lift + q * ls
         base["extras"]["lift_se"] = ls
-    else:
-        notes.append(f"{metric}: control mean is 0, relative lift undefined")
+    except (ZeroDivisionError, OverflowError):
+        lift = None
+        notes.append(f"{metric}: control mean is 0 (or too close to 0), relative lift undefined")
     return Effect(**base, se=se, ci_low=diff - q * se, ci_high=diff + q * se,
                   p_value=p_value, lift=lift, lift_ci_low=lo, lift_ci_high=hi,
                   df=p.df if math.isfinite(p.df) else None, notes=tuple(notes))

@@ -418,6 +418,17 @@ def _status(history: pd.DataFrame) -> np.ndarray:
     return np.where(served, SERVED, ABANDONED)
 
 
+#: Columns :func:`kpis_by_hour` reads from a history or a simulator log.
+KPI_COLUMNS = ("arrival_at", "wait_s", "abandoned")
+
+
+def check_kpi_columns(frame: pd.DataFrame, *, where: str) -> None:
+    """InputError naming ``where`` when ``frame`` lacks a column :func:`kpis_by_hour` needs."""
+    missing = [c for c in KPI_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError([f"{where}: missing column(s) {', '.join(missing)}"], what="simulator log")
+
+
 def kpis_by_hour(history: pd.DataFrame, *, sl_threshold_s: float = 20.0) -> pd.DataFrame:
     """KPIs of the queue population per hour of day of arrival (rows 0..23) and overall
     (row ``"all"``), with the simulator's definitions; works on a logged history and on a
