@@ -75,15 +75,9 @@ class LearnPolicy(Policy):
 
     def assign(self, view: View) -> tuple[np.ndarray, np.ndarray]:
         self._learn(view)
-        w, free = view.waiting, view.free
-        ok_c = view.static_eligible(w)
-        ch = view.stream.block.channel[w]
-        has = ok_c & (free[:, ch].T > 0)
-        rows = np.flatnonzero(has.any(axis=1))
-        if not len(rows):
+        w, agents = view.routable()
+        if not len(w):
             return _EMPTY
-        w = w[rows]
-        agents = np.flatnonzero(has[rows].any(axis=0))
         res = self.router.tick(view.snapshot(w, agents), budget_ms=self.budget_ms)
         self.n_prior_only += res.n_prior_only
         ci = w[np.asarray(res.contact_index, np.int64)]

@@ -72,14 +72,9 @@ class ExploringRouter(Policy):
         self.windows = []
 
     def assign(self, view: View) -> tuple[np.ndarray, np.ndarray]:
-        w, free = view.waiting, view.free
-        ch = view.stream.block.channel[w]
-        has = view.static_eligible(w) & (free[:, ch].T > 0)
-        rows = np.flatnonzero(has.any(axis=1))
-        if not len(rows):
+        w, agents = view.routable()
+        if not len(w):
             return _EMPTY
-        w = w[rows]
-        agents = np.flatnonzero(has[rows].any(axis=0))
         snap = view.snapshot(w, agents)
         tp = self._router.problem(snap)
         prob = tp.problem

@@ -173,13 +173,8 @@ class SnapshotPolicy(Policy):
         self.name = rule.name
 
     def assign(self, view: View) -> tuple[np.ndarray, np.ndarray]:
-        w, free = view.waiting, view.free
-        ch = view.stream.block.channel[w]
-        has = view.static_eligible(w) & (free[:, ch].T > 0)
-        rows = np.flatnonzero(has.any(axis=1))
-        if not len(rows):
+        w, agents = view.routable()
+        if not len(w):
             return _EMPTY
-        w = w[rows]
-        agents = np.flatnonzero(has[rows].any(axis=0))
         ci, ai = self.rule.choose(view.snapshot(w, agents))
         return w[ci], agents[ai]

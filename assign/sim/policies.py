@@ -232,15 +232,9 @@ class RouterPolicy(Policy):
             self._router = Router(scorer=self.scorer, config=self.config)
 
     def assign(self, view: View) -> tuple[np.ndarray, np.ndarray]:
-        w, free = view.waiting, view.free
-        ok_c = view.static_eligible(w)
-        ch = view.stream.block.channel[w]
-        has = ok_c & (free[:, ch].T > 0)
-        rows = np.flatnonzero(has.any(axis=1))
-        if not len(rows):
+        w, agents = view.routable()
+        if not len(w):
             return _EMPTY
-        w = w[rows]
-        agents = np.flatnonzero(has[rows].any(axis=0))
         res = self._router.tick(view.snapshot(w, agents), budget_ms=self.budget_ms)
         return w[np.asarray(res.contact_index, np.int64)], agents[np.asarray(res.agent_index, np.int64)]
 

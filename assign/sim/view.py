@@ -104,6 +104,14 @@ class View:
         ch = self.stream.block.channel[contact_rows]
         return self.static_eligible(contact_rows) & (free[:, ch].T > 0)
 
+    def routable(self) -> tuple[np.ndarray, np.ndarray]:
+        """(contact rows, agent rows): the waiting contacts that have an eligible free agent, and
+        the agents eligible and free for at least one of them: what a batch router's snapshot of
+        this decision holds (both empty when nothing can be routed)."""
+        has = self.eligible(self.waiting)
+        rows = np.flatnonzero(has.any(axis=1))
+        return self.waiting[rows], np.flatnonzero(has[rows].any(axis=0))
+
     def snapshot(self, contact_rows: np.ndarray, agent_rows: np.ndarray) -> Snapshot:
         """The router's snapshot of these contacts and agents now; ``meta`` keeps the global
         rows (``contact_rows``, ``agent_rows``) for scorers that need them (the oracle)."""
