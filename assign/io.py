@@ -16,6 +16,7 @@ import io
 import json
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,6 +64,39 @@ def atomic_path(out: str | Path, *, inputs: tuple[str | Path, ...] = (), option:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_dir(out: str | Path, *, marker: str, option: str = "--out") -> Iterator[Path]:
+    """A fresh temporary directory beside ``out``, swapped onto ``out`` whole only when the
+    block succeeds: a failed command leaves the old directory, or nothing, never a mix. ``out``
+    must be new, empty, or an earlier output of the same kind (it holds ``marker``): never a
+    directory of other files, which the swap would lose."""
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise InputError([f"{option} {out}: directory {out.parent} does not exist"], what="option")
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / marker).exists())):
+        raise InputError([f"{option} {out}: exists and is not an earlier output (no {marker}); choose a new path"],
+                         what="option")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        yield tmp
+        replace_dir(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def replace_dir(new: Path, final: Path) -> None:
+    """Move the finished ``new`` directory onto ``final``: the old one stays whole until the
+    new one is complete, then is swapped out (rename) and removed."""
+    old = None
+    if final.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=final.parent))
+        os.rmdir(old)
+        os.replace(final, old)
+    os.replace(new, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def check_out(out: str | Path, *, inputs: tuple[str | Path, ...] = (), option: str = "--out") -> None:

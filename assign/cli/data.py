@@ -133,6 +133,7 @@ def calibrate(history: str, out: str, name: str | None, min_cell: int, staffing_
     """
     import pandas as pd
 
+    from assign.io import atomic_dir
     from assign.sim.calibrate import CapacityModel, observed_kpis, queue_population
     from assign.sim.calibrate import calibrate as fit
 
@@ -149,12 +150,13 @@ def calibrate(history: str, out: str, name: str | None, min_cell: int, staffing_
     cap = CapacityModel(kind=capacity, slot_s=staffing_slot_s, floor=staffing_floor, share=capacity_share,
                         wrap_up_s=wrap_up_s)
     cal = fit(df, name=name or Path(history).stem, min_cell=min_cell, capacity=cap)
-    path = cal.write(out)
-    if holdout is not None:
-        holdout[queue_population(holdout)].to_parquet(Path(out) / "holdout.parquet", index=False)
-    df[queue_population(df)].to_parquet(Path(out) / "replay.parquet", index=False)
     obs = observed_kpis(df, sl_threshold_s=sl_threshold_s)
-    (Path(out) / "observed.json").write_text(json.dumps(obs, indent=2) + "\n")
+    with atomic_dir(out, marker="scenario.json") as tmp:
+        path = Path(out) / cal.write(tmp).relative_to(tmp)
+        if holdout is not None:
+            holdout[queue_population(holdout)].to_parquet(tmp / "holdout.parquet", index=False)
+        df[queue_population(df)].to_parquet(tmp / "replay.parquet", index=False)
+        (tmp / "observed.json").write_text(json.dumps(obs, indent=2) + "\n")
     s = cal.summary
     click.echo(f"{s['queue_population']} calls reached the queue ({s['left_out_abandoned_before_queue']} hung "
                f"up before queueing: left out), {s['days_present']} days present "

@@ -36,7 +36,7 @@ GENERATE_LIMITS = {"--agents": 5_000, "--days": 366, "--intents": 1_000}
               help="Share of agents who join at the start of day 2 of a simulation, tenure 0 (not in the history).")
 def generate(n_agents: int, days: int, n_intents: int, seed: int, out: str, new_hires: float) -> None:
     """Generate a synthetic centre (world/) and its history (history.parquet) in OUT."""
-    from assign.io import write_frame
+    from assign.io import atomic_dir, write_frame
     from assign.world.centre import generate_history, generate_world, hire_days
 
     o = Path(out)
@@ -46,7 +46,9 @@ def generate(n_agents: int, days: int, n_intents: int, seed: int, out: str, new_
     tenured = world if not new_hires else replace(world, agents=world.agents[hire_days(world.agents) == 0]
                                                   .reset_index(drop=True))
     hist = generate_history(tenured, days=days, seed=seed + 1, progress=True)
-    world.save(o / "world")
+    o.mkdir(exist_ok=True)
+    with atomic_dir(o / "world", marker="world.json") as tmp:
+        world.save(tmp)
     write_frame(hist, o / "history.parquet", fmt="parquet")
     served = ~hist["abandoned"]
     click.echo(f"wrote {o / 'world'} ({world.n_agents} agents, {len(world.intents)} intents) and "

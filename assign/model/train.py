@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from assign.errors import InputError, ModelError
 from assign.features.build import fit_spec, history_features
 from assign.features.spec import FeatureSpec
 from assign.history import conform_history, has_truth
+from assign.io import replace_dir
 from assign.model.metrics import binary_metrics, regression_metrics
 from assign.progress import Progress, Steps
 
@@ -242,19 +242,6 @@ def check_model_out(out: Path) -> None:
         raise InputError([f"--out {out}: directory {out.parent} does not exist"], what="option")
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "metadata.json").exists())):
         raise InputError([f"--out {out}: exists and is not a model directory; choose a new path"], what="option")
-
-
-def replace_dir(new: Path, final: Path) -> None:
-    """Move the finished ``new`` directory onto ``final``: the old model stays whole until the
-    new one is complete, then is swapped out (rename) and removed."""
-    old = None
-    if final.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=final.parent))
-        os.rmdir(old)
-        os.replace(final, old)
-    os.replace(new, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _usable_targets(hist: pd.DataFrame, names: list[str], *, explicit: bool,
