@@ -26,6 +26,15 @@ class InputError(AssignError, ValueError):
         head = f"invalid {what}: {n} problem{'s' if n != 1 else ''}"
         super().__init__("\n".join([head, *(f"  {p}" for p in self.problems)]))
 
+    def __reduce__(self):
+        """Rebuild from the problems when sent between processes (a Dask worker's error would
+        otherwise arrive with its message split into one problem per character)."""
+        return _rebuild_input_error, (type(self), self.problems, self.what)
+
+
+def _rebuild_input_error(cls: type[InputError], problems: tuple[str, ...], what: str) -> InputError:
+    return cls(problems, what=what)
+
 
 class SnapshotError(InputError):
     """A queue snapshot (or the pair values handed with it) failed validation."""

@@ -1,4 +1,4 @@
-"""Directory outputs are swapped in whole: a failure leaves the old output, never a mix."""
+"""Errors that travel between processes whole; directory outputs swapped in whole (a failure leaves the old output)."""
 from __future__ import annotations
 
 import pytest
@@ -30,3 +30,14 @@ def test_a_directory_of_other_files_is_never_replaced(tmp_path):
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
     with pytest.raises(InputError, match="does not exist"), atomic_dir(tmp_path / "no" / "x", marker="m"):
         pass
+
+
+@pytest.mark.parametrize("cls", ["InputError", "SnapshotError"])
+def test_input_errors_survive_pickling_with_every_problem(cls):
+    import pickle
+
+    from assign import errors
+
+    err = getattr(errors, cls)(["a.b: bad", "c: worse"], what="thing")
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is type(err) and back.problems == err.problems and str(back) == str(err)
