@@ -20,7 +20,7 @@ import numpy as np
 from assign.candidates import AgentTerms, ContactTerms, find_candidates
 from assign.config import SOLVERS as CONFIG_SOLVERS
 from assign.config import RouterConfig
-from assign.errors import AssignError, SolverError
+from assign.errors import AssignError, InputError, SolverError
 from assign.result import (
     BELOW_THRESHOLD,
     NO_CAPACITY,
@@ -87,8 +87,8 @@ class Router:
         those values. ``budget_ms`` overrides the config's time budget. Bad input raises
         :class:`~assign.errors.SnapshotError`; a scorer or solver failure still answers, with
         ``fallback`` set."""
-        if budget_ms is not None and not budget_ms > 0:
-            raise ValueError(f"budget_ms must be > 0, got {budget_ms}")
+        if budget_ms is not None and not budget_ms > 0:  # NaN included
+            raise InputError([f"budget_ms: must be > 0, got {budget_ms}"], what="tick option")
         if self.live is not None or self.sink is not None or self.explore is not None:
             from assign.learn.tick import learning_tick
 
