@@ -88,6 +88,20 @@ def srm_cmd(counts: str, weights: str | None, threshold: float, as_json: bool) -
         raise click.exceptions.Exit(3)
 
 
+def _switchback_window(f):
+    """The switchback window and burn-in options, shared by design and analyze."""
+    f = click.option("--burn-in", "burn_min", type=float, default=0.0, show_default=True,
+                     help="Switchback burn-in after a switch, minutes.")(f)
+    return click.option("--window", "window_min", type=float, default=60.0, show_default=True,
+                        help="Switchback window, minutes.")(f)
+
+
+def _check_window(p: Problems, *, window_min, burn_min, hi: float) -> None:
+    """--window in (0, hi] minutes and --burn-in within it."""
+    if p.number("--window", window_min, lo=0, lo_open=True, hi=hi) is not None:
+        p.number("--burn-in", burn_min, lo=0, hi=window_min)
+
+
 def _check_design_options(p: Problems, *, baseline, sd, days, window_min, burn_min, units_per_day, alpha,
                           power) -> None:
     from assign.experiment.design import MAX_DAYS
@@ -95,8 +109,7 @@ def _check_design_options(p: Problems, *, baseline, sd, days, window_min, burn_m
     p.number("--baseline", baseline, optional=True)
     p.number("--sd", sd, lo=0, lo_open=True, optional=True)
     p.number("--days", days, lo=0, lo_open=True, hi=MAX_DAYS, optional=True)
-    if p.number("--window", window_min, lo=0, lo_open=True, hi=MAX_DAYS * 1440) is not None:
-        p.number("--burn-in", burn_min, lo=0, hi=window_min)
+    _check_window(p, window_min=window_min, burn_min=burn_min, hi=MAX_DAYS * 1440)
     p.number("--units-per-day", units_per_day, lo=0, lo_open=True, hi=1e12, optional=True)
     p.number("--alpha", alpha, lo=0, hi=0.5, lo_open=True)
     p.number("--power", power, lo=0, hi=1, lo_open=True)
@@ -117,10 +130,7 @@ def _check_design_options(p: Problems, *, baseline, sd, days, window_min, burn_m
               show_default=True)
 @click.option("--history", "history", type=click.Path(dir_okay=False), default=None,
               help="History (CSV/Parquet, arrival_at + metric columns) to estimate variances and volumes.")
-@click.option("--window", "window_min", type=float, default=60.0, show_default=True,
-              help="Switchback window, minutes.")
-@click.option("--burn-in", "burn_min", type=float, default=0.0, show_default=True,
-              help="Burn-in after a switch, minutes.")
+@_switchback_window
 @click.option("--site-col", default=None, help="History column of the site/queue switchbacks are cut by.")
 @click.option("--units-per-day", type=float, default=None,
               help="Contacts per day, when there is no --history.")
@@ -194,10 +204,7 @@ def design_cmd(metric, kind, baseline, sd, mde, days, unit, history, window_min,
 @click.option("--unit-means", is_flag=True, help="Same as --cluster-method unit-means (Welch on cluster means).")
 @click.option("--switchback-salt", default=None,
               help="Switchback design's salt: randomisation inference re-drawing its windows (needs --time-col).")
-@click.option("--window", "window_min", type=float, default=60.0, show_default=True,
-              help="Switchback window, minutes.")
-@click.option("--burn-in", "burn_min", type=float, default=0.0, show_default=True,
-              help="Switchback burn-in after a switch, minutes.")
+@_switchback_window
 @click.option("--time-col", default=None, help="Time of each row (timestamps, or seconds since 1970 UTC).")
 @click.option("--site-col", default=None, help="Site column the switchback windows are cut by.")
 @click.option("--ri-draws", type=int, default=1000, show_default=True,
@@ -230,8 +237,7 @@ def analyze_cmd(log, arm_col, metrics, guardrails, control, cluster_col, cluster
     w = None if weights is None else _floats(weights, name="weights", problems=p)
     design = None
     if switchback_salt is not None:
-        if p.number("--window", window_min, lo=0, lo_open=True, hi=1e8) is not None:
-            p.number("--burn-in", burn_min, lo=0, hi=window_min)
+        _check_window(p, window_min=window_min, burn_min=burn_min, hi=1e8)
         if not time_col:
             p.add("--time-col", "required with --switchback-salt")
     p.raise_if_any(what="arguments")

@@ -20,9 +20,9 @@ MIN_OVERLAP = 0.5
 def _known(model, snapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per contact: intent known, language known; per agent: agent known."""
     spec, c, a = model.spec, snapshot.contacts, snapshot.agents
-    intents = np.array([x in set(spec.intents) for x in snapshot.intents], dtype=bool)
-    langs = np.array([x in set(spec.languages) for x in snapshot.languages], dtype=bool)
-    known_agents = set(model.state.agent_ids)
+    known_intents, known_langs, known_agents = set(spec.intents), set(spec.languages), set(model.state.agent_ids)
+    intents = np.array([x in known_intents for x in snapshot.intents], dtype=bool)
+    langs = np.array([x in known_langs for x in snapshot.languages], dtype=bool)
     agents = np.array([x in known_agents for x in a.ids], dtype=bool)
     return intents[c.intent], langs[c.language.astype(np.int64)], agents
 
