@@ -16,16 +16,21 @@ from assign.cli import main
 @click.option("--resolution-delay-h", type=float, default=72.0, show_default=True,
               help="Hours after a contact ends before its resolution is known.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--max-rounds", type=click.IntRange(1, 10_000), default=400, show_default=True,
+              help="Most boosting rounds per target (early stopping usually ends sooner).")
+@click.option("--threads", type=click.IntRange(1, 256), default=2, show_default=True, help="XGBoost threads.")
 @click.option("--scheduler", default=None, help="Dask scheduler address (default: train in-process).")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 def retrain(history: str, where: str, window_days: float, half_life_days: float, cutoff: str | None,
-            resolution_delay_h: float, seed: int, scheduler: str | None, as_json: bool) -> None:
+            resolution_delay_h: float, seed: int, max_rounds: int, threads: int, scheduler: str | None,
+            as_json: bool) -> None:
     """Train a challenger on the recent window of HISTORY, compare it with the registry's
     champion on the same matured rows and promote it by the rule in docs/deploy.md."""
     from assign.cli.model import _iso_time, _read_history
     from assign.deploy import open_registry
     from assign.deploy import retrain as run
     from assign.io import dumps
+    from assign.model.train import TrainParams
     from assign.validate import Problems
 
     p = Problems()
@@ -36,7 +41,8 @@ def retrain(history: str, where: str, window_days: float, half_life_days: float,
     cut = _iso_time(cutoff, option="--cutoff") if cutoff else None
     reg = open_registry(where)
     d = run(_read_history(history), registry=reg, cutoff=cut, window_days=window_days, half_life_days=half_life_days,
-            seed=seed, client=scheduler, resolution_delay_h=resolution_delay_h)
+            seed=seed, client=scheduler, resolution_delay_h=resolution_delay_h,
+            params=TrainParams(max_rounds=max_rounds, nthread=threads, seed=seed))
     if as_json:
         click.echo(dumps(d.to_dict(), indent=1))
         return
