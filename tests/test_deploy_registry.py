@@ -48,7 +48,8 @@ def test_aliases_move_with_previous_and_the_log_answers_routed_by(tmp_path) -> N
     assert reg.routed_by(at="2026-01-15") == v3
     assert reg.routed_by(at="2026-01-14T10:31:00Z", alias="previous") == v1
     moves = [(e["alias"], e["from"], e["to"], e["reason"]) for e in reg.audit() if e["event"] == "alias"]
-    assert moves[-2:] == [("previous", v1, v2, "replaced as champion: better again"), ("champion", v2, v3, "better again")]
+    assert moves[-2:] == [("previous", v1, v2, "replaced as champion: better again"),
+                          ("champion", v2, v3, "better again")]
     # the log is append-only: a fresh handle reads the same lines, earlier lines unchanged
     lines = (tmp_path / "reg" / "audit.jsonl").read_text().splitlines()
     reg.set_alias("challenger", v1, reason="test")

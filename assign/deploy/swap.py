@@ -67,14 +67,14 @@ class HotSwap:
             previous = self.router.model_version
             try:
                 scorer, name = self._resolve(target, version)
-            except Exception as err:  # noqa: BLE001 - a failed load must never stop the router
+            except Exception as err:
                 return self._kept(previous, str(target), f"cannot resolve: {type(err).__name__}: {err}", t0)
             try:
                 if self.wrap is not None:
                     scorer = self.wrap(scorer)
                 scorer.warm_up()
                 problems = canary_problems(self.router, scorer, name, canary)
-            except Exception as err:  # noqa: BLE001
+            except Exception as err:
                 return self._kept(previous, name, f"load or warm-up failed: {type(err).__name__}: {err}", t0)
             if problems:
                 return self._kept(previous, name, "canary failed: " + "; ".join(problems), t0)
