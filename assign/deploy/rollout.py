@@ -14,17 +14,20 @@
 - ``full``: the challenger routes everything.
 
 Guardrails (:class:`Guardrail`): abandonment rate and service level (share answered within
-``service_level_s``) of the contacts each arm routed, counted as contacts end (answered or
-abandoned). Every ``check_every_s`` the challenger's rate is compared with the champion's
+``service_level_s``) of the contacts each arm routed, counted as contacts end: answered
+(by this policy) or abandoned (unanswered when their patience ran out, the engine's own
+rule; that is when a production queue would see the hang-up). Every ``check_every_s`` the challenger's rate is compared with the champion's
 (split) or with the guardrail's ``baseline`` (full); a worsening larger than ``margin`` by
-more than ``z`` standard errors (one-sided, both arms with at least ``min_contacts``) rolls
-back: every contact from then on is routed by the champion, and the rollback, with its
+more than Student's t critical value (``alpha`` one-sided, windows - 1 degrees of freedom)
+times its standard error over windows, once the challenger has ``min_contacts`` contacts
+over ``min_windows`` windows, rolls back: every contact from then on is routed by the champion, and the rollback, with its
 figures, goes to the registry's audit log (when a registry is given) and
 :attr:`RolloutPolicy.events`. After a rollback the arm labels still say how contacts were
 randomised; analyse the contacts that arrived before ``rolled_back_at_s``.
 """
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -50,13 +53,16 @@ class Guardrail:
     margin: float
     baseline: float | None = None  # the champion's rate, for ``full`` rollouts
     min_contacts: int = 200
-    z: float = 1.64
+    min_windows: int = 6
+    alpha: float = 0.01  # one-sided, per look; small because a running check looks again every window
 
     def __post_init__(self) -> None:
         problems = []
         if self.name not in ("abandonment", "service_level"):
             problems.append(f"name: {self.name!r} is not abandonment or service_level")
-        for k in ("margin", "z"):
+        if not (isinstance(self.alpha, float) and 0 < self.alpha < 0.5):
+            problems.append(f"alpha: must be in (0, 0.5), got {self.alpha!r}")
+        for k in ("margin",):
             v = getattr(self, k)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 problems.append(f"{k}: must be a finite number >= 0, got {v!r}")
@@ -64,6 +70,8 @@ class Guardrail:
             problems.append(f"baseline: must be a rate in [0, 1], got {self.baseline!r}")
         if self.min_contacts < 1:
             problems.append(f"min_contacts: must be >= 1, got {self.min_contacts!r}")
+        if self.min_windows < 2:
+            problems.append(f"min_windows: must be >= 2, got {self.min_windows!r}")
         if problems:
             raise InputError(problems, what=f"guardrail {self.name}")
 
@@ -71,26 +79,39 @@ class Guardrail:
         bad = abandoned if self.name == "abandonment" else ended - fast
         return bad / ended if ended else math.nan  # both as "bad" shares: higher is worse
 
-    def breach(self, arms: dict[str, tuple[int, int, int]]) -> dict[str, Any] | None:
-        """Figures of a breach (challenger worse than champion or baseline beyond the margin), or None."""
-        ch = arms["challenger"]
-        if ch[0] < self.min_contacts:
-            return None
-        p1 = self.rate(*ch)
+    def breach(self, windows: np.ndarray) -> dict[str, Any] | None:
+        """Figures of a breach, or None. ``windows``: (n_windows, 2 arms, 3) counts of
+        contacts ended, abandoned and answered fast, arm 0 the champion. Split: the worsening
+        is the challenger-weighted mean over windows of (challenger - champion) "bad" share
+        within each window, so both arms face the same load; without a champion arm, the
+        challenger's share minus the ``baseline``'s. Its standard error is over windows
+        (contacts of one window are not independent: a busy hour makes every arm abandon)."""
+        ch, cp = windows[:, 1, :], windows[:, 0, :]
         if self.baseline is not None:
-            p0 = 1.0 - self.baseline if self.name == "service_level" else self.baseline
-            se = math.sqrt(p1 * (1 - p1) / ch[0])
-        elif arms["champion"][0] >= self.min_contacts:
-            p0 = self.rate(*arms["champion"])
-            se = math.sqrt(p1 * (1 - p1) / ch[0] + p0 * (1 - p0) / arms["champion"][0])
+            p0 = np.full(len(windows), 1.0 - self.baseline if self.name == "service_level" else self.baseline)
+            use = ch[:, 0] > 0
         else:
+            use = (ch[:, 0] > 0) & (cp[:, 0] > 0)
+            p0 = np.array([self.rate(*c) if c[0] else np.nan for c in cp])
+        if ch[use, 0].sum() < self.min_contacts or use.sum() < self.min_windows:
             return None
-        worse = p1 - p0
-        if worse - self.z * se <= self.margin:
+        p1 = np.array([self.rate(*c) for c in ch[use]])
+        d, w = p1 - p0[use], ch[use, 0].astype(float)
+        from scipy.stats import t as student_t
+
+        n_win = int(use.sum())
+        est = float((w * d).sum() / w.sum())
+        se_win = float(np.sqrt((w ** 2 * (d - est) ** 2).sum() * n_win / (n_win - 1)) / w.sum())
+        q1 = min(max(est + float((w * p0[use]).sum() / w.sum()), 0.0), 1.0)
+        se = max(se_win, math.sqrt(q1 * (1 - q1) / w.sum()))  # never below the binomial error
+        crit = float(student_t.ppf(1 - self.alpha, n_win - 1))
+        if est - crit * se <= self.margin:
             return None
         sign = -1.0 if self.name == "service_level" else 1.0  # report the metric itself, not its "bad" share
-        return dict(guardrail=self.name, challenger=_metric(self, p1), champion=_metric(self, p0),
-                    change=sign * worse, se=se, margin=self.margin, z=self.z, contacts=ch[0])
+        base = float((w * p0[use]).sum() / w.sum())
+        return dict(guardrail=self.name, challenger=_metric(self, base + est), champion=_metric(self, base),
+                    change=sign * est, se=se, margin=self.margin, critical=crit, contacts=int(w.sum()),
+                    windows=int(use.sum()))
 
 
 def _metric(g: Guardrail, bad_share: float) -> float:
@@ -139,10 +160,13 @@ class RolloutPolicy(SplitPolicy):
         self._arrival = np.asarray(run.stream.arrival_s, float)
         self._t0 = pd.Timestamp(run.source.start)
         self._t0 = self._t0.tz_localize("UTC") if self._t0.tzinfo is None else self._t0
-        self._routed_by = np.full(n, -1, np.int8)
-        self._open: set[int] = set()
+        self._order = np.argsort(self._arrival, kind="stable")
+        self._deadline = self._arrival + np.asarray(run.stream.patience_s, float)
+        self._answered_mask = np.zeros(n, bool)
+        self._pending: list[tuple[float, int]] = []  # (deadline, contact) of arrived contacts, a heap
         self._next_arrival = 0
-        self._counts = {a: [0, 0, 0] for a in ARMS}  # ended, abandoned, answered within threshold
+        n_win = int(np.ceil((self._deadline.max() if n else 0.0) / self.check_every_s)) + 2
+        self._counts = np.zeros((n_win, len(ARMS), 3), np.int64)  # per window, arm: ended, abandoned, fast
         self._next_check = self.check_every_s
         self.events, self.shadow, self.rolled_back_at_s = [], [], None
 
@@ -164,31 +188,33 @@ class RolloutPolicy(SplitPolicy):
         return ci, ai
 
     def _track(self, view: View) -> None:
-        """Contacts that arrived by now and are neither waiting nor answered have abandoned."""
-        upto = int(np.searchsorted(self._arrival, view.t, side="right"))
-        self._open.update(range(self._next_arrival, upto))
+        """Contacts that arrived by now join the pending heap; those whose patience ran out
+        unanswered have abandoned."""
+        upto = int(np.searchsorted(self._arrival[self._order], view.t, side="right"))
+        for c in self._order[self._next_arrival:upto].tolist():
+            heapq.heappush(self._pending, (float(self._deadline[c]), c))
         self._next_arrival = max(self._next_arrival, upto)
-        gone = self._open.difference(view.waiting.tolist())
-        for c in gone:
-            self._end(c, abandoned=True, wait_s=view.t - self._arrival[c])
-        self._open -= gone
+        while self._pending and self._pending[0][0] <= view.t:
+            _, c = heapq.heappop(self._pending)
+            if not self._answered_mask[c]:
+                self._end(c, abandoned=True, wait_s=self._deadline[c] - self._arrival[c])
 
     def _answered(self, view: View, ci: np.ndarray) -> None:
         for c in ci.tolist():
-            self._open.discard(c)
+            self._answered_mask[c] = True
             self._end(c, abandoned=False, wait_s=view.t - self._arrival[c])
 
     def _end(self, c: int, *, abandoned: bool, wait_s: float) -> None:
-        arm = ARMS[self._codes[c]] if self.rolled_back_at_s is None else "champion"
-        k = self._counts[arm]
+        arm = int(self._codes[c]) if self.rolled_back_at_s is None else 0
+        k = self._counts[int((self._arrival[c] + wait_s) // self.check_every_s), arm]
         k[0] += 1
         k[1] += int(abandoned)
         k[2] += int((not abandoned) and wait_s <= self.service_level_s)
 
     def _check(self, t: float) -> None:
-        arms = {a: tuple(v) for a, v in self._counts.items()}
+        done = self._counts[: int(t // self.check_every_s)]  # whole windows only
         for g in self.guardrails:
-            b = g.breach(arms)
+            b = g.breach(done)
             if b is not None:
                 self._rollback(t, b)
                 return
@@ -216,6 +242,7 @@ class RolloutPolicy(SplitPolicy):
 
     def counts(self) -> dict[str, dict[str, float]]:
         """Per arm: contacts ended, abandonment rate, service level (share answered within the threshold)."""
-        return {a: dict(ended=k[0], abandonment=k[1] / k[0] if k[0] else math.nan,
-                        service_level=k[2] / k[0] if k[0] else math.nan) for a, k in self._counts.items()}
+        tot = self._counts.sum(axis=0)
+        return {a: dict(ended=int(k[0]), abandonment=k[1] / k[0] if k[0] else math.nan,
+                        service_level=k[2] / k[0] if k[0] else math.nan) for a, k in zip(ARMS, tot)}
 
