@@ -14,14 +14,16 @@
 - ``full``: the challenger routes everything.
 
 Guardrails (:class:`Guardrail`): abandonment rate and service level (share answered within
-``service_level_s``) of the contacts each arm routed, counted as contacts end: answered
-(by this policy) or abandoned (unanswered when their patience ran out, the engine's own
-rule; that is when a production queue would see the hang-up). Every ``check_every_s`` the challenger's rate is compared with the champion's
-(split) or with the guardrail's ``baseline`` (full); a worsening larger than ``margin`` by
-more than Student's t critical value (``alpha`` one-sided, windows - 1 degrees of freedom)
-times its standard error over windows, once the challenger has ``min_contacts`` contacts
-over ``min_windows`` windows, rolls back: every contact from then on is routed by the champion, and the rollback, with its
-figures, goes to the registry's audit log (when a registry is given) and
+``service_level_s``) of the contacts each arm routed, counted as contacts end: answered (by
+this policy) or abandoned (unanswered when their patience ran out, the engine's own rule;
+that is when a production queue would see the hang-up), in windows of ``check_every_s``.
+After each whole window the challenger is compared with the champion within the same
+windows (split: both arms face the same load) or with the guardrail's ``baseline`` (full).
+Once the challenger has ``min_contacts`` contacts over ``min_windows`` windows, a worsening
+beyond ``margin`` by more than Student's t critical value (``alpha`` one-sided, windows - 1
+degrees of freedom) times its standard error over windows rolls back: every contact from
+then on is routed by the champion; the rollback, with its figures, goes to the registry's
+audit log (when a registry is given; a champion alias on the challenger moves back) and to
 :attr:`RolloutPolicy.events`. After a rollback the arm labels still say how contacts were
 randomised; analyse the contacts that arrived before ``rolled_back_at_s``.
 """
