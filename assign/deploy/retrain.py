@@ -182,7 +182,7 @@ def _train_and_register(train_hist: pd.DataFrame, weights: np.ndarray, *, regist
                         client: Any, window: tuple[pd.Timestamp, pd.Timestamp], at: Any, note: str) -> str:
     from assign.model.train import train
 
-    scheduler = None if client is None else (client if isinstance(client, str) else client.scheduler.address)
+    scheduler = client  # an address or a Client: train() takes either
     with tempfile.TemporaryDirectory(prefix="assign-retrain-") as tmp:
         res = train(train_hist, out=Path(tmp) / "model", params=params, scheduler=scheduler, weights=weights)
         return registry.register(res.out, note=note, training_window=window, data_hash=data_hash(train_hist),
