@@ -245,7 +245,8 @@ def _fit_and_write(*, out: Path, hist, history, usable, skipped, X, spec, feats,
         data=dict(rows=int(len(hist)), rows_train=int(tr.sum()), rows_valid=int(va.sum()), rows_test=int(te.sum()),
                   first_arrival=str(t_all.iloc[0]), last_arrival=str(t_all.iloc[-1]),
                   test_from=str(t_all[te].iloc[0]), data_hash=data_hash(history), synthetic=synthetic),
-        label_delay_s=delay, metrics=metrics, scheduler=(client.scheduler.address if given else scheduler) or "in-process", weighted=weights is not None,
+        label_delay_s=delay, metrics=metrics, weighted=weights is not None,
+        scheduler=(client.scheduler.address if given else scheduler) or "in-process",
         held_out=held_out_period(t_all[te], rows=int(len(hist))),
     )
     return metrics, meta
