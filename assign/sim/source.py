@@ -40,6 +40,9 @@ class ContactStream:
     ``patience_s`` is inf for a contact who never abandons; ``credit_s`` moves a priority
     contact ahead in queue order; ``u`` holds three outcome uniforms per contact (handle,
     resolution, CSAT) so outcomes do not depend on the order in which a policy serves.
+    ``routable_after_s`` (None: 0 for every contact) is a pre-routing delay: the contact
+    arrives (its wait and its patience run from ``arrival_s``) but no policy sees it before
+    ``arrival_s + routable_after_s``; it may hang up during the delay.
     """
 
     block: Contacts
@@ -47,6 +50,7 @@ class ContactStream:
     patience_s: np.ndarray
     credit_s: np.ndarray
     u: np.ndarray
+    routable_after_s: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.arrival_s)
