@@ -36,15 +36,16 @@ from assign.sim.calibrate import (
 )
 from assign.sim.engine import SERVED, SimConfig, simulate
 from assign.sim.fidelity import (
-    FidelitySource,
     contact_outcomes,
+    delay_model,
     identified,
     replay_kpis,
-    routing_delay,
     slot_capacity,
+    slot_seen,
 )
 from assign.sim.policies import FCFS
 from assign.sim.scenario import load_scenario
+from assign.sim.source import ScenarioSource
 from assign.world.bank import read_anonymous_bank
 
 GOALS = {"abandonment_rate": ("relative", 0.20), "service_level": ("absolute", 0.05), "asa_s": ("relative", 0.25)}
@@ -56,14 +57,17 @@ SHARES = (1.0, 1.1, 1.2, 1.3)
 class Candidate:
     """A model to try. ``slot_s``: staffing resolution; ``congestion``: whose waiting marks a
     full centre (``all`` callers or the ``unidentified`` ones); ``delay``: identified callers
-    wait a routing delay first; ``patience``: ``km`` per type, ``km-identified`` per type x
-    identified, ``exponential``; ``grid``: (capacity share, delay scale) pairs fitted in-window."""
+    wait a routing delay first (``pooled``: one curve; ``type``: one per type with 30+ calls,
+    else the pooled one; empty: none); ``patience``: ``km`` per type, ``km-identified`` per type x
+    identified, ``exponential``; ``capacity``: ``busy-when-queued`` or ``seen`` (agents seen
+    serving), hourly or per ``slot_s``; ``grid``: (capacity share, delay scale) pairs fitted in-window."""
 
     label: str
     slot_s: int = 3600
     congestion: str = "all"
-    delay: bool = False
+    delay: str = ""
     patience: str = "km"
+    capacity: str = "busy-when-queued"
     grid: tuple[tuple[float, float], ...] = ((1.0, 1.0),)
 
 
@@ -75,10 +79,10 @@ CANDIDATES = (
     Candidate("busy-when-queued, patience per type x identified", patience="km-identified"),
     Candidate("busy-when-queued, exponential patience", patience="exponential"),
     Candidate("15-min slots, unidentified congestion + routing delay", slot_s=900, congestion="unidentified",
-              delay=True),
+              delay="pooled"),
     Candidate("15-min slots x share (fitted)", slot_s=900, grid=tuple((s, 1.0) for s in SHARES)),
     Candidate("15-min slots, unidentified congestion x share + routing delay x scale (fitted)", slot_s=900,
-              congestion="unidentified", delay=True, grid=tuple((s, a) for s in SHARES for a in (0.5, 1.0))),
+              congestion="unidentified", delay="pooled", grid=tuple((s, a) for s in SHARES for a in (0.5, 1.0))),
 )
 
 
@@ -98,7 +102,7 @@ def _by_identified(h: pd.DataFrame) -> pd.DataFrame:
 def build(cand: Candidate, train: pd.DataFrame, *, share: float, scale: float, out: Path) -> dict:
     """Write the candidate's scenario from ``train`` into ``out``; return the source's options."""
     hist = _by_identified(train) if cand.patience == "km-identified" else train
-    calibrate(hist, name="bank-fidelity", capacity=CapacityModel(kind="busy-when-queued")).write(out)
+    calibrate(hist, name="bank-fidelity", capacity=CapacityModel(kind=cand.capacity)).write(out)
     if cand.patience == "exponential":  # maximum-likelihood rate: abandonments / time exposed
         q = hist[queue_population(hist)]
         doc = json.loads((out / "scenario.json").read_text())
@@ -108,10 +112,12 @@ def build(cand: Candidate, train: pd.DataFrame, *, share: float, scale: float, o
     kw: dict = {}
     if cand.slot_s != 3600 or cand.congestion != "all" or share != 1.0:
         mask = ~identified(train) if cand.congestion == "unidentified" else None
-        kw["slot_agents"] = slot_capacity(train, slot_s=cand.slot_s, share=share, congestion=mask)
+        if cand.capacity == "seen":
+            kw["slot_agents"] = slot_seen(train, slot_s=cand.slot_s, share=share)
+        else:
+            kw["slot_agents"] = slot_capacity(train, slot_s=cand.slot_s, share=share, congestion=mask)
     if cand.delay:
-        t, s, _ = routing_delay(train)
-        kw.update(delay=(t, s), delay_scale=scale)
+        kw["routing_delay"] = delay_model(train, min_calls=30 if cand.delay == "type" else 10**9, scale=scale)
     return kw
 
 
@@ -122,11 +128,11 @@ def replay(cand: Candidate, out: Path, kw: dict, history: pd.DataFrame, *, seeds
     rep = hist[queue_population(hist)]
     ks, per = [], []
     for s in seeds:
-        src = FidelitySource(sc, replay=rep, **kw)
+        src = ScenarioSource(sc, replay=rep, **kw)
         run = simulate(source=src, policy=FCFS(), seed=s, config=SimConfig(days=(src.replay_span_s + 1.0) / 86400.0))
-        ks.append(replay_kpis(src, run))
+        ks.append(replay_kpis(run))
         if outcomes:
-            per.append(contact_outcomes(src, run).assign(start=pd.Timestamp(sc.start)))
+            per.append(contact_outcomes(run).assign(start=pd.Timestamp(sc.start)))
     return {k: float(np.mean([x[k] for x in ks])) for k in (*KPIS, "mean_wait_s")}, per
 
 
@@ -193,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             row = {"model": cand.label, "candidate": cand.__dict__, "week_3_validation": v, "week_4": t,
                    "week_4_meets_goals": t["score"] <= 1}
             if len(cand.grid) > 1:  # post hoc: the weeks 1-2 parameters kept, tables rebuilt on weeks 1-3
-                frozen = Candidate(cand.label, cand.slot_s, cand.congestion, cand.delay, cand.patience,
+                frozen = Candidate(cand.label, cand.slot_s, cand.congestion, cand.delay, cand.patience, cand.capacity,
                                    grid=((v["share"], v["delay_scale"] or 1.0),))
                 f = fit_and_test(frozen, train, test, tmp, seeds=list(range(args.seeds)), bar=bar)
                 f.pop("_outcomes")
