@@ -39,7 +39,9 @@ from assign.sim.fidelity import (
     contact_outcomes,
     delay_model,
     identified,
+    post_call_gap,
     replay_kpis,
+    routing_delay,
     slot_capacity,
     slot_seen,
 )
@@ -51,6 +53,8 @@ from assign.world.bank import read_anonymous_bank
 GOALS = {"abandonment_rate": ("relative", 0.20), "service_level": ("absolute", 0.05), "asa_s": ("relative", 0.25)}
 KPIS = tuple(GOALS)
 SHARES = (1.0, 1.1, 1.2, 1.3)
+#: Availability shares of the agents seen serving (they overstate who was available).
+SEEN_SHARES = (0.8, 0.85, 0.9, 0.95, 1.0)
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,8 @@ class Candidate:
     wait a routing delay first (``pooled``: one curve; ``type``: one per type with 30+ calls,
     else the pooled one; empty: none); ``patience``: ``km`` per type, ``km-identified`` per type x
     identified, ``exponential``; ``capacity``: ``busy-when-queued`` or ``seen`` (agents seen
-    serving), hourly or per ``slot_s``; ``grid``: (capacity share, delay scale) pairs fitted in-window."""
+    serving), hourly or per ``slot_s``; ``wrap_up``: the log's post-call gap (median, in-window) added
+    to every handle time as after-call work; ``grid``: (capacity share, delay scale) pairs fitted in-window."""
 
     label: str
     slot_s: int = 3600
@@ -68,6 +73,7 @@ class Candidate:
     delay: str = ""
     patience: str = "km"
     capacity: str = "busy-when-queued"
+    wrap_up: bool = False
     grid: tuple[tuple[float, float], ...] = ((1.0, 1.0),)
 
 
@@ -83,6 +89,16 @@ CANDIDATES = (
     Candidate("15-min slots x share (fitted)", slot_s=900, grid=tuple((s, 1.0) for s in SHARES)),
     Candidate("15-min slots, unidentified congestion x share + routing delay x scale (fitted)", slot_s=900,
               congestion="unidentified", delay="pooled", grid=tuple((s, a) for s in SHARES for a in (0.5, 1.0))),
+    # The routing delay in the engine (ContactStream.routable_after_s), one curve per type.
+    Candidate("15-min slots, unidentified congestion + routing delay per type", slot_s=900,
+              congestion="unidentified", delay="type"),
+    Candidate("15-min slots, unidentified congestion x share + routing delay per type x scale (fitted)", slot_s=900,
+              congestion="unidentified", delay="type", grid=tuple((s, a) for s in SHARES for a in (0.5, 1.0))),
+    Candidate("agents seen serving, 15-min slots + routing delay per type", slot_s=900, capacity="seen", delay="type"),
+    Candidate("agents seen serving, 15-min slots + routing delay per type + post-call gap", slot_s=900,
+              capacity="seen", delay="type", wrap_up=True),
+    Candidate("agents seen serving, 15-min slots x share + routing delay per type + post-call gap (fitted)",
+              slot_s=900, capacity="seen", delay="type", wrap_up=True, grid=tuple((s, 1.0) for s in SEEN_SHARES)),
 )
 
 
@@ -102,7 +118,8 @@ def _by_identified(h: pd.DataFrame) -> pd.DataFrame:
 def build(cand: Candidate, train: pd.DataFrame, *, share: float, scale: float, out: Path) -> dict:
     """Write the candidate's scenario from ``train`` into ``out``; return the source's options."""
     hist = _by_identified(train) if cand.patience == "km-identified" else train
-    calibrate(hist, name="bank-fidelity", capacity=CapacityModel(kind=cand.capacity)).write(out)
+    wrap = post_call_gap(train)[0] if cand.wrap_up else 0.0
+    calibrate(hist, name="bank-fidelity", capacity=CapacityModel(kind=cand.capacity, wrap_up_s=wrap)).write(out)
     if cand.patience == "exponential":  # maximum-likelihood rate: abandonments / time exposed
         q = hist[queue_population(hist)]
         doc = json.loads((out / "scenario.json").read_text())
@@ -160,6 +177,16 @@ def fit_and_test(cand: Candidate, fit_on: pd.DataFrame, test: pd.DataFrame, tmp:
             "_outcomes": per}
 
 
+def _estimates(train: pd.DataFrame) -> dict:
+    """What the log-read parts of the models say on the calibration window (for the docs)."""
+    d = delay_model(train)
+    median = lambda c: float(c[0][np.searchsorted(-c[1], -0.5)]) if (c[1] <= 0.5).any() else None
+    gap, n_gap = post_call_gap(train)
+    return {"routing_delay_calls": routing_delay(train)[2], "routing_delay_median_s_pooled": median(d.pooled),
+            "routing_delay_median_s_by_type": {k: median(v) for k, v in d.curves.items()},
+            "post_call_gap_s": gap, "post_call_gap_calls": n_gap}
+
+
 def _agent_hours(kw: dict, scenario_dir: Path) -> float:
     if "slot_agents" in kw:
         a = kw["slot_agents"]
@@ -200,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
                    "week_4_meets_goals": t["score"] <= 1}
             if len(cand.grid) > 1:  # post hoc: the weeks 1-2 parameters kept, tables rebuilt on weeks 1-3
                 frozen = Candidate(cand.label, cand.slot_s, cand.congestion, cand.delay, cand.patience, cand.capacity,
+                                   cand.wrap_up,
                                    grid=((v["share"], v["delay_scale"] or 1.0),))
                 f = fit_and_test(frozen, train, test, tmp, seeds=list(range(args.seeds)), bar=bar)
                 f.pop("_outcomes")
@@ -213,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
            "observed_weeks_1_2": observed_kpis(w12), "observed_week_3": observed_kpis(w3),
            "observed_weeks_1_3": observed_kpis(train), "observed_week_4": observed_kpis(test),
            "goals": GOALS, "selection": "lowest week-3 score (built on weeks 1-2)", "kept": kept["model"],
+           "weeks_1_3_estimates": _estimates(train),
            "models": results}
     print(json.dumps(doc, indent=1, default=float))
     if args.json_out:

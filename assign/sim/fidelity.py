@@ -109,6 +109,31 @@ def slot_seen(history: pd.DataFrame, *, slot_s: int = 900, floor: float = 1.0, s
     return np.where(total > 0, np.maximum(np.round(agents), np.ceil(floor)), 0).astype(np.int64)
 
 
+def post_call_gap(history: pd.DataFrame) -> tuple[float, int]:
+    """Median seconds from an agent's end of call to its next answer, over the calls that were
+    waiting when that agent became free (the log's own measure of the time an agent is not
+    available between calls: after-call work, ringing). Returns (median gap, calls used)."""
+    need = [c for c in ("answered_at", "ended_at", "agent_id") if c not in history]
+    if need:
+        raise InputError([f"history.{c}: required for the post-call gap" for c in need], what="history")
+    served = ~history["abandoned"].astype(bool).to_numpy()
+    h = history[served & history["agent_id"].notna().to_numpy() & history["answered_at"].notna().to_numpy()
+                & history["ended_at"].notna().to_numpy()]
+    ans, end = epoch_seconds(h["answered_at"]), epoch_seconds(h["ended_at"])
+    arr = epoch_seconds(h["arrival_at"])
+    order = np.lexsort((ans, h["agent_id"].astype(str).to_numpy()))
+    agent = h["agent_id"].astype(str).to_numpy()[order]
+    ans, end, arr = ans[order], end[order], arr[order]
+    same = np.r_[False, agent[1:] == agent[:-1]]
+    prev_end = np.r_[np.nan, end[:-1]]
+    freed_while_waiting = same & (prev_end > arr) & (prev_end <= ans)
+    if not freed_while_waiting.any():
+        raise InputError(["history: no call was waiting when its agent became free: no post-call gap"],
+                         what="history")
+    gap = (ans - prev_end)[freed_while_waiting]
+    return float(np.median(gap)), int(freed_while_waiting.sum())
+
+
 def _quiet_identified(h: pd.DataFrame, *, min_unidentified: int) -> np.ndarray:
     """Mask of the identified callers of ``h`` (the queue population) arriving in a (day,
     clock hour) cell with at least ``min_unidentified`` unidentified callers, every one of
