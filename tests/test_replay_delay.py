@@ -5,15 +5,19 @@ and patience count from arrival; a caller whose patience ends during the delay a
 stream without delays runs exactly as before; the delay model read from a calibration
 window does not depend on anything after it.
 """
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from assign.errors import InputError
 from assign.history import conform_history
+from assign.sim.calibrate import calibrate
 from assign.sim.engine import ABANDONED, SERVED, UNSERVED, SimConfig, simulate
 from assign.sim.fidelity import delay_model, replay_kpis, slot_seen
 from assign.sim.policies import FCFS
-from assign.sim.scenario import parse_scenario
+from assign.sim.scenario import load_scenario, parse_scenario, write_scenario
 from assign.sim.source import RoutingDelay, ScenarioSource
 
 START = pd.Timestamp("2026-01-05", tz="UTC")  # the scenario's default start (a Monday)
@@ -167,5 +171,40 @@ def test_slot_seen_by_hand():
     q = slot_seen(h, slot_s=900, floor=0)
     assert len(q) == 7 * 96 and q[36] == 2 and q[37] == 1 and q[38] == 1 and q.sum() == 4
     assert slot_seen(h, slot_s=900, floor=0, share=0.5)[36] == 1
-    with pytest.raises(Exception, match="slot_s"):
+    with pytest.raises(InputError, match="slot_s"):
         slot_seen(h, slot_s=700)
+
+
+def test_scenario_carries_the_routing_delay_and_replays_use_it(tmp_path):
+    """``calibrate(..., routing_delay=True)`` writes routing_delay.csv from its history only;
+    the scenario reads it back; a replay of that scenario delays its identified callers."""
+    h = _window_and_after()
+    window = h[h["arrival_at"] < pd.Timestamp("1999-01-24", tz="UTC")]
+    cal = calibrate(window, name="t", routing_delay=True)
+    cal.write(tmp_path / "sc")
+    sc = load_scenario(tmp_path / "sc")
+    t, s = sc.routing_delay.pooled
+    np.testing.assert_allclose(t, [10, 30, 50])           # weeks before the cut only (not 200..500)
+    np.testing.assert_allclose(s, [0.75, 0.25, 0.0])
+    assert sc.routing_delay.curves == {}                   # 4 calls: under the 30 of a type's own curve
+    assert cal.summary["routing_delay_calls"] == 4
+    write_scenario(sc, tmp_path / "again")
+    np.testing.assert_array_equal(load_scenario(tmp_path / "again").routing_delay.pooled[0], t)
+    run = _run(ScenarioSource(sc, replay=window), days=4)
+    ident = np.array([c is not None for c in run.stream.block.customer_id])
+    assert np.all(run.stream.routable_after_s[ident] >= 10) and not run.stream.routable_after_s[~ident].any()
+    assert calibrate(window, name="t").routing_delay is None
+    assert "routing_delay" not in calibrate(window, name="t").scenario
+
+
+def test_bad_routing_delay_table_names_every_problem(tmp_path):
+    write_scenario(_scenario(2), tmp_path)
+    doc = json.loads((tmp_path / "scenario.json").read_text())
+    doc["routing_delay"] = {"kind": "empirical", "table": "routing_delay.csv", "applies_to": "everyone"}
+    (tmp_path / "scenario.json").write_text(json.dumps(doc))
+    pd.DataFrame({"type": ["PS", "PS", "XX"], "t_s": [10, 5, 1], "survival": [0.5, 0.9, 0.0]}).to_csv(
+        tmp_path / "routing_delay.csv", index=False)
+    with pytest.raises(InputError) as err:
+        load_scenario(tmp_path)
+    msg = str(err.value)
+    assert "applies_to" in msg and "'XX'" in msg and "no pooled curve" in msg

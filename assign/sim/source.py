@@ -10,7 +10,6 @@ and the same per-contact outcome uniforms (common random numbers).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,7 +20,7 @@ from scipy.special import ndtri
 from assign.constants import HOURS_PER_WEEK, WEEK_S
 from assign.errors import InputError
 from assign.schema import CHANNEL_INDEX, CHANNELS, Agents, Contacts
-from assign.sim.scenario import Scenario
+from assign.sim.scenario import RoutingDelay, Scenario
 
 #: Independent random streams of one replication (SeedSequence spawn keys).
 STREAM_ARRIVALS, STREAM_PATIENCE, STREAM_OUTCOMES, STREAM_POLICY, STREAM_DELAY = 0, 1, 2, 3, 4
@@ -125,32 +124,6 @@ class Source(ABC):
         return None
 
 
-@dataclass(frozen=True, kw_only=True)
-class RoutingDelay:
-    """The pre-routing delay of identified callers (a customer id; unidentified callers have
-    none): ``curves[type] = (t_s, survival)``, a right-continuous step survival per type, and
-    ``pooled`` for the types without their own curve; every draw is multiplied by ``scale``.
-    A draw below the curve's last survival (Kaplan–Meier with censoring may end above 0)
-    takes the curve's last time."""
-
-    curves: Mapping[str, tuple[np.ndarray, np.ndarray]]
-    pooled: tuple[np.ndarray, np.ndarray]
-    scale: float = 1.0
-
-    def draw(self, rng: np.random.Generator, *, types: tuple[str, ...], typ: np.ndarray,
-             identified: np.ndarray) -> np.ndarray:
-        """Delays (s) of contacts with type codes ``typ`` (0 where not ``identified``)."""
-        u = rng.random(len(typ))
-        out = np.zeros(len(typ))
-        for ti, name in enumerate(types):
-            m = identified & (typ == ti)
-            if m.any():
-                t, surv = self.curves.get(name, self.pooled)
-                k = np.searchsorted(-np.asarray(surv), -u[m], side="left")  # first t with S(t) <= u
-                out[m] = np.asarray(t, float)[np.minimum(k, len(t) - 1)] * self.scale
-        return out
-
-
 def poisson_times(rng: np.random.Generator, rate_per_hour: np.ndarray, *, start: datetime,
                   horizon_s: float) -> tuple[np.ndarray, np.ndarray]:
     """Non-homogeneous Poisson arrivals, piecewise constant per hour of week, exact in time.
@@ -183,8 +156,9 @@ class ScenarioSource(Source):
     Two options model what a log does not record: ``slot_agents``, agents on shift per slot
     of week (Monday 00:00 first; any whole divisor of the hour as the slot) instead of the
     scenario's hourly staffing; ``routing_delay``, a pre-routing delay of identified callers
-    (:class:`RoutingDelay`, drawn per contact into ``ContactStream.routable_after_s``: their
-    waits and patience still run from arrival).
+    (:class:`~assign.sim.scenario.RoutingDelay`, default: the scenario's own, if any), drawn
+    per contact into ``ContactStream.routable_after_s``: their waits and patience still run
+    from arrival. Only a replay has identified callers (a customer id).
     """
 
     def __init__(self, scenario: Scenario, *, replay: pd.DataFrame | None = None,
@@ -193,7 +167,7 @@ class ScenarioSource(Source):
             raise InputError([(f"slot_agents: {len(slot_agents)} slots do not divide the week into slots "
                                "that are whole divisors of the hour")], what="scenario source")
         self.slot_agents = None if slot_agents is None else np.asarray(slot_agents, dtype=np.int64)
-        self.routing_delay = routing_delay
+        self.routing_delay = routing_delay if routing_delay is not None else scenario.routing_delay
         self.scenario = scenario
         self.name = scenario.name
         self.start = scenario.start
