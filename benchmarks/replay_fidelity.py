@@ -237,48 +237,55 @@ def main(argv: list[str] | None = None) -> int:
             bar(f"== week 3 score {v['score']:.2f}; week 4 " + ", ".join(f"{k} {t['simulated'][k]:.4f}" for k in KPIS)
                 + f" (score {t['score']:.2f})")
     kept = min(results, key=lambda r: r["week_3_validation"]["score"])
+    best4 = min(results, key=lambda r: r["week_4"]["score"])["model"]
+    hourly = hourly_kpis(test, {k: shown[k] for k in dict.fromkeys([results[0]["model"], kept["model"], best4])})
     doc = {"data": args.data, "validate": args.validate, "split": args.split, "seeds": args.seeds,
            "observed_weeks_1_2": observed_kpis(w12), "observed_week_3": observed_kpis(w3),
            "observed_weeks_1_3": observed_kpis(train), "observed_week_4": observed_kpis(test),
            "goals": GOALS, "selection": "lowest week-3 score (built on weeks 1-2)", "kept": kept["model"],
-           "weeks_1_3_estimates": _estimates(train),
-           "models": results}
+           "weeks_1_3_estimates": _estimates(train), "models": results,
+           "week_4_by_hour_of_day": {k: v.round(4).to_dict(orient="index") for k, v in hourly.items()}}
     print(json.dumps(doc, indent=1, default=float))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(doc, indent=1, default=float) + "\n")
     if args.plot:
-        best4 = min(results, key=lambda r: r["week_4"]["score"])["model"]
-        labels = dict.fromkeys([results[0]["model"], kept["model"], best4])
-        plot(test, {k: shown[k] for k in labels}, args.plot)
+        plot(hourly, args.plot)
     return 0
 
 
-def plot(test: pd.DataFrame, outcomes: dict, path: str) -> None:
-    """Week 4 by hour of day: observed vs each shown model (mean over replications)."""
+def hourly_kpis(test: pd.DataFrame, outcomes: dict) -> dict[str, pd.DataFrame]:
+    """Week 4 by hour of day of arrival: observed, and each shown model (mean over replications)."""
+    q = test[queue_population(test)]
+    out = {"observed week 4": _by_hour(pd.to_datetime(q["arrival_at"], utc=True).dt.hour.to_numpy(),
+                                       np.where(q["abandoned"].astype(bool).to_numpy(), "abandoned", "served"),
+                                       q["wait_s"].to_numpy(float))}
+    for label, runs in outcomes.items():
+        per = []
+        for r in runs:
+            hour = ((r["arrival_s"] + (r["start"].iloc[0].hour * 3600)) // 3600 % 24).astype(int).to_numpy()
+            status = np.where(r["status"] == SERVED, "served", "abandoned")
+            per.append(_by_hour(hour, status, r["wait_s"].to_numpy()))
+        out[label] = pd.concat(per).groupby(level=0).mean()
+    return out
+
+
+def plot(hourly: dict[str, pd.DataFrame], path: str) -> None:
+    """Week 4 by hour of day: observed (black) vs each shown model."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    q = test[queue_population(test)]
-    obs = _by_hour(pd.to_datetime(q["arrival_at"], utc=True).dt.hour.to_numpy(),
-                   np.where(q["abandoned"].astype(bool).to_numpy(), "abandoned", "served"), q["wait_s"].to_numpy(float))
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
     names = {"abandonment_rate": "abandonment rate", "service_level": "service level (20 s)",
              "asa_s": "ASA, answered (s)"}
     for ax, k in zip(axes, KPIS):
-        ax.plot(obs.index, obs[k], "k.-", label="observed week 4")
-        for i, (label, runs) in enumerate(outcomes.items()):
-            per = []
-            for r in runs:
-                hour = ((r["arrival_s"] + (r["start"].iloc[0].hour * 3600)) // 3600 % 24).astype(int).to_numpy()
-                status = np.where(r["status"] == SERVED, "served", "abandoned")
-                per.append(_by_hour(hour, status, r["wait_s"].to_numpy()))
-            b = pd.concat(per).groupby(level=0).mean()
-            ax.plot(b.index, b[k], f"C{i}.-", label=label)
+        for i, (label, b) in enumerate(hourly.items()):
+            ax.plot(b.index, b[k], "k.-" if i == 0 else f"C{i - 1}.-", label=label)
         ax.set_title(names[k])
         ax.set_xlabel("hour of day (arrival)")
         ax.set_xlim(6, 23.5)
+    axes[0].set_ylim(0, 0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
     fig.suptitle("Anonymous Bank, week 4 (1999-01-24..31) replayed with models built on weeks 1-3", fontsize=10)
