@@ -73,6 +73,21 @@ def test_no_service_before_arrival_plus_delay_and_waits_count_from_arrival():
     assert k["asa_s"] == pytest.approx(25 * 20 / 40)
 
 
+def test_windowed_routing_respects_the_delay_too():
+    """Micro-batches (5-s window) under load: still nobody starts before arrival + delay."""
+    rep = _hist([(START + pd.Timedelta(seconds=20 * i), 0, False, 30, "X", f"id{i}" if i % 3 else None)
+                 for i in range(400)])
+    src = ScenarioSource(_scenario(2, patience_mean_s=120.0, service_mean_s=60.0), replay=rep,
+                         routing_delay=RoutingDelay(curves={}, pooled=(np.array([10.0, 40.0]), np.array([0.5, 0.0]))))
+    run = simulate(source=src, policy=FCFS(), seed=1, config=SimConfig(days=0.2, window_s=5.0))
+    d, served = run.stream.routable_after_s, run.status == SERVED
+    assert served.sum() > 100 and (run.status == ABANDONED).any() and set(np.unique(d)) == {0.0, 10.0, 40.0}
+    start = run.stream.arrival_s + run.wait_s
+    assert np.all(start[served] >= run.stream.arrival_s[served] + d[served] - 1e-9)
+    ab = run.status == ABANDONED
+    np.testing.assert_allclose(run.wait_s[ab], run.stream.patience_s[ab])
+
+
 def test_delay_under_congestion_respects_queue_order_from_arrival():
     """One agent, 100-s handle times: a delayed caller who arrived first is served before one
     who arrived later without delay but was already routable (order by arrival - credit)."""

@@ -11,9 +11,9 @@ production router runs). At equal times events are handled in the order departur
 change, arrival, routing tick. Abandonment is exact: a contact whose patience ends before
 it is routed leaves at ``arrival + patience``; the queue is purged of such contacts before
 every routing decision, which is equivalent because nothing between two decisions depends
-on them. A contact with a pre-routing delay (``ContactStream.routable_after_s``) is *held*
-from its arrival until ``arrival + delay`` (a heap of routable times): its wait and patience
-run from arrival, no policy sees it meanwhile, and one whose patience ends first is
+on them. A contact with a pre-routing delay (``ContactStream.routable_after_s``) is
+*delayed* from its arrival until ``arrival + delay`` (a heap of routable times): its wait and
+patience run from arrival, no policy sees it meanwhile, and one whose patience ends first is
 abandoned (the "routable" event, ordered after arrivals at equal times, settles it).
 
 Agents serve up to ``capacity[agent, channel]`` contacts at once; an agent going off shift
@@ -442,20 +442,13 @@ class Engine:
         busy and staffed time of agents still working."""
         s, st, src = self.state, self.stream, self.source
         t_end = max(self._t_last, self.config.horizon_s)
-        w = np.asarray(s.waiting, dtype=np.int64)
-        if len(w):  # whoever is still queued: abandoned if their patience ran out, else unserved
+        w = np.asarray(s.waiting + [c for _, c in s.delayed], dtype=np.int64)
+        if len(w):  # still queued or delayed: abandoned if their patience ran out, else unserved
             gone = self.deadline[w] <= t_end
             s.status[w[gone]] = ABANDONED
             s.wait_s[w[gone]] = st.patience_s[w[gone]]
             s.status[w[~gone]] = UNSERVED
             s.wait_s[w[~gone]] = t_end - st.arrival_s[w[~gone]]
-        h = np.asarray([c for _, c in s.delayed], dtype=np.int64)
-        if len(h):  # still in their pre-routing delay: the same rule
-            gone = self.deadline[h] <= t_end
-            s.status[h[gone]] = ABANDONED
-            s.wait_s[h[gone]] = st.patience_s[h[gone]]
-            s.status[h[~gone]] = UNSERVED
-            s.wait_s[h[~gone]] = t_end - st.arrival_s[h[~gone]]
         s.status[s.status == PENDING] = UNSERVED  # arrivals past the stop time (none by construction)
         sv = np.flatnonzero(s.status == SERVED)
         done = src.complete_outcomes(stream=st, contact_idx=sv, truth_p_resolved=s.truth_p_resolved[sv],
