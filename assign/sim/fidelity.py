@@ -8,9 +8,12 @@ misses its service level (docs/real-data.md, section 6):
   only (unidentified callers, whose waits are pure queueing in the bank's log);
 - :func:`routing_delay`: Kaplan–Meier curve of the delay before an identified caller can be
   routed, read from hours in which every unidentified caller was answered at once;
-- :func:`delay_model`: the same delay per type, as a :class:`~assign.sim.source.RoutingDelay`
+- :func:`delay_model`: the same delay per type, as a :class:`~assign.sim.scenario.RoutingDelay`
   for :class:`~assign.sim.source.ScenarioSource` (``routing_delay=``; with ``slot_agents=``
-  for slot staffing).
+  for slot staffing) and for ``assign calibrate --routing-delay``;
+- :func:`slot_seen`: agents seen serving per slot of week (no averaging within the hour);
+- :func:`post_call_gap`: the log's median time from an agent's end of call to its next
+  answer when a caller was waiting (after-call work, ringing).
 
 The engine holds a delayed contact until ``arrival + delay`` (``ContactStream.routable_after_s``):
 its wait, service level and patience run from arrival, as the log counts them.
