@@ -15,7 +15,7 @@ from assign.errors import InputError
 from assign.history import conform_history
 from assign.sim.calibrate import calibrate
 from assign.sim.engine import ABANDONED, SERVED, UNSERVED, SimConfig, simulate
-from assign.sim.fidelity import delay_model, replay_kpis, slot_seen
+from assign.sim.fidelity import delay_model, post_call_gap, replay_kpis, slot_seen
 from assign.sim.policies import FCFS
 from assign.sim.scenario import load_scenario, parse_scenario, write_scenario
 from assign.sim.source import RoutingDelay, ScenarioSource
@@ -223,3 +223,17 @@ def test_bad_routing_delay_table_names_every_problem(tmp_path):
         load_scenario(tmp_path)
     msg = str(err.value)
     assert "applies_to" in msg and "'XX'" in msg and "no pooled curve" in msg
+
+
+def test_post_call_gap_by_hand():
+    """Agent X ends a call at 9:05:00; the caller waiting since 9:04:00 is answered at 9:05:07
+    (gap 7 s); the one waiting since 9:06:00 at 9:07:03 after X ended at 9:07:00 (gap 3 s);
+    an answer to a caller who arrived after the agent was free does not count."""
+    h = _hist([("1999-01-04 09:00:00", 0, False, 300, "X", None),     # 9:00:00-9:05:00
+               ("1999-01-04 09:04:00", 67, False, 113, "X", None),    # answered 9:05:07, ends 9:07:00
+               ("1999-01-04 09:06:00", 63, False, 60, "X", "a"),      # answered 9:07:03
+               ("1999-01-04 09:30:00", 0, False, 60, "X", None)])     # agent idle before: not a gap
+    h["ended_at"] = h["answered_at"] + pd.to_timedelta(h["handle_s"], unit="s")
+    assert post_call_gap(h) == (5.0, 2)
+    with pytest.raises(InputError, match="ended_at"):
+        post_call_gap(h.drop(columns=["ended_at"]))
