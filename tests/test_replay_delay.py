@@ -237,3 +237,16 @@ def test_post_call_gap_by_hand():
     assert post_call_gap(h) == (5.0, 2)
     with pytest.raises(InputError, match="ended_at"):
         post_call_gap(h.drop(columns=["ended_at"]))
+
+
+def test_benchmark_builds_the_delay_from_its_window_only(tmp_path):
+    """``benchmarks.replay_fidelity.build`` gets the calibration window; its routing delay is
+    that window's, whatever comes after the cut."""
+    from benchmarks.replay_fidelity import Candidate, build
+
+    h = _window_and_after()
+    cut = pd.Timestamp("1999-01-24", tz="UTC")
+    cand = Candidate("t", slot_s=900, congestion="unidentified", delay="type")
+    kw = build(cand, h[h["arrival_at"] < cut], share=1.0, scale=1.0, out=tmp_path)
+    np.testing.assert_allclose(kw["routing_delay"].pooled[0], [10, 30, 50])
+    assert len(kw["slot_agents"]) == 7 * 96
