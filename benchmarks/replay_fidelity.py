@@ -36,34 +36,44 @@ from assign.sim.calibrate import (
 )
 from assign.sim.engine import SERVED, SimConfig, simulate
 from assign.sim.fidelity import (
-    FidelitySource,
     contact_outcomes,
+    delay_model,
     identified,
+    post_call_gap,
     replay_kpis,
     routing_delay,
     slot_capacity,
+    slot_seen,
 )
 from assign.sim.policies import FCFS
 from assign.sim.scenario import load_scenario
+from assign.sim.source import ScenarioSource
 from assign.world.bank import read_anonymous_bank
 
 GOALS = {"abandonment_rate": ("relative", 0.20), "service_level": ("absolute", 0.05), "asa_s": ("relative", 0.25)}
 KPIS = tuple(GOALS)
 SHARES = (1.0, 1.1, 1.2, 1.3)
+#: Availability shares of the agents seen serving (they overstate who was available).
+SEEN_SHARES = (0.8, 0.85, 0.9, 0.95, 1.0)
 
 
 @dataclass(frozen=True)
 class Candidate:
     """A model to try. ``slot_s``: staffing resolution; ``congestion``: whose waiting marks a
     full centre (``all`` callers or the ``unidentified`` ones); ``delay``: identified callers
-    wait a routing delay first; ``patience``: ``km`` per type, ``km-identified`` per type x
-    identified, ``exponential``; ``grid``: (capacity share, delay scale) pairs fitted in-window."""
+    wait a routing delay first (``pooled``: one curve; ``type``: one per type with 30+ calls,
+    else the pooled one; empty: none); ``patience``: ``km`` per type, ``km-identified`` per type x
+    identified, ``exponential``; ``capacity``: ``busy-when-queued`` or ``seen`` (agents seen
+    serving), hourly or per ``slot_s``; ``wrap_up``: the log's post-call gap (median, in-window) added
+    to every handle time as after-call work; ``grid``: (capacity share, delay scale) pairs fitted in-window."""
 
     label: str
     slot_s: int = 3600
     congestion: str = "all"
-    delay: bool = False
+    delay: str = ""
     patience: str = "km"
+    capacity: str = "busy-when-queued"
+    wrap_up: bool = False
     grid: tuple[tuple[float, float], ...] = ((1.0, 1.0),)
 
 
@@ -75,10 +85,20 @@ CANDIDATES = (
     Candidate("busy-when-queued, patience per type x identified", patience="km-identified"),
     Candidate("busy-when-queued, exponential patience", patience="exponential"),
     Candidate("15-min slots, unidentified congestion + routing delay", slot_s=900, congestion="unidentified",
-              delay=True),
+              delay="pooled"),
     Candidate("15-min slots x share (fitted)", slot_s=900, grid=tuple((s, 1.0) for s in SHARES)),
     Candidate("15-min slots, unidentified congestion x share + routing delay x scale (fitted)", slot_s=900,
-              congestion="unidentified", delay=True, grid=tuple((s, a) for s in SHARES for a in (0.5, 1.0))),
+              congestion="unidentified", delay="pooled", grid=tuple((s, a) for s in SHARES for a in (0.5, 1.0))),
+    # The routing delay in the engine (ContactStream.routable_after_s), one curve per type.
+    Candidate("15-min slots, unidentified congestion + routing delay per type", slot_s=900,
+              congestion="unidentified", delay="type"),
+    Candidate("15-min slots, unidentified congestion x share + routing delay per type x scale (fitted)", slot_s=900,
+              congestion="unidentified", delay="type", grid=tuple((s, a) for s in SHARES for a in (0.5, 1.0))),
+    Candidate("agents seen serving, 15-min slots + routing delay per type", slot_s=900, capacity="seen", delay="type"),
+    Candidate("agents seen serving, 15-min slots + routing delay per type + post-call gap", slot_s=900,
+              capacity="seen", delay="type", wrap_up=True),
+    Candidate("agents seen serving, 15-min slots x share + routing delay per type + post-call gap (fitted)",
+              slot_s=900, capacity="seen", delay="type", wrap_up=True, grid=tuple((s, 1.0) for s in SEEN_SHARES)),
 )
 
 
@@ -98,7 +118,8 @@ def _by_identified(h: pd.DataFrame) -> pd.DataFrame:
 def build(cand: Candidate, train: pd.DataFrame, *, share: float, scale: float, out: Path) -> dict:
     """Write the candidate's scenario from ``train`` into ``out``; return the source's options."""
     hist = _by_identified(train) if cand.patience == "km-identified" else train
-    calibrate(hist, name="bank-fidelity", capacity=CapacityModel(kind="busy-when-queued")).write(out)
+    wrap = post_call_gap(train)[0] if cand.wrap_up else 0.0
+    calibrate(hist, name="bank-fidelity", capacity=CapacityModel(kind=cand.capacity, wrap_up_s=wrap)).write(out)
     if cand.patience == "exponential":  # maximum-likelihood rate: abandonments / time exposed
         q = hist[queue_population(hist)]
         doc = json.loads((out / "scenario.json").read_text())
@@ -108,10 +129,12 @@ def build(cand: Candidate, train: pd.DataFrame, *, share: float, scale: float, o
     kw: dict = {}
     if cand.slot_s != 3600 or cand.congestion != "all" or share != 1.0:
         mask = ~identified(train) if cand.congestion == "unidentified" else None
-        kw["slot_agents"] = slot_capacity(train, slot_s=cand.slot_s, share=share, congestion=mask)
+        if cand.capacity == "seen":
+            kw["slot_agents"] = slot_seen(train, slot_s=cand.slot_s, share=share)
+        else:
+            kw["slot_agents"] = slot_capacity(train, slot_s=cand.slot_s, share=share, congestion=mask)
     if cand.delay:
-        t, s, _ = routing_delay(train)
-        kw.update(delay=(t, s), delay_scale=scale)
+        kw["routing_delay"] = delay_model(train, min_calls=30 if cand.delay == "type" else 10**9, scale=scale)
     return kw
 
 
@@ -122,11 +145,11 @@ def replay(cand: Candidate, out: Path, kw: dict, history: pd.DataFrame, *, seeds
     rep = hist[queue_population(hist)]
     ks, per = [], []
     for s in seeds:
-        src = FidelitySource(sc, replay=rep, **kw)
+        src = ScenarioSource(sc, replay=rep, **kw)
         run = simulate(source=src, policy=FCFS(), seed=s, config=SimConfig(days=(src.replay_span_s + 1.0) / 86400.0))
-        ks.append(replay_kpis(src, run))
+        ks.append(replay_kpis(run))
         if outcomes:
-            per.append(contact_outcomes(src, run).assign(start=pd.Timestamp(sc.start)))
+            per.append(contact_outcomes(run).assign(start=pd.Timestamp(sc.start)))
     return {k: float(np.mean([x[k] for x in ks])) for k in (*KPIS, "mean_wait_s")}, per
 
 
@@ -152,6 +175,16 @@ def fit_and_test(cand: Candidate, fit_on: pd.DataFrame, test: pd.DataFrame, tmp:
             "in_window_simulated": fit_sim, "simulated": sim, "score": max(score(sim, obs_test).values()),
             "miss_over_allowance": score(sim, obs_test), "agent_hours_per_week": _agent_hours(kw, tmp),
             "_outcomes": per}
+
+
+def _estimates(train: pd.DataFrame) -> dict:
+    """What the log-read parts of the models say on the calibration window (for the docs)."""
+    d = delay_model(train)
+    median = lambda c: float(c[0][np.searchsorted(-c[1], -0.5)]) if (c[1] <= 0.5).any() else None
+    gap, n_gap = post_call_gap(train)
+    return {"routing_delay_calls": routing_delay(train)[2], "routing_delay_median_s_pooled": median(d.pooled),
+            "routing_delay_median_s_by_type": {k: median(v) for k, v in d.curves.items()},
+            "post_call_gap_s": gap, "post_call_gap_calls": n_gap}
 
 
 def _agent_hours(kw: dict, scenario_dir: Path) -> float:
@@ -193,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
             row = {"model": cand.label, "candidate": cand.__dict__, "week_3_validation": v, "week_4": t,
                    "week_4_meets_goals": t["score"] <= 1}
             if len(cand.grid) > 1:  # post hoc: the weeks 1-2 parameters kept, tables rebuilt on weeks 1-3
-                frozen = Candidate(cand.label, cand.slot_s, cand.congestion, cand.delay, cand.patience,
+                frozen = Candidate(cand.label, cand.slot_s, cand.congestion, cand.delay, cand.patience, cand.capacity,
+                                   cand.wrap_up,
                                    grid=((v["share"], v["delay_scale"] or 1.0),))
                 f = fit_and_test(frozen, train, test, tmp, seeds=list(range(args.seeds)), bar=bar)
                 f.pop("_outcomes")
@@ -203,47 +237,55 @@ def main(argv: list[str] | None = None) -> int:
             bar(f"== week 3 score {v['score']:.2f}; week 4 " + ", ".join(f"{k} {t['simulated'][k]:.4f}" for k in KPIS)
                 + f" (score {t['score']:.2f})")
     kept = min(results, key=lambda r: r["week_3_validation"]["score"])
+    best4 = min(results, key=lambda r: r["week_4"]["score"])["model"]
+    hourly = hourly_kpis(test, {k: shown[k] for k in dict.fromkeys([results[0]["model"], kept["model"], best4])})
     doc = {"data": args.data, "validate": args.validate, "split": args.split, "seeds": args.seeds,
            "observed_weeks_1_2": observed_kpis(w12), "observed_week_3": observed_kpis(w3),
            "observed_weeks_1_3": observed_kpis(train), "observed_week_4": observed_kpis(test),
            "goals": GOALS, "selection": "lowest week-3 score (built on weeks 1-2)", "kept": kept["model"],
-           "models": results}
+           "weeks_1_3_estimates": _estimates(train), "models": results,
+           "week_4_by_hour_of_day": {k: v.round(4).to_dict(orient="index") for k, v in hourly.items()}}
     print(json.dumps(doc, indent=1, default=float))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(doc, indent=1, default=float) + "\n")
     if args.plot:
-        best4 = min(results, key=lambda r: r["week_4"]["score"])["model"]
-        labels = dict.fromkeys([results[0]["model"], kept["model"], best4])
-        plot(test, {k: shown[k] for k in labels}, args.plot)
+        plot(hourly, args.plot)
     return 0
 
 
-def plot(test: pd.DataFrame, outcomes: dict, path: str) -> None:
-    """Week 4 by hour of day: observed vs each shown model (mean over replications)."""
+def hourly_kpis(test: pd.DataFrame, outcomes: dict) -> dict[str, pd.DataFrame]:
+    """Week 4 by hour of day of arrival: observed, and each shown model (mean over replications)."""
+    q = test[queue_population(test)]
+    out = {"observed week 4": _by_hour(pd.to_datetime(q["arrival_at"], utc=True).dt.hour.to_numpy(),
+                                       np.where(q["abandoned"].astype(bool).to_numpy(), "abandoned", "served"),
+                                       q["wait_s"].to_numpy(float))}
+    for label, runs in outcomes.items():
+        per = []
+        for r in runs:
+            hour = ((r["arrival_s"] + (r["start"].iloc[0].hour * 3600)) // 3600 % 24).astype(int).to_numpy()
+            status = np.where(r["status"] == SERVED, "served", "abandoned")
+            per.append(_by_hour(hour, status, r["wait_s"].to_numpy()))
+        out[label] = pd.concat(per).groupby(level=0).mean()
+    return out
+
+
+def plot(hourly: dict[str, pd.DataFrame], path: str) -> None:
+    """Week 4 by hour of day: observed (black) vs each shown model."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    q = test[queue_population(test)]
-    obs = _by_hour(pd.to_datetime(q["arrival_at"], utc=True).dt.hour.to_numpy(),
-                   np.where(q["abandoned"].astype(bool).to_numpy(), "abandoned", "served"), q["wait_s"].to_numpy(float))
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
     names = {"abandonment_rate": "abandonment rate", "service_level": "service level (20 s)",
              "asa_s": "ASA, answered (s)"}
     for ax, k in zip(axes, KPIS):
-        ax.plot(obs.index, obs[k], "k.-", label="observed week 4")
-        for i, (label, runs) in enumerate(outcomes.items()):
-            per = []
-            for r in runs:
-                hour = ((r["arrival_s"] + (r["start"].iloc[0].hour * 3600)) // 3600 % 24).astype(int).to_numpy()
-                status = np.where(r["status"] == SERVED, "served", "abandoned")
-                per.append(_by_hour(hour, status, r["wait_s"].to_numpy()))
-            b = pd.concat(per).groupby(level=0).mean()
-            ax.plot(b.index, b[k], f"C{i}.-", label=label)
+        for i, (label, b) in enumerate(hourly.items()):
+            ax.plot(b.index, b[k], "k.-" if i == 0 else f"C{i - 1}.-", label=label)
         ax.set_title(names[k])
         ax.set_xlabel("hour of day (arrival)")
         ax.set_xlim(6, 23.5)
+    axes[0].set_ylim(0, 0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
     fig.suptitle("Anonymous Bank, week 4 (1999-01-24..31) replayed with models built on weeks 1-3", fontsize=10)

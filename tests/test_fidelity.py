@@ -1,4 +1,4 @@
-"""Replay-fidelity variants: slot capacity, routing delay, the delayed source (hand-checked cases)."""
+"""Replay-fidelity variants: slot capacity, routing delay, slot shifts (hand-checked cases)."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -6,15 +6,9 @@ import pytest
 from assign.errors import InputError
 from assign.history import conform_history
 from assign.sim.calibrate import CapacityModel, calibrate
-from assign.sim.engine import ABANDONED, SERVED, SimConfig, simulate
-from assign.sim.fidelity import (
-    FidelitySource,
-    replay_kpis,
-    routing_delay,
-    slot_capacity,
-)
-from assign.sim.policies import FCFS
+from assign.sim.fidelity import routing_delay, slot_capacity
 from assign.sim.scenario import parse_scenario
+from assign.sim.source import ScenarioSource
 
 T = pd.Timestamp
 
@@ -84,37 +78,10 @@ def _scenario(agents: int, patience_mean_s: float | None):
         "staffing": {"kind": "constant", "agents": agents}})
 
 
-def test_delayed_source_waits_are_the_delay_when_agents_are_free():
-    start = T("2026-01-05", tz="UTC")  # the scenario's default start
-    rows = [(start + pd.Timedelta(minutes=10 * i), 0, False, 30, "X", None if i % 2 else f"id{i}") for i in range(40)]
-    rep = _hist(rows)
-    curve = (np.array([25.0]), np.array([0.0]))  # every identified caller: exactly 25 s
-    src = FidelitySource(_scenario(5, None), replay=rep, delay=curve)
-    run = simulate(source=src, policy=FCFS(), seed=3, config=SimConfig(days=0.3))
-    k = replay_kpis(src, run)
-    assert k["offered"] == 40 and k["abandonment_rate"] == 0
-    assert k["service_level"] == pytest.approx(0.5)          # identified wait 25 s > 20 s
-    assert k["asa_s"] == pytest.approx(25 * 20 / 40)
-    ids = run.stream.block.customer_id
-    np.testing.assert_allclose(run.wait_s, 0.0)              # agents free: routed as soon as routable
-    assert np.all(np.diff(run.stream.arrival_s) >= 0)
-    assert sum(x is not None for x in ids) == 20
-    # impatient callers hang up during the delay: counted, with their patience as the wait
-    src2 = FidelitySource(_scenario(5, 20.0), replay=rep, delay=curve)
-    run2 = simulate(source=src2, policy=FCFS(), seed=3, config=SimConfig(days=0.3))
-    k2 = replay_kpis(src2, run2)
-    early = src2.pre["early"]
-    assert k2["offered"] == 40 and len(early) > 0
-    assert np.all(src2.pre["early_wait"] <= 25)
-    n_ab = len(early) + int((run2.status == ABANDONED).sum())
-    assert k2["abandonment_rate"] == pytest.approx(n_ab / 40)
-    assert int((run2.status == SERVED).sum()) + n_ab == 40
-
-
 def test_slot_shifts_follow_the_slot_table():
     slots = np.zeros(7 * 96, dtype=np.int64)
     slots[36], slots[37], slots[38] = 2, 4, 1      # Monday 9:00, 9:15, 9:30
-    src = FidelitySource(_scenario(5, None), slot_agents=slots)
+    src = ScenarioSource(_scenario(5, None), slot_agents=slots)
     plan = src.shifts(horizon_s=86400)
     on_at = {}
     level = 0
@@ -123,4 +90,4 @@ def test_slot_shifts_follow_the_slot_table():
         on_at[t] = level
     assert on_at == {9 * 3600.0: 2, 9.25 * 3600: 4, 9.5 * 3600: 1, 9.75 * 3600: 0}
     with pytest.raises(InputError, match="slot_agents"):
-        FidelitySource(_scenario(5, None), slot_agents=np.zeros(100, dtype=np.int64))
+        ScenarioSource(_scenario(5, None), slot_agents=np.zeros(100, dtype=np.int64))

@@ -88,6 +88,7 @@ class Calibration:
     patience: pd.DataFrame
     staffing: pd.DataFrame
     summary: dict = field(default_factory=dict)
+    routing_delay: pd.DataFrame | None = None
 
     def write(self, out_dir: str | Path) -> Path:
         """Write ``scenario.json``, the four CSV tables and ``calibration.json`` (counts
@@ -98,6 +99,8 @@ class Calibration:
         self.handle.to_csv(out / "handle.csv", index=False)
         self.patience.to_csv(out / "patience.csv", index=False)
         self.staffing.to_csv(out / "staffing.csv", index=False)
+        if self.routing_delay is not None:
+            self.routing_delay.to_csv(out / "routing_delay.csv", index=False)
         (out / "calibration.json").write_text(json.dumps(self.summary, indent=2, default=str) + "\n")
         path = out / "scenario.json"
         path.write_text(json.dumps(self.scenario, indent=2) + "\n")
@@ -151,14 +154,15 @@ class CapacityModel:
 
 def calibrate(history: pd.DataFrame, *, name: str, min_cell: int = 30, credit_s: float = 90.0,
               staffing_slot_s: int = 900, staffing_floor: float = 1.0,
-              capacity: CapacityModel | None = None) -> Calibration:
+              capacity: CapacityModel | None = None, routing_delay: bool = False) -> Calibration:
     """Fit every table of the scenario from ``history`` (the history contract).
 
     ``min_cell``: a type × agent cell gets its own handle-time rows only with at least this
     many served calls; the type-wide rows (empty agent) are always written.
     ``staffing_slot_s`` / ``staffing_floor``: shorthands for the ``seen`` capacity model's
     slot and floor (ignored when ``capacity`` is given). ``credit_s``: the priority class's
-    virtual waiting credit.
+    virtual waiting credit. ``routing_delay``: also estimate the pre-routing delay of
+    identified callers (:func:`assign.sim.fidelity.delay_model`, ``routing_delay.csv``).
     """
     _check(history)
     cap = capacity or CapacityModel(slot_s=staffing_slot_s, floor=staffing_floor)
@@ -203,7 +207,24 @@ def calibrate(history: pd.DataFrame, *, name: str, min_cell: int = 30, credit_s:
                           "of days of that weekday present in the log (days with no record are "
                           "treated as missing, not as zero-arrival days)",
     }
-    return Calibration(scenario, arrivals, handle, patience, staffing, summary)
+    delay = _routing_delay_table(history, scenario, summary) if routing_delay else None
+    return Calibration(scenario, arrivals, handle, patience, staffing, summary, delay)
+
+
+def _routing_delay_table(history: pd.DataFrame, scenario: dict, summary: dict) -> pd.DataFrame:
+    """The routing delay's table (pooled curve: empty type), its scenario entry and notes."""
+    from assign.sim.fidelity import delay_model, routing_delay
+
+    d = delay_model(history)
+    rows = [(t, x, y) for t, (xs, ys) in [("", d.pooled), *d.curves.items()] for x, y in zip(xs, ys)]
+    scenario["routing_delay"] = {"kind": "empirical", "applies_to": "identified", "table": "routing_delay.csv"}
+    summary["routing_delay_method"] = (
+        "identified callers (a customer id) are routable only after a delay; Kaplan-Meier of their waits "
+        "(answered = event, hung up = censored) in the (day, clock hour) cells where at least 3 unidentified "
+        "callers were all answered at once; own curve for a type with 30+ such calls, else the pooled one")
+    summary["routing_delay_calls"] = routing_delay(history)[2]
+    summary["routing_delay_types_with_own_curve"] = sorted(d.curves)
+    return pd.DataFrame(rows, columns=["type", "t_s", "survival"])
 
 
 def _arrival_table(arrival: pd.Series, *, intent: np.ndarray, inq: np.ndarray, types: list[str],

@@ -11,7 +11,10 @@ production router runs). At equal times events are handled in the order departur
 change, arrival, routing tick. Abandonment is exact: a contact whose patience ends before
 it is routed leaves at ``arrival + patience``; the queue is purged of such contacts before
 every routing decision, which is equivalent because nothing between two decisions depends
-on them.
+on them. A contact with a pre-routing delay (``ContactStream.routable_after_s``) is
+*delayed* from its arrival until ``arrival + delay`` (a heap of routable times): its wait and
+patience run from arrival, no policy sees it meanwhile, and one whose patience ends first is
+abandoned (the "routable" event, ordered after arrivals at equal times, settles it).
 
 Agents serve up to ``capacity[agent, channel]`` contacts at once; an agent going off shift
 finishes what it holds and takes nothing new. Outcomes (handle time, resolution, CSAT) come
@@ -41,8 +44,9 @@ from assign.validate import Problems
 if TYPE_CHECKING:
     from assign.sim.policies import Policy
 
-WAITING, SERVED, ABANDONED, UNSERVED, PENDING = 1, 2, 3, 4, 0
-STATUS_NAMES = {SERVED: "served", ABANDONED: "abandoned", UNSERVED: "unserved", PENDING: "pending", WAITING: "waiting"}
+WAITING, SERVED, ABANDONED, UNSERVED, PENDING, DELAYED = 1, 2, 3, 4, 0, 5
+STATUS_NAMES = {SERVED: "served", ABANDONED: "abandoned", UNSERVED: "unserved", PENDING: "pending", WAITING: "waiting",
+                DELAYED: "delayed"}
 #: The shortest routing window: below it a day needs millions of ticks (use 0, event-driven).
 MIN_WINDOW_S = 0.01
 _DEFAULT_ROUTER = RouterConfig()
@@ -141,7 +145,8 @@ class SimState:
     shift, else 0), ``on`` (on shift), ``last_change`` (time its load or shift last changed),
     and the time accounts. Per contact (stream rows): ``status`` and the outcome columns.
     ``waiting`` holds the queued contacts' rows in arrival order; ``departures`` is a heap of
-    (end time, contact row)."""
+    (end time, contact row); ``delayed`` a heap of (routable time, contact row) of contacts in
+    their pre-routing delay."""
 
     load: np.ndarray
     held: np.ndarray
@@ -166,6 +171,7 @@ class SimState:
     truth_handle_s: np.ndarray
     waiting: list[int] = field(default_factory=list)
     departures: list[tuple[float, int]] = field(default_factory=list)
+    delayed: list[tuple[float, int]] = field(default_factory=list)
     n_decisions: int = 0
 
     @classmethod
@@ -216,6 +222,8 @@ class Engine:
         self.channel = st.block.channel
         self.deadline = st.arrival_s + st.patience_s
         self.order_key = st.arrival_s - st.credit_s
+        d = st.routable_after_s
+        self.delay = d if d is not None and len(d) and bool((d > 0).any()) else None
         self.plan = source.shifts(horizon_s=config.horizon_s + config.drain_s)
         self.t_stop = config.horizon_s + config.drain_s
         self.state = SimState.empty(n_contacts=len(st), capacity=self.capacity)
@@ -236,7 +244,7 @@ class Engine:
 
     def _next_event(self) -> tuple[float, Callable[[float], None]] | None:
         """The next event's time and handler, or None when the run is over. Ties: the first
-        listed wins (departure, shift change, arrival, tick)."""
+        listed wins (departure, shift change, arrival, routable, tick)."""
         s, i_arr, i_sh = self.state, self._next_arrival, self._next_shift
         arrival = self.stream.arrival_s
         t, handle = (s.departures[0][0], self._departure) if s.departures else (_INF, self._departure)
@@ -244,9 +252,12 @@ class Engine:
             t, handle = self.plan.t_s[i_sh], self._shift_change
         if i_arr < len(arrival) and arrival[i_arr] < t:
             t, handle = arrival[i_arr], self._arrival
+        if s.delayed and s.delayed[0][0] < t:
+            t, handle = s.delayed[0][0], self._routable
         if self._armed and self._next_tick < t:
             t, handle = self._next_tick, self._tick
-        if t == _INF or t > self.t_stop or (i_arr >= len(arrival) and not s.departures and not s.waiting):
+        if t == _INF or t > self.t_stop or (i_arr >= len(arrival) and not s.departures and not s.waiting
+                                            and not s.delayed):
             return None
         return t, handle
 
@@ -254,8 +265,25 @@ class Engine:
     def _arrival(self, t: float) -> None:
         c = self._next_arrival
         self._next_arrival += 1
+        if self.delay is not None and self.delay[c] > 0:
+            self.state.status[c] = DELAYED
+            heapq.heappush(self.state.delayed, (t + float(self.delay[c]), c))
+            return
         self.state.status[c] = WAITING
         self.state.waiting.append(c)
+        self._changed(t, new=c)
+
+    def _routable(self, t: float) -> None:
+        """A delayed contact's wait before routing is over: queued now (waiting since its arrival), or
+        abandoned if its patience ended during the delay."""
+        s = self.state
+        _, c = heapq.heappop(s.delayed)
+        if self.deadline[c] <= t:
+            s.status[c] = ABANDONED
+            s.wait_s[c] = self.stream.patience_s[c]
+            return
+        s.status[c] = WAITING
+        s.waiting.append(c)
         self._changed(t, new=c)
 
     def _departure(self, t: float) -> None:
@@ -414,8 +442,8 @@ class Engine:
         busy and staffed time of agents still working."""
         s, st, src = self.state, self.stream, self.source
         t_end = max(self._t_last, self.config.horizon_s)
-        w = np.asarray(s.waiting, dtype=np.int64)
-        if len(w):  # whoever is still queued: abandoned if their patience ran out, else unserved
+        w = np.asarray(s.waiting + [c for _, c in s.delayed], dtype=np.int64)
+        if len(w):  # still queued or delayed: abandoned if their patience ran out, else unserved
             gone = self.deadline[w] <= t_end
             s.status[w[gone]] = ABANDONED
             s.wait_s[w[gone]] = st.patience_s[w[gone]]

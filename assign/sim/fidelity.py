@@ -8,33 +8,32 @@ misses its service level (docs/real-data.md, section 6):
   only (unidentified callers, whose waits are pure queueing in the bank's log);
 - :func:`routing_delay`: Kaplan–Meier curve of the delay before an identified caller can be
   routed, read from hours in which every unidentified caller was answered at once;
-- :class:`FidelitySource`: a :class:`~assign.sim.source.ScenarioSource` whose shifts follow a
-  slot staffing and whose identified callers become routable only after that delay (they can
-  hang up during it); :func:`replay_kpis` adds the delay back to the simulated waits.
+- :func:`delay_model`: the same delay per type, as a :class:`~assign.sim.scenario.RoutingDelay`
+  for :class:`~assign.sim.source.ScenarioSource` (``routing_delay=``; with ``slot_agents=``
+  for slot staffing) and for ``assign calibrate --routing-delay``;
+- :func:`slot_seen`: agents seen serving per slot of week (no averaging within the hour);
+- :func:`post_call_gap`: the log's median time from an agent's end of call to its next
+  answer when a caller was waiting (after-call work, ringing).
 
-The engine has no notion of a contact that is queued but not yet routable; the source
-models it by moving the contact's arrival to the end of its delay and shortening its
-patience, and the KPIs put the delay back (``wait = delay + engine wait``). An engine
-field ``routable_after_s`` per contact would do the same in the engine itself.
+The engine holds a delayed contact until ``arrival + delay`` (``ContactStream.routable_after_s``):
+its wait, service level and patience run from arrival, as the log counts them.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from assign.constants import DAY_S, WEEK_S
+from assign.constants import DAY_S
 from assign.errors import InputError
-from assign.schema import Contacts
+from assign.history import epoch_seconds
 from assign.sim.calibrate import (
     _occupancy_seconds,
     kaplan_meier,
     queue_population,
 )
-from assign.sim.source import ContactStream, ScenarioSource, ShiftPlan, stream_rng
+from assign.sim.source import RoutingDelay
 
-#: Random stream of the routing delays (beside the source's arrival/patience/outcome streams).
-STREAM_DELAY = 11
-_DAY_S, _WEEK_S = int(DAY_S), int(WEEK_S)  # whole seconds: slots are integer-indexed
+_DAY_S = int(DAY_S)  # whole seconds: slots are integer-indexed
 
 
 def identified(history: pd.DataFrame) -> np.ndarray:
@@ -82,6 +81,76 @@ def slot_capacity(history: pd.DataFrame, *, slot_s: int = 3600, min_queued_s: fl
     return np.where(served_any, np.maximum(np.round(agents), np.ceil(floor)), np.round(agents)).astype(np.int64)
 
 
+def slot_seen(history: pd.DataFrame, *, slot_s: int = 900, floor: float = 1.0, share: float = 1.0) -> np.ndarray:
+    """Agents seen serving per slot of week (``7 * 86400 / slot_s`` values, Monday 00:00 first):
+    per (day, slot) the distinct agents whose service interval overlaps the slot (as
+    ``assign calibrate``'s ``seen`` model, without averaging the slots of an hour), then the
+    mean over the days present of that weekday, times ``share`` (an availability share), at
+    least ``floor`` where any call was served, rounded to whole agents."""
+    if not (isinstance(slot_s, int) and 0 < slot_s <= 3600 and 3600 % slot_s == 0):
+        raise InputError([f"slot_s: must be a whole divisor of 3600, got {slot_s!r}"], what="capacity")
+    served = ~history["abandoned"].astype(bool).to_numpy() & history["agent_id"].notna().to_numpy()
+    h = history[served]
+    arrival = pd.to_datetime(h["arrival_at"], utc=True)
+    present = pd.DatetimeIndex(pd.to_datetime(history["arrival_at"], utc=True).dt.normalize().unique())
+    start = pd.to_datetime(h["answered_at"], utc=True) if "answered_at" in h else arrival
+    start = start.where(start.notna(), arrival + pd.to_timedelta(h["wait_s"], unit="s"))
+    s0 = np.floor(epoch_seconds(start)).astype(np.int64)
+    e = s0 + np.nan_to_num(h["handle_s"].to_numpy(dtype=float)).astype(np.int64)
+    first, last = s0 // slot_s, np.maximum(s0, e - 1) // slot_s
+    span = last - first + 1
+    slots = np.repeat(first, span) + (np.arange(span.sum()) - np.repeat(np.cumsum(span) - span, span))
+    per = pd.DataFrame({"slot": slots, "agent": np.repeat(h["agent_id"].astype(str).to_numpy(), span)})
+    per = per.drop_duplicates().groupby("slot").size()
+    ts = pd.to_datetime(per.index.to_numpy() * slot_s, unit="s", utc=True)
+    keep = ts.normalize().isin(present)
+    per_day = _DAY_S // slot_s
+    sow = (ts.day_of_week * per_day + (ts.hour * 3600 + ts.minute * 60) // slot_s).to_numpy()[keep]
+    total = np.bincount(sow, weights=per.to_numpy()[keep], minlength=7 * per_day)
+    occ = np.bincount(present.day_of_week, minlength=7)[np.arange(7 * per_day) // per_day]
+    agents = np.where(occ > 0, total / np.maximum(occ, 1), 0.0) * share
+    return np.where(total > 0, np.maximum(np.round(agents), np.ceil(floor)), 0).astype(np.int64)
+
+
+def post_call_gap(history: pd.DataFrame) -> tuple[float, int]:
+    """Median seconds from an agent's end of call to its next answer, over the calls that were
+    waiting when that agent became free (the log's own measure of the time an agent is not
+    available between calls: after-call work, ringing). Returns (median gap, calls used)."""
+    need = [c for c in ("answered_at", "ended_at", "agent_id") if c not in history]
+    if need:
+        raise InputError([f"history.{c}: required for the post-call gap" for c in need], what="history")
+    served = ~history["abandoned"].astype(bool).to_numpy()
+    h = history[served & history["agent_id"].notna().to_numpy() & history["answered_at"].notna().to_numpy()
+                & history["ended_at"].notna().to_numpy()]
+    ans, end = epoch_seconds(h["answered_at"]), epoch_seconds(h["ended_at"])
+    arr = epoch_seconds(h["arrival_at"])
+    order = np.lexsort((ans, h["agent_id"].astype(str).to_numpy()))
+    agent = h["agent_id"].astype(str).to_numpy()[order]
+    ans, end, arr = ans[order], end[order], arr[order]
+    same = np.r_[False, agent[1:] == agent[:-1]]
+    prev_end = np.r_[np.nan, end[:-1]]
+    freed_while_waiting = same & (prev_end > arr) & (prev_end <= ans)
+    if not freed_while_waiting.any():
+        raise InputError(["history: no call was waiting when its agent became free: no post-call gap"],
+                         what="history")
+    gap = (ans - prev_end)[freed_while_waiting]
+    return float(np.median(gap)), int(freed_while_waiting.sum())
+
+
+def _quiet_identified(h: pd.DataFrame, *, min_unidentified: int) -> np.ndarray:
+    """Mask of the identified callers of ``h`` (the queue population) arriving in a (day,
+    clock hour) cell with at least ``min_unidentified`` unidentified callers, every one of
+    them answered at once."""
+    served = ~h["abandoned"].astype(bool).to_numpy()
+    ident = identified(h)
+    cell = pd.to_datetime(h["arrival_at"], utc=True).dt.floor("h").to_numpy()
+    wait = h["wait_s"].to_numpy(dtype=float)
+    anon = pd.DataFrame({"cell": cell[~ident], "at_once": (served & (wait == 0))[~ident]})
+    g = anon.groupby("cell")["at_once"].agg(["size", "all"])
+    quiet = g.index[(g["size"] >= min_unidentified) & g["all"]]
+    return ident & np.isin(cell, quiet) & np.isfinite(wait)
+
+
 def routing_delay(history: pd.DataFrame, *, min_unidentified: int = 3) -> tuple[np.ndarray, np.ndarray, int]:
     """Kaplan–Meier curve of an identified caller's delay before it can be answered.
 
@@ -92,13 +161,8 @@ def routing_delay(history: pd.DataFrame, *, min_unidentified: int = 3) -> tuple[
     """
     h = history[queue_population(history)]
     served = ~h["abandoned"].astype(bool).to_numpy()
-    ident = identified(h)
-    cell = pd.to_datetime(h["arrival_at"], utc=True).dt.floor("h").to_numpy()
     wait = h["wait_s"].to_numpy(dtype=float)
-    anon = pd.DataFrame({"cell": cell[~ident], "at_once": (served & (wait == 0))[~ident]})
-    g = anon.groupby("cell")["at_once"].agg(["size", "all"])
-    quiet = g.index[(g["size"] >= min_unidentified) & g["all"]]
-    m = ident & np.isin(cell, quiet) & np.isfinite(wait)
+    m = _quiet_identified(h, min_unidentified=min_unidentified)
     if not m.any():
         raise InputError([("history: no identified caller in an uncongested hour: the routing delay "
                            "cannot be estimated")], what="history")
@@ -109,89 +173,38 @@ def routing_delay(history: pd.DataFrame, *, min_unidentified: int = 3) -> tuple[
     return t, s, int(m.sum())
 
 
-class FidelitySource(ScenarioSource):
-    """A scenario source with slot staffing (``slot_agents``: agents per slot of week, any
-    whole divisor of the hour) and a routing delay for identified callers (``delay``: a
-    (t_s, survival) curve, scaled by ``delay_scale``; a draw beyond the curve's last point
-    takes its last time). Without both it is the scenario's."""
+def delay_model(history: pd.DataFrame, *, min_calls: int = 30, min_unidentified: int = 3,
+                scale: float = 1.0) -> RoutingDelay:
+    """The routing delay of identified callers per type, for :class:`ScenarioSource`.
 
-    def __init__(self, scenario, *, replay: pd.DataFrame | None = None, slot_agents: np.ndarray | None = None,
-                 delay: tuple[np.ndarray, np.ndarray] | None = None, delay_scale: float = 1.0) -> None:
-        super().__init__(scenario, replay=replay)
-        if slot_agents is not None and (_WEEK_S % len(slot_agents) or 3600 % (_WEEK_S // len(slot_agents))):
-            raise InputError([(f"slot_agents: {len(slot_agents)} slots do not divide the week into whole "
-                               "divisors of the hour")], what="fidelity source")
-        self.slot_agents = None if slot_agents is None else np.asarray(slot_agents, dtype=np.int64)
-        self.delay = delay
-        self.delay_scale = float(delay_scale)
-        #: The last stream's bookkeeping (per original contact): delay, order, early hang-ups.
-        self.pre: dict | None = None
-
-    def shifts(self, *, horizon_s: float) -> ShiftPlan:
-        if self.slot_agents is None:
-            return super().shifts(horizon_s=horizon_s)
-        st = self.scenario.start
-        slot = _WEEK_S // len(self.slot_agents)
-        base = st.weekday() * _DAY_S + st.hour * 3600 + st.minute * 60 + st.second
-        times, agents, on = [], [], []
-        prev, t = 0, -float(base % slot)
-        while t < horizon_s:
-            k = min(int(self.slot_agents[int((base + t) // slot) % len(self.slot_agents)]), self.scenario.n_agents)
-            if k != prev:
-                lo, hi = min(k, prev), max(k, prev)
-                times += [max(t, 0.0)] * (hi - lo)
-                agents += list(range(lo, hi))
-                on += [k > prev] * (hi - lo)
-            prev, t = k, t + slot
-        return ShiftPlan(t_s=np.asarray(times, float), agent=np.asarray(agents, np.int64), on=np.asarray(on, bool))
-
-    def contacts(self, *, seed: int, horizon_s: float) -> ContactStream:
-        st = super().contacts(seed=seed, horizon_s=horizon_s)
-        n = len(st)
-        d = np.zeros(n)
-        if self.delay is not None and n:
-            t, s = self.delay
-            who = np.array([c is not None for c in st.block.customer_id], dtype=bool)
-            u = stream_rng(seed, STREAM_DELAY).random(n)
-            k = np.searchsorted(-np.asarray(s), -u, side="left")  # inverse of the step survival
-            dd = np.asarray(t, float)[np.minimum(k, len(t) - 1)] * self.delay_scale
-            d = np.where(who, dd, 0.0)
-        early = (d > 0) & (st.patience_s <= d)  # hangs up before it can be routed
-        keep = np.flatnonzero(~early)
-        order = keep[np.lexsort((keep, st.arrival_s[keep] + d[keep]))]
-        self.pre = {"delay": d, "order": order, "early": np.flatnonzero(early), "early_wait": st.patience_s[early],
-                    "early_arrival_s": st.arrival_s[early]}
-        b = st.block
-        block = Contacts(**{f: (v[order] if isinstance(v := getattr(b, f), np.ndarray) else v)
-                            for f in b.__dataclass_fields__})
-        return ContactStream(block=block, arrival_s=st.arrival_s[order] + d[order],
-                             patience_s=st.patience_s[order] - d[order], credit_s=st.credit_s[order], u=st.u[order])
+    The cells and the reading are :func:`routing_delay`'s; a type with at least ``min_calls``
+    identified calls in those cells gets its own Kaplan–Meier curve, the others the pooled
+    one (the bank's TT callbacks are answered at once, NE stock-exchange callers wait
+    longest). Estimated from ``history`` alone: pass the calibration window only."""
+    t, s, _ = routing_delay(history, min_unidentified=min_unidentified)
+    h = history[queue_population(history)]
+    cells = _quiet_identified(h, min_unidentified=min_unidentified)
+    served = ~h["abandoned"].astype(bool).to_numpy()
+    wait, intent = h["wait_s"].to_numpy(dtype=float), h["intent"].astype(str).to_numpy()
+    curves = {}
+    for name in sorted(set(intent[cells])):
+        m = cells & (intent == name)
+        if m.sum() >= min_calls and (m & served).any():
+            curves[name] = kaplan_meier(wait[m], served[m])
+    return RoutingDelay(curves=curves, pooled=(t, s), scale=scale)
 
 
-def replay_kpis(source: FidelitySource, run, *, sl_threshold_s: float = 20.0) -> dict[str, float]:
-    """KPIs of a run on ``source`` with the routing delays put back into the waits and the
-    callers who hung up during their delay counted as abandoned (after their patience)."""
-    from assign.sim.engine import ABANDONED
+def replay_kpis(run, *, sl_threshold_s: float = 20.0) -> dict[str, float]:
+    """KPIs of a replay run (waits from arrival, pre-routing delay included, as the log counts
+    them; callers who hung up during their delay are abandoned)."""
     from assign.sim.kpis import kpis_of
 
-    pre = source.pre
-    status = np.concatenate([run.status, np.full(len(pre["early"]), ABANDONED)])
-    wait = np.concatenate([run.wait_s + pre["delay"][pre["order"]], pre["early_wait"]])
-    handle = np.concatenate([run.handle_s, np.full(len(pre["early"]), np.nan)])
-    nan = np.full(len(status), np.nan)
-    return kpis_of(status=status, wait_s=wait, handle_s=handle, resolved=nan, csat=nan, truth_p=nan,
+    nan = np.full(len(run.status), np.nan)
+    return kpis_of(status=run.status, wait_s=run.wait_s, handle_s=run.handle_s, resolved=nan, csat=nan, truth_p=nan,
                    sl_threshold_s=sl_threshold_s)
 
 
-def contact_outcomes(source: FidelitySource, run) -> pd.DataFrame:
-    """Per offered contact of a run on ``source``: ``arrival_s`` (joined the queue), ``status``
-    (engine codes) and ``wait_s`` with the routing delay put back, early hang-ups included."""
-    pre = source.pre
-    d = pre["delay"][pre["order"]]
-    from assign.sim.engine import ABANDONED
-
-    return pd.DataFrame({
-        "arrival_s": np.concatenate([run.stream.arrival_s - d, pre["early_arrival_s"]]),
-        "status": np.concatenate([run.status, np.full(len(pre["early"]), ABANDONED)]),
-        "wait_s": np.concatenate([run.wait_s + d, pre["early_wait"]]),
-    })
+def contact_outcomes(run) -> pd.DataFrame:
+    """Per offered contact of a run: ``arrival_s`` (joined the queue), ``status`` (engine
+    codes) and ``wait_s`` (from arrival)."""
+    return pd.DataFrame({"arrival_s": run.stream.arrival_s, "status": run.status, "wait_s": run.wait_s})

@@ -4,7 +4,8 @@ A scenario directory holds ``scenario.json`` (or ``scenario.yaml``) with schema
 ``assign.scenario/1``: contact types with shares, arrivals (constant or per hour of week),
 service times (exponential, lognormal, or an empirical sample per type and agent), patience
 (none, exponential, or a Kaplan-Meier survival curve), staffing (constant or per hour of
-week), optional agent names and a priority class. ``assign calibrate`` writes one from a
+week), optional agent names, a priority class and a pre-routing delay of identified callers
+(``routing_delay``: Kaplan–Meier curves per type, ``routing_delay.csv``). ``assign calibrate`` writes one from a
 real log; :func:`write_scenario` writes one from code. Reading checks everything and
 reports every problem at once (:class:`~assign.errors.InputError`).
 """
@@ -85,6 +86,32 @@ class Staffing:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RoutingDelay:
+    """The pre-routing delay of identified callers (a customer id; unidentified callers have
+    none): ``curves[type] = (t_s, survival)``, a right-continuous step survival per type, and
+    ``pooled`` for the types without their own curve; every draw is multiplied by ``scale``.
+    A draw below the curve's last survival (Kaplan–Meier with censoring may end above 0)
+    takes the curve's last time."""
+
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]]
+    pooled: tuple[np.ndarray, np.ndarray]
+    scale: float = 1.0
+
+    def draw(self, rng: np.random.Generator, *, types: tuple[str, ...], typ: np.ndarray,
+             identified: np.ndarray) -> np.ndarray:
+        """Delays (s) of contacts with type codes ``typ`` (0 where not ``identified``)."""
+        u = rng.random(len(typ))
+        out = np.zeros(len(typ))
+        for ti, name in enumerate(types):
+            m = identified & (typ == ti)
+            if m.any():
+                t, surv = self.curves.get(name, self.pooled)
+                k = np.searchsorted(-np.asarray(surv), -u[m], side="left")  # first t with S(t) <= u
+                out[m] = np.asarray(t, float)[np.minimum(k, len(t) - 1)] * self.scale
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
 class Scenario:
     """A validated scenario. ``types`` and ``shares`` are parallel; ``agent_names`` has one
     name per agent (generated when the file gives none)."""
@@ -102,6 +129,7 @@ class Scenario:
     priority_share: float = 0.0
     priority_credit_s: float = 0.0
     policy: str = "fcfs"
+    routing_delay: RoutingDelay | None = None
 
     @property
     def n_agents(self) -> int:
@@ -217,6 +245,7 @@ def parse_scenario(doc: Any, *, root: Path | str = ".") -> Scenario:
     staffing = _staffing(p, root, doc.get("staffing"))
     agent_names = _agent_names(p, doc.get("agents"), staffing=staffing, service=service)
     pr_share, pr_credit = _priority(p, doc.get("priority"))
+    delay = _routing_delay(p, root, doc.get("routing_delay"), types)
     policy = doc.get("policy", "fcfs")
     if not isinstance(policy, str):
         p.append(f"policy: expected a policy name, got {policy!r}")
@@ -236,6 +265,7 @@ def parse_scenario(doc: Any, *, root: Path | str = ".") -> Scenario:
         priority_share=pr_share,
         priority_credit_s=pr_credit,
         policy=policy,
+        routing_delay=delay,
     )
 
 
@@ -444,6 +474,43 @@ def _patience(p, root, raw, types) -> Patience | None:
     return None
 
 
+def _routing_delay(p, root, raw, types) -> RoutingDelay | None:
+    """The optional pre-routing delay of identified callers: a table ``type, t_s, survival``
+    of step survival curves, an empty type for the pooled curve (required)."""
+    if raw is None:
+        return None
+    if _kind(p, "routing_delay", raw, ("empirical",)) is None:
+        return None
+    if raw.get("applies_to", "identified") != "identified":
+        p.append(f"routing_delay.applies_to: only 'identified' is supported, got {raw.get('applies_to')!r}")
+    df = _read_table(p, root, "routing_delay.table", raw.get("table"), ("type", "t_s", "survival"))
+    if df is None:
+        return None
+    name = raw["table"]
+    t = df["type"].fillna("").astype(str).to_numpy()
+    bad = sorted(set(t) - set(types) - {""})
+    if bad:
+        p.append(f"{name}: unknown type(s) {', '.join(map(repr, bad[:10]))} (the scenario's types are "
+                 f"{', '.join(types)}; an empty type is the pooled curve)")
+    ts = _numeric_col(p, name, df, "t_s", lo=0)
+    sv = _numeric_col(p, name, df, "survival", lo=0)
+    if ts is None or sv is None:
+        return None
+    curves = {}
+    for tt in sorted(set(t)):
+        m = t == tt
+        order = np.argsort(ts[m], kind="stable")
+        x, s = ts[m][order], sv[m][order]
+        if (s > 1).any() or (np.diff(s) > 1e-12).any():
+            p.append(f"{name}: type {tt!r}: survival must be within 0..1 and non-increasing in t_s")
+        curves[tt] = (x, s)
+    if "" not in curves:
+        p.append(f"{name}: no pooled curve (rows with an empty type)")
+        return None
+    pooled = curves.pop("")
+    return RoutingDelay(curves=curves, pooled=pooled)
+
+
 def _staffing(p, root, raw) -> Staffing | None:
     k = _kind(p, "staffing", raw, ("constant", "hour_of_week"))
     if k == "constant":
@@ -543,6 +610,11 @@ def write_scenario(scenario: Scenario, out_dir: str | Path, *, fmt: str = "json"
     if s.priority_share > 0:
         doc["priority"] = {"share": s.priority_share, "credit_s": s.priority_credit_s}
     doc["policy"] = s.policy
+    if s.routing_delay is not None:
+        d = s.routing_delay
+        rows = [(t, x, y) for t, (xs, ys) in [("", d.pooled), *d.curves.items()] for x, y in zip(xs, ys)]
+        pd.DataFrame(rows, columns=["type", "t_s", "survival"]).to_csv(out / "routing_delay.csv", index=False)
+        doc["routing_delay"] = {"kind": "empirical", "applies_to": "identified", "table": "routing_delay.csv"}
     if fmt == "yaml":
         if _yaml is None:
             raise InputError(["fmt: YAML needs pyyaml, which is not installed"], what="scenario")

@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
-from assign.constants import HOURS_PER_WEEK
+from assign.constants import HOURS_PER_WEEK, WEEK_S
 from assign.errors import InputError
 from assign.schema import CHANNEL_INDEX, CHANNELS, Agents, Contacts
-from assign.sim.scenario import Scenario
+from assign.sim.scenario import RoutingDelay, Scenario
 
 #: Independent random streams of one replication (SeedSequence spawn keys).
-STREAM_ARRIVALS, STREAM_PATIENCE, STREAM_OUTCOMES, STREAM_POLICY = 0, 1, 2, 3
+STREAM_ARRIVALS, STREAM_PATIENCE, STREAM_OUTCOMES, STREAM_POLICY, STREAM_DELAY = 0, 1, 2, 3, 4
 
 
 def stream_rng(seed: int, stream: int) -> np.random.Generator:
@@ -40,6 +40,9 @@ class ContactStream:
     ``patience_s`` is inf for a contact who never abandons; ``credit_s`` moves a priority
     contact ahead in queue order; ``u`` holds three outcome uniforms per contact (handle,
     resolution, CSAT) so outcomes do not depend on the order in which a policy serves.
+    ``routable_after_s`` (None: 0 for every contact) is a pre-routing delay: the contact
+    arrives (its wait and its patience run from ``arrival_s``) but no policy sees it before
+    ``arrival_s + routable_after_s``; it may hang up during the delay.
     """
 
     block: Contacts
@@ -47,6 +50,7 @@ class ContactStream:
     patience_s: np.ndarray
     credit_s: np.ndarray
     u: np.ndarray
+    routable_after_s: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.arrival_s)
@@ -148,9 +152,22 @@ class ScenarioSource(Source):
     distributions. With ``replay`` (a history DataFrame in the contract) the arrival stream
     is the logged one (times and types); patience and handle times are still drawn from the
     scenario's distributions, and there is no resolution or CSAT model (those KPIs are NaN).
+
+    Two options model what a log does not record: ``slot_agents``, agents on shift per slot
+    of week (Monday 00:00 first; any whole divisor of the hour as the slot) instead of the
+    scenario's hourly staffing; ``routing_delay``, a pre-routing delay of identified callers
+    (:class:`~assign.sim.scenario.RoutingDelay`, default: the scenario's own, if any), drawn
+    per contact into ``ContactStream.routable_after_s``: their waits and patience still run
+    from arrival. Only a replay has identified callers (a customer id).
     """
 
-    def __init__(self, scenario: Scenario, *, replay: pd.DataFrame | None = None) -> None:
+    def __init__(self, scenario: Scenario, *, replay: pd.DataFrame | None = None,
+                 slot_agents: np.ndarray | None = None, routing_delay: RoutingDelay | None = None) -> None:
+        if slot_agents is not None and (int(WEEK_S) % len(slot_agents) or 3600 % (int(WEEK_S) // len(slot_agents))):
+            raise InputError([(f"slot_agents: {len(slot_agents)} slots do not divide the week into slots "
+                               "that are whole divisors of the hour")], what="scenario source")
+        self.slot_agents = None if slot_agents is None else np.asarray(slot_agents, dtype=np.int64)
+        self.routing_delay = routing_delay if routing_delay is not None else scenario.routing_delay
         self.scenario = scenario
         self.name = scenario.name
         self.start = scenario.start
@@ -247,6 +264,11 @@ class ScenarioSource(Source):
         patience = self._patience(rng_p, typ)
         u = stream_rng(seed, STREAM_OUTCOMES).random((n, 3))
         credit = np.where(priority, sc.priority_credit_s, 0.0)
+        delay = None
+        if self.routing_delay is not None:
+            known = np.array([c is not None for c in cust], dtype=bool)
+            delay = self.routing_delay.draw(stream_rng(seed, STREAM_DELAY), types=self.intents, typ=typ,
+                                            identified=known)
         block = Contacts(
             ids=ids,
             channel=np.full(n, CHANNEL_INDEX["voice"]),
@@ -260,7 +282,8 @@ class ScenarioSource(Source):
             customer_id=cust,
             customer_tier=tier,
         )
-        return ContactStream(block=block, arrival_s=t, patience_s=patience, credit_s=credit, u=u)
+        return ContactStream(block=block, arrival_s=t, patience_s=patience, credit_s=credit, u=u,
+                             routable_after_s=delay)
 
     def _patience(self, rng: np.random.Generator, typ: np.ndarray) -> np.ndarray:
         pt = self.scenario.patience
@@ -281,6 +304,8 @@ class ScenarioSource(Source):
         return out
 
     def shifts(self, *, horizon_s: float) -> ShiftPlan:
+        if self.slot_agents is not None:
+            return self._slot_shifts(horizon_s=horizon_s)
         sc = self.scenario
         base = sc.start.weekday() * 24 * 3600.0 + sc.start.hour * 3600.0 + sc.start.minute * 60 + sc.start.second
         first = -(base % 3600.0)
@@ -301,6 +326,23 @@ class ScenarioSource(Source):
                 on += [False] * (prev - k)
             prev = k
             t += 3600.0
+        return ShiftPlan(t_s=np.asarray(times, float), agent=np.asarray(agents, np.int64), on=np.asarray(on, bool))
+
+    def _slot_shifts(self, *, horizon_s: float) -> ShiftPlan:
+        """Shifts following ``slot_agents`` (the first k agents on in a slot staffed with k)."""
+        st, n_slot = self.scenario.start, len(self.slot_agents)
+        slot = int(WEEK_S) // n_slot
+        base = st.weekday() * 86400 + st.hour * 3600 + st.minute * 60 + st.second
+        times, agents, on = [], [], []
+        prev, t = 0, -float(base % slot)
+        while t < horizon_s:
+            k = min(int(self.slot_agents[int((base + t) // slot) % n_slot]), self.scenario.n_agents)
+            if k != prev:
+                lo, hi = min(k, prev), max(k, prev)
+                times += [max(t, 0.0)] * (hi - lo)
+                agents += list(range(lo, hi))
+                on += [k > prev] * (hi - lo)
+            prev, t = k, t + slot
         return ShiftPlan(t_s=np.asarray(times, float), agent=np.asarray(agents, np.int64), on=np.asarray(on, bool))
 
     def outcomes(
