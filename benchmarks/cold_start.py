@@ -27,7 +27,7 @@ import argparse
 import json
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -40,7 +40,8 @@ from assign.router import Router
 from assign.sim.engine import SERVED, SimConfig, simulate
 from assign.sim.policies import make_policy
 from assign.sim.worldsource import WorldSource
-from assign.world.centre import generate_world, hire_days
+from assign.learn.warm import history_outcomes
+from assign.world.centre import generate_history, generate_world, hire_days
 
 POLICIES = ("fcfs", "ml-batch", "ml-live", "ml-learn", "oracle")
 
@@ -89,16 +90,28 @@ def _staffed_day_s(source: WorldSource, day: int) -> np.ndarray:
     return out
 
 
+def warm_outcomes(world, *, days: int, seed: int) -> pd.DataFrame | None:
+    """Outcome events of a ``days``-day history of the tenured agents (the new hires are not
+    in it), shifted to end at the run's start: what the centre knows before day 1."""
+    if days <= 0:
+        return None
+    tenured = replace(world, agents=world.agents[hire_days(world.agents) == 0].reset_index(drop=True))
+    hist = generate_history(tenured, days=days, seed=20_000 + seed)
+    return history_outcomes(hist, shift=-pd.Timedelta(days=days))
+
+
 def run_seed(seed: int, *, days: int, n_agents: int, n_intents: int, new_hires: float, window_s: float,
-             label_delay_h: float) -> SeedResult:
+             label_delay_h: float, warm_days: int = 14, csat_proxy: bool = True) -> SeedResult:
     world = generate_world(seed=1000 + seed, n_agents=n_agents, n_intents=n_intents, new_hires=new_hires,
                            n_customers=50 * n_agents)
     src = WorldSource(world)
+    warm = warm_outcomes(world, days=warm_days, seed=seed)
     rows, runs = [], {}
     for name in POLICIES:
         if name in ("ml-live", "ml-learn"):
             pol = (_Tracked if name == "ml-learn" else LearnPolicy)(
-                name=name, explore=Explore() if name == "ml-learn" else None, label_delay_s=label_delay_h * 3600)
+                name=name, explore=Explore() if name == "ml-learn" else None, label_delay_s=label_delay_h * 3600,
+                warm_outcomes=warm, csat_proxy=csat_proxy)
         else:
             pol = make_policy(name)
         cfg = SimConfig(days=days, window_s=0.0 if name == "fcfs" else window_s)
@@ -240,11 +253,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window-s", type=float, default=20.0)
     ap.add_argument("--label-delay-h", type=float, default=72.0)
     ap.add_argument("--tick-repeats", type=int, default=30)
+    ap.add_argument("--warm-days", type=int, default=14,
+                    help="days of tenured-agent history the learning policies start from (0: none)")
+    ap.add_argument("--no-csat-proxy", action="store_true", help="ablation: resolution outcomes only")
     a = ap.parse_args(argv)
     seeds, days, reps = (2, 3, 8) if a.quick else (a.seeds, a.days, a.tick_repeats)
     t0 = time.perf_counter()
     results = [run_seed(s, days=days, n_agents=a.agents, n_intents=a.intents, new_hires=a.new_hires,
-                        window_s=a.window_s, label_delay_h=a.label_delay_h)
+                        window_s=a.window_s, label_delay_h=a.label_delay_h, warm_days=a.warm_days,
+                        csat_proxy=not a.no_csat_proxy)
                for s in tqdm(range(seeds), desc="seeds")]
     out = summarise(results, days=days)
     tick = tick_overhead(repeats=reps)
@@ -252,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     out["tick_ms"] = tick
     out["settings"] = {"seeds": seeds, "days": days, "agents": a.agents, "intents": a.intents,
                        "new_hires": a.new_hires, "window_s": a.window_s, "label_delay_h": a.label_delay_h,
+                       "warm_days": a.warm_days, "csat_proxy": not a.no_csat_proxy,
                        "tick_repeats": reps, "machine": f"{platform.machine()}, shared 2 cores",
                        "wall_s": round(time.perf_counter() - t0, 1)}
     main_out, details = split(out)
