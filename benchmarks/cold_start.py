@@ -36,11 +36,11 @@ from tqdm import tqdm
 from assign.constants import DAY_S
 from assign.learn import Explore, LearnScorer, LiveEstimates
 from assign.learn.policy import LearnPolicy
+from assign.learn.warm import history_outcomes
 from assign.router import Router
 from assign.sim.engine import SERVED, SimConfig, simulate
 from assign.sim.policies import make_policy
 from assign.sim.worldsource import WorldSource
-from assign.learn.warm import history_outcomes
 from assign.world.centre import generate_history, generate_world, hire_days
 
 POLICIES = ("fcfs", "ml-batch", "ml-live", "ml-learn", "oracle")
@@ -180,7 +180,8 @@ def summarise(results: list[SeedResult], *, days: int) -> dict:
         for p in POLICIES:
             share = ((wide[p] - wide["fcfs"]) / gap).xs(d, level="day")
             out_days.append({"day": d, "policy": p, "uplift_share": float(share.mean()), "sd": float(share.std(ddof=1))
-                             if len(share) > 1 else None, "resolution": float(wide[p].xs(d, level="day").mean())})
+                             if len(share) > 1 else None, "resolution": float(wide[p].xs(d, level="day").mean()),
+                             "by_seed": [round(float(x), 4) for x in share.to_numpy()]})
     later = wide[wide.index.get_level_values("day") >= 2]
     cost = float(((later["ml-live"] - later["ml-learn"]) * 100).mean())
     to = [x for r in results for x in r.contacts_to_003]
@@ -189,9 +190,16 @@ def summarise(results: list[SeedResult], *, days: int) -> dict:
     median = float(np.median(np.where(np.isfinite(to), to, np.inf))) if len(reached) * 2 > len(to) else None
     return {"days": out_days, "new_hire_contacts_to_003": median,
             "new_hire_contacts_to_003_reached": f"{len(reached)}/{len(to)}",
+            "new_hire_contacts_to_003_by_seed": [_median_or_none(r.contacts_to_003) for r in results],
             "new_hire_work_ratio": float(np.mean([r.work_ratio for r in results])),
             "new_hire_work_ratio_by_seed": [r.work_ratio for r in results],
             "exploration_cost": cost}
+
+
+def _median_or_none(to: list[float]) -> float | None:
+    """Median contacts to +-0.03 (never reached = +inf); None when fewer than half get there."""
+    reached = np.isfinite(to)
+    return float(np.median(np.where(reached, to, np.inf))) if reached.sum() * 2 > len(to) else None
 
 
 def plot(results: list[SeedResult], summary: dict, path: str) -> None:

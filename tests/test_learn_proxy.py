@@ -40,11 +40,11 @@ def test_the_slope_is_zero_when_csat_says_nothing_about_resolution():
     betas = {0.05: [], 0.6: []}
     for noise, out in betas.items():
         for _ in range(20):
-            theta, n, s, nc, sc = _centre(rng, n_agents=40, link=0.0, n_res=200, n_csat=100, noise=noise)
+            _, n, s, nc, sc = _centre(rng, n_agents=40, link=0.0, n_res=200, n_csat=100, noise=noise)
             out.append(fit_proxy(n_csat=nc, s_csat=sc, c_idx=zero, n_res=n, s_res=s).beta)
     related = []
     for _ in range(20):
-        theta, n, s, nc, sc = _centre(rng, n_agents=40, link=1.0, n_res=200, n_csat=100)
+        _, n, s, nc, sc = _centre(rng, n_agents=40, link=1.0, n_res=200, n_csat=100)
         related.append(fit_proxy(n_csat=nc, s_csat=sc, c_idx=zero, n_res=n, s_res=s).beta)
     assert np.median(betas[0.05]) == 0.0 and np.median(betas[0.6]) < 0.03
     assert np.median(related) > 0.1

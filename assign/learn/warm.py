@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 
 
-def history_outcomes(history: pd.DataFrame, *, shift: pd.Timedelta = pd.Timedelta(0)) -> pd.DataFrame:
+def history_outcomes(history: pd.DataFrame, *, shift: pd.Timedelta | None = None) -> pd.DataFrame:
     """Outcome events (``assign.learn.logs`` columns) of the served rows of ``history`` that
     carry an outcome: ``decision_id`` = contact id, ``known_at`` = arrival + ``shift``."""
+    shift = pd.Timedelta(0) if shift is None else shift
     served = history["agent_id"].notna().to_numpy()
     h = history.loc[served]
     res = pd.to_numeric(h["resolved"], errors="coerce").astype("float64")
@@ -22,7 +23,8 @@ def history_outcomes(history: pd.DataFrame, *, shift: pd.Timedelta = pd.Timedelt
     handle = pd.to_numeric(h["handle_s"], errors="coerce").astype("float64")
     frame = pd.DataFrame({"decision_id": h["contact_id"].astype(str).to_numpy(),
                           "known_at": pd.to_datetime(h["arrival_at"], utc=True).to_numpy() + shift,
-                          "agent_id": h["agent_id"].astype(str).to_numpy(), "intent": h["intent"].astype(str).to_numpy(),
+                          "agent_id": h["agent_id"].astype(str).to_numpy(),
+                          "intent": h["intent"].astype(str).to_numpy(),
                           "resolved": res.to_numpy(), "csat": csat.to_numpy(), "handle_s": handle.to_numpy()})
     keep = np.isfinite(frame[["resolved", "csat", "handle_s"]].to_numpy()).any(axis=1)
     return frame.loc[keep].reset_index(drop=True)
