@@ -7,7 +7,10 @@ Each seed draws a small world (``--agents`` agents, ``--intents`` intents) where
 ``ml-batch`` (the frozen rule-based scorer: what routes today without a trained model),
 ``ml-live`` (live estimates + cold-start prior, no exploration), ``ml-learn`` (+ budgeted
 Thompson exploration) and ``oracle`` (the truth) on the same contacts and outcome draws.
-Resolution is the mean of the world's true expected resolution over the contacts served
+The learning policies start from ``--warm-days`` (14) days of the tenured agents' history
+(the world's history generator; the new hires are not in it) and read CSAT as an early proxy
+of resolution (``--no-csat-proxy``: an ablation without it). Resolution is the mean of the
+world's true expected resolution over the contacts served
 that day (common random numbers; lower variance than the drawn outcome). Outcomes reach the learning policies
 ``--label-delay-h`` after wrap-up (72 h: the repeat window).
 
