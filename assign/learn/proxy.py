@@ -10,6 +10,9 @@ the two outcomes' noises are independent, as in the truth's draws; ``tau^2`` the
 CSAT variance) is fitted on the agents that have both, clipped at 0, and set to 0 when agents'
 CSAT does not differ beyond sampling noise, so a CSAT unrelated to resolution shifts nothing.
 The shift applies to the shrunk CSAT means, so an agent with few surveys moves little.
+Known weakness: the slope is fitted on raw agent means, so a contact mix that moves both
+outcomes (agents given easier contacts score better on both) makes it steeper than the agent
+effect alone (measured in ``docs/learn.md``); adjusting both for the contacts served is next.
 
 Agent mean CSAT is shrunk like resolution (agent -> cohort -> centre) with normal
 empirical-Bayes strengths ``m = sigma^2 / tau^2``: ``sigma^2`` the per-contact variance (CSAT
@@ -25,7 +28,7 @@ import numpy as np
 
 #: Fewest agents with both resolution and CSAT for the slope to be fitted (else it is 0).
 MIN_AGENTS = 8
-#: Bounds of the between-agent CSAT variance share, so ``m`` stays finite and positive.
+#: Floor of the between-agent CSAT variance, so ``m`` stays finite.
 TAU2_MIN = 1e-6
 
 
