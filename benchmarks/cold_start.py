@@ -7,7 +7,10 @@ Each seed draws a small world (``--agents`` agents, ``--intents`` intents) where
 ``ml-batch`` (the frozen rule-based scorer: what routes today without a trained model),
 ``ml-live`` (live estimates + cold-start prior, no exploration), ``ml-learn`` (+ budgeted
 Thompson exploration) and ``oracle`` (the truth) on the same contacts and outcome draws.
-Resolution is the mean of the world's true expected resolution over the contacts served
+The learning policies start from ``--warm-days`` (14) days of the tenured agents' history
+(the world's history generator; the new hires are not in it) and read CSAT as an early proxy
+of resolution (``--no-csat-proxy``: an ablation without it). Resolution is the mean of the
+world's true expected resolution over the contacts served
 that day (common random numbers; lower variance than the drawn outcome). Outcomes reach the learning policies
 ``--label-delay-h`` after wrap-up (72 h: the repeat window).
 
@@ -27,7 +30,7 @@ import argparse
 import json
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -36,11 +39,12 @@ from tqdm import tqdm
 from assign.constants import DAY_S
 from assign.learn import Explore, LearnScorer, LiveEstimates
 from assign.learn.policy import LearnPolicy
+from assign.learn.warm import history_outcomes
 from assign.router import Router
 from assign.sim.engine import SERVED, SimConfig, simulate
 from assign.sim.policies import make_policy
 from assign.sim.worldsource import WorldSource
-from assign.world.centre import generate_world, hire_days
+from assign.world.centre import generate_history, generate_world, hire_days
 
 POLICIES = ("fcfs", "ml-batch", "ml-live", "ml-learn", "oracle")
 
@@ -89,16 +93,28 @@ def _staffed_day_s(source: WorldSource, day: int) -> np.ndarray:
     return out
 
 
+def warm_outcomes(world, *, days: int, seed: int) -> pd.DataFrame | None:
+    """Outcome events of a ``days``-day history of the tenured agents (the new hires are not
+    in it), shifted to end at the run's start: what the centre knows before day 1."""
+    if days <= 0:
+        return None
+    tenured = replace(world, agents=world.agents[hire_days(world.agents) == 0].reset_index(drop=True))
+    hist = generate_history(tenured, days=days, seed=20_000 + seed)
+    return history_outcomes(hist, shift=-pd.Timedelta(days=days))
+
+
 def run_seed(seed: int, *, days: int, n_agents: int, n_intents: int, new_hires: float, window_s: float,
-             label_delay_h: float) -> SeedResult:
+             label_delay_h: float, warm_days: int = 14, csat_proxy: bool = True) -> SeedResult:
     world = generate_world(seed=1000 + seed, n_agents=n_agents, n_intents=n_intents, new_hires=new_hires,
                            n_customers=50 * n_agents)
     src = WorldSource(world)
+    warm = warm_outcomes(world, days=warm_days, seed=seed)
     rows, runs = [], {}
     for name in POLICIES:
         if name in ("ml-live", "ml-learn"):
             pol = (_Tracked if name == "ml-learn" else LearnPolicy)(
-                name=name, explore=Explore() if name == "ml-learn" else None, label_delay_s=label_delay_h * 3600)
+                name=name, explore=Explore() if name == "ml-learn" else None, label_delay_s=label_delay_h * 3600,
+                warm_outcomes=warm, csat_proxy=csat_proxy)
         else:
             pol = make_policy(name)
         cfg = SimConfig(days=days, window_s=0.0 if name == "fcfs" else window_s)
@@ -167,7 +183,8 @@ def summarise(results: list[SeedResult], *, days: int) -> dict:
         for p in POLICIES:
             share = ((wide[p] - wide["fcfs"]) / gap).xs(d, level="day")
             out_days.append({"day": d, "policy": p, "uplift_share": float(share.mean()), "sd": float(share.std(ddof=1))
-                             if len(share) > 1 else None, "resolution": float(wide[p].xs(d, level="day").mean())})
+                             if len(share) > 1 else None, "resolution": float(wide[p].xs(d, level="day").mean()),
+                             "by_seed": [round(float(x), 4) for x in share.to_numpy()]})
     later = wide[wide.index.get_level_values("day") >= 2]
     cost = float(((later["ml-live"] - later["ml-learn"]) * 100).mean())
     to = [x for r in results for x in r.contacts_to_003]
@@ -176,9 +193,16 @@ def summarise(results: list[SeedResult], *, days: int) -> dict:
     median = float(np.median(np.where(np.isfinite(to), to, np.inf))) if len(reached) * 2 > len(to) else None
     return {"days": out_days, "new_hire_contacts_to_003": median,
             "new_hire_contacts_to_003_reached": f"{len(reached)}/{len(to)}",
+            "new_hire_contacts_to_003_by_seed": [_median_or_none(r.contacts_to_003) for r in results],
             "new_hire_work_ratio": float(np.mean([r.work_ratio for r in results])),
             "new_hire_work_ratio_by_seed": [r.work_ratio for r in results],
             "exploration_cost": cost}
+
+
+def _median_or_none(to: list[float]) -> float | None:
+    """Median contacts to +-0.03 (never reached = +inf); None when fewer than half get there."""
+    reached = np.isfinite(to)
+    return float(np.median(np.where(reached, to, np.inf))) if reached.sum() * 2 > len(to) else None
 
 
 def plot(results: list[SeedResult], summary: dict, path: str) -> None:
@@ -240,11 +264,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window-s", type=float, default=20.0)
     ap.add_argument("--label-delay-h", type=float, default=72.0)
     ap.add_argument("--tick-repeats", type=int, default=30)
+    ap.add_argument("--warm-days", type=int, default=14,
+                    help="days of tenured-agent history the learning policies start from (0: none)")
+    ap.add_argument("--no-csat-proxy", action="store_true", help="ablation: resolution outcomes only")
     a = ap.parse_args(argv)
     seeds, days, reps = (2, 3, 8) if a.quick else (a.seeds, a.days, a.tick_repeats)
     t0 = time.perf_counter()
     results = [run_seed(s, days=days, n_agents=a.agents, n_intents=a.intents, new_hires=a.new_hires,
-                        window_s=a.window_s, label_delay_h=a.label_delay_h)
+                        window_s=a.window_s, label_delay_h=a.label_delay_h, warm_days=a.warm_days,
+                        csat_proxy=not a.no_csat_proxy)
                for s in tqdm(range(seeds), desc="seeds")]
     out = summarise(results, days=days)
     tick = tick_overhead(repeats=reps)
@@ -252,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     out["tick_ms"] = tick
     out["settings"] = {"seeds": seeds, "days": days, "agents": a.agents, "intents": a.intents,
                        "new_hires": a.new_hires, "window_s": a.window_s, "label_delay_h": a.label_delay_h,
+                       "warm_days": a.warm_days, "csat_proxy": not a.no_csat_proxy,
                        "tick_repeats": reps, "machine": f"{platform.machine()}, shared 2 cores",
                        "wall_s": round(time.perf_counter() - t0, 1)}
     main_out, details = split(out)

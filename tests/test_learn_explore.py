@@ -93,3 +93,30 @@ def test_shrink_starts_from_the_step_that_last_passed():
     assert hint.value == 0.5
     hint.update(Drawn(arcs=arcs, exact=arcs, lam=0.0, steps=(0.5, 0.25, 0.125)))
     assert hint.value == 0.125
+
+
+def test_top_k_reduction_keeps_each_contacts_best_arcs_and_the_exact_ones():
+    """The draw's reduced graph: each contact's k best arcs (brute force by sorting), plus the
+    exact arcs; it serves as many contacts as the full graph; k large = the full solve."""
+    from assign.learn.explore import _top_k_per_contact, top_k_solver
+    from assign.solve import SOLVERS, Problem
+
+    rng = np.random.default_rng(5)
+    n_c, n_r = 60, 12
+    pairs = sorted({(int(c), int(r)) for c, r in zip(rng.integers(0, n_c, 500), rng.integers(0, n_r, 500))})
+    contact, resource = (np.array(x) for x in zip(*pairs))
+    value = np.round(rng.random(len(pairs)), 2)  # ties on purpose
+    p = Problem(n_contacts=n_c, contact=contact, resource=resource, value=value, capacity=np.full(n_r, 2))
+    for k in (1, 2, 3):
+        want = np.zeros(len(pairs), bool)
+        for c in np.unique(contact):
+            idx = np.flatnonzero(contact == c)
+            want[idx[np.lexsort((idx, -value[idx]))[:k]]] = True
+        np.testing.assert_array_equal(_top_k_per_contact(contact, value, k), want)
+    full = SOLVERS["flow"](p).arcs
+    drawn = Problem(n_contacts=n_c, contact=contact, resource=resource, value=rng.random(len(pairs)),
+                    capacity=p.capacity)
+    reduced = top_k_solver(lambda q: SOLVERS["flow"](q).arcs, exact=full, k=1)(drawn)
+    assert len(reduced) == len(full) and np.isin(reduced, np.arange(len(pairs))).all()
+    np.testing.assert_array_equal(top_k_solver(lambda q: SOLVERS["flow"](q).arcs, exact=full, k=10**6)(drawn),
+                                  SOLVERS["flow"](drawn).arcs)

@@ -5,6 +5,8 @@ from assign.learn.live import LiveEstimates, LiveVersion
 from assign.learn.logs import LogSink, MemorySink, ParquetSink, join_logs, outcome_table, read_partitioned
 from assign.learn.scorer import LearnScorer, Roster
 from assign.learn.shrink import Posterior, fit_posterior, prior_strength
+from assign.learn.warm import history_outcomes
 
 __all__ = ["Explore", "LearnScorer", "LiveEstimates", "LiveVersion", "LogSink", "MemorySink", "ParquetSink",
-           "Posterior", "Roster", "fit_posterior", "join_logs", "outcome_table", "prior_strength", "read_partitioned"]
+           "Posterior", "Roster", "fit_posterior", "history_outcomes", "join_logs", "outcome_table", "prior_strength",
+           "read_partitioned"]

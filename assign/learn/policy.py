@@ -6,12 +6,14 @@ every ``observe_every_s``, as a production feed would), then routes the
 window with a :class:`~assign.router.Router` that reads the live estimates through
 :class:`~assign.learn.scorer.LearnScorer` (the cold-start hierarchy), exploring when
 ``explore`` is set. ``ml-live``: live estimates, no exploration; ``ml-learn``: live
-estimates + budgeted Thompson exploration. The score is the rule-based
+estimates + budgeted Thompson exploration. ``warm_outcomes``: outcome events known before the
+run (e.g. a history's, :func:`assign.learn.warm.history_outcomes`), folded in at the start;
+without them the live estimates start empty. The score is the rule-based
 :class:`~assign.scorer.SkillScorer` score without its tenure term (what tenure does is the
 cohort prior's to learn: tenure band is half of the cohort) plus the posterior mean
 resolution of the pair, so until outcomes arrive it routes as ``ml-batch`` does but for tenure
-(``base_skill=False``: the posterior mean alone). Live estimates start empty each
-replication: every agent at the centre's prior.
+(``base_skill=False``: the posterior mean alone). Live estimates start from
+``warm_outcomes`` (else empty) each replication.
 """
 from __future__ import annotations
 
@@ -40,7 +42,8 @@ class LearnPolicy(Policy):
     def __init__(self, *, name: str = "ml-learn", explore: Explore | None = None, half_life_days: float = 30.0,
                  label_delay_s: float = 72 * 3600.0, csat_delay_s: float = 3600.0, config=None,
                  budget_ms: float | None = None, log_decisions: bool = False,
-                 observe_every_s: float = 300.0, base_skill: bool = True) -> None:
+                 observe_every_s: float = 300.0, base_skill: bool = True,
+                 warm_outcomes: pd.DataFrame | None = None, csat_proxy: bool = True) -> None:
         self.name, self.explore, self.config, self.budget_ms = name, explore, config, budget_ms
         self.half_life_s = half_life_days * 86400.0
         self.label_delay_s, self.csat_delay_s = float(label_delay_s), float(csat_delay_s)
@@ -48,14 +51,18 @@ class LearnPolicy(Policy):
         self.base_skill = base_skill  # score = rule-based skill score + the live posterior mean
         self.observe_every_s = float(observe_every_s)  # outcomes are folded in batches at most this often
         self.sink: MemorySink | None = None
+        self.csat_proxy = csat_proxy
+        self.warm_outcomes = warm_outcomes  # outcome events before the run, folded in at start
 
     def start(self, run: RunInfo) -> None:
         from assign.router import Router
 
         self.live = LiveEstimates(intents=tuple(run.source.intents), half_life_s=self.half_life_s)
+        if self.warm_outcomes is not None and len(self.warm_outcomes):
+            self.live.observe(self.warm_outcomes)
         # Tenure weight 0: what tenure does to resolution is the cohort prior's to learn from outcomes.
         base = SkillScorer(w_tenure=0.0) if self.base_skill else None
-        self.scorer = LearnScorer(live=self.live, base=base)
+        self.scorer = LearnScorer(live=self.live, base=base, csat_proxy=self.csat_proxy)
         self.scorer.bind(run)
         self.sink = MemorySink() if self.log_decisions else None
         explore = self.explore

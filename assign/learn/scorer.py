@@ -45,8 +45,9 @@ class LearnScorer(Scorer):
     name = "learn"
 
     def __init__(self, *, live: LiveEstimates, base: Scorer | None = None, roster: Roster | None = None,
-                 n_neighbours: int = 2) -> None:
+                 n_neighbours: int = 2, csat_proxy: bool = True) -> None:
         self.live, self.base, self.roster, self.n_neighbours = live, base, roster, n_neighbours
+        self.csat_proxy = csat_proxy  # CSAT moves the cohort and agent parents (assign.learn.proxy)
         self._lock = threading.Lock()
         self._cache: tuple | None = None  # (version id, roster id, posterior, index, version, roster)
 
@@ -76,14 +77,14 @@ class LearnScorer(Scorer):
         with self._lock:
             cache = self._cache
         if cache is None or cache[0] != key[0] or cache[1] != key[1]:
-            post, index = _fit(v, roster, self.n_neighbours)
+            post, index = _fit(v, roster, self.n_neighbours, self.csat_proxy)
             cache = (key[0], key[1], post, index, v, roster)  # keep v, roster alive: ids stay unique
             with self._lock:
                 self._cache = cache
         post, index = cache[2], cache[3]
         rows = np.fromiter((index.get(a, -1) for a in snapshot.agents.ids), np.int64, len(snapshot.agents.ids))
         if (rows < 0).any():  # an agent outside the roster: fit over the snapshot's agents
-            post, index = _fit(v, Roster.of(snapshot), self.n_neighbours)
+            post, index = _fit(v, Roster.of(snapshot), self.n_neighbours, self.csat_proxy)
             rows = np.arange(len(snapshot.agents.ids))
         return post, rows
 
@@ -126,9 +127,10 @@ class LearnScorer(Scorer):
         return theta[:, inv] + self._base(snapshot, contact_idx, agent_idx)
 
 
-def _fit(v: LiveVersion, roster: Roster, n_neighbours: int) -> tuple[Posterior, dict]:
+def _fit(v: LiveVersion, roster: Roster, n_neighbours: int, csat_proxy: bool) -> tuple[Posterior, dict]:
     """The hierarchy over the roster, in the roster's intent vocabulary: its agents' totals in
-    ``v`` (zeros for new agents; intents the live object never saw are new intents)."""
+    ``v`` (zeros for new agents; intents the live object never saw are new intents), with
+    their CSAT totals as the proxy when ``csat_proxy``."""
     codes = v.agent_codes(roster.ids)
     st = v.state
     live_col = {k: n for n, k in enumerate(v.intents)}
@@ -139,6 +141,11 @@ def _fit(v: LiveVersion, roster: Roster, n_neighbours: int) -> tuple[Posterior, 
     n_ai[np.ix_(ok, known)] = st.n_resolution_by_intent[np.ix_(codes[ok], cols[known])]
     s_ai[np.ix_(ok, known)] = st.sum_resolved_by_intent[np.ix_(codes[ok], cols[known])]
     skill = roster.skill
+    csat = {}
+    if csat_proxy:
+        n_cs, s_cs = np.zeros(len(roster.ids)), np.zeros(len(roster.ids))
+        n_cs[ok], s_cs[ok] = st.n_csat[codes[ok]], st.sum_csat[codes[ok]]
+        csat = {"n_csat": n_cs, "s_csat": s_cs}
     post = fit_posterior(n_ai=n_ai, s_ai=s_ai, cohort=cohorts(tenure_days=roster.tenure_days, skill=skill),
-                         skill=skill, n_neighbours=n_neighbours)
+                         skill=skill, n_neighbours=n_neighbours, **csat)
     return post, {str(a): k for k, a in enumerate(roster.ids)}

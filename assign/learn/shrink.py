@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assign.learn.proxy import CsatProxy, fit_proxy, known_mean_strength
+
 TENURE_BANDS_DAYS = (30.0, 180.0, 365.0)
 #: Bounds of the intra-class correlation ``rho = 1 / (M + 1)`` the moment estimate is clipped to.
 RHO_MIN, RHO_MAX = 1e-4, 0.999
@@ -98,19 +100,31 @@ class Posterior:
 
 
 def fit_posterior(*, n_ai: np.ndarray, s_ai: np.ndarray, cohort: np.ndarray, skill: np.ndarray,
-                  n_neighbours: int = 2) -> Posterior:
+                  n_neighbours: int = 2, n_csat: np.ndarray | None = None,
+                  s_csat: np.ndarray | None = None) -> Posterior:
     """The hierarchy fitted to agent x intent totals (``n_ai``, ``s_ai``; decayed counts are
-    fine) with each agent's ``cohort`` code; ``skill`` (n_agents, n_intents) maps new intents."""
+    fine) with each agent's ``cohort`` code; ``skill`` (n_agents, n_intents) maps new intents.
+    With the agents' CSAT totals (``n_csat``, ``s_csat``) the cohort and agent levels shrink
+    towards parents moved by the CSAT proxy (:func:`_levels_with_proxy`)."""
     n_a, s_a = n_ai.sum(axis=1), s_ai.sum(axis=1)
     N, S = n_a.sum(), s_a.sum()
     p0 = S / N if N > 0 else 0.5
     codes, c_idx = np.unique(cohort, return_inverse=True)
     n_c = np.bincount(c_idx, n_a, len(codes))
     s_c = np.bincount(c_idx, s_a, len(codes))
-    m_c = prior_strength(s_c, n_c, np.zeros(len(codes), np.int64), np.array([p0]))
-    p_c = (s_c + m_c * p0) / (n_c + m_c)
-    m_a = prior_strength(s_a, n_a, c_idx, p_c)
-    p_a = (s_a + m_a * p_c[c_idx]) / (n_a + m_a)
+    proxy = None
+    if n_csat is not None and s_csat is not None:
+        proxy = fit_proxy(n_csat=np.asarray(n_csat, float), s_csat=np.asarray(s_csat, float), c_idx=c_idx,
+                          n_res=n_a, s_res=s_a)
+    extra: dict[str, float] = {}
+    if proxy is None:
+        m_c = prior_strength(s_c, n_c, np.zeros(len(codes), np.int64), np.array([p0]))
+        p_c = (s_c + m_c * p0) / (n_c + m_c)
+        m_a = prior_strength(s_a, n_a, c_idx, p_c)
+        p_a = (s_a + m_a * p_c[c_idx]) / (n_a + m_a)
+    else:
+        m_c, m_a, p_a = _levels_with_proxy(p0=p0, n_c=n_c, s_c=s_c, n_a=n_a, s_a=s_a, c_idx=c_idx, proxy=proxy)
+        extra = {"csat_beta": proxy.beta, **proxy.strengths}
     known = n_ai.sum(axis=0) > 0
     parent = np.repeat(p_a[:, None], n_ai.shape[1], axis=1)
     rows = np.repeat(np.arange(len(n_a)), n_ai.shape[1])
@@ -123,5 +137,19 @@ def fit_posterior(*, n_ai: np.ndarray, s_ai: np.ndarray, cohort: np.ndarray, ski
     alpha = s_ai + m_ai * parent
     beta = (n_ai - s_ai) + m_ai * (1 - parent)
     return Posterior(alpha=alpha, beta=np.maximum(beta, 1e-9), agent_n=n_a, own_n=n_ai,
-                     strengths={"cohort": m_c, "agent": m_a, "agent_intent": m_ai, "centre_rate": p0},
+                     strengths={"cohort": m_c, "agent": m_a, "agent_intent": m_ai, "centre_rate": p0, **extra},
                      mapped_intents=tuple(sorted(mapped)), cohort=cohort, agent_mean=p_a)
+
+
+def _levels_with_proxy(*, p0: float, n_c, s_c, n_a, s_a, c_idx, proxy: CsatProxy) -> tuple[float, float, np.ndarray]:
+    """Cohort and agent levels whose parents are moved by the CSAT proxy: a cohort shrinks
+    to ``p0 + beta (csat_cohort - csat_centre)``, an agent to ``p_cohort + beta (csat_agent -
+    csat_cohort)``; each level's strength by the known-mean moment estimate. Returns
+    ``(M_cohort, M_agent, p_agent)``."""
+    b = proxy.beta
+    pi_c = np.clip(p0 + b * (proxy.cohort - proxy.centre), 1e-3, 1 - 1e-3)
+    m_c = known_mean_strength(s_c, n_c, pi_c, rho_min=RHO_MIN, rho_max=RHO_MAX)
+    p_c = (s_c + m_c * pi_c) / (n_c + m_c)
+    pi_a = np.clip(p_c[c_idx] + b * (proxy.agent - proxy.cohort[c_idx]), 1e-3, 1 - 1e-3)
+    m_a = known_mean_strength(s_a, n_a, pi_a, rho_min=RHO_MIN, rho_max=RHO_MAX)
+    return m_c, m_a, (s_a + m_a * pi_a) / (n_a + m_a)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from assign.learn.explore import Drawn, budgeted_draw, propensities, start_steps
+from assign.learn.explore import Drawn, budgeted_draw, propensities, start_steps, top_k_solver
 from assign.learn.logs import DECISION_COLUMNS
 from assign.learn.scorer import LIVE_KEY
 from assign.result import Decision, TickResult
@@ -75,7 +75,8 @@ def _explore(router: Router, tp: TickProblem, exact: Solution, rng: np.random.Ge
     drawn = budgeted_draw(tp.problem, exact=exact.arcs, score=tp.score, draw=np.asarray(draw)[0],
                           w_score=router.config.w_score, budget=router.explore.budget,
                           shrink=start_steps(router.explore.shrink, hint.value),
-                          solve=lambda p: SOLVERS["flow"](p).arcs)
+                          solve=top_k_solver(lambda p: SOLVERS["flow"](p).arcs, exact=exact.arcs,
+                                             k=router.explore.draw_k))
     hint.update(drawn)
     return drawn
 
