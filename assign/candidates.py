@@ -131,21 +131,29 @@ def _all_pairs(gid, ptr, members):
 
 @njit(cache=True)
 def _member_terms(ptr, members, g_intent, g_chan, prior_t, a_term, a_sent, a_style, w_score, n_chan):
-    """Per group member (aligned with ``members``): the agent-side cheap value
-    ``w_score * prior + agent term``, its sentiment handling, style and resource."""
+    """Each group's members ordered by their agent-side cheap value ``w_score * prior + agent
+    term`` (``base``, descending; ties by agent), with their sentiment handling, style,
+    resource and agent. Scans in this order stop as soon as no later member can matter."""
     base = np.empty(len(members), dtype=np.float64)
     sent = np.empty(len(members), dtype=np.float64)
     style = np.empty(len(members), dtype=np.int64)
     res = np.empty(len(members), dtype=np.int64)
+    agent = np.empty(len(members), dtype=np.int64)
     for g in range(len(ptr) - 1):
         pri = prior_t[g_intent[g]]
-        for t in range(ptr[g], ptr[g + 1]):
-            j = members[t]
-            base[t] = w_score * pri[j] + a_term[j]
+        seg = members[ptr[g]:ptr[g + 1]]
+        b = np.empty(len(seg), dtype=np.float64)
+        for x in range(len(seg)):
+            b[x] = -(w_score * pri[seg[x]] + a_term[seg[x]])
+        order = np.argsort(b, kind="mergesort")
+        for x in range(len(seg)):
+            t, j = ptr[g] + x, seg[order[x]]
+            base[t] = -b[order[x]]
             sent[t] = a_sent[j]
             style[t] = a_style[j]
             res[t] = j * n_chan + g_chan[g]
-    return base, sent, style, res
+            agent[t] = j
+    return base, sent, style, res, agent
 
 
 @njit(cache=True, inline="always")
@@ -158,10 +166,12 @@ def _cheap(base, sent, style, t, c_term, c_negw, c_style, style_w):
 
 
 @njit(cache=True)
-def _auction(gid, ptr, base, sent, style, res, c_term, c_negw, c_style, style_w, capacity, eps, max_bids):
+def _auction(gid, ptr, base, sent, style, res, c_term, c_negw, c_style, c_up, style_w, capacity, eps, max_bids):
     """Bounded forward auction with capacities (Bertsekas) on the cheap values, read through
     the groups. Returns resource prices and each contact's member index (-1 when it holds
-    none). Used only to price congestion; not to decide."""
+    none). Used only to price congestion; not to decide. A bid's scan stops at the first
+    member whose best possible net value (``base + c_term + c_up``, prices being >= 0)
+    cannot beat the second best so far: the same bid as a full scan, in the members' order."""
     n = len(gid)
     n_res = len(capacity)
     offset = np.zeros(n_res + 1, dtype=np.int64)
@@ -183,9 +193,11 @@ def _auction(gid, ptr, base, sent, style, res, c_term, c_negw, c_style, style_w,
         top -= 1
         i = stack[top]
         g = gid[i]
-        ct, cn, cs = c_term[i], c_negw[i], c_style[i]
+        ct, cn, cs, up = c_term[i], c_negw[i], c_style[i], c_term[i] + c_up[i]
         best, second, best_t = -1e300, 0.0, -1
         for t in range(ptr[g], ptr[g + 1]):
+            if base[t] + up <= second:
+                break
             net = _cheap(base, sent, style, t, ct, cn, cs, style_w) - price[res[t]]
             if net > best:
                 if best > second:
@@ -242,49 +254,78 @@ def _insert(buf_val, buf_idx, count, k, val, idx):
 
 
 @njit(cache=True)
-def _select(gid, ptr, members, base, sent, style, res, c_term, c_negw, c_style, style_w, price, arc_of, n_res,
+def _select(gid, ptr, base, sent, style, res, agent, c_term, c_negw, c_style, c_up, style_w, price, arc_of, n_res,
             n_chan, top_k):
     """The kept pairs as (contact, agent), unsorted and possibly repeated: each contact's top-K
     agents by value - price, each resource's top-K contacts by value - the contact's profit,
-    and the auction's arcs. Memory O((contacts + resources) * K), whatever the grid."""
+    and the auction's arcs. Memory O((contacts + resources) * K), whatever the grid.
+
+    Both scans run in an order that bounds what is left: a contact reads its group's members
+    by descending ``base`` and stops once no later one can enter its top-K or raise its
+    profit; each member reads its group's contacts by descending ``c_term - profit`` and stops
+    once no later one can enter its resource's top-K."""
     n = len(gid)
+    n_groups = len(ptr) - 1
     r_val = np.empty(top_k, dtype=np.float64)
     r_idx = np.empty(top_k, dtype=np.int64)
-    s_val = np.empty((n_res, top_k), dtype=np.float64)
-    s_idx = np.empty((n_res, top_k), dtype=np.int64)
-    s_cnt = np.zeros(n_res, dtype=np.int64)
-    s_min = np.full(n_res, -np.inf)  # a resource's K-th best so far (-inf until it has K)
-    vals = np.empty(np.max(np.diff(ptr)) if len(ptr) > 1 else 0, dtype=np.float64)
+    profit = np.zeros(n, dtype=np.float64)
     out_c = np.empty(n * (top_k + 1) + n_res * top_k, dtype=np.int64)
     out_a = np.empty(len(out_c), dtype=np.int64)
     n_out = 0
     for i in range(n):
         g = gid[i]
-        g0 = ptr[g]
-        ct, cn, cs = c_term[i], c_negw[i], c_style[i]
+        ct, cn, cs, up = c_term[i], c_negw[i], c_style[i], c_term[i] + c_up[i]
         cnt = 0
-        profit = 0.0
-        for t in range(g0, ptr[g + 1]):
-            v = _cheap(base, sent, style, t, ct, cn, cs, style_w)
-            vals[t - g0] = v
-            net = v - price[res[t]]
-            if net > profit:
-                profit = net
+        best = 0.0
+        for t in range(ptr[g], ptr[g + 1]):
+            if base[t] + up <= best and cnt == top_k and base[t] + up <= r_val[top_k - 1]:
+                break
+            net = _cheap(base, sent, style, t, ct, cn, cs, style_w) - price[res[t]]
+            if net > best:
+                best = net
             if cnt < top_k or net > r_val[top_k - 1]:
                 cnt = _insert(r_val, r_idx, cnt, top_k, net, t)
+        profit[i] = best
         for x in range(cnt):
-            out_c[n_out], out_a[n_out] = i, members[r_idx[x]]
+            out_c[n_out], out_a[n_out] = i, agent[r_idx[x]]
             n_out += 1
-        for t in range(g0, ptr[g + 1]):
-            r = res[t]
-            v = vals[t - g0] - profit
-            if v > s_min[r]:
-                s_cnt[r] = _insert(s_val[r], s_idx[r], s_cnt[r], top_k, v, i)
-                if s_cnt[r] == top_k:
-                    s_min[r] = s_val[r, top_k - 1]
         if arc_of[i] >= 0:
-            out_c[n_out], out_a[n_out] = i, members[arc_of[i]]
+            out_c[n_out], out_a[n_out] = i, agent[arc_of[i]]
             n_out += 1
+    # contacts of each group, by descending c_term - profit (ties: contact order)
+    c_ptr = np.zeros(n_groups + 1, dtype=np.int64)
+    for i in range(n):
+        c_ptr[gid[i] + 1] += 1
+    for g in range(n_groups):
+        c_ptr[g + 1] += c_ptr[g]
+    fill = c_ptr[:-1].copy()
+    by_group = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        by_group[fill[gid[i]]] = i
+        fill[gid[i]] += 1
+    key = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        key[i] = c_term[i] - profit[i]
+    s_val = np.empty((n_res, top_k), dtype=np.float64)
+    s_idx = np.empty((n_res, top_k), dtype=np.int64)
+    s_cnt = np.zeros(n_res, dtype=np.int64)
+    s_min = np.full(n_res, -np.inf)  # a resource's K-th best so far (-inf until it has K)
+    for g in range(n_groups):
+        mine = by_group[c_ptr[g]:c_ptr[g + 1]]
+        order = mine[np.argsort(-key[mine], kind="mergesort")]
+        g_up = -np.inf
+        for i in order:
+            g_up = max(g_up, c_up[i])
+        for t in range(ptr[g], ptr[g + 1]):
+            r = res[t]
+            for i in order:
+                if base[t] + key[i] + g_up <= s_min[r]:
+                    break
+                v = _cheap(base, sent, style, t, c_term[i], c_negw[i], c_style[i], style_w) - profit[i]
+                if v > s_min[r]:
+                    s_cnt[r] = _insert(s_val[r], s_idx[r], s_cnt[r], top_k, v, i)
+                    if s_cnt[r] == top_k:
+                        s_min[r] = s_val[r, top_k - 1]
     for r in range(n_res):
         for x in range(s_cnt[r]):
             out_c[n_out], out_a[n_out] = s_idx[r, x], r // n_chan
@@ -345,12 +386,15 @@ def find_candidates(*, contacts: ContactTerms, agents: AgentTerms, prior: Prior,
     c_style = c.style.astype(np.int64)
     style_w = float(w_score) * float(prior.style_bonus)
     if prune and n_eligible:
-        lo, hi = _cheap_range(gid, ptr, terms[0], terms[1], c_term, c_negw, style_w)
-        price, arc_of = _auction(gid, ptr, *terms, c_term, c_negw, c_style, style_w,
+        base, sent, style, res, agent_of = terms
+        lo, hi = _cheap_range(gid, ptr, base, sent, c_term, c_negw, style_w)
+        s_lo, s_hi = float(sent.min()), float(sent.max())
+        c_up = np.maximum(c_negw * s_lo, c_negw * s_hi) + max(style_w, 0.0)  # the most the pair terms add
+        price, arc_of = _auction(gid, ptr, base, sent, style, res, c_term, c_negw, c_style, c_up, style_w,
                                  a.free.reshape(-1).astype(np.int64), AUCTION_EPS * ((hi - lo) or 1.0),
                                  20 * len(c.language) + 1000)
-        pc, pa = _select(gid, ptr, members, *terms, c_term, c_negw, c_style, style_w, price, arc_of, a.free.size,
-                         n_channels, int(top_k))
+        pc, pa = _select(gid, ptr, base, sent, style, res, agent_of, c_term, c_negw, c_style, c_up, style_w, price,
+                         arc_of, a.free.size, n_channels, int(top_k))
         contact, agent = _compact(pc, pa, len(gid))
     else:
         indptr, agent = _all_pairs(gid, ptr, members)
