@@ -236,15 +236,16 @@ def _auction(gid, ptr, base, sent, style, res, c_term, c_negw, c_style, c_up, st
 
 @njit(cache=True)
 def _insert(buf_val, buf_idx, count, k, val, idx):
-    """Keep the k best (value desc, earlier index first) in a small sorted buffer."""
+    """Keep the k best (value desc, then smaller index) in a small sorted buffer, whatever
+    the order they arrive in."""
     if count < k:
         pos = count
         count += 1
-    elif val > buf_val[k - 1]:
+    elif val > buf_val[k - 1] or (val == buf_val[k - 1] and idx < buf_idx[k - 1]):
         pos = k - 1
     else:
         return count
-    while pos > 0 and buf_val[pos - 1] < val:
+    while pos > 0 and (buf_val[pos - 1] < val or (buf_val[pos - 1] == val and buf_idx[pos - 1] > idx)):
         buf_val[pos] = buf_val[pos - 1]
         buf_idx[pos] = buf_idx[pos - 1]
         pos -= 1
@@ -263,7 +264,8 @@ def _select(gid, ptr, base, sent, style, res, agent, c_term, c_negw, c_style, c_
     Both scans run in an order that bounds what is left: a contact reads its group's members
     by descending ``base`` and stops once no later one can enter its top-K or raise its
     profit; each member reads its group's contacts by descending ``c_term - profit`` and stops
-    once no later one can enter its resource's top-K."""
+    once no later one can enter its resource's top-K. Ties keep the smaller index (member
+    position, contact row), in whatever order the scans meet them."""
     n = len(gid)
     n_groups = len(ptr) - 1
     r_val = np.empty(top_k, dtype=np.float64)
@@ -278,12 +280,12 @@ def _select(gid, ptr, base, sent, style, res, agent, c_term, c_negw, c_style, c_
         cnt = 0
         best = 0.0
         for t in range(ptr[g], ptr[g + 1]):
-            if base[t] + up <= best and cnt == top_k and base[t] + up <= r_val[top_k - 1]:
+            if base[t] + up <= best and cnt == top_k and base[t] + up < r_val[top_k - 1]:
                 break
             net = _cheap(base, sent, style, t, ct, cn, cs, style_w) - price[res[t]]
             if net > best:
                 best = net
-            if cnt < top_k or net > r_val[top_k - 1]:
+            if cnt < top_k or net >= r_val[top_k - 1]:
                 cnt = _insert(r_val, r_idx, cnt, top_k, net, t)
         profit[i] = best
         for x in range(cnt):
@@ -319,10 +321,10 @@ def _select(gid, ptr, base, sent, style, res, agent, c_term, c_negw, c_style, c_
         for t in range(ptr[g], ptr[g + 1]):
             r = res[t]
             for i in order:
-                if base[t] + key[i] + g_up <= s_min[r]:
+                if base[t] + key[i] + g_up < s_min[r]:
                     break
                 v = _cheap(base, sent, style, t, c_term[i], c_negw[i], c_style[i], style_w) - profit[i]
-                if v > s_min[r]:
+                if v >= s_min[r]:
                     s_cnt[r] = _insert(s_val[r], s_idx[r], s_cnt[r], top_k, v, i)
                     if s_cnt[r] == top_k:
                         s_min[r] = s_val[r, top_k - 1]
