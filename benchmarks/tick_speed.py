@@ -208,5 +208,5 @@ def scale_case(*, n: int, quick: bool) -> dict:
     cpu_ms = (time.process_time() - cpu0) * 1e3 / repeats  # CPU a tick costs: what contention distorts least
     return {"name": f"scale-{n}x{n}", "contacts": n, "agents": n, "scorer": engine.scorer.name, "repeats": repeats,
             **_summary(t), "cpu_mean_ms": cpu_ms, "naive_p50_ms": None, "speedup_p50": None, "pruning_gap": None,
-            "pruning_gap_max": None, "served_lost_max": None, "candidates_pruned": int(engine.tick(snaps[0]).n_candidates),
-            "max_rss_mb": max_rss_mb()}
+            "pruning_gap_max": None, "served_lost_max": None,
+            "candidates_pruned": int(engine.tick(snaps[0]).n_candidates), "max_rss_mb": max_rss_mb()}
