@@ -11,6 +11,12 @@ bounded auction on the cheap values first prices each agent-channel by how conte
 then every contact keeps its top-K agents by value minus price, every agent-channel keeps its
 top-K contacts by value minus the contact's profit, and the auction's own assignment is kept.
 Those are the pairs with the smallest reduced cost, the ones an optimal solution uses.
+
+Eligibility depends on a contact only through its (intent, language, channel) group, so it is
+decided once per group; retrieval reads every pair through its group (the agent-side part of
+its cheap value precomputed per group member, the contact-side part per contact) and keeps
+only the pruned pairs: memory grows with contacts + agents, not with their product (a
+10,000 x 10,000 tick has 23M eligible pairs).
 """
 from __future__ import annotations
 
@@ -267,7 +273,6 @@ def _select(gid, ptr, base, sent, style, res, agent, c_term, c_negw, c_style, c_
     once no later one can enter its resource's top-K. Ties keep the smaller index (member
     position, contact row), in whatever order the scans meet them."""
     n = len(gid)
-    n_groups = len(ptr) - 1
     r_val = np.empty(top_k, dtype=np.float64)
     r_idx = np.empty(top_k, dtype=np.int64)
     profit = np.zeros(n, dtype=np.float64)
@@ -294,6 +299,20 @@ def _select(gid, ptr, base, sent, style, res, agent, c_term, c_negw, c_style, c_
         if arc_of[i] >= 0:
             out_c[n_out], out_a[n_out] = i, agent[arc_of[i]]
             n_out += 1
+    s_idx, s_cnt = _resource_top_k(gid, ptr, base, sent, style, res, c_term, c_negw, c_style, c_up, style_w, profit,
+                                   n_res, top_k)
+    for r in range(n_res):
+        for x in range(s_cnt[r]):
+            out_c[n_out], out_a[n_out] = s_idx[r, x], r // n_chan
+            n_out += 1
+    return out_c[:n_out], out_a[:n_out]
+
+
+@njit(cache=True)
+def _resource_top_k(gid, ptr, base, sent, style, res, c_term, c_negw, c_style, c_up, style_w, profit, n_res, top_k):
+    """Each resource's top-K contacts by value - profit (``s_idx[r, :s_cnt[r]]``): every member
+    reads its group's contacts by descending ``c_term - profit`` and stops once none can enter."""
+    n, n_groups = len(gid), len(ptr) - 1
     # contacts of each group, by descending c_term - profit (ties: contact order)
     c_ptr = np.zeros(n_groups + 1, dtype=np.int64)
     for i in range(n):
@@ -328,11 +347,7 @@ def _select(gid, ptr, base, sent, style, res, agent, c_term, c_negw, c_style, c_
                     s_cnt[r] = _insert(s_val[r], s_idx[r], s_cnt[r], top_k, v, i)
                     if s_cnt[r] == top_k:
                         s_min[r] = s_val[r, top_k - 1]
-    for r in range(n_res):
-        for x in range(s_cnt[r]):
-            out_c[n_out], out_a[n_out] = s_idx[r, x], r // n_chan
-            n_out += 1
-    return out_c[:n_out], out_a[:n_out]
+    return s_idx, s_cnt
 
 
 @njit(cache=True)
