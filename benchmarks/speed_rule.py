@@ -1,6 +1,7 @@
 """Issue 14, rule-based side: retrieval and the flow against a baseline revision, interleaved.
 
     python -m benchmarks.speed_rule --baseline REV [--sizes 1000 2000 5000] [--repeats 5] [--json OUT]
+    python -m benchmarks.speed_rule --top-k 4 8 12 16 [--json OUT]
 
 For each n x n specialists snapshot (``scale-NxN``'s workload, seed 5000): the retrieval of
 git revision ``REV`` (its ``assign/candidates.py``, loaded from git) against this checkout's,
@@ -8,6 +9,10 @@ then the flow on one graph against the flow split into connected components, eac
 in alternation in one process (wall and process CPU milliseconds: CPU time is what a shared
 machine distorts least). Also the optimum of the flow on each revision's candidate set, so
 that a change in what retrieval keeps shows up as a change in the objective.
+
+``--top-k``: instead, the rule-based 1000 x 1000 cases (``benchmarks.tick``'s workloads, two
+snapshots each) ticked by one router per ``top_k``, in alternation: process CPU ms per tick
+and the largest pruning gap against the dense optimum (``benchmarks.tick.naive_tick``).
 """
 from __future__ import annotations
 
@@ -88,13 +93,53 @@ def run_size(n: int, *, baseline, repeats: int) -> dict:
     return out
 
 
+def top_k_sweep(ks: list[int], *, repeats: int) -> list[dict]:
+    """CPU per tick and pruning gap of each ``top_k`` on the rule-based 1000 x 1000 cases."""
+    from assign.config import RouterConfig
+    from assign.router import Router
+    from assign.workload import synthetic_snapshot
+    from benchmarks.tick import naive_tick
+
+    routers = {k: Router(config=RouterConfig(top_k=k)) for k in ks}
+    rows = []
+    for kind, density in (("specialists", 0.4), ("generalists", 0.85)):
+        snaps = [synthetic_snapshot(n_contacts=1000, n_agents=1000, seed=1000 + s, skill_density=density)
+                 for s in range(2)]
+        any_router = next(iter(routers.values()))
+        refs = [naive_tick(s, scorer=any_router.scorer, config=any_router.config)[0] for s in snaps]
+        cpu, gap = {k: [] for k in ks}, {k: [] for k in ks}
+        for rep in range(repeats):
+            for k, router in routers.items():
+                c0 = time.process_time()
+                res = router.tick(snaps[rep % 2])
+                cpu[k].append((time.process_time() - c0) * 1e3)
+                gap[k].append((refs[rep % 2] - res.objective) / abs(refs[rep % 2]))
+        for k in ks:
+            rows.append({"case": f"{kind}-1000x1000", "top_k": k, "cpu_p50_ms": float(np.median(cpu[k])),
+                         "pruning_gap_max": float(max(gap[k])),
+                         "arcs": int(routers[k].problem(snaps[0]).problem.n_arcs)})
+            row = rows[-1]
+            print(f"{kind} top_k {k}: cpu p50 {row['cpu_p50_ms']:.1f} ms, gap max {row['pruning_gap_max']:.2e}, "
+                  f"arcs {row['arcs']}", file=sys.stderr, flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--baseline", required=True, help="git revision whose retrieval to compare against")
+    ap.add_argument("--baseline", help="git revision whose retrieval to compare against")
+    ap.add_argument("--top-k", type=int, nargs="+", help="sweep these top_k values instead (see above)")
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 5000])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--json", dest="json_out")
     args = ap.parse_args(argv)
+    if args.top_k:
+        rows = top_k_sweep(args.top_k, repeats=args.repeats)
+        if args.json_out:
+            with open(args.json_out, "w") as f:
+                json.dump({"benchmark": "speed_rule.top_k", "rows": rows}, f, indent=2)
+        return 0
+    if not args.baseline:
+        ap.error("--baseline REV is required (or --top-k)")
     baseline = load_baseline(args.baseline)
     rows = []
     for n in args.sizes:
