@@ -11,6 +11,12 @@ bounded auction on the cheap values first prices each agent-channel by how conte
 then every contact keeps its top-K agents by value minus price, every agent-channel keeps its
 top-K contacts by value minus the contact's profit, and the auction's own assignment is kept.
 Those are the pairs with the smallest reduced cost, the ones an optimal solution uses.
+
+Eligibility depends on a contact only through its (intent, language, channel) group, so it is
+decided once per group; retrieval reads every pair through its group (the agent-side part of
+its cheap value precomputed per group member, the contact-side part per contact) and keeps
+only the pruned pairs: memory grows with contacts + agents, not with their product (a
+10,000 x 10,000 tick has 23M eligible pairs).
 """
 from __future__ import annotations
 
@@ -78,32 +84,30 @@ class Candidates:
 
 
 @njit(cache=True)
-def _eligible(c_lang, c_intent, c_chan, c_style, c_neg, c_term, speaks_t, skill_t, prior_t, a_style,
-              a_sent, style_bonus, sentiment_coef, free_t, a_term, min_prof, require_language, w_score):
-    """CSR of eligible (contact, agent) pairs, agents ascending within a contact.
-
-    Eligibility depends only on (intent, language, channel), so each such group's agent list
-    is built once and copied to its contacts; only the pair terms are computed per pair.
-    """
-    n, m = len(c_lang), len(a_term)
+def _groups(c_lang, c_intent, c_chan, speaks_t, skill_t, free_t, min_prof, require_language):
+    """Eligibility per (intent, language, channel) group, never per pair: each contact's group
+    (``gid``), each group's agents with room in ascending order (``members[ptr[g]:ptr[g+1]]``),
+    its intent and channel, and whether any agent passes language and skill (capacity aside)."""
+    n, m = len(c_lang), speaks_t.shape[1]
     n_lang, n_chan = speaks_t.shape[0], free_t.shape[0]
-    group = (c_intent * n_lang + c_lang) * n_chan + c_chan
-    n_groups = skill_t.shape[0] * n_lang * n_chan
-    g_start = np.full(n_groups, -1, dtype=np.int64)
-    g_len = np.zeros(n_groups, dtype=np.int64)
-    g_skilled = np.zeros(n_groups, dtype=np.bool_)
-    members = np.empty(0, dtype=np.int64)
-    used = 0
+    key = (c_intent * n_lang + c_lang) * n_chan + c_chan
+    g_of_key = np.full(skill_t.shape[0] * n_lang * n_chan, -1, dtype=np.int64)
+    gid = np.empty(n, dtype=np.int64)
+    first = np.empty(n, dtype=np.int64)
+    n_groups = 0
     for i in range(n):
-        g = group[i]
-        if g_start[g] >= 0:
-            continue
+        if g_of_key[key[i]] < 0:
+            g_of_key[key[i]] = n_groups
+            first[n_groups] = i
+            n_groups += 1
+        gid[i] = g_of_key[key[i]]
+    ptr = np.zeros(n_groups + 1, dtype=np.int64)
+    g_skilled = np.zeros(n_groups, dtype=np.bool_)
+    members = np.empty(n_groups * m, dtype=np.int64)
+    for g in range(n_groups):
+        i = first[g]
         prof, spk, fr = skill_t[c_intent[i]], speaks_t[c_lang[i]], free_t[c_chan[i]]
-        if used + m > len(members):
-            grown = np.empty(max(2 * len(members), used + m), dtype=np.int64)
-            grown[:used] = members[:used]
-            members = grown
-        g_start[g] = used
+        used = ptr[g]
         for j in range(m):
             if not is_skilled(prof[j], spk[j], min_prof, require_language):
                 continue
@@ -111,34 +115,70 @@ def _eligible(c_lang, c_intent, c_chan, c_style, c_neg, c_term, speaks_t, skill_
             if fr[j] > 0:
                 members[used] = j
                 used += 1
-        g_len[g] = used - g_start[g]
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    skilled = np.zeros(n, dtype=np.bool_)
-    for i in range(n):
-        indptr[i + 1] = indptr[i] + g_len[group[i]]
-        skilled[i] = g_skilled[group[i]]
-    agent = np.empty(indptr[n], dtype=np.int64)
-    cheap = np.empty(indptr[n], dtype=np.float64)
-    for i in range(n):
-        g, k = group[i], indptr[i]
-        pri = prior_t[c_intent[i]]
-        cs, neg, ct = c_style[i], c_neg[i] * sentiment_coef, c_term[i]
-        for t in range(g_len[g]):
-            j = members[g_start[g] + t]
-            est = pri[j] + neg * a_sent[j]
-            if cs >= 0 and cs == a_style[j]:
-                est += style_bonus
-            agent[k] = j
-            cheap[k] = w_score * est + ct + a_term[j]
-            k += 1
-    return indptr, agent, cheap, skilled
+        ptr[g + 1] = used
+    g_intent = c_intent[first[:n_groups]]
+    g_chan = c_chan[first[:n_groups]]
+    return gid, ptr, members[:ptr[n_groups]].copy(), g_skilled, g_intent, g_chan
 
 
 @njit(cache=True)
-def _auction(indptr, res, value, capacity, eps, max_bids):
-    """Bounded forward auction with capacities (Bertsekas). Returns resource prices and each
-    contact's arc (-1 when it holds none). Used only to price congestion; not to decide."""
-    n = len(indptr) - 1
+def _all_pairs(gid, ptr, members):
+    """Every eligible pair as CSR (agents ascending within a contact): small ticks only."""
+    n = len(gid)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        indptr[i + 1] = indptr[i] + ptr[gid[i] + 1] - ptr[gid[i]]
+    agent = np.empty(indptr[n], dtype=np.int64)
+    for i in range(n):
+        g = gid[i]
+        agent[indptr[i]:indptr[i + 1]] = members[ptr[g]:ptr[g + 1]]
+    return indptr, agent
+
+
+@njit(cache=True)
+def _member_terms(ptr, members, g_intent, g_chan, prior_t, a_term, a_sent, a_style, w_score, n_chan):
+    """Each group's members ordered by their agent-side cheap value ``w_score * prior + agent
+    term`` (``base``, descending; ties by agent), with their sentiment handling, style,
+    resource and agent. Scans in this order stop as soon as no later member can matter."""
+    base = np.empty(len(members), dtype=np.float64)
+    sent = np.empty(len(members), dtype=np.float64)
+    style = np.empty(len(members), dtype=np.int64)
+    res = np.empty(len(members), dtype=np.int64)
+    agent = np.empty(len(members), dtype=np.int64)
+    for g in range(len(ptr) - 1):
+        pri = prior_t[g_intent[g]]
+        seg = members[ptr[g]:ptr[g + 1]]
+        b = np.empty(len(seg), dtype=np.float64)
+        for x in range(len(seg)):
+            b[x] = -(w_score * pri[seg[x]] + a_term[seg[x]])
+        order = np.argsort(b, kind="mergesort")
+        for x in range(len(seg)):
+            t, j = ptr[g] + x, seg[order[x]]
+            base[t] = -b[order[x]]
+            sent[t] = a_sent[j]
+            style[t] = a_style[j]
+            res[t] = j * n_chan + g_chan[g]
+            agent[t] = j
+    return base, sent, style, res, agent
+
+
+@njit(cache=True, inline="always")
+def _cheap(base, sent, style, t, c_term, c_negw, c_style, style_w):
+    """A pair's cheap value: the member's agent-side terms plus the contact's."""
+    v = base[t] + c_term + c_negw * sent[t]
+    if c_style >= 0 and c_style == style[t]:
+        v += style_w
+    return v
+
+
+@njit(cache=True)
+def _auction(gid, ptr, base, sent, style, res, c_term, c_negw, c_style, c_up, style_w, capacity, eps, max_bids):
+    """Bounded forward auction with capacities (Bertsekas) on the cheap values, read through
+    the groups. Returns resource prices and each contact's member index (-1 when it holds
+    none). Used only to price congestion; not to decide. A bid's scan stops at the first
+    member whose best possible net value (``base + c_term + c_up``, prices being >= 0)
+    cannot beat the second best so far: the same bid as a full scan, in the members' order."""
+    n = len(gid)
     n_res = len(capacity)
     offset = np.zeros(n_res + 1, dtype=np.int64)
     for r in range(n_res):
@@ -151,25 +191,29 @@ def _auction(indptr, res, value, capacity, eps, max_bids):
     stack = np.empty(n + max_bids + 1, dtype=np.int64)
     top = 0
     for i in range(n - 1, -1, -1):
-        if indptr[i + 1] > indptr[i]:
+        if ptr[gid[i] + 1] > ptr[gid[i]]:
             stack[top] = i
             top += 1
     bids = 0
     while top > 0 and bids < max_bids:
         top -= 1
         i = stack[top]
-        best, second, best_k = -1e300, 0.0, -1
-        for k in range(indptr[i], indptr[i + 1]):
-            net = value[k] - price[res[k]]
+        g = gid[i]
+        ct, cn, cs, up = c_term[i], c_negw[i], c_style[i], c_term[i] + c_up[i]
+        best, second, best_t = -1e300, 0.0, -1
+        for t in range(ptr[g], ptr[g + 1]):
+            if base[t] + up <= second:
+                break
+            net = _cheap(base, sent, style, t, ct, cn, cs, style_w) - price[res[t]]
             if net > best:
                 if best > second:
                     second = best
-                best, best_k = net, k
+                best, best_t = net, t
             elif net > second:
                 second = net
-        if best_k < 0 or best <= 0.0:
+        if best_t < 0 or best <= 0.0:
             continue  # staying unassigned is worth as much: give up
-        r = res[best_k]
+        r = res[best_t]
         bid = price[r] + best - second + eps
         bids += 1
         if n_held[r] < capacity[r]:
@@ -186,7 +230,7 @@ def _auction(indptr, res, value, capacity, eps, max_bids):
             top += 1
         holder[slot] = i
         held_bid[slot] = bid
-        arc_of[i] = best_k
+        arc_of[i] = best_t
         if n_held[r] == capacity[r]:
             low = 1e300
             for s in range(offset[r], offset[r + 1]):
@@ -198,15 +242,16 @@ def _auction(indptr, res, value, capacity, eps, max_bids):
 
 @njit(cache=True)
 def _insert(buf_val, buf_idx, count, k, val, idx):
-    """Keep the k best (value desc, earlier index first) in a small sorted buffer."""
+    """Keep the k best (value desc, then smaller index) in a small sorted buffer, whatever
+    the order they arrive in."""
     if count < k:
         pos = count
         count += 1
-    elif val > buf_val[k - 1]:
+    elif val > buf_val[k - 1] or (val == buf_val[k - 1] and idx < buf_idx[k - 1]):
         pos = k - 1
     else:
         return count
-    while pos > 0 and buf_val[pos - 1] < val:
+    while pos > 0 and (buf_val[pos - 1] < val or (buf_val[pos - 1] == val and buf_idx[pos - 1] > idx)):
         buf_val[pos] = buf_val[pos - 1]
         buf_idx[pos] = buf_idx[pos - 1]
         pos -= 1
@@ -216,35 +261,118 @@ def _insert(buf_val, buf_idx, count, k, val, idx):
 
 
 @njit(cache=True)
-def _select(indptr, res, value, price, arc_of, n_res, top_k):
-    """Keep each contact's top-K arcs by value - price, each resource's top-K by value - profit,
-    and the auction's arcs."""
-    n = len(indptr) - 1
-    keep = np.zeros(len(res), dtype=np.bool_)
+def _select(gid, ptr, base, sent, style, res, agent, c_term, c_negw, c_style, c_up, style_w, price, arc_of, n_res,
+            n_chan, top_k):
+    """The kept pairs as (contact, agent), unsorted and possibly repeated: each contact's top-K
+    agents by value - price, each resource's top-K contacts by value - the contact's profit,
+    and the auction's arcs. Memory O((contacts + resources) * K), whatever the grid.
+
+    Both scans run in an order that bounds what is left: a contact reads its group's members
+    by descending ``base`` and stops once no later one can enter its top-K or raise its
+    profit; each member reads its group's contacts by descending ``c_term - profit`` and stops
+    once no later one can enter its resource's top-K. Ties keep the smaller index (member
+    position, contact row), in whatever order the scans meet them."""
+    n = len(gid)
     r_val = np.empty(top_k, dtype=np.float64)
     r_idx = np.empty(top_k, dtype=np.int64)
+    profit = np.zeros(n, dtype=np.float64)
+    out_c = np.empty(n * (top_k + 1) + n_res * top_k, dtype=np.int64)
+    out_a = np.empty(len(out_c), dtype=np.int64)
+    n_out = 0
+    for i in range(n):
+        g = gid[i]
+        ct, cn, cs, up = c_term[i], c_negw[i], c_style[i], c_term[i] + c_up[i]
+        cnt = 0
+        best = 0.0
+        for t in range(ptr[g], ptr[g + 1]):
+            if base[t] + up <= best and cnt == top_k and base[t] + up < r_val[top_k - 1]:
+                break
+            net = _cheap(base, sent, style, t, ct, cn, cs, style_w) - price[res[t]]
+            if net > best:
+                best = net
+            if cnt < top_k or net >= r_val[top_k - 1]:
+                cnt = _insert(r_val, r_idx, cnt, top_k, net, t)
+        profit[i] = best
+        for x in range(cnt):
+            out_c[n_out], out_a[n_out] = i, agent[r_idx[x]]
+            n_out += 1
+        if arc_of[i] >= 0:
+            out_c[n_out], out_a[n_out] = i, agent[arc_of[i]]
+            n_out += 1
+    s_idx, s_cnt = _resource_top_k(gid, ptr, base, sent, style, res, c_term, c_negw, c_style, c_up, style_w, profit,
+                                   n_res, top_k)
+    for r in range(n_res):
+        for x in range(s_cnt[r]):
+            out_c[n_out], out_a[n_out] = s_idx[r, x], r // n_chan
+            n_out += 1
+    return out_c[:n_out], out_a[:n_out]
+
+
+@njit(cache=True)
+def _resource_top_k(gid, ptr, base, sent, style, res, c_term, c_negw, c_style, c_up, style_w, profit, n_res, top_k):
+    """Each resource's top-K contacts by value - profit (``s_idx[r, :s_cnt[r]]``): every member
+    reads its group's contacts by descending ``c_term - profit`` and stops once none can enter."""
+    n, n_groups = len(gid), len(ptr) - 1
+    # contacts of each group, by descending c_term - profit (ties: contact order)
+    c_ptr = np.zeros(n_groups + 1, dtype=np.int64)
+    for i in range(n):
+        c_ptr[gid[i] + 1] += 1
+    for g in range(n_groups):
+        c_ptr[g + 1] += c_ptr[g]
+    fill = c_ptr[:-1].copy()
+    by_group = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        by_group[fill[gid[i]]] = i
+        fill[gid[i]] += 1
+    key = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        key[i] = c_term[i] - profit[i]
     s_val = np.empty((n_res, top_k), dtype=np.float64)
     s_idx = np.empty((n_res, top_k), dtype=np.int64)
     s_cnt = np.zeros(n_res, dtype=np.int64)
+    s_min = np.full(n_res, -np.inf)  # a resource's K-th best so far (-inf until it has K)
+    for g in range(n_groups):
+        mine = by_group[c_ptr[g]:c_ptr[g + 1]]
+        order = mine[np.argsort(-key[mine], kind="mergesort")]
+        g_up = -np.inf
+        for i in order:
+            g_up = max(g_up, c_up[i])
+        for t in range(ptr[g], ptr[g + 1]):
+            r = res[t]
+            for i in order:
+                if base[t] + key[i] + g_up < s_min[r]:
+                    break
+                v = _cheap(base, sent, style, t, c_term[i], c_negw[i], c_style[i], style_w) - profit[i]
+                if v >= s_min[r]:
+                    s_cnt[r] = _insert(s_val[r], s_idx[r], s_cnt[r], top_k, v, i)
+                    if s_cnt[r] == top_k:
+                        s_min[r] = s_val[r, top_k - 1]
+    return s_idx, s_cnt
+
+
+@njit(cache=True)
+def _compact(pc, pa, n):
+    """Pairs (contact, agent) sorted by contact then agent, repeats removed."""
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    for x in range(len(pc)):
+        indptr[pc[x] + 1] += 1
     for i in range(n):
-        cnt = 0
-        profit = 0.0
-        for k in range(indptr[i], indptr[i + 1]):
-            net = value[k] - price[res[k]]
-            if net > profit:
-                profit = net
-            cnt = _insert(r_val, r_idx, cnt, top_k, net, k)
-        for t in range(cnt):
-            keep[r_idx[t]] = True
-        for k in range(indptr[i], indptr[i + 1]):
-            r = res[k]
-            s_cnt[r] = _insert(s_val[r], s_idx[r], s_cnt[r], top_k, value[k] - profit, k)
-        if arc_of[i] >= 0:
-            keep[arc_of[i]] = True
-    for r in range(n_res):
-        for t in range(s_cnt[r]):
-            keep[s_idx[r, t]] = True
-    return keep
+        indptr[i + 1] += indptr[i]
+    fill = indptr[:-1].copy()
+    agent = np.empty(len(pc), dtype=np.int64)
+    for x in range(len(pc)):
+        agent[fill[pc[x]]] = pa[x]
+        fill[pc[x]] += 1
+    out_c = np.empty(len(pc), dtype=np.int64)
+    out_a = np.empty(len(pc), dtype=np.int64)
+    n_out = 0
+    for i in range(n):
+        row = np.sort(agent[indptr[i]:indptr[i + 1]])
+        for x in range(len(row)):
+            if x == 0 or row[x] != row[x - 1]:
+                out_c[n_out], out_a[n_out] = i, row[x]
+                n_out += 1
+    return out_c[:n_out], out_a[:n_out]
 
 
 def find_candidates(*, contacts: ContactTerms, agents: AgentTerms, prior: Prior, min_proficiency: float,
@@ -254,26 +382,70 @@ def find_candidates(*, contacts: ContactTerms, agents: AgentTerms, prior: Prior,
     ``agents.skill`` decides eligibility; ``prior`` is the scorer's cheap linear estimate of
     a pair's score (see :class:`assign.scorer.Prior`), rows in the same agent order. The
     cheap value of a pair is ``w_score * prior + contacts.term + agents.term``. A resource is
-    one agent on one channel (``agents.free`` is (n_agents, n_channels)).
+    one agent on one channel (``agents.free`` is (n_agents, n_channels)). Pruning reads the
+    eligible pairs through their (intent, language, channel) groups and never builds the
+    full list: memory grows with contacts + agents, not with their product.
     """
     c, a = contacts, agents
     n_channels = a.free.shape[1]
-    indptr, agent, cheap, skilled = _eligible(
+    gid, ptr, members, g_skilled, g_intent, g_chan = _groups(
         c.language.astype(np.int64), c.intent.astype(np.int64), c.channel.astype(np.int64),
-        c.style.astype(np.int64), c.neg_sentiment.astype(np.float64), c.term.astype(np.float64),
         np.ascontiguousarray(a.speaks.T, dtype=np.bool_), np.ascontiguousarray(a.skill.T, dtype=np.float64),
-        np.ascontiguousarray(prior.agent_intent.T, dtype=np.float64), a.style.astype(np.int64),
-        a.sentiment_handling.astype(np.float64), float(prior.style_bonus), float(prior.sentiment_coef),
-        np.ascontiguousarray(a.free.T.astype(np.int64)), a.term.astype(np.float64),
-        float(min_proficiency), bool(require_language), float(w_score))
-    contact = np.repeat(np.arange(len(c.language), dtype=np.int64), np.diff(indptr))
-    n_eligible = len(agent)
+        np.ascontiguousarray(a.free.T.astype(np.int64)), float(min_proficiency), bool(require_language))
+    skilled = g_skilled[gid]
+    sizes = np.diff(ptr)[gid]
+    n_eligible = int(sizes.sum())
+    terms = _member_terms(ptr, members, g_intent, g_chan, np.ascontiguousarray(prior.agent_intent.T, dtype=np.float64),
+                          a.term.astype(np.float64), a.sentiment_handling.astype(np.float64),
+                          a.style.astype(np.int64), float(w_score), n_channels)
+    c_term = c.term.astype(np.float64)
+    c_negw = float(w_score) * float(prior.sentiment_coef) * c.neg_sentiment.astype(np.float64)
+    c_style = c.style.astype(np.int64)
+    style_w = float(w_score) * float(prior.style_bonus)
     if prune and n_eligible:
-        res = agent * n_channels + c.channel.astype(np.int64)[contact]
-        spread = float(cheap.max() - cheap.min()) or 1.0
-        price, arc_of = _auction(indptr, res, cheap, a.free.reshape(-1).astype(np.int64),
-                                 AUCTION_EPS * spread, 20 * len(c.language) + 1000)
-        keep = _select(indptr, res, cheap, price, arc_of, a.free.size, int(top_k))
-        contact, agent, cheap = contact[keep], agent[keep], cheap[keep]
+        base, sent, style, res, agent_of = terms
+        lo, hi = _cheap_range(gid, ptr, base, sent, c_term, c_negw, style_w)
+        s_lo, s_hi = float(sent.min()), float(sent.max())
+        c_up = np.maximum(c_negw * s_lo, c_negw * s_hi) + max(style_w, 0.0)  # the most the pair terms add
+        price, arc_of = _auction(gid, ptr, base, sent, style, res, c_term, c_negw, c_style, c_up, style_w,
+                                 a.free.reshape(-1).astype(np.int64), AUCTION_EPS * ((hi - lo) or 1.0),
+                                 20 * len(c.language) + 1000)
+        pc, pa = _select(gid, ptr, base, sent, style, res, agent_of, c_term, c_negw, c_style, c_up, style_w, price,
+                         arc_of, a.free.size, n_channels, int(top_k))
+        contact, agent = _compact(pc, pa, len(gid))
+    else:
+        indptr, agent = _all_pairs(gid, ptr, members)
+        contact = np.repeat(np.arange(len(gid), dtype=np.int64), np.diff(indptr))
+    cheap = _pair_cheap(contact, agent, prior=prior, contacts=c, agents=a, w_score=w_score)
     return Candidates(contact=contact, agent=agent, cheap=cheap, skilled=skilled,
-                      n_eligible=int(n_eligible), pruned=bool(prune and n_eligible))
+                      n_eligible=n_eligible, pruned=bool(prune and n_eligible))
+
+
+@njit(cache=True)
+def _cheap_range(gid, ptr, base, sent, c_term, c_negw, style_w):
+    """Bounds on the eligible pairs' cheap values (the auction's step scales with their
+    spread): each group's member extremes plus each contact's own terms."""
+    lo, hi = 1e300, -1e300
+    g_lo = np.full(len(ptr) - 1, 1e300)
+    g_hi = np.full(len(ptr) - 1, -1e300)
+    for g in range(len(ptr) - 1):
+        for t in range(ptr[g], ptr[g + 1]):
+            g_lo[g] = min(g_lo[g], base[t])
+            g_hi[g] = max(g_hi[g], base[t])
+    s_lo, s_hi = sent.min(), sent.max()
+    for i in range(len(gid)):
+        g = gid[i]
+        if ptr[g + 1] > ptr[g]:
+            lo = min(lo, g_lo[g] + c_term[i] + min(c_negw[i] * s_lo, c_negw[i] * s_hi))
+            hi = max(hi, g_hi[g] + c_term[i] + max(c_negw[i] * s_lo, c_negw[i] * s_hi) + max(style_w, 0.0))
+    return lo, hi
+
+
+def _pair_cheap(contact: np.ndarray, agent: np.ndarray, *, prior: Prior, contacts: ContactTerms,
+                agents: AgentTerms, w_score: float) -> np.ndarray:
+    """The cheap value of the given pairs (numpy)."""
+    c, a = contacts, agents
+    cs = c.style[contact]
+    est = (prior.agent_intent[agent, c.intent[contact]] + prior.sentiment_coef * c.neg_sentiment[contact]
+           * a.sentiment_handling[agent] + prior.style_bonus * ((cs >= 0) & (cs == a.style[agent])))
+    return w_score * est + c.term[contact] + a.term[agent]

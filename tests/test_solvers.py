@@ -110,3 +110,29 @@ def test_hungarian_refuses_matrices_too_large():
             solve_hungarian(p)
     finally:
         h.MAX_CELLS = old
+
+
+def test_flow_split_into_components_matches_milp(monkeypatch):
+    """Large graphs are solved one connected component at a time: forced on small ones here,
+    the answers must still be the MILP optimum, and the parts must partition the arcs."""
+    from assign.solve import flow
+
+    monkeypatch.setattr(flow, "SPLIT_MIN_ARCS", 0)
+    rng = np.random.default_rng(23)
+    n_split = 0
+    for _ in range(25):
+        p = random_problem(rng, n=int(rng.integers(5, 60)), m=int(rng.integers(4, 40)), max_deg=3)
+        parts = flow.components(p) if p.n_arcs else []
+        if p.n_arcs:
+            assert np.array_equal(np.sort(np.concatenate(parts)), np.arange(p.n_arcs))
+            for part in parts:  # no contact and no resource in two parts
+                others = np.setdiff1d(np.arange(p.n_arcs), part)
+                assert not np.intersect1d(p.contact[part], p.contact[others]).size
+                assert not np.intersect1d(p.resource[part], p.resource[others]).size
+        n_split += len(parts) > 1
+        sol = solve_flow(p)
+        p.check(sol.arcs)
+        served, value = milp_reference(p)
+        assert len(sol.arcs) == served
+        assert p.objective(sol.arcs) == pytest.approx(value, abs=1e-6)
+    assert n_split >= 10  # the split path really ran

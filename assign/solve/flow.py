@@ -20,10 +20,18 @@ the largest); when the bound is coarser, the flow refuses with :class:`SolverErr
 the router falls back to the exact float solver (``hungarian``) with the reason recorded.
 This is what keeps one outlier (1e12 among values in 0..1) or a huge tick from silently
 turning every other choice arbitrary.
+
+Large graphs are solved one connected component at a time (:data:`SPLIT_MIN_ARCS`): a
+contact only reaches resources of its own channel, so a tick falls apart into one
+independent problem per channel at least, and OR-Tools' cost scaling does less work on
+the parts than on their union. Each part is an exact solve of its own arcs, so the union
+is optimal; arcs keep their order inside each part.
 """
 from __future__ import annotations
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 from assign.errors import SolverError
 from assign.solve.problem import Problem, Solution
@@ -33,6 +41,8 @@ MAX_SCALE = 10**15
 MIN_SCALE = 10**4
 #: Differences smaller than this share of the values' typical spread may be treated as ties.
 RESOLUTION = 1e-8
+#: Graphs with at least this many arcs are solved one connected component at a time.
+SPLIT_MIN_ARCS = 20_000
 
 
 def cost_scale(*, n_contacts: int, n_nodes: int) -> int:
@@ -82,9 +92,42 @@ def resolution_problem(value: np.ndarray, *, scale: int, max_error: float, n_ser
             f"they need; an exact float solver is required")
 
 
+def components(problem: Problem) -> list[np.ndarray]:
+    """The arcs of each connected component of the contact-resource graph (ascending arc
+    indices; components in order of their first arc)."""
+    n = problem.n_contacts
+    graph = csr_matrix((np.ones(problem.n_arcs, dtype=np.int8), (problem.contact, n + problem.resource)),
+                       shape=(n + problem.n_resources,) * 2)
+    _, labels = connected_components(graph, directed=False)
+    arc_label = labels[problem.contact]
+    order = np.argsort(arc_label, kind="stable")
+    cuts = np.flatnonzero(np.diff(arc_label[order])) + 1
+    parts = np.split(order, cuts)
+    return sorted(parts, key=lambda part: int(part[0]))
+
+
+def _part(problem: Problem, arcs: np.ndarray) -> Problem:
+    """The sub-problem on ``arcs`` with its contacts and resources renumbered in order."""
+    cs, rs = np.unique(problem.contact[arcs]), np.unique(problem.resource[arcs])
+    return Problem(n_contacts=len(cs), contact=np.searchsorted(cs, problem.contact[arcs]),
+                   resource=np.searchsorted(rs, problem.resource[arcs]), value=problem.value[arcs],
+                   capacity=problem.capacity[rs])
+
+
 def solve_flow(problem: Problem) -> Solution:
-    """Solve exactly with ``ortools.graph.python.min_cost_flow.SimpleMinCostFlow``; raises
-    :class:`SolverError` when integer costs cannot represent the values finely enough."""
+    """Solve exactly with ``ortools.graph.python.min_cost_flow.SimpleMinCostFlow``, one
+    connected component at a time on large graphs; raises :class:`SolverError` when integer
+    costs cannot represent the values finely enough."""
+    if problem.n_arcs >= SPLIT_MIN_ARCS:
+        parts = components(problem)
+        if len(parts) > 1:
+            arcs = [part[_solve_one(_part(problem, part)).arcs] for part in parts]
+            return Solution(arcs=np.sort(np.concatenate(arcs)), solver="flow", optimal=True)
+    return _solve_one(problem)
+
+
+def _solve_one(problem: Problem) -> Solution:
+    """One min-cost flow on the whole graph."""
     try:
         from ortools.graph.python import min_cost_flow
     except ImportError as err:  # pragma: no cover - ortools is a core dependency

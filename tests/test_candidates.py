@@ -1,0 +1,78 @@
+"""Retrieval through (intent, language, channel) groups against brute force on the full grid."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assign import candidates as C
+from assign.config import RouterConfig
+from assign.eligibility import eligible
+from assign.router import Router
+from assign.solve import value as pair_value
+from assign.workload import synthetic_snapshot
+
+
+def _inputs(n: int, m: int, seed: int):
+    snap = synthetic_snapshot(n_contacts=n, n_agents=m, seed=seed)  # ids already in order
+    c, a, cfg = snap.contacts, snap.agents, RouterConfig()
+    contacts = C.ContactTerms.of(c, term=cfg.w_aging * pair_value.aging(urgency=c.urgency, waited_s=c.waited_s,
+                                                                         config=cfg))
+    agents = C.AgentTerms.of(a, term=cfg.w_fairness * pair_value.fairness(idle_s=a.idle_s, config=cfg))
+    return snap, contacts, agents, Router().scorer.prior(snap)
+
+
+def _grid(snap, contacts, agents, prior):
+    """Every pair's eligibility and cheap value, on the full grid (numpy)."""
+    c, a = snap.contacts, snap.agents
+    ci, ai = np.repeat(np.arange(snap.n_contacts), snap.n_agents), np.tile(np.arange(snap.n_agents), snap.n_contacts)
+    ok = eligible(a.skill[ai, c.intent[ci]], a.speaks[ai, c.language[ci]], a.free[ai, c.channel[ci]].astype(np.int64),
+                  0.2, True)
+    cheap = C._pair_cheap(ci, ai, prior=prior, contacts=contacts, agents=agents, w_score=1.0)
+    return ci[ok], ai[ok], cheap[ok]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_unpruned_pairs_are_exactly_the_eligible_grid(seed):
+    snap, contacts, agents, prior = _inputs(70, 40, seed)
+    got = C.find_candidates(contacts=contacts, agents=agents, prior=prior, min_proficiency=0.2, require_language=True,
+                            w_score=1.0, top_k=4, prune=False)
+    ci, ai, cheap = _grid(snap, contacts, agents, prior)
+    assert np.array_equal(got.contact, ci) and np.array_equal(got.agent, ai)
+    assert np.allclose(got.cheap, cheap, rtol=0, atol=1e-12)
+    assert got.n_eligible == len(ci)
+
+
+@pytest.mark.parametrize("seed,top_k", [(0, 3), (1, 5), (2, 8)])
+def test_top_k_scans_that_stop_early_keep_what_full_scans_keep(seed, top_k):
+    """At zero prices (no auction), the kept pairs are each contact's top-K agents by cheap
+    value and each resource's top-K contacts by cheap value minus the contact's best: the
+    brute-force sets on the full grid (random values: no ties)."""
+    snap, contacts, agents, prior = _inputs(90, 50, seed)
+    gid, ptr, members, _, g_intent, g_chan = C._groups(
+        contacts.language.astype(np.int64), contacts.intent.astype(np.int64), contacts.channel.astype(np.int64),
+        np.ascontiguousarray(agents.speaks.T), np.ascontiguousarray(agents.skill.T),
+        np.ascontiguousarray(agents.free.T.astype(np.int64)), 0.2, True)
+    n_ch = agents.free.shape[1]
+    base, sent, style, res, agent_of = C._member_terms(
+        ptr, members, g_intent, g_chan, np.ascontiguousarray(prior.agent_intent.T), agents.term,
+        agents.sentiment_handling, agents.style.astype(np.int64), 1.0, n_ch)
+    c_negw = prior.sentiment_coef * contacts.neg_sentiment
+    style_w = prior.style_bonus
+    c_up = np.maximum(c_negw * sent.min(), c_negw * sent.max()) + style_w
+    pc, pa = C._select(gid, ptr, base, sent, style, res, agent_of, contacts.term, c_negw,
+                       contacts.style.astype(np.int64), c_up, style_w, np.zeros(agents.free.size),
+                       np.full(snap.n_contacts, -1), agents.free.size, n_ch, top_k)
+    got = set(zip(pc.tolist(), pa.tolist()))
+    ci, ai, cheap = _grid(snap, contacts, agents, prior)
+    want = set()
+    profit = np.zeros(snap.n_contacts)
+    for i in range(snap.n_contacts):
+        mine = np.flatnonzero(ci == i)
+        profit[i] = max(0.0, cheap[mine].max(initial=0.0))
+        want |= {(i, int(ai[x])) for x in mine[np.argsort(-cheap[mine], kind="stable")[:top_k]]}
+    r = ai * n_ch + snap.contacts.channel[ci]
+    for res_id in np.unique(r):
+        mine = np.flatnonzero(r == res_id)
+        best = mine[np.argsort(-(cheap[mine] - profit[ci[mine]]), kind="stable")[:top_k]]
+        want |= {(int(ci[x]), int(ai[x])) for x in best}
+    assert got == want
