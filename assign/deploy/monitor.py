@@ -127,7 +127,7 @@ class MonitorReport:
 
 
 @dataclass(frozen=True)
-class _Side:
+class Side:
     """One side (reference or recent) after features and predictions: arrays per row."""
 
     hist: pd.DataFrame
@@ -137,7 +137,21 @@ class _Side:
     day: np.ndarray
     hour: np.ndarray
     in_null: np.ndarray     # rows that count (reference: after the warm-up)
-    matured: np.ndarray     # outcome known by now (reference: every labelled row)
+    done_at: np.ndarray     # when the contact ended (inf when not served)
+    matured: np.ndarray     # outcome known by the check's time (set by :meth:`matured_by`)
+
+    def take(self, mask: np.ndarray) -> Side:
+        """The rows where ``mask`` holds."""
+        m = np.asarray(mask, bool)
+        return Side(hist=self.hist[m].reset_index(drop=True), X=self.X[m], preds={k: v[m] for k, v in self.preds.items()},
+                    t=self.t[m], day=self.day[m], hour=self.hour[m], in_null=self.in_null[m], done_at=self.done_at[m],
+                    matured=self.matured[m])
+
+    def matured_by(self, now_s: float, delay_s: float) -> Side:
+        """This side with ``matured``: served and ended at least ``delay_s`` before ``now_s``."""
+        from dataclasses import replace
+
+        return replace(self, matured=np.isfinite(self.done_at) & (self.done_at + delay_s <= now_s))
 
 
 def monitor(recent: pd.DataFrame, *, reference: pd.DataFrame, model_dir: Any, config: MonitorConfig | None = None,
@@ -153,10 +167,19 @@ def monitor(recent: pd.DataFrame, *, reference: pd.DataFrame, model_dir: Any, co
     model = model_dir if isinstance(model_dir, ModelDir) else ModelDir.load(model_dir)
     ref_h, rec_h = _checked(reference, "reference"), _checked(recent, "recent")
     now_s = _now_seconds(rec_h, now)
-    delay = float(model.spec.label_delay_s if cfg.label_delay_s is None else cfg.label_delay_s)
-    ref = _side(model, ref_h, None, cfg, t0=_day0(ref_h, rec_h), now_s=None, delay=delay)
+    t0 = _day0(ref_h, rec_h)
+    ref = build_side(model, ref_h, None, cfg, t0=t0, reference=True)
     ctx = ref_h if context is None else _checked(context, "context")
-    rec = _side(model, rec_h, ctx, cfg, t0=_day0(ref_h, rec_h), now_s=now_s, delay=delay)
+    rec = build_side(model, rec_h, ctx, cfg, t0=t0, reference=False)
+    return assess(model, ref, rec, cfg, now_s=now_s)
+
+
+def assess(model, ref: Side, rec: Side, cfg: MonitorConfig, *, now_s: float) -> MonitorReport:
+    """The checks of :func:`monitor` on prepared sides (:func:`build_side`): a simulation that
+    checks many days builds each side once and slices the recent one (:meth:`Side.take`)."""
+    delay = float(model.spec.label_delay_s if cfg.label_delay_s is None else cfg.label_delay_s)
+    rec = rec.matured_by(now_s, delay)
+    ref = ref.matured_by(np.inf, delay)
     quantities = [*_feature_quantities(model, ref, rec, cfg), *_prediction_quantities(ref, rec),
                   *_calibration_quantities(model, ref, rec, cfg)]
     tests = [_run(q, ref, rec, cfg) for q in quantities]
@@ -209,9 +232,10 @@ def _day0(*frames: pd.DataFrame) -> float:
     return float(np.floor(min(epoch_seconds(f["arrival_at"]).min() for f in frames) / DAY_S) * DAY_S)
 
 
-def _side(model, hist: pd.DataFrame, context: pd.DataFrame | None, cfg: MonitorConfig, *, t0: float,
-          now_s: float | None, delay: float) -> _Side:
-    """Features (point in time over ``context`` + ``hist``), predictions and masks of ``hist``."""
+def build_side(model, hist: pd.DataFrame, context: pd.DataFrame | None, cfg: MonitorConfig, *, t0: float,
+               reference: bool) -> Side:
+    """Features (point in time over ``context`` + ``hist``), predictions and day/hour codes
+    (days counted from ``t0``) of ``hist``, a conformed history sorted by arrival."""
     from assign.features.build import history_features
 
     t = epoch_seconds(hist["arrival_at"])
@@ -221,31 +245,28 @@ def _side(model, hist: pd.DataFrame, context: pd.DataFrame | None, cfg: MonitorC
         full = pd.concat([ctx, hist], ignore_index=True)
     else:
         ctx, full = hist.iloc[:0], hist
-    X = history_features(full, model.spec).X[len(ctx):]
-    start = float(epoch_seconds(full["arrival_at"]).min())
-    short = t < start + cfg.warmup_h * HOUR_S
-    X = X.copy()
+    X = history_features(full, model.spec).X[len(ctx):].copy()
+    short = t < float(epoch_seconds(full["arrival_at"]).min()) + cfg.warmup_h * HOUR_S
     for name in HISTORY_DEPENDENT:
         X[short, model.spec.names.index(name)] = np.nan
     preds = model.predict_matrix(X)
     served = hist["agent_id"].notna().to_numpy()
     for v in preds.values():
         v[~served] = np.nan
-    known = t + np.nan_to_num(hist["wait_s"].astype("float64").to_numpy(na_value=np.nan)) + np.nan_to_num(
-        hist["handle_s"].astype("float64").to_numpy(na_value=np.nan)) + delay
-    matured = served & (np.ones(len(t), bool) if now_s is None else known <= now_s)
-    in_null = ~short if now_s is None else np.ones(len(t), bool)
+    done = t + np.nan_to_num(hist["wait_s"].astype("float64").to_numpy(na_value=np.nan)) + np.nan_to_num(
+        hist["handle_s"].astype("float64").to_numpy(na_value=np.nan))
     day = np.floor((t - t0) / DAY_S).astype(np.int64)
     hour = np.floor((t - np.floor(t / DAY_S) * DAY_S) / HOUR_S).astype(np.int64)
-    return _Side(hist=hist, X=X, preds=preds, t=t, day=day, hour=np.clip(hour, 0, 23), in_null=in_null,
-                 matured=matured)
+    return Side(hist=hist, X=X, preds=preds, t=t, day=day, hour=np.clip(hour, 0, 23),
+                in_null=~short if reference else np.ones(len(t), bool), done_at=np.where(served, done, np.inf),
+                matured=served)
 
 
 def _spread(pit: np.ndarray) -> np.ndarray:
     return np.abs(2.0 * pit - 1.0)
 
 
-def _feature_quantities(model, ref: _Side, rec: _Side, cfg: MonitorConfig) -> list[Quantity]:
+def _feature_quantities(model, ref: Side, rec: Side, cfg: MonitorConfig) -> list[Quantity]:
     out = []
     for k, name in enumerate(model.spec.names):
         if name in cfg.exclude:
@@ -273,7 +294,7 @@ def _share(x: np.ndarray, code: int) -> np.ndarray:
     return np.where(np.isfinite(x), (x == code).astype(float), np.nan)
 
 
-def _prediction_quantities(ref: _Side, rec: _Side) -> list[Quantity]:
+def _prediction_quantities(ref: Side, rec: Side) -> list[Quantity]:
     out = []
     for n in ref.preds:
         pa, pb = midrank_pit(ref.preds[n], ref.preds[n]), midrank_pit(ref.preds[n], rec.preds[n])
@@ -282,7 +303,7 @@ def _prediction_quantities(ref: _Side, rec: _Side) -> list[Quantity]:
     return out
 
 
-def _residual(side: _Side, n: str) -> np.ndarray:
+def _residual(side: Side, n: str) -> np.ndarray:
     """Observed minus predicted on matured rows (NaN elsewhere); handle time relative."""
     from assign.model.train import TARGETS
 
@@ -293,7 +314,7 @@ def _residual(side: _Side, n: str) -> np.ndarray:
     return np.where(side.matured, r, np.nan)
 
 
-def _calibration_quantities(model, ref: _Side, rec: _Side, cfg: MonitorConfig) -> list[Quantity]:
+def _calibration_quantities(model, ref: Side, rec: Side, cfg: MonitorConfig) -> list[Quantity]:
     out = []
     k_int = model.spec.names.index("intent")
     for n in ref.preds:
@@ -317,7 +338,7 @@ def _bin_edges(p: np.ndarray, bins: int) -> np.ndarray:
     return np.unique(np.quantile(p, np.linspace(0, 1, bins + 1)[1:-1]))
 
 
-def _run(q: Quantity, ref: _Side, rec: _Side, cfg: MonitorConfig) -> DayTest:
+def _run(q: Quantity, ref: Side, rec: Side, cfg: MonitorConfig) -> DayTest:
     a = np.where(ref.in_null, q.ref, np.nan)
     ca, cb = hour_centred(a, ref.hour, q.rec, rec.hour)
     return day_test(ca, ref.day, cb, rec.day, min_day_rows=cfg.min_day_rows, min_days=cfg.min_days)
@@ -329,7 +350,7 @@ def _alarm(q: Quantity, d: DayTest, cut: float) -> dict[str, Any]:
                        f"day-to-day sd {d.tau:.3g}, {d.days_reference} reference days, {d.n_recent} recent rows)")
 
 
-def _unknown(model, rec: _Side, cfg: MonitorConfig) -> dict[str, Any]:
+def _unknown(model, rec: Side, cfg: MonitorConfig) -> dict[str, Any]:
     """Share of recent contacts whose intent or language the model never saw."""
     res: dict[str, Any] = {"alarms": []}
     for col, vocab in (("intent", model.spec.intents), ("language", model.spec.languages)):
@@ -346,7 +367,7 @@ def _unknown(model, rec: _Side, cfg: MonitorConfig) -> dict[str, Any]:
     return res
 
 
-def _agents(rec: _Side, cfg: MonitorConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _agents(rec: Side, cfg: MonitorConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Agents whose matured resolution outcomes the model gets most wrong (Holm over agents)."""
     if "resolved" not in rec.preds:
         return [], []
@@ -371,7 +392,7 @@ def _agents(rec: _Side, cfg: MonitorConfig) -> tuple[list[dict[str, Any]], list[
     return rows, alarms
 
 
-def _calibration_windows(ref: _Side, rec: _Side, cfg: MonitorConfig) -> dict[str, Any]:
+def _calibration_windows(ref: Side, rec: Side, cfg: MonitorConfig) -> dict[str, Any]:
     """Daily expected calibration error of the resolution model (reference and recent days)
     and the reliability curve of each side (recent: matured rows)."""
     out: dict[str, Any] = {"summary": {}, "reliability": {}, "daily": []}
