@@ -43,6 +43,7 @@ def test_constant_reference_flags_any_change_and_passes_none():
     assert day_test(ref, rd, np.ones(10), np.zeros(10, int)).p_value == 0.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_rows", [150, 2000])
 def test_false_alarm_rate_is_near_alpha_whatever_the_batch_size(n_rows):
     """400 unchanged batches: the day test rejects at about alpha at both batch sizes, while a
