@@ -92,7 +92,7 @@ def test_hour_centring_removes_an_hour_of_day_pattern():
     ref = np.sin(hour_ref / 24 * 2 * np.pi) * 3 + rng.normal(0, 1, 5000)
     hour_rec = rng.integers(6, 9, 400)  # a morning-only batch
     rec = np.sin(hour_rec / 24 * 2 * np.pi) * 3 + rng.normal(0, 1, 400)
-    a, b = hour_centred(ref, hour_ref, rec, hour_rec)
+    _, b = hour_centred(ref, hour_ref, rec, hour_rec)
     assert abs(b.mean()) < 0.2 and abs(rec.mean() - ref.mean()) > 2
 
 

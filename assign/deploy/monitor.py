@@ -143,8 +143,8 @@ class Side:
     def take(self, mask: np.ndarray) -> Side:
         """The rows where ``mask`` holds."""
         m = np.asarray(mask, bool)
-        return Side(hist=self.hist[m].reset_index(drop=True), X=self.X[m], preds={k: v[m] for k, v in self.preds.items()},
-                    t=self.t[m], day=self.day[m], hour=self.hour[m], in_null=self.in_null[m], done_at=self.done_at[m],
+        return Side(hist=self.hist[m].reset_index(drop=True), X=self.X[m],
+                    preds={k: v[m] for k, v in self.preds.items()}, t=self.t[m], day=self.day[m], hour=self.hour[m], in_null=self.in_null[m], done_at=self.done_at[m],
                     matured=self.matured[m])
 
     def matured_by(self, now_s: float, delay_s: float) -> Side:
@@ -361,9 +361,9 @@ def _unknown(model, rec: Side, cfg: MonitorConfig) -> dict[str, Any]:
         values = v[bad].value_counts().sort_index()
         res[col] = dict(rows=k, share=share, values={str(a): int(b) for a, b in values.items()})
         if k >= cfg.min_unknown_rows and share > cfg.max_unknown_share:
+            seen = ", ".join(f"{a} ({b})" for a, b in list(res[col]["values"].items())[:5])
             res["alarms"].append(dict(kind="unknown", name=col, statistic=share, threshold=cfg.max_unknown_share,
-                                      detail=f"{k} recent contacts ({share:.2%}) with a {col} the model never saw: "
-                                             + ", ".join(f"{a} ({b})" for a, b in list(res[col]["values"].items())[:5])))
+                                      detail=f"{k} recent contacts ({share:.2%}) with a {col} the model never saw: {seen}"))
     return res
 
 
