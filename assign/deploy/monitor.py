@@ -144,8 +144,8 @@ class Side:
         """The rows where ``mask`` holds."""
         m = np.asarray(mask, bool)
         return Side(hist=self.hist[m].reset_index(drop=True), X=self.X[m],
-                    preds={k: v[m] for k, v in self.preds.items()}, t=self.t[m], day=self.day[m], hour=self.hour[m], in_null=self.in_null[m], done_at=self.done_at[m],
-                    matured=self.matured[m])
+                    preds={k: v[m] for k, v in self.preds.items()}, t=self.t[m], day=self.day[m],
+                    hour=self.hour[m], in_null=self.in_null[m], done_at=self.done_at[m], matured=self.matured[m])
 
     def matured_by(self, now_s: float, delay_s: float) -> Side:
         """This side with ``matured``: served and ended at least ``delay_s`` before ``now_s``."""
@@ -363,7 +363,8 @@ def _unknown(model, rec: Side, cfg: MonitorConfig) -> dict[str, Any]:
         if k >= cfg.min_unknown_rows and share > cfg.max_unknown_share:
             seen = ", ".join(f"{a} ({b})" for a, b in list(res[col]["values"].items())[:5])
             res["alarms"].append(dict(kind="unknown", name=col, statistic=share, threshold=cfg.max_unknown_share,
-                                      detail=f"{k} recent contacts ({share:.2%}) with a {col} the model never saw: {seen}"))
+                                      detail=f"{k} recent contacts ({share:.2%}) with a {col} the model never "
+                                             f"saw: {seen}"))
     return res
 
 
