@@ -16,7 +16,8 @@ the same world, from day ``--shock-day`` on (spliced at midnight):
 The delay is the number of nightly checks from the shock to the first alarm (1: the check at
 the end of the shock's first day). Usage::
 
-    python -m benchmarks.monitor_alarms --seeds 3 --json OUT.json
+    python -m benchmarks.monitor_alarms --seeds 5 --json OUT.json
+    python -m benchmarks.monitor_alarms --seeds 5 --calibration-margin resolved=0.02,csat=0.1,handle_time=0.05
 """
 from __future__ import annotations
 
@@ -143,9 +144,11 @@ def main(argv=None) -> None:
     ap.add_argument("--complexity-up", type=float, default=0.15)
     ap.add_argument("--new-share", type=float, default=0.03)
     ap.add_argument("--alpha", type=float, default=MonitorConfig().alpha)
+    ap.add_argument("--calibration-margin", default="", help="e.g. resolved=0.02,csat=0.1,handle_time=0.05")
     ap.add_argument("--json", dest="json_out", default=None)
     args = ap.parse_args(argv)
-    cfg = MonitorConfig(alpha=args.alpha)
+    margins = dict((k, float(v)) for k, v in (x.split("=") for x in args.calibration_margin.split(",") if x))
+    cfg = MonitorConfig(alpha=args.alpha, calibration_margin=margins)
     t = time.perf_counter()
     results = []
     with tempfile.TemporaryDirectory() as tmp:

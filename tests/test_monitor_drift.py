@@ -123,3 +123,16 @@ def test_binomial_residual_z_by_hand():
     assert r[1] == pytest.approx(1 - 0.9 + 1 - 0.2 - 0.4)
     assert z[1] == pytest.approx(r[1] / np.sqrt(0.09 + 0.16 + 0.24))
     assert z[0] == 0.0 and z[2] == 0.0
+
+
+def test_a_margin_turns_the_test_into_one_on_the_excess_shift():
+    from assign.deploy.drift import beyond_margin
+
+    rng = np.random.default_rng(11)
+    ref, rd = _days(rng, n_days=14, n_rows=400, tau=0.05)
+    rec, _ = _days(rng, n_days=1, n_rows=400, tau=0.05, shift=0.4)
+    d = day_test(ref, rd, rec, np.zeros(400, int))
+    m = beyond_margin(d, 0.1)
+    assert m.p_value == pytest.approx(stats.t.sf((abs(d.recent - d.reference) - 0.1) / d.sd, d.df), rel=1e-12)
+    assert d.p_value < m.p_value < 1
+    assert beyond_margin(d, 1.0).p_value > 0.5 and beyond_margin(d, 0.0) is d
