@@ -14,8 +14,11 @@ EXIT_ALARM = 3
 def _model_dir(registry: str | None, model: str | None) -> Path:
     if model:
         return Path(model)
-    from assign.deploy import open_registry  # the registry lives in assign.deploy (imported only when asked)
-
+    try:
+        from assign.deploy import open_registry  # the registry lives in assign.deploy (imported only when asked)
+    except ImportError as err:
+        raise InputError([f"--registry {registry}: this build has no model registry ({err}); use --model DIR"],
+                         what="option") from err
     return Path(open_registry(registry).path("champion"))
 
 
