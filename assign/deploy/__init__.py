@@ -4,8 +4,11 @@
 when MLflow is installed); ``retrain`` trains a challenger and promotes it by a
 :class:`PromotionRule`; ``HotSwap`` loads, warms up, validates and swaps a version into a
 running :class:`~assign.router.Router`; ``RolloutPolicy`` runs shadow / split / full
-rollouts in the simulator with guardrail rollback. See docs/deploy.md.
+rollouts in the simulator with guardrail rollback; ``monitor`` checks recent traffic for
+feature, prediction and calibration drift against the champion's training data. See
+docs/deploy.md and docs/monitor.md.
 """
+from assign.deploy.monitor import MonitorConfig, MonitorReport, monitor
 from assign.deploy.registry import DirRegistry, Registry, open_registry
 from assign.deploy.retrain import PromotionRule, RetrainDecision, retrain
 from assign.deploy.rollout import Guardrail, RolloutPolicy
@@ -15,6 +18,8 @@ __all__ = [
            "DirRegistry",
            "Guardrail",
            "HotSwap",
+           "MonitorConfig",
+           "MonitorReport",
            "PromotionRule",
            "Registry",
            "RetrainDecision",
@@ -22,6 +27,7 @@ __all__ = [
            "SwapPause",
            "SwapResult",
            "measure_swap_pause",
+           "monitor",
            "open_registry",
            "retrain",
 ]
