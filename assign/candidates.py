@@ -79,11 +79,14 @@ class Candidates:
 
 @njit(cache=True)
 def _eligible(c_lang, c_intent, c_chan, c_style, c_neg, c_term, speaks_t, skill_t, prior_t, a_style,
-              a_sent, style_bonus, sentiment_coef, free_t, a_term, min_prof, require_language, w_score):
+              a_sent, style_bonus, sentiment_coef, free_t, a_term, min_prof, require_language, w_score,
+              c_weight, extra_t):
     """CSR of eligible (contact, agent) pairs, agents ascending within a contact.
 
     Eligibility depends only on (intent, language, channel), so each such group's agent list
     is built once and copied to its contacts; only the pair terms are computed per pair.
+    ``c_weight`` (n, R) and ``extra_t`` (R, n_intents, n_agents): the prior's low-rank
+    contact part (R = 0: none).
     """
     n, m = len(c_lang), len(a_term)
     n_lang, n_chan = speaks_t.shape[0], free_t.shape[0]
@@ -119,6 +122,7 @@ def _eligible(c_lang, c_intent, c_chan, c_style, c_neg, c_term, speaks_t, skill_
         skilled[i] = g_skilled[group[i]]
     agent = np.empty(indptr[n], dtype=np.int64)
     cheap = np.empty(indptr[n], dtype=np.float64)
+    n_rank = extra_t.shape[0]
     for i in range(n):
         g, k = group[i], indptr[i]
         pri = prior_t[c_intent[i]]
@@ -126,6 +130,8 @@ def _eligible(c_lang, c_intent, c_chan, c_style, c_neg, c_term, speaks_t, skill_
         for t in range(g_len[g]):
             j = members[g_start[g] + t]
             est = pri[j] + neg * a_sent[j]
+            for r in range(n_rank):
+                est += c_weight[i, r] * extra_t[r, c_intent[i], j]
             if cs >= 0 and cs == a_style[j]:
                 est += style_bonus
             agent[k] = j
@@ -252,12 +258,18 @@ def find_candidates(*, contacts: ContactTerms, agents: AgentTerms, prior: Prior,
     """Eligible pairs (all of them, or the pruned set) in row-major order.
 
     ``agents.skill`` decides eligibility; ``prior`` is the scorer's cheap linear estimate of
-    a pair's score (see :class:`assign.scorer.Prior`), rows in the same agent order. The
+    a pair's score (see :class:`assign.scorer.Prior`), rows in the same contact and agent order. The
     cheap value of a pair is ``w_score * prior + contacts.term + agents.term``. A resource is
     one agent on one channel (``agents.free`` is (n_agents, n_channels)).
     """
     c, a = contacts, agents
     n_channels = a.free.shape[1]
+    if prior.contact_weight is not None and prior.contact_tables is not None:
+        c_weight = np.ascontiguousarray(prior.contact_weight, dtype=np.float64)
+        extra_t = np.ascontiguousarray(np.transpose(prior.contact_tables, (0, 2, 1)), dtype=np.float64)
+    else:
+        c_weight = np.zeros((len(c.language), 0))
+        extra_t = np.zeros((0,) + a.skill.T.shape)
     indptr, agent, cheap, skilled = _eligible(
         c.language.astype(np.int64), c.intent.astype(np.int64), c.channel.astype(np.int64),
         c.style.astype(np.int64), c.neg_sentiment.astype(np.float64), c.term.astype(np.float64),
@@ -265,7 +277,7 @@ def find_candidates(*, contacts: ContactTerms, agents: AgentTerms, prior: Prior,
         np.ascontiguousarray(prior.agent_intent.T, dtype=np.float64), a.style.astype(np.int64),
         a.sentiment_handling.astype(np.float64), float(prior.style_bonus), float(prior.sentiment_coef),
         np.ascontiguousarray(a.free.T.astype(np.int64)), a.term.astype(np.float64),
-        float(min_proficiency), bool(require_language), float(w_score))
+        float(min_proficiency), bool(require_language), float(w_score), c_weight, extra_t)
     contact = np.repeat(np.arange(len(c.language), dtype=np.int64), np.diff(indptr))
     n_eligible = len(agent)
     if prune and n_eligible:

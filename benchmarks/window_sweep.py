@@ -80,7 +80,7 @@ def report(rows: list[dict]) -> list[dict]:
         seeds = sorted(s for (b, s) in by if b == lab and ("fcfs", s) in by and ("oracle-w5", s) in by)
         if not seeds:
             continue
-        get = lambda who, k: np.array([by[(who, s)][k] for s in seeds])
+        get = lambda who, k, seeds=seeds: np.array([by[(who, s)][k] for s in seeds])
         num = get(lab, "resolution_rate") - get("fcfs", "resolution_rate")
         den = get("oracle-w5", "resolution_rate") - get("fcfs", "resolution_rate")
         r = num.mean() / den.mean()
