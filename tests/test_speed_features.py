@@ -101,3 +101,20 @@ def test_domain_flags_equal_out_of_domain(setup) -> None:
     np.testing.assert_array_equal(~lang_ok[ci], m["language"])
     np.testing.assert_array_equal(~agent_ok[ai], m["agent"])
     assert m["agent"].any()
+
+
+def test_score_pairs_equals_the_reference_path(setup) -> None:
+    """Scores from the fast path (codes of the scored agents only, cached domain maps) equal
+    the reference: full features, xgboost's predictions, domain.out_of_domain's fallback."""
+    snap, scorer = setup
+    snap = _odd(snap)
+    ci, ai = pairs(snap, 4, np.random.default_rng(5))
+    got = scorer.score_pairs(snap, contact_idx=ci, agent_idx=ai)
+    scorer._feat._ref_customers = scorer.model.customer_times
+    X = _reference(scorer._feat, snap, ci, ai)
+    want = scorer.weights.combine(scorer.model.predict_matrix(X, backend="xgboost"), len(ci))
+    m = out_of_domain(scorer.model, snap, contact_idx=ci, agent_idx=ai)
+    ood = m["intent"] | m["language"] | m["agent"]
+    want[ood] = want[~ood].mean()
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    assert ood.any() and (~ood).any()

@@ -207,10 +207,16 @@ class TickFeaturizer:
             self._vocab_cache[intents] = m
         return m
 
-    def agent_codes(self, snapshot: Snapshot) -> np.ndarray:
-        """Each agent's row in the model's agent state, -1 for an agent the model never saw."""
-        get = self._agent_code.get
-        return np.fromiter((get(a, -1) for a in snapshot.agents.ids), dtype=np.int64, count=snapshot.n_agents)
+    def agent_codes(self, snapshot: Snapshot, *, rows: np.ndarray | None = None) -> np.ndarray:
+        """Each agent's row in the model's agent state, -1 for an agent the model never saw;
+        with ``rows``, only those agents are looked up (the others read -1: callers must only
+        use the codes of ``rows``, as :meth:`features` does with the agents of its pairs)."""
+        get, ids = self._agent_code.get, snapshot.agents.ids
+        if rows is None:
+            return np.fromiter((get(a, -1) for a in ids), dtype=np.int64, count=snapshot.n_agents)
+        out = np.full(snapshot.n_agents, -1, dtype=np.int64)
+        out[rows] = np.fromiter((get(a, -1) for a in ids[rows]), dtype=np.int64, count=len(rows))
+        return out
 
     def known(self, snapshot: Snapshot, *, agent_codes: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
         """Per contact: intent known, language known; per agent: agent known (as
