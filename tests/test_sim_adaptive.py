@@ -25,18 +25,18 @@ def _view(*, t, arrivals, channels, free):
     return SimpleNamespace(t=t, waiting=np.arange(n), stream=stream, free=np.asarray(free, np.int64))
 
 
-def test_holds_while_agents_are_plentiful_and_routes_when_scarce_or_due() -> None:
+def test_holds_plentiful_channels_and_routes_scarce_or_due_ones() -> None:
     pol = AdaptiveBatch(inner=_Everything(), hold_s=2.0)
-    free = [[1, 0, 0], [1, 2, 0]]  # 2 voice slots, 2 chat slots
+    free = [[1, 0, 0], [1, 2, 0]]  # 2 voice slots, 2 chat slots, no email slot
     plentiful = _view(t=10.0, arrivals=[9.5], channels=[0], free=free)
-    assert not pol.route_now(plentiful) and len(pol.assign(plentiful)[0]) == 0
-    due = _view(t=10.0, arrivals=[7.9], channels=[0], free=free)
-    assert pol.route_now(due) and len(pol.assign(due)[0]) == 1
-    scarce = _view(t=10.0, arrivals=[9.5, 9.6], channels=[1, 1], free=free)  # 2 chat waiting, 2 chat slots
-    assert pol.route_now(scarce)
-    other = _view(t=10.0, arrivals=[9.5], channels=[2], free=free)  # email: no slot at all
-    assert pol.route_now(other)
-    assert not pol.route_now(_view(t=10.0, arrivals=[], channels=[], free=free))
+    assert not pol.route_now(plentiful).any() and len(pol.assign(plentiful)[0]) == 0
+    due = _view(t=10.0, arrivals=[7.9, 9.9], channels=[0, 0], free=free)  # one voice contact is due
+    assert pol.route_now(due).all() and len(pol.assign(due)[0]) == 2
+    scarce = _view(t=10.0, arrivals=[9.5, 9.6, 9.7], channels=[1, 1, 0], free=free)  # 2 chat waiting, 2 slots
+    np.testing.assert_array_equal(pol.route_now(scarce), [True, True, False])
+    email = _view(t=10.0, arrivals=[9.5, 9.5], channels=[2, 0], free=free)  # email: no slot at all
+    np.testing.assert_array_equal(pol.route_now(email), [True, False])
+    assert not pol.route_now(_view(t=10.0, arrivals=[], channels=[], free=free)).any()
     with pytest.raises(ValueError, match="hold_s"):
         AdaptiveBatch(inner=_Everything(), hold_s=float("nan"))
 

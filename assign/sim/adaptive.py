@@ -4,17 +4,21 @@ Why: a fixed window makes every contact wait for the next tick, and, worse, leav
 who just freed idle until the tick while the queue waits for him: throughput lost, so
 abandonment rises. The two regimes want different things:
 
-- **scarce** (on some channel, waiting contacts >= free slots): every free slot will be
-  used anyway and the queue already offers a choice of contacts; waiting only idles agents.
-  Route at once.
-- **plentiful** (every channel has more free slots than waiting contacts): agents idle
+- **scarce** (on a channel, waiting contacts >= free slots): every free slot will be used
+  anyway and the queue already offers a choice of contacts; waiting only idles agents.
+  Route that channel's contacts at once.
+- **plentiful** (a channel with more free slots than waiting contacts): agents idle
   regardless, so holding a contact a few seconds costs no throughput, and pooling the
-  contacts that arrive meanwhile lets the solver match them jointly. Route when the oldest
-  waiting contact has been held ``hold_s`` seconds.
+  contacts that arrive meanwhile lets the solver match them jointly. Route that channel's
+  contacts when its oldest waiting contact has been held ``hold_s`` seconds.
+
+The rule is per channel: a first version decided for the whole window and routed at every
+tick, because one channel (email) is nearly always scarce.
 
 :class:`AdaptiveBatch` wraps a batch policy (``ml-batch``'s :class:`RouterPolicy`) and is run
 by the engine with a short window (``SimConfig(window_s=0.5)``): at each tick it either
-passes the whole view to the inner policy or holds (assigns nothing).
+passes the inner policy the contacts of the channels to route now (a narrowed view) or
+holds (assigns nothing).
 """
 from __future__ import annotations
 
@@ -27,8 +31,8 @@ _EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.int64))
 
 
 class AdaptiveBatch(Policy):
-    """``inner`` at once when agents are scarce on some channel, else once the oldest waiting
-    contact has waited ``hold_s`` seconds (see the module docstring)."""
+    """``inner`` on the waiting contacts of every channel where agents are scarce or a contact
+    has waited ``hold_s``; the other channels' contacts are held (see the module docstring)."""
 
     def __init__(self, *, inner: Policy, hold_s: float, name: str | None = None) -> None:
         if not hold_s >= 0:
@@ -39,16 +43,21 @@ class AdaptiveBatch(Policy):
     def start(self, run: RunInfo) -> None:
         self.inner.start(run)
 
-    def route_now(self, view: View) -> bool:
-        """True when the window should be routed now (scarce agents, or a contact held long enough)."""
+    def route_now(self, view: View) -> np.ndarray:
+        """Per waiting contact: route it now (its channel is scarce, or some contact of its
+        channel has waited ``hold_s``)."""
         w = view.waiting
-        if not len(w):
-            return False
-        if float(view.t - view.stream.arrival_s[w].min()) >= self.hold_s:
-            return True
+        ch = view.stream.block.channel[w].astype(np.int64)
         n_ch = view.free.shape[1]
-        waiting = np.bincount(view.stream.block.channel[w], minlength=n_ch)
-        return bool(((waiting > 0) & (waiting >= view.free.sum(axis=0))).any())
+        waiting = np.bincount(ch, minlength=n_ch)
+        due = np.bincount(ch, weights=(view.t - view.stream.arrival_s[w]) >= self.hold_s, minlength=n_ch) > 0
+        go = ((waiting > 0) & (waiting >= view.free.sum(axis=0))) | due
+        return go[ch]
 
     def assign(self, view: View) -> tuple[np.ndarray, np.ndarray]:
-        return self.inner.assign(view) if self.route_now(view) else _EMPTY
+        now = self.route_now(view)
+        if not now.any():
+            return _EMPTY
+        if now.all():
+            return self.inner.assign(view)
+        return self.inner.assign(view.narrowed(waiting=view.waiting[now], free=view.free))
