@@ -163,16 +163,19 @@ def _member_terms(ptr, members, g_intent, g_chan, prior_t, a_term, a_sent, a_sty
 
 
 @njit(cache=True, inline="always")
-def _cheap(base, sent, style, t, c_term, c_negw, c_style, style_w):
-    """A pair's cheap value: the member's agent-side terms plus the contact's."""
-    v = base[t] + c_term + c_negw * sent[t]
+def _cheap(base, mf, style, t, c_term, cw, c_style, style_w):
+    """A pair's cheap value: the member's agent-side terms plus the contact's plus the pair
+    terms ``sum_r cw[r] * mf[t, r]`` (sentiment handling, the prior's low-rank contact part)."""
+    v = base[t] + c_term
+    for r in range(len(cw)):
+        v += cw[r] * mf[t, r]
     if c_style >= 0 and c_style == style[t]:
         v += style_w
     return v
 
 
 @njit(cache=True)
-def _auction(gid, ptr, base, sent, style, res, c_term, c_negw, c_style, c_up, style_w, capacity, eps, max_bids):
+def _auction(gid, ptr, base, mf, style, res, c_term, cw, c_style, c_up, style_w, capacity, eps, max_bids):
     """Bounded forward auction with capacities (Bertsekas) on the cheap values, read through
     the groups. Returns resource prices and each contact's member index (-1 when it holds
     none). Used only to price congestion; not to decide. A bid's scan stops at the first
@@ -199,12 +202,12 @@ def _auction(gid, ptr, base, sent, style, res, c_term, c_negw, c_style, c_up, st
         top -= 1
         i = stack[top]
         g = gid[i]
-        ct, cn, cs, up = c_term[i], c_negw[i], c_style[i], c_term[i] + c_up[i]
+        ct, cw_i, cs, up = c_term[i], cw[i], c_style[i], c_term[i] + c_up[i]
         best, second, best_t = -1e300, 0.0, -1
         for t in range(ptr[g], ptr[g + 1]):
             if base[t] + up <= second:
                 break
-            net = _cheap(base, sent, style, t, ct, cn, cs, style_w) - price[res[t]]
+            net = _cheap(base, mf, style, t, ct, cw_i, cs, style_w) - price[res[t]]
             if net > best:
                 if best > second:
                     second = best
@@ -261,7 +264,7 @@ def _insert(buf_val, buf_idx, count, k, val, idx):
 
 
 @njit(cache=True)
-def _select(gid, ptr, base, sent, style, res, agent, c_term, c_negw, c_style, c_up, style_w, price, arc_of, n_res,
+def _select(gid, ptr, base, mf, style, res, agent, c_term, cw, c_style, c_up, style_w, price, arc_of, n_res,
             n_chan, top_k):
     """The kept pairs as (contact, agent), unsorted and possibly repeated: each contact's top-K
     agents by value - price, each resource's top-K contacts by value - the contact's profit,
@@ -281,13 +284,13 @@ def _select(gid, ptr, base, sent, style, res, agent, c_term, c_negw, c_style, c_
     n_out = 0
     for i in range(n):
         g = gid[i]
-        ct, cn, cs, up = c_term[i], c_negw[i], c_style[i], c_term[i] + c_up[i]
+        ct, cw_i, cs, up = c_term[i], cw[i], c_style[i], c_term[i] + c_up[i]
         cnt = 0
         best = 0.0
         for t in range(ptr[g], ptr[g + 1]):
             if base[t] + up <= best and cnt == top_k and base[t] + up < r_val[top_k - 1]:
                 break
-            net = _cheap(base, sent, style, t, ct, cn, cs, style_w) - price[res[t]]
+            net = _cheap(base, mf, style, t, ct, cw_i, cs, style_w) - price[res[t]]
             if net > best:
                 best = net
             if cnt < top_k or net >= r_val[top_k - 1]:
@@ -299,7 +302,7 @@ def _select(gid, ptr, base, sent, style, res, agent, c_term, c_negw, c_style, c_
         if arc_of[i] >= 0:
             out_c[n_out], out_a[n_out] = i, agent[arc_of[i]]
             n_out += 1
-    s_idx, s_cnt = _resource_top_k(gid, ptr, base, sent, style, res, c_term, c_negw, c_style, c_up, style_w, profit,
+    s_idx, s_cnt = _resource_top_k(gid, ptr, base, mf, style, res, c_term, cw, c_style, c_up, style_w, profit,
                                    n_res, top_k)
     for r in range(n_res):
         for x in range(s_cnt[r]):
@@ -309,7 +312,7 @@ def _select(gid, ptr, base, sent, style, res, agent, c_term, c_negw, c_style, c_
 
 
 @njit(cache=True)
-def _resource_top_k(gid, ptr, base, sent, style, res, c_term, c_negw, c_style, c_up, style_w, profit, n_res, top_k):
+def _resource_top_k(gid, ptr, base, mf, style, res, c_term, cw, c_style, c_up, style_w, profit, n_res, top_k):
     """Each resource's top-K contacts by value - profit (``s_idx[r, :s_cnt[r]]``): every member
     reads its group's contacts by descending ``c_term - profit`` and stops once none can enter."""
     n, n_groups = len(gid), len(ptr) - 1
@@ -342,7 +345,7 @@ def _resource_top_k(gid, ptr, base, sent, style, res, c_term, c_negw, c_style, c
             for i in order:
                 if base[t] + key[i] + g_up < s_min[r]:
                     break
-                v = _cheap(base, sent, style, t, c_term[i], c_negw[i], c_style[i], style_w) - profit[i]
+                v = _cheap(base, mf, style, t, c_term[i], cw[i], c_style[i], style_w) - profit[i]
                 if v >= s_min[r]:
                     s_cnt[r] = _insert(s_val[r], s_idx[r], s_cnt[r], top_k, v, i)
                     if s_cnt[r] == top_k:
@@ -380,7 +383,7 @@ def find_candidates(*, contacts: ContactTerms, agents: AgentTerms, prior: Prior,
     """Eligible pairs (all of them, or the pruned set) in row-major order.
 
     ``agents.skill`` decides eligibility; ``prior`` is the scorer's cheap linear estimate of
-    a pair's score (see :class:`assign.scorer.Prior`), rows in the same agent order. The
+    a pair's score (see :class:`assign.scorer.Prior`), rows in the same contact and agent order. The
     cheap value of a pair is ``w_score * prior + contacts.term + agents.term``. A resource is
     one agent on one channel (``agents.free`` is (n_agents, n_channels)). Pruning reads the
     eligible pairs through their (intent, language, channel) groups and never builds the
@@ -399,18 +402,18 @@ def find_candidates(*, contacts: ContactTerms, agents: AgentTerms, prior: Prior,
                           a.term.astype(np.float64), a.sentiment_handling.astype(np.float64),
                           a.style.astype(np.int64), float(w_score), n_channels)
     c_term = c.term.astype(np.float64)
-    c_negw = float(w_score) * float(prior.sentiment_coef) * c.neg_sentiment.astype(np.float64)
     c_style = c.style.astype(np.int64)
     style_w = float(w_score) * float(prior.style_bonus)
     if prune and n_eligible:
         base, sent, style, res, agent_of = terms
-        lo, hi = _cheap_range(gid, ptr, base, sent, c_term, c_negw, style_w)
-        s_lo, s_hi = float(sent.min()), float(sent.max())
-        c_up = np.maximum(c_negw * s_lo, c_negw * s_hi) + max(style_w, 0.0)  # the most the pair terms add
-        price, arc_of = _auction(gid, ptr, base, sent, style, res, c_term, c_negw, c_style, c_up, style_w,
+        cw, mf = _pair_factors(prior, contacts=c, ptr=ptr, g_intent=g_intent, agent_of=agent_of, sent=sent,
+                               w_score=w_score)
+        lo, hi = _cheap_range(gid, ptr, base, mf, c_term, cw, style_w)
+        c_up = _pair_bound(cw, mf) + max(style_w, 0.0)  # the most the pair terms add
+        price, arc_of = _auction(gid, ptr, base, mf, style, res, c_term, cw, c_style, c_up, style_w,
                                  a.free.reshape(-1).astype(np.int64), AUCTION_EPS * ((hi - lo) or 1.0),
                                  20 * len(c.language) + 1000)
-        pc, pa = _select(gid, ptr, base, sent, style, res, agent_of, c_term, c_negw, c_style, c_up, style_w, price,
+        pc, pa = _select(gid, ptr, base, mf, style, res, agent_of, c_term, cw, c_style, c_up, style_w, price,
                          arc_of, a.free.size, n_channels, int(top_k))
         contact, agent = _compact(pc, pa, len(gid))
     else:
@@ -421,8 +424,29 @@ def find_candidates(*, contacts: ContactTerms, agents: AgentTerms, prior: Prior,
                       n_eligible=n_eligible, pruned=bool(prune and n_eligible))
 
 
+def _pair_factors(prior: Prior, *, contacts: ContactTerms, ptr: np.ndarray, g_intent: np.ndarray,
+                  agent_of: np.ndarray, sent: np.ndarray, w_score: float) -> tuple[np.ndarray, np.ndarray]:
+    """The pair terms of the cheap value as contact weights ``cw`` (n, R) times member factors
+    ``mf`` (members, R): column 0 is sentiment handling, the others the prior's low-rank
+    contact part (``contact_weight`` x ``contact_tables`` at the member's agent and intent)."""
+    cw = [float(w_score) * float(prior.sentiment_coef) * contacts.neg_sentiment.astype(np.float64)]
+    mf = [sent]
+    if prior.contact_weight is not None and prior.contact_tables is not None:
+        m_intent = np.repeat(g_intent, np.diff(ptr))
+        for r in range(prior.contact_weight.shape[1]):
+            cw.append(float(w_score) * prior.contact_weight[:, r].astype(np.float64))
+            mf.append(prior.contact_tables[r][agent_of, m_intent].astype(np.float64))
+    return np.ascontiguousarray(np.column_stack(cw)), np.ascontiguousarray(np.column_stack(mf))
+
+
+def _pair_bound(cw: np.ndarray, mf: np.ndarray) -> np.ndarray:
+    """Per contact, the most its pair terms can add over any member (``mf`` column ranges)."""
+    lo, hi = mf.min(axis=0), mf.max(axis=0)
+    return np.maximum(cw * lo, cw * hi).sum(axis=1)
+
+
 @njit(cache=True)
-def _cheap_range(gid, ptr, base, sent, c_term, c_negw, style_w):
+def _cheap_range(gid, ptr, base, mf, c_term, cw, style_w):
     """Bounds on the eligible pairs' cheap values (the auction's step scales with their
     spread): each group's member extremes plus each contact's own terms."""
     lo, hi = 1e300, -1e300
@@ -432,12 +456,20 @@ def _cheap_range(gid, ptr, base, sent, c_term, c_negw, style_w):
         for t in range(ptr[g], ptr[g + 1]):
             g_lo[g] = min(g_lo[g], base[t])
             g_hi[g] = max(g_hi[g], base[t])
-    s_lo, s_hi = sent.min(), sent.max()
+    n_r = mf.shape[1]
+    f_lo = np.empty(n_r)
+    f_hi = np.empty(n_r)
+    for r in range(n_r):
+        f_lo[r], f_hi[r] = mf[:, r].min(), mf[:, r].max()
     for i in range(len(gid)):
         g = gid[i]
         if ptr[g + 1] > ptr[g]:
-            lo = min(lo, g_lo[g] + c_term[i] + min(c_negw[i] * s_lo, c_negw[i] * s_hi))
-            hi = max(hi, g_hi[g] + c_term[i] + max(c_negw[i] * s_lo, c_negw[i] * s_hi) + max(style_w, 0.0))
+            down, up = 0.0, 0.0
+            for r in range(n_r):
+                down += min(cw[i, r] * f_lo[r], cw[i, r] * f_hi[r])
+                up += max(cw[i, r] * f_lo[r], cw[i, r] * f_hi[r])
+            lo = min(lo, g_lo[g] + c_term[i] + down)
+            hi = max(hi, g_hi[g] + c_term[i] + up + max(style_w, 0.0))
     return lo, hi
 
 
@@ -446,6 +478,10 @@ def _pair_cheap(contact: np.ndarray, agent: np.ndarray, *, prior: Prior, contact
     """The cheap value of the given pairs (numpy)."""
     c, a = contacts, agents
     cs = c.style[contact]
-    est = (prior.agent_intent[agent, c.intent[contact]] + prior.sentiment_coef * c.neg_sentiment[contact]
+    intent = c.intent[contact]
+    est = (prior.agent_intent[agent, intent] + prior.sentiment_coef * c.neg_sentiment[contact]
            * a.sentiment_handling[agent] + prior.style_bonus * ((cs >= 0) & (cs == a.style[agent])))
+    if prior.contact_weight is not None and prior.contact_tables is not None:
+        for r in range(prior.contact_weight.shape[1]):
+            est = est + prior.contact_weight[contact, r] * prior.contact_tables[r][agent, intent]
     return w_score * est + c.term[contact] + a.term[agent]

@@ -187,7 +187,8 @@ class Router:
                      else snapshot.n_contacts * snapshot.n_agents > cfg.prune_min_pairs)
             cands = find_candidates(
                 contacts=ContactTerms.of(c, term=cfg.w_aging * aging_c),
-                agents=AgentTerms.of(a, term=cfg.w_fairness * fair_a), prior=self._prior(snapshot, a_order, scorer),
+                agents=AgentTerms.of(a, term=cfg.w_fairness * fair_a),
+                prior=self._prior(snapshot, c_order, a_order, scorer),
                 min_proficiency=cfg.min_proficiency, require_language=cfg.require_language, w_score=cfg.w_score,
                 top_k=cfg.top_k, prune=prune)
             clock.lap("retrieve")
@@ -218,14 +219,22 @@ class Router:
                            cols=cols, score=score, aging=parts_aging, fairness=parts_fair, skilled=skilled,
                            with_room=with_room, n_eligible=int(n_eligible), reasons=tuple(reasons))
 
-    def _prior(self, snapshot: Snapshot, a_order: np.ndarray, scorer: Scorer | None = None) -> Prior:
-        """The scorer's cheap estimate for retrieval (rows in canonical agent order); plain
-        proficiency when the scorer has none or gives an unusable one."""
+    def _prior(self, snapshot: Snapshot, c_order: np.ndarray, a_order: np.ndarray,
+               scorer: Scorer | None = None) -> Prior:
+        """The scorer's cheap estimate for retrieval (rows in canonical contact and agent
+        order); plain proficiency when the scorer has none or gives an unusable one."""
         prior = (scorer if scorer is not None else self._active.scorer).prior(snapshot)
         if (isinstance(prior, Prior) and prior.agent_intent.shape == snapshot.agents.skill.shape
                 and np.isfinite(prior.agent_intent).all()):
+            w, t = prior.contact_weight, prior.contact_tables
+            shape = None if w is None else (w.shape[-1], *prior.agent_intent.shape)
+            if w is not None and t is not None and (
+                    w.ndim != 2 or w.shape[0] != snapshot.n_contacts or t.shape != shape
+                    or not np.isfinite(w).all() or not np.isfinite(t).all()):
+                w = t = None  # an unusable contact part: the table alone
             return Prior(agent_intent=prior.agent_intent[a_order], style_bonus=prior.style_bonus,
-                         sentiment_coef=prior.sentiment_coef)
+                         sentiment_coef=prior.sentiment_coef, contact_weight=None if w is None else w[c_order],
+                         contact_tables=None if t is None else t[:, a_order])
         return Prior(agent_intent=snapshot.agents.skill[a_order])
 
     def _score(self, snapshot: Snapshot, ci: np.ndarray, ai: np.ndarray, reasons: list[str], *,

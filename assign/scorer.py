@@ -27,11 +27,19 @@ class Prior:
 
     ``agent_intent[j, intent_i] + style_bonus * [style_i == style_j] + sentiment_coef *
     sentiment_handling_j * max(-sentiment_i, 0)``. ``agent_intent`` is (n_agents, n_intents).
+
+    Optionally a low-rank contact x (agent, intent) part, for scorers whose ranking of agents
+    depends on the contact (skill matters more on hard contacts): ``+ sum_r
+    contact_weight[i, r] * contact_tables[r, j, intent_i]``, with ``contact_weight``
+    (n_contacts, R) in the snapshot's contact order and ``contact_tables`` (R, n_agents,
+    n_intents). None: no such part.
     """
 
     agent_intent: np.ndarray
     style_bonus: float = 0.0
     sentiment_coef: float = 0.0
+    contact_weight: np.ndarray | None = None
+    contact_tables: np.ndarray | None = None
 
 
 class Scorer(ABC):

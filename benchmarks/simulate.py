@@ -64,7 +64,9 @@ def day_run(policy: str, *, days: float, window_s: float, seed: int = 0, model_d
         # load/compile outside the clock
         pol.start(Engine(source=src, policy=pol, seed=seed, config=SimConfig(days=0.01)).info)
     t_load = time.perf_counter() - t0
+    c0 = time.process_time()
     run = simulate(source=src, policy=pol, seed=seed, config=SimConfig(days=days, window_s=window_s))
+    cpu_s = time.process_time() - c0  # steadier than the wall time on a shared machine
     k = summarise(run).kpis
     return {
         "policy": policy,
@@ -74,6 +76,7 @@ def day_run(policy: str, *, days: float, window_s: float, seed: int = 0, model_d
         "contacts": run.n_contacts,
         "decisions": run.n_decisions,
         "wall_s": round(run.wall_s, 3),
+        "cpu_s": round(cpu_s, 3),
         "contacts_per_s": round(run.n_contacts / run.wall_s, 1),
         "load_s": round(t_load, 3),
         "resolution_rate": round(k["resolution_rate"], 4),
@@ -119,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in res:
             print(
                 f"{r['policy']:<9} scorer {r['scorer']} window {r['window_s']:>4g}s: "
-                f"{r['contacts']} contacts in {r['wall_s']:.2f} s "
+                f"{r['contacts']} contacts in {r['wall_s']:.2f} s (CPU {r['cpu_s']:.2f} s) "
                 f"= {r['contacts_per_s']:.0f} contacts/s ({r['decisions']} decisions; load {r['load_s']:.2f} s)"
             )
     text = json.dumps(out, indent=1, default=float)

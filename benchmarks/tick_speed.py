@@ -3,8 +3,9 @@
 - ``xgb-1000x1000``: a model trained on a 1000-agent centre's history (seed 7; a temp dir,
   removed after, unless ``model_dir`` is given), its retrieval prior fitted on another peak
   snapshot of that centre, ticking peaks with 1000 contacts waiting. In the same run,
-  interleaved: the engine with the fitted prior, the engine ranking by proficiency
-  (``proficiency_prior``), the engine on xgboost's ``inplace_predict`` instead of the packed
+  interleaved: the engine with the fitted prior (table plus its contact part), the same at
+  ``top_k`` 10 (``prior_top_k10``), with the table alone (``table_prior``), ranking by
+  proficiency (``proficiency_prior``), the engine on xgboost's ``inplace_predict`` instead of the packed
   forest (``xgboost_backend``), and the naive pipeline (every pair scored by XGBoost, dense
   flow) for the speed-up and the pruning gaps.
 - ``incremental-1000x1000``: consecutive 2-second windows of that centre, ~10% of the
@@ -77,11 +78,15 @@ def _train_model(world, *, days: int, out: str) -> None:
 
 
 def _timed(engines: dict, snaps: list, repeats: int) -> dict:
-    """Interleaved ticks: each repeat ticks every engine on the same snapshot."""
-    out = {k: {"total": [], **{s: [] for s in STAGES}} for k in engines}
+    """Interleaved ticks: each repeat ticks every engine on the same snapshot. ``cpu``: the
+    process's CPU time per tick (every stage is single-threaded, so on a quiet machine it is
+    close to the wall time; on a contended one it is the steadier figure)."""
+    out = {k: {"total": [], "cpu": [], **{s: [] for s in STAGES}} for k in engines}
     for r in range(repeats):
         for k, eng in engines.items():
+            c0 = time.process_time()
             t = eng.tick(snaps[r % len(snaps)]).timings_ms
+            out[k]["cpu"].append((time.process_time() - c0) * 1e3)
             out[k]["total"].append(t["total"])
             for s in STAGES:
                 out[k][s].append(t.get(s, 0.0))
@@ -89,14 +94,17 @@ def _timed(engines: dict, snaps: list, repeats: int) -> dict:
 
 
 def _summary(t: dict) -> dict:
-    return {"p50_ms": _pct(t["total"], 50), "p99_ms": _pct(t["total"], 99),
+    cpu = {"cpu_p50_ms": _pct(t["cpu"], 50), "cpu_p99_ms": _pct(t["cpu"], 99)} if t.get("cpu") else {}
+    return {"p50_ms": _pct(t["total"], 50), "p99_ms": _pct(t["total"], 99), **cpu,
             "stages_p50_ms": {s: _pct(t[s], 50) for s in STAGES}, "stages_p99_ms": {s: _pct(t[s], 99) for s in STAGES}}
 
 
 def xgb_case(*, quick: bool, model_dir: str | None = None) -> tuple[dict, tuple]:
     """``xgb-1000x1000`` (see the module docstring); also returns (world, scorer) for the
     incremental case."""
+    from assign.config import RouterConfig
     from assign.model import XGBScorer
+    from assign.model.prior import fit_prior
     from assign.router import Router
     from assign.world.centre import generate_world
     from benchmarks.tick import naive_tick
@@ -107,21 +115,25 @@ def xgb_case(*, quick: bool, model_dir: str | None = None) -> tuple[dict, tuple]
             model_dir = tmp
             _train_model(world, days=1 if quick else 2, out=tmp)
         scorer = XGBScorer.load(model_dir)
-    fit = scorer.fit_prior(peak_snapshot(world, seed=100, n_contacts=1000))
+    fit_snap = peak_snapshot(world, seed=100, n_contacts=1000)
+    fit = scorer.fit_prior(fit_snap)
     plain = dataclasses.replace(scorer, prior_fit=None)
+    table_only = dataclasses.replace(scorer, prior_fit=fit_prior(scorer, fit_snap, contact_terms=()))
     on_xgb = dataclasses.replace(scorer, model=dataclasses.replace(scorer.model, packed=None))
-    engines = {"prior": Router(scorer=scorer), "proficiency_prior": Router(scorer=plain),
+    engines = {"prior": Router(scorer=scorer), "prior_top_k10": Router(scorer=scorer, config=RouterConfig(top_k=10)),
+               "table_prior": Router(scorer=table_only), "proficiency_prior": Router(scorer=plain),
                "xgboost_backend": Router(scorer=on_xgb)}
     snaps = [peak_snapshot(world, seed=200 + s, n_contacts=1000) for s in range(2 if quick else 4)]
     times = _timed(engines, snaps, 20 if quick else 100)
-    naive_ms, gaps = [], {k: [] for k in ("prior", "proficiency_prior")}
-    served_lost, n_cand = [], 0
+    naive_ms, gaps = [], {k: [] for k in ("prior", "prior_top_k10", "table_prior", "proficiency_prior")}
+    served_lost, n_cand, n_scored = [], 0, {k: [] for k in gaps}
     for snap in snaps:
         ref_obj, ref_served, ms = naive_tick(snap, scorer=scorer, config=engines["prior"].config)
         naive_ms.append(ms)
         for k, gap in gaps.items():
             res = engines[k].tick(snap)
             gap.append((ref_obj - res.objective) / abs(ref_obj) if ref_obj else 0.0)
+            n_scored[k].append(len(engines[k].problem(snap).rows))
             if k == "prior":
                 served_lost.append(ref_served - len(res.assignments))
                 n_cand = res.n_candidates
@@ -133,9 +145,10 @@ def xgb_case(*, quick: bool, model_dir: str | None = None) -> tuple[dict, tuple]
         "pruning_gap": float(np.mean(gaps["prior"])), "pruning_gap_max": float(np.max(gaps["prior"])),
         "served_lost_max": int(max(served_lost)), "candidates_pruned": int(n_cand),
         "prior_fit_r2": fit.r2, "trees": scorer.model.packed.n_trees if scorer.model.packed else None,
-        "proficiency_prior": {**_summary(times["proficiency_prior"]),
-                              "pruning_gap": float(np.mean(gaps["proficiency_prior"])),
-                              "pruning_gap_max": float(np.max(gaps["proficiency_prior"]))},
+        "pairs_scored": float(np.mean(n_scored["prior"])),
+        **{k: {**_summary(times[k]), "pruning_gap": float(np.mean(gaps[k])), "pruning_gap_max": float(np.max(gaps[k])),
+               "pairs_scored": float(np.mean(n_scored[k]))}
+           for k in ("prior_top_k10", "table_prior", "proficiency_prior")},
         "xgboost_backend": _summary(times["xgboost_backend"]), "max_rss_mb": max_rss_mb(),
     }, (world, scorer)
 

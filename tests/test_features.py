@@ -202,7 +202,9 @@ def test_times_by_customer_matches_a_per_row_reference() -> None:
     ref: dict[str, list[float]] = {}
     for cid, tt in zip(df["customer_id"], df["t"]):
         ref.setdefault(str(cid), []).append(float(tt))
-    got = _times_by_customer(df)
-    assert got.keys() == ref.keys()
-    assert all(np.array_equal(got[k], np.sort(np.array(v))) for k, v in ref.items())
-    assert _times_by_customer(df.head(0)) == {}
+    times, seg = _times_by_customer(df)
+    assert seg.keys() == ref.keys()
+    assert all(np.array_equal(times[slice(*seg[k])], np.sort(np.array(v))) for k, v in ref.items())
+    assert sum(e - s for s, e in seg.values()) == len(times) == len(df)
+    empty_times, empty_seg = _times_by_customer(df.head(0))
+    assert len(empty_times) == 0 and empty_seg == {}

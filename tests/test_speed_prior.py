@@ -26,7 +26,10 @@ def _estimate(prior, snap, ci, ai):
     c, a = snap.contacts, snap.agents
     style = (c.style[ci] >= 0) & (c.style[ci] == a.style[ai])
     neg = np.maximum(-c.sentiment[ci], 0.0) * a.sentiment_handling[ai]
-    return prior.agent_intent[ai, c.intent[ci]] + prior.style_bonus * style + prior.sentiment_coef * neg
+    out = prior.agent_intent[ai, c.intent[ci]] + prior.style_bonus * style + prior.sentiment_coef * neg
+    if prior.contact_weight is not None:
+        out = out + (prior.contact_weight[ci] * prior.contact_tables[:, ai, c.intent[ci]].T).sum(axis=1)
+    return out
 
 
 class _Linear:
@@ -53,7 +56,7 @@ def test_fit_recovers_a_linear_truth(setup) -> None:
     coef = rng.normal(size=len(TERMS))
     offsets = rng.normal(size=len(snap.intents))
     truth = _Linear(model, coef, offsets, 0.07, -0.03)
-    fit = fit_prior(truth, snap, n_pairs=3000, ridge=1e-12, per_intent_slope=False)
+    fit = fit_prior(truth, snap, n_pairs=3000, ridge=1e-12, per_intent_slope=False, contact_terms=())
     assert fit.r2 > 1 - 1e-9
     known = np.array([np.isfinite(_design(model, snap, np.array([0]), np.arange(snap.n_agents))[:, k]).any()
                       for k in range(len(TERMS))])
@@ -69,9 +72,37 @@ def test_fit_recovers_a_linear_truth(setup) -> None:
     ci, ai = ci[ok], ai[ok]  # eligible pairs: those the fit saw (known terms)
     want = truth.score_pairs(snap, contact_idx=ci, agent_idx=ai)
     np.testing.assert_allclose(_estimate(fit.prior(model, snap), snap, ci, ai), want, atol=1e-6)
-    slopes = fit_prior(truth, snap, n_pairs=3000, ridge=1e-12, focus=0.5)  # per-intent slopes, focused sample
+    slopes = fit_prior(truth, snap, n_pairs=3000, ridge=1e-12, focus=0.5, contact_terms=())  # per-intent slopes
     np.testing.assert_allclose(_estimate(slopes.prior(model, snap), snap, ci, ai), want, atol=1e-6)
     assert np.allclose(list(slopes.intent_slope.values()), coef[0], atol=1e-6)
+
+
+class _Interacting(_Linear):
+    """A linear truth plus proficiency x complexity: the contact part of the prior must recover it."""
+
+    def score_pairs(self, snapshot, *, contact_idx, agent_idx):
+        c, a = snapshot.contacts, snapshot.agents
+        prof = a.skill[agent_idx, c.intent[contact_idx]]
+        return super().score_pairs(snapshot, contact_idx=contact_idx, agent_idx=agent_idx) + \
+            0.8 * prof * c.complexity[contact_idx]
+
+
+def test_contact_part_recovers_a_complexity_interaction(setup) -> None:
+    world, out = setup
+    model = XGBScorer.load(out).model
+    snap = peak_snapshot(world, seed=1, n_contacts=400)
+    rng = np.random.default_rng(1)
+    truth = _Interacting(model, rng.normal(size=len(TERMS)), rng.normal(size=len(snap.intents)), 0.05, -0.02)
+    table_only = fit_prior(truth, snap, n_pairs=3000, ridge=1e-12, contact_terms=())
+    assert table_only.r2 < 0.9999 and table_only.contact_layers == ()
+    fit = fit_prior(truth, snap, n_pairs=3000, ridge=1e-12, contact_terms=("complexity",))
+    assert fit.r2 > 1 - 1e-9
+    ci, ai = np.repeat(np.arange(60), 20), np.tile(np.arange(20), 60)
+    ok = (snap.agents.skill[ai, snap.contacts.intent[ci]] > 0) & snap.agents.speaks[ai, snap.contacts.language[ci]]
+    ci, ai = ci[ok], ai[ok]
+    want = truth.score_pairs(snap, contact_idx=ci, agent_idx=ai)
+    np.testing.assert_allclose(_estimate(fit.prior(model, snap), snap, ci, ai), want, atol=1e-6)
+    assert np.abs(_estimate(table_only.prior(model, snap), snap, ci, ai) - want).max() > 1e-3
 
 
 def test_prior_ranks_held_out_pairs_better_than_proficiency(setup) -> None:
@@ -96,7 +127,7 @@ def test_router_uses_the_fitted_prior_and_it_round_trips(setup, tmp_path) -> Non
     assert scorer.prior(snap) is None  # nothing fitted: the router ranks by proficiency
     fit = scorer.fit_prior(snap)
     a_order = np.argsort(snap.agents.ids, kind="stable")
-    used = Router(scorer=scorer)._prior(snap, a_order)
+    used = Router(scorer=scorer)._prior(snap, np.arange(snap.n_contacts), a_order)
     np.testing.assert_array_equal(used.agent_intent, fit.prior(scorer.model, snap).agent_intent[a_order])
     fit.save(tmp_path)
     assert PriorFit.load(tmp_path) == fit

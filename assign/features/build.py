@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from assign.constants import DAY_S, HOUR_S, REPEAT_WINDOW_S
 from assign.features.crosses import AgentTable, ContactTable, PairInputs, assemble
@@ -158,34 +159,56 @@ def history_features(history: pd.DataFrame, spec: FeatureSpec) -> TrainingFeatur
     return TrainingFeatures(X=assemble(c, a, p), state=state, customer_times=ct.sort_values("t", kind="stable"))
 
 
-def _times_by_customer(customer_times: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Customer id (as text) -> its arrival times, sorted: one sort, then slices (a model
-    load, and so a hot swap, spends no time in a per-row Python loop)."""
+def _times_by_customer(customer_times: pd.DataFrame) -> tuple[np.ndarray, dict[str, tuple[int, int]]]:
+    """Every customer's arrival times, sorted, in one array, and customer id (as text) -> its
+    ``(start, end)`` slice: one sort, no per-row Python loop (a model load, and so a hot
+    swap, stays short)."""
     t = customer_times["t"].to_numpy(dtype=np.float64)
     if not len(t):
-        return {}
+        return np.zeros(0), {}
     codes, uniques = pd.factorize(customer_times["customer_id"].astype(object).map(str), sort=False)
     order = np.lexsort((t, codes))
     codes, t = codes[order], t[order]
     starts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1])))
     ends = np.append(starts[1:], len(codes))
-    names = np.asarray(uniques, dtype=object)[codes[starts]].tolist()
-    keys = [str(k) for k in names]
-    return {k: t[s:e] for k, s, e in zip(keys, starts.tolist(), ends.tolist())}
+    keys = [str(k) for k in np.asarray(uniques, dtype=object)[codes[starts]].tolist()]
+    return t, {k: (s, e) for k, s, e in zip(keys, starts.tolist(), ends.tolist())}
+
+
+@njit(cache=True)
+def _recent(lo, hi, times, t, window):
+    """Per contact: ``times[lo:hi]`` (one customer's sorted arrivals) in ``[t - window, t)``;
+    NaN where ``lo < 0`` (no customer id). 0 for a customer without arrivals (lo == hi)."""
+    out = np.empty(len(lo), dtype=np.float32)
+    for i in range(len(lo)):
+        if lo[i] < 0:
+            out[i] = np.nan
+            continue
+        seg = times[lo[i]:hi[i]]
+        out[i] = np.searchsorted(seg, t[i], "left") - np.searchsorted(seg, t[i] - window, "left")
+    return out
 
 
 class TickFeaturizer:
     """Builds tick rows for a model: its spec, the agent state and the recent customer
     arrivals it was trained with. Vocab maps are cached per snapshot vocabulary; safe to use
-    from several threads (caches only ever gain entries that are equal for equal keys)."""
+    from several threads (caches only ever gain entries that are equal for equal keys).
+
+    Per tick only per-row look-ups stay in Python (customer and agent ids to their codes);
+    the agent state's features are computed once for every known agent at construction and
+    the customers' recent arrivals are one sorted array with a segment per customer."""
 
     def __init__(self, *, spec: FeatureSpec, state: AgentState, customer_times: pd.DataFrame) -> None:
         self.spec = spec
         self.state = state
         self._agent_code = {a: k for k, a in enumerate(state.agent_ids)}
         self._intent_code = {k: n for n, k in enumerate(spec.intents)}
-        self._cust = _times_by_customer(customer_times)
+        self._cust_times, self._cust_seg = _times_by_customer(customer_times)
+        codes = np.arange(-1, len(state.agent_ids), dtype=np.int64)  # row 0: an unknown agent
+        self._agent_table = state.agent_features(codes, prior_rate=spec.prior_rate, prior_csat=spec.prior_csat,
+                                                 m=spec.smoothing)
         self._vocab_cache: dict[tuple, np.ndarray] = {}
+        self._lang_cache: dict[tuple, np.ndarray] = {}
 
     def _intent_map(self, intents: tuple[str, ...]) -> np.ndarray:
         m = self._vocab_cache.get(intents)
@@ -194,34 +217,61 @@ class TickFeaturizer:
             self._vocab_cache[intents] = m
         return m
 
-    def features(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
+    def agent_codes(self, snapshot: Snapshot, *, rows: np.ndarray | None = None) -> np.ndarray:
+        """Each agent's row in the model's agent state, -1 for an agent the model never saw;
+        with ``rows``, only those agents are looked up (the others read -1: callers must only
+        use the codes of ``rows``, as :meth:`features` does with the agents of its pairs)."""
+        get, ids = self._agent_code.get, snapshot.agents.ids
+        if rows is None:
+            return np.fromiter((get(a, -1) for a in ids), dtype=np.int64, count=snapshot.n_agents)
+        out = np.full(snapshot.n_agents, -1, dtype=np.int64)
+        out[rows] = np.fromiter((get(a, -1) for a in ids[rows]), dtype=np.int64, count=len(rows))
+        return out
+
+    def known(self, snapshot: Snapshot, *, agent_codes: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        """Per contact: intent known, language known; per agent: agent known (as
+        :func:`assign.model.domain.out_of_domain`, from the cached maps)."""
+        langs = self._lang_cache.get(snapshot.languages)
+        if langs is None:
+            known = set(self.spec.languages)
+            langs = np.array([x in known for x in snapshot.languages], dtype=bool)
+            self._lang_cache[snapshot.languages] = langs
+        c = snapshot.contacts
+        codes = self.agent_codes(snapshot) if agent_codes is None else agent_codes
+        imap = self._intent_map(snapshot.intents)
+        intent_ok = imap[c.intent] >= 0 if len(imap) else np.zeros(len(c), bool)
+        return intent_ok, langs[c.language.astype(np.int64)], codes >= 0
+
+    def _recent(self, snapshot: Snapshot, t: np.ndarray) -> np.ndarray:
+        seg, miss = self._cust_seg, (0, 0)
+        bounds = [(-1, -1) if cid is None else seg.get(str(cid), miss) for cid in snapshot.contacts.customer_id]
+        lo_hi = np.array(bounds, dtype=np.int64).reshape(len(bounds), 2)
+        return _recent(lo_hi[:, 0], lo_hi[:, 1], self._cust_times, np.asarray(t, np.float64), float(RECENT_WINDOW_S))
+
+    def features(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray,
+                 agent_codes: np.ndarray | None = None) -> np.ndarray:
         ci = np.ascontiguousarray(contact_idx, dtype=np.int64)
         ai = np.ascontiguousarray(agent_idx, dtype=np.int64)
         sc, sa = snapshot.contacts, snapshot.agents
         at = snapshot.at.timestamp()
         t = at - sc.waited_s
         hour, weekday = _hour_weekday(t)
-        recent = np.full(len(sc), np.nan, dtype=F32)
-        for i in np.unique(ci):  # only the contacts being scored
-            cid = sc.customer_id[i]
-            if cid is not None:
-                ts = self._cust.get(str(cid))
-                recent[i] = 0.0 if ts is None else (
-                    np.searchsorted(ts, t[i], "left") - np.searchsorted(ts, t[i] - RECENT_WINDOW_S, "left"))
         imap = self._intent_map(snapshot.intents)
         intent_model = imap[sc.intent] if len(imap) else np.full(len(sc), -1, np.int32)
+        nan = np.float32(np.nan)
+        priority = np.array([(np.float32(v == "priority") if isinstance(v, str) else nan) for v in sc.customer_tier],
+                            dtype=F32)
         c = ContactTable(channel=sc.channel, intent=intent_model, complexity=sc.complexity.astype(F32),
                          urgency=sc.urgency.astype(F32), sentiment=sc.sentiment.astype(F32),
-                         priority=_priority(sc.customer_tier), hour=hour, weekday=weekday, cust_recent=recent,
+                         priority=priority, hour=hour, weekday=weekday, cust_recent=self._recent(snapshot, t),
                          language=sc.language, style=sc.style)
-        codes = np.fromiter((self._agent_code.get(a, -1) for a in sa.ids), dtype=np.int64, count=len(sa))
-        m = self.spec.smoothing
-        af = self.state.agent_features(codes, prior_rate=self.spec.prior_rate, prior_csat=self.spec.prior_csat, m=m)
+        codes = self.agent_codes(snapshot) if agent_codes is None else agent_codes
+        af = {k: v[codes + 1] for k, v in self._agent_table.items()}
         a = AgentTable(log_tenure=np.log1p(sa.tenure_days).astype(F32), handling=sa.sentiment_handling.astype(F32),
                        speaks=sa.speaks.astype(F32), style=sa.style, rate=af["rate"].astype(F32),
                        log_n=af["log_n"].astype(F32), handle_ratio=af["handle_ratio"].astype(F32),
                        csat=af["csat"].astype(F32))
-        ai_rate, ai_n = self.state.pair_features(codes[ai], intent_model[ci], af["rate"][ai], m=m)
+        ai_rate, ai_n = self.state.pair_features(codes[ai], intent_model[ci], af["rate"][ai], m=self.spec.smoothing)
         p = PairInputs(contact_idx=ci, agent_idx=ai, proficiency=sa.skill[ai, sc.intent[ci]].astype(F32),
                        load=sa.load[ai, sc.channel[ci]].astype(F32), ai_rate=ai_rate.astype(F32),
                        ai_log_n=ai_n.astype(F32))

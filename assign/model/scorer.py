@@ -234,12 +234,12 @@ class XGBScorer(Scorer):
         never saw: :mod:`assign.model.domain`) are not scored as if known: they get the mean
         score of the tick's in-domain pairs, or, when none is in domain, one shared value (the
         mean over all pairs), so the model expresses no preference among them."""
-        from assign.model.domain import out_of_domain
-
-        preds = self.predict_pairs(snapshot, contact_idx=contact_idx, agent_idx=agent_idx)
-        score = self.weights.combine(preds, len(np.asarray(contact_idx)))
-        m = out_of_domain(self.model, snapshot, contact_idx=contact_idx, agent_idx=agent_idx)
-        ood = m["intent"] | m["language"] | m["agent"]
+        ci, ai = np.asarray(contact_idx, dtype=np.int64), np.asarray(agent_idx, dtype=np.int64)
+        codes = self._feat.agent_codes(snapshot, rows=np.unique(ai))  # only the scored agents are read
+        X = self._feat.features(snapshot, contact_idx=ci, agent_idx=ai, agent_codes=codes)
+        score = self.weights.combine(self.model.predict_matrix(X), len(ci))
+        intent_ok, lang_ok, agent_ok = self._feat.known(snapshot, agent_codes=codes)  # = domain.out_of_domain
+        ood = ~intent_ok[ci] | ~lang_ok[ci] | ~agent_ok[ai]
         if ood.any():
             score = np.array(score, dtype=float)
             score[ood] = float(score[~ood].mean()) if (~ood).any() else float(score.mean())
