@@ -42,12 +42,24 @@ def test_unpruned_pairs_are_exactly_the_eligible_grid(seed):
     assert got.n_eligible == len(ci)
 
 
-@pytest.mark.parametrize("seed,top_k", [(0, 3), (1, 5), (2, 8)])
-def test_top_k_scans_that_stop_early_keep_what_full_scans_keep(seed, top_k):
+def _with_contact_part(prior, snap, rank: int, seed: int):
+    """The prior plus a random low-rank contact part (as the XGBoost prior fits one)."""
+    if not rank:
+        return prior
+    rng = np.random.default_rng(seed + 100)
+    return C.Prior(agent_intent=prior.agent_intent, style_bonus=prior.style_bonus,
+                   sentiment_coef=prior.sentiment_coef, contact_weight=rng.random((snap.n_contacts, rank)),
+                   contact_tables=rng.normal(0.0, 0.2, (rank, *prior.agent_intent.shape)))
+
+
+@pytest.mark.parametrize("seed,top_k,rank", [(0, 3, 0), (1, 5, 0), (2, 8, 0), (3, 4, 2), (4, 6, 1)])
+def test_top_k_scans_that_stop_early_keep_what_full_scans_keep(seed, top_k, rank):
     """At zero prices (no auction), the kept pairs are each contact's top-K agents by cheap
     value and each resource's top-K contacts by cheap value minus the contact's best: the
-    brute-force sets on the full grid (random values: no ties)."""
+    brute-force sets on the full grid (random values: no ties), with and without the
+    prior's low-rank contact part."""
     snap, contacts, agents, prior = _inputs(90, 50, seed)
+    prior = _with_contact_part(prior, snap, rank, seed)
     gid, ptr, members, _, g_intent, g_chan = C._groups(
         contacts.language.astype(np.int64), contacts.intent.astype(np.int64), contacts.channel.astype(np.int64),
         np.ascontiguousarray(agents.speaks.T), np.ascontiguousarray(agents.skill.T),
@@ -56,10 +68,11 @@ def test_top_k_scans_that_stop_early_keep_what_full_scans_keep(seed, top_k):
     base, sent, style, res, agent_of = C._member_terms(
         ptr, members, g_intent, g_chan, np.ascontiguousarray(prior.agent_intent.T), agents.term,
         agents.sentiment_handling, agents.style.astype(np.int64), 1.0, n_ch)
-    c_negw = prior.sentiment_coef * contacts.neg_sentiment
+    cw, mf = C._pair_factors(prior, contacts=contacts, ptr=ptr, g_intent=g_intent, agent_of=agent_of, sent=sent,
+                             w_score=1.0)
     style_w = prior.style_bonus
-    c_up = np.maximum(c_negw * sent.min(), c_negw * sent.max()) + style_w
-    pc, pa = C._select(gid, ptr, base, sent, style, res, agent_of, contacts.term, c_negw,
+    c_up = C._pair_bound(cw, mf) + style_w
+    pc, pa = C._select(gid, ptr, base, mf, style, res, agent_of, contacts.term, cw,
                        contacts.style.astype(np.int64), c_up, style_w, np.zeros(agents.free.size),
                        np.full(snap.n_contacts, -1), agents.free.size, n_ch, top_k)
     got = set(zip(pc.tolist(), pa.tolist()))
