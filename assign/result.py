@@ -93,6 +93,8 @@ class TickResult:
     n_prior_only: int = 0
     #: one :class:`Decision` per assignment, same order; filled when the router logs or explores
     decisions: tuple[Decision, ...] = field(default=(), repr=False)
+    #: the model version that scored this tick (``Router(model_version=)``, swapped by ``assign.deploy``)
+    model_version: str = "unversioned"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form printed by ``assign solve``."""
@@ -107,6 +109,8 @@ class TickResult:
             "n_candidates": self.n_candidates,
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
         }
+        if self.model_version != "unversioned":
+            out["model_version"] = self.model_version
         if self.domain is not None:
             out["domain"] = dict(self.domain)
         if self.n_prior_only:

@@ -3,7 +3,9 @@
 validate -> eligibility + retrieval (numba) -> score candidates -> value -> solve -> result.
 ``Router`` holds only immutable state (config, scorer), so one instance serves many threads;
 everything a tick needs is local to the call. Compilation and model loading happen in the
-constructor, never inside a tick.
+constructor, never inside a tick. The scorer and its model version are one :class:`Loaded`
+reference that a tick reads once, so :meth:`Router.swap` (``assign.deploy.HotSwap``) can
+replace them between ticks while in-flight ticks finish on the version they started with.
 """
 from __future__ import annotations
 
@@ -40,6 +42,14 @@ from assign.values import resolve_values
 _N_CH = len(CHANNELS)
 
 
+@dataclass(frozen=True, eq=False)
+class Loaded:
+    """The scorer a tick uses and the model version it reports, swapped as one reference."""
+
+    scorer: Scorer
+    model_version: str
+
+
 class Router:
     """Load once, then ``tick(snapshot)`` every micro-batch window.
 
@@ -54,9 +64,10 @@ class Router:
         """``live`` (:class:`assign.learn.LiveEstimates`), ``sink`` (:class:`assign.learn.LogSink`)
         and ``explore`` (:class:`assign.learn.Explore`) turn on learning while routing
         (``assign.learn``); without them a tick is exactly the plain one."""
-        self.scorer: Scorer = scorer if scorer is not None else SkillScorer()
+        self._swap_lock = threading.Lock()
+        self._active = Loaded(scorer=scorer if scorer is not None else SkillScorer(), model_version=str(model_version))
         self.config: RouterConfig = config if config is not None else RouterConfig()
-        self.live, self.sink, self.explore, self.model_version = live, sink, explore, str(model_version)
+        self.live, self.sink, self.explore = live, sink, explore
         self._tick_no = itertools.count()
         self._pending: list[Future] = []
         self._pending_lock = threading.Lock()
@@ -69,6 +80,28 @@ class Router:
             raise TypeError(f"scorer must be an assign.scorer.Scorer (subclass it and override score_pairs), "
                             f"got {type(self.scorer).__name__}")
         self._warm_up()
+
+    @property
+    def scorer(self) -> Scorer:
+        return self._active.scorer
+
+    @property
+    def model_version(self) -> str:
+        return self._active.model_version
+
+    def active(self) -> Loaded:
+        """The scorer and model version a tick starting now would use (read once per tick)."""
+        return self._active
+
+    def swap(self, scorer: Scorer, *, model_version: str) -> Loaded:
+        """Make ``scorer`` (warmed up and checked by the caller: ``assign.deploy.HotSwap``) the
+        one later ticks use; one reference assignment, so no tick sees half a swap. Returns
+        what it replaced."""
+        if not isinstance(scorer, Scorer):
+            raise TypeError(f"scorer must be an assign.scorer.Scorer, got {type(scorer).__name__}")
+        with self._swap_lock:
+            old, self._active = self._active, Loaded(scorer=scorer, model_version=str(model_version))
+        return old
 
     def _warm_up(self) -> None:
         """Compile every numba kernel and let the scorer load, on a tiny snapshot."""
@@ -120,22 +153,24 @@ class Router:
     def problem(self, snapshot: Snapshot | Mapping[str, Any], *, values: Any = None) -> TickProblem:
         """Everything before the solve: candidates, values and the solver's :class:`Problem`.
         For baselines and analysis that want to solve the same problem another way."""
-        return self._build(snapshot, values=values, clock=_Clock(time.perf_counter(), {}), force_prune=None)
+        return self._build(snapshot, values=values, clock=_Clock(time.perf_counter(), {}), force_prune=None,
+                           active=self._active)
 
-    def _tick(self, snapshot, *, budget_ms, values, explain, force_prune) -> TickResult:
+    def _tick(self, snapshot, *, budget_ms, values, explain, force_prune, active: Loaded | None = None) -> TickResult:
         t_start = time.perf_counter()
+        active = active if active is not None else self._active  # read once: the whole tick uses this version
         clock = _Clock(t_start, {})
         budget = budget_ms if budget_ms is not None else self.config.budget_ms
-        tp = self._build(snapshot, values=values, clock=clock, force_prune=force_prune)
+        tp = self._build(snapshot, values=values, clock=clock, force_prune=force_prune, active=active)
         reasons = list(tp.reasons)
         solution = self._solve(tp.problem, budget=budget, t_start=t_start, reasons=reasons)
         clock.lap("solve")
-        result = self._result(tp, solution, reasons, clock.out, explain=explain)
+        result = self._result(tp, solution, reasons, clock.out, explain=explain, model_version=active.model_version)
         clock.out["total"] = (time.perf_counter() - t_start) * 1e3
         return result
 
-    def _build(self, snapshot, *, values, clock: _Clock, force_prune) -> TickProblem:
-        cfg = self.config
+    def _build(self, snapshot, *, values, clock: _Clock, force_prune, active: Loaded) -> TickProblem:
+        cfg, scorer = self.config, active.scorer
         if not isinstance(snapshot, Snapshot):
             snapshot = parse_snapshot(snapshot)
         clock.lap("validate")
@@ -152,13 +187,13 @@ class Router:
                      else snapshot.n_contacts * snapshot.n_agents > cfg.prune_min_pairs)
             cands = find_candidates(
                 contacts=ContactTerms.of(c, term=cfg.w_aging * aging_c),
-                agents=AgentTerms.of(a, term=cfg.w_fairness * fair_a), prior=self._prior(snapshot, a_order),
+                agents=AgentTerms.of(a, term=cfg.w_fairness * fair_a), prior=self._prior(snapshot, a_order, scorer),
                 min_proficiency=cfg.min_proficiency, require_language=cfg.require_language, w_score=cfg.w_score,
                 top_k=cfg.top_k, prune=prune)
             clock.lap("retrieve")
             rows, cols, skilled = cands.contact, cands.agent, cands.skilled
             score = self._score(snapshot, c_order[rows], a_order[cols], reasons,
-                                proficiency=a.skill[cols, c.intent[rows]])
+                                proficiency=a.skill[cols, c.intent[rows]], scorer=scorer)
             clock.lap("score")
             parts_aging, parts_fair = aging_c[rows], fair_a[cols]
             val = pair_value.combine(score=score, aging=parts_aging, fairness=parts_fair, config=cfg)
@@ -183,10 +218,10 @@ class Router:
                            cols=cols, score=score, aging=parts_aging, fairness=parts_fair, skilled=skilled,
                            with_room=with_room, n_eligible=int(n_eligible), reasons=tuple(reasons))
 
-    def _prior(self, snapshot: Snapshot, a_order: np.ndarray) -> Prior:
+    def _prior(self, snapshot: Snapshot, a_order: np.ndarray, scorer: Scorer | None = None) -> Prior:
         """The scorer's cheap estimate for retrieval (rows in canonical agent order); plain
         proficiency when the scorer has none or gives an unusable one."""
-        prior = self.scorer.prior(snapshot)
+        prior = (scorer if scorer is not None else self._active.scorer).prior(snapshot)
         if (isinstance(prior, Prior) and prior.agent_intent.shape == snapshot.agents.skill.shape
                 and np.isfinite(prior.agent_intent).all()):
             return Prior(agent_intent=prior.agent_intent[a_order], style_bonus=prior.style_bonus,
@@ -194,19 +229,19 @@ class Router:
         return Prior(agent_intent=snapshot.agents.skill[a_order])
 
     def _score(self, snapshot: Snapshot, ci: np.ndarray, ai: np.ndarray, reasons: list[str], *,
-               proficiency: np.ndarray) -> np.ndarray:
+               proficiency: np.ndarray, scorer: Scorer) -> np.ndarray:
         """The scorer's values for the candidates; on failure, proficiency, flagged."""
         if len(ci) == 0:
             return np.zeros(0)
         try:
-            s = np.asarray(self.scorer.score_pairs(snapshot, contact_idx=ci, agent_idx=ai), dtype=np.float64)
+            s = np.asarray(scorer.score_pairs(snapshot, contact_idx=ci, agent_idx=ai), dtype=np.float64)
             if s.shape != ci.shape:
                 raise AssignError(f"returned shape {s.shape}, expected {ci.shape}")
             if not np.isfinite(s).all():
                 raise AssignError(f"returned {int((~np.isfinite(s)).sum())} non-finite values")
             return s
         except Exception as err:  # a failed scorer must not fail the tick
-            reasons.append(f"scorer {self.scorer.name} failed ({err}); proficiency used")
+            reasons.append(f"scorer {scorer.name} failed ({err}); proficiency used")
             return proficiency.astype(np.float64)
 
     def _solve(self, problem: Problem, *, budget: float | None, t_start: float,
@@ -231,7 +266,7 @@ class Router:
         raise SolverError("every solver failed: " + "; ".join(reasons))  # greedy cannot fail
 
     def _result(self, tp: TickProblem, solution: Solution, reasons: list[str], timings: dict[str, float], *,
-                explain: bool) -> TickResult:
+                explain: bool, model_version: str) -> TickResult:
         snapshot, rows, cols = tp.snapshot, tp.rows, tp.cols
         c_ids, a_ids = snapshot.contacts.ids, snapshot.agents.ids
         c_order, a_order, val = tp.c_order, tp.a_order, tp.problem.value
@@ -259,7 +294,7 @@ class Router:
             objective=float(val[arcs].sum()), solver=solution.solver, fallback=bool(reasons),
             fallback_reason="; ".join(reasons) or None, timings_ms=timings,
             contact_index=c_order[assigned_rows], agent_index=a_order[cols[arcs]],
-            n_candidates=tp.n_eligible, explanations=explanations)
+            n_candidates=tp.n_eligible, explanations=explanations, model_version=model_version)
 
 
 def _external_pairs(snapshot: Snapshot, values: Any, c_order: np.ndarray, a_order: np.ndarray, free: np.ndarray,

@@ -35,26 +35,27 @@ def learning_tick(router: Router, snapshot: Any, *, budget_ms: float | None, val
     if router.live is not None:  # one consistent version for the whole tick
         snapshot = replace(snapshot, meta={**snapshot.meta, LIVE_KEY: router.live.current()})
     budget = budget_ms if budget_ms is not None else router.config.budget_ms
-    tp = router._build(snapshot, values=values, clock=clock, force_prune=None)
+    active = router.active()  # read once: the whole tick, its decisions and their log use this version
+    tp = router._build(snapshot, values=values, clock=clock, force_prune=None, active=active)
     reasons = list(tp.reasons)
     solution = router._solve(tp.problem, budget=budget, t_start=t_start, reasons=reasons)
     clock.lap("solve")
     drawn, rng = None, None
     if router.explore is not None and values is None and tp.problem.n_arcs:
         rng = np.random.default_rng([int(router.explore.seed), next(router._tick_no)])
-        drawn = _explore(router, tp, solution, rng)
+        drawn = _explore(router, tp, solution, rng, active.scorer)
         if drawn is not None:
             solution = Solution(arcs=np.sort(drawn.arcs), solver=solution.solver, optimal=solution.optimal)
         clock.lap("explore")
-    result = router._result(tp, solution, reasons, clock.out, explain=explain)
-    decisions = _decisions(router, tp, solution, drawn)
-    result = replace(result, n_prior_only=_prior_only(router, tp), decisions=decisions)
+    result = router._result(tp, solution, reasons, clock.out, explain=explain, model_version=active.model_version)
+    decisions = _decisions(tp, solution, drawn, active.model_version)
+    result = replace(result, n_prior_only=_prior_only(active.scorer, tp), decisions=decisions)
     clock.out["total"] = (time.perf_counter() - t_start) * 1e3
     if router.sink is not None:
         if drawn is None or router._pool is None:
             router.sink.decisions(decision_frame(decisions))
         else:
-            fut = router._pool.submit(_log_with_propensities, router, tp, drawn, decisions, rng)
+            fut = router._pool.submit(_log_with_propensities, router, tp, drawn, decisions, rng, active.scorer)
             with router._pending_lock:
                 router._pending.append(fut)
     return result
@@ -64,9 +65,10 @@ def _pairs(tp: TickProblem) -> tuple[np.ndarray, np.ndarray]:
     return tp.c_order[tp.rows], tp.a_order[tp.cols]
 
 
-def _explore(router: Router, tp: TickProblem, exact: Solution, rng: np.random.Generator) -> Drawn | None:
+def _explore(router: Router, tp: TickProblem, exact: Solution, rng: np.random.Generator,
+             scorer) -> Drawn | None:
     ci, ai = _pairs(tp)
-    draw = router.scorer.posterior_draw(tp.snapshot, contact_idx=ci, agent_idx=ai, rng=rng)
+    draw = scorer.posterior_draw(tp.snapshot, contact_idx=ci, agent_idx=ai, rng=rng)
     if draw is None:
         return None
     hint = router._step_hint
@@ -78,15 +80,15 @@ def _explore(router: Router, tp: TickProblem, exact: Solution, rng: np.random.Ge
     return drawn
 
 
-def _prior_only(router: Router, tp: TickProblem) -> int:
+def _prior_only(scorer, tp: TickProblem) -> int:
     if not len(tp.rows):
         return 0
     ci, ai = _pairs(tp)
-    flags = router.scorer.prior_only(tp.snapshot, contact_idx=ci, agent_idx=ai)
+    flags = scorer.prior_only(tp.snapshot, contact_idx=ci, agent_idx=ai)
     return 0 if flags is None else int(np.count_nonzero(flags))
 
 
-def _decisions(router: Router, tp: TickProblem, solution: Solution, drawn: Drawn | None) -> tuple[Decision, ...]:
+def _decisions(tp: TickProblem, solution: Solution, drawn: Drawn | None, model_version: str) -> tuple[Decision, ...]:
     snap = tp.snapshot
     c, a = snap.contacts, snap.agents
     val = tp.problem.value
@@ -98,7 +100,7 @@ def _decisions(router: Router, tp: TickProblem, solution: Solution, drawn: Drawn
         cid = str(c.ids[ci])
         explored = drawn is not None and exact_agent.get(int(tp.rows[k])) != int(tp.cols[k])
         out.append(Decision(decision_id=f"{snap.snapshot_id}/{cid}", window_id=str(snap.snapshot_id), at=snap.at,
-                            model_version=router.model_version, contact_id=cid, agent_id=str(a.ids[ai]),
+                            model_version=model_version, contact_id=cid, agent_id=str(a.ids[ai]),
                             intent=str(snap.intents[c.intent[ci]]), score=float(tp.score[k]), value=float(val[k]),
                             explored=bool(explored), propensity=p))
     return tuple(out)
@@ -112,13 +114,13 @@ def decision_frame(decisions: tuple[Decision, ...]) -> pd.DataFrame:
 
 
 def _log_with_propensities(router: Router, tp: TickProblem, drawn: Drawn, decisions: tuple[Decision, ...],
-                           rng: np.random.Generator) -> None:
+                           rng: np.random.Generator, scorer) -> None:
     """Off the tick path: every arc's propensity from extra draws, then the decisions to the sink."""
     ci, ai = _pairs(tp)
     p = propensities(tp.problem, exact=drawn.exact, score=tp.score, w_score=router.config.w_score,
                      explore=router.explore, solve=lambda q: SOLVERS["flow"](q).arcs, rng=rng, logged=drawn.arcs,
                      steps=drawn.steps,
-                     draws=lambda g: np.asarray(router.scorer.posterior_draw(
+                     draws=lambda g: np.asarray(scorer.posterior_draw(
                          tp.snapshot, contact_idx=ci, agent_idx=ai, rng=g))[0])
     chosen = np.sort(drawn.arcs)
     frame = decision_frame(tuple(replace(d, propensity=float(p[k])) for d, k in zip(decisions, chosen)))

@@ -104,6 +104,24 @@ def _labels(history: pd.DataFrame, t: Target) -> tuple[np.ndarray, np.ndarray]:
     return y, ok
 
 
+def _check_weights(weights, n: int) -> np.ndarray | None:
+    """Sample weights as a float array of length ``n``, every problem named."""
+    if weights is None:
+        return None
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    problems = []
+    if len(w) != n:
+        problems.append(f"weights: {len(w)} given for {n} history rows")
+    elif not (np.isfinite(w) & (w >= 0)).all():
+        bad = np.flatnonzero(~(np.isfinite(w) & (w >= 0)))
+        problems.append(f"weights: {len(bad)} not a finite number >= 0, first at row {int(bad[0])}")
+    elif not (w > 0).any():
+        problems.append("weights: all zero")
+    if problems:
+        raise InputError(problems, what="training weights")
+    return w
+
+
 def _split(n: int, p: TrainParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n_te = int(round(n * p.test_fraction))
     n_va = int(round(n * p.valid_fraction))
@@ -123,7 +141,8 @@ def eval_target(t: Target, y: np.ndarray, pred: np.ndarray, truth: np.ndarray | 
 
 def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | None = None,
           params: TrainParams | None = None, label_delay_s: float | None = None,
-          scheduler: str | None = None, progress: Progress | None = None) -> TrainResult:
+          scheduler: str | None = None, progress: Progress | None = None,
+          weights: Sequence[float] | np.ndarray | None = None) -> TrainResult:
     """Train one model per target on ``history`` (history contract) and write the model dir.
 
     ``targets`` None means every default target that has labels; named targets without any
@@ -131,7 +150,10 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
     72 h otherwise, when "resolved" is only known once no repeat came) delays when an outcome
     counts in the agents' point-in-time performance. ``scheduler`` trains on a Dask cluster.
     ``progress`` (see :mod:`assign.progress`) hears of each feature step and each target trained.
-    The metadata records the held-out period (``held_out``) that ``assign evaluate`` scores by default."""
+    The metadata records the held-out period (``held_out``) that ``assign evaluate`` scores by default.
+    ``weights`` (one finite number >= 0 per row of ``history``, in its order) are XGBoost sample
+    weights for training and early stopping (``assign.deploy.retrain`` weights recent rows more);
+    the held-out metrics stay unweighted."""
     p = params or TrainParams()
     check_model_out(Path(out))
     hist = conform_history(history)
@@ -142,7 +164,10 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
     bad = [f"targets: unknown target {n!r} (expected one of {', '.join(TARGETS)})" for n in names if n not in TARGETS]
     if bad:
         raise InputError(bad, what="training targets")
-    hist = hist.sort_values("arrival_at", kind="stable").reset_index(drop=True)
+    w = _check_weights(weights, len(hist))
+    order = hist.sort_values("arrival_at", kind="stable").index.to_numpy()
+    hist = hist.loc[order].reset_index(drop=True)
+    w = None if w is None else w[order]
     tr, va, te = _split(len(hist), p)
     usable, skipped = _usable_targets(hist, names, explicit=explicit, segments=(tr, va, te))
     synthetic = has_truth(hist)
@@ -161,7 +186,7 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
     try:
         metrics, meta = _fit_and_write(out=out, hist=hist, history=history, usable=usable, skipped=skipped, X=X,
                                        spec=spec, feats=feats, p=p, split=(tr, va, te), synthetic=synthetic,
-                                       delay=delay, scheduler=scheduler, progress=progress)
+                                       delay=delay, scheduler=scheduler, progress=progress, weights=w)
         meta["files"] = file_digests(out)
         (out / "metadata.json").write_text(json.dumps(meta, indent=1, default=str))
         (out / "model_card.md").write_text(model_card(meta, spec))
@@ -173,7 +198,7 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
 
 def _fit_and_write(*, out: Path, hist, history, usable, skipped, X, spec, feats, p: TrainParams, split,
                    synthetic: bool, delay: float, scheduler: str | None,
-                   progress: Progress | None):
+                   progress: Progress | None, weights: np.ndarray | None = None):
     """Train every usable target and write boosters, spec and state into ``out`` (a fresh
     temporary directory); returns the metrics and the metadata (without file digests)."""
     import xgboost as xgb
@@ -187,13 +212,14 @@ def _fit_and_write(*, out: Path, hist, history, usable, skipped, X, spec, feats,
     for n in usable:
         t = TARGETS[n]
         y, ok = _labels(hist, t)
+        wtr, wva = (None, None) if weights is None else (weights[ok & tr], weights[ok & va])
         if client is None:
-            dtr = xgb.DMatrix(X[ok & tr], label=y[ok & tr], feature_names=list(spec.names))
-            dva = xgb.DMatrix(X[ok & va], label=y[ok & va], feature_names=list(spec.names))
+            dtr = xgb.DMatrix(X[ok & tr], label=y[ok & tr], weight=wtr, feature_names=list(spec.names))
+            dva = xgb.DMatrix(X[ok & va], label=y[ok & va], weight=wva, feature_names=list(spec.names))
             bst = xgb.train(p.xgb(t.objective), dtr, num_boost_round=p.max_rounds, evals=[(dva, "valid")],
                             early_stopping_rounds=p.early_stopping, verbose_eval=False)
         else:
-            bst = _train_dask(client, p, t, X[ok & tr], y[ok & tr], X[ok & va], y[ok & va], spec)
+            bst = _train_dask(client, p, t, X[ok & tr], y[ok & tr], X[ok & va], y[ok & va], spec, wtr=wtr, wva=wva)
         best = int(getattr(bst, "best_iteration", bst.num_boosted_rounds() - 1))
         bst = bst[: best + 1]
         rounds[n] = best + 1
@@ -217,7 +243,7 @@ def _fit_and_write(*, out: Path, hist, history, usable, skipped, X, spec, feats,
         data=dict(rows=int(len(hist)), rows_train=int(tr.sum()), rows_valid=int(va.sum()), rows_test=int(te.sum()),
                   first_arrival=str(t_all.iloc[0]), last_arrival=str(t_all.iloc[-1]),
                   test_from=str(t_all[te].iloc[0]), data_hash=data_hash(history), synthetic=synthetic),
-        label_delay_s=delay, metrics=metrics, scheduler=scheduler or "in-process",
+        label_delay_s=delay, metrics=metrics, scheduler=scheduler or "in-process", weighted=weights is not None,
         held_out=held_out_period(t_all[te], rows=int(len(hist))),
     )
     return metrics, meta
@@ -279,15 +305,18 @@ def _client(address: str):
         raise ModelError(f"cannot reach the Dask scheduler at {address}: {err}") from err
 
 
-def _train_dask(client, p: TrainParams, t: Target, Xtr, ytr, Xva, yva, spec: FeatureSpec):
+def _train_dask(client, p: TrainParams, t: Target, Xtr, ytr, Xva, yva, spec: FeatureSpec, *, wtr=None, wva=None):
     import dask.array as da
     from xgboost import dask as dxgb
 
     chunks = max(1, len(Xtr) // 4)
+    cva = max(1, len(Xva) // 2)
     dtr = dxgb.DaskDMatrix(client, da.from_array(Xtr, chunks=(chunks, -1)), da.from_array(ytr, chunks=chunks),
-                               feature_names=list(spec.names))
-    dva = dxgb.DaskDMatrix(client, da.from_array(Xva, chunks=(max(1, len(Xva) // 2), -1)),
-                               da.from_array(yva, chunks=max(1, len(Xva) // 2)), feature_names=list(spec.names))
+                           weight=None if wtr is None else da.from_array(wtr, chunks=chunks),
+                           feature_names=list(spec.names))
+    dva = dxgb.DaskDMatrix(client, da.from_array(Xva, chunks=(cva, -1)), da.from_array(yva, chunks=cva),
+                           weight=None if wva is None else da.from_array(wva, chunks=cva),
+                           feature_names=list(spec.names))
     res = dxgb.train(client, p.xgb(t.objective), dtr, num_boost_round=p.max_rounds, evals=[(dva, "valid")],
                          early_stopping_rounds=p.early_stopping, verbose_eval=False)
     return res["booster"]

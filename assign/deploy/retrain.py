@@ -1,0 +1,265 @@
+"""Retrain a challenger on a recent window and promote it by a documented rule.
+
+1. **Window**: rows that arrived in ``[cutoff - window_days, cutoff)``.
+2. **Label delay**: an outcome counts only if it was known at the cut-off. A contact ends at
+   ``arrival + wait_s + handle_s``; its handle time is known then, its CSAT ``csat_delay_h``
+   later, its resolution (and 72-hour repeat) ``resolution_delay_h`` later (72 h: a real
+   log only knows "resolved" once no repeat came). Later outcomes are blanked, so they
+   neither train nor evaluate anything.
+3. **Evaluation rows**: the most recent ``rule.eval_fraction`` of the window's served rows
+   whose first decision target (``rule.targets[0]``) is matured; the challenger trains
+   only on rows that arrived before the first of them, so champion and challenger are
+   scored on the same rows and neither has seen them.
+4. **Recency**: training rows get XGBoost sample weights ``0.5 ** (age / half_life_days)``,
+   age measured back from the cut-off.
+5. **Promotion** (:class:`PromotionRule`): for every decision target that both models
+   predict, the per-row log-loss gain of the challenger (champion's minus challenger's, on
+   the same rows) must be at least ``min_log_loss_gain`` and at least ``z`` paired standard
+   errors, and the challenger's calibration error may be at most
+   ``max_calibration_worsening`` above the champion's. Fewer than ``min_eval_rows``
+   matured evaluation rows or ``min_train_rows`` training rows: refused, nothing trained.
+   An empty registry promotes the first challenger ("no champion").
+
+Every decision, promotion or not, is an audit line ``{"event": "retrain", ...}`` with its
+figures; a promotion also moves the aliases (logged as alias changes).
+"""
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from assign.constants import REPEAT_WINDOW_S
+from assign.deploy.registry import Registry
+from assign.errors import InputError
+from assign.history import conform_history, epoch_seconds
+from assign.model.metrics import binary_metrics, regression_metrics
+from assign.model.train import TARGETS, TrainParams, data_hash
+
+_DAY = 86400.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromotionRule:
+    """When a challenger replaces the champion (see the module doc for the rule)."""
+
+    targets: tuple[str, ...] = ("resolved",)
+    min_log_loss_gain: float = 0.002
+    z: float = 1.64
+    max_calibration_worsening: float = 0.01
+    min_eval_rows: int = 300
+    min_train_rows: int = 300
+    eval_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        problems = []
+        bad = [t for t in self.targets if t not in TARGETS or not TARGETS[t].binary]
+        if not self.targets or bad:
+            problems.append(f"targets: need binary targets among {[k for k, t in TARGETS.items() if t.binary]}, "
+                            f"got {list(self.targets)}")
+        for k in ("min_log_loss_gain", "z", "max_calibration_worsening"):
+            v = getattr(self, k)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                problems.append(f"{k}: must be a finite number >= 0, got {v!r}")
+        for k in ("min_eval_rows", "min_train_rows"):
+            if not (isinstance(getattr(self, k), int) and getattr(self, k) >= 50):
+                problems.append(f"{k}: must be an integer >= 50, got {getattr(self, k)!r}")
+        if not 0 < self.eval_fraction < 0.9:
+            problems.append(f"eval_fraction: must be in (0, 0.9), got {self.eval_fraction!r}")
+        if problems:
+            raise InputError(problems, what="promotion rule")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetrainDecision:
+    """What one retrain did and why (the same figures as its audit line)."""
+
+    version: str | None
+    promoted: bool
+    reason: str
+    champion: str | None
+    champion_metrics: dict[str, Any] = field(default_factory=dict)
+    challenger_metrics: dict[str, Any] = field(default_factory=dict)
+    comparison: dict[str, Any] = field(default_factory=dict)
+    cutoff: str = ""
+    window: tuple[str, str] = ("", "")
+    eval_from: str | None = None
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["window"] = list(self.window)
+        return d
+
+
+def retrain(history: pd.DataFrame, *, registry: Registry, cutoff: Any = None, window_days: float = 28.0,
+            half_life_days: float = 7.0, rule: PromotionRule | None = None, seed: int = 0, client: Any = None,
+            params: TrainParams | None = None, resolution_delay_h: float = REPEAT_WINDOW_S / 3600.0,
+            csat_delay_h: float = 1.0, at: Any = None, note: str = "") -> RetrainDecision:
+    """Train a challenger on the window before ``cutoff`` (None: the last arrival), compare it
+    with the registry's champion and promote it by ``rule``; see the module doc. ``client``
+    (a ``dask.distributed.Client`` or a scheduler address) trains on Dask. ``at`` stamps the
+    audit lines (None: now; a simulation passes its clock)."""
+    rule = rule or PromotionRule()
+    _check_options(window_days=window_days, half_life_days=half_life_days, resolution_delay_h=resolution_delay_h,
+                   csat_delay_h=csat_delay_h)
+    hist = conform_history(history).sort_values("arrival_at", kind="stable").reset_index(drop=True)
+    cut = pd.Timestamp(hist["arrival_at"].max()) if cutoff is None else _utc(cutoff)
+    t0 = cut - pd.Timedelta(seconds=window_days * _DAY)
+    hist = hist[(hist["arrival_at"] >= t0) & (hist["arrival_at"] < cut)].reset_index(drop=True)
+    hist = mature_only(hist, cutoff=cut, resolution_delay_h=resolution_delay_h, csat_delay_h=csat_delay_h)
+    champion = registry.resolve("champion")
+    base = dict(champion=champion, cutoff=cut.isoformat(), window=(t0.isoformat(), cut.isoformat()))
+    eval_mask, n_eval = _eval_rows(hist, target=rule.targets[0], fraction=rule.eval_fraction)
+    eval_from = hist["arrival_at"][eval_mask].min() if eval_mask.any() else None
+    train_mask = (hist["arrival_at"] < eval_from).to_numpy() if eval_from is not None else np.zeros(len(hist), bool)
+    rows = dict(window=int(len(hist)), train=int(train_mask.sum()), eval=n_eval)
+    short = [f"{rows['eval']} matured evaluation rows (< {rule.min_eval_rows})"] * (rows["eval"] < rule.min_eval_rows)
+    short += [f"{rows['train']} training rows (< {rule.min_train_rows})"] * (rows["train"] < rule.min_train_rows)
+    if short:
+        d = RetrainDecision(version=None, promoted=False, reason="refused: too few rows to tell: " + "; ".join(short),
+                            rows=rows, eval_from=None if eval_from is None else eval_from.isoformat(), **base)
+        _log(registry, d, at=at)
+        return d
+    age_days = (epoch_seconds(pd.Series([cut] * 1)).item() - epoch_seconds(hist["arrival_at"])) / _DAY
+    weights = 0.5 ** (age_days / half_life_days)
+    train_hist = hist[train_mask].reset_index(drop=True)
+    p = params or TrainParams(seed=seed)
+    version = _train_and_register(train_hist, weights[train_mask], registry=registry, params=p, client=client,
+                                  window=(t0, eval_from), at=at, note=note or f"retrain at cut-off {cut.isoformat()}")
+    scored = compare(hist, eval_mask, registry=registry, champion=champion, challenger=version)
+    promoted, reason = decide(rule, scored, champion=champion)
+    d = RetrainDecision(version=version, promoted=promoted, reason=reason, champion_metrics=scored["champion"],
+                        challenger_metrics=scored["challenger"], comparison=scored["comparison"],
+                        eval_from=eval_from.isoformat(), rows=rows, **base)
+    registry.set_alias("challenger", version, reason=f"retrained at cut-off {cut.isoformat()}", at=at)
+    if promoted:
+        registry.set_alias("champion", version, reason=reason, at=at, figures=scored["comparison"])
+    _log(registry, d, at=at)
+    return d
+
+
+def mature_only(hist: pd.DataFrame, *, cutoff: pd.Timestamp, resolution_delay_h: float,
+                csat_delay_h: float) -> pd.DataFrame:
+    """``hist`` with every outcome not yet known at ``cutoff`` blanked (see the module doc)."""
+    out = hist.copy()
+    cut = epoch_seconds(pd.Series([cutoff])).item()
+    end = epoch_seconds(out["arrival_at"]) + out["wait_s"].to_numpy(float, na_value=np.nan) \
+        + out["handle_s"].to_numpy(float, na_value=np.nan)
+    end = np.where(np.isfinite(end), end, np.inf)  # an unfinished or abandoned contact has no outcome yet
+    for col, delay in (("handle_s", 0.0), ("csat", csat_delay_h), ("resolved", resolution_delay_h),
+                       ("repeat_72h", resolution_delay_h)):
+        late = end + delay * 3600.0 > cut
+        out.loc[late, col] = pd.NA if out[col].dtype == "boolean" else np.nan
+    return out
+
+
+def _eval_rows(hist: pd.DataFrame, *, target: str, fraction: float) -> tuple[np.ndarray, int]:
+    """The served rows from the first of the most recent ``fraction`` of served rows with the
+    target's label known on, and how many of them have that label."""
+    y = hist[TARGETS[target].column].astype("float64").to_numpy(na_value=np.nan)
+    ok = np.flatnonzero(np.isfinite(y) & hist["agent_id"].notna().to_numpy())
+    n = int(round(len(ok) * fraction))
+    mask = np.zeros(len(hist), bool)
+    if n:
+        mask[ok[-n]:] = True  # every served row from the first evaluation row on (rows are in arrival order)
+        mask &= hist["agent_id"].notna().to_numpy()
+    return mask, n
+
+
+def _train_and_register(train_hist: pd.DataFrame, weights: np.ndarray, *, registry: Registry, params: TrainParams,
+                        client: Any, window: tuple[pd.Timestamp, pd.Timestamp], at: Any, note: str) -> str:
+    from assign.model.train import train
+
+    scheduler = None if client is None else (client if isinstance(client, str) else client.scheduler.address)
+    with tempfile.TemporaryDirectory(prefix="assign-retrain-") as tmp:
+        res = train(train_hist, out=Path(tmp) / "model", params=params, scheduler=scheduler, weights=weights)
+        return registry.register(res.out, note=note, training_window=window, data_hash=data_hash(train_hist),
+                                 metrics=res.metrics, at=at)
+
+
+def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, champion: str | None,
+            challenger: str) -> dict[str, Any]:
+    """Both models' metrics per target on the same evaluation rows, and per binary target the
+    paired log-loss gain (champion minus challenger per row), its standard error and the
+    calibration change. Features are point in time over the whole window."""
+    from assign.features.build import history_features
+    from assign.model.scorer import ModelDir
+
+    preds = {}
+    for role, v in (("champion", champion), ("challenger", challenger)):
+        if v is not None:
+            m = ModelDir.load(registry.path(v), nthread=1)
+            preds[role] = m.predict_matrix(history_features(hist, m.spec).X)
+    served = hist["agent_id"].notna().to_numpy()
+    out: dict[str, Any] = {"champion": {}, "challenger": {}, "comparison": {}}
+    for n in preds["challenger"]:
+        t = TARGETS[n]
+        y = hist[t.column].astype("float64").to_numpy(na_value=np.nan)
+        sel = eval_mask & served & np.isfinite(y)
+        if not sel.any():
+            continue
+        for role, p in preds.items():
+            if n in p:
+                out[role][n] = (binary_metrics if t.binary else regression_metrics)(y[sel], p[n][sel])
+        if t.binary and "champion" in preds and n in preds["champion"]:
+            gain = _row_log_loss(y[sel], preds["champion"][n][sel]) - _row_log_loss(y[sel], preds["challenger"][n][sel])
+            out["comparison"][n] = dict(
+                log_loss_gain=float(gain.mean()), log_loss_gain_se=float(gain.std(ddof=1) / math.sqrt(len(gain))),
+                calibration_change=out["challenger"][n]["calibration_error"] - out["champion"][n]["calibration_error"],
+                rows=int(sel.sum()))
+    return out
+
+
+def _row_log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, float), 1e-12, 1 - 1e-12)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def decide(rule: PromotionRule, scored: dict[str, Any], *, champion: str | None) -> tuple[bool, str]:
+    """(promote, reason) by ``rule`` from :func:`compare`'s figures."""
+    if champion is None:
+        return True, "no champion"
+    fails, passes = [], []
+    for n in rule.targets:
+        c = scored["comparison"].get(n)
+        if c is None:
+            fails.append(f"{n}: not predicted by both models")
+            continue
+        g, se, dc = c["log_loss_gain"], c["log_loss_gain_se"], c["calibration_change"]
+        need = max(rule.min_log_loss_gain, rule.z * se)
+        if g < need:
+            fails.append(f"{n}: log-loss gain {g:.4f} < {need:.4f} (margin {rule.min_log_loss_gain:g}, "
+                         f"{rule.z:g} x s.e. {se:.4f})")
+        elif dc > rule.max_calibration_worsening:
+            fails.append(f"{n}: calibration error worse by {dc:.4f} (> {rule.max_calibration_worsening:g})")
+        else:
+            passes.append(f"{n}: log-loss gain {g:.4f} >= {need:.4f}, calibration change {dc:+.4f}")
+    if fails:
+        return False, "kept champion: " + "; ".join(fails)
+    return True, "better: " + "; ".join(passes)
+
+
+def _log(registry: Registry, d: RetrainDecision, *, at: Any) -> None:
+    fields = d.to_dict()
+    registry.log("retrain", at=at, **fields)
+
+
+def _utc(t: Any) -> pd.Timestamp:
+    ts = pd.Timestamp(t)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _check_options(**opts: float) -> None:
+    problems = []
+    for k, v in opts.items():
+        ok = isinstance(v, (int, float)) and math.isfinite(v) and (v >= 0 if k.endswith("delay_h") else v > 0)
+        if not ok:
+            problems.append(f"{k}: must be a finite number {'>= 0' if k.endswith('delay_h') else '> 0'}, got {v!r}")
+    if problems:
+        raise InputError(problems, what="retrain options")
