@@ -112,9 +112,11 @@ class DriftingWorld:
 
     def pre_period(self, *, days: int) -> World:
         """The day-0 world moved ``days`` earlier (for a history before the run): the agents
-        there on day 0, intents and difficulty of day 0."""
+        there on day 0 (``days`` younger, at least 0), intents and difficulty of day 0."""
         w = self.base
-        return replace(w, start=w.start - timedelta(days=int(days)))
+        ag = w.agents[w.agents["hire_day"].to_numpy() == 0].reset_index(drop=True)
+        ag["tenure_days"] = np.maximum(ag["tenure_days"].to_numpy(float) - days, 0.0)
+        return replace(w, agents=ag, start=w.start - timedelta(days=int(days)))
 
 
 def drifting_world(*, seed: int, n_agents: int = 30, n_intents: int = 6,
