@@ -1,0 +1,145 @@
+"""Day-level shift tests: is a recent batch's mean of a per-row quantity within the
+reference's own day-to-day variation?
+
+Why not a row-level test (KS, chi-square, PSI): rows of a day are not independent (the same
+agents serve all day, the same weather hits every call), so a row-level test's false-alarm
+rate grows with the batch size, and PSI > 0.1 fires on most unchanged small batches. Here the
+unit is the day: each reference day gives one mean of the quantity, and the recent batch's
+mean is compared with them under a one-way random-effects model,
+
+    mean of day d = mu + u_d + e_d,   u_d ~ (0, tau^2) day effect,  e_d ~ (0, sigma^2 / n_d),
+
+with ``sigma^2`` the pooled within-day variance of the rows and ``tau^2 = max(0, S^2 -
+mean(sigma^2 / n_d))`` from the spread ``S^2`` of the reference days' means. The recent
+batch (rows of ``m`` days, ``n_j`` rows on day j) has mean ``mu + sum(n_j u_j)/n + e`` with
+
+    V = tau^2 * sum(n_j^2) / n^2 + sigma^2 / n + S^2 / D
+
+(the last term: ``mu`` itself is a mean of D days), and ``z = (recent - mu) / sqrt(V)`` is
+referred to Student's t with Satterthwaite's degrees of freedom (S^2 has D - 1). The
+false-alarm rate does not grow with the batch size: a bigger batch shrinks only the
+``sigma^2 / n`` part, never the day effect. With one recent day of a reference day's size it
+is exactly the two-sample t-test of the D day means against the one recent mean (checked
+against ``scipy.stats.ttest_ind`` in the tests).
+
+Time of day: each row's quantity is first centred on the reference's mean for its hour of
+day (:func:`hour_centred`), so a morning-only batch is compared with the reference's mornings.
+Weekday differences stay in ``tau^2`` (a weekday pattern makes the test conservative on
+average over the week, not anti-conservative).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class DayTest:
+    """One quantity's day-level test."""
+
+    z: float            # (recent - reference) / sqrt(V); NaN when untestable
+    p_value: float      # two-sided, Student's t with ``df``
+    df: float
+    recent: float       # mean of the recent rows (hour-centred)
+    reference: float    # mean of the reference days' means (hour-centred)
+    sd: float           # sqrt(V)
+    tau: float          # between-day standard deviation of the reference
+    n_recent: int
+    days_reference: int
+    testable: bool
+
+
+def day_sums(values: np.ndarray, day: np.ndarray, n_days: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per day: count, sum and sum of squares of the finite ``values`` (NaN = not this quantity's row)."""
+    ok = np.isfinite(values)
+    d, v = day[ok], values[ok]
+    return (np.bincount(d, minlength=n_days).astype(float), np.bincount(d, weights=v, minlength=n_days),
+            np.bincount(d, weights=v * v, minlength=n_days))
+
+
+def hour_centred(ref: np.ndarray, ref_hour: np.ndarray, rec: np.ndarray, rec_hour: np.ndarray,
+                 *, min_rows: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Both arrays minus the reference's mean of their hour of day (the overall reference
+    mean for an hour with fewer than ``min_rows`` reference rows)."""
+    n, s, _ = day_sums(ref, ref_hour, 24)
+    overall = float(np.nanmean(ref)) if np.isfinite(ref).any() else 0.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = np.where(n >= min_rows, s / np.maximum(n, 1), overall)
+    return ref - m[ref_hour], rec - m[rec_hour]
+
+
+def day_test(ref: np.ndarray, ref_day: np.ndarray, rec: np.ndarray, rec_day: np.ndarray, *,
+             min_day_rows: int = 10, min_days: int = 3) -> DayTest:
+    """Test the recent rows' mean against the reference days (see the module docstring).
+    ``*_day`` are integer day codes from 0; NaN values are rows the quantity does not cover.
+    Reference days with fewer than ``min_day_rows`` rows are left out; fewer than
+    ``min_days`` days left (or no recent row) gives an untestable result (p = 1)."""
+    ref_day = np.asarray(ref_day, dtype=np.int64)
+    rec_day = np.asarray(rec_day, dtype=np.int64)
+    n_d, s_d, q_d = day_sums(ref, ref_day, int(ref_day.max(initial=-1)) + 1)
+    keep = n_d >= min_day_rows
+    n_d, s_d, q_d = n_d[keep], s_d[keep], q_d[keep]
+    n_j, s_j, _ = day_sums(rec, rec_day, int(rec_day.max(initial=-1)) + 1)
+    n = float(n_j.sum())
+    D = int(keep.sum())
+    if D < min_days or n < 1:
+        return DayTest(np.nan, 1.0, np.nan, np.nan, np.nan, np.nan, np.nan, int(n), D, False)
+    means = s_d / n_d
+    mu = float(means.mean())
+    S2 = float(means.var(ddof=1))
+    sigma2 = float(max((q_d - s_d ** 2 / n_d).sum(), 0.0) / max((n_d - 1).sum(), 1.0))
+    tau2 = max(S2 - float((sigma2 / n_d).mean()), 0.0)
+    w = float((n_j ** 2).sum() / n ** 2)
+    V = tau2 * w + sigma2 / n + S2 / D
+    random_part = S2 * ((w if tau2 > 0 else 0.0) + 1.0 / D)
+    rec_mean = float(s_j.sum() / n)
+    diff = rec_mean - mu
+    if V <= 0:
+        z, p, df = (0.0, 1.0, np.inf) if abs(diff) < 1e-12 else (np.copysign(np.inf, diff), 0.0, np.inf)
+    else:
+        df = float(np.clip(V ** 2 / (random_part ** 2 / (D - 1)), 1.0, 1e9)) if random_part > 0 else 1e9
+        z = diff / np.sqrt(V)
+        p = float(2.0 * stats.t.sf(abs(z), df))
+    return DayTest(float(z), p, float(df), rec_mean, mu, float(np.sqrt(max(V, 0.0))), float(np.sqrt(tau2)),
+                   int(n), D, True)
+
+
+def midrank_pit(ref: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The reference's mid-rank empirical CDF at ``x`` (ties count half): uniform-like on
+    unchanged data, bounded whatever the outliers; NaN stays NaN."""
+    r = np.sort(ref[np.isfinite(ref)])
+    out = np.full(len(x), np.nan)
+    ok = np.isfinite(x)
+    if len(r) == 0:
+        return out
+    lo = np.searchsorted(r, x[ok], "left")
+    hi = np.searchsorted(r, x[ok], "right")
+    out[ok] = (lo + hi) / (2.0 * len(r))
+    return out
+
+
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm-adjusted p-values (family-wise error control under any dependence)."""
+    p = np.asarray(p_values, dtype=float)
+    m = len(p)
+    if m == 0:
+        return p
+    order = np.argsort(p, kind="stable")
+    adj = np.maximum.accumulate(np.minimum((m - np.arange(m)) * p[order], 1.0))
+    out = np.empty(m)
+    out[order] = adj
+    return out
+
+
+def binomial_residual_z(y: np.ndarray, p: np.ndarray, group: np.ndarray,
+                        n_groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per group: rows, observed minus predicted (sum), and ``z = sum(y - p) / sqrt(sum p(1-p))``
+    (the score test that the model is calibrated for the group)."""
+    n = np.bincount(group, minlength=n_groups).astype(float)
+    r = np.bincount(group, weights=y - p, minlength=n_groups)
+    v = np.bincount(group, weights=p * (1 - p), minlength=n_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(v > 0, r / np.sqrt(v), 0.0)
+    return n, r, z
