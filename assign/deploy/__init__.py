@@ -8,5 +8,20 @@ rollouts in the simulator with guardrail rollback. See docs/deploy.md.
 """
 from assign.deploy.registry import DirRegistry, Registry, open_registry
 from assign.deploy.retrain import PromotionRule, RetrainDecision, retrain
+from assign.deploy.rollout import Guardrail, RolloutPolicy
+from assign.deploy.swap import HotSwap, SwapPause, SwapResult, measure_swap_pause
 
-__all__ = ["DirRegistry", "PromotionRule", "Registry", "RetrainDecision", "open_registry", "retrain"]
+__all__ = [
+           "DirRegistry",
+           "Guardrail",
+           "HotSwap",
+           "PromotionRule",
+           "Registry",
+           "RetrainDecision",
+           "RolloutPolicy",
+           "SwapPause",
+           "SwapResult",
+           "measure_swap_pause",
+           "open_registry",
+           "retrain",
+]

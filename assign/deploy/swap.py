@@ -1,0 +1,176 @@
+"""A safe hot swap of the model in a running :class:`~assign.router.Router`.
+
+``HotSwap(router).load(target, canary=snapshot)``: load the new version (a registry alias or
+version, a model directory, or a ready :class:`~assign.scorer.Scorer`), warm it up
+(``Scorer.warm_up``: numba compiles here, never in a tick) and validate it on the canary
+snapshot off the tick path: a tick with the new scorer must run without a scorer fallback and
+every score it produced must be finite. Only then :meth:`Router.swap` replaces the scorer and
+model version as one reference between ticks; ticks already running finish on the version
+they started with (a tick reads the reference once). A failure at any step keeps the old
+version and says why in the :class:`SwapResult`.
+
+:func:`measure_swap_pause` times ticks while swaps run in another thread: the longest tick
+that overlapped a swap over the median tick (the living-centre benchmark's ``swap_pause_ms``).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assign.router import Loaded, Router
+from assign.scorer import Scorer
+
+
+@dataclass(frozen=True, kw_only=True)
+class SwapResult:
+    """What a load did: ``ok`` (True when swapped), the version now serving, why."""
+
+    ok: bool
+    version: str
+    requested: str
+    previous: str
+    reason: str
+    load_ms: float
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(ok=self.ok, version=self.version, requested=self.requested, previous=self.previous,
+                    reason=self.reason, load_ms=round(self.load_ms, 3))
+
+
+class HotSwap:
+    """Loads, warms up, validates and swaps model versions into ``router`` (module doc).
+
+    ``registry`` resolves aliases (``"champion"``) and version ids; ``loader(path) -> Scorer``
+    loads a model directory (default :meth:`XGBScorer.load`); ``wrap(scorer) -> Scorer``
+    wraps what was loaded (e.g. in a learning scorer) before the checks.
+    """
+
+    def __init__(self, router: Router, *, registry: Any = None, loader: Callable[[Path], Scorer] | None = None,
+                 wrap: Callable[[Scorer], Scorer] | None = None) -> None:
+        self.router, self.registry, self.wrap = router, registry, wrap
+        self.loader = loader if loader is not None else _load_xgb
+        self._lock = threading.Lock()  # one load at a time; ticks never wait on it
+
+    def load(self, target: str | Path | Scorer, *, canary: Any, version: str | None = None) -> SwapResult:
+        """Swap ``target`` in if it loads, warms up and passes the canary; else keep the old one."""
+        t0 = time.perf_counter()
+        with self._lock:
+            previous = self.router.model_version
+            try:
+                scorer, name = self._resolve(target, version)
+            except Exception as err:
+                return self._kept(previous, str(target), f"cannot resolve: {type(err).__name__}: {err}", t0)
+            try:
+                if self.wrap is not None:
+                    scorer = self.wrap(scorer)
+                scorer.warm_up()
+                problems = canary_problems(self.router, scorer, name, canary)
+            except Exception as err:
+                return self._kept(previous, name, f"load or warm-up failed: {type(err).__name__}: {err}", t0)
+            if problems:
+                return self._kept(previous, name, "canary failed: " + "; ".join(problems), t0)
+            self.router.swap(scorer, model_version=name)
+            return SwapResult(ok=True, version=name, requested=name, previous=previous, reason="swapped",
+                              load_ms=(time.perf_counter() - t0) * 1e3)
+
+    def _resolve(self, target: str | Path | Scorer, version: str | None) -> tuple[Scorer, str]:
+        if isinstance(target, Scorer):
+            return target, version or target.name
+        if self.registry is not None and not Path(target).exists():
+            v = self.registry.resolve(str(target))
+            if v is None:
+                raise LookupError(f"{target!r} is neither a version nor a set alias of {self.registry}")
+            return self.loader(self.registry.path(v)), version or v
+        path = Path(target)
+        return self.loader(path), version or path.name
+
+    def _kept(self, previous: str, requested: str, reason: str, t0: float) -> SwapResult:
+        return SwapResult(ok=False, version=previous, requested=requested, previous=previous,
+                          reason=f"kept {previous}: {reason}", load_ms=(time.perf_counter() - t0) * 1e3)
+
+
+def _load_xgb(path: Path) -> Scorer:
+    from assign.model.scorer import XGBScorer
+
+    return XGBScorer.load(path)
+
+
+def canary_problems(router: Router, scorer: Scorer, version: str, canary: Any) -> list[str]:
+    """Why ``scorer`` must not serve (empty when it may): a plain tick of ``router``'s pipeline
+    on the canary with this scorer, off the tick path (no log, no exploration)."""
+    res = router._tick(canary, budget_ms=1e9, values=None, explain=False, force_prune=None,
+                       active=Loaded(scorer=scorer, model_version=version))
+    problems = []
+    if res.fallback_reason and "scorer" in res.fallback_reason:
+        problems.append(res.fallback_reason)
+    scores = np.array([a.score for a in res.assignments], dtype=float)
+    if not np.isfinite(scores).all():
+        problems.append(f"{int((~np.isfinite(scores)).sum())} non-finite scores")
+    if res.n_candidates and not res.assignments and not res.unassigned:
+        problems.append("the canary tick answered nothing")
+    return problems
+
+
+@dataclass(frozen=True, kw_only=True)
+class SwapPause:
+    """Tick times while swaps ran: the longest tick overlapping a swap over the median tick."""
+
+    longest_during_swap_ms: float
+    median_ms: float
+    ratio: float
+    n_ticks: int
+    n_during_swap: int
+    n_swaps: int
+    swaps_ok: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+def measure_swap_pause(router: Router, snapshot: Any, *, swap: Callable[[], Any], n_swaps: int = 3,
+                       min_ticks: int = 30, gap_s: float = 0.05) -> SwapPause:
+    """Tick ``snapshot`` back to back on this thread while another thread calls ``swap()``
+    ``n_swaps`` times (``gap_s`` apart); at least ``min_ticks`` ticks. Returns the longest
+    tick that overlapped a swap call over the median of all ticks."""
+    spans: list[tuple[float, float]] = []
+    oks: list[bool] = []
+    done = threading.Event()
+
+    def swapper() -> None:
+        for _ in range(n_swaps):
+            time.sleep(gap_s)
+            s = time.perf_counter()
+            oks.append(bool(swap()))
+            spans.append((s, time.perf_counter()))
+        done.set()
+
+    ticks: list[tuple[float, float]] = []
+    for _ in range(3):
+        router.tick(snapshot)
+    th = threading.Thread(target=swapper, daemon=True)
+    th.start()
+    while not done.is_set() or len(ticks) < min_ticks:
+        s = time.perf_counter()
+        router.tick(snapshot)
+        ticks.append((s, time.perf_counter()))
+    th.join()
+    return _pause(ticks, spans, oks)
+
+
+def _pause(ticks: Sequence[tuple[float, float]], spans: Sequence[tuple[float, float]],
+           oks: Sequence[bool]) -> SwapPause:
+    dur = np.array([(e - s) * 1e3 for s, e in ticks])
+    during = np.array([any(s < se and e > ss for ss, se in spans) for s, e in ticks], dtype=bool)
+    med = float(np.median(dur))
+    longest = float(dur[during].max()) if during.any() else float("nan")
+    return SwapPause(longest_during_swap_ms=longest, median_ms=med, ratio=longest / med if med > 0 else float("nan"),
+                     n_ticks=len(dur), n_during_swap=int(during.sum()), n_swaps=len(spans), swaps_ok=int(sum(oks)))

@@ -1,0 +1,169 @@
+"""retrain: label delay respected, the promotion rule, the audit log, the CLI; a registry
+version hot-swapped into a router."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from assign.cli import main
+from assign.deploy import HotSwap, PromotionRule, open_registry, retrain
+from assign.deploy.retrain import decide, mature_only
+from assign.errors import InputError
+from assign.history import conform_history
+from assign.model import TrainParams, train
+from assign.world.centre import generate_history, generate_world
+
+FAST = TrainParams(max_rounds=30, early_stopping=8, max_depth=4, nthread=1)
+DELAY_H = 24.0
+
+
+@pytest.fixture(scope="module")
+def world():
+    return generate_world(n_agents=12, seed=3, n_intents=6)
+
+
+@pytest.fixture(scope="module")
+def history(world):
+    return conform_history(generate_history(world, days=6, seed=4))
+
+
+def _snapshot(world, n: int = 30):
+    from datetime import timedelta
+
+    from assign.schema import Snapshot
+
+    t = 10 * 3600.0
+    arr = world.sample_arrivals(rng=np.random.default_rng(0), start_s=t - 900, end_s=t).head(n)
+    return Snapshot(snapshot_id="s", at=world.start + timedelta(seconds=t), intents=world.intents,
+                    languages=world.languages, styles=world.styles, contacts=world.contacts_block(arr),
+                    agents=world.agents_block(t_s=t))
+
+
+def _immature(hist: pd.DataFrame, cut: pd.Timestamp, delay_h: float) -> np.ndarray:
+    """Independent reference: resolution is known ``delay_h`` after the contact ends."""
+    ends = hist["arrival_at"] + pd.to_timedelta(hist["wait_s"] + hist["handle_s"].fillna(np.inf).clip(upper=1e9),
+                                                unit="s")
+    return ((ends + pd.Timedelta(hours=delay_h)) > cut).to_numpy() | hist["handle_s"].isna().to_numpy()
+
+
+def test_mature_only_blanks_exactly_the_outcomes_unknown_at_the_cutoff(history) -> None:
+    cut = history["arrival_at"].min() + pd.Timedelta(days=4)
+    h = history[history["arrival_at"] < cut]
+    out = mature_only(h, cutoff=cut, resolution_delay_h=DELAY_H, csat_delay_h=1.0)
+    late = _immature(h, cut, DELAY_H)
+    assert late.any() and (~late).any()
+    assert out["resolved"][late].isna().all()
+    pd.testing.assert_series_equal(out["resolved"][~late], h["resolved"][~late])
+    assert out["handle_s"].notna().sum() > out["resolved"].notna().sum()  # handle time is known sooner
+
+
+def test_outcomes_unknown_at_the_cutoff_neither_train_nor_evaluate(history, tmp_path) -> None:
+    """The same retrain on a history whose immature (and post-cutoff) labels are hidden and
+    on one where they are flipped gives identical figures."""
+    cut = history["arrival_at"].min() + pd.Timedelta(days=5)
+    late = _immature(history, cut, DELAY_H) & history["resolved"].notna().to_numpy()
+    hidden, flipped = history.copy(), history.copy()
+    hidden.loc[late, "resolved"] = pd.NA
+    flipped.loc[late, "resolved"] = ~flipped.loc[late, "resolved"].astype(bool)
+    runs = (("a", hidden, DELAY_H), ("b", flipped, DELAY_H), ("c", flipped, 0.0))
+    out = [retrain(h, registry=open_registry(tmp_path / name), cutoff=cut, window_days=5, params=FAST,
+                   resolution_delay_h=delay) for name, h, delay in runs]
+    assert out[0].promoted and out[0].reason == "no champion"
+    assert out[0].rows == out[1].rows and out[0].eval_from == out[1].eval_from
+    assert out[0].challenger_metrics == out[1].challenger_metrics
+    assert out[0].challenger_metrics["resolved"]["rows"] == out[0].rows["eval"]
+    # the test has power: told the labels are known at once, retrain does use the flipped ones
+    assert out[2].rows["eval"] > out[0].rows["eval"]
+    assert out[2].challenger_metrics["resolved"] != out[0].challenger_metrics["resolved"]
+
+
+def test_retrain_twice_on_a_growing_history_logs_each_decision(history, tmp_path, world) -> None:
+    reg = open_registry(tmp_path / "reg")
+    t0 = history["arrival_at"].min()
+    first = retrain(history[history["arrival_at"] < t0 + pd.Timedelta(days=4)], registry=reg, window_days=4,
+                    params=FAST, resolution_delay_h=DELAY_H)
+    second = retrain(history, registry=reg, window_days=4, params=FAST, resolution_delay_h=DELAY_H)
+    assert (first.version, second.version) == ("v0001", "v0002")
+    assert first.promoted and first.reason == "no champion" and second.champion == "v0001"
+    c = second.comparison["resolved"]
+    assert c["rows"] == second.challenger_metrics["resolved"]["rows"] == second.champion_metrics["resolved"]["rows"]
+    assert second.promoted == (c["log_loss_gain"] >= max(0.002, 1.64 * c["log_loss_gain_se"])
+                               and c["calibration_change"] <= 0.01)
+    decisions = [e for e in reg.audit() if e["event"] == "retrain"]
+    assert [d["version"] for d in decisions] == ["v0001", "v0002"]
+    assert [d["promoted"] for d in decisions] == [True, second.promoted] and all(d["reason"] for d in decisions)
+    champion_moves = [e for e in reg.audit() if e["event"] == "alias" and e["alias"] == "champion"]
+    assert reg.resolve("champion") == champion_moves[-1]["to"] == ("v0002" if second.promoted else "v0001")
+    assert reg.aliases()["challenger"] == "v0002"
+    # the champion loads and swaps into a running router
+    from assign.router import Router
+
+    snap = _snapshot(world)
+    router = Router(model_version="unversioned")
+    res = HotSwap(router, registry=reg).load("champion", canary=snap)
+    assert res.ok, res.reason
+    assert router.tick(snap).model_version == reg.resolve("champion")
+
+
+def test_too_few_rows_are_refused_and_logged(history, tmp_path) -> None:
+    reg = open_registry(tmp_path / "reg")
+    d = retrain(history, registry=reg, window_days=0.5, params=FAST, resolution_delay_h=DELAY_H,
+                rule=PromotionRule(min_eval_rows=5000))
+    assert d.version is None and not d.promoted and d.reason.startswith("refused: too few rows")
+    assert reg.versions() == [] and reg.resolve("champion") is None
+    assert [e["event"] for e in reg.audit()] == ["retrain"] and "too few" in reg.audit()[0]["reason"]
+
+
+def _scored(gain: float, se: float, cal: float) -> dict:
+    return {"comparison": {"resolved": {"log_loss_gain": gain, "log_loss_gain_se": se, "calibration_change": cal,
+                                        "rows": 1000}}}
+
+
+def test_the_promotion_rule() -> None:
+    rule = PromotionRule(min_log_loss_gain=0.002, z=2.0, max_calibration_worsening=0.01)
+    assert decide(rule, {}, champion=None) == (True, "no champion")
+    assert decide(rule, _scored(0.010, 0.001, 0.0), champion="v1")[0]
+    assert not decide(rule, _scored(0.001, 0.0001, 0.0), champion="v1")[0]      # below the margin
+    assert not decide(rule, _scored(0.010, 0.006, 0.0), champion="v1")[0]       # within 2 s.e.
+    ok, why = decide(rule, _scored(0.010, 0.001, 0.02), champion="v1")          # calibration worse
+    assert not ok and "calibration" in why
+    assert not decide(rule, {"comparison": {}}, champion="v1")[0]
+    with pytest.raises(InputError) as err:
+        PromotionRule(targets=("csat",), z=-1, min_eval_rows=3)
+    assert len(err.value.problems) == 3
+
+
+def test_training_weights(history, tmp_path) -> None:
+    h = history.head(3000)
+    a = train(h, out=tmp_path / "a", params=FAST)
+    b = train(h, out=tmp_path / "b", params=FAST, weights=np.ones(len(h)))
+    assert (a.out / "models" / "resolved.json").read_bytes() == (b.out / "models" / "resolved.json").read_bytes()
+    c = train(h, out=tmp_path / "c", params=FAST, weights=np.linspace(0.01, 1, len(h)))
+    assert (c.out / "models" / "resolved.json").read_bytes() != (a.out / "models" / "resolved.json").read_bytes()
+    with pytest.raises(InputError) as err:
+        train(h, out=tmp_path / "d", params=FAST, weights=[1.0, -1.0])
+    assert "weights: 2 given for 3000 history rows" in str(err.value)
+
+
+def test_cli_retrain_and_registry(history, tmp_path) -> None:
+    path = tmp_path / "h.parquet"
+    history.head(9000).to_parquet(path)
+    reg = tmp_path / "reg"
+    run = CliRunner().invoke
+    res = run(main, ["retrain", str(path), "--registry", str(reg), "--window-days", "4", "--half-life-days", "2",
+                     "--resolution-delay-h", "24", "--max-rounds", "30", "--threads", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert doc["promoted"] and doc["version"] == "v0001" and doc["reason"] == "no champion"
+    res = run(main, ["registry", "list", str(reg)])
+    assert res.exit_code == 0 and "v0001" in res.output and "champion" in res.output
+    res = run(main, ["registry", "audit", str(reg)])
+    assert res.exit_code == 0 and '"event":"retrain"' in res.output.replace(" ", "")
+    bad = run(main, ["retrain", str(path), "--registry", str(reg), "--window-days", "-1", "--half-life-days", "nan"])
+    assert bad.exit_code == 2 and "--window-days" in bad.output and "--half-life-days" in bad.output
+    bad = run(main, ["registry", "promote", str(reg), "v0042", "--reason", "x"])
+    assert bad.exit_code == 2 and "v0042" in bad.output

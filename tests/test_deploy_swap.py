@@ -1,0 +1,116 @@
+"""The hot swap: ticks in several threads during repeated swaps never fail or mix versions;
+a failed load keeps the old version and says why; decisions carry the version."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from assign.deploy import HotSwap, measure_swap_pause
+from assign.learn.logs import MemorySink
+from assign.router import Router
+from assign.scorer import Prior, Scorer
+from assign.workload import synthetic_snapshot
+
+
+class Const(Scorer):
+    """Scores every pair ``k`` (so a tick's scores name the version); slow enough to overlap swaps.
+    The retrieval prior carries ``k`` too, so a tick mixing prior and scores of two versions
+    would show."""
+
+    def __init__(self, k: float, *, delay_s: float = 0.0) -> None:
+        self.k, self.delay_s, self.name = float(k), delay_s, f"const{k:g}"
+
+    def score_pairs(self, snapshot, *, contact_idx, agent_idx):
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        return np.full(len(contact_idx), self.k)
+
+    def prior(self, snapshot):
+        return Prior(agent_intent=np.full(snapshot.agents.skill.shape, self.k))
+
+
+class Broken(Const):
+    def score_pairs(self, snapshot, *, contact_idx, agent_idx):
+        return np.full(len(contact_idx), np.nan)
+
+
+class Failing(Const):
+    def warm_up(self) -> None:
+        raise RuntimeError("model file truncated")
+
+
+SNAP = synthetic_snapshot(n_contacts=40, n_agents=20, seed=3)
+
+
+def test_ticks_in_threads_during_swaps_never_fail_nor_mix() -> None:
+    router = Router(scorer=Const(1, delay_s=0.002), model_version="v1")
+    swap = HotSwap(router)
+    results, errors, stop = [], [], threading.Event()
+
+    def ticker() -> None:
+        while not stop.is_set():
+            try:
+                results.append(router.tick(SNAP))
+            except Exception as err:
+                errors.append(err)
+
+    threads = [threading.Thread(target=ticker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    outcomes = []
+    for i in range(2, 22):
+        outcomes.append(swap.load(Const(i, delay_s=0.002), canary=SNAP, version=f"v{i}"))
+        time.sleep(0.005)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert all(o.ok for o in outcomes) and router.model_version == "v21"
+    versions = set()
+    for r in results:
+        assert not r.fallback
+        k = {a.score for a in r.assignments}
+        assert len(k) == 1, "a tick mixed scorers"
+        assert r.model_version == f"v{int(k.pop()):d}", "a tick reported another version than it scored with"
+        versions.add(r.model_version)
+    assert len(versions) >= 3  # the ticks really ran across swaps
+
+
+def test_failed_loads_keep_the_old_version_and_say_why(tmp_path) -> None:
+    router = Router(scorer=Const(1), model_version="v1")
+    swap = HotSwap(router)
+    bad = swap.load(Broken(2), canary=SNAP, version="v2")
+    assert not bad and bad.version == "v1" and "canary failed" in bad.reason and "non-finite" in bad.reason
+    bad = swap.load(Failing(3), canary=SNAP, version="v3")
+    assert not bad and "model file truncated" in bad.reason
+    bad = swap.load(tmp_path / "nothing-here", canary=SNAP)
+    assert not bad and "not a model directory" in bad.reason
+    assert router.model_version == "v1" and router.tick(SNAP).model_version == "v1"
+    assert {a.score for a in router.tick(SNAP).assignments} == {1.0}
+
+
+def test_decisions_and_results_carry_the_version_after_a_swap() -> None:
+    sink = MemorySink()
+    router = Router(scorer=Const(1), sink=sink, model_version="v1")
+    assert router.tick(SNAP).model_version == "v1"
+    assert HotSwap(router).load(Const(2), canary=SNAP, version="v2").ok
+    res = router.tick(SNAP)
+    assert res.model_version == "v2" and res.to_dict()["model_version"] == "v2"
+    assert {d.model_version for d in res.decisions} == {"v2"}
+    logged = sink.decision_frame()
+    assert set(logged["model_version"]) == {"v1", "v2"}
+    assert int((logged["model_version"] == "v2").sum()) == len(res.decisions)
+
+
+def test_swap_pause_is_measured_over_overlapping_ticks() -> None:
+    router = Router(scorer=Const(1), model_version="v1")
+    swap = HotSwap(router)
+    n = iter(range(2, 100))
+    pause = measure_swap_pause(router, SNAP, swap=lambda: swap.load(Const(next(n)), canary=SNAP), n_swaps=3,
+                               min_ticks=20, gap_s=0.01)
+    assert pause.n_swaps == 3 and pause.swaps_ok == 3 and pause.n_ticks >= 20
+    assert pause.n_during_swap >= 1 and pause.median_ms > 0
+    assert pause.ratio == pytest.approx(pause.longest_during_swap_ms / pause.median_ms)
