@@ -16,8 +16,11 @@ boundary of the simulated clock:
    ``monitor_window_s`` of traffic against the champion's training rows.
 
 Every retrain decision goes to the registry's audit log (its own clock: the simulated one);
-monitor results and swaps go to ``events`` and, when ``record`` is set, to that JSON-lines
-file (a Dask worker's way of handing them back).
+monitor results and swaps go to ``events`` and, when ``record`` (a directory) is set, to its
+``seed<k>.jsonl`` (a Dask worker's way of handing them back).
+
+:class:`FrozenModelPolicy` is the comparison: the Router with the first champion, never
+retrained (``ml-batch`` frozen at week 0).
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ from assign.history import conform_history, repeat_within
 from assign.learn.explore import Explore
 from assign.learn.policy import LearnPolicy
 from assign.schema import CHANNELS
+from assign.sim.policies import RouterPolicy
 from assign.sim.view import RunInfo, View
 
 
@@ -51,9 +55,28 @@ class LoopConfig:
     csat_delay_s: float = 3600.0
     observe_every_s: float = 3600.0
     rule: Any = None          # assign.deploy.retrain.PromotionRule; None: its defaults
-    monitor: Any = None       # assign.deploy.monitor.MonitorConfig; None: defaults with this label delay
+    monitor: Any = None       # assign.deploy.monitor.MonitorConfig; None: loop_monitor_config
+    #: Alarm kinds that count as the loop's alarm. Prediction drift is reported, not counted:
+    #: the predictions of served pairs move with the router (a better router serves pairs with
+    #: higher predicted resolution), so it cannot tell a moved world from a changed router.
     train_params: Any = None  # assign.model.TrainParams; None: one thread
     seed: int = 0
+    alarm_kinds: tuple[str, ...] = ("feature", "calibration", "unknown")
+
+
+#: Pair and agent features: their distribution follows who the router picks, so traffic routed
+#: by the loop differs from the champion's training rows (routed by another policy) without
+#: the world having moved. The loop's monitor leaves them out; contact features, calibration
+#: and unknown categories are what the world's drift moves.
+ROUTED_FEATURES = ("agent_log_tenure", "agent_handling", "agent_load", "proficiency", "lang_match", "style_match",
+                   "prof_x_complexity", "neg_x_handling")
+
+
+def loop_monitor_config(*, label_delay_s: float):
+    """The monitor's defaults, minus :data:`ROUTED_FEATURES`, with the loop's label delay."""
+    from assign.deploy.monitor import DEFAULT_EXCLUDE, MonitorConfig
+
+    return MonitorConfig(label_delay_s=label_delay_s, exclude=(*DEFAULT_EXCLUDE, *ROUTED_FEATURES))
 
 
 def loop_train_params(*, seed: int = 0):
@@ -106,8 +129,9 @@ class LoopPolicy(LearnPolicy):
         self._next_monitor = self.cfg.monitor_every_s
         self._reference = self._rows_of(self.pre_history, self.reg.resolve("champion"))
         if self.record is not None:
-            self.record.parent.mkdir(parents=True, exist_ok=True)
-            self.record.write_text("")
+            self.record.mkdir(parents=True, exist_ok=True)
+            self._record_file = self.record / f"seed{run.seed}.jsonl"
+            self._record_file.write_text("")
         res = self.swapper.load("champion", canary=_tiny_canary(run))
         self._event("swap", 0.0, **res.to_dict())
 
@@ -163,7 +187,7 @@ class LoopPolicy(LearnPolicy):
 
     def _check(self, t: float) -> None:
         """Monitor the last window of traffic against the champion's training rows."""
-        from assign.deploy.monitor import MonitorConfig, monitor
+        from assign.deploy.monitor import monitor
         from assign.deploy.retrain import mature_only
 
         now = self._at(t)
@@ -173,11 +197,12 @@ class LoopPolicy(LearnPolicy):
             return
         recent = mature_only(recent, cutoff=now, resolution_delay_h=self.cfg.label_delay_s / 3600.0,
                              csat_delay_h=self.cfg.csat_delay_s / 3600.0)
-        mc = self.cfg.monitor or MonitorConfig(label_delay_s=self.cfg.label_delay_s)
+        mc = self.cfg.monitor or loop_monitor_config(label_delay_s=self.cfg.label_delay_s)
         champion = self.reg.resolve("champion")
         rep = monitor(recent, reference=self._reference, model_dir=self.reg.path(champion), config=mc, now=now,
                       context=pd.concat([self._reference, hist], ignore_index=True).drop_duplicates("contact_id"))
-        self._event("monitor", t, alarm=rep.alarm, champion=champion,
+        counted = [a for a in rep.alarms if a.get("kind") in self.cfg.alarm_kinds]
+        self._event("monitor", t, alarm=bool(counted), any_alarm=rep.alarm, champion=champion,
                     alarms=[{k: a.get(k) for k in ("kind", "name", "statistic", "p_value")} for a in rep.alarms],
                     rows_recent=rep.meta.get("rows_recent"), matured_recent=rep.meta.get("matured_recent"))
 
@@ -245,8 +270,25 @@ class LoopPolicy(LearnPolicy):
         e = {"event": kind, "t_s": float(t), "day": float(t) / DAY_S, "seed": self._run.seed, **fields}
         self.events.append(e)
         if self.record is not None:
-            with self.record.open("a") as f:
+            with self._record_file.open("a") as f:
                 f.write(json.dumps(e, default=str) + "\n")
+
+
+class FrozenModelPolicy(RouterPolicy):
+    """``ml-batch`` on one model directory for the whole run (loaded at start, resolution-only
+    weights as the loop's)."""
+
+    def __init__(self, *, model_dir: str | Path, name: str = "ml-batch", budget_ms: float | None = None) -> None:
+        super().__init__(name=name, budget_ms=budget_ms)
+        self.model_dir = str(model_dir)
+        self.scorer = None
+
+    def start(self, run: RunInfo) -> None:
+        if self.scorer is None:
+            from assign.model.scorer import XGBScorer
+
+            self.scorer = XGBScorer.load(self.model_dir, weights=resolution_weights(), nthread=1)
+        super().start(run)
 
 
 def _earlier_same(ai: np.ndarray) -> np.ndarray:
