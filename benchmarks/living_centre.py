@@ -44,7 +44,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from assign.constants import DAY_S
 from assign.deploy.loop import FrozenModelPolicy, LoopConfig, LoopPolicy, loop_train_params
 from assign.sim.engine import SimConfig
 from assign.sim.kpis import uplift_share
@@ -167,7 +166,9 @@ def swap_pause(dw: DriftingWorld, *, registry: Path, n_contacts: int = 40) -> di
     snap = Snapshot(snapshot_id="swap-window", at=at_time(w.start, 9 * 3600.0), intents=w.intents,
                     languages=w.languages, styles=w.styles, contacts=contacts, agents=w.agents_block(), meta={})
     live = LiveEstimates(intents=w.intents)
-    load = lambda p: XGBScorer.load(p, weights=resolution_weights(), nthread=1)  # noqa: E731
+    def load(p):
+        return XGBScorer.load(p, weights=resolution_weights(), nthread=1)
+
     router = Router(scorer=LearnScorer(live=live, base=load(reg.path("champion"))), live=live,
                     model_version=reg.resolve("champion"))
     hs = HotSwap(router, registry=reg, loader=load, wrap=lambda x: LearnScorer(live=live, base=x))
@@ -188,15 +189,15 @@ def plot(out: dict, details: dict, path: str) -> None:
     wk = pd.DataFrame(details["weeks"])
     for p in ("ml-batch", "loop", "oracle"):
         s = wk[wk["policy"] == p]
-        ax[0].errorbar(s["week"], s["uplift_share"], yerr=[s["uplift_share"] - s["ci_low"], s["ci_high"] - s["uplift_share"]],
-                       marker="o", capsize=3, label=p)
+        err = [s["uplift_share"] - s["ci_low"], s["ci_high"] - s["uplift_share"]]
+        ax[0].errorbar(s["week"], s["uplift_share"], yerr=err, marker="o", capsize=3, label=p)
     ax[0].axhline(0.9, ls="--", c="grey", lw=1)
     ax[0].axhline(0.0, c="k", lw=0.5)
     ax[0].set(xlabel="week", ylabel="share of oracle uplift over fcfs", xticks=sorted(wk["week"].unique()),
               title="Weekly share of the oracle's uplift (95% CI over seeds)")
     ax[0].legend()
     st = details["settings"]
-    for row, (world, evs) in enumerate((("drift", details["events"]["drift"]), ("no drift", details["events"]["nodrift"]))):
+    for row, evs in enumerate((details["events"]["drift"], details["events"]["nodrift"])):
         for e in evs:
             if e["event"] == "monitor":
                 y = row * (st["seeds"] + 1) + e["seed"]
@@ -231,7 +232,8 @@ def _writable(func, path, _exc) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="1 seed, 2 compressed weeks, a small centre: about a minute")
+    ap.add_argument("--quick", action="store_true",
+                    help="1 seed, 1 week (shock on day 3, mix shift on day 5), 8 agents: a minute or two")
     ap.add_argument("--json", dest="json_out", required=True)
     ap.add_argument("--plot", default=None, help="PNG: weekly uplift shares and the alarm timeline")
     ap.add_argument("--workdir", default=None, help="registries and run logs (default: OUT's name + .work)")
@@ -249,8 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args(argv)
     if a.quick:
-        a.seeds, a.weeks, a.agents, a.intents, a.pre_days, a.window_s = 1, 2, 8, 4, 5, 300.0
-        a.shock_day, a.mix_day = 4.0, 8.0
+        a.seeds, a.weeks, a.agents, a.intents, a.pre_days, a.window_s = 1, 1, 8, 4, 4, 300.0
+        a.shock_day, a.mix_day = 3.0, 5.0
     seeds = list(range(a.seeds))
     days = 7 * a.weeks
     schedule = DriftSchedule(weeks=a.weeks, hires_per_week=a.hires, leavers_per_week=a.hires, shock_day=a.shock_day,

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +56,11 @@ class LoopConfig:
     observe_every_s: float = 3600.0
     rule: Any = None          # assign.deploy.retrain.PromotionRule; None: its defaults
     monitor: Any = None       # assign.deploy.monitor.MonitorConfig; None: loop_monitor_config
+    train_params: Any = None  # assign.model.TrainParams; None: loop_train_params
+    seed: int = 0
     #: Alarm kinds that count as the loop's alarm. Prediction drift is reported, not counted:
     #: the predictions of served pairs move with the router (a better router serves pairs with
     #: higher predicted resolution), so it cannot tell a moved world from a changed router.
-    train_params: Any = None  # assign.model.TrainParams; None: one thread
-    seed: int = 0
     alarm_kinds: tuple[str, ...] = ("feature", "calibration", "unknown")
 
 

@@ -1,0 +1,81 @@
+"""The living-centre benchmark's quick run: the issue's JSON keys, numbers computed from the
+runs (the weekly shares recomputed from the per-policy resolutions), and the drifting world's
+schedule as declared."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from assign.constants import DAY_S
+from assign.errors import InputError
+from assign.world.drift import DriftSchedule, DriftSource, drifting_world
+
+
+def test_schedule_rejects_bad_values_all_at_once():
+    with pytest.raises(InputError) as e:
+        DriftSchedule(weeks=0, hires_per_week=-1, new_intent_share=1.5)
+    assert len(e.value.problems) == 3
+
+
+def test_drifting_world_moves_as_declared():
+    s = DriftSchedule(weeks=3, hires_per_week=1, leavers_per_week=1, shock_day=4.0, mix_day=8.0)
+    dw = drifting_world(seed=3, n_agents=10, n_intents=4, schedule=s)
+    assert [p.start_day for p in dw.phases] == [0.0, 4.0, 8.0]
+    shock = dw.base.intents.index(dw.shock_intent)
+    new = dw.base.intents.index(dw.new_intent)
+    assert dw.phases[1].world.intent_base[shock] == pytest.approx(dw.base.intent_base[shock] + s.shock_logit)
+    assert dw.base.intent_share[new] == 0 and dw.phases[2].world.intent_share[new] == pytest.approx(0.12)
+    ag = dw.base.agents
+    assert sorted(ag["hire_day"][ag["hire_day"] > 0]) == [7, 14]
+    assert sorted(dw.leave_days()[np.isfinite(dw.leave_days())]) == [7.0, 14.0]
+    src = DriftSource(dw)
+    st = src.contacts(seed=0, horizon_s=12 * DAY_S)
+    day = st.arrival_s / DAY_S
+    assert not (st.block.intent[day < 8] == new).any() and (st.block.intent[day >= 8] == new).mean() > 0.05
+    plan = src.shifts(horizon_s=12 * DAY_S)
+    for a in np.flatnonzero(np.isfinite(dw.leave_days())):
+        starts = plan.t_s[(plan.agent == a) & plan.on]
+        assert (starts < dw.leave_days()[a] * DAY_S).all()
+    # the truth of a shocked-intent contact drops at the shock, for the same agent
+    rows = np.flatnonzero(st.block.intent == shock)
+    before, after = rows[day[rows] < 4][:50], rows[(day[rows] >= 4) & (day[rows] < 8)][:50]
+    a0 = np.zeros(50, np.int64)
+    p0 = src.truth_quality(stream=st, contact_idx=before, agent_idx=a0, agent_load=np.zeros(50))
+    p1 = src.truth_quality(stream=st, contact_idx=after, agent_idx=a0, agent_load=np.zeros(50))
+    assert p1.mean() < p0.mean() - 0.1
+
+
+def test_driftless_world_has_one_phase_and_no_roster_change():
+    dw = drifting_world(seed=3, n_agents=10, n_intents=4, schedule=DriftSchedule.off())
+    assert len(dw.phases) == 1 and (dw.base.agents["hire_day"] == 0).all() and np.isinf(dw.leave_days()).all()
+
+
+@pytest.mark.slow
+def test_quick_run_writes_the_issue_keys_from_the_runs(tmp_path):
+    from benchmarks import living_centre as lc
+
+    out = tmp_path / "lc.json"
+    assert lc.main(["--quick", "--workers", "0", "--json", str(out), "--plot", str(tmp_path / "lc.png")]) == 0
+    d = json.loads(out.read_text())
+    assert list(d) == ["weeks", "promotions", "alarm_delay_days", "false_alarms_per_week", "swap_pause_ms"]
+    assert {(w["week"], w["policy"]) for w in d["weeks"]} == {(1, p) for p in lc.POLICIES}
+    assert all(set(w) == {"week", "policy", "uplift_share"} for w in d["weeks"])
+    share = {w["policy"]: w["uplift_share"] for w in d["weeks"]}
+    assert share["fcfs"] == 0.0 and share["oracle"] == 1.0
+    det = json.loads((tmp_path / "lc.details.json").read_text())
+    er = {w["policy"]: w["expected_resolution"] for w in det["weeks"]}
+    for p in ("ml-batch", "loop"):  # one seed: the share is the ratio of the resolutions' differences
+        assert share[p] == pytest.approx((er[p] - er["fcfs"]) / (er["oracle"] - er["fcfs"]), rel=1e-9)
+    assert er["oracle"] > er["fcfs"]
+    retrains = det["retrains"]["drift"]
+    assert len(retrains) >= 5 and all(r["reason"] for r in retrains)  # one per night, each with its reason
+    assert [p["version"] for p in d["promotions"]] == [r["version"] for r in retrains if r["promoted"]]
+    assert d["alarm_delay_days"] is None or 0 <= d["alarm_delay_days"] <= 4
+    fa = det["false_alarms"]
+    assert fa["checks"] >= 5 and d["false_alarms_per_week"] == pytest.approx(fa["alarms"] / fa["weeks"])
+    assert math.isfinite(d["swap_pause_ms"]) and d["swap_pause_ms"] > 0
+    assert det["swap_pause"]["swaps_ok"] == det["swap_pause"]["n_swaps"]
+    assert (tmp_path / "lc.png").stat().st_size > 10_000
