@@ -79,3 +79,40 @@ def test_quick_run_writes_the_issue_keys_from_the_runs(tmp_path):
     assert math.isfinite(d["swap_pause_ms"]) and d["swap_pause_ms"] > 0
     assert det["swap_pause"]["swaps_ok"] == det["swap_pause"]["n_swaps"]
     assert (tmp_path / "lc.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_loop_log_is_the_runs_history_for_what_it_routed(tmp_path):
+    """The loop's own log (what retrain and monitor read) equals the simulator's history of
+    the same contacts (``assign.sim.log.to_history``), column by column."""
+    import pandas as pd
+
+    from assign.deploy.loop import LoopConfig, LoopPolicy, loop_train_params
+    from assign.deploy.registry import open_registry
+    from assign.deploy.retrain import retrain
+    from assign.sim.engine import SimConfig, simulate
+    from assign.sim.log import to_history
+    from assign.world.centre import generate_history
+
+    dw = drifting_world(seed=5, n_agents=8, n_intents=3, schedule=DriftSchedule.off())
+    pre = generate_history(dw.pre_period(days=3), days=3, seed=1)
+    reg = open_registry(tmp_path / "registry")
+    start = pd.Timestamp(dw.base.start)
+    assert retrain(pre, registry=reg, cutoff=start, window_days=3.0, params=loop_train_params(), at=start,
+                   resolution_delay_h=6.0).promoted
+    cfg = LoopConfig(retrain_every_s=0.55 * DAY_S, monitor_every_s=99 * DAY_S)  # one retrain: outcomes fetched
+    pol = LoopPolicy(registry=tmp_path / "registry", workdir=tmp_path / "runs", pre_history=pre, config=cfg)
+    src = DriftSource(dw)
+    run = simulate(source=src, policy=pol, seed=0, config=SimConfig(days=0.7, window_s=120.0))
+    assert pol.router.model_version == "v0001"  # the champion was swapped in at the start
+    assert [e["event"] for e in pol.events] == ["swap", "retrain"]
+    logged = pol._own_history(upto=np.inf).set_index("contact_id")
+    assert len(logged) == int((run.status == 2).sum())  # every contact it routed, nothing else
+    mine = logged[logged["handle_s"].notna()]  # outcomes fetched at the retrain
+    assert len(mine) > 50
+    ref = to_history(run, source=src).set_index("contact_id").loc[mine.index]
+    for col in ("agent_id", "channel", "intent", "language", "customer_id"):  # repeat_72h: see LoopPolicy
+        assert (mine[col].astype(str) == ref[col].astype(str)).all(), col
+    for col in ("wait_s", "handle_s", "agent_tenure_days", "agent_proficiency", "agent_load", "csat", "complexity"):
+        np.testing.assert_allclose(mine[col].astype(float), ref[col].astype(float), rtol=1e-9, err_msg=col)
+    assert (mine["resolved"].astype(bool) == ref["resolved"].astype(bool)).all()

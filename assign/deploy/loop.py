@@ -224,7 +224,10 @@ class LoopPolicy(LearnPolicy):
             self._log[k] = (*self._log[k], float(handle[j]), float(res[j]), float(csat[j]))
 
     def _rows_frame(self, rows: list[tuple]) -> pd.DataFrame:
-        """Logged pairs (with outcomes) as history-contract rows."""
+        """Logged pairs (with outcomes) as history-contract rows. Only contacts the loop
+        routed are logged (it never learns when a waiting contact hung up), so
+        ``repeat_72h`` counts repeats among them, not among every contact as
+        ``assign.sim.log.to_history`` does."""
         src, st = self._run.source, self._run.stream
         b, ag = st.block, src.agents
         full = [r if len(r) == 7 else (*r, np.nan, np.nan, np.nan) for r in rows]
