@@ -249,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--label-delay-h", type=float, default=6.0)
     ap.add_argument("--world-seed", type=int, default=2026)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--worlds", default="drift,nodrift",
+                    help="which centres to run (drift: weeks, promotions, alarm delay, swap pause; nodrift: false "
+                         "alarms); a key whose centre did not run is null")
     a = ap.parse_args(argv)
     if a.quick:
         a.seeds, a.weeks, a.agents, a.intents, a.pre_days, a.window_s = 1, 1, 8, 4, 4, 300.0
@@ -264,21 +267,21 @@ def main(argv: list[str] | None = None) -> int:
     still = drifting_world(seed=a.world_seed, n_agents=a.agents, n_intents=a.intents,
                            schedule=DriftSchedule.off(weeks=a.weeks))
     common = dict(seeds=seeds, days=days, window_s=a.window_s, workers=a.workers, pre_days=a.pre_days, loop_cfg=cfg)
-    summaries, ev_drift = run_world(drift, policies=POLICIES, root=work / "drift", **common)
-    partial = {"weeks": weekly(summaries, weeks=a.weeks), "promotions": promotions(ev_drift),
-               "alarm_delay_by_seed": alarm_delays(ev_drift, shock_day=a.shock_day, seeds=seeds),
-               "wall_s": round(time.perf_counter() - t0, 1)}
-    Path(a.json_out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.json_out + ".partial").write_text(json.dumps(partial, indent=1, default=str))  # the drifting centre alone
-    _, ev_still = run_world(still, policies=("loop",), root=work / "nodrift", **common)
-    weeks = weekly(summaries, weeks=a.weeks)
+    worlds = set(a.worlds.split(","))
+    summaries, ev_drift, ev_still = [], [], []
+    if "drift" in worlds:
+        summaries, ev_drift = run_world(drift, policies=POLICIES, root=work / "drift", **common)
+    if "nodrift" in worlds:
+        _, ev_still = run_world(still, policies=("loop",), root=work / "nodrift", **common)
+    weeks = weekly(summaries, weeks=a.weeks) if summaries else []
     delays = alarm_delays(ev_drift, shock_day=a.shock_day, seeds=seeds)
     got = [d for d in delays.values() if d is not None]
-    fa = false_alarms(ev_still, days=days, seeds=seeds)
-    pause = swap_pause(drift, registry=work / "drift" / "runs" / "seed0" / "registry")
+    fa = false_alarms(ev_still, days=days, seeds=seeds) if "nodrift" in worlds else None
+    ran = ("drift", drift) if ev_drift else ("nodrift", still) if ev_still else None
+    pause = swap_pause(ran[1], registry=work / ran[0] / "runs" / "seed0" / "registry") if ran else None
     out = {"weeks": [{k: w[k] for k in WEEK_KEYS} for w in weeks], "promotions": promotions(ev_drift),
            "alarm_delay_days": float(np.median(got)) if len(got) * 2 > len(seeds) else None,
-           "false_alarms_per_week": fa["per_week"], "swap_pause_ms": pause["ratio"]}
+           "false_alarms_per_week": fa["per_week"] if fa else None, "swap_pause_ms": pause["ratio"] if pause else None}
     details = {"weeks": weeks, "alarm_delay_by_seed": delays, "false_alarms": fa, "swap_pause": pause,
                "retrains": {"drift": [e for e in ev_drift if e["event"] == "retrain"],
                             "nodrift": [e for e in ev_still if e["event"] == "retrain"]},
@@ -289,13 +292,13 @@ def main(argv: list[str] | None = None) -> int:
                "settings": {"seeds": a.seeds, "weeks": a.weeks, "agents": a.agents, "intents": a.intents,
                             "hires_per_week": a.hires, "shock_day": a.shock_day, "mix_day": a.mix_day,
                             "pre_days": a.pre_days, "window_s": a.window_s, "label_delay_h": a.label_delay_h,
-                            "world_seed": a.world_seed, "workers": a.workers, "quick": a.quick,
+                            "world_seed": a.world_seed, "workers": a.workers, "quick": a.quick, "worlds": a.worlds,
                             "machine": f"{platform.machine()}, shared 2 cores",
                             "wall_s": round(time.perf_counter() - t0, 1)}}
     Path(a.json_out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.json_out).write_text(json.dumps(out, indent=1, default=str))
     Path(details_path(a.json_out)).write_text(json.dumps(details, indent=1, default=str))
-    if a.plot:
+    if a.plot and summaries:
         plot(out, details, a.plot)
     return 0
 
