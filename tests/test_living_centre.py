@@ -84,7 +84,8 @@ def test_quick_run_writes_the_issue_keys_from_the_runs(tmp_path):
 @pytest.mark.slow
 def test_loop_log_is_the_runs_history_for_what_it_routed(tmp_path):
     """The loop's own log (what retrain and monitor read) equals the simulator's history of
-    the same contacts (``assign.sim.log.to_history``), column by column."""
+    the same contacts (``assign.sim.log.to_history``): the same served and abandoned
+    contacts, the served ones column by column."""
     import pandas as pd
 
     from assign.deploy.loop import LoopConfig, LoopPolicy, loop_train_params
@@ -106,11 +107,15 @@ def test_loop_log_is_the_runs_history_for_what_it_routed(tmp_path):
     run = simulate(source=src, policy=pol, seed=0, config=SimConfig(days=0.7, window_s=120.0))
     assert pol.router.model_version == "v0001"  # the champion was swapped in at the start
     assert [e["event"] for e in pol.events] == ["swap", "retrain"]
-    logged = pol._own_history(upto=np.inf).set_index("contact_id")
-    assert len(logged) == int((run.status == 2).sum())  # every contact it routed, nothing else
+    logged = pol._own_history(upto=run.end_s).set_index("contact_id")
+    hist = to_history(run, source=src).set_index("contact_id")
+    for status, abandoned in (("served", False), ("abandoned", True)):  # the same contacts, the same fate
+        assert set(logged.index[logged["abandoned"] == abandoned]) == set(hist.index[hist["status"] == status])
+    gone = logged[logged["abandoned"]]
+    np.testing.assert_allclose(gone["wait_s"], hist.loc[gone.index, "wait_s"], rtol=1e-12)
     mine = logged[logged["handle_s"].notna()]  # outcomes fetched at the retrain
     assert len(mine) > 50
-    ref = to_history(run, source=src).set_index("contact_id").loc[mine.index]
+    ref = hist.loc[mine.index]
     for col in ("agent_id", "channel", "intent", "language", "customer_id"):  # repeat_72h: see LoopPolicy
         assert (mine[col].astype(str) == ref[col].astype(str)).all(), col
     for col in ("wait_s", "handle_s", "agent_tenure_days", "agent_proficiency", "agent_load", "csat", "complexity"):

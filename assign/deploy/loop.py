@@ -208,10 +208,24 @@ class LoopPolicy(LearnPolicy):
 
     # ------------------------------------------------------------------ the loop's own log
     def _own_history(self, *, upto: float) -> pd.DataFrame:
-        """What this run routed before ``upto`` (outcomes as they will be; ``retrain`` and
-        ``monitor`` blank those not known at their cut-off)."""
+        """Every contact that arrived before ``upto`` and is no longer waiting, as a contact
+        centre logs it: those the loop routed with their agent and outcomes (as they will be;
+        ``retrain`` and ``monitor`` blank those not known at their cut-off), the others
+        abandoned at the end of their patience. Contacts still waiting are left out."""
+        st = self._run.stream
         rows = [r for r in self._log if r[0] < upto]
-        return self._rows_frame(rows) if rows else self.pre_history.iloc[:0]
+        routed = np.zeros(len(st), bool)
+        routed[[r[1] for r in self._log]] = True
+        gone = np.flatnonzero(~routed & (st.arrival_s + st.patience_s <= upto))
+        if not rows and not len(gone):
+            return self.pre_history.iloc[:0]
+        parts = [self._rows_frame(rows)] if rows else []
+        if len(gone):
+            parts.append(self._abandoned_frame(gone))
+        df = pd.concat(parts, ignore_index=True).sort_values(["arrival_at", "contact_id"], kind="stable")
+        arr = (df["arrival_at"] - df["arrival_at"].iloc[0]).dt.total_seconds().to_numpy()
+        df["repeat_72h"] = repeat_within(df["customer_id"].to_numpy(object), arr)
+        return conform_history(df.reset_index(drop=True))
 
     def _outcomes(self, view: View) -> None:
         """Fetch handle time, resolution and CSAT of logged contacts that do not have them yet."""
@@ -223,35 +237,41 @@ class LoopPolicy(LearnPolicy):
         for j, k in enumerate(todo):
             self._log[k] = (*self._log[k], float(handle[j]), float(res[j]), float(csat[j]))
 
+    def _contact_columns(self, c: np.ndarray) -> dict[str, Any]:
+        """The contact part of history rows for stream rows ``c``."""
+        src, st = self._run.source, self._run.stream
+        b = st.block
+        t0 = pd.Timestamp(src.start)
+        t0 = t0.tz_localize("UTC") if t0.tzinfo is None else t0
+        return {"contact_id": b.ids[c], "arrival_at": t0 + pd.to_timedelta(st.arrival_s[c], unit="s"),
+                "channel": np.asarray(CHANNELS, dtype=object)[b.channel[c]],
+                "intent": np.asarray(src.intents, dtype=object)[b.intent[c]],
+                "language": np.asarray(src.languages, dtype=object)[b.language[c]],
+                "complexity": b.complexity[c], "urgency": b.urgency[c], "sentiment": b.sentiment[c],
+                "style": [src.styles[k] if k >= 0 else None for k in b.style[c]],
+                "customer_id": b.customer_id[c], "customer_tier": b.customer_tier[c]}
+
+    def _abandoned_frame(self, c: np.ndarray) -> pd.DataFrame:
+        """Contacts that hung up before the loop routed them."""
+        return pd.DataFrame({**self._contact_columns(c), "wait_s": self._run.stream.patience_s[c],
+                             "abandoned": True})
+
     def _rows_frame(self, rows: list[tuple]) -> pd.DataFrame:
-        """Logged pairs (with outcomes) as history-contract rows. Only contacts the loop
-        routed are logged (it never learns when a waiting contact hung up), so
-        ``repeat_72h`` counts repeats among them, not among every contact as
-        ``assign.sim.log.to_history`` does."""
+        """Logged pairs (with outcomes once fetched) as history rows."""
         src, st = self._run.source, self._run.stream
         b, ag = st.block, src.agents
         full = [r if len(r) == 7 else (*r, np.nan, np.nan, np.nan) for r in rows]
         t, c, a, load, handle, res, csat = (np.array(x) for x in zip(*full))
         c, a = c.astype(np.int64), a.astype(np.int64)
-        t0 = pd.Timestamp(src.start)
-        t0 = t0.tz_localize("UTC") if t0.tzinfo is None else t0
         langs = [";".join(src.languages[k] for k in np.flatnonzero(ag.speaks[j])) for j in a]
         arr = st.arrival_s[c]
-        df = pd.DataFrame({
-            "contact_id": b.ids[c], "arrival_at": t0 + pd.to_timedelta(arr, unit="s"),
-            "channel": np.asarray(CHANNELS, dtype=object)[b.channel[c]],
-            "intent": np.asarray(src.intents, dtype=object)[b.intent[c]],
-            "language": np.asarray(src.languages, dtype=object)[b.language[c]],
-            "complexity": b.complexity[c], "urgency": b.urgency[c], "sentiment": b.sentiment[c],
-            "style": [src.styles[k] if k >= 0 else None for k in b.style[c]],
-            "customer_id": b.customer_id[c], "customer_tier": b.customer_tier[c],
+        return pd.DataFrame({
+            **self._contact_columns(c),
             "agent_id": ag.ids[a], "agent_tenure_days": np.maximum(ag.tenure_days[a] + arr / DAY_S, 0.0),
             "agent_proficiency": ag.skill[a, b.intent[c]], "agent_sentiment_handling": ag.sentiment_handling[a],
             "agent_style": [src.styles[k] if k >= 0 else None for k in ag.style[a]], "agent_languages": langs,
             "agent_load": load, "wait_s": t - arr, "abandoned": False, "handle_s": handle,
-            "resolved": pd.array([None if np.isnan(x) else bool(x) for x in res], dtype="boolean"),
-            "csat": csat, "repeat_72h": repeat_within(b.customer_id[c], arr)})
-        return conform_history(df)
+            "resolved": pd.array([None if np.isnan(x) else bool(x) for x in res], dtype="boolean"), "csat": csat})
 
     # ------------------------------------------------------------------ helpers
     def _rows_of(self, hist: pd.DataFrame, version: str | None, *, decision: Any = None) -> pd.DataFrame:
