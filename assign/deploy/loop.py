@@ -4,9 +4,9 @@ the rule, hot-swap the champion in, monitor every day.
 :class:`LoopPolicy` is ``ml-learn`` (live agent estimates, cold-start prior, budgeted
 exploration; :mod:`assign.learn.policy`) whose base score is the registry's champion
 (an XGBoost model, resolution only) instead of the rule-based skill score. It keeps its own
-log of what it routed (the history contract, built from the run as a production log would
-be: what was decided and, once known, what came of it) and at each ``retrain_every_s``
-boundary of the simulated clock:
+log in the history contract, as a centre logs it: every contact that arrived, those it routed
+with the decision and, once known, what came of it, the others abandoned at the end of their
+patience. At each ``retrain_every_s`` boundary of the simulated clock:
 
 1. ``retrain`` (:mod:`assign.deploy.retrain`) on that log joined to the pre-period history,
    cut off at the simulated now, so only outcomes already known count (``label_delay_s``);
