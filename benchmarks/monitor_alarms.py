@@ -16,7 +16,8 @@ the same world, from day ``--shock-day`` on (spliced at midnight):
 The delay is the number of nightly checks from the shock to the first alarm (1: the check at
 the end of the shock's first day). Usage::
 
-    python -m benchmarks.monitor_alarms --seeds 3 --json OUT.json
+    python -m benchmarks.monitor_alarms --seeds 5 --json OUT.json
+    python -m benchmarks.monitor_alarms --seeds 5 --calibration-margin resolved=0.02,csat=0.1,handle_time=0.05
 """
 from __future__ import annotations
 
@@ -120,8 +121,11 @@ def summarise(results: list[dict], cfg: MonitorConfig) -> dict:
 
     hi = float(stats.beta.ppf(0.975, k + 1, n - k)) if n else None
     delays = {s: [r["shocks"][s]["delay_days"] for r in results] for s in SHOCKS}
+    kinds = ("feature", "prediction", "calibration", "unknown")
+    by_kind = {k: sum(any(a.startswith(k + ":") for a in c["alarms"]) for c in null) for k in kinds}
     return dict(alpha=cfg.alpha, null_checks=n, false_alarms=k, false_alarm_rate=k / n if n else None,
                 false_alarm_rate_upper95=hi, false_alarms_per_week=7 * k / n if n else None,
+                null_checks_alarming_by_kind=by_kind,
                 false_alarm_names=sorted({a for c in null for a in c["alarms"]}), delay_days=delays,
                 rows_per_day=float(np.mean([r["rows_per_day"] for r in results])))
 
@@ -132,17 +136,19 @@ def main(argv=None) -> None:
     ap.add_argument("--first-seed", type=int, default=100)
     ap.add_argument("--agents", type=int, default=30)
     ap.add_argument("--intents", type=int, default=8)
-    ap.add_argument("--days", type=int, default=35)
+    ap.add_argument("--days", type=int, default=21)
     ap.add_argument("--train-days", type=int, default=14)
-    ap.add_argument("--shock-day", type=int, default=21)
+    ap.add_argument("--shock-day", type=int, default=17)
     ap.add_argument("--max-delay", type=int, default=4)
     ap.add_argument("--logit-drop", type=float, default=0.6)
     ap.add_argument("--complexity-up", type=float, default=0.15)
     ap.add_argument("--new-share", type=float, default=0.03)
     ap.add_argument("--alpha", type=float, default=MonitorConfig().alpha)
+    ap.add_argument("--calibration-margin", default="", help="e.g. resolved=0.02,csat=0.1,handle_time=0.05")
     ap.add_argument("--json", dest="json_out", default=None)
     args = ap.parse_args(argv)
-    cfg = MonitorConfig(alpha=args.alpha)
+    margins = dict((k, float(v)) for k, v in (x.split("=") for x in args.calibration_margin.split(",") if x))
+    cfg = MonitorConfig(alpha=args.alpha, calibration_margin=margins)
     t = time.perf_counter()
     results = []
     with tempfile.TemporaryDirectory() as tmp:

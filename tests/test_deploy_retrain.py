@@ -167,3 +167,16 @@ def test_cli_retrain_and_registry(history, tmp_path) -> None:
     assert bad.exit_code == 2 and "--window-days" in bad.output and "--half-life-days" in bad.output
     bad = run(main, ["registry", "promote", str(reg), "v0042", "--reason", "x"])
     assert bad.exit_code == 2 and "v0042" in bad.output
+
+
+@pytest.mark.slow
+def test_retrain_on_dask_passes_the_client_and_the_weights(history, tmp_path) -> None:
+    distributed = pytest.importorskip("distributed")
+    reg = open_registry(tmp_path / "reg")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cl:
+        with distributed.Client(cl) as client:
+            d = retrain(history.head(9000), registry=reg, window_days=4, params=FAST, resolution_delay_h=DELAY_H,
+                        client=client)
+    meta = json.loads((reg.path(d.version) / "metadata.json").read_text())
+    assert meta["scheduler"] == cl.scheduler_address and meta["weighted"] is True
+    assert d.promoted and d.challenger_metrics["resolved"]["auc"] > 0.6

@@ -190,3 +190,19 @@ def test_tick_cold_start_unknown_agent_and_intent(world, history) -> None:
     assert np.isnan(X[:, FEATURES.index("agent_rate")]).all()
     assert np.isnan(X[:, FEATURES.index("intent")]).all()
     assert np.isfinite(X[:, FEATURES.index("proficiency")]).all()
+
+
+def test_times_by_customer_matches_a_per_row_reference() -> None:
+    """The vectorised customer-time index of TickFeaturizer against the plain loop it replaced."""
+    from assign.features.build import _times_by_customer
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"customer_id": pd.array(rng.integers(0, 300, 5000).astype(str), dtype="string"),
+                       "t": np.round(rng.random(5000) * 1e4)})  # rounded: ties on purpose
+    ref: dict[str, list[float]] = {}
+    for cid, tt in zip(df["customer_id"], df["t"]):
+        ref.setdefault(str(cid), []).append(float(tt))
+    got = _times_by_customer(df)
+    assert got.keys() == ref.keys()
+    assert all(np.array_equal(got[k], np.sort(np.array(v))) for k, v in ref.items())
+    assert _times_by_customer(df.head(0)) == {}

@@ -54,7 +54,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 def _register() -> None:
     import importlib
 
-    for name in ("solve", "model", "data", "sim", "experiment", "serve", "ope", "deploy"):
+    for name in ("solve", "model", "data", "sim", "experiment", "serve", "ope", "deploy", "monitor"):
         try:
             importlib.import_module(f"assign.cli.{name}")
         except ModuleNotFoundError as err:

@@ -106,6 +106,19 @@ def day_test(ref: np.ndarray, ref_day: np.ndarray, rec: np.ndarray, rec_day: np.
                    int(n), D, True)
 
 
+def beyond_margin(d: DayTest, margin: float) -> DayTest:
+    """``d`` with its p-value for "the shift exceeds ``margin``" (one-sided t on ``|recent -
+    reference| - margin``): a change too small to matter does not alarm however sure it is."""
+    from dataclasses import replace
+
+    if not d.testable or margin <= 0:
+        return d
+    excess = abs(d.recent - d.reference) - margin
+    if d.sd <= 0:
+        return replace(d, p_value=0.0 if excess > 0 else 1.0)
+    return replace(d, p_value=float(stats.t.sf(excess / d.sd, d.df)))
+
+
 def midrank_pit(ref: np.ndarray, x: np.ndarray) -> np.ndarray:
     """The reference's mid-rank empirical CDF at ``x`` (ties count half): uniform-like on
     unchanged data, bounded whatever the outliers; NaN stays NaN."""

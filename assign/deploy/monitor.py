@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from assign.constants import DAY_S, HOUR_S
-from assign.deploy.drift import DayTest, binomial_residual_z, day_test, holm, hour_centred, midrank_pit
+from assign.deploy.drift import DayTest, beyond_margin, binomial_residual_z, day_test, holm, hour_centred, midrank_pit
 from assign.errors import InputError
 from assign.history import conform_history, epoch_seconds
 
@@ -50,7 +50,9 @@ class MonitorConfig:
     """Thresholds of :func:`monitor`. ``alpha``: probability that one check on an unchanged
     world raises any alarm (Bonferroni over every day test); ``warmup_h``: reference rows this
     close to the start of the data are left out of the null (their point-in-time features
-    lack history); ``label_delay_s`` None: the model's own."""
+    lack history); ``label_delay_s`` None: the model's own; ``calibration_margin``: per target,
+    a calibration shift no larger than this never alarms (default none: any shift beyond the
+    reference's day-to-day variation does)."""
 
     alpha: float = 0.01
     min_day_rows: int = 10
@@ -60,6 +62,7 @@ class MonitorConfig:
     max_unknown_share: float = 0.005
     min_unknown_rows: int = 5
     label_delay_s: float | None = None
+    calibration_margin: dict[str, float] = field(default_factory=dict)  # target -> smallest shift that matters
     calibration_bins: int = 10
     agent_alarms: bool = False
     agent_alpha: float = 0.01
@@ -78,6 +81,9 @@ class MonitorConfig:
                 problems.append(f"{k} must be >= 1, got {getattr(self, k)!r}")
         if self.min_days < 2:
             problems.append(f"min_days must be >= 2 (a spread needs two days), got {self.min_days!r}")
+        bad = {k: v for k, v in self.calibration_margin.items() if not (isinstance(v, int | float) and v >= 0)}
+        if bad:
+            problems.append(f"calibration_margin values must be numbers >= 0, got {bad!r}")
         if not self.warmup_h >= 0:
             problems.append(f"warmup_h must be >= 0, got {self.warmup_h!r}")
         if problems:
@@ -92,6 +98,7 @@ class Quantity:
     name: str
     ref: np.ndarray
     rec: np.ndarray
+    margin: float = 0.0  # shifts up to this size do not alarm
 
 
 @dataclass
@@ -143,9 +150,9 @@ class Side:
     def take(self, mask: np.ndarray) -> Side:
         """The rows where ``mask`` holds."""
         m = np.asarray(mask, bool)
-        return Side(hist=self.hist[m].reset_index(drop=True), X=self.X[m], preds={k: v[m] for k, v in self.preds.items()},
-                    t=self.t[m], day=self.day[m], hour=self.hour[m], in_null=self.in_null[m], done_at=self.done_at[m],
-                    matured=self.matured[m])
+        return Side(hist=self.hist[m].reset_index(drop=True), X=self.X[m],
+                    preds={k: v[m] for k, v in self.preds.items()}, t=self.t[m], day=self.day[m],
+                    hour=self.hour[m], in_null=self.in_null[m], done_at=self.done_at[m], matured=self.matured[m])
 
     def matured_by(self, now_s: float, delay_s: float) -> Side:
         """This side with ``matured``: served and ended at least ``delay_s`` before ``now_s``."""
@@ -319,16 +326,17 @@ def _calibration_quantities(model, ref: Side, rec: Side, cfg: MonitorConfig) -> 
     k_int = model.spec.names.index("intent")
     for n in ref.preds:
         ra, rb = _residual(ref, n), _residual(rec, n)
-        out.append(Quantity("calibration", f"{n}:all", ra, rb))
+        mg = float(cfg.calibration_margin.get(n, 0.0))
+        out.append(Quantity("calibration", f"{n}:all", ra, rb, mg))
         for code, label in enumerate(model.spec.intents):
             ma, mb = ref.X[:, k_int] == code, rec.X[:, k_int] == code
             out.append(Quantity("calibration", f"{n}:intent={label}", np.where(ma, ra, np.nan),
-                                np.where(mb, rb, np.nan)))
+                                np.where(mb, rb, np.nan), mg))
         edges = _bin_edges(ref.preds[n][np.isfinite(ra)], cfg.calibration_bins)
         ba, bb = np.searchsorted(edges, ref.preds[n]), np.searchsorted(edges, rec.preds[n])
         for b in range(len(edges) + 1):
             out.append(Quantity("calibration", f"{n}:bin={b}", np.where(ba == b, ra, np.nan),
-                                np.where(bb == b, rb, np.nan)))
+                                np.where(bb == b, rb, np.nan), mg))
     return out
 
 
@@ -341,7 +349,8 @@ def _bin_edges(p: np.ndarray, bins: int) -> np.ndarray:
 def _run(q: Quantity, ref: Side, rec: Side, cfg: MonitorConfig) -> DayTest:
     a = np.where(ref.in_null, q.ref, np.nan)
     ca, cb = hour_centred(a, ref.hour, q.rec, rec.hour)
-    return day_test(ca, ref.day, cb, rec.day, min_day_rows=cfg.min_day_rows, min_days=cfg.min_days)
+    d = day_test(ca, ref.day, cb, rec.day, min_day_rows=cfg.min_day_rows, min_days=cfg.min_days)
+    return beyond_margin(d, q.margin)
 
 
 def _alarm(q: Quantity, d: DayTest, cut: float) -> dict[str, Any]:
@@ -361,9 +370,10 @@ def _unknown(model, rec: Side, cfg: MonitorConfig) -> dict[str, Any]:
         values = v[bad].value_counts().sort_index()
         res[col] = dict(rows=k, share=share, values={str(a): int(b) for a, b in values.items()})
         if k >= cfg.min_unknown_rows and share > cfg.max_unknown_share:
+            seen = ", ".join(f"{a} ({b})" for a, b in list(res[col]["values"].items())[:5])
             res["alarms"].append(dict(kind="unknown", name=col, statistic=share, threshold=cfg.max_unknown_share,
-                                      detail=f"{k} recent contacts ({share:.2%}) with a {col} the model never saw: "
-                                             + ", ".join(f"{a} ({b})" for a, b in list(res[col]["values"].items())[:5])))
+                                      detail=f"{k} recent contacts ({share:.2%}) with a {col} the model never "
+                                             f"saw: {seen}"))
     return res
 
 

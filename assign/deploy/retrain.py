@@ -130,8 +130,14 @@ def retrain(history: pd.DataFrame, *, registry: Registry, cutoff: Any = None, wi
     weights = 0.5 ** (age_days / half_life_days)
     train_hist = hist[train_mask].reset_index(drop=True)
     p = params or TrainParams(seed=seed)
-    version = _train_and_register(train_hist, weights[train_mask], registry=registry, params=p, client=client,
-                                  window=(t0, eval_from), at=at, note=note or f"retrain at cut-off {cut.isoformat()}")
+    try:
+        version = _train_and_register(train_hist, weights[train_mask], registry=registry, params=p, client=client,
+                                      window=(t0, eval_from), at=at,
+                                      note=note or f"retrain at cut-off {cut.isoformat()}")
+    except InputError as err:  # logged as a decision too, then reported
+        _log(registry, RetrainDecision(version=None, promoted=False, reason=f"refused: training failed: {err}",
+                                       rows=rows, eval_from=eval_from.isoformat(), **base), at=at)
+        raise
     scored = compare(hist, eval_mask, registry=registry, champion=champion, challenger=version)
     promoted, reason = decide(rule, scored, champion=champion)
     d = RetrainDecision(version=version, promoted=promoted, reason=reason, champion_metrics=scored["champion"],
@@ -176,7 +182,7 @@ def _train_and_register(train_hist: pd.DataFrame, weights: np.ndarray, *, regist
                         client: Any, window: tuple[pd.Timestamp, pd.Timestamp], at: Any, note: str) -> str:
     from assign.model.train import train
 
-    scheduler = None if client is None else (client if isinstance(client, str) else client.scheduler.address)
+    scheduler = client  # an address or a Client: train() takes either
     with tempfile.TemporaryDirectory(prefix="assign-retrain-") as tmp:
         res = train(train_hist, out=Path(tmp) / "model", params=params, scheduler=scheduler, weights=weights)
         return registry.register(res.out, note=note, training_window=window, data_hash=data_hash(train_hist),

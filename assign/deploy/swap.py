@@ -85,12 +85,12 @@ class HotSwap:
     def _resolve(self, target: str | Path | Scorer, version: str | None) -> tuple[Scorer, str]:
         if isinstance(target, Scorer):
             return target, version or target.name
-        if self.registry is not None and not Path(target).exists():
-            v = self.registry.resolve(str(target))
-            if v is None:
-                raise LookupError(f"{target!r} is neither a version nor a set alias of {self.registry}")
+        v = self.registry.resolve(str(target)) if self.registry is not None else None
+        if v is not None:  # a registry alias or version first, then a path
             return self.loader(self.registry.path(v)), version or v
         path = Path(target)
+        if self.registry is not None and not path.exists():
+            raise LookupError(f"{str(target)!r} is neither a version nor a set alias of {self.registry}, nor a path")
         return self.loader(path), version or path.name
 
     def _kept(self, previous: str, requested: str, reason: str, t0: float) -> SwapResult:

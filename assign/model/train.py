@@ -141,14 +141,15 @@ def eval_target(t: Target, y: np.ndarray, pred: np.ndarray, truth: np.ndarray | 
 
 def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | None = None,
           params: TrainParams | None = None, label_delay_s: float | None = None,
-          scheduler: str | None = None, progress: Progress | None = None,
+          scheduler: Any = None, progress: Progress | None = None,
           weights: Sequence[float] | np.ndarray | None = None) -> TrainResult:
     """Train one model per target on ``history`` (history contract) and write the model dir.
 
     ``targets`` None means every default target that has labels; named targets without any
     label are an :class:`InputError`. ``label_delay_s`` (default: 0 for synthetic histories,
     72 h otherwise, when "resolved" is only known once no repeat came) delays when an outcome
-    counts in the agents' point-in-time performance. ``scheduler`` trains on a Dask cluster.
+    counts in the agents' point-in-time performance. ``scheduler`` trains on a Dask cluster: its
+    address, or a connected ``dask.distributed.Client`` (used as is and left open).
     ``progress`` (see :mod:`assign.progress`) hears of each feature step and each target trained.
     The metadata records the held-out period (``held_out``) that ``assign evaluate`` scores by default.
     ``weights`` (one finite number >= 0 per row of ``history``, in its order) are XGBoost sample
@@ -197,7 +198,7 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
 
 
 def _fit_and_write(*, out: Path, hist, history, usable, skipped, X, spec, feats, p: TrainParams, split,
-                   synthetic: bool, delay: float, scheduler: str | None,
+                   synthetic: bool, delay: float, scheduler: Any,
                    progress: Progress | None, weights: np.ndarray | None = None):
     """Train every usable target and write boosters, spec and state into ``out`` (a fresh
     temporary directory); returns the metrics and the metadata (without file digests)."""
@@ -207,7 +208,8 @@ def _fit_and_write(*, out: Path, hist, history, usable, skipped, X, spec, feats,
     (out / "models").mkdir(parents=True, exist_ok=True)
     metrics: dict[str, dict[str, Any]] = {}
     rounds: dict[str, int] = {}
-    client = _client(scheduler) if scheduler else None
+    given = scheduler is not None and not isinstance(scheduler, str)  # a Client object
+    client = scheduler if given else (_client(scheduler) if scheduler else None)
     steps = Steps(progress, stage="training", total=len(usable))
     for n in usable:
         t = TARGETS[n]
@@ -229,7 +231,7 @@ def _fit_and_write(*, out: Path, hist, history, usable, skipped, X, spec, feats,
         truth = hist[t.truth].astype("float64").to_numpy(na_value=np.nan)[sel] if (synthetic and t.truth) else None
         metrics[n] = eval_target(t, y[sel], pred, truth)
         steps.advance()
-    if client is not None:
+    if client is not None and not given:
         client.close()
     spec.save(out / "features.json")
     feats.state.save(out / "state.npz")
@@ -243,7 +245,8 @@ def _fit_and_write(*, out: Path, hist, history, usable, skipped, X, spec, feats,
         data=dict(rows=int(len(hist)), rows_train=int(tr.sum()), rows_valid=int(va.sum()), rows_test=int(te.sum()),
                   first_arrival=str(t_all.iloc[0]), last_arrival=str(t_all.iloc[-1]),
                   test_from=str(t_all[te].iloc[0]), data_hash=data_hash(history), synthetic=synthetic),
-        label_delay_s=delay, metrics=metrics, scheduler=scheduler or "in-process", weighted=weights is not None,
+        label_delay_s=delay, metrics=metrics, weighted=weights is not None,
+        scheduler=(client.scheduler.address if given else scheduler) or "in-process",
         held_out=held_out_period(t_all[te], rows=int(len(hist))),
     )
     return metrics, meta
