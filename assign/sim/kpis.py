@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
+from assign.constants import DAY_S
 from assign.sim.engine import ABANDONED, SERVED, UNSERVED, RunResult
 
 KPI_NAMES = ("offered", "resolution_rate", "expected_resolution", "csat", "aht_s", "asa_s", "mean_wait_s",
@@ -107,6 +108,11 @@ def summarise(run: RunResult) -> RunSummary:
     }
     wait_hist = np.histogram(run.wait_s[served], bins=WAIT_BINS)[0].astype(float)
     extra = {}
+    n_days = int(np.ceil(cfg.days))
+    if n_days > 1:  # per day of arrival (multi-day runs: drift, learning curves)
+        day = np.floor(run.stream.arrival_s / DAY_S).astype(np.int64)
+        extra["by_day"] = {d: kpis_of(**{kk: (v[day == d] if isinstance(v, np.ndarray) else v)
+                                         for kk, v in args.items()}) for d in range(n_days)}
     if run.arm is not None:
         extra["by_arm"] = {arm: kpis_of(**{kk: (v[run.arm == arm] if isinstance(v, np.ndarray) else v)
                                            for kk, v in args.items()})

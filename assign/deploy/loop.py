@@ -1,0 +1,349 @@
+"""The production loop as a simulator policy: learn while routing, retrain nightly, promote by
+the rule, hot-swap the champion in, monitor every day.
+
+:class:`LoopPolicy` is ``ml-learn`` (live agent estimates, cold-start prior, budgeted
+exploration; :mod:`assign.learn.policy`) whose base score is the registry's champion
+(an XGBoost model, resolution only) instead of the rule-based skill score. It keeps its own
+log in the history contract, as a centre logs it: every contact that arrived, those it routed
+with the decision and, once known, what came of it, the others abandoned at the end of their
+patience. At each ``retrain_every_s`` boundary of the simulated clock:
+
+1. ``retrain`` (:mod:`assign.deploy.retrain`) on that log joined to the pre-period history,
+   cut off at the simulated now, so only outcomes already known count (``label_delay_s``);
+2. when the challenger is promoted, :class:`~assign.deploy.swap.HotSwap` loads it, warms it
+   up, checks it on the current window as canary and swaps it in between two decisions;
+3. every ``monitor_every_s``: :func:`assign.deploy.monitor.monitor` on the last
+   ``monitor_window_s`` of traffic against the champion's training rows.
+
+Every retrain decision goes to the registry's audit log (its own clock: the simulated one);
+monitor results and swaps go to ``events`` and, when ``record`` (a directory) is set, to its
+``seed<k>.jsonl`` (a Dask worker's way of handing them back).
+
+:class:`FrozenModelPolicy` is the comparison: the Router with the first champion, never
+retrained (``ml-batch`` frozen at week 0).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from assign.constants import DAY_S
+from assign.history import conform_history, repeat_within
+from assign.learn.explore import Explore
+from assign.learn.policy import LearnPolicy
+from assign.schema import CHANNELS
+from assign.sim.policies import RouterPolicy
+from assign.sim.view import RunInfo, View
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoopConfig:
+    """Settings of the loop (simulated seconds unless named otherwise)."""
+
+    retrain_every_s: float = DAY_S
+    monitor_every_s: float = DAY_S
+    monitor_window_s: float = DAY_S
+    window_days: float = 28.0
+    half_life_days: float = 7.0
+    label_delay_s: float = 6 * 3600.0
+    csat_delay_s: float = 3600.0
+    observe_every_s: float = 3600.0
+    rule: Any = None          # assign.deploy.retrain.PromotionRule; None: its defaults
+    monitor: Any = None       # assign.deploy.monitor.MonitorConfig; None: loop_monitor_config
+    train_params: Any = None  # assign.model.TrainParams; None: loop_train_params
+    seed: int = 0
+    #: Alarm kinds that count as the loop's alarm. Prediction drift is reported, not counted:
+    #: the predictions of served pairs move with the router (a better router serves pairs with
+    #: higher predicted resolution), so it cannot tell a moved world from a changed router.
+    alarm_kinds: tuple[str, ...] = ("feature", "calibration", "unknown")
+
+
+#: Pair and agent features: their distribution follows who the router picks, so traffic routed
+#: by the loop differs from the champion's training rows (routed by another policy) without
+#: the world having moved. The loop's monitor leaves them out; contact features, calibration
+#: and unknown categories are what the world's drift moves.
+ROUTED_FEATURES = ("agent_log_tenure", "agent_handling", "agent_load", "proficiency", "lang_match", "style_match",
+                   "prof_x_complexity", "neg_x_handling")
+
+
+def loop_monitor_config(*, label_delay_s: float):
+    """The monitor's defaults, minus :data:`ROUTED_FEATURES`, with the loop's label delay."""
+    from assign.deploy.monitor import DEFAULT_EXCLUDE, MonitorConfig
+
+    return MonitorConfig(label_delay_s=label_delay_s, exclude=(*DEFAULT_EXCLUDE, *ROUTED_FEATURES))
+
+
+def loop_train_params(*, seed: int = 0):
+    """Small, fast XGBoost settings for nightly retrains in simulation (one thread, depth 4,
+    at most 150 rounds at eta 0.15 with early stopping after 10)."""
+    from assign.model.train import TrainParams
+
+    return TrainParams(nthread=1, max_rounds=150, max_depth=4, early_stopping=10, learning_rate=0.15, seed=seed)
+
+
+def resolution_weights():
+    """Value weights scoring resolution alone (what the living-centre benchmark measures)."""
+    from assign.model.scorer import ValueWeights
+
+    return ValueWeights(w_resolved=1.0, w_csat=0.0, cost_per_handle_min=0.0, w_repeat=0.0)
+
+
+class LoopPolicy(LearnPolicy):
+    """ml-learn + nightly retrain with promotion + hot swap + daily monitoring (module doc).
+    ``registry`` is a registry directory holding the first champion; the run works on a copy
+    at ``workdir`` (each replication its own). ``pre_history`` is the history the first
+    champion was trained on (the loop's log is appended to it)."""
+
+    def __init__(self, *, registry: str | Path, workdir: str | Path, pre_history: pd.DataFrame,
+                 config: LoopConfig | None = None, name: str = "loop", explore: Explore | None = None,
+                 record: str | Path | None = None) -> None:
+        cfg = config or LoopConfig()
+        super().__init__(name=name, explore=explore if explore is not None else Explore(),
+                         label_delay_s=cfg.label_delay_s, csat_delay_s=cfg.csat_delay_s,
+                         observe_every_s=cfg.observe_every_s)
+        self.cfg, self.registry_src, self.workdir = cfg, Path(registry), Path(workdir)
+        self.pre_history = conform_history(pre_history)
+        self.record = None if record is None else Path(record)
+
+    # ------------------------------------------------------------------ set-up
+    def start(self, run: RunInfo) -> None:
+        from assign.deploy.registry import open_registry
+        from assign.deploy.swap import HotSwap
+
+        super().start(run)
+        work = self.workdir / f"seed{run.seed}"
+        if work.exists():
+            shutil.rmtree(work, onerror=_writable)
+        shutil.copytree(self.registry_src, work / "registry")
+        self.reg = open_registry(work / "registry")
+        self.swapper = HotSwap(self.router, registry=self.reg, loader=self._load, wrap=self._wrap)
+        self.events: list[dict[str, Any]] = []
+        self._log: list[tuple[float, int, int, float]] = []  # (start t, contact row, agent row, load before)
+        self._next_retrain = self.cfg.retrain_every_s
+        self._next_monitor = self.cfg.monitor_every_s
+        self._reference = self._rows_of(self.pre_history, self.reg.resolve("champion"))
+        if self.record is not None:
+            self.record.mkdir(parents=True, exist_ok=True)
+            self._record_file = self.record / f"seed{run.seed}.jsonl"
+            self._record_file.write_text("")
+        res = self.swapper.load("champion", canary=_tiny_canary(run))
+        self._event("swap", 0.0, **res.to_dict())
+
+    def _load(self, path: Path):
+        from assign.model.scorer import XGBScorer
+
+        return XGBScorer.load(path, weights=resolution_weights(), nthread=1)
+
+    def _wrap(self, xgb):
+        """The learning scorer over the live estimates with ``xgb`` as its base score."""
+        from assign.learn.scorer import LearnScorer
+
+        s = LearnScorer(live=self.live, base=xgb)
+        s.bind(self._run)
+        return s
+
+    # ------------------------------------------------------------------ each decision
+    def assign(self, view: View) -> tuple[np.ndarray, np.ndarray]:
+        due_m, due_r = view.t >= self._next_monitor, view.t >= self._next_retrain
+        if due_m or due_r:
+            self._outcomes(view)
+        if due_m:
+            self._next_monitor = (np.floor(view.t / self.cfg.monitor_every_s) + 1) * self.cfg.monitor_every_s
+            self._check(view.t)
+        if due_r:
+            self._next_retrain = (np.floor(view.t / self.cfg.retrain_every_s) + 1) * self.cfg.retrain_every_s
+            self._retrain(view)
+        ci, ai = super().assign(view)
+        if len(ci):
+            uniq = np.unique(ai)
+            held = view.snapshot(ci[:0], uniq).agents.load.sum(axis=1)[np.searchsorted(uniq, ai)]
+            before = held + _earlier_same(ai)
+            self._log += [(view.t, c, a, float(b)) for c, a, b in zip(ci.tolist(), ai.tolist(), before.tolist())]
+        return ci, ai
+
+    def _retrain(self, view: View) -> None:
+        from assign.deploy.retrain import retrain
+
+        cfg = self.cfg
+        now = self._at(view.t)
+        hist = pd.concat([self.pre_history, self._own_history(upto=view.t)], ignore_index=True)
+        d = retrain(hist, registry=self.reg, cutoff=now, window_days=cfg.window_days,
+                    half_life_days=cfg.half_life_days, rule=cfg.rule, seed=cfg.seed, params=self._params(),
+                    resolution_delay_h=cfg.label_delay_s / 3600.0, csat_delay_h=cfg.csat_delay_s / 3600.0, at=now)
+        self._event("retrain", view.t, **d.to_dict())
+        if d.promoted:
+            w, agents = view.routable()
+            canary = view.snapshot(w, agents) if len(w) else _tiny_canary(self._run)
+            res = self.swapper.load(d.version, canary=canary)
+            self._event("swap", view.t, **res.to_dict())
+            if res.ok:
+                self._reference = self._rows_of(hist, d.version, decision=d)
+
+    def _check(self, t: float) -> None:
+        """Monitor the last window of traffic against the champion's training rows."""
+        from assign.deploy.monitor import monitor
+        from assign.deploy.retrain import mature_only
+
+        now = self._at(t)
+        hist = self._own_history(upto=t)
+        recent = hist[hist["arrival_at"] >= now - pd.Timedelta(seconds=self.cfg.monitor_window_s)]
+        if not len(recent) or not len(self._reference):
+            return
+        recent = mature_only(recent, cutoff=now, resolution_delay_h=self.cfg.label_delay_s / 3600.0,
+                             csat_delay_h=self.cfg.csat_delay_s / 3600.0)
+        mc = self.cfg.monitor or loop_monitor_config(label_delay_s=self.cfg.label_delay_s)
+        champion = self.reg.resolve("champion")
+        rep = monitor(recent, reference=self._reference, model_dir=self.reg.path(champion), config=mc, now=now,
+                      context=pd.concat([self._reference, hist], ignore_index=True).drop_duplicates("contact_id"))
+        counted = [a for a in rep.alarms if a.get("kind") in self.cfg.alarm_kinds]
+        self._event("monitor", t, alarm=bool(counted), any_alarm=rep.alarm, champion=champion,
+                    alarms=[{k: a.get(k) for k in ("kind", "name", "statistic", "p_value")} for a in rep.alarms],
+                    rows_recent=rep.meta.get("rows_recent"), matured_recent=rep.meta.get("matured_recent"))
+
+    # ------------------------------------------------------------------ the loop's own log
+    def _own_history(self, *, upto: float) -> pd.DataFrame:
+        """Every contact that arrived before ``upto`` and is no longer waiting, as a contact
+        centre logs it: those the loop routed with their agent and outcomes (as they will be;
+        ``retrain`` and ``monitor`` blank those not known at their cut-off), the others
+        abandoned at the end of their patience. Contacts still waiting are left out."""
+        st = self._run.stream
+        rows = [r for r in self._log if r[0] < upto]
+        routed = np.zeros(len(st), bool)
+        routed[[r[1] for r in self._log]] = True
+        gone = np.flatnonzero(~routed & (st.arrival_s + st.patience_s <= upto))
+        if not rows and not len(gone):
+            return self.pre_history.iloc[:0]
+        parts = [self._rows_frame(rows)] if rows else []
+        if len(gone):
+            parts.append(self._abandoned_frame(gone))
+        df = pd.concat(parts, ignore_index=True).sort_values(["arrival_at", "contact_id"], kind="stable")
+        arr = (df["arrival_at"] - df["arrival_at"].iloc[0]).dt.total_seconds().to_numpy()
+        df["repeat_72h"] = repeat_within(df["customer_id"].to_numpy(object), arr)
+        return conform_history(df.reset_index(drop=True))
+
+    def _outcomes(self, view: View) -> None:
+        """Fetch handle time, resolution and CSAT of logged contacts that do not have them yet."""
+        todo = [k for k, r in enumerate(self._log) if len(r) == 4]
+        if not todo:
+            return
+        rows = np.array([self._log[k][1] for k in todo], np.int64)
+        handle, res, csat = view.outcomes_of(rows)
+        for j, k in enumerate(todo):
+            self._log[k] = (*self._log[k], float(handle[j]), float(res[j]), float(csat[j]))
+
+    def _contact_columns(self, c: np.ndarray) -> dict[str, Any]:
+        """The contact part of history rows for stream rows ``c``."""
+        src, st = self._run.source, self._run.stream
+        b = st.block
+        t0 = pd.Timestamp(src.start)
+        t0 = t0.tz_localize("UTC") if t0.tzinfo is None else t0
+        return {"contact_id": b.ids[c], "arrival_at": t0 + pd.to_timedelta(st.arrival_s[c], unit="s"),
+                "channel": np.asarray(CHANNELS, dtype=object)[b.channel[c]],
+                "intent": np.asarray(src.intents, dtype=object)[b.intent[c]],
+                "language": np.asarray(src.languages, dtype=object)[b.language[c]],
+                "complexity": b.complexity[c], "urgency": b.urgency[c], "sentiment": b.sentiment[c],
+                "style": [src.styles[k] if k >= 0 else None for k in b.style[c]],
+                "customer_id": b.customer_id[c], "customer_tier": b.customer_tier[c]}
+
+    def _abandoned_frame(self, c: np.ndarray) -> pd.DataFrame:
+        """Contacts that hung up before the loop routed them."""
+        return pd.DataFrame({**self._contact_columns(c), "wait_s": self._run.stream.patience_s[c],
+                             "abandoned": True})
+
+    def _rows_frame(self, rows: list[tuple]) -> pd.DataFrame:
+        """Logged pairs (with outcomes once fetched) as history rows."""
+        src, st = self._run.source, self._run.stream
+        b, ag = st.block, src.agents
+        full = [r if len(r) == 7 else (*r, np.nan, np.nan, np.nan) for r in rows]
+        t, c, a, load, handle, res, csat = (np.array(x) for x in zip(*full))
+        c, a = c.astype(np.int64), a.astype(np.int64)
+        langs = [";".join(src.languages[k] for k in np.flatnonzero(ag.speaks[j])) for j in a]
+        arr = st.arrival_s[c]
+        return pd.DataFrame({
+            **self._contact_columns(c),
+            "agent_id": ag.ids[a], "agent_tenure_days": np.maximum(ag.tenure_days[a] + arr / DAY_S, 0.0),
+            "agent_proficiency": ag.skill[a, b.intent[c]], "agent_sentiment_handling": ag.sentiment_handling[a],
+            "agent_style": [src.styles[k] if k >= 0 else None for k in ag.style[a]], "agent_languages": langs,
+            "agent_load": load, "wait_s": t - arr, "abandoned": False, "handle_s": handle,
+            "resolved": pd.array([None if np.isnan(x) else bool(x) for x in res], dtype="boolean"), "csat": csat})
+
+    # ------------------------------------------------------------------ helpers
+    def _rows_of(self, hist: pd.DataFrame, version: str | None, *, decision: Any = None) -> pd.DataFrame:
+        """The rows a version trained on: its decision's window up to its evaluation rows (the
+        pre-period history for the first champion)."""
+        if decision is None:
+            return hist
+        lo, hi = pd.Timestamp(decision.window[0]), pd.Timestamp(decision.eval_from)
+        return hist[(hist["arrival_at"] >= lo) & (hist["arrival_at"] < hi)].reset_index(drop=True)
+
+    def _params(self):
+        return self.cfg.train_params or loop_train_params(seed=self.cfg.seed)
+
+    def _at(self, t: float) -> pd.Timestamp:
+        t0 = pd.Timestamp(self._run.source.start)
+        return (t0.tz_localize("UTC") if t0.tzinfo is None else t0) + pd.Timedelta(seconds=float(t))
+
+    def _event(self, kind: str, t: float, **fields: Any) -> None:
+        e = {"event": kind, "t_s": float(t), "day": float(t) / DAY_S, "seed": self._run.seed, **fields}
+        self.events.append(e)
+        if self.record is not None:
+            with self._record_file.open("a") as f:
+                f.write(json.dumps(e, default=str) + "\n")
+
+
+class FrozenModelPolicy(RouterPolicy):
+    """``ml-batch`` on one model directory for the whole run (loaded at start, resolution-only
+    weights as the loop's)."""
+
+    def __init__(self, *, model_dir: str | Path, name: str = "ml-batch", budget_ms: float | None = None) -> None:
+        super().__init__(name=name, budget_ms=budget_ms)
+        self.model_dir = str(model_dir)
+        self.scorer = None
+
+    def start(self, run: RunInfo) -> None:
+        if self.scorer is None:
+            from assign.model.scorer import XGBScorer
+
+            self.scorer = XGBScorer.load(self.model_dir, weights=resolution_weights(), nthread=1)
+        super().start(run)
+
+
+def _earlier_same(ai: np.ndarray) -> np.ndarray:
+    """Per pair, how many earlier pairs of the same decision went to the same agent."""
+    out = np.zeros(len(ai))
+    seen: dict[int, int] = {}
+    for k, a in enumerate(ai.tolist()):
+        out[k] = seen.get(a, 0)
+        seen[a] = seen.get(a, 0) + 1
+    return out
+
+
+def _tiny_canary(run: RunInfo):
+    """A one-contact snapshot of the run's first contact and all agents (for the first load)."""
+    from assign.schema import Snapshot
+    from assign.sim.source import at_time
+
+    st, src = run.stream, run.source
+    a = src.agents
+    c = st.block
+    import dataclasses
+
+    contacts = dataclasses.replace(c, **{f.name: getattr(c, f.name)[:1] for f in dataclasses.fields(c)
+                                         if isinstance(getattr(c, f.name), np.ndarray)})
+    return Snapshot(snapshot_id="canary", at=at_time(src.start, 0.0), intents=src.intents, languages=src.languages,
+                    styles=src.styles, contacts=contacts, agents=a, meta={})
+
+
+def _writable(func, path, _exc) -> None:
+    import os
+    import stat
+
+    os.chmod(Path(path).parent, stat.S_IRWXU)
+    os.chmod(path, stat.S_IRWXU)
+    func(path)

@@ -1,0 +1,123 @@
+"""The living-centre benchmark's quick run: the issue's JSON keys, numbers computed from the
+runs (the weekly shares recomputed from the per-policy resolutions), and the drifting world's
+schedule as declared."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from assign.constants import DAY_S
+from assign.errors import InputError
+from assign.world.drift import DriftSchedule, DriftSource, drifting_world
+
+
+def test_schedule_rejects_bad_values_all_at_once():
+    with pytest.raises(InputError) as e:
+        DriftSchedule(weeks=0, hires_per_week=-1, new_intent_share=1.5)
+    assert len(e.value.problems) == 3
+
+
+def test_drifting_world_moves_as_declared():
+    s = DriftSchedule(weeks=3, hires_per_week=1, leavers_per_week=1, shock_day=4.0, mix_day=8.0)
+    dw = drifting_world(seed=3, n_agents=10, n_intents=4, schedule=s)
+    assert [p.start_day for p in dw.phases] == [0.0, 4.0, 8.0]
+    shock = dw.base.intents.index(dw.shock_intent)
+    new = dw.base.intents.index(dw.new_intent)
+    assert dw.phases[1].world.intent_base[shock] == pytest.approx(dw.base.intent_base[shock] + s.shock_logit)
+    assert dw.base.intent_share[new] == 0 and dw.phases[2].world.intent_share[new] == pytest.approx(0.12)
+    ag = dw.base.agents
+    assert sorted(ag["hire_day"][ag["hire_day"] > 0]) == [7, 14]
+    assert sorted(dw.leave_days()[np.isfinite(dw.leave_days())]) == [7.0, 14.0]
+    src = DriftSource(dw)
+    st = src.contacts(seed=0, horizon_s=12 * DAY_S)
+    day = st.arrival_s / DAY_S
+    assert not (st.block.intent[day < 8] == new).any() and (st.block.intent[day >= 8] == new).mean() > 0.05
+    plan = src.shifts(horizon_s=12 * DAY_S)
+    for a in np.flatnonzero(np.isfinite(dw.leave_days())):
+        starts = plan.t_s[(plan.agent == a) & plan.on]
+        assert (starts < dw.leave_days()[a] * DAY_S).all()
+    # the truth of a shocked-intent contact drops at the shock, for the same agent
+    rows = np.flatnonzero(st.block.intent == shock)
+    before, after = rows[day[rows] < 4][:50], rows[(day[rows] >= 4) & (day[rows] < 8)][:50]
+    a0 = np.zeros(50, np.int64)
+    p0 = src.truth_quality(stream=st, contact_idx=before, agent_idx=a0, agent_load=np.zeros(50))
+    p1 = src.truth_quality(stream=st, contact_idx=after, agent_idx=a0, agent_load=np.zeros(50))
+    assert p1.mean() < p0.mean() - 0.1
+
+
+def test_driftless_world_has_one_phase_and_no_roster_change():
+    dw = drifting_world(seed=3, n_agents=10, n_intents=4, schedule=DriftSchedule.off())
+    assert len(dw.phases) == 1 and (dw.base.agents["hire_day"] == 0).all() and np.isinf(dw.leave_days()).all()
+
+
+@pytest.mark.slow
+def test_quick_run_writes_the_issue_keys_from_the_runs(tmp_path):
+    from benchmarks import living_centre as lc
+
+    out = tmp_path / "lc.json"
+    assert lc.main(["--quick", "--workers", "0", "--json", str(out), "--plot", str(tmp_path / "lc.png")]) == 0
+    d = json.loads(out.read_text())
+    assert list(d) == ["weeks", "promotions", "alarm_delay_days", "false_alarms_per_week", "swap_pause_ms"]
+    assert {(w["week"], w["policy"]) for w in d["weeks"]} == {(1, p) for p in lc.POLICIES}
+    assert all(set(w) == {"week", "policy", "uplift_share"} for w in d["weeks"])
+    share = {w["policy"]: w["uplift_share"] for w in d["weeks"]}
+    assert share["fcfs"] == 0.0 and share["oracle"] == 1.0
+    det = json.loads((tmp_path / "lc.details.json").read_text())
+    er = {w["policy"]: w["expected_resolution"] for w in det["weeks"]}
+    for p in ("ml-batch", "loop"):  # one seed: the share is the ratio of the resolutions' differences
+        assert share[p] == pytest.approx((er[p] - er["fcfs"]) / (er["oracle"] - er["fcfs"]), rel=1e-9)
+    assert er["oracle"] > er["fcfs"]
+    retrains = det["retrains"]["drift"]
+    assert len(retrains) >= 5 and all(r["reason"] for r in retrains)  # one per night, each with its reason
+    assert [p["version"] for p in d["promotions"]] == [r["version"] for r in retrains if r["promoted"]]
+    assert d["alarm_delay_days"] is None or 0 <= d["alarm_delay_days"] <= 4
+    fa = det["false_alarms"]
+    assert fa["checks"] >= 5 and d["false_alarms_per_week"] == pytest.approx(fa["alarms"] / fa["weeks"])
+    assert math.isfinite(d["swap_pause_ms"]) and d["swap_pause_ms"] > 0
+    assert det["swap_pause"]["swaps_ok"] == det["swap_pause"]["n_swaps"]
+    assert (tmp_path / "lc.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_loop_log_is_the_runs_history_for_what_it_routed(tmp_path):
+    """The loop's own log (what retrain and monitor read) equals the simulator's history of
+    the same contacts (``assign.sim.log.to_history``): the same served and abandoned
+    contacts, the served ones column by column."""
+    import pandas as pd
+
+    from assign.deploy.loop import LoopConfig, LoopPolicy, loop_train_params
+    from assign.deploy.registry import open_registry
+    from assign.deploy.retrain import retrain
+    from assign.sim.engine import SimConfig, simulate
+    from assign.sim.log import to_history
+    from assign.world.centre import generate_history
+
+    dw = drifting_world(seed=5, n_agents=8, n_intents=3, schedule=DriftSchedule.off())
+    pre = generate_history(dw.pre_period(days=3), days=3, seed=1)
+    reg = open_registry(tmp_path / "registry")
+    start = pd.Timestamp(dw.base.start)
+    assert retrain(pre, registry=reg, cutoff=start, window_days=3.0, params=loop_train_params(), at=start,
+                   resolution_delay_h=6.0).promoted
+    cfg = LoopConfig(retrain_every_s=0.55 * DAY_S, monitor_every_s=99 * DAY_S)  # one retrain: outcomes fetched
+    pol = LoopPolicy(registry=tmp_path / "registry", workdir=tmp_path / "runs", pre_history=pre, config=cfg)
+    src = DriftSource(dw)
+    run = simulate(source=src, policy=pol, seed=0, config=SimConfig(days=0.7, window_s=120.0))
+    assert pol.router.model_version == "v0001"  # the champion was swapped in at the start
+    assert [e["event"] for e in pol.events] == ["swap", "retrain"]
+    logged = pol._own_history(upto=run.end_s).set_index("contact_id")
+    hist = to_history(run, source=src).set_index("contact_id")
+    for status, abandoned in (("served", False), ("abandoned", True)):  # the same contacts, the same fate
+        assert set(logged.index[logged["abandoned"] == abandoned]) == set(hist.index[hist["status"] == status])
+    gone = logged[logged["abandoned"]]
+    np.testing.assert_allclose(gone["wait_s"], hist.loc[gone.index, "wait_s"], rtol=1e-12)
+    mine = logged[logged["handle_s"].notna()]  # outcomes fetched at the retrain
+    assert len(mine) > 50
+    ref = hist.loc[mine.index]
+    for col in ("agent_id", "channel", "intent", "language", "customer_id"):  # repeat_72h: see LoopPolicy
+        assert (mine[col].astype(str) == ref[col].astype(str)).all(), col
+    for col in ("wait_s", "handle_s", "agent_tenure_days", "agent_proficiency", "agent_load", "csat", "complexity"):
+        np.testing.assert_allclose(mine[col].astype(float), ref[col].astype(float), rtol=1e-9, err_msg=col)
+    assert (mine["resolved"].astype(bool) == ref["resolved"].astype(bool)).all()
