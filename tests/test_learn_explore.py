@@ -120,3 +120,14 @@ def test_top_k_reduction_keeps_each_contacts_best_arcs_and_the_exact_ones():
     assert len(reduced) == len(full) and np.isin(reduced, np.arange(len(pairs))).all()
     np.testing.assert_array_equal(top_k_solver(lambda q: SOLVERS["flow"](q).arcs, exact=full, k=10**6)(drawn),
                                   SOLVERS["flow"](drawn).arcs)
+
+
+def test_unique_codes_equal_numpy_unique():
+    from assign.learn.scorer import _unique_codes
+
+    rng = np.random.default_rng(3)
+    for size, n in ((1, 5), (50, 0), (300, 1000), (10_000, 37)):
+        codes = rng.integers(0, size, n)
+        keys, inv = _unique_codes(codes, size=size)
+        want_keys, want_inv = np.unique(codes, return_inverse=True)
+        assert np.array_equal(keys, want_keys) and np.array_equal(inv, want_inv)

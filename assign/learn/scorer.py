@@ -50,12 +50,13 @@ class LearnScorer(Scorer):
         self.csat_proxy = csat_proxy  # CSAT moves the cohort and agent parents (assign.learn.proxy)
         self._lock = threading.Lock()
         self._cache: tuple | None = None  # (version id, roster id, posterior, index, version, roster)
+        self._snapshot_roster: tuple | None = None  # (agents, intents, roster): one tick's calls share it
 
     def bind(self, run) -> None:
         a = run.source.agents
         self.roster = Roster(ids=np.asarray(a.ids), tenure_days=np.asarray(a.tenure_days, float),
                              skill=np.asarray(a.skill, float), intents=tuple(run.source.intents))
-        self._cache = None
+        self._cache = self._snapshot_roster = None
         if self.base is not None:
             self.base.bind(run)
 
@@ -72,7 +73,7 @@ class LearnScorer(Scorer):
         v = self.version(snapshot)
         roster = self.roster
         if roster is None or roster.intents != tuple(snapshot.intents):
-            roster = Roster.of(snapshot)
+            roster = self._roster_of(snapshot)
         key = (id(v), id(roster))
         with self._lock:
             cache = self._cache
@@ -87,6 +88,19 @@ class LearnScorer(Scorer):
             post, index = _fit(v, Roster.of(snapshot), self.n_neighbours, self.csat_proxy)
             rows = np.arange(len(snapshot.agents.ids))
         return post, rows
+
+    def _roster_of(self, snapshot: Snapshot) -> Roster:
+        """The snapshot's own roster, built once per snapshot agents table: the several calls of
+        one tick (retrieval, scoring, the draw, the prior-only count) then share one fit."""
+        with self._lock:
+            held = self._snapshot_roster
+        intents = tuple(snapshot.intents)
+        if held is not None and held[0] is snapshot.agents and held[1] == intents:
+            return held[2]
+        roster = Roster.of(snapshot)
+        with self._lock:
+            self._snapshot_roster = (snapshot.agents, intents, roster)  # holding agents keeps the identity unique
+        return roster
 
     def _base(self, snapshot, contact_idx, agent_idx) -> np.ndarray:
         if self.base is None:
@@ -121,10 +135,20 @@ class LearnScorer(Scorer):
         post, rows = self.posterior(snapshot)
         intent = snapshot.contacts.intent[contact_idx]
         r = rows[agent_idx]
-        keys, inv = np.unique(r * post.alpha.shape[1] + intent, return_inverse=True)
+        keys, inv = _unique_codes(r * post.alpha.shape[1] + intent, size=post.alpha.size)
         kr, ki = keys // post.alpha.shape[1], keys % post.alpha.shape[1]
         theta = rng.beta(post.alpha[kr, ki], post.beta[kr, ki], size=(n_draws, len(keys)))
         return theta[:, inv] + self._base(snapshot, contact_idx, agent_idx)
+
+
+def _unique_codes(codes: np.ndarray, *, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(codes, return_inverse=True)`` for codes in ``[0, size)``, by a table instead
+    of a sort (the draw runs on the exploring tick's path)."""
+    seen = np.zeros(size, dtype=bool)
+    seen[codes] = True
+    keys = np.flatnonzero(seen)
+    slot = np.cumsum(seen) - 1
+    return keys, slot[codes]
 
 
 def _fit(v: LiveVersion, roster: Roster, n_neighbours: int, csat_proxy: bool) -> tuple[Posterior, dict]:
