@@ -208,3 +208,17 @@ def test_times_by_customer_matches_a_per_row_reference() -> None:
     assert sum(e - s for s, e in seg.values()) == len(times) == len(df)
     empty_times, empty_seg = _times_by_customer(df.head(0))
     assert len(empty_times) == 0 and empty_seg == {}
+
+
+def test_customer_segment_bounds_match_the_mapping() -> None:
+    """``bounds`` (the tick's look-up) against the mapping: (-1, -1) for no id, (0, 0) unknown."""
+    from assign.features.build import _times_by_customer
+
+    df = pd.DataFrame({"customer_id": pd.array(["b", "a", "b", "c", "a", "b"], dtype="string"),
+                       "t": [5.0, 1.0, 2.0, 9.0, 0.5, 7.0]})
+    times, seg = _times_by_customer(df)
+    lo, hi = seg.bounds(["a", None, "zz", "b", "c"])
+    assert list(zip(lo.tolist(), hi.tolist())) == [seg["a"], (-1, -1), (0, 0), seg["b"], seg["c"]]
+    assert times[slice(*seg["b"])].tolist() == [2.0, 5.0, 7.0]
+    _, empty = _times_by_customer(df.head(0))
+    assert [tuple(x.tolist()) for x in empty.bounds(["a", None])] == [(0, -1), (0, -1)]

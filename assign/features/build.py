@@ -7,6 +7,7 @@ in both paths (tick: ``snapshot.at - waited_s``).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -159,20 +160,58 @@ def history_features(history: pd.DataFrame, spec: FeatureSpec) -> TrainingFeatur
     return TrainingFeatures(X=assemble(c, a, p), state=state, customer_times=ct.sort_values("t", kind="stable"))
 
 
-def _times_by_customer(customer_times: pd.DataFrame) -> tuple[np.ndarray, dict[str, tuple[int, int]]]:
+class CustomerSegments(Mapping):
+    """Customer id (text) -> ``(start, end)`` of its arrivals in the sorted times array.
+
+    Held as one id -> segment-number dict plus two int arrays rather than a dict of tuples:
+    a model load (and so a hot swap, issue 10) then creates no ~100k GC-tracked tuples, whose
+    allocation set off full garbage collections that held the GIL for tens of ms and stalled
+    the ticks running alongside."""
+
+    def __init__(self, *, keys, starts: np.ndarray, ends: np.ndarray, chunk: int = 8192) -> None:
+        self._code: dict[str, int] = {}
+        for i in range(0, len(keys), chunk):  # in chunks: a running tick gets the GIL in between
+            self._code.update(zip([str(k) for k in keys[i:i + chunk].tolist()], range(i, i + chunk)))
+        self.starts, self.ends = np.asarray(starts, np.int64), np.asarray(ends, np.int64)
+
+    def __getitem__(self, key: str) -> tuple[int, int]:
+        k = self._code[key]
+        return int(self.starts[k]), int(self.ends[k])
+
+    def __iter__(self):
+        return iter(self._code)
+
+    def __len__(self) -> int:
+        return len(self._code)
+
+    def bounds(self, customer_ids) -> tuple[np.ndarray, np.ndarray]:
+        """Per id: ``(lo, hi)``; ``(-1, -1)`` for no id (None), ``(0, 0)`` for an unknown one."""
+        get = self._code.get
+        k = np.fromiter((-2 if cid is None else get(str(cid), -1) for cid in customer_ids), dtype=np.int64)
+        known, none = k >= 0, k == -2
+        lo, hi = np.zeros(len(k), np.int64), np.zeros(len(k), np.int64)
+        lo[known], hi[known] = self.starts[k[known]], self.ends[k[known]]
+        lo[none], hi[none] = -1, -1
+        return lo, hi
+
+
+def _times_by_customer(customer_times: pd.DataFrame) -> tuple[np.ndarray, CustomerSegments]:
     """Every customer's arrival times, sorted, in one array, and customer id (as text) -> its
-    ``(start, end)`` slice: one sort, no per-row Python loop (a model load, and so a hot
-    swap, stays short)."""
+    ``(start, end)`` slice: one sort, no per-row Python loop and no per-customer Python
+    object but the id itself (a model load, and so a hot swap, stays short)."""
     t = customer_times["t"].to_numpy(dtype=np.float64)
     if not len(t):
-        return np.zeros(0), {}
-    codes, uniques = pd.factorize(customer_times["customer_id"].astype(object).map(str), sort=False)
+        none = np.zeros(0, np.int64)
+        return np.zeros(0), CustomerSegments(keys=pd.Index([], dtype=object), starts=none, ends=none)
+    ids = customer_times["customer_id"]
+    if not (pd.api.types.is_string_dtype(ids.dtype) and ids.dtype != object and not ids.isna().any()):
+        ids = ids.astype(object).map(str)  # ids as text; a text column needs no per-row Python pass
+    codes, uniques = pd.factorize(ids, sort=False)
     order = np.lexsort((t, codes))
     codes, t = codes[order], t[order]
     starts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1])))
     ends = np.append(starts[1:], len(codes))
-    keys = [str(k) for k in np.asarray(uniques, dtype=object)[codes[starts]].tolist()]
-    return t, {k: (s, e) for k, s, e in zip(keys, starts.tolist(), ends.tolist())}
+    return t, CustomerSegments(keys=pd.Index(uniques).take(codes[starts]), starts=starts, ends=ends)
 
 
 @njit(cache=True)
@@ -243,10 +282,8 @@ class TickFeaturizer:
         return intent_ok, langs[c.language.astype(np.int64)], codes >= 0
 
     def _recent(self, snapshot: Snapshot, t: np.ndarray) -> np.ndarray:
-        seg, miss = self._cust_seg, (0, 0)
-        bounds = [(-1, -1) if cid is None else seg.get(str(cid), miss) for cid in snapshot.contacts.customer_id]
-        lo_hi = np.array(bounds, dtype=np.int64).reshape(len(bounds), 2)
-        return _recent(lo_hi[:, 0], lo_hi[:, 1], self._cust_times, np.asarray(t, np.float64), float(RECENT_WINDOW_S))
+        lo, hi = self._cust_seg.bounds(snapshot.contacts.customer_id)
+        return _recent(lo, hi, self._cust_times, np.asarray(t, np.float64), float(RECENT_WINDOW_S))
 
     def features(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray,
                  agent_codes: np.ndarray | None = None) -> np.ndarray:
