@@ -114,3 +114,18 @@ def test_swap_pause_is_measured_over_overlapping_ticks() -> None:
     assert pause.n_swaps == 3 and pause.swaps_ok == 3 and pause.n_ticks >= 20
     assert pause.n_during_swap >= 1 and pause.median_ms > 0
     assert pause.ratio == pytest.approx(pause.longest_during_swap_ms / pause.median_ms)
+
+
+def test_a_load_pauses_the_cyclic_collector_and_restores_its_state():
+    import gc
+
+    from assign.deploy.swap import _collector_paused
+
+    seen = []
+    for start in (True, False):
+        (gc.enable if start else gc.disable)()
+        with _collector_paused():
+            seen.append(gc.isenabled())
+        assert gc.isenabled() is start
+    gc.enable()
+    assert seen == [False, False]

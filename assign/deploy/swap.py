@@ -14,6 +14,8 @@ that overlapped a swap over the median tick (the living-centre benchmark's ``swa
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -61,7 +63,15 @@ class HotSwap:
         self._lock = threading.Lock()  # one load at a time; ticks never wait on it
 
     def load(self, target: str | Path | Scorer, *, canary: Any, version: str | None = None) -> SwapResult:
-        """Swap ``target`` in if it loads, warms up and passes the canary; else keep the old one."""
+        """Swap ``target`` in if it loads, warms up and passes the canary; else keep the old one.
+
+        The cyclic garbage collector is paused for the load: decoding a model allocates hundreds
+        of thousands of short-lived objects (freed by reference counting), enough to set off full
+        collections that hold the GIL for tens of milliseconds in the middle of a running tick."""
+        with _collector_paused():
+            return self._load(target, canary=canary, version=version)
+
+    def _load(self, target: str | Path | Scorer, *, canary: Any, version: str | None) -> SwapResult:
         t0 = time.perf_counter()
         with self._lock:
             previous = self.router.model_version
@@ -96,6 +106,18 @@ class HotSwap:
     def _kept(self, previous: str, requested: str, reason: str, t0: float) -> SwapResult:
         return SwapResult(ok=False, version=previous, requested=requested, previous=previous,
                           reason=f"kept {previous}: {reason}", load_ms=(time.perf_counter() - t0) * 1e3)
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """``gc.disable()`` for the block, restoring whatever state the collector was in."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _load_xgb(path: Path) -> Scorer:
