@@ -275,11 +275,12 @@ class LoopPolicy(LearnPolicy):
 
     # ------------------------------------------------------------------ helpers
     def _rows_of(self, hist: pd.DataFrame, version: str | None, *, decision: Any = None) -> pd.DataFrame:
-        """The rows a version trained on: its decision's window up to its evaluation rows (the
-        pre-period history for the first champion)."""
+        """A version's reference rows: its decision's window, the rows it trained on and the
+        evaluation rows it did not (the monitor's out-of-sample calibration reference); the
+        pre-period history for the first champion."""
         if decision is None:
             return hist
-        lo, hi = pd.Timestamp(decision.window[0]), pd.Timestamp(decision.eval_from)
+        lo, hi = pd.Timestamp(decision.window[0]), pd.Timestamp(decision.cutoff)
         return hist[(hist["arrival_at"] >= lo) & (hist["arrival_at"] < hi)].reset_index(drop=True)
 
     def _params(self):
