@@ -240,7 +240,8 @@ def unseen_from(meta: dict[str, Any]) -> float | None:
     if not t:
         return None
     ts = pd.Timestamp(t)
-    return float((ts.tz_localize("UTC") if ts.tzinfo is None else ts).timestamp())
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts
+    return float(epoch_seconds(pd.Series([ts]))[0])  # rounded as the rows' times are
 
 
 def _restricted(quantities: list[Quantity], keep: np.ndarray | None) -> list[Quantity]:
