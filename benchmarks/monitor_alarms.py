@@ -146,7 +146,8 @@ def main(argv=None) -> None:
     ap.add_argument("--new-share", type=float, default=0.03)
     ap.add_argument("--alpha", type=float, default=MonitorConfig().alpha)
     ap.add_argument("--calibration-margin", default="", help="e.g. resolved=0.02,csat=0.1,handle_time=0.05")
-    ap.add_argument("--calibration-reference", choices=("held_out", "all"), default=MonitorConfig().calibration_reference,
+    ap.add_argument("--calibration-reference", choices=("held_out", "all"),
+                    default=MonitorConfig().calibration_reference,
                     help="reference rows of the calibration checks: those the model did not fit, or all")
     ap.add_argument("--prediction-reference", choices=("held_out", "all"), default=MonitorConfig().prediction_reference)
     ap.add_argument("--json", dest="json_out", default=None)
