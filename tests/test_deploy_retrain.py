@@ -99,6 +99,11 @@ def test_retrain_twice_on_a_growing_history_logs_each_decision(history, tmp_path
     champion_moves = [e for e in reg.audit() if e["event"] == "alias" and e["alias"] == "champion"]
     assert reg.resolve("champion") == champion_moves[-1]["to"] == ("v0002" if second.promoted else "v0001")
     assert reg.aliases()["challenger"] == "v0002"
+    # the version record holds the rows it did not train on (the monitor's calibration reference)
+    rec = {v["version"]: v for v in reg.versions()}["v0002"]
+    assert [pd.Timestamp(t) for t in rec["evaluation_window"]] == [pd.Timestamp(second.eval_from),
+                                                                  pd.Timestamp(second.cutoff)]
+    assert pd.Timestamp(rec["training_window"][1]) == pd.Timestamp(second.eval_from)
     # the champion loads and swaps into a running router
     from assign.router import Router
 
