@@ -168,6 +168,14 @@ def test_cli_retrain_and_registry(history, tmp_path) -> None:
     assert res.exit_code == 0 and "v0001" in res.output and "champion" in res.output
     res = run(main, ["registry", "audit", str(reg)])
     assert res.exit_code == 0 and '"event":"retrain"' in res.output.replace(" ", "")
+    # monitor --registry: the reference runs on to the end of the champion's evaluation window
+    mon = {}
+    for how in (["--registry", str(reg)], ["--model", str(reg / "versions" / "v0001" / "model")]):
+        res = run(main, ["monitor", str(path), *how, "--recent-days", "0.5", "--json"])
+        assert res.exit_code in (0, 3), res.output
+        mon[how[0]] = json.loads(res.output)["meta"]
+    assert mon["--registry"]["rows_reference_unseen"] > mon["--model"]["rows_reference_unseen"]
+    assert mon["--registry"]["rows_reference"] > mon["--model"]["rows_reference"]
     bad = run(main, ["retrain", str(path), "--registry", str(reg), "--window-days", "-1", "--half-life-days", "nan"])
     assert bad.exit_code == 2 and "--window-days" in bad.output and "--half-life-days" in bad.output
     bad = run(main, ["registry", "promote", str(reg), "v0042", "--reason", "x"])
