@@ -18,6 +18,7 @@ the end of the shock's first day). Usage::
 
     python -m benchmarks.monitor_alarms --seeds 5 --json OUT.json
     python -m benchmarks.monitor_alarms --seeds 5 --calibration-margin resolved=0.02,csat=0.1,handle_time=0.05
+    python -m benchmarks.monitor_alarms --seeds 5 --calibration-reference all   # in-sample reference (before)
 """
 from __future__ import annotations
 
@@ -145,10 +146,15 @@ def main(argv=None) -> None:
     ap.add_argument("--new-share", type=float, default=0.03)
     ap.add_argument("--alpha", type=float, default=MonitorConfig().alpha)
     ap.add_argument("--calibration-margin", default="", help="e.g. resolved=0.02,csat=0.1,handle_time=0.05")
+    ap.add_argument("--calibration-reference", choices=("held_out", "all"),
+                    default=MonitorConfig().calibration_reference,
+                    help="reference rows of the calibration checks: those the model did not fit, or all")
+    ap.add_argument("--prediction-reference", choices=("held_out", "all"), default=MonitorConfig().prediction_reference)
     ap.add_argument("--json", dest="json_out", default=None)
     args = ap.parse_args(argv)
     margins = dict((k, float(v)) for k, v in (x.split("=") for x in args.calibration_margin.split(",") if x))
-    cfg = MonitorConfig(alpha=args.alpha, calibration_margin=margins)
+    cfg = MonitorConfig(alpha=args.alpha, calibration_margin=margins, calibration_reference=args.calibration_reference,
+                        prediction_reference=args.prediction_reference)
     t = time.perf_counter()
     results = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -99,6 +99,11 @@ def test_retrain_twice_on_a_growing_history_logs_each_decision(history, tmp_path
     champion_moves = [e for e in reg.audit() if e["event"] == "alias" and e["alias"] == "champion"]
     assert reg.resolve("champion") == champion_moves[-1]["to"] == ("v0002" if second.promoted else "v0001")
     assert reg.aliases()["challenger"] == "v0002"
+    # the version record holds the rows it did not train on (the monitor's calibration reference)
+    rec = {v["version"]: v for v in reg.versions()}["v0002"]
+    assert [pd.Timestamp(t) for t in rec["evaluation_window"]] == [pd.Timestamp(second.eval_from),
+                                                                  pd.Timestamp(second.cutoff)]
+    assert pd.Timestamp(rec["training_window"][1]) == pd.Timestamp(second.eval_from)
     # the champion loads and swaps into a running router
     from assign.router import Router
 
@@ -163,6 +168,14 @@ def test_cli_retrain_and_registry(history, tmp_path) -> None:
     assert res.exit_code == 0 and "v0001" in res.output and "champion" in res.output
     res = run(main, ["registry", "audit", str(reg)])
     assert res.exit_code == 0 and '"event":"retrain"' in res.output.replace(" ", "")
+    # monitor --registry: the reference runs on to the end of the champion's evaluation window
+    mon = {}
+    for how in (["--registry", str(reg)], ["--model", str(reg / "versions" / "v0001" / "model")]):
+        res = run(main, ["monitor", str(path), *how, "--recent-days", "0.5", "--json"])
+        assert res.exit_code in (0, 3), res.output
+        mon[how[0]] = json.loads(res.output)["meta"]
+    assert mon["--registry"]["rows_reference_unseen"] > mon["--model"]["rows_reference_unseen"]
+    assert mon["--registry"]["rows_reference"] > mon["--model"]["rows_reference"]
     bad = run(main, ["retrain", str(path), "--registry", str(reg), "--window-days", "-1", "--half-life-days", "nan"])
     assert bad.exit_code == 2 and "--window-days" in bad.output and "--half-life-days" in bad.output
     bad = run(main, ["registry", "promote", str(reg), "v0042", "--reason", "x"])

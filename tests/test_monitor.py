@@ -10,9 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from assign.cli import main
-from assign.deploy.monitor import MonitorConfig, MonitorReport, monitor
+from assign.deploy.monitor import MonitorConfig, MonitorReport, assess, build_side, monitor
 from assign.errors import InputError
-from assign.history import conform_history
+from assign.history import conform_history, epoch_seconds
+from assign.model.scorer import ModelDir
 from assign.model.train import TrainParams, train
 from assign.world.centre import generate_history, generate_world
 
@@ -130,3 +131,43 @@ def test_cli_exit_codes(centre, tmp_path):
     assert r.exit_code == 2 and "give exactly one" in r.output
     r = runner.invoke(main, ["monitor", str(path), "--model", str(model), "--since", "not a time"])
     assert r.exit_code == 2 and "not an ISO time" in r.output
+
+
+def test_calibration_reference_is_out_of_sample(centre):
+    """The default calibration reference is the rows the model did not fit: from its
+    early-stopping segment on (``data.valid_from``). Same calibration tests as monitoring
+    with only those rows as the reference; in-sample rows never enter them."""
+    hist, cut, model, _ = centre
+    meta = json.loads((model / "metadata.json").read_text())
+    valid_from = pd.Timestamp(meta["data"]["valid_from"])
+    ref = hist[hist["arrival_at"] < cut]
+    assert int((ref["arrival_at"] < valid_from).sum()) == meta["data"]["rows_train"]
+    day = _day(hist, cut)
+    cfg, every_cfg = MonitorConfig(warmup_h=0.0), MonitorConfig(warmup_h=0.0, calibration_reference="all")
+    mdl = ModelDir.load(model)
+    t0 = float(np.floor(epoch_seconds(ref["arrival_at"]).min() / 86400) * 86400)
+    ref_side = build_side(mdl, conform_history(ref).reset_index(drop=True), None, cfg, t0=t0, reference=True)
+    rec_side = build_side(mdl, conform_history(day).reset_index(drop=True), ref, cfg, t0=t0, reference=False)
+    now_s = t0 + (TRAIN_DAYS + 1) * 86400
+    held = assess(mdl, ref_side, rec_side, cfg, now_s=now_s)
+    unseen = ref_side.t >= epoch_seconds(pd.Series([valid_from]))[0]
+    only = assess(mdl, ref_side.take(unseen), rec_side, every_cfg, now_s=now_s)  # the in-sample rows removed
+    assert abs(pd.Timestamp(held.meta["unseen_from"]) - valid_from) < pd.Timedelta(microseconds=1)
+    assert held.meta["rows_reference_unseen"] == int(unseen.sum()) == int((ref["arrival_at"] >= valid_from).sum())
+
+    def cal(rep):  # bins are cut on every reference row, so compare overall and per intent
+        return {t["name"]: t for t in rep.tests if t["kind"] == "calibration" and ":bin=" not in t["name"]}
+
+    a, b = cal(held), cal(only)
+    assert a.keys() == b.keys() and any(t["testable"] for t in a.values())
+    for name in a:
+        assert a[name]["days_reference"] == b[name]["days_reference"], name
+        np.testing.assert_allclose([a[name]["statistic"], a[name]["sd"]], [b[name]["statistic"], b[name]["sd"]],
+                                   rtol=1e-9, err_msg=name)
+    every = assess(mdl, ref_side, rec_side, every_cfg, now_s=now_s)
+    assert cal(every)["resolved:all"]["days_reference"] > a["resolved:all"]["days_reference"]
+
+
+def test_reference_choice_is_validated():
+    with pytest.raises(InputError, match="calibration_reference"):
+        MonitorConfig(calibration_reference="train")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -136,3 +137,25 @@ def test_a_margin_turns_the_test_into_one_on_the_excess_shift():
     assert m.p_value == pytest.approx(stats.t.sf((abs(d.recent - d.reference) - 0.1) / d.sd, d.df), rel=1e-12)
     assert d.p_value < m.p_value < 1
     assert beyond_margin(d, 1.0).p_value > 0.5 and beyond_margin(d, 0.0) is d
+
+
+def test_leave_one_day_out_centring_matches_a_loop_over_days():
+    """Each reference row minus its hour's mean over the other days (their overall mean
+    where the hour has fewer than 5 rows there); recent rows minus the all-days hour mean."""
+    rng = np.random.default_rng(11)
+    n = 900
+    day, hour = rng.integers(0, 4, n), rng.integers(0, 24, n)
+    ref = np.where(rng.random(n) < 0.8, rng.normal(hour / 10, 1.0), np.nan)  # NaN: rows not covered
+    rec_hour = rng.integers(0, 24, 50)
+    rec = rng.normal(size=50)
+    a, b = hour_centred(ref, hour, rec, rec_hour, ref_day=day)
+    _, b0 = hour_centred(ref, hour, rec, rec_hour)
+    np.testing.assert_allclose(b, b0)
+    df = pd.DataFrame(dict(v=ref, d=day, h=hour))
+    want = np.full(n, np.nan)
+    for i in range(n):
+        other = df[(df.d != day[i]) & df.v.notna()]
+        cell = other.v[other.h == hour[i]]
+        m = cell.mean() if len(cell) >= 5 else other.v.mean()
+        want[i] = ref[i] - m
+    np.testing.assert_allclose(a, want, rtol=1e-9, atol=1e-12)

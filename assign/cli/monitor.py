@@ -11,19 +11,28 @@ from assign.errors import InputError
 EXIT_ALARM = 3
 
 
-def _model_dir(registry: str | None, model: str | None) -> Path:
+def _model_dir(registry: str | None, model: str | None) -> tuple[Path, str | None]:
+    """The model directory, and the end of the version's evaluation window (rows it did not
+    train on, recorded by ``retrain``) when monitoring a registry's champion."""
     if model:
-        return Path(model)
+        return Path(model), None
     try:
         from assign.deploy import open_registry  # the registry lives in assign.deploy (imported only when asked)
     except ImportError as err:
         raise InputError([f"--registry {registry}: this build has no model registry ({err}); use --model DIR"],
                          what="option") from err
-    return Path(open_registry(registry).path("champion"))
+    reg = open_registry(registry)
+    version = reg.resolve("champion")
+    record = next((v for v in reg.versions() if str(v.get("version")) == str(version)), {})
+    window = record.get("evaluation_window") or []
+    return Path(reg.path("champion")), (window[1] if len(window) == 2 else None)
 
 
-def _window(history, *, model_meta: dict, since: str | None, recent_days: float | None, reference: str | None):
-    """(recent, reference, context) frames out of the history; problems named together."""
+def _window(history, *, model_meta: dict, since: str | None, recent_days: float | None, reference: str | None,
+            evaluated_until: str | None = None):
+    """(recent, reference, context) frames out of the history; problems named together. The
+    default reference is the model's training window, extended to ``evaluated_until`` (the end
+    of its registry evaluation window) when given."""
     import pandas as pd
 
     from assign.cli.model import _read_history
@@ -46,7 +55,10 @@ def _window(history, *, model_meta: dict, since: str | None, recent_days: float 
         ref = conform_history(_read_history(reference))
     elif data.get("first_arrival") and data.get("last_arrival"):
         lo, hi = pd.Timestamp(data["first_arrival"]), pd.Timestamp(data["last_arrival"])
-        ref = hist[(hist["arrival_at"] >= lo) & (hist["arrival_at"] <= hi)]
+        below = hist["arrival_at"] <= hi
+        if evaluated_until:
+            below = below | (hist["arrival_at"] < pd.Timestamp(evaluated_until))
+        ref = hist[(hist["arrival_at"] >= lo) & below]
         if len(ref) == 0:
             p.append(f"history: no rows in the model's training window {lo} .. {hi}; pass --reference")
     else:
@@ -73,10 +85,14 @@ def _window(history, *, model_meta: dict, since: str | None, recent_days: float 
 @click.option("--now", default=None, help="Time of the check (ISO; default: the end of the recent data).")
 @click.option("--alpha", type=float, default=0.01, show_default=True,
               help="False-alarm probability of one check (all tests together).")
+@click.option("--calibration-reference", type=click.Choice(["held_out", "all"]), default="held_out",
+              show_default=True, help="Reference rows of the calibration checks: those the model did not fit "
+              "(its early-stopping and held-out tail, and its registry evaluation window) or all.")
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Directory for monitor.json and plots.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def monitor_cmd(history: str, registry: str | None, model: str | None, reference: str | None, since: str | None,
-                recent_days: float | None, now: str | None, alpha: float, out: str | None, as_json: bool) -> None:
+                recent_days: float | None, now: str | None, alpha: float, calibration_reference: str, out: str | None,
+                as_json: bool) -> None:
     """Compare HISTORY's recent traffic with the champion's training data: feature and
     prediction drift, calibration on matured outcomes, per-agent residuals.
 
@@ -103,10 +119,12 @@ def monitor_cmd(history: str, registry: str | None, model: str | None, reference
         except (ValueError, TypeError):
             p.add("--now", f"{now!r} is not an ISO time")
     p.raise_if_any(what="arguments")
-    mdl = ModelDir.load(_model_dir(registry, model))
+    path, evaluated_until = _model_dir(registry, model)
+    mdl = ModelDir.load(path)
     recent, ref, ctx = _window(_read_history(history), model_meta=mdl.metadata, since=since,
-                               recent_days=recent_days, reference=reference)
-    report = monitor(recent, reference=ref, model_dir=mdl, config=MonitorConfig(alpha=alpha), now=now_ts,
+                               recent_days=recent_days, reference=reference, evaluated_until=evaluated_until)
+    cfg = MonitorConfig(alpha=alpha, calibration_reference=calibration_reference)
+    report = monitor(recent, reference=ref, model_dir=mdl, config=cfg, now=now_ts,
                      context=ctx if len(ctx) else None)
     if out:
         report.write(out)

@@ -60,14 +60,35 @@ def day_sums(values: np.ndarray, day: np.ndarray, n_days: int) -> tuple[np.ndarr
 
 
 def hour_centred(ref: np.ndarray, ref_hour: np.ndarray, rec: np.ndarray, rec_hour: np.ndarray,
-                 *, min_rows: int = 5) -> tuple[np.ndarray, np.ndarray]:
+                 *, min_rows: int = 5, ref_day: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Both arrays minus the reference's mean of their hour of day (the overall reference
-    mean for an hour with fewer than ``min_rows`` reference rows)."""
+    mean for an hour with fewer than ``min_rows`` reference rows). With ``ref_day`` (integer
+    day codes from 0) each reference row is centred on the means of the *other* reference
+    days (leave one day out), as the recent rows are on days they are not part of: centring
+    a day on means it helped make pulls its mean towards zero, which shrinks the reference's
+    day-to-day spread, the more so the fewer the days and the sparser the quantity."""
     n, s, _ = day_sums(ref, ref_hour, 24)
     overall = float(np.nanmean(ref)) if np.isfinite(ref).any() else 0.0
     with np.errstate(invalid="ignore", divide="ignore"):
         m = np.where(n >= min_rows, s / np.maximum(n, 1), overall)
-    return ref - m[ref_hour], rec - m[rec_hour]
+    if ref_day is None:
+        return ref - m[ref_hour], rec - m[rec_hour]
+    return ref - _other_days_mean(ref, ref_hour, np.asarray(ref_day, np.int64), min_rows=min_rows), rec - m[rec_hour]
+
+
+def _other_days_mean(ref: np.ndarray, hour: np.ndarray, day: np.ndarray, *, min_rows: int) -> np.ndarray:
+    """Per reference row: the mean of its hour of day over the other days (their overall
+    mean where that hour has fewer than ``min_rows`` rows; 0 where they have none)."""
+    n_days = int(day.max(initial=-1)) + 1
+    cell = day * 24 + hour
+    n_c, s_c, _ = day_sums(ref, cell, n_days * 24)
+    n_c, s_c = n_c.reshape(n_days, 24), s_c.reshape(n_days, 24)
+    n_o, s_o = n_c.sum(0)[None, :] - n_c, s_c.sum(0)[None, :] - s_c      # other days, per (day, hour)
+    N_o, S_o = n_o.sum(1), s_o.sum(1)                                  # other days, per day
+    with np.errstate(invalid="ignore", divide="ignore"):
+        overall = np.where(N_o > 0, S_o / np.maximum(N_o, 1), 0.0)
+        m = np.where(n_o >= min_rows, s_o / np.maximum(n_o, 1), overall[:, None])
+    return m[day, hour]
 
 
 def day_test(ref: np.ndarray, ref_day: np.ndarray, rec: np.ndarray, rec_day: np.ndarray, *,

@@ -13,7 +13,8 @@ patience. At each ``retrain_every_s`` boundary of the simulated clock:
 2. when the challenger is promoted, :class:`~assign.deploy.swap.HotSwap` loads it, warms it
    up, checks it on the current window as canary and swaps it in between two decisions;
 3. every ``monitor_every_s``: :func:`assign.deploy.monitor.monitor` on the last
-   ``monitor_window_s`` of traffic against the champion's training rows.
+   ``monitor_window_s`` of traffic against the champion's retrain window: the rows it
+   trained on and its evaluation rows (the calibration checks use the rows it did not fit).
 
 Every retrain decision goes to the registry's audit log (its own clock: the simulated one);
 monitor results and swaps go to ``events`` and, when ``record`` (a directory) is set, to its
@@ -186,7 +187,7 @@ class LoopPolicy(LearnPolicy):
                 self._reference = self._rows_of(hist, d.version, decision=d)
 
     def _check(self, t: float) -> None:
-        """Monitor the last window of traffic against the champion's training rows."""
+        """Monitor the last window of traffic against the champion's reference rows (:meth:`_rows_of`)."""
         from assign.deploy.monitor import monitor
         from assign.deploy.retrain import mature_only
 
@@ -275,11 +276,12 @@ class LoopPolicy(LearnPolicy):
 
     # ------------------------------------------------------------------ helpers
     def _rows_of(self, hist: pd.DataFrame, version: str | None, *, decision: Any = None) -> pd.DataFrame:
-        """The rows a version trained on: its decision's window up to its evaluation rows (the
-        pre-period history for the first champion)."""
+        """A version's reference rows: its decision's window, the rows it trained on and the
+        evaluation rows it did not (the monitor's out-of-sample calibration reference); the
+        pre-period history for the first champion."""
         if decision is None:
             return hist
-        lo, hi = pd.Timestamp(decision.window[0]), pd.Timestamp(decision.eval_from)
+        lo, hi = pd.Timestamp(decision.window[0]), pd.Timestamp(decision.cutoff)
         return hist[(hist["arrival_at"] >= lo) & (hist["arrival_at"] < hi)].reset_index(drop=True)
 
     def _params(self):

@@ -52,7 +52,8 @@ class MLflowRegistry(Registry):
         return exp.experiment_id if exp is not None else self.client.create_experiment(full)
 
     def register(self, model_dir: str | Path, *, note: str = "", training_window: tuple[Any, Any] | None = None,
-                 data_hash: str | None = None, metrics: dict[str, Any] | None = None, at: Any = None) -> str:
+                 data_hash: str | None = None, metrics: dict[str, Any] | None = None, at: Any = None,
+                 evaluation_window: tuple[Any, Any] | None = None) -> str:
         src = Path(model_dir)
         if not (src / "metadata.json").is_file():
             raise InputError([f"model_dir {src}: not a model directory (no metadata.json)"], what="registration")
@@ -68,6 +69,7 @@ class MLflowRegistry(Registry):
         self.client.set_terminated(rid)
         record = dict(registered_at=_stamp(at), note=note,
                       training_window=[None if t is None else _stamp(t) for t in (training_window or ())],
+                      evaluation_window=[None if t is None else _stamp(t) for t in (evaluation_window or ())],
                       data_hash=data_hash or meta.get("data", {}).get("data_hash"), metrics=metrics, source=str(src))
         mv = self.client.create_model_version(self.name, source=f"{run.info.artifact_uri}/model", run_id=rid,
                                               tags={"assign.record": dumps(record)})

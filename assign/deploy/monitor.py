@@ -16,7 +16,11 @@ a day are not independent). One alarm threshold over all of them: Bonferroni at
   grow every day on an unchanged world (they are watched through the predictions).
 - prediction drift: the same two quantities of each target's prediction on served rows.
 - calibration: observed minus predicted on matured rows (outcome known by ``now``), overall,
-  per intent and per reliability bin (the reference's deciles of the prediction).
+  per intent and per reliability bin (the reference's deciles of the prediction). The
+  reference side uses only rows the model did not fit (``calibration_reference="held_out"``,
+  the default: rows arriving at or after the start of its early-stopping and held-out tail,
+  :func:`unseen_from`): in-sample residuals are shrunk towards zero and vary less from day
+  to day, so an out-of-sample recent day compared with them alarms too often.
 - unknown categories: the share of recent contacts whose intent or language the model never
   saw (a threshold: the reference has none by construction).
 - agents: per-agent observed minus predicted resolution (binomial score z, Holm-adjusted);
@@ -43,6 +47,7 @@ DEFAULT_EXCLUDE = ("hour", "weekday", "agent_rate", "agent_log_n", "agent_intent
                    "agent_handle_ratio", "agent_csat")
 CATEGORICAL = ("channel", "intent")
 HISTORY_DEPENDENT = ("cust_recent_72h",)  # needs 72 h of history before the row
+REFERENCES = ("held_out", "all")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,7 +57,9 @@ class MonitorConfig:
     close to the start of the data are left out of the null (their point-in-time features
     lack history); ``label_delay_s`` None: the model's own; ``calibration_margin``: per target,
     a calibration shift no larger than this never alarms (default none: any shift beyond the
-    reference's day-to-day variation does)."""
+    reference's day-to-day variation does); ``calibration_reference`` / ``prediction_reference``:
+    which reference rows the calibration / prediction checks use: ``"held_out"`` (rows the
+    model did not fit, :func:`unseen_from`) or ``"all"`` (every reference row after the warm-up)."""
 
     alpha: float = 0.01
     min_day_rows: int = 10
@@ -65,6 +72,8 @@ class MonitorConfig:
     calibration_margin: dict[str, float] = field(default_factory=dict)  # target -> smallest shift that matters
     calibration_bins: int = 10
     agent_alarms: bool = False
+    calibration_reference: str = "held_out"
+    prediction_reference: str = "all"
     agent_alpha: float = 0.01
     top_agents: int = 10
 
@@ -84,6 +93,9 @@ class MonitorConfig:
         bad = {k: v for k, v in self.calibration_margin.items() if not (isinstance(v, int | float) and v >= 0)}
         if bad:
             problems.append(f"calibration_margin values must be numbers >= 0, got {bad!r}")
+        for k in ("calibration_reference", "prediction_reference"):
+            if getattr(self, k) not in REFERENCES:
+                problems.append(f"{k} must be one of {', '.join(REFERENCES)}, got {getattr(self, k)!r}")
         if not self.warmup_h >= 0:
             problems.append(f"warmup_h must be >= 0, got {self.warmup_h!r}")
         if problems:
@@ -187,8 +199,12 @@ def assess(model, ref: Side, rec: Side, cfg: MonitorConfig, *, now_s: float) -> 
     delay = float(model.spec.label_delay_s if cfg.label_delay_s is None else cfg.label_delay_s)
     rec = rec.matured_by(now_s, delay)
     ref = ref.matured_by(np.inf, delay)
-    quantities = [*_feature_quantities(model, ref, rec, cfg), *_prediction_quantities(ref, rec),
-                  *_calibration_quantities(model, ref, rec, cfg)]
+    unseen_s = unseen_from(model.metadata)
+    oos = np.ones(len(ref.t), bool) if unseen_s is None else ref.t >= unseen_s
+    pred_keep = oos if cfg.prediction_reference == "held_out" else None
+    cal_keep = oos if cfg.calibration_reference == "held_out" else None
+    quantities = [*_feature_quantities(model, ref, rec, cfg), *_restricted(_prediction_quantities(ref, rec), pred_keep),
+                  *_restricted(_calibration_quantities(model, ref, rec, cfg), cal_keep)]
     tests = [_run(q, ref, rec, cfg) for q in quantities]
     n_tests = sum(1 for d in tests if d.testable)
     cut = cfg.alpha / max(n_tests, 1)
@@ -202,13 +218,39 @@ def assess(model, ref: Side, rec: Side, cfg: MonitorConfig, *, now_s: float) -> 
     meta = dict(now=pd.Timestamp(now_s, unit="s", tz="UTC").isoformat(), model=str(model.path),
                 rows_reference=int(ref.in_null.sum()), rows_recent=int(len(rec.hist)),
                 matured_recent=int(rec.matured.sum()), days_reference=int(len(np.unique(ref.day[ref.in_null]))),
-                tests=len(tests), testable=n_tests, alpha=cfg.alpha, p_threshold=cut, label_delay_s=delay)
+                tests=len(tests), testable=n_tests, alpha=cfg.alpha, p_threshold=cut, label_delay_s=delay,
+                calibration_reference=cfg.calibration_reference, prediction_reference=cfg.prediction_reference,
+                unseen_from=None if unseen_s is None else pd.Timestamp(unseen_s, unit="s", tz="UTC").isoformat(),
+                rows_reference_unseen=int((ref.in_null & oos).sum()),
+                days_reference_unseen=int(len(np.unique(ref.day[ref.in_null & oos]))))
     rows = [dict(kind=q.kind, name=q.name, statistic=d.z, p_value=d.p_value, df=d.df, recent=d.recent,
                  reference=d.reference, sd=d.sd, tau=d.tau, n_recent=d.n_recent, days_reference=d.days_reference,
                  testable=d.testable) for q, d in zip(quantities, tests)]
     return MonitorReport(alarm=bool(alarms), alarms=alarms, tests=rows, unknown=unknown, agents=agents,
                          calibration=calib["summary"], meta=meta, plots=dict(reliability=calib["reliability"],
                                                                              daily=calib["daily"]))
+
+
+def unseen_from(meta: dict[str, Any]) -> float | None:
+    """Epoch seconds from which a model's training history was not fitted: the start of its
+    early-stopping segment (``data.valid_from``; it picks only the number of rounds), else of
+    its held-out tail (``held_out.from``, older models); every later row is unseen too.
+    None when the metadata records neither (then every reference row is used)."""
+    t = (meta.get("data") or {}).get("valid_from") or (meta.get("held_out") or {}).get("from")
+    if not t:
+        return None
+    ts = pd.Timestamp(t)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts
+    return float(epoch_seconds(pd.Series([ts]))[0])  # rounded as the rows' times are
+
+
+def _restricted(quantities: list[Quantity], keep: np.ndarray | None) -> list[Quantity]:
+    """``quantities`` with reference values outside ``keep`` blanked (None: unchanged)."""
+    if keep is None:
+        return quantities
+    from dataclasses import replace
+
+    return [replace(q, ref=np.where(keep, q.ref, np.nan)) for q in quantities]
 
 
 def _checked(df: Any, what: str) -> pd.DataFrame:
@@ -348,7 +390,7 @@ def _bin_edges(p: np.ndarray, bins: int) -> np.ndarray:
 
 def _run(q: Quantity, ref: Side, rec: Side, cfg: MonitorConfig) -> DayTest:
     a = np.where(ref.in_null, q.ref, np.nan)
-    ca, cb = hour_centred(a, ref.hour, q.rec, rec.hour)
+    ca, cb = hour_centred(a, ref.hour, q.rec, rec.hour, ref_day=ref.day)
     d = day_test(ca, ref.day, cb, rec.day, min_day_rows=cfg.min_day_rows, min_days=cfg.min_days)
     return beyond_margin(d, q.margin)
 

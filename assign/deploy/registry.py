@@ -8,7 +8,8 @@ The embedded default is a directory (nothing to run)::
       aliases.json         {"champion": "v0002", "previous": "v0001", ...}  (a cache of the log)
       audit.jsonl          one JSON object per line, appended, never rewritten
 
-``version.json`` holds the note, the training window, the data hash, the held-out metrics and
+``version.json`` holds the note, the training window, the evaluation window (rows the
+version did not train on, set by ``retrain``), the data hash, the held-out metrics and
 when it was registered. Every alias change is an audit line ``{"event": "alias", "at",
 "alias", "from", "to", "reason"}``; retrain decisions and rollbacks are lines too
 (:meth:`Registry.log`). Moving ``champion`` moves the old champion to ``previous``. "Which
@@ -50,7 +51,8 @@ class Registry(ABC):
 
     @abstractmethod
     def register(self, model_dir: str | Path, *, note: str = "", training_window: tuple[Any, Any] | None = None,
-                 data_hash: str | None = None, metrics: dict[str, Any] | None = None, at: Any = None) -> str:
+                 data_hash: str | None = None, metrics: dict[str, Any] | None = None, at: Any = None,
+                 evaluation_window: tuple[Any, Any] | None = None) -> str:
         """Copy ``model_dir`` in as a new immutable version; returns its id."""
 
     @abstractmethod
@@ -158,7 +160,8 @@ class DirRegistry(Registry):
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def register(self, model_dir: str | Path, *, note: str = "", training_window: tuple[Any, Any] | None = None,
-                 data_hash: str | None = None, metrics: dict[str, Any] | None = None, at: Any = None) -> str:
+                 data_hash: str | None = None, metrics: dict[str, Any] | None = None, at: Any = None,
+                 evaluation_window: tuple[Any, Any] | None = None) -> str:
         src = Path(model_dir)
         if not (src / "metadata.json").is_file():
             raise InputError([f"model_dir {src}: not a model directory (no metadata.json)"], what="registration")
@@ -171,6 +174,7 @@ class DirRegistry(Registry):
                 shutil.copytree(src, tmp / "model", dirs_exist_ok=True)
                 record = dict(version=version, registered_at=_stamp(at), note=note,
                               training_window=[None if t is None else _stamp(t) for t in (training_window or ())],
+                              evaluation_window=[None if t is None else _stamp(t) for t in (evaluation_window or ())],
                               data_hash=data_hash or meta.get("data", {}).get("data_hash"),
                               metrics=metrics if metrics is not None else meta.get("metrics", {}),
                               source=str(src))

@@ -132,7 +132,7 @@ def retrain(history: pd.DataFrame, *, registry: Registry, cutoff: Any = None, wi
     p = params or TrainParams(seed=seed)
     try:
         version = _train_and_register(train_hist, weights[train_mask], registry=registry, params=p, client=client,
-                                      window=(t0, eval_from), at=at,
+                                      window=(t0, eval_from), eval_window=(eval_from, cut), at=at,
                                       note=note or f"retrain at cut-off {cut.isoformat()}")
     except InputError as err:  # logged as a decision too, then reported
         _log(registry, RetrainDecision(version=None, promoted=False, reason=f"refused: training failed: {err}",
@@ -179,14 +179,15 @@ def _eval_rows(hist: pd.DataFrame, *, target: str, fraction: float) -> tuple[np.
 
 
 def _train_and_register(train_hist: pd.DataFrame, weights: np.ndarray, *, registry: Registry, params: TrainParams,
-                        client: Any, window: tuple[pd.Timestamp, pd.Timestamp], at: Any, note: str) -> str:
+                        client: Any, window: tuple[pd.Timestamp, pd.Timestamp],
+                        eval_window: tuple[pd.Timestamp, pd.Timestamp], at: Any, note: str) -> str:
     from assign.model.train import train
 
     scheduler = client  # an address or a Client: train() takes either
     with tempfile.TemporaryDirectory(prefix="assign-retrain-") as tmp:
         res = train(train_hist, out=Path(tmp) / "model", params=params, scheduler=scheduler, weights=weights)
         return registry.register(res.out, note=note, training_window=window, data_hash=data_hash(train_hist),
-                                 metrics=res.metrics, at=at)
+                                 metrics=res.metrics, at=at, evaluation_window=eval_window)
 
 
 def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, champion: str | None,
