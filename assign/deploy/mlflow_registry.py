@@ -80,10 +80,7 @@ class MLflowRegistry(Registry):
     def path(self, version_or_alias: str) -> Path:
         import mlflow
 
-        v = self.resolve(version_or_alias)
-        if v is None:
-            raise InputError([f"version: {version_or_alias!r} is neither a version nor a set alias of {self.uri}"],
-                             what="registry lookup")
+        v = self.resolved(version_or_alias)
         dest = self.cache / v
         if not (dest / "model" / "metadata.json").is_file():
             mv = self.client.get_model_version(self.name, v)

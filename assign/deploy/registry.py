@@ -89,6 +89,14 @@ class Registry(ABC):
             return alias_or_version
         return self._aliases().get(alias_or_version)
 
+    def resolved(self, alias_or_version: str) -> str:
+        """:meth:`resolve`, or an ``InputError`` naming what is not there."""
+        v = self.resolve(alias_or_version)
+        if v is None:
+            raise InputError([f"version: {alias_or_version!r} is neither a version nor a set alias of {self}"],
+                             what="registry lookup")
+        return v
+
     def aliases(self) -> dict[str, str]:
         return dict(self._aliases())
 
@@ -187,11 +195,7 @@ class DirRegistry(Registry):
         return version
 
     def path(self, version_or_alias: str) -> Path:
-        v = self.resolve(version_or_alias)
-        if v is None:
-            raise InputError([f"version: {version_or_alias!r} is neither a version nor a set alias of {self.root}"],
-                             what="registry lookup")
-        return self.root / "versions" / v / "model"
+        return self.root / "versions" / self.resolved(version_or_alias) / "model"
 
     def versions(self) -> list[dict[str, Any]]:
         out = []
