@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from assign.deploy.registry import Registry, _stamp
+from assign.deploy.registry import Registry, _stamp, version_record
 from assign.errors import InputError, ModelError
 from assign.io import dumps
 
@@ -55,22 +55,16 @@ class MLflowRegistry(Registry):
                  data_hash: str | None = None, metrics: dict[str, Any] | None = None, at: Any = None,
                  evaluation_window: tuple[Any, Any] | None = None) -> str:
         src = Path(model_dir)
-        if not (src / "metadata.json").is_file():
-            raise InputError([f"model_dir {src}: not a model directory (no metadata.json)"], what="registration")
-        meta = json.loads((src / "metadata.json").read_text())
+        record = version_record(src, note=note, training_window=training_window, data_hash=data_hash,
+                                metrics=metrics, at=at, evaluation_window=evaluation_window)
         run = self.client.create_run(self._experiment("versions"))
         rid = run.info.run_id
         self.client.log_artifacts(rid, str(src), "model")
-        metrics = metrics if metrics is not None else meta.get("metrics", {})
-        for target, m in metrics.items():
+        for target, m in record["metrics"].items():
             for k, v in m.items():
                 if isinstance(v, (int, float)) and v == v:
                     self.client.log_metric(rid, f"{target}.{k}", float(v))
         self.client.set_terminated(rid)
-        record = dict(registered_at=_stamp(at), note=note,
-                      training_window=[None if t is None else _stamp(t) for t in (training_window or ())],
-                      evaluation_window=[None if t is None else _stamp(t) for t in (evaluation_window or ())],
-                      data_hash=data_hash or meta.get("data", {}).get("data_hash"), metrics=metrics, source=str(src))
         mv = self.client.create_model_version(self.name, source=f"{run.info.artifact_uri}/model", run_id=rid,
                                               tags={"assign.record": dumps(record)})
         version = str(mv.version)

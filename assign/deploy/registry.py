@@ -40,6 +40,21 @@ ALIASES = ("champion", "challenger", "previous")
 AUDIT = "audit.jsonl"
 
 
+def version_record(model_dir: Path, *, note: str, training_window: tuple[Any, Any] | None, data_hash: str | None,
+                   metrics: dict[str, Any] | None, at: Any,
+                   evaluation_window: tuple[Any, Any] | None) -> dict[str, Any]:
+    """What a registry records of a new version (both registries): the model directory is
+    checked first; data hash and metrics default to the model's own metadata."""
+    if not (model_dir / "metadata.json").is_file():
+        raise InputError([f"model_dir {model_dir}: not a model directory (no metadata.json)"], what="registration")
+    meta = json.loads((model_dir / "metadata.json").read_text())
+    return dict(registered_at=_stamp(at), note=note,
+                training_window=[None if t is None else _stamp(t) for t in (training_window or ())],
+                evaluation_window=[None if t is None else _stamp(t) for t in (evaluation_window or ())],
+                data_hash=data_hash or meta.get("data", {}).get("data_hash"),
+                metrics=metrics if metrics is not None else meta.get("metrics", {}), source=str(model_dir))
+
+
 def _stamp(at: Any) -> str:
     """ISO-8601 UTC text of ``at`` (None: now)."""
     t = pd.Timestamp(datetime.now(UTC) if at is None else at)
@@ -171,21 +186,15 @@ class DirRegistry(Registry):
                  data_hash: str | None = None, metrics: dict[str, Any] | None = None, at: Any = None,
                  evaluation_window: tuple[Any, Any] | None = None) -> str:
         src = Path(model_dir)
-        if not (src / "metadata.json").is_file():
-            raise InputError([f"model_dir {src}: not a model directory (no metadata.json)"], what="registration")
-        meta = json.loads((src / "metadata.json").read_text())
+        record = version_record(src, note=note, training_window=training_window, data_hash=data_hash,
+                                metrics=metrics, at=at, evaluation_window=evaluation_window)
         with self._locked():
             n = 1 + max((int(p.name[1:]) for p in (self.root / "versions").glob("v[0-9]*")), default=0)
             version = f"v{n:04d}"
             tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=self.root / "versions"))
             try:
                 shutil.copytree(src, tmp / "model", dirs_exist_ok=True)
-                record = dict(version=version, registered_at=_stamp(at), note=note,
-                              training_window=[None if t is None else _stamp(t) for t in (training_window or ())],
-                              evaluation_window=[None if t is None else _stamp(t) for t in (evaluation_window or ())],
-                              data_hash=data_hash or meta.get("data", {}).get("data_hash"),
-                              metrics=metrics if metrics is not None else meta.get("metrics", {}),
-                              source=str(src))
+                record = dict(version=version, **record)
                 (tmp / "version.json").write_text(dumps(record, indent=1))
                 os.replace(tmp, self.root / "versions" / version)
             finally:
