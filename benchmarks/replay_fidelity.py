@@ -22,7 +22,7 @@ import argparse
 import json
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,7 @@ from assign.sim.fidelity import (
     identified,
     post_call_gap,
     replay_kpis,
+    roster_seen,
     routing_delay,
     slot_capacity,
     slot_seen,
@@ -55,6 +56,8 @@ KPIS = tuple(GOALS)
 SHARES = (1.0, 1.1, 1.2, 1.3)
 #: Availability shares of the agents seen serving (they overstate who was available).
 SEEN_SHARES = (0.8, 0.85, 0.9, 0.95, 1.0)
+#: Availability shares of the replayed period's own agents seen serving (set before any run).
+ROSTER_SHARES = (0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,10 @@ class Candidate:
     else the pooled one; empty: none); ``patience``: ``km`` per type, ``km-identified`` per type x
     identified, ``exponential``; ``capacity``: ``busy-when-queued`` or ``seen`` (agents seen
     serving), hourly or per ``slot_s``; ``wrap_up``: the log's post-call gap (median, in-window) added
-    to every handle time as after-call work; ``grid``: (capacity share, delay scale) pairs fitted in-window."""
+    to every handle time as after-call work; ``grid``: (capacity share, delay scale) pairs fitted in-window;
+    ``roster``: ``calibration`` (staffing from the calibration window by weekday) or ``replayed`` (the
+    replayed period's own agents seen serving per dated ``slot_s`` slot, times the share: a roster proxy
+    taken from the replayed log as its arrivals are; only with ``capacity="seen"``)."""
 
     label: str
     slot_s: int = 3600
@@ -75,6 +81,7 @@ class Candidate:
     capacity: str = "busy-when-queued"
     wrap_up: bool = False
     grid: tuple[tuple[float, float], ...] = ((1.0, 1.0),)
+    roster: str = "calibration"
 
 
 CANDIDATES = (
@@ -99,6 +106,13 @@ CANDIDATES = (
               capacity="seen", delay="type", wrap_up=True),
     Candidate("agents seen serving, 15-min slots x share + routing delay per type + post-call gap (fitted)",
               slot_s=900, capacity="seen", delay="type", wrap_up=True, grid=tuple((s, 1.0) for s in SEEN_SHARES)),
+    # Added after the rows above had been replayed on week 4 (the issue's own suggestion): the replayed
+    # week's own roster proxy, as its arrivals are the replayed week's own.
+    Candidate("replayed week's agents seen serving, 15-min slots + routing delay per type + post-call gap",
+              slot_s=900, capacity="seen", delay="type", wrap_up=True, roster="replayed"),
+    Candidate("replayed week's agents seen serving, 15-min slots x share + routing delay per type + post-call gap "
+              "(fitted)", slot_s=900, capacity="seen", delay="type", wrap_up=True, roster="replayed",
+              grid=tuple((s, 1.0) for s in ROSTER_SHARES)),
 )
 
 
@@ -127,7 +141,9 @@ def build(cand: Candidate, train: pd.DataFrame, *, share: float, scale: float, o
         doc["patience"] = {"kind": "exponential", "mean_s": mean_s}
         (out / "scenario.json").write_text(json.dumps(doc))
     kw: dict = {}
-    if cand.slot_s != 3600 or cand.congestion != "all" or share != 1.0:
+    if cand.roster == "replayed":  # the roster comes from the replayed history (see replay)
+        kw["_roster_share"] = share
+    elif cand.slot_s != 3600 or cand.congestion != "all" or share != 1.0:
         mask = ~identified(train) if cand.congestion == "unidentified" else None
         if cand.capacity == "seen":
             kw["slot_agents"] = slot_seen(train, slot_s=cand.slot_s, share=share)
@@ -143,6 +159,9 @@ def replay(cand: Candidate, out: Path, kw: dict, history: pd.DataFrame, *, seeds
     hist = _by_identified(history) if cand.patience == "km-identified" else history
     sc = load_scenario(out)
     rep = hist[queue_population(hist)]
+    kw = dict(kw)
+    if "_roster_share" in kw:  # the replayed period's own agents seen serving x the share
+        kw["roster"] = roster_seen(history, slot_s=cand.slot_s, share=kw.pop("_roster_share"))
     ks, per = [], []
     for s in seeds:
         src = ScenarioSource(sc, replay=rep, **kw)
@@ -173,7 +192,7 @@ def fit_and_test(cand: Candidate, fit_on: pd.DataFrame, test: pd.DataFrame, tmp:
     sim, per = replay(cand, tmp, kw, test, seeds=seeds, outcomes=outcomes)
     return {"share": share, "delay_scale": scale if cand.delay else None, "in_window_score": sc,
             "in_window_simulated": fit_sim, "simulated": sim, "score": max(score(sim, obs_test).values()),
-            "miss_over_allowance": score(sim, obs_test), "agent_hours_per_week": _agent_hours(kw, tmp),
+            "miss_over_allowance": score(sim, obs_test), "agent_hours_per_week": _agent_hours(kw, tmp, cand, test),
             "_outcomes": per}
 
 
@@ -187,7 +206,11 @@ def _estimates(train: pd.DataFrame) -> dict:
             "post_call_gap_s": gap, "post_call_gap_calls": n_gap}
 
 
-def _agent_hours(kw: dict, scenario_dir: Path) -> float:
+def _agent_hours(kw: dict, scenario_dir: Path, cand: Candidate, replayed: pd.DataFrame) -> float:
+    if "_roster_share" in kw:  # the replayed period's roster, per week of its days present
+        r = roster_seen(replayed, slot_s=cand.slot_s, share=kw["_roster_share"])
+        days = pd.to_datetime(replayed["arrival_at"], utc=True).dt.normalize().nunique()
+        return float(r.agents.sum() * r.slot_s / 3600 * 7 / days)
     if "slot_agents" in kw:
         a = kw["slot_agents"]
         return float(a.sum() * (168 / len(a)))
@@ -226,9 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             row = {"model": cand.label, "candidate": cand.__dict__, "week_3_validation": v, "week_4": t,
                    "week_4_meets_goals": t["score"] <= 1}
             if len(cand.grid) > 1:  # post hoc: the weeks 1-2 parameters kept, tables rebuilt on weeks 1-3
-                frozen = Candidate(cand.label, cand.slot_s, cand.congestion, cand.delay, cand.patience, cand.capacity,
-                                   cand.wrap_up,
-                                   grid=((v["share"], v["delay_scale"] or 1.0),))
+                frozen = replace(cand, grid=((v["share"], v["delay_scale"] or 1.0),))
                 f = fit_and_test(frozen, train, test, tmp, seeds=list(range(args.seeds)), bar=bar)
                 f.pop("_outcomes")
                 row["week_4_parameters_frozen_from_weeks_1_2"] = f

@@ -12,6 +12,8 @@ misses its service level (docs/real-data.md, section 6):
   for :class:`~assign.sim.source.ScenarioSource` (``routing_delay=``; with ``slot_agents=``
   for slot staffing) and for ``assign calibrate --routing-delay``;
 - :func:`slot_seen`: agents seen serving per slot of week (no averaging within the hour);
+- :func:`roster_seen`: agents seen serving per dated slot of a period, times an availability
+  share: the replayed period's own roster proxy (``ScenarioSource(roster=...)``);
 - :func:`post_call_gap`: the log's median time from an agent's end of call to its next
   answer when a caller was waiting (after-call work, ringing).
 
@@ -31,7 +33,7 @@ from assign.sim.calibrate import (
     kaplan_meier,
     queue_population,
 )
-from assign.sim.source import RoutingDelay
+from assign.sim.source import Roster, RoutingDelay
 
 _DAY_S = int(DAY_S)  # whole seconds: slots are integer-indexed
 
@@ -87,21 +89,9 @@ def slot_seen(history: pd.DataFrame, *, slot_s: int = 900, floor: float = 1.0, s
     ``assign calibrate``'s ``seen`` model, without averaging the slots of an hour), then the
     mean over the days present of that weekday, times ``share`` (an availability share), at
     least ``floor`` where any call was served, rounded to whole agents."""
-    if not (isinstance(slot_s, int) and 0 < slot_s <= 3600 and 3600 % slot_s == 0):
-        raise InputError([f"slot_s: must be a whole divisor of 3600, got {slot_s!r}"], what="capacity")
-    served = ~history["abandoned"].astype(bool).to_numpy() & history["agent_id"].notna().to_numpy()
-    h = history[served]
-    arrival = pd.to_datetime(h["arrival_at"], utc=True)
+    _check_slot(slot_s)
+    per = _seen_per_slot(history, slot_s=slot_s)
     present = pd.DatetimeIndex(pd.to_datetime(history["arrival_at"], utc=True).dt.normalize().unique())
-    start = pd.to_datetime(h["answered_at"], utc=True) if "answered_at" in h else arrival
-    start = start.where(start.notna(), arrival + pd.to_timedelta(h["wait_s"], unit="s"))
-    s0 = np.floor(epoch_seconds(start)).astype(np.int64)
-    e = s0 + np.nan_to_num(h["handle_s"].to_numpy(dtype=float)).astype(np.int64)
-    first, last = s0 // slot_s, np.maximum(s0, e - 1) // slot_s
-    span = last - first + 1
-    slots = np.repeat(first, span) + (np.arange(span.sum()) - np.repeat(np.cumsum(span) - span, span))
-    per = pd.DataFrame({"slot": slots, "agent": np.repeat(h["agent_id"].astype(str).to_numpy(), span)})
-    per = per.drop_duplicates().groupby("slot").size()
     ts = pd.to_datetime(per.index.to_numpy() * slot_s, unit="s", utc=True)
     keep = ts.normalize().isin(present)
     per_day = _DAY_S // slot_s
@@ -110,6 +100,53 @@ def slot_seen(history: pd.DataFrame, *, slot_s: int = 900, floor: float = 1.0, s
     occ = np.bincount(present.day_of_week, minlength=7)[np.arange(7 * per_day) // per_day]
     agents = np.where(occ > 0, total / np.maximum(occ, 1), 0.0) * share
     return np.where(total > 0, np.maximum(np.round(agents), np.ceil(floor)), 0).astype(np.int64)
+
+
+def _seen_per_slot(history: pd.DataFrame, *, slot_s: int) -> pd.Series:
+    """Distinct agents whose service interval [answered, answered + handle) overlaps each
+    absolute slot (index: slot number since 1970 in ``slot_s`` units), served calls with an agent."""
+    served = ~history["abandoned"].astype(bool).to_numpy() & history["agent_id"].notna().to_numpy()
+    h = history[served]
+    arrival = pd.to_datetime(h["arrival_at"], utc=True)
+    start = pd.to_datetime(h["answered_at"], utc=True) if "answered_at" in h else arrival
+    start = start.where(start.notna(), arrival + pd.to_timedelta(h["wait_s"], unit="s"))
+    s0 = np.floor(epoch_seconds(start)).astype(np.int64)
+    e = s0 + np.nan_to_num(h["handle_s"].to_numpy(dtype=float)).astype(np.int64)
+    first, last = s0 // slot_s, np.maximum(s0, e - 1) // slot_s
+    span = last - first + 1
+    slots = np.repeat(first, span) + (np.arange(span.sum()) - np.repeat(np.cumsum(span) - span, span))
+    per = pd.DataFrame({"slot": slots, "agent": np.repeat(h["agent_id"].astype(str).to_numpy(), span)})
+    return per.drop_duplicates().groupby("slot").size()
+
+
+def _check_slot(slot_s) -> None:
+    if not (isinstance(slot_s, int) and 0 < slot_s <= 3600 and 3600 % slot_s == 0):
+        raise InputError([f"slot_s: must be a whole divisor of 3600, got {slot_s!r}"], what="capacity")
+
+
+def roster_seen(history: pd.DataFrame, *, slot_s: int = 900, floor: float = 1.0, share: float = 1.0) -> Roster:
+    """The dated roster proxy of ``history``'s own period, for a replay of that period
+    (``ScenarioSource(roster=...)``): per slot from the first day present 00:00 to the end
+    of the day after the last (service crossing midnight), the distinct agents seen serving
+    in that slot (:func:`slot_seen`'s count, not averaged over weekdays) times ``share`` (an
+    availability share, to be fitted on a calibration window), at least ``floor`` where any
+    agent was seen, rounded to whole agents. Agents seen serving are partly endogenous to
+    load: an agent on duty but idle for a whole slot is invisible."""
+    _check_slot(slot_s)
+    if not (np.isfinite(share) and share > 0):
+        raise InputError([f"share: must be a finite number above 0, got {share!r}"], what="roster")
+    arrival = pd.to_datetime(history["arrival_at"], utc=True)
+    if not len(arrival) or arrival.isna().all():
+        raise InputError(["history: no arrival, so no roster"], what="roster")
+    first = arrival.min().normalize()
+    n = int((arrival.max().normalize() - first).days + 2) * (_DAY_S // slot_s)
+    per = _seen_per_slot(history, slot_s=slot_s)
+    idx = per.index.to_numpy(np.int64) - int(first.timestamp()) // slot_s
+    inside = (idx >= 0) & (idx < n)
+    count = np.zeros(n)
+    count[idx[inside]] = per.to_numpy()[inside]
+    agents = np.where(count > 0, np.maximum(np.round(count * share), np.ceil(floor)), 0)
+    return Roster(start=first.to_pydatetime(), slot_s=slot_s, agents=agents.astype(np.int64))
 
 
 def post_call_gap(history: pd.DataFrame) -> tuple[float, int]:

@@ -69,6 +69,32 @@ class Outcomes:
 
 
 @dataclass(frozen=True, eq=False)
+class Roster:
+    """Agents on duty per dated slot: ``agents[i]`` whole agents over
+    ``[start + i * slot_s, start + (i + 1) * slot_s)``, on the scenario's clock. A replay of a
+    real period takes that period's own roster the way it takes its arrivals; outside the
+    roster the scenario's periodic staffing applies."""
+
+    start: datetime
+    slot_s: int
+    agents: np.ndarray
+
+    def __post_init__(self) -> None:
+        a = np.asarray(self.agents)
+        problems = []
+        if not (isinstance(self.slot_s, (int, np.integer)) and self.slot_s > 0):
+            problems.append(f"roster.slot_s: must be a positive whole number of seconds, got {self.slot_s!r}")
+        if a.ndim != 1 or not len(a):
+            problems.append(f"roster.agents: expected a non-empty 1-d array, got shape {a.shape}")
+        elif not np.issubdtype(a.dtype, np.number) or not np.all(np.isfinite(a)) or np.any(a < 0) \
+                or np.any(a != np.round(a)):
+            problems.append("roster.agents: must be whole numbers >= 0")
+        if problems:
+            raise InputError(problems, what="roster")
+        object.__setattr__(self, "agents", a.astype(np.int64))
+
+
+@dataclass(frozen=True, eq=False)
 class ShiftPlan:
     """Shift changes sorted by time: agent ``agent[k]`` goes on (``on[k]``) or off at ``t_s[k]``."""
 
@@ -158,16 +184,20 @@ class ScenarioSource(Source):
     scenario's hourly staffing; ``routing_delay``, a pre-routing delay of identified callers
     (:class:`~assign.sim.scenario.RoutingDelay`, default: the scenario's own, if any), drawn
     per contact into ``ContactStream.routable_after_s``: their waits and patience still run
-    from arrival. Only a replay has identified callers (a customer id).
+    from arrival. Only a replay has identified callers (a customer id). ``roster``
+    (:class:`Roster`): agents on duty per dated slot, overriding the periodic staffing over
+    its span (a replayed period's own roster, as its arrivals are its own).
     """
 
     def __init__(self, scenario: Scenario, *, replay: pd.DataFrame | None = None,
-                 slot_agents: np.ndarray | None = None, routing_delay: RoutingDelay | None = None) -> None:
+                 slot_agents: np.ndarray | None = None, routing_delay: RoutingDelay | None = None,
+                 roster: Roster | None = None) -> None:
         if slot_agents is not None and (int(WEEK_S) % len(slot_agents) or 3600 % (int(WEEK_S) // len(slot_agents))):
             raise InputError([(f"slot_agents: {len(slot_agents)} slots do not divide the week into slots "
                                "that are whole divisors of the hour")], what="scenario source")
         self.slot_agents = None if slot_agents is None else np.asarray(slot_agents, dtype=np.int64)
         self.routing_delay = routing_delay if routing_delay is not None else scenario.routing_delay
+        self.roster = roster
         self.scenario = scenario
         self.name = scenario.name
         self.start = scenario.start
@@ -304,6 +334,26 @@ class ScenarioSource(Source):
         return out
 
     def shifts(self, *, horizon_s: float) -> ShiftPlan:
+        plan = self._periodic_shifts(horizon_s=horizon_s)
+        return plan if self.roster is None else self._with_roster(plan, horizon_s=horizon_s)
+
+    def _with_roster(self, plan: ShiftPlan, *, horizon_s: float) -> ShiftPlan:
+        """``plan`` (the periodic staffing) with the roster's levels over the roster's span."""
+        r = self.roster
+        t0 = (_utc(r.start) - _utc(self.start)).total_seconds()
+        end = t0 + len(r.agents) * r.slot_s
+        bt = plan.t_s
+        bl = np.cumsum(np.where(plan.on, 1, -1))  # agents on after each change (the first k are on)
+        at_end = np.searchsorted(bt, end, side="right") - 1
+        keep = (bt < t0) | (bt >= end)
+        times = np.r_[bt[keep], t0 + np.arange(len(r.agents)) * float(r.slot_s), end]
+        levels = np.r_[bl[keep], r.agents, bl[at_end] if at_end >= 0 else 0]
+        order = np.argsort(times, kind="stable")
+        times, levels = times[order], np.minimum(levels[order], self.scenario.n_agents)
+        inside = times < horizon_s
+        return _plan_of_levels(np.maximum(times[inside], 0.0), levels[inside])
+
+    def _periodic_shifts(self, *, horizon_s: float) -> ShiftPlan:
         if self.slot_agents is not None:
             return self._slot_shifts(horizon_s=horizon_s)
         sc = self.scenario
@@ -378,6 +428,26 @@ class ScenarioSource(Source):
             return np.full((n_a, n_t), sv.mean_s)
         means = np.array([s.mean() for s in self._samples])
         return means[self._sample_of].T
+
+
+def _utc(t: datetime) -> pd.Timestamp:
+    ts = pd.Timestamp(t)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts
+
+
+def _plan_of_levels(times: np.ndarray, levels: np.ndarray) -> ShiftPlan:
+    """Shift changes taking the agents on duty to ``levels[i]`` at ``times[i]`` (sorted; the
+    first k agents are the ones on)."""
+    out_t, out_a, out_on = [], [], []
+    prev = 0
+    for t, k in zip(times.tolist(), levels.tolist()):
+        if k != prev:
+            lo, hi = min(k, prev), max(k, prev)
+            out_t += [t] * (hi - lo)
+            out_a += list(range(lo, hi))
+            out_on += [k > prev] * (hi - lo)
+        prev = k
+    return ShiftPlan(t_s=np.asarray(out_t, float), agent=np.asarray(out_a, np.int64), on=np.asarray(out_on, bool))
 
 
 def at_time(start: datetime, t_s: float) -> datetime:
