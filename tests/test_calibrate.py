@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from assign.cli import main
 from assign.errors import InputError
 from assign.history import conform_history
-from assign.sim.calibrate import calibrate, hour_of_week, kaplan_meier, observed_kpis
+from assign.sim.calibrate import CapacityModel, calibrate, hour_of_week, kaplan_meier, observed_kpis
 
 SAMPLE = Path(__file__).parent / "data" / "anonymous_bank_sample.tsv"
 
@@ -226,3 +226,101 @@ def test_replay_gap_names_a_simulator_log_without_the_kpi_columns(tmp_path):
     obs.drop(columns=["wait_s"]).to_parquet(log)
     r = CliRunner().invoke(main, ["replay-gap", str(hist), str(log)])
     assert r.exit_code == 2 and f"{log}: missing column(s) wait_s" in r.stderr
+
+
+# --------------------------------------------------------------------------- --slot-minutes
+
+def test_slot_staffing_by_hand_and_round_trip(tmp_path):
+    """30-minute slots of the two Mondays: 9:00 {X} / {} -> 0.5, 9:30 {Y} / {X} -> 1, 10:00
+    {Y} / {} -> 0.5; Tuesday 10:00 {Y} -> 1 (the unknown agent is not counted)."""
+    from assign.sim.scenario import load_scenario, write_scenario
+    from assign.sim.source import ScenarioSource
+
+    cal = calibrate(_history(), name="t", staffing_floor=0, slot_minutes=30)
+    doubled = calibrate(_history(), name="t", slot_minutes=30, capacity=CapacityModel(floor=0, share=2.0))
+    expect = np.zeros(7 * 48, dtype=np.int64)
+    expect[[18, 19, 20, 48 + 20]] = [1, 2, 1, 2]  # x2: 1, 2, 1 on Monday, 2 on Tuesday
+    np.testing.assert_array_equal(doubled.staffing_slots["agents"].to_numpy(), expect)
+    half_up = cal.staffing_slots.set_index("slot_of_week")["agents"]
+    assert half_up[19] == 1 and half_up[48 + 20] == 1 and half_up.drop([19, 68]).sum() == 0  # 0.5 rounds to 0
+    assert cal.staffing_slots.loc[19, ["weekday", "time"]].tolist() == ["Mon", "09:30"]
+    floored = calibrate(_history(), name="t", slot_minutes=30)  # served slots get >= 1 agent
+    assert floored.staffing_slots["agents"].to_numpy()[[18, 19, 20, 68]].tolist() == [1, 1, 1, 1]
+
+    floored.write(tmp_path / "a")
+    sc = load_scenario(tmp_path / "a")
+    assert sc.staffing.slot_minutes == 30
+    np.testing.assert_array_equal(sc.staffing.slots, floored.staffing_slots["agents"].to_numpy())
+    np.testing.assert_array_equal(ScenarioSource(sc).slot_agents, sc.staffing.slots)
+    write_scenario(sc, tmp_path / "b")
+    again = load_scenario(tmp_path / "b")
+    np.testing.assert_array_equal(again.staffing.slots, sc.staffing.slots)
+    assert again.staffing.slot_minutes == 30
+    plan = ScenarioSource(again).shifts(horizon_s=86400)  # the scenario starts on Monday 1999-01-04
+    assert plan.t_s[plan.on].tolist() == [9 * 3600.0] and plan.t_s[~plan.on].tolist() == [10.5 * 3600]
+
+
+def test_slot_staffing_follows_the_capacity_model():
+    from assign.sim.fidelity import slot_capacity, slot_seen
+
+    h = _history()
+    seen = calibrate(h, name="t", slot_minutes=15, capacity=CapacityModel(share=0.8))
+    np.testing.assert_array_equal(seen.staffing_slots["agents"], slot_seen(h, slot_s=900, share=0.8))
+    bwq = calibrate(h, name="t", slot_minutes=15, capacity=CapacityModel(kind="busy-when-queued"))
+    np.testing.assert_array_equal(bwq.staffing_slots["agents"], slot_capacity(h, slot_s=900))
+    assert bwq.scenario["staffing"]["slots"] == {"minutes": 15, "table": "staffing_slots.csv"}
+    assert "staffing_slots_method" in bwq.summary
+    assert calibrate(h, name="t").staffing_slots is None  # off by default
+
+
+@pytest.mark.parametrize("bad", [7, 0, -15, 90, 2.5, True])
+def test_slot_minutes_must_divide_the_hour(bad):
+    with pytest.raises(InputError, match="--slot-minutes"):
+        calibrate(_history(), name="t", slot_minutes=bad)
+
+
+def test_cli_slot_minutes(tmp_path):
+    hist = tmp_path / "h.parquet"
+    _history().to_parquet(hist)
+    r = CliRunner().invoke(main, ["calibrate", str(hist), "--out", str(tmp_path / "bad"), "--slot-minutes", "7"])
+    assert r.exit_code == 2 and "--slot-minutes" in r.output and "divisor of 60" in r.output
+    assert not (tmp_path / "bad").exists()
+    out = tmp_path / "ok"
+    r = CliRunner().invoke(main, ["calibrate", str(hist), "--out", str(out), "--slot-minutes", "15"])
+    assert r.exit_code == 0, r.output
+    slots = pd.read_csv(out / "staffing_slots.csv")
+    assert len(slots) == 7 * 96 and list(slots.columns) == ["slot_of_week", "weekday", "time", "agents"]
+    r = CliRunner().invoke(main, ["simulate", "--scenario", str(out), "--replay", str(out / "replay.parquet"),
+                                  "--policy", "fcfs", "--seeds", "1", "--days", "8", "--json"])
+    assert r.exit_code == 0, r.output
+
+
+def test_bad_slot_table_is_named(tmp_path):
+    from assign.sim.scenario import load_scenario
+
+    calibrate(_history(), name="t", slot_minutes=30).write(tmp_path)
+    t = pd.read_csv(tmp_path / "staffing_slots.csv")
+    t.iloc[:-1].assign(agents=lambda d: d["agents"].where(d.index != 3, 1.5)).to_csv(
+        tmp_path / "staffing_slots.csv", index=False)
+    with pytest.raises(InputError) as err:
+        load_scenario(tmp_path)
+    msg = str(err.value)
+    assert "staffing_slots.csv row 5: agents must be a whole number" in msg and "each of the 336 slots" in msg
+    doc = json.loads((tmp_path / "scenario.json").read_text())
+    doc["staffing"]["slots"]["minutes"] = 7
+    (tmp_path / "scenario.json").write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="staffing.slots.minutes"):
+        load_scenario(tmp_path)
+
+
+def test_what_if_scales_the_slots(tmp_path):
+    from assign.sim.scenario import load_scenario
+    from assign.sim.staffing import what_if
+
+    calibrate(_history(), name="t", slot_minutes=30).write(tmp_path)
+    sc = load_scenario(tmp_path)
+    w = what_if(sc, staffing_scale=3.0, overrides=pd.DataFrame({"hour_of_week": [10], "agents": [5]}))
+    expect = sc.staffing.slots * 3
+    expect[20:22] = 5
+    np.testing.assert_array_equal(w.staffing.slots, expect)
+    assert w.staffing.slot_minutes == 30 and w.n_agents >= 5

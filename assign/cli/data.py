@@ -125,9 +125,12 @@ def ingest_csv(file: str, maps: tuple[str, ...], mapping_file: str | None, time_
                                            "written to holdout.parquet (replay it to validate).")
 @click.option("--routing-delay", is_flag=True,
               help="Estimate the pre-routing delay of identified callers (routing_delay.csv; replays use it).")
+@click.option("--slot-minutes", type=int, default=None,
+              help="Also staff per slot of week of this many minutes (divisor of 60; staffing_slots.csv): "
+                   "simulate then follows the slots instead of the hours.")
 def calibrate(history: str, out: str, name: str | None, min_cell: int, staffing_slot_s: int,
               staffing_floor: float, sl_threshold_s: float, capacity: str, capacity_share: float,
-              wrap_up_s: float, until: str | None, routing_delay: bool) -> None:
+              wrap_up_s: float, until: str | None, routing_delay: bool, slot_minutes: int | None) -> None:
     """Fit a simulator scenario (arrivals, handle times, patience, staffing) from HISTORY.
 
     Also writes ``replay.parquet`` (the history rows that reached the queue: the stream to
@@ -151,7 +154,8 @@ def calibrate(history: str, out: str, name: str | None, min_cell: int, staffing_
             raise InputError([f"--until {until}: leaves no rows on one side"], what="option")
     cap = CapacityModel(kind=capacity, slot_s=staffing_slot_s, floor=staffing_floor, share=capacity_share,
                         wrap_up_s=wrap_up_s)
-    cal = fit(df, name=name or Path(history).stem, min_cell=min_cell, capacity=cap, routing_delay=routing_delay)
+    cal = fit(df, name=name or Path(history).stem, min_cell=min_cell, capacity=cap, routing_delay=routing_delay,
+              slot_minutes=slot_minutes)
     obs = observed_kpis(df, sl_threshold_s=sl_threshold_s)
     with atomic_dir(out, marker="scenario.json") as tmp:
         path = Path(out) / cal.write(tmp).relative_to(tmp)

@@ -89,6 +89,7 @@ class Calibration:
     staffing: pd.DataFrame
     summary: dict = field(default_factory=dict)
     routing_delay: pd.DataFrame | None = None
+    staffing_slots: pd.DataFrame | None = None
 
     def write(self, out_dir: str | Path) -> Path:
         """Write ``scenario.json``, the four CSV tables and ``calibration.json`` (counts
@@ -101,6 +102,8 @@ class Calibration:
         self.staffing.to_csv(out / "staffing.csv", index=False)
         if self.routing_delay is not None:
             self.routing_delay.to_csv(out / "routing_delay.csv", index=False)
+        if self.staffing_slots is not None:
+            self.staffing_slots.to_csv(out / "staffing_slots.csv", index=False)
         (out / "calibration.json").write_text(json.dumps(self.summary, indent=2, default=str) + "\n")
         path = out / "scenario.json"
         path.write_text(json.dumps(self.scenario, indent=2) + "\n")
@@ -154,7 +157,8 @@ class CapacityModel:
 
 def calibrate(history: pd.DataFrame, *, name: str, min_cell: int = 30, credit_s: float = 90.0,
               staffing_slot_s: int = 900, staffing_floor: float = 1.0,
-              capacity: CapacityModel | None = None, routing_delay: bool = False) -> Calibration:
+              capacity: CapacityModel | None = None, routing_delay: bool = False,
+              slot_minutes: int | None = None) -> Calibration:
     """Fit every table of the scenario from ``history`` (the history contract).
 
     ``min_cell``: a type × agent cell gets its own handle-time rows only with at least this
@@ -163,6 +167,9 @@ def calibrate(history: pd.DataFrame, *, name: str, min_cell: int = 30, credit_s:
     slot and floor (ignored when ``capacity`` is given). ``credit_s``: the priority class's
     virtual waiting credit. ``routing_delay``: also estimate the pre-routing delay of
     identified callers (:func:`assign.sim.fidelity.delay_model`, ``routing_delay.csv``).
+    ``slot_minutes``: also write staffing per slot of week of that many minutes
+    (``staffing_slots.csv``, by the same capacity model, share and floor), which the simulator
+    then follows instead of the hourly table.
     """
     _check(history)
     cap = capacity or CapacityModel(slot_s=staffing_slot_s, floor=staffing_floor)
@@ -170,6 +177,10 @@ def calibrate(history: pd.DataFrame, *, name: str, min_cell: int = 30, credit_s:
     p.number("min_cell", min_cell, lo=1, integer=True)
     p.number("credit_s", credit_s, lo=0, hi=DAY_S)
     cap.check(p)
+    if slot_minutes is not None and (isinstance(slot_minutes, bool) or not isinstance(slot_minutes, int)
+                                     or not 0 < slot_minutes <= 60 or 60 % slot_minutes):
+        p.add("--slot-minutes", f"must be a whole divisor of 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60), "
+              f"got {slot_minutes!r}")
     p.raise_if_any(what="calibration")
     served = ~history["abandoned"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     if not served.any():
@@ -208,7 +219,30 @@ def calibrate(history: pd.DataFrame, *, name: str, min_cell: int = 30, credit_s:
                           "treated as missing, not as zero-arrival days)",
     }
     delay = _routing_delay_table(history, scenario, summary) if routing_delay else None
-    return Calibration(scenario, arrivals, handle, patience, staffing, summary, delay)
+    slots = _slot_staffing_table(history, cap, slot_minutes, scenario, summary) if slot_minutes else None
+    return Calibration(scenario, arrivals, handle, patience, staffing, summary, delay, slots)
+
+
+def _slot_staffing_table(history: pd.DataFrame, cap: CapacityModel, minutes: int, scenario: dict,
+                         summary: dict) -> pd.DataFrame:
+    """Staffing per slot of week (``staffing_slots.csv``), its scenario entry and notes: the
+    capacity model per slot, not averaged within the hour (:func:`assign.sim.fidelity.slot_seen`,
+    :func:`~assign.sim.fidelity.slot_capacity`)."""
+    from assign.sim.fidelity import slot_capacity, slot_seen
+    from assign.sim.scenario import slot_table
+
+    slot_s = minutes * 60
+    if cap.kind == "seen":
+        agents = slot_seen(history, slot_s=slot_s, floor=cap.floor, share=cap.share)
+    else:
+        agents = slot_capacity(history, slot_s=slot_s, floor=cap.floor, share=cap.share,
+                               min_queued_s=cap.min_queued_s)
+    scenario["staffing"]["slots"] = {"minutes": minutes, "table": "staffing_slots.csv"}
+    summary["staffing_slots_method"] = (
+        f"{cap.kind} per {minutes}-minute slot of week: per (day, slot) as the hourly method, mean over the days "
+        f"present of that weekday, times the share {cap.share:g}, at least {cap.floor:g} agent(s) where any call "
+        "was served, rounded to whole agents; the simulator follows these slots instead of staffing.csv")
+    return slot_table(agents)
 
 
 def _routing_delay_table(history: pd.DataFrame, scenario: dict, summary: dict) -> pd.DataFrame:

@@ -78,11 +78,16 @@ class Patience:
 
 @dataclass(frozen=True, kw_only=True)
 class Staffing:
-    """Agents on shift per hour of week (a constant fills all 168 hours)."""
+    """Agents on shift per hour of week (a constant fills all 168 hours). ``slots``: optional
+    finer staffing, agents per slot of week of ``slot_minutes`` (Monday 00:00 first; table
+    ``staffing_slots.csv``), which the simulator then follows instead of the hours."""
 
     kind: str
     agents: np.ndarray  # (168,) int
     table: str | None = None
+    slots: np.ndarray | None = None  # (7 * 1440 / slot_minutes,) int
+    slot_minutes: int | None = None
+    slots_table: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -311,6 +316,8 @@ def _agent_names(p: list[str], names: Any, *, staffing: Staffing | None, service
     """The agents' names (generated when the document gives none), checked against the staffing
     and the per-agent handle-time samples."""
     n_needed = int(staffing.agents.max()) if staffing is not None and len(staffing.agents) else 0
+    if staffing is not None and staffing.slots is not None:
+        n_needed = max(n_needed, int(staffing.slots.max(initial=0)))
     if names is None:
         agent_names: tuple[str, ...] = tuple(f"agent-{j:03d}" for j in range(n_needed))
     elif isinstance(names, list) and len(names) > MAX_AGENTS:
@@ -514,6 +521,8 @@ def _routing_delay(p, root, raw, types) -> RoutingDelay | None:
 def _staffing(p, root, raw) -> Staffing | None:
     k = _kind(p, "staffing", raw, ("constant", "hour_of_week"))
     if k == "constant":
+        if "slots" in raw:
+            p.append("staffing.slots: only with staffing kind hour_of_week")
         c = _num(p, "staffing.agents", raw.get("agents"), lo=1)
         if c is None:
             return None
@@ -552,8 +561,56 @@ def _staffing(p, root, raw) -> Staffing | None:
             )
         if out.max() < 1:
             p.append(f"{name}: no hour has any agent")
-        return Staffing(kind=k, agents=out, table=name)
+        slots = _staffing_slots(p, root, raw.get("slots")) if "slots" in raw else (None, None, None)
+        return Staffing(kind=k, agents=out, table=name, slots=slots[0], slot_minutes=slots[1], slots_table=slots[2])
     return None
+
+
+#: Columns of ``staffing_slots.csv`` (``weekday`` and ``time`` are for people; not read).
+SLOT_COLUMNS = ("slot_of_week", "weekday", "time", "agents")
+
+
+def _staffing_slots(p, root, raw) -> tuple[np.ndarray | None, int | None, str | None]:
+    """``staffing.slots``: ``{minutes, table}``, agents per slot of week (every slot, once)."""
+    if not isinstance(raw, Mapping):
+        p.append(f"staffing.slots: expected an object with minutes and table, got {raw!r}")
+        return None, None, None
+    n0, m = len(p), raw.get("minutes")
+    if isinstance(m, bool) or not isinstance(m, int) or not 0 < m <= 60 or 60 % m:
+        p.append(f"staffing.slots.minutes: must be a whole divisor of 60, got {m!r}")
+        return None, None, None
+    df = _read_table(p, root, "staffing.slots.table", raw.get("table"), ("slot_of_week", "agents"))
+    if df is None:
+        return None, None, None
+    name, n = raw["table"], 7 * 1440 // m
+    k = _numeric_col(p, name, df, "slot_of_week", lo=0)
+    a = _numeric_col(p, name, df, "agents", lo=0)
+    if k is None or a is None:
+        return None, None, None
+    for i in np.flatnonzero((k != np.floor(k)) | (k >= n))[:10]:
+        p.append(f"{name} row {i + 2}: slot_of_week must be a whole number 0..{n - 1}, "
+                 f"got {df['slot_of_week'].iloc[i]!r}")
+    for i in np.flatnonzero((a != np.round(a)) | (a > MAX_AGENTS))[:10]:
+        p.append(f"{name} row {i + 2}: agents must be a whole number up to {MAX_AGENTS}, got {float(a[i]):g}")
+    if len(k) != n or len(np.unique(k)) != n:
+        p.append(f"{name}: expected each of the {n} slots of {m} minutes once, got {len(k)} rows "
+                 f"({len(np.unique(k))} distinct slots)")
+    if len(p) > n0:
+        return None, None, None
+    out = np.zeros(n, dtype=np.int64)
+    out[k.astype(np.int64)] = a.astype(np.int64)
+    return out, m, name
+
+
+def slot_table(slots: np.ndarray) -> pd.DataFrame:
+    """``staffing_slots.csv`` of agents per slot of week (Monday 00:00 first)."""
+    n = len(slots)
+    minutes = 7 * 1440 // n
+    start = np.arange(n) * minutes
+    days = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+    return pd.DataFrame({"slot_of_week": np.arange(n), "weekday": [days[x // 1440] for x in start],
+                         "time": [f"{x % 1440 // 60:02d}:{x % 60:02d}" for x in start],
+                         "agents": np.asarray(slots, dtype=np.int64)})
 
 
 # --------------------------------------------------------------------------- writing
@@ -606,6 +663,9 @@ def write_scenario(scenario: Scenario, out_dir: str | Path, *, fmt: str = "json"
             out / "staffing.csv", index=False
         )
         doc["staffing"] = {"kind": "hour_of_week", "table": "staffing.csv"}
+        if st.slots is not None:
+            slot_table(st.slots).to_csv(out / "staffing_slots.csv", index=False)
+            doc["staffing"]["slots"] = {"minutes": st.slot_minutes, "table": "staffing_slots.csv"}
     doc["agents"] = list(s.agent_names)
     if s.priority_share > 0:
         doc["priority"] = {"share": s.priority_share, "credit_s": s.priority_credit_s}

@@ -181,7 +181,8 @@ class ScenarioSource(Source):
 
     Two options model what a log does not record: ``slot_agents``, agents on shift per slot
     of week (Monday 00:00 first; any whole divisor of the hour as the slot) instead of the
-    scenario's hourly staffing; ``routing_delay``, a pre-routing delay of identified callers
+    scenario's hourly staffing (default: the scenario's ``staffing.slots``, if any);
+    ``routing_delay``, a pre-routing delay of identified callers
     (:class:`~assign.sim.scenario.RoutingDelay`, default: the scenario's own, if any), drawn
     per contact into ``ContactStream.routable_after_s``: their waits and patience still run
     from arrival. Only a replay has identified callers (a customer id). ``roster``
@@ -195,6 +196,8 @@ class ScenarioSource(Source):
         if slot_agents is not None and (int(WEEK_S) % len(slot_agents) or 3600 % (int(WEEK_S) // len(slot_agents))):
             raise InputError([(f"slot_agents: {len(slot_agents)} slots do not divide the week into slots "
                                "that are whole divisors of the hour")], what="scenario source")
+        if slot_agents is None:
+            slot_agents = scenario.staffing.slots  # the scenario's own slot staffing, if any
         self.slot_agents = None if slot_agents is None else np.asarray(slot_agents, dtype=np.int64)
         self.routing_delay = routing_delay if routing_delay is not None else scenario.routing_delay
         self.roster = roster

@@ -32,24 +32,30 @@ def what_if(scenario: Scenario, *, staffing_scale: float = 1.0, arrival_scale: f
 
     ``overrides``: rows ``hour_of_week`` (0..167) with ``agents`` (whole agents on shift)
     and/or ``arrival_scale`` (multiplies that hour's rates, after the global scale). Scaled
-    staffing is rounded to the nearest whole agent (the simulator staffs whole agents).
+    staffing is rounded to the nearest whole agent (the simulator staffs whole agents); slot
+    staffing (``staffing.slots``) is scaled alike, and an hour's override sets its slots.
     """
     p = Problems()
     p.number("--staffing-scale", staffing_scale, lo=0, hi=100)
     p.number("--arrival-scale", arrival_scale, lo=0, hi=100)
-    agents = np.round(scenario.staffing.agents * staffing_scale).astype(np.int64)
+    st = scenario.staffing
+    agents = np.round(st.agents * staffing_scale).astype(np.int64)
+    slots = None if st.slots is None else np.round(st.slots * staffing_scale).astype(np.int64)
     rate = scenario.arrivals.rate * arrival_scale
     if overrides is not None:
-        _apply_overrides(p, overrides, agents, rate)
-    if agents.max(initial=0) > MAX_AGENTS:
-        p.add("staffing", f"{int(agents.max())} agents in one hour is above the limit {MAX_AGENTS}")
+        _apply_overrides(p, overrides, agents, rate, slots)
+    most = max(int(agents.max(initial=0)), 0 if slots is None else int(slots.max(initial=0)))
+    if most > MAX_AGENTS:
+        p.add("staffing", f"{most} agents in one hour is above the limit {MAX_AGENTS}")
     p.raise_if_any(what="what-if")
-    names = _names(scenario, int(agents.max(initial=0)))
-    return replace(scenario, staffing=Staffing(kind="hour_of_week", agents=agents),
+    names = _names(scenario, most)
+    return replace(scenario, staffing=replace(st, kind="hour_of_week", agents=agents, slots=slots),
                    arrivals=Arrivals(kind="hour_of_week", rate=rate), agent_names=names)
 
 
-def _apply_overrides(p: Problems, df: pd.DataFrame, agents: np.ndarray, rate: np.ndarray) -> None:
+def _apply_overrides(p: Problems, df: pd.DataFrame, agents: np.ndarray, rate: np.ndarray,
+                     slots: np.ndarray | None = None) -> None:
+    """Per-hour overrides in place; an hour's ``agents`` also sets each of its slots (slot staffing)."""
     if "hour_of_week" not in df or not ({"agents", "arrival_scale"} & set(df.columns)):
         p.add("overrides", "expected columns hour_of_week and agents and/or arrival_scale")
         return
@@ -66,6 +72,9 @@ def _apply_overrides(p: Problems, df: pd.DataFrame, agents: np.ndarray, rate: np
             a = p.number(f"{where}.agents", _num(row["agents"]), lo=0, hi=MAX_AGENTS, integer=True)
             if a is not None:
                 agents[int(h)] = int(a)
+                if slots is not None:
+                    per = len(slots) // HOURS_PER_WEEK
+                    slots[int(h) * per:(int(h) + 1) * per] = int(a)
         if "arrival_scale" in row and not pd.isna(row["arrival_scale"]):
             s = p.number(f"{where}.arrival_scale", _num(row["arrival_scale"]), lo=0, hi=100)
             if s is not None:
