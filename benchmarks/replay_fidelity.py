@@ -13,6 +13,13 @@ the refitted one's week-4 figures were seen, so it is reported, never selected.
 Goals on week 4 (mean over ``--seeds`` replications, fcfs): abandonment within 20% relative,
 service level within 0.05, ASA within 25%.
 
+The last two candidates (``roster="replayed"``, added after the others' week-4 figures were
+known) take the replayed period's own roster proxy as an input, as its arrivals are: the
+agents seen serving in each dated 15-minute slot of the replayed week itself
+(:func:`assign.sim.fidelity.roster_seen`), times an availability share fitted in-window on
+the calibration window (replaying it with its own seen agents), with the routing delay and
+post-call gap read from the calibration window.
+
     python -m benchmarks.replay_fidelity [--data FILE] [--validate 1999-01-17] [--split 1999-01-24]
         [--seeds 5] [--json docs/real-data/replay-fidelity.json] [--plot docs/real-data/replay-fidelity.png]
 """
