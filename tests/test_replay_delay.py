@@ -250,3 +250,27 @@ def test_benchmark_builds_the_delay_from_its_window_only(tmp_path):
     kw = build(cand, h[h["arrival_at"] < cut], share=1.0, scale=1.0, out=tmp_path)
     np.testing.assert_allclose(kw["routing_delay"].pooled[0], [10, 30, 50])
     assert len(kw["slot_agents"]) == 7 * 96
+
+
+def test_benchmark_replayed_roster_comes_from_the_replayed_rows(tmp_path, monkeypatch):
+    """A ``roster="replayed"`` candidate builds no weekday staffing from the window; its replay
+    gets the roster of the rows it replays (times the share), not of the calibration window."""
+    import benchmarks.replay_fidelity as bench
+
+    h = _window_and_after()
+    h["ended_at"] = h["answered_at"] + pd.to_timedelta(h["handle_s"], unit="s")
+    cut = pd.Timestamp("1999-01-24", tz="UTC")
+    cand = bench.Candidate("t", slot_s=900, capacity="seen", delay="type", wrap_up=False, roster="replayed")
+    kw = bench.build(cand, h[h["arrival_at"] < cut], share=0.5, scale=1.0, out=tmp_path)
+    assert "slot_agents" not in kw
+    seen = []
+    real = bench.roster_seen
+
+    def spy(history, **k):
+        seen.append((history["arrival_at"].min(), k["share"]))
+        return real(history, **k)
+
+    monkeypatch.setattr(bench, "roster_seen", spy)
+    later = h[h["arrival_at"] >= cut]
+    sim, _ = bench.replay(cand, tmp_path, kw, later, seeds=[0])
+    assert seen == [(later["arrival_at"].min(), 0.5)] and sim["service_level"] >= 0
