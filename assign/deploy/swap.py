@@ -1,7 +1,9 @@
 """A safe hot swap of the model in a running :class:`~assign.router.Router`.
 
 ``HotSwap(router).load(target, canary=snapshot)``: load the new version (a registry alias or
-version, a model directory, or a ready :class:`~assign.scorer.Scorer`), warm it up
+version, a model directory, or a ready :class:`~assign.scorer.Scorer`; a model directory is
+loaded in a separate process, :class:`~assign.model.offload.LoadWorker`, so that the load's
+~0.4 s of Python does not hold the GIL the ticks need), warm it up
 (``Scorer.warm_up``: numba compiles here, never in a tick) and validate it on the canary
 snapshot off the tick path: a tick with the new scorer must run without a scorer fallback and
 every score it produced must be finite. Only then :meth:`Router.swap` replaces the scorer and
@@ -15,9 +17,11 @@ that overlapped a swap over the median tick (the living-centre benchmark's ``swa
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,15 +56,29 @@ class HotSwap:
     """Loads, warms up, validates and swaps model versions into ``router`` (module doc).
 
     ``registry`` resolves aliases (``"champion"``) and version ids; ``loader(path) -> Scorer``
-    loads a model directory (default :meth:`XGBScorer.load`); ``wrap(scorer) -> Scorer``
-    wraps what was loaded (e.g. in a learning scorer) before the checks.
+    loads a model directory (default :meth:`XGBScorer.load`, in :attr:`worker`, a
+    :class:`~assign.model.offload.LoadWorker` process started at the first load, when
+    ``isolate``; in the calling thread when not: the ticks then share the GIL with the load);
+    ``wrap(scorer) -> Scorer`` wraps what was loaded (e.g. in a learning scorer) before the
+    checks. A custom ``loader`` can use a worker too: ``XGBScorer.load(path, worker=...)``.
+    :meth:`close` stops the worker (so does the end of the process).
     """
 
     def __init__(self, router: Router, *, registry: Any = None, loader: Callable[[Path], Scorer] | None = None,
-                 wrap: Callable[[Scorer], Scorer] | None = None) -> None:
+                 wrap: Callable[[Scorer], Scorer] | None = None, isolate: bool = True) -> None:
+        from assign.model.offload import LoadWorker
+
         self.router, self.registry, self.wrap = router, registry, wrap
-        self.loader = loader if loader is not None else _load_xgb
+        self.worker = LoadWorker() if isolate and loader is None else None
+        if self.worker is not None:
+            weakref.finalize(self, self.worker.close)
+        self.loader = loader if loader is not None else functools.partial(_load_xgb, worker=self.worker)
         self._lock = threading.Lock()  # one load at a time; ticks never wait on it
+
+    def close(self) -> None:
+        """Stop the load worker, if any (a later load starts it again)."""
+        if self.worker is not None:
+            self.worker.close()
 
     def load(self, target: str | Path | Scorer, *, canary: Any, version: str | None = None) -> SwapResult:
         """Swap ``target`` in if it loads, warms up and passes the canary; else keep the old one.
@@ -120,10 +138,10 @@ def _collector_paused():
             gc.enable()
 
 
-def _load_xgb(path: Path) -> Scorer:
+def _load_xgb(path: Path, *, worker: Any = None) -> Scorer:
     from assign.model.scorer import XGBScorer
 
-    return XGBScorer.load(path)
+    return XGBScorer.load(path, worker=worker)
 
 
 def canary_problems(router: Router, scorer: Scorer, version: str, canary: Any) -> list[str]:
