@@ -129,3 +129,18 @@ def test_a_load_pauses_the_cyclic_collector_and_restores_its_state():
         assert gc.isenabled() is start
     gc.enable()
     assert seen == [False, False]
+
+
+def test_swap_pause_at_a_tick_cadence_spaces_the_ticks(monkeypatch) -> None:
+    import assign.deploy.swap as swap_mod
+
+    router = Router(scorer=Const(1), model_version="v1")
+    seen = []
+    real = swap_mod._pause
+    monkeypatch.setattr(swap_mod, "_pause", lambda ticks, spans, oks: seen.append(list(ticks)) or real(ticks, spans,
+                                                                                                       oks))
+    pause = measure_swap_pause(router, SNAP, swap=lambda: time.sleep(0.05) or True, n_swaps=2, min_ticks=8,
+                               gap_s=0.01, every_s=0.03)
+    starts = np.array([s for s, _ in seen[0]])
+    assert pause.n_ticks >= 8 and pause.n_during_swap >= 1
+    assert np.all(np.diff(starts) >= 0.03 * 0.95)  # ticks are far shorter than the cadence here

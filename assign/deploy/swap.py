@@ -177,10 +177,12 @@ class SwapPause:
 
 
 def measure_swap_pause(router: Router, snapshot: Any, *, swap: Callable[[], Any], n_swaps: int = 3,
-                       min_ticks: int = 30, gap_s: float = 0.05) -> SwapPause:
-    """Tick ``snapshot`` back to back on this thread while another thread calls ``swap()``
-    ``n_swaps`` times (``gap_s`` apart); at least ``min_ticks`` ticks. Returns the longest
-    tick that overlapped a swap call over the median of all ticks."""
+                       min_ticks: int = 30, gap_s: float = 0.05, every_s: float = 0.0) -> SwapPause:
+    """Tick ``snapshot`` on this thread while another thread calls ``swap()`` ``n_swaps`` times
+    (``gap_s`` apart); at least ``min_ticks`` ticks. ``every_s`` 0: ticks back to back (the
+    worst case: no idle time left for a load); > 0: a tick starts every ``every_s`` seconds
+    (as a router in window mode runs them; a tick that overruns its slot is followed at once).
+    Returns the longest tick that overlapped a swap call over the median of all ticks."""
     spans: list[tuple[float, float]] = []
     oks: list[bool] = []
     done = threading.Event()
@@ -198,7 +200,11 @@ def measure_swap_pause(router: Router, snapshot: Any, *, swap: Callable[[], Any]
         router.tick(snapshot)
     th = threading.Thread(target=swapper, daemon=True)
     th.start()
+    next_at = time.perf_counter()
     while not done.is_set() or len(ticks) < min_ticks:
+        if every_s > 0:
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+            next_at = max(next_at + every_s, time.perf_counter())
         s = time.perf_counter()
         router.tick(snapshot)
         ticks.append((s, time.perf_counter()))

@@ -63,7 +63,6 @@ class ModelDir:
     spec: FeatureSpec
     metadata: dict[str, Any]
     boosters: dict[str, Any]          # prediction with ``nthread`` threads
-    boosters_serial: dict[str, Any]   # the same models with one thread, for small batches
     state: AgentState
     customers: CustomerTimes
     parallel_from: int = 32768
@@ -81,7 +80,7 @@ class ModelDir:
         _check_digests(p, meta)
         spec = _guard(p / "features.json", lambda: FeatureSpec.load(p / "features.json"))
         spec.check_current()
-        boosters, serial, learners = {}, {}, {}
+        boosters, learners = {}, {}
         for n in meta["targets"]:
             f = p / "models" / f"{n}.json"
             b = _guard(f, lambda f=f: _booster(xgb, f))
@@ -94,20 +93,33 @@ class ModelDir:
                                  f"recorded for target {n!r} at training")
             b.set_param({"nthread": nthread})
             boosters[n] = b
-            one = b.copy()
-            one.set_param({"nthread": 1})
-            serial[n] = one
         if not boosters:
             raise ModelError(f"{p}: the model directory holds no trained target")
         try:
-            packed = pack_boosters(serial, n_features=len(spec.names), learners=learners)
+            packed = pack_boosters(boosters, n_features=len(spec.names), learners=learners)
         except ModelError:
             packed = None  # trees the packed layout cannot hold: xgboost serves
         state = _guard(p / "state.npz", lambda: AgentState.load(p / "state.npz"))
         customers = _guard(p / "customers.parquet",
                            lambda: CustomerTimes.from_frame(pd.read_parquet(p / "customers.parquet")))
-        return cls(path=p, spec=spec, metadata=meta, boosters=boosters, boosters_serial=serial, state=state,
+        return cls(path=p, spec=spec, metadata=meta, boosters=boosters, state=state,
                    customers=customers, parallel_from=int(parallel_from), packed=packed)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without what is built on first use (serial boosters, numba forests): a model
+        crossing from a loader process carries the least."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("boosters_serial", "forests")}
+
+    @cached_property
+    def boosters_serial(self) -> dict[str, Any]:
+        """The same boosters with one thread, for small batches when there is no packed forest
+        (made on first use: warm-up, off the tick path; a loaded model crossing from a loader
+        process does not carry them)."""
+        serial = {}
+        for n, b in self.boosters.items():
+            serial[n] = one = b.copy()
+            one.set_param({"nthread": 1})
+        return serial
 
     @cached_property
     def forests(self) -> dict[str, Forest]:
