@@ -8,8 +8,8 @@ minute of agent time 0.02 units, a fully satisfied customer 0.2 units over an un
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
