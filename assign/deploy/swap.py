@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import os
 import threading
 import time
 import weakref
@@ -58,7 +59,7 @@ class HotSwap:
     ``registry`` resolves aliases (``"champion"``) and version ids; ``loader(path) -> Scorer``
     loads a model directory (default :meth:`XGBScorer.load`, in :attr:`worker`, a
     :class:`~assign.model.offload.LoadWorker` process started at the first load, when
-    ``isolate``; in the calling thread when not: the ticks then share the GIL with the load);
+    ``isolate`` (on POSIX); in the calling thread when not: the ticks then share the GIL with the load);
     ``wrap(scorer) -> Scorer`` wraps what was loaded (e.g. in a learning scorer) before the
     checks. A custom ``loader`` can use a worker too: ``XGBScorer.load(path, worker=...)``.
     :meth:`close` stops the worker (so does the end of the process).
@@ -69,7 +70,7 @@ class HotSwap:
         from assign.model.offload import LoadWorker
 
         self.router, self.registry, self.wrap = router, registry, wrap
-        self.worker = LoadWorker() if isolate and loader is None else None
+        self.worker = LoadWorker() if isolate and loader is None and os.name == "posix" else None  # fd passing
         if self.worker is not None:
             weakref.finalize(self, self.worker.close)
         self.loader = loader if loader is not None else functools.partial(_load_xgb, worker=self.worker)
