@@ -9,7 +9,10 @@ benchmark's ``swap_pause_ms``; issue 10 asks for <= 2). ``baseline_without_load`
 same measurement in the same run with "swaps" that only sleep as long as a load took: the
 ratio a busy machine gives with no swap at all. ``routing_cpu_ms``: the CPU time each load
 took on the swapping thread of the routing process (``time.thread_time``; unlike the ratio,
-robust to a busy machine).
+robust to a busy machine). ``by_step``: the longest tick overlapping each step of the loads
+(process loader: "worker", the child loading while this process only waits; "handover",
+receiving the model; "check", warm-up and canary tick; "load" spans worker and handover) over
+the median: which step the slow ticks overlap.
 
 The model directory is loaded in a :class:`~assign.model.offload.LoadWorker` process
 (``HotSwap``'s default). Added in the same run: ``thread_loader``, the same measurement with
@@ -40,16 +43,18 @@ def _round_one(router, snap, canary, swaps, *, n_swaps: int, every_s: float) -> 
 
     out = {}
     for name, hs in swaps.items():
-        seq, loads, cpu = iter(["v0002", "v0001"] * 50), [], []
+        seq, loads, cpu, steps = iter(["v0002", "v0001"] * 50), [], [], []
 
-        def one(hs=hs, seq=seq, loads=loads, cpu=cpu) -> bool:
+        def one(hs=hs, seq=seq, loads=loads, cpu=cpu, steps=steps) -> bool:
             c = time.thread_time()
             r = hs.load(next(seq), canary=canary)
             cpu.append((time.thread_time() - c) * 1e3)
             loads.append(r.load_ms)
+            steps.extend([*hs.last_steps, *(hs.worker.last_steps if hs.worker is not None else [])])
             return r.ok
 
-        pause = measure_swap_pause(router, snap, swap=one, n_swaps=n_swaps, min_ticks=40, gap_s=0.2, every_s=every_s)
+        pause = measure_swap_pause(router, snap, swap=one, n_swaps=n_swaps, min_ticks=40, gap_s=0.2, every_s=every_s,
+                                   steps=lambda steps=steps: steps)
         out[name] = {**pause.to_dict(), "load_ms": [round(x, 1) for x in loads],
                      "routing_cpu_ms": [round(x, 1) for x in cpu]}
         _say(f"{name:7s} loader, every {every_s * 1e3:g} ms: ratio {pause.ratio:.2f} "

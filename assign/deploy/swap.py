@@ -24,7 +24,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,9 @@ class HotSwap:
             weakref.finalize(self, self.worker.close)
         self.loader = loader if loader is not None else functools.partial(_load_xgb, worker=self.worker)
         self._lock = threading.Lock()  # one load at a time; ticks never wait on it
+        #: ``(step, start, end)`` (``time.perf_counter``) of the last load: "load" (resolve and load,
+        #: the worker's own steps in ``worker.last_steps``) and "check" (wrap, warm-up, canary, swap)
+        self.last_steps: list[tuple[str, float, float]] = []
 
     def close(self) -> None:
         """Stop the load worker, if any (a later load starts it again)."""
@@ -98,6 +101,8 @@ class HotSwap:
                 scorer, name = self._resolve(target, version)
             except Exception as err:
                 return self._kept(previous, str(target), f"cannot resolve: {type(err).__name__}: {err}", t0)
+            t1 = time.perf_counter()
+            self.last_steps = [("load", t0, t1)]
             try:
                 if self.wrap is not None:
                     scorer = self.wrap(scorer)
@@ -108,6 +113,7 @@ class HotSwap:
             if problems:
                 return self._kept(previous, name, "canary failed: " + "; ".join(problems), t0)
             self.router.swap(scorer, model_version=name)
+            self.last_steps.append(("check", t1, time.perf_counter()))
             return SwapResult(ok=True, version=name, requested=name, previous=previous, reason="swapped",
                               load_ms=(time.perf_counter() - t0) * 1e3)
 
@@ -163,7 +169,9 @@ def canary_problems(router: Router, scorer: Scorer, version: str, canary: Any) -
 
 @dataclass(frozen=True, kw_only=True)
 class SwapPause:
-    """Tick times while swaps ran: the longest tick overlapping a swap over the median tick."""
+    """Tick times while swaps ran: the longest tick overlapping a swap over the median tick.
+    ``by_step``: the same per named step of the swaps (when ``measure_swap_pause`` got ``steps``):
+    which part of a load the slow ticks overlap."""
 
     longest_during_swap_ms: float
     median_ms: float
@@ -172,18 +180,26 @@ class SwapPause:
     n_during_swap: int
     n_swaps: int
     swaps_ok: int
+    by_step: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+        out = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items() if k != "by_step"}
+        if self.by_step:
+            out["by_step"] = {k: {a: (round(b, 4) if isinstance(b, float) else b) for a, b in v.items()}
+                              for k, v in self.by_step.items()}
+        return out
 
 
 def measure_swap_pause(router: Router, snapshot: Any, *, swap: Callable[[], Any], n_swaps: int = 3,
-                       min_ticks: int = 30, gap_s: float = 0.05, every_s: float = 0.0) -> SwapPause:
+                       min_ticks: int = 30, gap_s: float = 0.05, every_s: float = 0.0,
+                       steps: Callable[[], Sequence[tuple[str, float, float]]] | None = None) -> SwapPause:
     """Tick ``snapshot`` on this thread while another thread calls ``swap()`` ``n_swaps`` times
     (``gap_s`` apart); at least ``min_ticks`` ticks. ``every_s`` 0: ticks back to back (the
     worst case: no idle time left for a load); > 0: a tick starts every ``every_s`` seconds
     (as a router in window mode runs them; a tick that overruns its slot is followed at once).
-    Returns the longest tick that overlapped a swap call over the median of all ticks."""
+    Returns the longest tick that overlapped a swap call over the median of all ticks; with
+    ``steps`` (called once at the end: ``(name, start, end)`` spans in ``time.perf_counter``
+    that the swaps recorded, e.g. ``HotSwap.last_steps``), also per step name."""
     spans: list[tuple[float, float]] = []
     oks: list[bool] = []
     done = threading.Event()
@@ -210,7 +226,17 @@ def measure_swap_pause(router: Router, snapshot: Any, *, swap: Callable[[], Any]
         router.tick(snapshot)
         ticks.append((s, time.perf_counter()))
     th.join()
-    return _pause(ticks, spans, oks)
+    pause = _pause(ticks, spans, oks)
+    if steps is None:
+        return pause
+    names = dict.fromkeys(n for n, _, _ in steps())
+    by_step = {}
+    for name in names:
+        mine = [(a, b) for n, a, b in steps() if n == name]
+        d = np.array([(e - s) * 1e3 for s, e in ticks if any(s < b and e > a for a, b in mine)])
+        by_step[name] = {"n_ticks": len(d), "longest_ms": float(d.max()) if len(d) else float("nan"),
+                         "ratio": float(d.max()) / pause.median_ms if len(d) and pause.median_ms > 0 else float("nan")}
+    return replace(pause, by_step=by_step)
 
 
 def _pause(ticks: Sequence[tuple[float, float]], spans: Sequence[tuple[float, float]],

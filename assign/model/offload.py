@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,9 @@ class LoadWorker:
         self._proc: Any = None
         self._conn: Any = None
         self._stderr: Any = None
+        #: ``(step, start, end)`` (``time.perf_counter``) of the last load: "worker" (the child
+        #: loading; this process waits without the GIL) and "handover" (receiving and unpickling)
+        self.last_steps: list[tuple[str, float, float]] = []
 
     def start(self) -> LoadWorker:
         """Start the child now (it takes a few seconds to import), rather than at the first load."""
@@ -64,11 +68,14 @@ class LoadWorker:
         with self._lock:
             self._ensure()
             try:
+                t0 = time.perf_counter()
                 self._conn.send((str(p.resolve()), int(nthread), int(parallel_from)))
                 if not self._conn.poll(self.timeout_s):
                     self._stop()
                     raise ModelError(f"{p}: the load worker took over {self.timeout_s:g} s; stopped it")
+                t1 = time.perf_counter()
                 status, value = pickle.loads(self._conn.recv_bytes())
+                self.last_steps = [("worker", t0, t1), ("handover", t1, time.perf_counter())]
             except (EOFError, OSError) as err:
                 tail = self._stderr_tail()
                 code = self._stop()
