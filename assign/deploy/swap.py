@@ -87,9 +87,10 @@ class HotSwap:
     def load(self, target: str | Path | Scorer, *, canary: Any, version: str | None = None) -> SwapResult:
         """Swap ``target`` in if it loads, warms up and passes the canary; else keep the old one.
 
-        The cyclic garbage collector is paused for the load: decoding a model allocates hundreds
-        of thousands of short-lived objects (freed by reference counting), enough to set off full
-        collections that hold the GIL for tens of milliseconds in the middle of a running tick."""
+        The cyclic garbage collector is paused for the load: decoding a model in this process
+        (``isolate=False`` or a custom loader) allocates hundreds of thousands of short-lived
+        objects (freed by reference counting), enough to set off full collections that hold the
+        GIL for tens of milliseconds in the middle of a running tick."""
         with _collector_paused():
             return self._load(target, canary=canary, version=version)
 
