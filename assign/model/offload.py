@@ -8,7 +8,7 @@ the whole of a long C call (one ``json.loads`` of a booster holds it ~7 ms), to 
 Measured, that made the ticks overlapping a load up to 4x the median tick.
 
 :class:`LoadWorker` runs :meth:`ModelDir.load <assign.model.scorer.ModelDir.load>` in one
-long-lived child process (a fresh interpreter, ``python -m assign.model.offload``: no locks or
+long-lived child process (a fresh interpreter running :func:`serve_fd`: no locks or
 OpenMP pools inherited from a threaded parent, and the parent's ``__main__`` is not re-run; at
 a lower CPU priority, so on a busy machine the ticks come first) and sends the
 loaded model back pickled. A :class:`~assign.model.scorer.ModelDir` is plain arrays, boosters
@@ -103,7 +103,8 @@ class LoadWorker:
         root = str(Path(__file__).resolve().parents[2])  # the directory holding the assign package
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         self._stderr = tempfile.TemporaryFile()
-        self._proc = subprocess.Popen([sys.executable, "-m", "assign.model.offload", str(theirs.fileno())],
+        code = f"from assign.model.offload import serve_fd; serve_fd({theirs.fileno()})"
+        self._proc = subprocess.Popen([sys.executable, "-c", code],
                                       pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
                                       stdout=subprocess.DEVNULL, stderr=self._stderr, env=env)
         theirs.close()
@@ -170,5 +171,10 @@ def _pickled_error(err: Exception) -> bytes:
         return pickle.dumps(("error", ModelError(f"{type(err).__name__}: {err}")), protocol=pickle.HIGHEST_PROTOCOL)
 
 
-if __name__ == "__main__":  # the child: python -m assign.model.offload FD
-    _serve(Connection(int(sys.argv[1])))
+def serve_fd(fd: int) -> None:
+    """The child's entry point: serve loads on the connected socket ``fd`` until told to stop."""
+    _serve(Connection(fd))
+
+
+if __name__ == "__main__":  # python -m assign.model.offload FD: the same child, started by hand
+    serve_fd(int(sys.argv[1]))
