@@ -42,7 +42,7 @@ class LoadWorker:
 
     ``timeout_s``: the longest a load may take before the worker is killed and the load fails.
     The process starts at the first :meth:`load` (or :meth:`start`) and ends with :meth:`close`,
-    or with the parent (it is a daemon)."""
+    or when this process ends (the child sees its socket close)."""
 
     def __init__(self, *, timeout_s: float = 300.0) -> None:
         self.timeout_s = float(timeout_s)
