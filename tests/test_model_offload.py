@@ -93,9 +93,7 @@ def test_a_dead_or_stuck_worker_is_reported_then_replaced(model_dir, monkeypatch
         w.timeout_s = 1e-4  # stuck: stopped after the timeout
         with pytest.raises(ModelError, match="took over"):
             w.load(model_dir)
-        assert w._proc is None
-        w.timeout_s = 300.0
-        assert w.load(model_dir).packed is not None
+        assert w._proc is None  # a later load starts a new one, as above
 
 
 def test_hot_swap_through_the_worker(world, model_dir, tmp_path) -> None:
