@@ -1,4 +1,4 @@
-"""The pause a hot swap causes: ``python -m benchmarks.hot_swap [--quick] [--json OUT]``.
+"""The pause a hot swap causes: ``python -m benchmarks.hot_swap [--quick] [--repeat N] [--every-ms MS] [--json OUT]``.
 
 Two XGBoost models are trained on two histories of one synthetic centre and registered in a
 temporary directory registry. A :class:`~assign.router.Router` ticks a peak snapshot back to
@@ -7,7 +7,19 @@ canary tick, swap) between the two versions; :func:`assign.deploy.measure_swap_p
 reports the longest tick that overlapped a swap over the median tick (the living-centre
 benchmark's ``swap_pause_ms``; issue 10 asks for <= 2). ``baseline_without_load`` is the
 same measurement in the same run with "swaps" that only sleep as long as a load took: the
-ratio a busy machine gives with no swap at all.
+ratio a busy machine gives with no swap at all. ``routing_cpu_ms``: the CPU time each load
+took on the swapping thread of the routing process (``time.thread_time``; unlike the ratio,
+robust to a busy machine). ``by_step``: the longest tick overlapping each step of the loads
+(process loader: "worker", the child loading while this process only waits; "handover",
+receiving the model; "check", warm-up and canary tick; "load" spans worker and handover) over
+the median: which step the slow ticks overlap.
+
+The model directory is loaded in a :class:`~assign.model.offload.LoadWorker` process
+(``HotSwap``'s default). Added in the same run: ``thread_loader``, the same measurement with
+the load in the swapping thread (``HotSwap(isolate=False)``, the design before: the load's
+Python shares the GIL with the ticks), and ``cadence``: all three again with a tick starting
+every ``--every-ms`` ms (as a router in window mode runs them) rather than back to back.
+``--repeat N`` repeats every measurement on the same two models (``repeats``, ``spread``).
 """
 from __future__ import annotations
 
@@ -21,8 +33,44 @@ from pathlib import Path
 from benchmarks.tick_speed import peak_snapshot
 
 
-def run(*, quick: bool) -> dict:
-    from assign.deploy import HotSwap, measure_swap_pause, open_registry
+def _say(msg: str) -> None:
+    print(f"  {msg}", file=sys.stderr, flush=True)
+
+
+def _round_one(router, snap, canary, swaps, *, n_swaps: int, every_s: float) -> dict:
+    """One measurement per loader (process, thread) and the sleeping noise floor, at one cadence."""
+    from assign.deploy import measure_swap_pause
+
+    out = {}
+    for name, hs in swaps.items():
+        seq, loads, cpu, steps = iter(["v0002", "v0001"] * 50), [], [], []
+
+        def one(hs=hs, seq=seq, loads=loads, cpu=cpu, steps=steps) -> bool:
+            c = time.thread_time()
+            r = hs.load(next(seq), canary=canary)
+            cpu.append((time.thread_time() - c) * 1e3)
+            loads.append(r.load_ms)
+            steps.extend([*hs.last_steps, *(hs.worker.last_steps if hs.worker is not None else [])])
+            return r.ok
+
+        pause = measure_swap_pause(router, snap, swap=one, n_swaps=n_swaps, min_ticks=40, gap_s=0.2, every_s=every_s,
+                                   steps=lambda steps=steps: steps)
+        out[name] = {**pause.to_dict(), "load_ms": [round(x, 1) for x in loads],
+                     "routing_cpu_ms": [round(x, 1) for x in cpu]}
+        _say(f"{name:7s} loader, every {every_s * 1e3:g} ms: ratio {pause.ratio:.2f} "
+             f"(longest {pause.longest_during_swap_ms:.1f} / median {pause.median_ms:.1f} ms)")
+        if name != "process":
+            continue
+        mean_load_s = sum(loads) / len(loads) / 1e3
+        floor = measure_swap_pause(router, snap, swap=lambda s=mean_load_s: time.sleep(s) or True, n_swaps=n_swaps,
+                                   min_ticks=40, gap_s=0.2, every_s=every_s)
+        out["floor"] = floor.to_dict()
+        _say(f"sleeping \"swaps\", every {every_s * 1e3:g} ms: ratio {floor.ratio:.2f}")
+    return out
+
+
+def run(*, quick: bool, repeat: int = 1, every_ms: float = 100.0) -> dict:
+    from assign.deploy import HotSwap, open_registry
     from assign.model import TrainParams, train
     from assign.router import Router
     from assign.world.centre import generate_history, generate_world
@@ -32,43 +80,60 @@ def run(*, quick: bool) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         reg = open_registry(Path(tmp) / "reg")
         for seed in (1, 2):
-            print(f"  training model {seed} on {days} day(s) of a {n_agents}-agent centre...", file=sys.stderr,
-                  flush=True)
+            _say(f"training model {seed} on {days} day(s) of a {n_agents}-agent centre...")
             out = train(generate_history(world, days=days, seed=seed), out=Path(tmp) / f"m{seed}",
                         params=TrainParams(seed=seed)).out
             reg.register(out, note=f"history seed {seed}")
         snap = peak_snapshot(world, seed=3, n_contacts=n_contacts)
         canary = peak_snapshot(world, seed=4, n_contacts=20)
         router = Router(model_version="none")
-        swap = HotSwap(router, registry=reg)
-        assert swap.load("v0001", canary=canary).ok
-        seq = iter(["v0002", "v0001"] * 50)
-        loads = []
-
-        def one() -> bool:
-            r = swap.load(next(seq), canary=canary)
-            loads.append(r.load_ms)
-            return r.ok
-
+        swaps = {"process": HotSwap(router, registry=reg), "thread": HotSwap(router, registry=reg, isolate=False)}
+        for hs in swaps.values():  # starts the load worker, compiles: not part of any measurement
+            assert hs.load("v0001", canary=canary).ok
         n_swaps = 3 if quick else 8
-        print(f"  ticking {n_contacts} x {n_agents} while {n_swaps} swaps run...", file=sys.stderr, flush=True)
-        pause = measure_swap_pause(router, snap, swap=one, n_swaps=n_swaps, min_ticks=40, gap_s=0.2)
-        mean_load_s = sum(loads) / len(loads) / 1e3
-        print("  the same with swaps that only wait as long (the noise floor)...", file=sys.stderr, flush=True)
-        floor = measure_swap_pause(router, snap, swap=lambda: time.sleep(mean_load_s) or True, n_swaps=n_swaps,
-                                   min_ticks=40, gap_s=0.2)
-    return {"benchmark": "hot_swap", "quick": quick, "contacts": n_contacts, "agents": n_agents,
-            "swap_pause_ms": round(pause.ratio, 3), **pause.to_dict(),
-            "baseline_without_load": floor.to_dict(),
-            "load_ms": [round(x, 1) for x in loads], "machine": "see the report: timings are machine-dependent"}
+        rounds = []
+        for k in range(repeat):
+            _say(f"round {k + 1}/{repeat}: ticking {n_contacts} x {n_agents} while {n_swaps} swaps run...")
+            rounds.append({"back_to_back": _round_one(router, snap, canary, swaps, n_swaps=n_swaps, every_s=0.0),
+                           "cadence": _round_one(router, snap, canary, swaps, n_swaps=n_swaps,
+                                                 every_s=every_ms / 1e3)})
+        for hs in swaps.values():
+            hs.close()
+    return _report(rounds, quick=quick, n_contacts=n_contacts, n_agents=n_agents, every_ms=every_ms)
+
+
+def _report(rounds: list[dict], *, quick: bool, n_contacts: int, n_agents: int, every_ms: float) -> dict:
+    """The first round under the benchmark's original keys, the additions, and every round's ratios."""
+    first = rounds[0]["back_to_back"]
+    pause = {k: v for k, v in first["process"].items() if k not in ("load_ms", "routing_cpu_ms")}
+    cad = rounds[0]["cadence"]
+    res = {"benchmark": "hot_swap", "quick": quick, "contacts": n_contacts, "agents": n_agents,
+           "swap_pause_ms": pause["ratio"], **pause, "baseline_without_load": first["floor"],
+           "load_ms": first["process"]["load_ms"], "routing_cpu_ms": first["process"]["routing_cpu_ms"],
+           "machine": "see the report: timings are machine-dependent",
+           "loader": "process (LoadWorker)", "thread_loader": first["thread"],
+           "cadence": {"every_ms": every_ms, "swap_pause_ms": cad["process"]["ratio"], "process": cad["process"],
+                       "thread_loader": cad["thread"], "baseline_without_load": cad["floor"]}}
+    if len(rounds) > 1:
+        keys = {"swap_pause_ms": ("back_to_back", "process"), "baseline_without_load": ("back_to_back", "floor"),
+                "thread_loader": ("back_to_back", "thread"), "cadence_swap_pause_ms": ("cadence", "process"),
+                "cadence_baseline_without_load": ("cadence", "floor"), "cadence_thread_loader": ("cadence", "thread")}
+        res["repeats"] = [{k: r[a][b]["ratio"] for k, (a, b) in keys.items()} for r in rounds]
+        res["spread"] = {k: [min(x[k] for x in res["repeats"]), max(x[k] for x in res["repeats"])] for k in keys}
+    return res
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a smaller centre and fewer swaps (about a minute)")
+    ap.add_argument("--repeat", type=int, default=1, help="measure this many times on the same models [1]")
+    ap.add_argument("--every-ms", type=float, default=100.0,
+                    help="the tick cadence of the 'cadence' measurement, in ms [100]")
     ap.add_argument("--json", dest="json_out", help="write the results here")
     args = ap.parse_args(argv)
-    res = run(quick=args.quick)
+    if args.repeat < 1 or args.every_ms <= 0:
+        ap.error("--repeat must be >= 1 and --every-ms > 0")
+    res = run(quick=args.quick, repeat=args.repeat, every_ms=args.every_ms)
     text = json.dumps(res, indent=1)
     if args.json_out:
         Path(args.json_out).write_text(text + "\n")

@@ -153,10 +153,12 @@ def swap_pause(dw: DriftingWorld, *, registry: Path, n_contacts: int = 40) -> di
     from assign.deploy.registry import open_registry
     from assign.deploy.swap import HotSwap, measure_swap_pause
     from assign.learn import LearnScorer, LiveEstimates
+    from assign.model.offload import LoadWorker
     from assign.model.scorer import XGBScorer
     from assign.router import Router
 
     reg = open_registry(registry)
+    worker = LoadWorker()  # the hot swap's loads run in this process, not on the ticking one (docs/deploy.md)
     w = dw.base
     arrivals = w.sample_arrivals(rng=np.random.default_rng(0), start_s=9 * 3600.0, end_s=10 * 3600.0)
     from assign.schema import Snapshot
@@ -167,7 +169,7 @@ def swap_pause(dw: DriftingWorld, *, registry: Path, n_contacts: int = 40) -> di
                     languages=w.languages, styles=w.styles, contacts=contacts, agents=w.agents_block(), meta={})
     live = LiveEstimates(intents=w.intents)
     def load(p):
-        return XGBScorer.load(p, weights=resolution_weights(), nthread=1)
+        return XGBScorer.load(p, weights=resolution_weights(), nthread=1, worker=worker)
 
     router = Router(scorer=LearnScorer(live=live, base=load(reg.path("champion"))), live=live,
                     model_version=reg.resolve("champion"))
@@ -176,6 +178,7 @@ def swap_pause(dw: DriftingWorld, *, registry: Path, n_contacts: int = 40) -> di
     turn = iter(range(10**6))
     p = measure_swap_pause(router, snap, swap=lambda: hs.load(versions[next(turn) % len(versions)], canary=snap),
                            n_swaps=6, min_ticks=60)
+    worker.close()
     return p.to_dict()
 
 

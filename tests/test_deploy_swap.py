@@ -129,3 +129,36 @@ def test_a_load_pauses_the_cyclic_collector_and_restores_its_state():
         assert gc.isenabled() is start
     gc.enable()
     assert seen == [False, False]
+
+
+def test_swap_pause_at_a_tick_cadence_spaces_the_ticks(monkeypatch) -> None:
+    import assign.deploy.swap as swap_mod
+
+    router = Router(scorer=Const(1), model_version="v1")
+    seen = []
+    real = swap_mod._pause
+    monkeypatch.setattr(swap_mod, "_pause", lambda ticks, spans, oks: seen.append(list(ticks)) or real(ticks, spans,
+                                                                                                       oks))
+    pause = measure_swap_pause(router, SNAP, swap=lambda: time.sleep(0.05) or True, n_swaps=2, min_ticks=8,
+                               gap_s=0.01, every_s=0.03)
+    starts = np.array([s for s, _ in seen[0]])
+    assert pause.n_ticks >= 8 and pause.n_during_swap >= 1
+    assert starts[-1] - starts[0] >= 0.03 * (len(starts) - 2)  # never ahead of the cadence (bar the first slot)
+
+
+def test_swap_pause_by_step_splits_the_overlapping_ticks() -> None:
+    router = Router(scorer=Const(1), model_version="v1")
+    marks = []
+
+    def swap() -> bool:
+        a = time.perf_counter()
+        time.sleep(0.03)
+        b = time.perf_counter()
+        time.sleep(0.03)
+        marks.extend([("first", a, b), ("second", b, time.perf_counter())])
+        return True
+
+    p = measure_swap_pause(router, SNAP, swap=swap, n_swaps=2, min_ticks=10, gap_s=0.01, steps=lambda: marks)
+    assert set(p.by_step) == {"first", "second"} and p.to_dict()["by_step"]["first"]["n_ticks"] >= 1
+    assert max(s["longest_ms"] for s in p.by_step.values()) <= p.longest_during_swap_ms
+    assert "by_step" not in measure_swap_pause(router, SNAP, swap=lambda: True, n_swaps=1, min_ticks=3).to_dict()

@@ -222,3 +222,22 @@ def test_customer_segment_bounds_match_the_mapping() -> None:
     assert times[slice(*seg["b"])].tolist() == [2.0, 5.0, 7.0]
     _, empty = _times_by_customer(df.head(0))
     assert [tuple(x.tolist()) for x in empty.bounds(["a", None])] == [(0, -1), (0, -1)]
+
+
+def test_customer_segments_with_awkward_ids_match_a_dict() -> None:
+    """Ids that fixed-width bytes could confuse: a prefix of another, trailing NUL, non-ASCII,
+    a query longer than every key, an empty id."""
+    from assign.features.build import _times_by_customer
+
+    ids = ["a", "ab", "a\x00", "\x00", "", "é", "ée", "b" * 3, "z"]
+    df = pd.DataFrame({"customer_id": ids * 2, "t": np.arange(2 * len(ids), dtype=float)})
+    times, seg = _times_by_customer(df)
+    assert len(seg) == len(ids) and set(seg) == set(ids)
+    for k in ids:
+        assert times[slice(*seg[k])].tolist() == [float(ids.index(k)), float(ids.index(k) + len(ids))]
+    queries = ids + ["a\x00\x00", "b" * 50, "é\x00", None, "zz"]
+    lo, hi = seg.bounds(queries)
+    want = [seg[k] for k in ids] + [(0, 0), (0, 0), (0, 0), (-1, -1), (0, 0)]
+    assert list(zip(lo.tolist(), hi.tolist())) == want
+    with pytest.raises(KeyError):
+        seg["a\x00\x00"]

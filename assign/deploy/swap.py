@@ -1,7 +1,9 @@
 """A safe hot swap of the model in a running :class:`~assign.router.Router`.
 
 ``HotSwap(router).load(target, canary=snapshot)``: load the new version (a registry alias or
-version, a model directory, or a ready :class:`~assign.scorer.Scorer`), warm it up
+version, a model directory, or a ready :class:`~assign.scorer.Scorer`; a model directory is
+loaded in a separate process, :class:`~assign.model.offload.LoadWorker`, so that the load's
+~0.4 s of Python does not hold the GIL the ticks need), warm it up
 (``Scorer.warm_up``: numba compiles here, never in a tick) and validate it on the canary
 snapshot off the tick path: a tick with the new scorer must run without a scorer fallback and
 every score it produced must be finite. Only then :meth:`Router.swap` replaces the scorer and
@@ -15,11 +17,14 @@ that overlapped a swap over the median tick (the living-centre benchmark's ``swa
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,22 +57,40 @@ class HotSwap:
     """Loads, warms up, validates and swaps model versions into ``router`` (module doc).
 
     ``registry`` resolves aliases (``"champion"``) and version ids; ``loader(path) -> Scorer``
-    loads a model directory (default :meth:`XGBScorer.load`); ``wrap(scorer) -> Scorer``
-    wraps what was loaded (e.g. in a learning scorer) before the checks.
+    loads a model directory (default :meth:`XGBScorer.load`, in :attr:`worker`, a
+    :class:`~assign.model.offload.LoadWorker` process started at the first load, when
+    ``isolate`` (on POSIX); in the calling thread when not: the ticks then share the GIL with the load);
+    ``wrap(scorer) -> Scorer`` wraps what was loaded (e.g. in a learning scorer) before the
+    checks. A custom ``loader`` can use a worker too: ``XGBScorer.load(path, worker=...)``.
+    :meth:`close` stops the worker (so does the end of the process).
     """
 
     def __init__(self, router: Router, *, registry: Any = None, loader: Callable[[Path], Scorer] | None = None,
-                 wrap: Callable[[Scorer], Scorer] | None = None) -> None:
+                 wrap: Callable[[Scorer], Scorer] | None = None, isolate: bool = True) -> None:
+        from assign.model.offload import LoadWorker
+
         self.router, self.registry, self.wrap = router, registry, wrap
-        self.loader = loader if loader is not None else _load_xgb
+        self.worker = LoadWorker() if isolate and loader is None and os.name == "posix" else None  # fd passing
+        if self.worker is not None:
+            weakref.finalize(self, self.worker.close)
+        self.loader = loader if loader is not None else functools.partial(_load_xgb, worker=self.worker)
         self._lock = threading.Lock()  # one load at a time; ticks never wait on it
+        #: ``(step, start, end)`` (``time.perf_counter``) of the last load: "load" (resolve and load,
+        #: the worker's own steps in ``worker.last_steps``) and "check" (wrap, warm-up, canary, swap)
+        self.last_steps: list[tuple[str, float, float]] = []
+
+    def close(self) -> None:
+        """Stop the load worker, if any (a later load starts it again)."""
+        if self.worker is not None:
+            self.worker.close()
 
     def load(self, target: str | Path | Scorer, *, canary: Any, version: str | None = None) -> SwapResult:
         """Swap ``target`` in if it loads, warms up and passes the canary; else keep the old one.
 
-        The cyclic garbage collector is paused for the load: decoding a model allocates hundreds
-        of thousands of short-lived objects (freed by reference counting), enough to set off full
-        collections that hold the GIL for tens of milliseconds in the middle of a running tick."""
+        The cyclic garbage collector is paused for the load: decoding a model in this process
+        (``isolate=False`` or a custom loader) allocates hundreds of thousands of short-lived
+        objects (freed by reference counting), enough to set off full collections that hold the
+        GIL for tens of milliseconds in the middle of a running tick."""
         with _collector_paused():
             return self._load(target, canary=canary, version=version)
 
@@ -79,6 +102,8 @@ class HotSwap:
                 scorer, name = self._resolve(target, version)
             except Exception as err:
                 return self._kept(previous, str(target), f"cannot resolve: {type(err).__name__}: {err}", t0)
+            t1 = time.perf_counter()
+            self.last_steps = [("load", t0, t1)]
             try:
                 if self.wrap is not None:
                     scorer = self.wrap(scorer)
@@ -89,6 +114,7 @@ class HotSwap:
             if problems:
                 return self._kept(previous, name, "canary failed: " + "; ".join(problems), t0)
             self.router.swap(scorer, model_version=name)
+            self.last_steps.append(("check", t1, time.perf_counter()))
             return SwapResult(ok=True, version=name, requested=name, previous=previous, reason="swapped",
                               load_ms=(time.perf_counter() - t0) * 1e3)
 
@@ -120,10 +146,10 @@ def _collector_paused():
             gc.enable()
 
 
-def _load_xgb(path: Path) -> Scorer:
+def _load_xgb(path: Path, *, worker: Any = None) -> Scorer:
     from assign.model.scorer import XGBScorer
 
-    return XGBScorer.load(path)
+    return XGBScorer.load(path, worker=worker)
 
 
 def canary_problems(router: Router, scorer: Scorer, version: str, canary: Any) -> list[str]:
@@ -144,7 +170,9 @@ def canary_problems(router: Router, scorer: Scorer, version: str, canary: Any) -
 
 @dataclass(frozen=True, kw_only=True)
 class SwapPause:
-    """Tick times while swaps ran: the longest tick overlapping a swap over the median tick."""
+    """Tick times while swaps ran: the longest tick overlapping a swap over the median tick.
+    ``by_step``: the same per named step of the swaps (when ``measure_swap_pause`` got ``steps``):
+    which part of a load the slow ticks overlap."""
 
     longest_during_swap_ms: float
     median_ms: float
@@ -153,16 +181,26 @@ class SwapPause:
     n_during_swap: int
     n_swaps: int
     swaps_ok: int
+    by_step: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+        out = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items() if k != "by_step"}
+        if self.by_step:
+            out["by_step"] = {k: {a: (round(b, 4) if isinstance(b, float) else b) for a, b in v.items()}
+                              for k, v in self.by_step.items()}
+        return out
 
 
 def measure_swap_pause(router: Router, snapshot: Any, *, swap: Callable[[], Any], n_swaps: int = 3,
-                       min_ticks: int = 30, gap_s: float = 0.05) -> SwapPause:
-    """Tick ``snapshot`` back to back on this thread while another thread calls ``swap()``
-    ``n_swaps`` times (``gap_s`` apart); at least ``min_ticks`` ticks. Returns the longest
-    tick that overlapped a swap call over the median of all ticks."""
+                       min_ticks: int = 30, gap_s: float = 0.05, every_s: float = 0.0,
+                       steps: Callable[[], Sequence[tuple[str, float, float]]] | None = None) -> SwapPause:
+    """Tick ``snapshot`` on this thread while another thread calls ``swap()`` ``n_swaps`` times
+    (``gap_s`` apart); at least ``min_ticks`` ticks. ``every_s`` 0: ticks back to back (the
+    worst case: no idle time left for a load); > 0: a tick starts every ``every_s`` seconds
+    (as a router in window mode runs them; a tick that overruns its slot is followed at once).
+    Returns the longest tick that overlapped a swap call over the median of all ticks; with
+    ``steps`` (called once at the end: ``(name, start, end)`` spans in ``time.perf_counter``
+    that the swaps recorded, e.g. ``HotSwap.last_steps``), also per step name."""
     spans: list[tuple[float, float]] = []
     oks: list[bool] = []
     done = threading.Event()
@@ -180,12 +218,26 @@ def measure_swap_pause(router: Router, snapshot: Any, *, swap: Callable[[], Any]
         router.tick(snapshot)
     th = threading.Thread(target=swapper, daemon=True)
     th.start()
+    next_at = time.perf_counter()
     while not done.is_set() or len(ticks) < min_ticks:
+        if every_s > 0:
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+            next_at = max(next_at + every_s, time.perf_counter())
         s = time.perf_counter()
         router.tick(snapshot)
         ticks.append((s, time.perf_counter()))
     th.join()
-    return _pause(ticks, spans, oks)
+    pause = _pause(ticks, spans, oks)
+    if steps is None:
+        return pause
+    names = dict.fromkeys(n for n, _, _ in steps())
+    by_step = {}
+    for name in names:
+        mine = [(a, b) for n, a, b in steps() if n == name]
+        d = np.array([(e - s) * 1e3 for s, e in ticks if any(s < b and e > a for a, b in mine)])
+        by_step[name] = {"n_ticks": len(d), "longest_ms": float(d.max()) if len(d) else float("nan"),
+                         "ratio": float(d.max()) / pause.median_ms if len(d) and pause.median_ms > 0 else float("nan")}
+    return replace(pause, by_step=by_step)
 
 
 def _pause(ticks: Sequence[tuple[float, float]], spans: Sequence[tuple[float, float]],

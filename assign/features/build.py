@@ -163,36 +163,62 @@ def history_features(history: pd.DataFrame, spec: FeatureSpec) -> TrainingFeatur
 class CustomerSegments(Mapping):
     """Customer id (text) -> ``(start, end)`` of its arrivals in the sorted times array.
 
-    Held as one id -> segment-number dict plus two int arrays rather than a dict of tuples:
-    a model load (and so a hot swap, issue 10) then creates no ~100k GC-tracked tuples, whose
-    allocation set off full garbage collections that held the GIL for tens of ms and stalled
-    the ticks running alongside."""
+    Arrays only, no Python object per customer: the ids as sorted UTF-8 bytes (each with a
+    ``0x01`` terminator, so that numpy's fixed-width bytes, which drop trailing NULs, keep
+    every id distinct) and two int arrays. A model load then creates no ~100k dict entries
+    (their allocation set off full garbage collections that held the GIL for tens of ms
+    and stalled the ticks running alongside), and a loaded model crosses from a loader
+    process (:mod:`assign.model.offload`) as a few buffers that unpickle in a memcpy, with
+    nothing to rebuild on the ticking process (issue 10). A tick looks its few hundred ids
+    up with one binary search."""
 
-    def __init__(self, *, keys, starts: np.ndarray, ends: np.ndarray, chunk: int = 8192) -> None:
-        self._code: dict[str, int] = {}
-        for i in range(0, len(keys), chunk):  # in chunks: a running tick gets the GIL in between
-            self._code.update(zip([str(k) for k in keys[i:i + chunk].tolist()], range(i, i + chunk)))
-        self.starts, self.ends = np.asarray(starts, np.int64), np.asarray(ends, np.int64)
+    def __init__(self, *, keys, starts: np.ndarray, ends: np.ndarray) -> None:
+        enc = _encode_ids(keys)
+        order = np.argsort(enc, kind="stable")
+        self._keys = enc[order]
+        self.starts, self.ends = np.asarray(starts, np.int64)[order], np.asarray(ends, np.int64)[order]
+
+    def codes(self, ids) -> np.ndarray:
+        """Per id its row in :attr:`starts` / :attr:`ends`; -2 for no id (None), -1 for an unknown one."""
+        ids = list(ids)
+        out = np.full(len(ids), -1, np.int64)
+        given = [k for k, i in enumerate(ids) if i is not None]
+        out[[k for k, i in enumerate(ids) if i is None]] = -2
+        if not given or not len(self._keys):
+            return out
+        q = _encode_ids([ids[k] for k in given])
+        fits = np.char.str_len(q) <= self._keys.dtype.itemsize  # a longer id is no key: never truncate it
+        qf = q[fits].astype(self._keys.dtype)
+        pos = np.minimum(np.searchsorted(self._keys, qf), len(self._keys) - 1)
+        out[np.asarray(given, np.int64)[fits]] = np.where(self._keys[pos] == qf, pos, -1)
+        return out
 
     def __getitem__(self, key: str) -> tuple[int, int]:
-        k = self._code[key]
+        k = int(self.codes([key])[0])
+        if k < 0:
+            raise KeyError(key)
         return int(self.starts[k]), int(self.ends[k])
 
     def __iter__(self):
-        return iter(self._code)
+        return (k[:-1].decode() for k in self._keys.tolist())
 
     def __len__(self) -> int:
-        return len(self._code)
+        return len(self._keys)
 
     def bounds(self, customer_ids) -> tuple[np.ndarray, np.ndarray]:
         """Per id: ``(lo, hi)``; ``(-1, -1)`` for no id (None), ``(0, 0)`` for an unknown one."""
-        get = self._code.get
-        k = np.fromiter((-2 if cid is None else get(str(cid), -1) for cid in customer_ids), dtype=np.int64)
+        k = self.codes(customer_ids)
         known, none = k >= 0, k == -2
         lo, hi = np.zeros(len(k), np.int64), np.zeros(len(k), np.int64)
         lo[known], hi[known] = self.starts[k[known]], self.ends[k[known]]
         lo[none], hi[none] = -1, -1
         return lo, hi
+
+
+def _encode_ids(ids) -> np.ndarray:
+    """Ids as text -> fixed-width UTF-8 bytes, each ending in ``0x01`` (see :class:`CustomerSegments`)."""
+    enc = [str(i).encode() + b"\x01" for i in ids]
+    return np.array(enc, dtype="S") if enc else np.zeros(0, "S1")
 
 
 def _times_by_customer(customer_times: pd.DataFrame) -> tuple[np.ndarray, CustomerSegments]:
@@ -212,6 +238,29 @@ def _times_by_customer(customer_times: pd.DataFrame) -> tuple[np.ndarray, Custom
     starts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1])))
     ends = np.append(starts[1:], len(codes))
     return t, CustomerSegments(keys=pd.Index(uniques).take(codes[starts]), starts=starts, ends=ends)
+
+
+@dataclass(frozen=True, eq=False)
+class CustomerTimes:
+    """The customers' recent arrivals as a tick reads them: ``times`` (each customer's arrivals
+    sorted, one customer after another) and ``segments`` (customer id -> its slice). Arrays
+    only (see :class:`CustomerSegments`)."""
+
+    times: np.ndarray
+    segments: CustomerSegments
+
+    @classmethod
+    def from_frame(cls, customer_times: pd.DataFrame) -> CustomerTimes:
+        """From ``customer_id``, ``t`` rows (``TrainingFeatures.customer_times``, customers.parquet)."""
+        times, segments = _times_by_customer(customer_times)
+        return cls(times=times, segments=segments)
+
+    def frame(self) -> pd.DataFrame:
+        """Back to ``customer_id``, ``t`` rows, grouped by customer (for references and reports)."""
+        seg = self.segments
+        order = np.argsort(seg.starts, kind="stable")
+        ids = np.array(list(seg), dtype=object)[order]
+        return pd.DataFrame({"customer_id": np.repeat(ids, (seg.ends - seg.starts)[order]), "t": self.times})
 
 
 @njit(cache=True)
@@ -237,12 +286,14 @@ class TickFeaturizer:
     the agent state's features are computed once for every known agent at construction and
     the customers' recent arrivals are one sorted array with a segment per customer."""
 
-    def __init__(self, *, spec: FeatureSpec, state: AgentState, customer_times: pd.DataFrame) -> None:
+    def __init__(self, *, spec: FeatureSpec, state: AgentState,
+                 customer_times: pd.DataFrame | CustomerTimes) -> None:
         self.spec = spec
         self.state = state
         self._agent_code = {a: k for k, a in enumerate(state.agent_ids)}
         self._intent_code = {k: n for n, k in enumerate(spec.intents)}
-        self._cust_times, self._cust_seg = _times_by_customer(customer_times)
+        ct = customer_times if isinstance(customer_times, CustomerTimes) else CustomerTimes.from_frame(customer_times)
+        self._cust_times, self._cust_seg = ct.times, ct.segments
         codes = np.arange(-1, len(state.agent_ids), dtype=np.int64)  # row 0: an unknown agent
         self._agent_table = state.agent_features(codes, prior_rate=spec.prior_rate, prior_csat=spec.prior_csat,
                                                  m=spec.smoothing)

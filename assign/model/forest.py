@@ -43,6 +43,11 @@ def _predict(X, roots, left, right, feat, thresh, default_left, value, bias, out
         out[i] = acc + bias
 
 
+def booster_learner(booster) -> dict:
+    """The ``learner`` object of ``booster``'s JSON model (trees, objective, base score)."""
+    return json.loads(booster.save_raw("json"))["learner"]
+
+
 @dataclass(frozen=True, eq=False)
 class Forest:
     """Flattened trees of one booster (node ids global across trees)."""
@@ -76,10 +81,11 @@ class Forest:
         return 1.0 / (1.0 + np.exp(-m)) if self.logistic else m
 
 
-def forest_from_booster(booster, *, n_features: int) -> Forest:
-    """Flatten ``booster`` (all its trees; slice it to the best iteration first)."""
-    model = json.loads(booster.save_raw("json"))
-    learner = model["learner"]
+def forest_from_booster(booster, *, n_features: int, learner: dict | None = None) -> Forest:
+    """Flatten ``booster`` (all its trees; slice it to the best iteration first). ``learner``:
+    its parsed JSON ``learner`` object when the caller has it (parsed once per load)."""
+    if learner is None:
+        learner = booster_learner(booster)
     objective = learner["objective"]["name"]
     gb = learner["gradient_booster"]
     if gb.get("name", "gbtree") != "gbtree":

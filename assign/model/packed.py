@@ -157,12 +157,15 @@ def _fill(tree: dict, depth: int, feat, thresh, nan_left, leaf) -> None:
         stack.append((rc[node], 2 * pos + 2, level + 1))
 
 
-def pack_boosters(boosters: dict, *, n_features: int) -> PackedForest:
+def pack_boosters(boosters: dict, *, n_features: int, learners: dict | None = None) -> PackedForest:
     """Pack ``boosters`` (target name -> xgboost Booster, gbtree, numeric splits) into one forest.
-    Raises :class:`ModelError` for what it cannot pack (callers keep xgboost then)."""
-    names, trees_of, logistic, learners = tuple(boosters), {}, [], []
+    ``learners``: target name -> the booster's parsed JSON ``learner`` object, when the caller
+    has them (a model load parses each booster once). Raises :class:`ModelError` for what it
+    cannot pack (callers keep xgboost then)."""
+    names, trees_of, logistic, learners_in = tuple(boosters), {}, [], learners or {}
+    learners = []
     for name, b in boosters.items():
-        learner = json.loads(b.save_raw("json"))["learner"]
+        learner = learners_in[name] if name in learners_in else json.loads(b.save_raw("json"))["learner"]
         gb = learner["gradient_booster"]
         if gb.get("name", "gbtree") != "gbtree":
             raise ModelError(f"{name}: only gbtree boosters can be packed, got {gb.get('name')!r}")

@@ -7,9 +7,9 @@ minute of agent time 0.02 units, a fully satisfied customer 0.2 units over an un
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 
 from assign.errors import ModelError
-from assign.features.build import TickFeaturizer, history_features
+from assign.features.build import CustomerTimes, TickFeaturizer, history_features
 from assign.features.rolling import AgentState
 from assign.features.spec import FeatureSpec
 from assign.history import conform_history, has_truth
-from assign.model.forest import Forest, forest_from_booster
+from assign.model.forest import Forest, booster_learner, forest_from_booster
+from assign.model.offload import LoadWorker
 from assign.model.packed import PackedForest, pack_boosters
 from assign.model.prior import PriorFit, fit_prior
 from assign.model.train import TARGETS, eval_target
@@ -54,16 +55,16 @@ class ValueWeights:
 
 @dataclass(frozen=True, eq=False)
 class ModelDir:
-    """A loaded model directory: spec, boosters, their flattened forests, agent state."""
+    """A loaded model directory: spec, boosters, their packed forest, agent state, the
+    customers' recent arrivals. Plain arrays and boosters: it pickles into a few buffers, so
+    a loader process can hand it over (:mod:`assign.model.offload`)."""
 
     path: Path
     spec: FeatureSpec
     metadata: dict[str, Any]
     boosters: dict[str, Any]          # prediction with ``nthread`` threads
-    boosters_serial: dict[str, Any]   # the same models with one thread, for small batches
-    forests: dict[str, Forest]
     state: AgentState
-    customer_times: pd.DataFrame
+    customers: CustomerTimes
     parallel_from: int = 32768
     packed: PackedForest | None = None  # every target in one numba forest; None: xgboost only
 
@@ -74,41 +75,62 @@ class ModelDir:
         more than it saves on small batches and stalls badly on a busy machine."""
         import xgboost as xgb
 
-        p = Path(path)
-        need = ["metadata.json", "features.json", "state.npz", "customers.parquet"]
-        missing = [f for f in need if not (p / f).is_file()]
-        if missing:
-            raise ModelError(f"{p}: not a model directory (missing {', '.join(missing)})")
+        p = require_model_files(path)
         meta = _metadata(p)
         _check_digests(p, meta)
         spec = _guard(p / "features.json", lambda: FeatureSpec.load(p / "features.json"))
         spec.check_current()
-        boosters, serial, forests = {}, {}, {}
+        boosters, learners = {}, {}
         for n in meta["targets"]:
             f = p / "models" / f"{n}.json"
             b = _guard(f, lambda f=f: _booster(xgb, f))
             if b.feature_names is not None and tuple(b.feature_names) != tuple(spec.names):
                 raise ModelError(f"{f}: booster feature names differ from features.json")
-            objective = json.loads(b.save_config())["learner"]["objective"]["name"]
+            learners[n] = learner = _guard(f, lambda b=b: booster_learner(b))  # parsed once, for packing too
+            objective = learner["objective"]["name"]
             if objective != meta["objectives"].get(n):
                 raise ModelError(f"{f}: booster objective {objective!r} is not the {meta['objectives'].get(n)!r} "
                                  f"recorded for target {n!r} at training")
             b.set_param({"nthread": nthread})
             boosters[n] = b
-            one = b.copy()
-            one.set_param({"nthread": 1})
-            serial[n] = one
-            forests[n] = forest_from_booster(b, n_features=len(spec.names))
         if not boosters:
             raise ModelError(f"{p}: the model directory holds no trained target")
         try:
-            packed = pack_boosters(serial, n_features=len(spec.names))
+            packed = pack_boosters(boosters, n_features=len(spec.names), learners=learners)
         except ModelError:
             packed = None  # trees the packed layout cannot hold: xgboost serves
         state = _guard(p / "state.npz", lambda: AgentState.load(p / "state.npz"))
-        customers = _guard(p / "customers.parquet", lambda: pd.read_parquet(p / "customers.parquet"))
-        return cls(path=p, spec=spec, metadata=meta, boosters=boosters, boosters_serial=serial, forests=forests,
-                   state=state, customer_times=customers, parallel_from=int(parallel_from), packed=packed)
+        customers = _guard(p / "customers.parquet",
+                           lambda: CustomerTimes.from_frame(pd.read_parquet(p / "customers.parquet")))
+        return cls(path=p, spec=spec, metadata=meta, boosters=boosters, state=state,
+                   customers=customers, parallel_from=int(parallel_from), packed=packed)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without what is built on first use (serial boosters, numba forests): a model
+        crossing from a loader process carries the least."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("boosters_serial", "forests")}
+
+    @cached_property
+    def boosters_serial(self) -> dict[str, Any]:
+        """The same boosters with one thread, for small batches when there is no packed forest
+        (made on first use: warm-up, off the tick path; a loaded model crossing from a loader
+        process does not carry them)."""
+        serial = {}
+        for n, b in self.boosters.items():
+            serial[n] = one = b.copy()
+            one.set_param({"nthread": 1})
+        return serial
+
+    @cached_property
+    def forests(self) -> dict[str, Forest]:
+        """Per target, the booster's trees flattened for the ``numba`` backend (built on first
+        use: the tick path serves from ``packed`` or xgboost, so a load does not pay for them)."""
+        return {n: forest_from_booster(b, n_features=len(self.spec.names)) for n, b in self.boosters.items()}
+
+    @property
+    def customer_times(self) -> pd.DataFrame:
+        """The customers' recent arrivals as ``customer_id``, ``t`` rows (customers.parquet's content)."""
+        return self.customers.frame()
 
     def predict_matrix(self, X: np.ndarray, *, backend: str = "auto") -> dict[str, np.ndarray]:
         """Per-target predictions (output scale). ``backend``: "packed" (every target in one
@@ -133,6 +155,16 @@ class ModelDir:
     def predict_frame(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """Predict a feature frame after checking names, order and dtypes against the spec."""
         return self.predict_matrix(self.spec.check_frame(frame))
+
+
+def require_model_files(path: str | Path) -> Path:
+    """``path`` as a Path, or :class:`ModelError` when it lacks a model directory's files."""
+    p = Path(path)
+    need = ["metadata.json", "features.json", "state.npz", "customers.parquet"]
+    missing = [f for f in need if not (p / f).is_file()]
+    if missing:
+        raise ModelError(f"{p}: not a model directory (missing {', '.join(missing)})")
+    return p
 
 
 def _guard(path: Path, load):
@@ -201,14 +233,16 @@ class XGBScorer(Scorer):
 
     def __post_init__(self) -> None:
         self._feat = TickFeaturizer(spec=self.model.spec, state=self.model.state,
-                                    customer_times=self.model.customer_times)
+                                    customer_times=self.model.customers)
 
     @classmethod
     def load(cls, path: str | Path, *, weights: ValueWeights | None = None, nthread: int = 2,
-             parallel_from: int = 32768) -> XGBScorer:
-        """Load a model dir (see :meth:`ModelDir.load` for the threading)."""
-        return cls(model=ModelDir.load(path, nthread=nthread, parallel_from=parallel_from),
-                   weights=weights or ValueWeights(), prior_fit=PriorFit.load(path))
+             parallel_from: int = 32768, worker: LoadWorker | None = None) -> XGBScorer:
+        """Load a model dir (see :meth:`ModelDir.load` for the threading); with ``worker``, the
+        heavy part runs in that process (:mod:`assign.model.offload`: for a running router)."""
+        model = (ModelDir.load(path, nthread=nthread, parallel_from=parallel_from) if worker is None
+                 else worker.load(path, nthread=nthread, parallel_from=parallel_from))
+        return cls(model=model, weights=weights or ValueWeights(), prior_fit=PriorFit.load(path))
 
     def fit_prior(self, snapshot: Snapshot, *, n_pairs: int = 4096, seed: int = 0) -> PriorFit:
         """Fit (and keep) the retrieval prior on a sample of ``snapshot``'s pairs; ``prior_fit.save``
