@@ -55,7 +55,13 @@ class LoopConfig:
     label_delay_s: float = 6 * 3600.0
     csat_delay_s: float = 3600.0
     observe_every_s: float = 3600.0
-    rule: Any = None          # assign.deploy.retrain.PromotionRule; None: its defaults
+    live_half_life_days: float = 30.0  # memory of the live agent estimates (assign.learn.live)
+    #: A check with a counted alarm starts one retrain at once (it replaces a scheduled one
+    #: due at the same moment) on a short, recent window: ``alarm_window_days``, half-life
+    #: ``alarm_half_life_days``; None: alarms start nothing.
+    alarm_window_days: float | None = 7.0
+    alarm_half_life_days: float = 1.0
+    rule: Any = None          # assign.deploy.retrain.PromotionRule; None: loop_rule()
     monitor: Any = None       # assign.deploy.monitor.MonitorConfig; None: loop_monitor_config
     train_params: Any = None  # assign.model.TrainParams; None: loop_train_params
     seed: int = 0
@@ -78,6 +84,16 @@ def loop_monitor_config(*, label_delay_s: float):
     from assign.deploy.monitor import DEFAULT_EXCLUDE, MonitorConfig
 
     return MonitorConfig(label_delay_s=label_delay_s, exclude=(*DEFAULT_EXCLUDE, *ROUTED_FEATURES))
+
+
+def loop_rule():
+    """The loop's promotion rule: the defaults, evaluated on the last day of matured rows
+    (``eval_days=1``) rather than the window's newest 20%, so that a challenger's training
+    rows reach to about a day (plus the label delay) before the cut-off, not a fifth of the
+    window (5.6 days of a 28-day window) before it."""
+    from assign.deploy.retrain import PromotionRule
+
+    return PromotionRule(eval_days=1.0)
 
 
 def loop_train_params(*, seed: int = 0):
@@ -107,7 +123,7 @@ class LoopPolicy(LearnPolicy):
         cfg = config or LoopConfig()
         super().__init__(name=name, explore=explore if explore is not None else Explore(),
                          label_delay_s=cfg.label_delay_s, csat_delay_s=cfg.csat_delay_s,
-                         observe_every_s=cfg.observe_every_s)
+                         observe_every_s=cfg.observe_every_s, half_life_days=cfg.live_half_life_days)
         self.cfg, self.registry_src, self.workdir = cfg, Path(registry), Path(workdir)
         self.pre_history = conform_history(pre_history)
         self.record = None if record is None else Path(record)
@@ -154,11 +170,15 @@ class LoopPolicy(LearnPolicy):
         due_m, due_r = view.t >= self._next_monitor, view.t >= self._next_retrain
         if due_m or due_r:
             self._outcomes(view)
+        alarms: list[str] = []
         if due_m:
             self._next_monitor = (np.floor(view.t / self.cfg.monitor_every_s) + 1) * self.cfg.monitor_every_s
-            self._check(view.t)
+            alarms = self._check(view.t)
         if due_r:
             self._next_retrain = (np.floor(view.t / self.cfg.retrain_every_s) + 1) * self.cfg.retrain_every_s
+        if alarms and self.cfg.alarm_window_days is not None:
+            self._retrain(view, alarms=alarms)
+        elif due_r:
             self._retrain(view)
         ci, ai = super().assign(view)
         if len(ci):
@@ -168,14 +188,20 @@ class LoopPolicy(LearnPolicy):
             self._log += [(view.t, c, a, float(b)) for c, a, b in zip(ci.tolist(), ai.tolist(), before.tolist())]
         return ci, ai
 
-    def _retrain(self, view: View) -> None:
+    def _retrain(self, view: View, *, alarms: list[str] | None = None) -> None:
+        """One retrain at the simulated now: the scheduled one, or (``alarms``: the counted
+        alarms of the check just made) the short-window one an alarm starts."""
         from assign.deploy.retrain import retrain
 
         cfg = self.cfg
         now = self._at(view.t)
         hist = pd.concat([self.pre_history, self._own_history(upto=view.t)], ignore_index=True)
-        d = retrain(hist, registry=self.reg, cutoff=now, window_days=cfg.window_days,
-                    half_life_days=cfg.half_life_days, rule=cfg.rule, seed=cfg.seed, params=self._params(),
+        if alarms:
+            window, half_life, trigger = cfg.alarm_window_days, cfg.alarm_half_life_days, "alarm: " + ", ".join(alarms)
+        else:
+            window, half_life, trigger = cfg.window_days, cfg.half_life_days, "schedule"
+        d = retrain(hist, registry=self.reg, cutoff=now, window_days=window, half_life_days=half_life,
+                    rule=cfg.rule or loop_rule(), seed=cfg.seed, params=self._params(), trigger=trigger,
                     resolution_delay_h=cfg.label_delay_s / 3600.0, csat_delay_h=cfg.csat_delay_s / 3600.0, at=now)
         self._event("retrain", view.t, **d.to_dict())
         if d.promoted:
@@ -186,8 +212,9 @@ class LoopPolicy(LearnPolicy):
             if res.ok:
                 self._reference = self._rows_of(hist, d.version, decision=d)
 
-    def _check(self, t: float) -> None:
-        """Monitor the last window of traffic against the champion's reference rows (:meth:`_rows_of`)."""
+    def _check(self, t: float) -> list[str]:
+        """Monitor the last window of traffic against the champion's reference rows
+        (:meth:`_rows_of`); returns the names of the counted alarms (``alarm_kinds``)."""
         from assign.deploy.monitor import monitor
         from assign.deploy.retrain import mature_only
 
@@ -195,7 +222,7 @@ class LoopPolicy(LearnPolicy):
         hist = self._own_history(upto=t)
         recent = hist[hist["arrival_at"] >= now - pd.Timedelta(seconds=self.cfg.monitor_window_s)]
         if not len(recent) or not len(self._reference):
-            return
+            return []
         recent = mature_only(recent, cutoff=now, resolution_delay_h=self.cfg.label_delay_s / 3600.0,
                              csat_delay_h=self.cfg.csat_delay_s / 3600.0)
         mc = self.cfg.monitor or loop_monitor_config(label_delay_s=self.cfg.label_delay_s)
@@ -206,6 +233,7 @@ class LoopPolicy(LearnPolicy):
         self._event("monitor", t, alarm=bool(counted), any_alarm=rep.alarm, champion=champion,
                     alarms=[{k: a.get(k) for k in ("kind", "name", "statistic", "p_value")} for a in rep.alarms],
                     rows_recent=rep.meta.get("rows_recent"), matured_recent=rep.meta.get("matured_recent"))
+        return [str(a.get("name")) for a in counted]
 
     # ------------------------------------------------------------------ the loop's own log
     def _own_history(self, *, upto: float) -> pd.DataFrame:
