@@ -55,7 +55,7 @@ class LoopConfig:
     label_delay_s: float = 6 * 3600.0
     csat_delay_s: float = 3600.0
     observe_every_s: float = 3600.0
-    live_half_life_days: float = 30.0  # memory of the live agent estimates (assign.learn.live)
+    live_half_life_days: float = 7.0  # memory of the live agent estimates (assign.learn.live; ml-learn: 30)
     #: A check with a counted alarm starts one retrain at once (it replaces a scheduled one
     #: due at the same moment) on a short, recent window: ``alarm_window_days``, half-life
     #: ``alarm_half_life_days``; None: alarms start nothing.
