@@ -220,7 +220,7 @@ def plot(out: dict, details: dict, path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, ax = plt.subplots(1, 3, figsize=(17, 4.2))
     wk = pd.DataFrame(details["weeks"])
     for p in ("ml-batch", "loop", "oracle"):
         s = wk[wk["policy"] == p]
@@ -232,6 +232,18 @@ def plot(out: dict, details: dict, path: str) -> None:
               title="Weekly share of the oracle's uplift (95% CI over seeds)")
     ax[0].legend()
     st = details["settings"]
+    dy = pd.DataFrame(details["days"])
+    for p in ("ml-batch", "loop"):
+        s = dy[dy["policy"] == p]
+        ax[2].plot(s["day"], s["uplift_share"], marker=".", label=p)
+    ax[2].axhline(0.9, ls="--", c="grey", lw=1)
+    ax[2].axvline(st["shock_day"], c="tab:orange", ls="--", label="shock")
+    ax[2].axvline(st["mix_day"], c="tab:purple", ls=":", label="mix shift + new intent")
+    for d in range(7, 7 * st["weeks"], 7):
+        ax[2].axvline(d, c="grey", ls=":", lw=0.8)
+    ax[2].set(xlabel="simulated day (dotted grey: hire and leaver)", ylabel="share of oracle uplift over fcfs",
+              title="Daily share (ratio of means over seeds)")
+    ax[2].legend(fontsize=7)
     for row, evs in enumerate((details["events"]["drift"], details["events"]["nodrift"])):
         for e in evs:
             if e["event"] == "monitor":

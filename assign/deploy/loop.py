@@ -9,7 +9,12 @@ with the decision and, once known, what came of it, the others abandoned at the 
 patience. At each ``retrain_every_s`` boundary of the simulated clock:
 
 1. ``retrain`` (:mod:`assign.deploy.retrain`) on that log joined to the pre-period history,
-   cut off at the simulated now, so only outcomes already known count (``label_delay_s``);
+   cut off at the simulated now, so only outcomes already known count (``label_delay_s``),
+   evaluated on the last day of matured rows (:func:`loop_rule`) so that the challenger's
+   training rows end about a day before the cut-off, not a fifth of the window before it;
+   when the monitor check just made raised a counted alarm, this retrain is instead one on
+   a short, recent window (``alarm_window_days``, half-life ``alarm_half_life_days``), its
+   audit line saying which alarm started it (``trigger``);
 2. when the challenger is promoted, :class:`~assign.deploy.swap.HotSwap` loads it, warms it
    up, checks it on the current window as canary and swaps it in between two decisions;
 3. every ``monitor_every_s``: :func:`assign.deploy.monitor.monitor` on the last
