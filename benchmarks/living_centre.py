@@ -296,6 +296,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--label-delay-h", type=float, default=6.0)
     ap.add_argument("--world-seed", type=int, default=2026)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--eval-days", type=float, default=None,
+                    help="loop: evaluate challengers on the last N days of matured rows (default: the newest 20%%)")
+    ap.add_argument("--alarm-window-days", type=float, default=None,
+                    help="loop: a counted monitor alarm starts a retrain on this short window (default: none)")
+    ap.add_argument("--alarm-half-life-days", type=float, default=1.0, help="loop: that retrain's recency half-life")
+    ap.add_argument("--live-half-life-days", type=float, default=30.0, help="loop: the live estimates' half-life")
     ap.add_argument("--worlds", default="drift,nodrift",
                     help="which centres to run (drift: weeks, promotions, alarm delay, swap pause; nodrift: false "
                          "alarms); a key whose centre did not run is null")
@@ -308,7 +314,11 @@ def main(argv: list[str] | None = None) -> int:
     schedule = DriftSchedule(weeks=a.weeks, hires_per_week=a.hires, leavers_per_week=a.hires, shock_day=a.shock_day,
                              mix_day=a.mix_day)
     work = Path(a.workdir or (a.json_out[:-5] if a.json_out.endswith(".json") else a.json_out) + ".work")
-    cfg = LoopConfig(label_delay_s=a.label_delay_h * 3600.0)
+    from assign.deploy.retrain import PromotionRule
+
+    cfg = LoopConfig(label_delay_s=a.label_delay_h * 3600.0, rule=PromotionRule(eval_days=a.eval_days),
+                     alarm_window_days=a.alarm_window_days, alarm_half_life_days=a.alarm_half_life_days,
+                     live_half_life_days=a.live_half_life_days)
     t0 = time.perf_counter()
     drift = drifting_world(seed=a.world_seed, n_agents=a.agents, n_intents=a.intents, schedule=schedule)
     still = drifting_world(seed=a.world_seed, n_agents=a.agents, n_intents=a.intents,

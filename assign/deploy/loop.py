@@ -9,12 +9,12 @@ with the decision and, once known, what came of it, the others abandoned at the 
 patience. At each ``retrain_every_s`` boundary of the simulated clock:
 
 1. ``retrain`` (:mod:`assign.deploy.retrain`) on that log joined to the pre-period history,
-   cut off at the simulated now, so only outcomes already known count (``label_delay_s``),
-   evaluated on the last day of matured rows (:func:`loop_rule`) so that the challenger's
-   training rows end about a day before the cut-off, not a fifth of the window before it;
-   when the monitor check just made raised a counted alarm, this retrain is instead one on
-   a short, recent window (``alarm_window_days``, half-life ``alarm_half_life_days``), its
-   audit line saying which alarm started it (``trigger``);
+   cut off at the simulated now, so only outcomes already known count (``label_delay_s``);
+   with ``alarm_window_days`` set, when the monitor check just made raised a counted alarm,
+   this retrain is instead one on a short, recent window (half-life
+   ``alarm_half_life_days``), its audit line saying which alarm started it (``trigger``);
+   ``rule=PromotionRule(eval_days=...)`` evaluates on the last days of matured rows instead
+   of the window's newest fifth (both opt-in: measured no better, docs/living-centre.md);
 2. when the challenger is promoted, :class:`~assign.deploy.swap.HotSwap` loads it, warms it
    up, checks it on the current window as canary and swaps it in between two decisions;
 3. every ``monitor_every_s``: :func:`assign.deploy.monitor.monitor` on the last
@@ -60,13 +60,14 @@ class LoopConfig:
     label_delay_s: float = 6 * 3600.0
     csat_delay_s: float = 3600.0
     observe_every_s: float = 3600.0
-    live_half_life_days: float = 7.0  # memory of the live agent estimates (assign.learn.live; ml-learn: 30)
+    live_half_life_days: float = 30.0  # memory of the live agent estimates (assign.learn.live)
     #: A check with a counted alarm starts one retrain at once (it replaces a scheduled one
     #: due at the same moment) on a short, recent window: ``alarm_window_days``, half-life
-    #: ``alarm_half_life_days``; None: alarms start nothing.
-    alarm_window_days: float | None = 7.0
+    #: ``alarm_half_life_days``; None (the default: measured no better, docs/living-centre.md):
+    #: alarms start nothing.
+    alarm_window_days: float | None = None
     alarm_half_life_days: float = 1.0
-    rule: Any = None          # assign.deploy.retrain.PromotionRule; None: loop_rule()
+    rule: Any = None          # assign.deploy.retrain.PromotionRule; None: its defaults
     monitor: Any = None       # assign.deploy.monitor.MonitorConfig; None: loop_monitor_config
     train_params: Any = None  # assign.model.TrainParams; None: loop_train_params
     seed: int = 0
@@ -89,16 +90,6 @@ def loop_monitor_config(*, label_delay_s: float):
     from assign.deploy.monitor import DEFAULT_EXCLUDE, MonitorConfig
 
     return MonitorConfig(label_delay_s=label_delay_s, exclude=(*DEFAULT_EXCLUDE, *ROUTED_FEATURES))
-
-
-def loop_rule():
-    """The loop's promotion rule: the defaults, evaluated on the last day of matured rows
-    (``eval_days=1``) rather than the window's newest 20%, so that a challenger's training
-    rows reach to about a day (plus the label delay) before the cut-off, not a fifth of the
-    window (5.6 days of a 28-day window) before it."""
-    from assign.deploy.retrain import PromotionRule
-
-    return PromotionRule(eval_days=1.0)
 
 
 def loop_train_params(*, seed: int = 0):
@@ -206,7 +197,7 @@ class LoopPolicy(LearnPolicy):
         else:
             window, half_life, trigger = cfg.window_days, cfg.half_life_days, "schedule"
         d = retrain(hist, registry=self.reg, cutoff=now, window_days=window, half_life_days=half_life,
-                    rule=cfg.rule or loop_rule(), seed=cfg.seed, params=self._params(), trigger=trigger,
+                    rule=cfg.rule, seed=cfg.seed, params=self._params(), trigger=trigger,
                     resolution_delay_h=cfg.label_delay_s / 3600.0, csat_delay_h=cfg.csat_delay_s / 3600.0, at=now)
         self._event("retrain", view.t, **d.to_dict())
         if d.promoted:
