@@ -120,8 +120,8 @@ def _shares(summaries: list, **at) -> list[dict]:
         iv = uplift_share(summaries, policy=p, baseline="fcfs", ceiling="oracle", kpi="expected_resolution")
         by = {(s.policy, s.seed): s.kpis["expected_resolution"] for s in summaries}
         seeds = sorted(s.seed for s in summaries if s.policy == p)
-        own = [(by[(p, k)] - by[("fcfs", k)]) / (by[("oracle", k)] - by[("fcfs", k)]) for k in seeds]
         gap = [by[("oracle", k)] - by[("fcfs", k)] for k in seeds]
+        own = [(by[(p, k)] - by[("fcfs", k)]) / g if g else float("nan") for k, g in zip(seeds, gap)]
         rows.append({**at, "policy": p, "uplift_share": iv.mean, "ci_low": iv.low, "ci_high": iv.high, "seeds": iv.n,
                      "expected_resolution": float(np.mean([by[(p, k)] for k in seeds])),
                      "share_by_seed": [float(x) for x in own], "oracle_gap_by_seed": [float(x) for x in gap]})
