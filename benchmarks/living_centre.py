@@ -98,21 +98,39 @@ def run_world(dw: DriftingWorld, *, policies: tuple[str, ...], seeds: list[int],
 
 
 def weekly(summaries: list, *, weeks: int) -> list[dict]:
-    """Per week and policy: the share of the oracle's uplift over fcfs (expected resolution)."""
+    """Per week and policy: the share of the oracle's uplift over fcfs (expected resolution),
+    the ratio of means over seeds with its interval, and each seed's own share (the spread)."""
     rows = []
     for w in range(weeks):
-        week = [replace(s, kpis=_week_kpis(s, w)) for s in summaries]
-        for p in POLICIES:
-            iv = uplift_share(week, policy=p, baseline="fcfs", ceiling="oracle", kpi="expected_resolution")
-            res = [s.kpis["expected_resolution"] for s in week if s.policy == p]
-            rows.append({"week": w + 1, "policy": p, "uplift_share": iv.mean, "ci_low": iv.low, "ci_high": iv.high,
-                         "seeds": iv.n, "expected_resolution": float(np.mean(res))})
+        rows += _shares([replace(s, kpis=_days_kpis(s, range(7 * w, 7 * w + 7))) for s in summaries], week=w + 1)
     return rows
 
 
-def _week_kpis(s, w: int) -> dict:
-    """Expected resolution of contacts that arrived in week ``w`` (served-weighted days)."""
-    days = [s.extra["by_day"][d] for d in range(7 * w, 7 * w + 7) if d in s.extra["by_day"]]
+def daily(summaries: list, *, days: int) -> list[dict]:
+    """The same shares per simulated day (how fast a policy recovers after a change)."""
+    rows = []
+    for d in range(days):
+        rows += _shares([replace(s, kpis=_days_kpis(s, [d])) for s in summaries], day=d)
+    return rows
+
+
+def _shares(summaries: list, **at) -> list[dict]:
+    rows = []
+    for p in POLICIES:
+        iv = uplift_share(summaries, policy=p, baseline="fcfs", ceiling="oracle", kpi="expected_resolution")
+        by = {(s.policy, s.seed): s.kpis["expected_resolution"] for s in summaries}
+        seeds = sorted(s.seed for s in summaries if s.policy == p)
+        gap = [by[("oracle", k)] - by[("fcfs", k)] for k in seeds]
+        own = [(by[(p, k)] - by[("fcfs", k)]) / g if g else float("nan") for k, g in zip(seeds, gap)]
+        rows.append({**at, "policy": p, "uplift_share": iv.mean, "ci_low": iv.low, "ci_high": iv.high, "seeds": iv.n,
+                     "expected_resolution": float(np.mean([by[(p, k)] for k in seeds])),
+                     "share_by_seed": [float(x) for x in own], "oracle_gap_by_seed": [float(x) for x in gap]})
+    return rows
+
+
+def _days_kpis(s, days) -> dict:
+    """Expected resolution of contacts that arrived on ``days`` (served-weighted days)."""
+    days = [s.extra["by_day"][d] for d in days if d in s.extra["by_day"]]
     served = np.array([k["offered"] * (1 - k["abandonment_rate"] - k["unserved_rate"]) for k in days])
     er = np.array([k["expected_resolution"] for k in days])
     ok = np.isfinite(er) & (served > 0)
@@ -124,6 +142,23 @@ def promotions(events: list[dict]) -> list[dict]:
              "reason": e["reason"], "comparison": e["comparison"], "champion_metrics": e["champion_metrics"],
              "challenger_metrics": e["challenger_metrics"], "rows": e["rows"]}
             for e in events if e["event"] == "retrain" and e["promoted"]]
+
+
+def shock_followed(events: list[dict], *, shock_day: float, seeds: list[int], after_days: float = 1.0) -> dict:
+    """Per seed: days from the shock to the first promotion of a model whose training rows
+    hold at least ``after_days`` of post-shock traffic (its training window ends that long
+    after the shock): when a promoted champion can first reflect the shock."""
+    out = {}
+    for s in seeds:
+        got = [e["day"] - shock_day for e in events if e["seed"] == s and e["event"] == "retrain" and e["promoted"]
+               and e["eval_from"] and _day_of(e["eval_from"], e) - shock_day >= after_days]
+        out[s] = min(got) if got else None
+    return out
+
+
+def _day_of(ts: str, e: dict) -> float:
+    """Simulated day of timestamp ``ts``, from an event's own day and cut-off."""
+    return e["day"] + (pd.Timestamp(ts) - pd.Timestamp(e["cutoff"])) / pd.Timedelta(days=1)
 
 
 def alarm_delays(events: list[dict], *, shock_day: float, seeds: list[int]) -> dict[int, float | None]:
@@ -188,7 +223,7 @@ def plot(out: dict, details: dict, path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, ax = plt.subplots(1, 3, figsize=(17, 4.2))
     wk = pd.DataFrame(details["weeks"])
     for p in ("ml-batch", "loop", "oracle"):
         s = wk[wk["policy"] == p]
@@ -200,6 +235,18 @@ def plot(out: dict, details: dict, path: str) -> None:
               title="Weekly share of the oracle's uplift (95% CI over seeds)")
     ax[0].legend()
     st = details["settings"]
+    dy = pd.DataFrame(details["days"])
+    for p in ("ml-batch", "loop"):
+        s = dy[dy["policy"] == p]
+        ax[2].plot(s["day"], s["uplift_share"], marker=".", label=p)
+    ax[2].axhline(0.9, ls="--", c="grey", lw=1)
+    ax[2].axvline(st["shock_day"], c="tab:orange", ls="--", label="shock")
+    ax[2].axvline(st["mix_day"], c="tab:purple", ls=":", label="mix shift + new intent")
+    for d in range(7, 7 * st["weeks"], 7):
+        ax[2].axvline(d, c="grey", ls=":", lw=0.8)
+    ax[2].set(xlabel="simulated day (dotted grey: hire and leaver)", ylabel="share of oracle uplift over fcfs",
+              title="Daily share (ratio of means over seeds)")
+    ax[2].legend(fontsize=7)
     for row, evs in enumerate((details["events"]["drift"], details["events"]["nodrift"])):
         for e in evs:
             if e["event"] == "monitor":
@@ -252,6 +299,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--label-delay-h", type=float, default=6.0)
     ap.add_argument("--world-seed", type=int, default=2026)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--eval-days", type=float, default=None,
+                    help="loop: evaluate challengers on the last N days of matured rows (default: the newest 20%%)")
+    ap.add_argument("--alarm-window-days", type=float, default=None,
+                    help="loop: a counted monitor alarm starts a retrain on this short window (default: none)")
+    ap.add_argument("--alarm-half-life-days", type=float, default=1.0, help="loop: that retrain's recency half-life")
+    ap.add_argument("--live-half-life-days", type=float, default=30.0, help="loop: the live estimates' half-life")
     ap.add_argument("--worlds", default="drift,nodrift",
                     help="which centres to run (drift: weeks, promotions, alarm delay, swap pause; nodrift: false "
                          "alarms); a key whose centre did not run is null")
@@ -264,7 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     schedule = DriftSchedule(weeks=a.weeks, hires_per_week=a.hires, leavers_per_week=a.hires, shock_day=a.shock_day,
                              mix_day=a.mix_day)
     work = Path(a.workdir or (a.json_out[:-5] if a.json_out.endswith(".json") else a.json_out) + ".work")
-    cfg = LoopConfig(label_delay_s=a.label_delay_h * 3600.0)
+    from assign.deploy.retrain import PromotionRule
+
+    cfg = LoopConfig(label_delay_s=a.label_delay_h * 3600.0, rule=PromotionRule(eval_days=a.eval_days),
+                     alarm_window_days=a.alarm_window_days, alarm_half_life_days=a.alarm_half_life_days,
+                     live_half_life_days=a.live_half_life_days)
     t0 = time.perf_counter()
     drift = drifting_world(seed=a.world_seed, n_agents=a.agents, n_intents=a.intents, schedule=schedule)
     still = drifting_world(seed=a.world_seed, n_agents=a.agents, n_intents=a.intents,
@@ -285,7 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     out = {"weeks": [{k: w[k] for k in WEEK_KEYS} for w in weeks], "promotions": promotions(ev_drift),
            "alarm_delay_days": float(np.median(got)) if len(got) * 2 > len(seeds) else None,
            "false_alarms_per_week": fa["per_week"] if fa else None, "swap_pause_ms": pause["ratio"] if pause else None}
-    details = {"weeks": weeks, "alarm_delay_by_seed": delays, "false_alarms": fa, "swap_pause": pause,
+    details = {"weeks": weeks, "days": daily(summaries, days=days) if summaries else [],
+               "shock_followed_by_seed": shock_followed(ev_drift, shock_day=a.shock_day, seeds=seeds),
+               "alarm_delay_by_seed": delays, "false_alarms": fa, "swap_pause": pause,
                "retrains": {"drift": [e for e in ev_drift if e["event"] == "retrain"],
                             "nodrift": [e for e in ev_still if e["event"] == "retrain"]},
                "promotions_nodrift": promotions(ev_still),
@@ -296,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
                             "hires_per_week": a.hires, "shock_day": a.shock_day, "mix_day": a.mix_day,
                             "pre_days": a.pre_days, "window_s": a.window_s, "label_delay_h": a.label_delay_h,
                             "world_seed": a.world_seed, "workers": a.workers, "quick": a.quick, "worlds": a.worlds,
+                            "loop": {k: v for k, v in cfg.__dict__.items() if not k.startswith("_")},
                             "machine": f"{platform.machine()}, shared 2 cores",
                             "wall_s": round(time.perf_counter() - t0, 1)}}
     Path(a.json_out).parent.mkdir(parents=True, exist_ok=True)

@@ -128,6 +128,32 @@ def _scored(gain: float, se: float, cal: float) -> dict:
                                         "rows": 1000}}}
 
 
+def test_eval_days_holds_out_the_last_days_of_matured_rows(history, tmp_path) -> None:
+    """``PromotionRule(eval_days=...)``: the evaluation rows are the served rows with a known
+    resolution that arrived within ``eval_days`` of the newest such row (independent count
+    from ``_immature``); the challenger trains only on rows before the first of them; the
+    audit line names what triggered the retrain."""
+    cut = history["arrival_at"].min() + pd.Timedelta(days=5)
+    h = history[(history["arrival_at"] < cut)]
+    known = ~_immature(h, cut, DELAY_H) & h["agent_id"].notna().to_numpy() & h["resolved"].notna().to_numpy()
+    newest = h["arrival_at"][known].max()
+    expect = known & (h["arrival_at"] >= newest - pd.Timedelta(days=1.5)).to_numpy()
+    reg = open_registry(tmp_path / "reg")
+    d = retrain(history, registry=reg, cutoff=cut, window_days=5, params=FAST, resolution_delay_h=DELAY_H,
+                rule=PromotionRule(eval_days=1.5), trigger="alarm: test")
+    assert d.rows["eval"] == int(expect.sum()) > 300
+    assert pd.Timestamp(d.eval_from) == h["arrival_at"][expect].min()
+    assert d.rows["train"] == int((h["arrival_at"] < h["arrival_at"][expect].min()).sum())
+    assert d.challenger_metrics["resolved"]["rows"] == d.rows["eval"]
+    line = [e for e in reg.audit() if e["event"] == "retrain"][-1]
+    assert line["trigger"] == d.trigger == "alarm: test"
+    # the fraction rule (the default) holds out more of a 5-day window than 1.5 days
+    assert retrain(history, registry=reg, cutoff=cut, window_days=5, params=FAST,
+                   resolution_delay_h=DELAY_H).rows["eval"] != d.rows["eval"]
+    with pytest.raises(InputError, match="eval_days"):
+        PromotionRule(eval_days=0.0)
+
+
 def test_the_promotion_rule() -> None:
     rule = PromotionRule(min_log_loss_gain=0.002, z=2.0, max_calibration_worsening=0.01)
     assert decide(rule, {}, champion=None) == (True, "no champion")

@@ -121,3 +121,59 @@ def test_loop_log_is_the_runs_history_for_what_it_routed(tmp_path):
     for col in ("wait_s", "handle_s", "agent_tenure_days", "agent_proficiency", "agent_load", "csat", "complexity"):
         np.testing.assert_allclose(mine[col].astype(float), ref[col].astype(float), rtol=1e-9, err_msg=col)
     assert (mine["resolved"].astype(bool) == ref["resolved"].astype(bool)).all()
+
+
+@pytest.mark.slow
+def test_an_alarm_starts_exactly_one_short_window_retrain_and_it_is_audited(tmp_path):
+    """A check with a counted alarm starts one retrain at once on ``alarm_window_days`` with
+    ``alarm_half_life_days`` (it replaces the scheduled one due at the same moment), audited
+    with its trigger; a check without an alarm leaves the scheduled retrain on the long window.
+    The alarm's retrain still blanks outcomes unknown at its cut-off: its evaluation rows are
+    the independently counted matured rows of the last ``eval_days``."""
+    import pandas as pd
+
+    from assign.deploy.loop import LoopConfig, LoopPolicy, loop_train_params
+    from assign.deploy.registry import open_registry
+    from assign.deploy.retrain import PromotionRule, retrain
+    from assign.sim.engine import SimConfig, simulate
+    from assign.world.centre import generate_history
+
+    class AlarmOnce(LoopPolicy):  # the monitor's statistics are tested elsewhere; here, what an alarm does
+        checks = 0
+
+        def _check(self, t):
+            self.checks += 1
+            return ["calibration:resolved:all"] if self.checks == 1 else []
+
+    dw = drifting_world(seed=5, n_agents=8, n_intents=3, schedule=DriftSchedule.off())
+    pre = generate_history(dw.pre_period(days=3), days=3, seed=1)
+    reg = open_registry(tmp_path / "registry")
+    start = pd.Timestamp(dw.base.start)
+    assert retrain(pre, registry=reg, cutoff=start, window_days=3.0, params=loop_train_params(), at=start,
+                   resolution_delay_h=6.0).promoted
+    rule = PromotionRule(eval_days=0.25, min_eval_rows=50, min_train_rows=50)
+    cfg = LoopConfig(retrain_every_s=0.75 * DAY_S, monitor_every_s=0.75 * DAY_S, alarm_window_days=2.0,
+                     alarm_half_life_days=0.5, rule=rule)
+    pol = AlarmOnce(registry=tmp_path / "registry", workdir=tmp_path / "runs", pre_history=pre, config=cfg)
+    simulate(source=DriftSource(dw), policy=pol, seed=0, config=SimConfig(days=1.6, window_s=120.0))
+    retrains = [e for e in pol.events if e["event"] == "retrain"]
+    assert [r["trigger"] for r in retrains] == ["alarm: calibration:resolved:all", "schedule"]
+    t_alarm, t_sched = (r["t_s"] for r in retrains)  # the first decision at or after each due moment
+    assert 0.75 * DAY_S <= t_alarm < 1.5 * DAY_S <= t_sched  # one retrain there, not an alarm's and a scheduled one
+    span = [(pd.Timestamp(r["cutoff"]) - pd.Timestamp(r["window"][0])) / pd.Timedelta(days=1) for r in retrains]
+    assert span == [2.0, 28.0]
+    audited = [e for e in pol.reg.audit() if e["event"] == "retrain"][1:]  # after the first champion's
+    assert [e["trigger"] for e in audited] == [r["trigger"] for r in retrains]
+    assert [e["version"] for e in audited] == [r["version"] for r in retrains]
+    # blanking at the alarm's cut-off, counted independently of retrain and mature_only
+    cut = start + pd.Timedelta(seconds=t_alarm)
+    assert pd.Timestamp(retrains[0]["cutoff"]) == cut
+    h = pd.concat([pre, pol._own_history(upto=t_alarm)], ignore_index=True)
+    h = h[(h["arrival_at"] >= cut - pd.Timedelta(days=2)) & (h["arrival_at"] < cut)]
+    ends = h["arrival_at"] + pd.to_timedelta(h["wait_s"] + h["handle_s"].fillna(1e9), unit="s")
+    known = (h["agent_id"].notna() & h["resolved"].notna() & (ends + pd.Timedelta(hours=6) <= cut)).to_numpy()
+    newest = h["arrival_at"][known].max()
+    expect = known & (h["arrival_at"] >= newest - pd.Timedelta(days=0.25)).to_numpy()
+    assert retrains[0]["rows"]["eval"] == int(expect.sum()) >= 50
+    assert pd.Timestamp(retrains[0]["eval_from"]) == h["arrival_at"][expect].min()
+    assert (known != h["resolved"].notna().to_numpy()).any()  # some outcomes were logged but not yet known

@@ -10,6 +10,11 @@ patience. At each ``retrain_every_s`` boundary of the simulated clock:
 
 1. ``retrain`` (:mod:`assign.deploy.retrain`) on that log joined to the pre-period history,
    cut off at the simulated now, so only outcomes already known count (``label_delay_s``);
+   with ``alarm_window_days`` set, when the monitor check just made raised a counted alarm,
+   this retrain is instead one on a short, recent window (half-life
+   ``alarm_half_life_days``), its audit line saying which alarm started it (``trigger``);
+   ``rule=PromotionRule(eval_days=...)`` evaluates on the last days of matured rows instead
+   of the window's newest fifth (both opt-in: measured no better, docs/living-centre.md);
 2. when the challenger is promoted, :class:`~assign.deploy.swap.HotSwap` loads it, warms it
    up, checks it on the current window as canary and swaps it in between two decisions;
 3. every ``monitor_every_s``: :func:`assign.deploy.monitor.monitor` on the last
@@ -55,6 +60,13 @@ class LoopConfig:
     label_delay_s: float = 6 * 3600.0
     csat_delay_s: float = 3600.0
     observe_every_s: float = 3600.0
+    live_half_life_days: float = 30.0  # memory of the live agent estimates (assign.learn.live)
+    #: A check with a counted alarm starts one retrain at once (it replaces a scheduled one
+    #: due at the same moment) on a short, recent window: ``alarm_window_days``, half-life
+    #: ``alarm_half_life_days``; None (the default: measured no better, docs/living-centre.md):
+    #: alarms start nothing.
+    alarm_window_days: float | None = None
+    alarm_half_life_days: float = 1.0
     rule: Any = None          # assign.deploy.retrain.PromotionRule; None: its defaults
     monitor: Any = None       # assign.deploy.monitor.MonitorConfig; None: loop_monitor_config
     train_params: Any = None  # assign.model.TrainParams; None: loop_train_params
@@ -107,7 +119,7 @@ class LoopPolicy(LearnPolicy):
         cfg = config or LoopConfig()
         super().__init__(name=name, explore=explore if explore is not None else Explore(),
                          label_delay_s=cfg.label_delay_s, csat_delay_s=cfg.csat_delay_s,
-                         observe_every_s=cfg.observe_every_s)
+                         observe_every_s=cfg.observe_every_s, half_life_days=cfg.live_half_life_days)
         self.cfg, self.registry_src, self.workdir = cfg, Path(registry), Path(workdir)
         self.pre_history = conform_history(pre_history)
         self.record = None if record is None else Path(record)
@@ -154,11 +166,15 @@ class LoopPolicy(LearnPolicy):
         due_m, due_r = view.t >= self._next_monitor, view.t >= self._next_retrain
         if due_m or due_r:
             self._outcomes(view)
+        alarms: list[str] = []
         if due_m:
             self._next_monitor = (np.floor(view.t / self.cfg.monitor_every_s) + 1) * self.cfg.monitor_every_s
-            self._check(view.t)
+            alarms = self._check(view.t)
         if due_r:
             self._next_retrain = (np.floor(view.t / self.cfg.retrain_every_s) + 1) * self.cfg.retrain_every_s
+        if alarms and self.cfg.alarm_window_days is not None:
+            self._retrain(view, alarms=alarms)
+        elif due_r:
             self._retrain(view)
         ci, ai = super().assign(view)
         if len(ci):
@@ -168,14 +184,20 @@ class LoopPolicy(LearnPolicy):
             self._log += [(view.t, c, a, float(b)) for c, a, b in zip(ci.tolist(), ai.tolist(), before.tolist())]
         return ci, ai
 
-    def _retrain(self, view: View) -> None:
+    def _retrain(self, view: View, *, alarms: list[str] | None = None) -> None:
+        """One retrain at the simulated now: the scheduled one, or (``alarms``: the counted
+        alarms of the check just made) the short-window one an alarm starts."""
         from assign.deploy.retrain import retrain
 
         cfg = self.cfg
         now = self._at(view.t)
         hist = pd.concat([self.pre_history, self._own_history(upto=view.t)], ignore_index=True)
-        d = retrain(hist, registry=self.reg, cutoff=now, window_days=cfg.window_days,
-                    half_life_days=cfg.half_life_days, rule=cfg.rule, seed=cfg.seed, params=self._params(),
+        if alarms:
+            window, half_life, trigger = cfg.alarm_window_days, cfg.alarm_half_life_days, "alarm: " + ", ".join(alarms)
+        else:
+            window, half_life, trigger = cfg.window_days, cfg.half_life_days, "schedule"
+        d = retrain(hist, registry=self.reg, cutoff=now, window_days=window, half_life_days=half_life,
+                    rule=cfg.rule, seed=cfg.seed, params=self._params(), trigger=trigger,
                     resolution_delay_h=cfg.label_delay_s / 3600.0, csat_delay_h=cfg.csat_delay_s / 3600.0, at=now)
         self._event("retrain", view.t, **d.to_dict())
         if d.promoted:
@@ -186,8 +208,9 @@ class LoopPolicy(LearnPolicy):
             if res.ok:
                 self._reference = self._rows_of(hist, d.version, decision=d)
 
-    def _check(self, t: float) -> None:
-        """Monitor the last window of traffic against the champion's reference rows (:meth:`_rows_of`)."""
+    def _check(self, t: float) -> list[str]:
+        """Monitor the last window of traffic against the champion's reference rows
+        (:meth:`_rows_of`); returns the names of the counted alarms (``alarm_kinds``)."""
         from assign.deploy.monitor import monitor
         from assign.deploy.retrain import mature_only
 
@@ -195,7 +218,7 @@ class LoopPolicy(LearnPolicy):
         hist = self._own_history(upto=t)
         recent = hist[hist["arrival_at"] >= now - pd.Timedelta(seconds=self.cfg.monitor_window_s)]
         if not len(recent) or not len(self._reference):
-            return
+            return []
         recent = mature_only(recent, cutoff=now, resolution_delay_h=self.cfg.label_delay_s / 3600.0,
                              csat_delay_h=self.cfg.csat_delay_s / 3600.0)
         mc = self.cfg.monitor or loop_monitor_config(label_delay_s=self.cfg.label_delay_s)
@@ -206,6 +229,7 @@ class LoopPolicy(LearnPolicy):
         self._event("monitor", t, alarm=bool(counted), any_alarm=rep.alarm, champion=champion,
                     alarms=[{k: a.get(k) for k in ("kind", "name", "statistic", "p_value")} for a in rep.alarms],
                     rows_recent=rep.meta.get("rows_recent"), matured_recent=rep.meta.get("matured_recent"))
+        return [str(a.get("name")) for a in counted]
 
     # ------------------------------------------------------------------ the loop's own log
     def _own_history(self, *, upto: float) -> pd.DataFrame:

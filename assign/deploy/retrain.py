@@ -7,9 +7,12 @@
    log only knows "resolved" once no repeat came). Later outcomes are blanked, so they
    neither train nor evaluate anything.
 3. **Evaluation rows**: the most recent ``rule.eval_fraction`` of the window's served rows
-   whose first decision target (``rule.targets[0]``) is matured; the challenger trains
-   only on rows that arrived before the first of them, so champion and challenger are
-   scored on the same rows and neither has seen them.
+   whose first decision target (``rule.targets[0]``) is matured (or, when ``rule.eval_days``
+   is set, those that arrived in the last ``eval_days`` before the newest of them: a fixed,
+   short holdout, so a challenger's training rows reach as close to the cut-off as the
+   holdout allows, whatever the window's length); the challenger trains only on rows that
+   arrived before the first of them, so champion and challenger are scored on the same rows
+   and neither has seen them.
 4. **Recency**: training rows get XGBoost sample weights ``0.5 ** (age / half_life_days)``,
    age measured back from the cut-off.
 5. **Promotion** (:class:`PromotionRule`): for every decision target that both models
@@ -55,6 +58,7 @@ class PromotionRule:
     min_eval_rows: int = 300
     min_train_rows: int = 300
     eval_fraction: float = 0.2
+    eval_days: float | None = None  # set: the last eval_days of matured rows instead of eval_fraction
 
     def __post_init__(self) -> None:
         problems = []
@@ -71,6 +75,9 @@ class PromotionRule:
                 problems.append(f"{k}: must be an integer >= 50, got {getattr(self, k)!r}")
         if not 0 < self.eval_fraction < 0.9:
             problems.append(f"eval_fraction: must be in (0, 0.9), got {self.eval_fraction!r}")
+        if self.eval_days is not None and not (isinstance(self.eval_days, (int, float))
+                                               and math.isfinite(self.eval_days) and self.eval_days > 0):
+            problems.append(f"eval_days: must be None or a finite number of days > 0, got {self.eval_days!r}")
         if problems:
             raise InputError(problems, what="promotion rule")
 
@@ -90,6 +97,7 @@ class RetrainDecision:
     window: tuple[str, str] = ("", "")
     eval_from: str | None = None
     rows: dict[str, int] = field(default_factory=dict)
+    trigger: str = ""  # what started this retrain (e.g. a monitor alarm); "" for a plain call
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -100,11 +108,12 @@ class RetrainDecision:
 def retrain(history: pd.DataFrame, *, registry: Registry, cutoff: Any = None, window_days: float = 28.0,
             half_life_days: float = 7.0, rule: PromotionRule | None = None, seed: int = 0, client: Any = None,
             params: TrainParams | None = None, resolution_delay_h: float = REPEAT_WINDOW_S / 3600.0,
-            csat_delay_h: float = 1.0, at: Any = None, note: str = "") -> RetrainDecision:
+            csat_delay_h: float = 1.0, at: Any = None, note: str = "", trigger: str = "") -> RetrainDecision:
     """Train a challenger on the window before ``cutoff`` (None: the last arrival), compare it
     with the registry's champion and promote it by ``rule``; see the module doc. ``client``
     (a ``dask.distributed.Client`` or a scheduler address) trains on Dask. ``at`` stamps the
-    audit lines (None: now; a simulation passes its clock)."""
+    audit lines (None: now; a simulation passes its clock); ``trigger`` says in the audit line
+    what started the retrain (a schedule, a monitor alarm)."""
     rule = rule or PromotionRule()
     _check_options(window_days=window_days, half_life_days=half_life_days, resolution_delay_h=resolution_delay_h,
                    csat_delay_h=csat_delay_h)
@@ -114,8 +123,8 @@ def retrain(history: pd.DataFrame, *, registry: Registry, cutoff: Any = None, wi
     hist = hist[(hist["arrival_at"] >= t0) & (hist["arrival_at"] < cut)].reset_index(drop=True)
     hist = mature_only(hist, cutoff=cut, resolution_delay_h=resolution_delay_h, csat_delay_h=csat_delay_h)
     champion = registry.resolve("champion")
-    base = dict(champion=champion, cutoff=cut.isoformat(), window=(t0.isoformat(), cut.isoformat()))
-    eval_mask, n_eval = _eval_rows(hist, target=rule.targets[0], fraction=rule.eval_fraction)
+    base = dict(champion=champion, cutoff=cut.isoformat(), window=(t0.isoformat(), cut.isoformat()), trigger=trigger)
+    eval_mask, n_eval = _eval_rows(hist, target=rule.targets[0], fraction=rule.eval_fraction, days=rule.eval_days)
     eval_from = hist["arrival_at"][eval_mask].min() if eval_mask.any() else None
     train_mask = (hist["arrival_at"] < eval_from).to_numpy() if eval_from is not None else np.zeros(len(hist), bool)
     rows = dict(window=int(len(hist)), train=int(train_mask.sum()), eval=n_eval)
@@ -165,12 +174,18 @@ def mature_only(hist: pd.DataFrame, *, cutoff: pd.Timestamp, resolution_delay_h:
     return out
 
 
-def _eval_rows(hist: pd.DataFrame, *, target: str, fraction: float) -> tuple[np.ndarray, int]:
+def _eval_rows(hist: pd.DataFrame, *, target: str, fraction: float,
+               days: float | None = None) -> tuple[np.ndarray, int]:
     """The served rows from the first of the most recent ``fraction`` of served rows with the
-    target's label known on, and how many of them have that label."""
+    target's label known (``days`` set: of those that arrived within ``days`` of the newest
+    one) on, and how many of them have that label."""
     y = hist[TARGETS[target].column].astype("float64").to_numpy(na_value=np.nan)
     ok = np.flatnonzero(np.isfinite(y) & hist["agent_id"].notna().to_numpy())
-    n = int(round(len(ok) * fraction))
+    if days is None or not len(ok):
+        n = int(round(len(ok) * fraction))
+    else:
+        t = epoch_seconds(hist["arrival_at"].iloc[ok])
+        n = int((t >= t[-1] - days * _DAY).sum())
     mask = np.zeros(len(hist), bool)
     if n:
         mask[ok[-n]:] = True  # every served row from the first evaluation row on (rows are in arrival order)
