@@ -5,7 +5,10 @@ from dataclasses import dataclass
 
 from assign.validate import Problems
 
-SOLVERS = ("flow", "hungarian", "greedy")
+#: The order is the router's fallback chain after the configured solver: ``auction`` comes last
+#: so that the default chain (flow -> hungarian -> greedy) is unchanged; configured first, it
+#: falls back to flow -> hungarian -> greedy.
+SOLVERS = ("flow", "hungarian", "greedy", "auction")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -41,8 +41,14 @@ _INF = 2**62
 #: Each ε phase divides ε by this factor.
 THETA = 8
 _NEG = -(2**63) + 1
+#: Arcs per contact kept in its bid cache (the best at the last full scan).
+K_CACHE = 4
+#: Keep the assignments that still satisfy ε-CS from one phase to the next.
+KEEP = True
 #: A phase that bids more than this many times per arc gives up (the router falls back to the flow).
 MAX_BIDS_PER_ARC = 1000
+#: Forward and reverse bids of each phase of the last solve in this process (for benchmarks).
+LAST_STATS: list[tuple[int, int]] = []
 
 
 def auction_scale(n_contacts: int) -> int:
@@ -68,11 +74,37 @@ def _slots_of(r, slot_ptr, price):
 
 
 @njit(cache=True)
-def _bid(i, eps, ptr, res, ben, slot_ptr, price, pu):
-    """Contact i's best object (slot index, or -2 for its own unassigned object), its arc and
-    the price that object gets: the bid raises it by best - second best + ε."""
-    best, second, bslot, barc = _NEG, _NEG, -2, -1
+def _rescan(i, ptr, res, ben, slot_ptr, price, cache, clen, thr, vals):
+    """Refill contact i's cache with its K arcs of highest value at the current prices (ties:
+    arc order); ``thr[i]`` gets the best value left out. In a forward phase prices only rise,
+    so no arc outside the cache can ever be worth more than ``thr[i]`` until the next rescan."""
+    k_max = cache.shape[1]
+    cnt, out = 0, _NEG
     for t in range(ptr[i], ptr[i + 1]):
+        v = ben[t] - _slots_of(res[t], slot_ptr, price)[1]
+        if cnt < k_max:
+            j = cnt
+            cnt += 1
+        elif v > vals[k_max - 1]:
+            out = max(out, vals[k_max - 1])
+            j = k_max - 1
+        else:
+            out = max(out, v)
+            continue
+        while j > 0 and vals[j - 1] < v:
+            vals[j], cache[i, j] = vals[j - 1], cache[i, j - 1]
+            j -= 1
+        vals[j], cache[i, j] = v, t
+    clen[i], thr[i] = cnt, out
+
+
+@njit(cache=True)
+def _top2(i, res, ben, slot_ptr, price, pu, cache, clen):
+    """The best and second-best values among contact i's cached arcs (each resource's
+    cheapest and second-cheapest slot) and its own unassigned object; the best's slot and arc."""
+    best, second, bslot, barc = _NEG, _NEG, -2, -1
+    for q in range(clen[i]):
+        t = cache[i, q]
         s1, p1, p2 = _slots_of(res[t], slot_ptr, price)
         v = ben[t] - p1
         if v > best:
@@ -86,15 +118,30 @@ def _bid(i, eps, ptr, res, ben, slot_ptr, price, pu):
         second, best, bslot, barc = best, v, -2, -1
     elif v > second:
         second = v
+    return best, second, bslot, barc
+
+
+@njit(cache=True)
+def _bid(i, eps, ptr, res, ben, slot_ptr, price, pu, cache, clen, thr, fresh, vals):
+    """Contact i's best object (slot index, or -2 for its own unassigned object), its arc and
+    the price that object gets: the bid raises it by best - second best + ε. The cache gives
+    the exact best and second best whenever the second is at least its threshold."""
+    if not fresh[i]:
+        _rescan(i, ptr, res, ben, slot_ptr, price, cache, clen, thr, vals)
+        fresh[i] = True
+    best, second, bslot, barc = _top2(i, res, ben, slot_ptr, price, pu, cache, clen)
+    if second < thr[i]:
+        _rescan(i, ptr, res, ben, slot_ptr, price, cache, clen, thr, vals)
+        best, second, bslot, barc = _top2(i, res, ben, slot_ptr, price, pu, cache, clen)
     inc = eps if second == _NEG else best - second + eps
     old = pu[i] if bslot == -2 else price[bslot]
     return bslot, barc, old + inc
 
 
 @njit(cache=True)
-def _forward(n, eps, ptr, res, ben, slot_ptr, price, pu, owner, hold, harc, max_bids):
-    """Bid until every contact holds an object. False when a price passes the limit or the
-    bids pass ``max_bids``."""
+def _forward(n, eps, ptr, res, ben, slot_ptr, price, pu, owner, hold, harc, max_bids, cache, clen, thr, fresh, vals):
+    """Bid until every contact holds an object. Returns the number of bids, or -1 when a
+    price passes the limit or the bids pass ``max_bids``."""
     ring = np.empty(n + 1, dtype=np.int64)
     head, tail = 0, 0
     for i in range(n):
@@ -102,15 +149,16 @@ def _forward(n, eps, ptr, res, ben, slot_ptr, price, pu, owner, hold, harc, max_
             ring[tail] = i
             tail += 1
     size = n + 1
+    bids = 0
     while head != tail:
-        max_bids -= 1
-        if max_bids < 0:
-            return False
+        bids += 1
+        if bids > max_bids:
+            return -1
         i = ring[head]
         head = (head + 1) % size
-        s, t, p = _bid(i, eps, ptr, res, ben, slot_ptr, price, pu)
+        s, t, p = _bid(i, eps, ptr, res, ben, slot_ptr, price, pu, cache, clen, thr, fresh, vals)
         if p > _PRICE_LIMIT:
-            return False
+            return -1
         if s == -2:
             pu[i] = p
             hold[i] = -2
@@ -122,7 +170,22 @@ def _forward(n, eps, ptr, res, ben, slot_ptr, price, pu, owner, hold, harc, max_
             ring[tail] = prev
             tail = (tail + 1) % size
         owner[s], hold[i], harc[i] = i, s, t
-    return True
+    return bids
+
+
+@njit(cache=True)
+def _release(n, eps, ptr, res, ben, slot_ptr, price, pu, owner, hold, harc, cache, clen, thr, fresh, vals):
+    """At a phase start: keep each contact's object while it is within ε of its best (ε-CS at
+    the new ε), release the others; the forward auction then starts from that partial
+    assignment instead of from nothing."""
+    for i in range(n):
+        _rescan(i, ptr, res, ben, slot_ptr, price, cache, clen, thr, vals)
+        fresh[i] = True
+        best = _top2(i, res, ben, slot_ptr, price, pu, cache, clen)[0]
+        if _profit(i, ben, price, pu, hold, harc) < best - eps:
+            if hold[i] >= 0:
+                owner[hold[i]] = -1
+            hold[i] = -1
 
 
 @njit(cache=True)
@@ -152,10 +215,11 @@ def _reverse(n, eps, ben, slot_ptr, slot_res, rptr, rperson, rarc, price, pu, ow
         if hold[i] != -2 and pu[i] > lam:
             stack[top] = n_slots + i
             top += 1
+    bids = 0
     while top > 0:
-        max_bids -= 1
-        if max_bids < 0:
-            return lam, False
+        bids += 1
+        if bids > max_bids:
+            return lam, -1
         top -= 1
         o = stack[top]
         if o >= n_slots:  # contact i's own unassigned object: only i can take it
@@ -199,29 +263,45 @@ def _reverse(n, eps, ben, slot_ptr, slot_res, rptr, rperson, rarc, price, pu, ow
                 stack[top] = old
                 top += 1
         owner[s], hold[bi], harc[bi] = bi, s, bt
-    return lam, True
+    return lam, bids
 
 
 @njit(cache=True)
-def _auction(n, ptr, res, ben, slot_ptr, slot_res, rptr, rperson, rarc, eps0, theta, max_bids):
+def _auction(n, ptr, res, ben, slot_ptr, slot_res, rptr, rperson, rarc, eps0, theta, max_bids, stats, k_cache):
     """ε-scaling from ``eps0`` down to 1, a forward then a reverse auction per phase. Returns
-    each contact's arc (-1: unassigned) and whether the prices stayed in range."""
+    each contact's arc (-1: unassigned) and whether the prices stayed in range; ``stats[k]``
+    gets phase k's forward and reverse bids."""
     n_slots = slot_ptr[-1]
     price = np.zeros(n_slots, dtype=np.int64)
     pu = np.zeros(n, dtype=np.int64)
     owner = np.full(n_slots, -1, dtype=np.int64)
     hold = np.full(n, -1, dtype=np.int64)
     harc = np.full(n, -1, dtype=np.int64)
+    cache = np.empty((n, k_cache), dtype=np.int64)
+    clen = np.zeros(n, dtype=np.int64)
+    thr = np.zeros(n, dtype=np.int64)
+    fresh = np.zeros(n, dtype=np.bool_)
+    vals = np.empty(k_cache, dtype=np.int64)
     eps = max(eps0, 1)
+    phase = 0
     while True:
-        owner[:] = -1
-        hold[:] = -1
-        if not _forward(n, eps, ptr, res, ben, slot_ptr, price, pu, owner, hold, harc, max_bids):
+        fresh[:] = False
+        if phase == 0 or not KEEP:
+            owner[:] = -1
+            hold[:] = -1
+        else:
+            _release(n, eps, ptr, res, ben, slot_ptr, price, pu, owner, hold, harc, cache, clen, thr, fresh, vals)
+        fwd = _forward(n, eps, ptr, res, ben, slot_ptr, price, pu, owner, hold, harc, max_bids, cache, clen, thr,
+                       fresh, vals)
+        if fwd < 0:
             return harc, False
-        lam, ok = _reverse(n, eps, ben, slot_ptr, slot_res, rptr, rperson, rarc, price, pu, owner, hold, harc,
-                           max_bids)
-        if not ok:
+        lam, rev = _reverse(n, eps, ben, slot_ptr, slot_res, rptr, rperson, rarc, price, pu, owner, hold, harc,
+                            max_bids)
+        if rev < 0:
             return harc, False
+        if phase < len(stats):
+            stats[phase, 0], stats[phase, 1] = fwd, rev
+        phase += 1
         if eps == 1:
             break
         # p <- max(0, p - λ) keeps ε-CS and the λ conditions (with λ = 0) and stops the
@@ -237,26 +317,80 @@ def _auction(n, ptr, res, ben, slot_ptr, slot_res, rptr, rperson, rarc, eps0, th
     return harc, True
 
 
+@njit(cache=True)
+def _build(n, order, contact, resource, arc_ben, capacity):
+    """From arcs in (contact, resource) order: one arc per contact and resource (the best,
+    then the first), contact-major; the slots of every resource that some arc reaches
+    (``min(capacity, reach)``, resources renumbered in index order); the resource-major
+    transpose (contacts ascending)."""
+    keep = np.empty(len(order), dtype=np.int64)
+    m = 0
+    for q in range(len(order)):
+        k = order[q]
+        if capacity[resource[k]] <= 0:
+            continue
+        if m > 0 and contact[keep[m - 1]] == contact[k] and resource[keep[m - 1]] == resource[k]:
+            if arc_ben[k] > arc_ben[keep[m - 1]]:
+                keep[m - 1] = k
+            continue
+        keep[m] = k
+        m += 1
+    keep = keep[:m]
+    reach = np.zeros(len(capacity), dtype=np.int64)
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    for k in keep:
+        reach[resource[k]] += 1
+        ptr[contact[k] + 1] += 1
+    for i in range(n):
+        ptr[i + 1] += ptr[i]
+    rid = np.full(len(capacity), -1, dtype=np.int64)
+    n_used = 0
+    for r in range(len(capacity)):
+        if reach[r] > 0:
+            rid[r] = n_used
+            n_used += 1
+    slot_ptr = np.zeros(n_used + 1, dtype=np.int64)
+    rptr = np.zeros(n_used + 1, dtype=np.int64)
+    for r in range(len(capacity)):
+        if reach[r] > 0:
+            slot_ptr[rid[r] + 1] = min(capacity[r], reach[r])
+            rptr[rid[r] + 1] = reach[r]
+    for j in range(n_used):
+        slot_ptr[j + 1] += slot_ptr[j]
+        rptr[j + 1] += rptr[j]
+    slot_res = np.empty(slot_ptr[n_used], dtype=np.int64)
+    for j in range(n_used):
+        slot_res[slot_ptr[j]:slot_ptr[j + 1]] = j
+    res = np.empty(m, dtype=np.int64)
+    ben = np.empty(m, dtype=np.int64)
+    fill = rptr[:-1].copy()
+    rperson = np.empty(m, dtype=np.int64)
+    rarc = np.empty(m, dtype=np.int64)
+    for t in range(m):
+        k = keep[t]
+        res[t], ben[t] = rid[resource[k]], arc_ben[k]
+        q = fill[res[t]]
+        rperson[q], rarc[q] = contact[k], t
+        fill[res[t]] += 1
+    return keep, ptr, res, ben, slot_ptr, slot_res, rptr, rperson, rarc
+
+
+@njit(cache=True)
+def _is_sorted(contact, resource):
+    for k in range(1, len(contact)):
+        if contact[k] < contact[k - 1] or (contact[k] == contact[k - 1] and resource[k] < resource[k - 1]):
+            return False
+    return True
+
+
 def _graph(problem: Problem, arc_ben: np.ndarray):
-    """Contact-major arcs (one per contact and resource: the best, then the first), the slots
-    of every resource that some arc reaches, and the resource-major transpose."""
-    keep = problem.capacity[problem.resource] > 0
-    idx = np.flatnonzero(keep)
-    order = idx[np.lexsort((idx, -arc_ben[idx], problem.resource[idx], problem.contact[idx]))]
-    c, r = problem.contact[order], problem.resource[order]
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = (c[1:] != c[:-1]) | (r[1:] != r[:-1])
-    order, c, r = order[first], c[first], r[first]
-    used, rr = np.unique(r, return_inverse=True)
-    reach = np.bincount(rr, minlength=len(used))
-    slots = np.minimum(problem.capacity[used], reach)
-    slot_ptr = np.concatenate([[0], np.cumsum(slots)]).astype(np.int64)
-    slot_res = np.repeat(np.arange(len(used)), slots).astype(np.int64)
-    ptr = np.searchsorted(c, np.arange(problem.n_contacts + 1)).astype(np.int64)
-    by_r = np.argsort(rr, kind="stable")
-    rptr = np.concatenate([[0], np.cumsum(reach)]).astype(np.int64)
-    return (order, ptr, rr.astype(np.int64), arc_ben[order], slot_ptr, slot_res, rptr,
-            c[by_r].astype(np.int64), by_r.astype(np.int64))
+    """:func:`_build` on the problem's arcs ((contact, resource) order, as :class:`Problem` asks;
+    sorted here when they are not)."""
+    if _is_sorted(problem.contact, problem.resource):
+        order = np.arange(problem.n_arcs, dtype=np.int64)
+    else:
+        order = np.lexsort((problem.resource, problem.contact)).astype(np.int64)
+    return _build(problem.n_contacts, order, problem.contact, problem.resource, arc_ben, problem.capacity)
 
 
 def solve_auction(problem: Problem) -> Solution:
@@ -275,9 +409,12 @@ def solve_auction(problem: Problem) -> Solution:
     big = n * scale + 1
     ben = (big + scale - cost) * (n + 1)
     order, ptr, res, ben_sorted, slot_ptr, slot_res, rptr, rperson, rarc = _graph(problem, ben)
-    eps0 = int(ben_sorted.max(initial=1)) // THETA
+    eps0 = scale * (n + 1) // THETA
     max_bids = MAX_BIDS_PER_ARC * (len(order) + n)
-    harc, ok = _auction(n, ptr, res, ben_sorted, slot_ptr, slot_res, rptr, rperson, rarc, eps0, THETA, max_bids)
+    stats = np.zeros((64, 2), dtype=np.int64)
+    harc, ok = _auction(n, ptr, res, ben_sorted, slot_ptr, slot_res, rptr, rperson, rarc, eps0, THETA, max_bids,
+                        stats, K_CACHE)
+    LAST_STATS[:] = [tuple(x) for x in stats if x.any()]
     if not ok:
         raise SolverError(f"auction: a price passed 2**61 or a phase passed {max_bids} bids; "
                           f"the problem needs the flow")
