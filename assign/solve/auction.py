@@ -43,8 +43,6 @@ THETA = 8
 _NEG = -(2**63) + 1
 #: Arcs per contact kept in its bid cache (the best at the last full scan).
 K_CACHE = 4
-#: Keep the assignments that still satisfy ε-CS from one phase to the next.
-KEEP = True
 #: A phase that bids more than this many times per arc gives up (the router falls back to the flow).
 MAX_BIDS_PER_ARC = 1000
 #: Forward and reverse bids of each phase of the last solve in this process (for benchmarks).
@@ -74,14 +72,20 @@ def _slots_of(r, slot_ptr, price):
 
 
 @njit(cache=True)
-def _rescan(i, ptr, res, ben, slot_ptr, price, cache, clen, thr, vals):
+def _refresh(r, slot_ptr, price, rbest):
+    """Store resource r's cheapest slot, its price and the second-lowest price in ``rbest[r]``."""
+    rbest[r, 0], rbest[r, 1], rbest[r, 2] = _slots_of(r, slot_ptr, price)
+
+
+@njit(cache=True)
+def _rescan(i, ptr, res, ben, rbest, price, cache, clen, thr, vals):
     """Refill contact i's cache with its K arcs of highest value at the current prices (ties:
     arc order); ``thr[i]`` gets the best value left out. In a forward phase prices only rise,
     so no arc outside the cache can ever be worth more than ``thr[i]`` until the next rescan."""
     k_max = cache.shape[1]
     cnt, out = 0, _NEG
     for t in range(ptr[i], ptr[i + 1]):
-        v = ben[t] - _slots_of(res[t], slot_ptr, price)[1]
+        v = ben[t] - rbest[res[t], 1]
         if cnt < k_max:
             j = cnt
             cnt += 1
@@ -99,13 +103,14 @@ def _rescan(i, ptr, res, ben, slot_ptr, price, cache, clen, thr, vals):
 
 
 @njit(cache=True)
-def _top2(i, res, ben, slot_ptr, price, pu, cache, clen):
+def _top2(i, res, ben, rbest, price, pu, cache, clen):
     """The best and second-best values among contact i's cached arcs (each resource's
     cheapest and second-cheapest slot) and its own unassigned object; the best's slot and arc."""
     best, second, bslot, barc = _NEG, _NEG, -2, -1
     for q in range(clen[i]):
         t = cache[i, q]
-        s1, p1, p2 = _slots_of(res[t], slot_ptr, price)
+        r = res[t]
+        s1, p1, p2 = rbest[r, 0], rbest[r, 1], rbest[r, 2]
         v = ben[t] - p1
         if v > best:
             second, best, bslot, barc = best, v, s1, t
@@ -122,24 +127,25 @@ def _top2(i, res, ben, slot_ptr, price, pu, cache, clen):
 
 
 @njit(cache=True)
-def _bid(i, eps, ptr, res, ben, slot_ptr, price, pu, cache, clen, thr, fresh, vals):
+def _bid(i, eps, ptr, res, ben, rbest, price, pu, cache, clen, thr, fresh, vals):
     """Contact i's best object (slot index, or -2 for its own unassigned object), its arc and
     the price that object gets: the bid raises it by best - second best + ε. The cache gives
     the exact best and second best whenever the second is at least its threshold."""
     if not fresh[i]:
-        _rescan(i, ptr, res, ben, slot_ptr, price, cache, clen, thr, vals)
+        _rescan(i, ptr, res, ben, rbest, price, cache, clen, thr, vals)
         fresh[i] = True
-    best, second, bslot, barc = _top2(i, res, ben, slot_ptr, price, pu, cache, clen)
+    best, second, bslot, barc = _top2(i, res, ben, rbest, price, pu, cache, clen)
     if second < thr[i]:
-        _rescan(i, ptr, res, ben, slot_ptr, price, cache, clen, thr, vals)
-        best, second, bslot, barc = _top2(i, res, ben, slot_ptr, price, pu, cache, clen)
+        _rescan(i, ptr, res, ben, rbest, price, cache, clen, thr, vals)
+        best, second, bslot, barc = _top2(i, res, ben, rbest, price, pu, cache, clen)
     inc = eps if second == _NEG else best - second + eps
     old = pu[i] if bslot == -2 else price[bslot]
     return bslot, barc, old + inc
 
 
 @njit(cache=True)
-def _forward(n, eps, ptr, res, ben, slot_ptr, price, pu, owner, hold, harc, max_bids, cache, clen, thr, fresh, vals):
+def _forward(n, eps, ptr, res, ben, rbest, price, pu, owner, hold, harc, max_bids, cache, clen, thr, fresh, vals,
+             slot_ptr, slot_res):
     """Bid until every contact holds an object. Returns the number of bids, or -1 when a
     price passes the limit or the bids pass ``max_bids``."""
     ring = np.empty(n + 1, dtype=np.int64)
@@ -156,7 +162,7 @@ def _forward(n, eps, ptr, res, ben, slot_ptr, price, pu, owner, hold, harc, max_
             return -1
         i = ring[head]
         head = (head + 1) % size
-        s, t, p = _bid(i, eps, ptr, res, ben, slot_ptr, price, pu, cache, clen, thr, fresh, vals)
+        s, t, p = _bid(i, eps, ptr, res, ben, rbest, price, pu, cache, clen, thr, fresh, vals)
         if p > _PRICE_LIMIT:
             return -1
         if s == -2:
@@ -164,6 +170,7 @@ def _forward(n, eps, ptr, res, ben, slot_ptr, price, pu, owner, hold, harc, max_
             hold[i] = -2
             continue
         price[s] = p
+        _refresh(slot_res[s], slot_ptr, price, rbest)
         prev = owner[s]
         if prev >= 0:
             hold[prev] = -1
@@ -174,27 +181,12 @@ def _forward(n, eps, ptr, res, ben, slot_ptr, price, pu, owner, hold, harc, max_
 
 
 @njit(cache=True)
-def _release(n, eps, ptr, res, ben, slot_ptr, price, pu, owner, hold, harc, cache, clen, thr, fresh, vals):
-    """At a phase start: keep each contact's object while it is within ε of its best (ε-CS at
-    the new ε), release the others; the forward auction then starts from that partial
-    assignment instead of from nothing."""
-    for i in range(n):
-        _rescan(i, ptr, res, ben, slot_ptr, price, cache, clen, thr, vals)
-        fresh[i] = True
-        best = _top2(i, res, ben, slot_ptr, price, pu, cache, clen)[0]
-        if _profit(i, ben, price, pu, hold, harc) < best - eps:
-            if hold[i] >= 0:
-                owner[hold[i]] = -1
-            hold[i] = -1
-
-
-@njit(cache=True)
 def _profit(i, ben, price, pu, hold, harc):
     return -pu[i] if hold[i] == -2 else ben[harc[i]] - price[hold[i]]
 
 
 @njit(cache=True)
-def _reverse(n, eps, ben, slot_ptr, slot_res, rptr, rperson, rarc, price, pu, owner, hold, harc, max_bids):
+def _reverse(n, eps, ben, slot_ptr, slot_res, rptr, rperson, rarc, price, pu, owner, hold, harc, max_bids, rbest):
     """Reverse auction: every unassigned object priced above λ (the lowest assigned price)
     draws its best contact (at the price its second best leaves, never below λ) or falls to λ."""
     n_slots = len(price)
@@ -250,8 +242,10 @@ def _reverse(n, eps, ben, slot_ptr, slot_res, rptr, rperson, rarc, price, pu, ow
                 omega = v
         if bi < 0 or lam >= beta - eps:
             price[s] = lam
+            _refresh(r, slot_ptr, price, rbest)
             continue
         price[s] = lam if omega == _NEG else max(lam, omega - eps)
+        _refresh(r, slot_ptr, price, rbest)
         old = hold[bi]
         if old == -2:
             if pu[bi] > lam:
@@ -282,21 +276,22 @@ def _auction(n, ptr, res, ben, slot_ptr, slot_res, rptr, rperson, rarc, eps0, th
     thr = np.zeros(n, dtype=np.int64)
     fresh = np.zeros(n, dtype=np.bool_)
     vals = np.empty(k_cache, dtype=np.int64)
+    n_res = len(slot_ptr) - 1
+    rbest = np.empty((n_res, 3), dtype=np.int64)
+    for r in range(n_res):
+        _refresh(r, slot_ptr, price, rbest)
     eps = max(eps0, 1)
     phase = 0
     while True:
         fresh[:] = False
-        if phase == 0 or not KEEP:
-            owner[:] = -1
-            hold[:] = -1
-        else:
-            _release(n, eps, ptr, res, ben, slot_ptr, price, pu, owner, hold, harc, cache, clen, thr, fresh, vals)
-        fwd = _forward(n, eps, ptr, res, ben, slot_ptr, price, pu, owner, hold, harc, max_bids, cache, clen, thr,
-                       fresh, vals)
+        owner[:] = -1
+        hold[:] = -1
+        fwd = _forward(n, eps, ptr, res, ben, rbest, price, pu, owner, hold, harc, max_bids, cache, clen, thr,
+                       fresh, vals, slot_ptr, slot_res)
         if fwd < 0:
             return harc, False
         lam, rev = _reverse(n, eps, ben, slot_ptr, slot_res, rptr, rperson, rarc, price, pu, owner, hold, harc,
-                            max_bids)
+                            max_bids, rbest)
         if rev < 0:
             return harc, False
         if phase < len(stats):
@@ -310,6 +305,8 @@ def _auction(n, ptr, res, ben, slot_ptr, slot_res, rptr, rperson, rarc, eps0, th
             price[s] = max(0, price[s] - lam)
         for i in range(n):
             pu[i] = max(0, pu[i] - lam)
+        for r in range(n_res):
+            _refresh(r, slot_ptr, price, rbest)
         eps = max(1, eps // theta)
     for i in range(n):
         if hold[i] < 0:
