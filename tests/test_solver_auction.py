@@ -139,3 +139,27 @@ def test_router_with_auction_solver_and_fallback(monkeypatch):
     res = router.tick(snap)  # the chain: auction -> flow -> hungarian -> greedy
     assert res.solver == "flow" and "solver auction failed" in res.fallback_reason
     assert res.objective == pytest.approx(ref.objective, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["world-ml-batch-w5", "world-oracle-w5"])
+def test_seeded_simulation_identical_with_the_auction(name, monkeypatch):
+    """Every solve the seeded simulator's router makes goes to the auction: the stored fixture
+    (per-contact arrays and KPIs, bit for bit) is reproduced."""
+    import json
+
+    import test_sim_regression as reg
+
+    _, kind, factory, seed, window_s = next(c for c in reg._cases() if c[0] == name)
+    calls = []
+
+    def auction_as_flow(problem):
+        calls.append(problem.n_arcs)
+        return solve_auction(problem)
+
+    monkeypatch.setitem(SOLVERS, "flow", auction_as_flow)
+    run, kp = reg._run(kind, factory, seed, window_s, {kind: reg._world_source()})
+    stored = np.load(reg.FIXTURE, allow_pickle=False)
+    for k in reg.ARRAYS:
+        np.testing.assert_array_equal(getattr(run, k), stored[f"{name}/{k}"], err_msg=f"{name}: {k}")
+    assert reg._same_json(json.loads(json.dumps(kp)), json.loads(str(stored[f"{name}/kpis"])))
+    assert len(calls) > 20
