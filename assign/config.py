@@ -23,7 +23,9 @@ class RouterConfig:
     Pruning keeps the ``top_k`` agents per contact and ``top_k`` contacts per agent when the
     tick's full grid (contacts x agents, eligible or not: known before eligibility is
     computed) has more than ``prune_min_pairs`` cells. ``solver`` picks the first solver
-    to try; ``greedy_margin_ms`` is how close to the budget the router switches to greedy.
+    to try (``flow``: OR-Tools; ``auction``: the numba ε-scaling auction, exact too, then
+    flow -> hungarian -> greedy); ``greedy_margin_ms`` is how close to the budget the router
+    switches to greedy.
     """
 
     min_proficiency: float = 0.2

@@ -60,7 +60,7 @@ def xgb_problems(model_dir: str | None, n_snapshots: int) -> list:
 def compare(name: str, problems: list, repeats: int) -> dict:
     """Alternate the two solvers on each problem; CPU ms, ratios and agreement."""
     cpu = {"flow": [], "auction": []}
-    ratios, same_arcs, agree, bids = [], [], [], []
+    ratios, same_arcs, agree, bids, diffs = [], [], [], [], []
     for r in tqdm(range(repeats), desc=name, file=sys.stderr):
         p = problems[r % len(problems)]
         out = {}
@@ -74,11 +74,13 @@ def compare(name: str, problems: list, repeats: int) -> dict:
         same_arcs.append(bool(np.array_equal(a, f)))
         obj_a, obj_f = p.objective(a), p.objective(f)
         agree.append(len(a) == len(f) and abs(obj_a - obj_f) <= 1e-9 * max(1.0, abs(obj_f)))
+        diffs.append(obj_a - obj_f)
         bids.append(np.array(auction_mod.LAST_STATS).sum(axis=0).tolist())
     p0 = problems[0]
     return {"name": name, "arcs": int(p0.n_arcs), "contacts": int(p0.n_contacts), "repeats": repeats,
             "flow_cpu_p50_ms": float(np.median(cpu["flow"])), "auction_cpu_p50_ms": float(np.median(cpu["auction"])),
             "flow_over_auction_p50": float(np.median(ratios)), "objective_equal": all(agree),
+            "objective_diff_max": float(np.max(np.abs(diffs))), "objective": float(p0.objective(a)),
             "same_arcs_share": float(np.mean(same_arcs)), "auction_bids_p50": np.median(bids, axis=0).tolist()}
 
 
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         c = results[-1]
         print(f"{name:<24} arcs {c['arcs']:>7} flow {c['flow_cpu_p50_ms']:8.1f} ms  auction "
               f"{c['auction_cpu_p50_ms']:8.1f} ms  flow/auction {c['flow_over_auction_p50']:.2f}  "
-              f"objective equal {c['objective_equal']}  same arcs {c['same_arcs_share']:.0%}", flush=True)
+              f"objective equal {c['objective_equal']} (max diff {c['objective_diff_max']:.1e})  same arcs {c['same_arcs_share']:.0%}", flush=True)
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump({"benchmark": "solver_auction", "cases": results}, f, indent=2)
