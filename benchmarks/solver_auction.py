@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         c = results[-1]
         print(f"{name:<24} arcs {c['arcs']:>7} flow {c['flow_cpu_p50_ms']:8.1f} ms  auction "
               f"{c['auction_cpu_p50_ms']:8.1f} ms  flow/auction {c['flow_over_auction_p50']:.2f}  "
-              f"objective equal {c['objective_equal']} (max diff {c['objective_diff_max']:.1e})  same arcs {c['same_arcs_share']:.0%}", flush=True)
+              f"objective equal {c['objective_equal']} (max diff {c['objective_diff_max']:.1e})  "
+              f"same arcs {c['same_arcs_share']:.0%}", flush=True)
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump({"benchmark": "solver_auction", "cases": results}, f, indent=2)
