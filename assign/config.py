@@ -5,7 +5,10 @@ from dataclasses import dataclass
 
 from assign.validate import Problems
 
-SOLVERS = ("flow", "hungarian", "greedy")
+#: The order is the router's fallback chain after the configured solver: ``auction`` comes last
+#: so that the default chain (flow -> hungarian -> greedy) is unchanged; configured first, it
+#: falls back to flow -> hungarian -> greedy.
+SOLVERS = ("flow", "hungarian", "greedy", "auction")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -20,7 +23,9 @@ class RouterConfig:
     Pruning keeps the ``top_k`` agents per contact and ``top_k`` contacts per agent when the
     tick's full grid (contacts x agents, eligible or not: known before eligibility is
     computed) has more than ``prune_min_pairs`` cells. ``solver`` picks the first solver
-    to try; ``greedy_margin_ms`` is how close to the budget the router switches to greedy.
+    to try (``flow``: OR-Tools; ``auction``: the numba ε-scaling auction, exact too, then
+    flow -> hungarian -> greedy); ``greedy_margin_ms`` is how close to the budget the router
+    switches to greedy.
     """
 
     min_proficiency: float = 0.2

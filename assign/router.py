@@ -111,7 +111,9 @@ class Router:
         snap = synthetic_snapshot(n_contacts=6, n_agents=4, seed=0)
         for prune in (False, True):
             self._tick(snap, budget_ms=None, values=None, explain=False, force_prune=prune)
-        SOLVERS["greedy"](Problem(n_contacts=1, contact=[0], resource=[0], value=[1.0], capacity=[1]))
+        tiny = Problem(n_contacts=2, contact=[0, 1], resource=[0, 0], value=[1.0, 2.0], capacity=[1])
+        for name in ("greedy", "auction"):  # numba kernels: compiled (or loaded from cache) here, not in a tick
+            SOLVERS[name](tiny)
 
     def tick(self, snapshot: Snapshot | Mapping[str, Any], *, budget_ms: float | None = None,
              values: Any = None, explain: bool = False) -> TickResult:
