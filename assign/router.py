@@ -112,8 +112,8 @@ class Router:
         for prune in (False, True):
             self._tick(snap, budget_ms=None, values=None, explain=False, force_prune=prune)
         tiny = Problem(n_contacts=2, contact=[0, 1], resource=[0, 0], value=[1.0, 2.0], capacity=[1])
-        for name in ("greedy", "auction"):  # numba kernels: compiled (or loaded from cache) here, not in a tick
-            SOLVERS[name](tiny)
+        for name in sorted({"greedy", self.config.solver} & {"greedy", "auction"}):  # numba kernels: compiled here,
+            SOLVERS[name](tiny)  # (or loaded from numba's cache), never in a tick
 
     def tick(self, snapshot: Snapshot | Mapping[str, Any], *, budget_ms: float | None = None,
              values: Any = None, explain: bool = False) -> TickResult:
