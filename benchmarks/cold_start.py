@@ -30,7 +30,9 @@ import argparse
 import json
 import platform
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -292,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window-s", type=float, default=20.0)
     ap.add_argument("--label-delay-h", type=float, default=72.0)
     ap.add_argument("--tick-repeats", type=int, default=30)
+    ap.add_argument("--jobs", type=int, default=1, help="seeds run in this many processes")
     ap.add_argument("--warm-days", type=int, default=14,
                     help="days of tenured-agent history the learning policies start from (0: none)")
     ap.add_argument("--no-csat-proxy", action="store_true",
@@ -301,10 +304,14 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     seeds, days, reps = (2, 3, 8) if a.quick else (a.seeds, a.days, a.tick_repeats)
     t0 = time.perf_counter()
-    results = [run_seed(s, days=days, n_agents=a.agents, n_intents=a.intents, new_hires=a.new_hires,
-                        window_s=a.window_s, label_delay_h=a.label_delay_h, warm_days=a.warm_days,
-                        csat_proxy=not a.no_csat_proxy, rule_scorer=a.rule_scorer)
-               for s in tqdm(range(seeds), desc="seeds")]
+    job = partial(run_seed, days=days, n_agents=a.agents, n_intents=a.intents, new_hires=a.new_hires,
+                  window_s=a.window_s, label_delay_h=a.label_delay_h, warm_days=a.warm_days,
+                  csat_proxy=not a.no_csat_proxy, rule_scorer=a.rule_scorer)
+    if a.jobs > 1:  # seeds in separate processes; the same results as one process (each seed is seeded)
+        with ProcessPoolExecutor(a.jobs) as pool:
+            results = list(tqdm(pool.map(job, range(seeds)), total=seeds, desc="seeds"))
+    else:
+        results = [job(s) for s in tqdm(range(seeds), desc="seeds")]
     out = summarise(results, days=days)
     tick = tick_overhead(repeats=reps)
     out["tick_overhead"] = tick["ratio_p99"]

@@ -35,6 +35,7 @@ class ModelScorer(Scorer):
         self._roster: tuple[np.ndarray, np.ndarray] | None = None
         self._lock = threading.Lock()
         self._cache: tuple | None = None  # (version, roster, effects, index)
+        self._margins: tuple | None = None  # (contacts, agents, ci, ai, logit, csat) of the last call
 
     def bind(self, run) -> None:
         a = run.source.agents
@@ -67,9 +68,16 @@ class ModelScorer(Scorer):
         return eff, rows
 
     def margins(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> tuple[np.ndarray, ...]:
-        """(population logit, population CSAT mean) of the pairs."""
-        return self.model.predict(snapshot, contact_idx=np.asarray(contact_idx, np.int64),
-                                  agent_idx=np.asarray(agent_idx, np.int64))
+        """(population logit, population CSAT mean) of the pairs; the last call's answer is kept,
+        since a tick asks for the same pairs to score them and to draw them."""
+        ci, ai = np.asarray(contact_idx, np.int64), np.asarray(agent_idx, np.int64)
+        held = self._margins
+        if (held is not None and held[0] is snapshot.contacts and held[1] is snapshot.agents
+                and np.array_equal(held[2], ci) and np.array_equal(held[3], ai)):
+            return held[4], held[5]
+        m, c = self.model.predict(snapshot, contact_idx=ci, agent_idx=ai)
+        self._margins = (snapshot.contacts, snapshot.agents, ci, ai, m, c)  # one reference: swapped whole
+        return m, c
 
     def score_pairs(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
         eff, rows = self.effects(snapshot)
