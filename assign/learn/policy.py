@@ -28,11 +28,13 @@ from assign.learn.explore import Explore
 from assign.learn.live import LiveEstimates
 from assign.learn.logs import MemorySink
 from assign.learn.modelscorer import ModelScorer
+from assign.learn.population import PopulationModel
 from assign.learn.scorer import LearnScorer
 from assign.learn.warm import history_outcomes
 from assign.scorer import SkillScorer
 from assign.sim.policies import Policy
 from assign.sim.view import RunInfo, View
+from assign.sim.worldsource import WorldSource
 
 _EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.int64))
 
@@ -48,7 +50,7 @@ class LearnPolicy(Policy):
                  observe_every_s: float = 300.0, base_skill: bool = True,
                  warm_outcomes: pd.DataFrame | None = None, csat_proxy: bool = True,
                  warm_history: pd.DataFrame | None = None, warm_shift: pd.Timedelta | None = None,
-                 frozen: bool = False) -> None:
+                 frozen: bool = False, warm_days: int = 0) -> None:
         self.name, self.explore, self.config, self.budget_ms = name, explore, config, budget_ms
         self.half_life_s = half_life_days * 86400.0
         self.label_delay_s, self.csat_delay_s = float(label_delay_s), float(csat_delay_s)
@@ -64,13 +66,30 @@ class LearnPolicy(Policy):
         self.warm_history, self.warm_shift = warm_history, warm_shift  # shift: history time -> run time
         self.model = None
         if warm_history is not None:
-            from assign.learn.population import PopulationModel
-
             self.model = PopulationModel.fit(warm_history)
+        # Without a history, on a synthetic world: ``warm_days`` of the world's own history of the
+        # agents working on day 1, drawn per replication (the CLI's ml-live / ml-learn use 14).
+        self.warm_days, self._own_history = int(warm_days), False
+
+    def _world_history(self, run: RunInfo) -> None:
+        """Draw ``warm_days`` of history before the run from the world's history generator."""
+        from dataclasses import replace
+
+        from assign.world.centre import generate_history, hire_days
+
+        world = run.source.world
+        tenured = replace(world, agents=world.agents[hire_days(world.agents) == 0].reset_index(drop=True))
+        seed = int(np.random.SeedSequence([run.seed, 20_000]).generate_state(1)[0])
+        self.warm_history = generate_history(tenured, days=self.warm_days, seed=seed)
+        self.warm_shift, self._own_history = -pd.Timedelta(days=self.warm_days), True
+        self.model = PopulationModel.fit(self.warm_history)
 
     def start(self, run: RunInfo) -> None:
         from assign.router import Router
 
+        if self.warm_days > 0 and (self.warm_history is None or self._own_history) \
+                and isinstance(run.source, WorldSource):
+            self._world_history(run)
         self._run_intents = run.source.intents
         self.scorer, self.live = self._scorer()
         self.scorer.bind(run)
