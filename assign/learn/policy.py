@@ -3,17 +3,19 @@
 Each decision first folds in the outcomes that have become known by now (resolution
 ``label_delay_s`` after wrap-up, CSAT ``csat_delay_s`` after wrap-up; in batches at most
 every ``observe_every_s``, as a production feed would), then routes the
-window with a :class:`~assign.router.Router` that reads the live estimates through
-:class:`~assign.learn.scorer.LearnScorer` (the cold-start hierarchy), exploring when
+window with a :class:`~assign.router.Router` on the live estimates, exploring when
 ``explore`` is set. ``ml-live``: live estimates, no exploration; ``ml-learn``: live
-estimates + budgeted Thompson exploration. ``warm_outcomes``: outcome events known before the
-run (e.g. a history's, :func:`assign.learn.warm.history_outcomes`), folded in at the start;
-without them the live estimates start empty. The score is the rule-based
-:class:`~assign.scorer.SkillScorer` score without its tenure term (what tenure does is the
-cohort prior's to learn: tenure band is half of the cohort) plus the posterior mean
-resolution of the pair, so until outcomes arrive it routes as ``ml-batch`` does but for tenure
-(``base_skill=False``: the posterior mean alone). Live estimates start from
-``warm_outcomes`` (else empty) each replication.
+estimates + budgeted Thompson exploration; ``frozen``: the warm start's estimates, never
+updated (the frozen-model baseline).
+
+With a history before the run (``warm_history``, or ``warm_days`` of a synthetic world's own
+history), the score is :class:`~assign.learn.modelscorer.ModelScorer`: the population model
+fitted on that history (:mod:`assign.learn.population`) plus each agent's live effect
+(:mod:`assign.learn.effects`), warmed with the history's residuals; every decision keeps the
+model's prediction for its pair, which its outcome events carry. Without one, the previous
+design: :class:`~assign.learn.scorer.LearnScorer` (posterior mean resolution of the pair plus
+the rule-based :class:`~assign.scorer.SkillScorer` score without its tenure term;
+``base_skill=False``: the posterior mean alone), started from ``warm_outcomes`` (else empty).
 """
 from __future__ import annotations
 
