@@ -226,7 +226,23 @@ def summarise(results: list[SeedResult], *, days: int) -> dict:
             "new_hire_work_ratio": float(np.mean([r.work_ratio for r in results])),
             "new_hire_work_ratio_by_seed": [r.work_ratio for r in results],
             "new_hire_work_ratio_by_policy": {p: float(np.mean([r.work_ratios[p] for r in results])) for p in POLICIES},
-            "exploration_cost": cost}
+            "exploration_cost": cost,
+            "new_hire_contacts_to_003_per_hire": [None if not np.isfinite(x) else x for x in to],
+            "new_hire_error_at": error_at(pd.concat([r.trace for r in results]), (50, 150, 300, 600))}
+
+
+def error_at(trace: pd.DataFrame, counts) -> dict:
+    """Per count n: the distribution over hires of (estimate - truth) at the first estimate
+    after the hire had handled n contacts (hires that never got there left out)."""
+    out = {}
+    for n in counts:
+        t = trace[trace["handled"] >= n].sort_values("handled", kind="stable")
+        e = t.groupby(["seed", "agent"])["error"].first().to_numpy()
+        out[str(n)] = None if not len(e) else {
+            "hires": len(e), "mean": float(e.mean()), "median_abs": float(np.median(np.abs(e))),
+            "share_within_003": float(np.mean(np.abs(e) <= 0.03)),
+            "q10": float(np.quantile(e, 0.1)), "q90": float(np.quantile(e, 0.9))}
+    return out
 
 
 def _median_or_none(to: list[float]) -> float | None:
