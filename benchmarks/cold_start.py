@@ -142,6 +142,23 @@ def work_ratio(run, source: WorldSource, hires: np.ndarray) -> float:
                  / (n[~is_hire & ok].sum() / staffed[~is_hire & ok].sum()))
 
 
+def hire_errors(run, pol: _Tracked) -> tuple[pd.DataFrame, list[float]]:
+    """The hires' estimate trace with its error against the truth (the mean true expected
+    resolution of the contacts the hire served over the run), and per hire the contacts it had
+    handled when the error entered +-0.03 for good (NaN: never)."""
+    served = run.status == SERVED
+    truth = {a: float(run.truth_p_resolved[served & (run.agent == a)].mean()) for a in pol.hires}
+    trace = pd.DataFrame(pol.trace, columns=["agent", "handled", "estimate"])
+    trace["error"] = trace["estimate"] - trace["agent"].map(truth)
+    to_003 = []
+    for a in pol.hires:
+        t = trace[trace["agent"] == a].sort_values("handled", kind="stable")
+        bad = np.flatnonzero(np.abs(t["error"].to_numpy()) > 0.03)
+        last_bad = bad[-1] if len(bad) else -1
+        to_003.append(float(t["handled"].iloc[last_bad + 1]) if last_bad + 1 < len(t) else np.nan)
+    return trace, to_003
+
+
 def run_seed(seed: int, *, days: int, n_agents: int, n_intents: int, new_hires: float, window_s: float,
              label_delay_h: float, warm_days: int = 14, csat_proxy: bool = True,
              rule_scorer: bool = False) -> SeedResult:
@@ -163,17 +180,8 @@ def run_seed(seed: int, *, days: int, n_agents: int, n_intents: int, new_hires: 
             m = day == d
             rows.append((d + 1, name, float(run.truth_p_resolved[m & served].mean())))  # per contact served
     run, pol = runs["ml-learn"]
-    served = run.status == SERVED
     hires = pol.hires
-    truth = {a: float(run.truth_p_resolved[served & (run.agent == a)].mean()) for a in hires}
-    trace = pd.DataFrame(pol.trace, columns=["agent", "handled", "estimate"])
-    trace["error"] = trace["estimate"] - trace["agent"].map(truth)
-    to_003 = []
-    for a in hires:
-        t = trace[trace["agent"] == a].sort_values("handled", kind="stable")
-        bad = np.flatnonzero(np.abs(t["error"].to_numpy()) > 0.03)
-        last_bad = bad[-1] if len(bad) else -1
-        to_003.append(float(t["handled"].iloc[last_bad + 1]) if last_bad + 1 < len(t) else np.nan)
+    trace, to_003 = hire_errors(run, pol)
     ratios = {name: work_ratio(r, src, hires) for name, (r, _) in runs.items()}
     return SeedResult(per_day=pd.DataFrame(rows, columns=["day", "policy", "resolution"]), contacts_to_003=to_003,
                       work_ratio=ratios["ml-learn"], trace=trace.assign(seed=seed), work_ratios=ratios)
