@@ -88,6 +88,8 @@ def test_effects_equal_a_by_hand_gaussian_update_and_recover_the_covariance():
     s2 = 0.9
     th = true[:, 0] + rng.normal(size=n_ag) / np.sqrt(w)
     ph = true[:, 1] + rng.normal(size=n_ag) * np.sqrt(s2 / n)
+    w[:40] = 0.0  # CSAT only (new hires before their first resolution)
+    n[40:70] = 0.0  # resolution only
     t = {"w": w, "r": th * w, "n": n, "e": ph * n, "q": n * (s2 + ph ** 2)}
     cohort = np.zeros(n_ag, np.int64)
     eff = fit_effects(t, cohort=cohort)
@@ -97,15 +99,20 @@ def test_effects_equal_a_by_hand_gaussian_update_and_recover_the_covariance():
     # cohort mean by hand: N(0, sigma) prior, each agent N(mu, sigma + noise)
     P, rhs = np.linalg.inv(eff.sigma), np.zeros(2)
     for k in range(n_ag):
-        Pk = np.linalg.inv(eff.sigma + np.diag([1 / w[k], s2c / n[k]]))
+        idx = [c for c, m in enumerate((w[k], n[k])) if m > 0]  # the views it has; the other marginalised out
+        Pk = np.zeros((2, 2))
+        Pk[np.ix_(idx, idx)] = np.linalg.inv((eff.sigma + np.diag([1 / max(w[k], 1e-300), s2c / max(n[k], 1e-300)]))
+                                             [np.ix_(idx, idx)])
         P, rhs = P + Pk, rhs + Pk @ [th[k], ph[k]]
     mu, V = np.linalg.solve(P, rhs), np.linalg.inv(P)
     assert np.allclose(eff.cohort_mean[0], mu)
-    for k in (0, 7, 123):
-        m, C = _gaussian_posterior(np.array([th[k], ph[k]]), np.array([1 / w[k], s2c / n[k]]), mu, prior + V)
+    for k in (0, 7, 45, 123):
+        noise = np.array([1 / w[k] if w[k] > 0 else np.inf, s2c / n[k] if n[k] > 0 else np.inf])
+        m, C = _gaussian_posterior(np.array([th[k], ph[k]]), noise, mu, prior + V)
         assert eff.mean[k] == pytest.approx(m[0]) and eff.var[k] == pytest.approx(C[0, 0])
     # shrinkage helps: the posterior means are nearer the truth than the raw resolution views
-    assert np.mean((eff.mean - true[:, 0]) ** 2) < 0.8 * np.mean((th - true[:, 0]) ** 2)
+    r = w > 0
+    assert np.mean((eff.mean - true[:, 0])[r] ** 2) < 0.8 * np.mean((th - true[:, 0])[r] ** 2)
 
 
 def test_new_agent_sits_at_its_cohort_and_csat_alone_moves_it_along_the_fitted_correlation():

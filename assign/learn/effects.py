@@ -186,17 +186,17 @@ def _moments(y: np.ndarray, noise: np.ndarray) -> np.ndarray:
 def _cohort_means(y, noise, g, k, sigma) -> tuple[np.ndarray, np.ndarray]:
     """Each cohort's mean effect (prior ``N(0, sigma)``) given its agents' views, each view
     ``N(mu_g, sigma + noise)`` (missing components marginalised out); mean and covariance."""
+    has = np.isfinite(noise)
+    both = has.all(axis=1)
+    p = np.zeros((len(y), 2, 2))
+    if both.any():
+        p[both] = np.linalg.inv(sigma[None] + noise[both][:, :, None] * np.eye(2)[None])
+    for c in range(2):  # one view only: its own precision, nothing about the other
+        one = has[:, c] & ~both
+        p[one, c, c] = 1.0 / (sigma[c, c] + noise[one, c])
     prec = np.zeros((k, 2, 2)) + np.linalg.inv(sigma)[None]
     rhs = np.zeros((k, 2))
-    for a in range(len(y)):
-        has = np.isfinite(noise[a])
-        if not has.any():
-            continue
-        idx = np.flatnonzero(has)
-        cov = sigma[np.ix_(idx, idx)] + np.diag(noise[a, idx])
-        p = np.zeros((2, 2))
-        p[np.ix_(idx, idx)] = np.linalg.inv(cov)
-        prec[g[a]] += p
-        rhs[g[a]] += p @ np.where(has, y[a], 0.0)
+    np.add.at(prec, g, p)
+    np.add.at(rhs, g, np.einsum("aij,aj->ai", p, np.where(has, y, 0.0)))
     cov = np.linalg.inv(prec)
     return np.einsum("gij,gj->gi", cov, rhs), cov

@@ -36,6 +36,7 @@ class ModelScorer(Scorer):
         self._lock = threading.Lock()
         self._cache: tuple | None = None  # (version, roster, effects, index)
         self._margins: tuple | None = None  # (contacts, agents, ci, ai, logit, csat) of the last call
+        self._snapshot_roster: tuple | None = None  # (agents, roster) when not bound to a run
 
     def bind(self, run) -> None:
         a = run.source.agents
@@ -51,8 +52,12 @@ class ModelScorer(Scorer):
         v = self.version(snapshot)
         roster = self._roster
         ids = np.asarray(snapshot.agents.ids).astype(str)
-        if roster is None:
-            roster = (ids, np.asarray(snapshot.agents.tenure_days, float))
+        if roster is None:  # one roster per snapshot agents table: a tick's calls share one fit
+            held = self._snapshot_roster
+            if held is None or held[0] is not snapshot.agents:
+                held = (snapshot.agents, (ids, np.asarray(snapshot.agents.tenure_days, float)))
+                self._snapshot_roster = held
+            roster = held[1]
         with self._lock:
             cache = self._cache
         if cache is None or cache[0] is not v or cache[1] is not roster:
