@@ -180,13 +180,15 @@ class LearnPolicy(Policy):
     def _frame(self, events: list[tuple]) -> pd.DataFrame:
         src, blk = self._run.source, self._run.stream.block
         events = [e for e in events if not (math.isnan(e[5]) and math.isnan(e[6]) and math.isnan(e[7]))]
-        return pd.DataFrame({
+        frame = pd.DataFrame({
             "decision_id": [e[4] for e in events],
             "known_at": self._t0 + pd.to_timedelta([e[0] for e in events], unit="s"),
             "agent_id": [str(src.agents.ids[e[3]]) for e in events],
             "intent": [src.intents[blk.intent[e[2]]] for e in events],
-            "resolved": [e[5] for e in events], "csat": [e[6] for e in events], "handle_s": [e[7] for e in events],
-            "pred_margin": [e[8] for e in events], "pred_csat": [e[9] for e in events]})
+            "resolved": [e[5] for e in events], "csat": [e[6] for e in events], "handle_s": [e[7] for e in events]})
+        if self.model is not None:  # the model's prediction for the pair, which the agent effects need
+            frame["pred_margin"], frame["pred_csat"] = [e[8] for e in events], [e[9] for e in events]
+        return frame
 
     def close(self, run) -> MemorySink | None:
         """After the run (``RunResult``): log the outcome events still to come (known after
