@@ -89,9 +89,11 @@ class LearnPolicy(Policy):
     def start(self, run: RunInfo) -> None:
         from assign.router import Router
 
-        if self.warm_days > 0 and (self.warm_history is None or self._own_history) \
-                and isinstance(run.source, WorldSource):
-            self._world_history(run)
+        if self.warm_days > 0 and (self.warm_history is None or self._own_history):
+            if isinstance(run.source, WorldSource):
+                self._world_history(run)
+            else:  # no world to draw a history from: nothing from an earlier replication carries over
+                self.warm_history, self.model, self._own_history = None, None, False
         self._run_intents = run.source.intents
         self.scorer, self.live = self._scorer()
         self.scorer.bind(run)
