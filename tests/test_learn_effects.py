@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assign.learn.effects import EffectEstimates, fit_effects, fold_effects
+from assign.learn.effects import LOGIT_EDGES, EffectEstimates, fit_effects, fit_views, fold_effects, resolution_view
 from assign.learn.policy import LearnPolicy
 from assign.learn.population import fit_linear, fit_logistic
 
@@ -47,27 +47,52 @@ def test_live_totals_equal_a_batch_recomputation(half_life_d):
     t = ev["known_at"].max()
     age = (t - ev["known_at"]).dt.total_seconds().to_numpy()
     w = np.exp2(-age / hl) if np.isfinite(hl) else np.ones(len(ev))
-    p = 1 / (1 + np.exp(-ev["pred_margin"].to_numpy()))
     y, c, ch = ev["resolved"].to_numpy(), ev["csat"].to_numpy(), ev["pred_csat"].to_numpy()
     got = v.totals(["a", "b", "c", "d", "new"])
+    margin = ev["pred_margin"].to_numpy()
     for k, a in enumerate(["a", "b", "c", "d"]):
         m = (ev["agent_id"] == a).to_numpy()
         r, s = m & np.isfinite(y), m & np.isfinite(c)
-        assert got["w"][k] == pytest.approx((w * p * (1 - p))[r].sum(), rel=1e-9)
-        assert got["r"][k] == pytest.approx((w * (y - p))[r].sum(), rel=1e-9, abs=1e-9)
+        for b in (0, 10, 16, 20, len(LOGIT_EDGES)):  # bin b: edges[b-1] < margin <= edges[b]
+            lo = LOGIT_EDGES[b - 1] if b > 0 else -np.inf
+            hi = LOGIT_EDGES[b] if b < len(LOGIT_EDGES) else np.inf
+            inb = r & (margin > lo) & (margin <= hi)
+            assert got["nb"][k, b] == pytest.approx(w[inb].sum(), rel=1e-9, abs=1e-12)
+            assert got["sb"][k, b] == pytest.approx((w * y)[inb].sum(), rel=1e-9, abs=1e-12)
+            assert got["mb"][k, b] == pytest.approx((w * margin)[inb].sum(), rel=1e-9, abs=1e-12)
+        assert got["nb"][k].sum() == pytest.approx(w[r].sum(), rel=1e-9)
         assert got["n"][k] == pytest.approx(w[s].sum(), rel=1e-9)
         assert got["e"][k] == pytest.approx((w * (c - ch))[s].sum(), rel=1e-9, abs=1e-9)
         assert got["q"][k] == pytest.approx((w * (c - ch) ** 2)[s].sum(), rel=1e-9)
-    assert all(got[k][4] == 0 for k in got)  # an agent never seen: zeros
+    assert all(np.all(got[k][4] == 0) for k in got)  # an agent never seen: zeros
+
+
+def test_resolution_view_is_the_maximum_likelihood_offset():
+    sm = pytest.importorskip("statsmodels.api")
+    rng = np.random.default_rng(5)
+    centres = (LOGIT_EDGES[:-1] + LOGIT_EDGES[1:]) / 2
+    m = rng.choice(centres[19:24], 400)  # logits at a few values (p 0.7-0.85): binning is exact
+    y = (rng.random(400) < 1 / (1 + np.exp(-(m - 1.1)))).astype(float)  # a new hire: 1.1 below the model
+    b = np.searchsorted(LOGIT_EDGES, m)
+    nb, sb, mb = (np.bincount(b, v, len(LOGIT_EDGES) + 1)[None] for v in (np.ones(400), y, m))
+    theta, info = resolution_view(nb, sb, mb)
+    fit = sm.GLM(y, np.ones((400, 1)), family=sm.families.Binomial(), offset=m).fit()
+    assert theta[0] == pytest.approx(fit.params[0], abs=2e-3)
+    assert 1 / info[0] == pytest.approx(fit.bse[0] ** 2, rel=0.02)
+    one_step = (y - 1 / (1 + np.exp(-m))).sum() / (np.exp(-m) / (1 + np.exp(-m)) ** 2).sum()
+    assert one_step < fit.params[0] - 0.15  # the linearised estimate this replaces overshoots
+    theta, info = resolution_view(np.zeros((1, len(LOGIT_EDGES) + 1)), np.zeros((1, len(LOGIT_EDGES) + 1)),
+                                  np.zeros((1, len(LOGIT_EDGES) + 1)))
+    assert theta[0] == 0 and info[0] == 0  # no resolutions: no view
 
 
 def test_fold_does_not_change_the_old_version():
     rng = np.random.default_rng(2)
     live = EffectEstimates()
     v1 = live.observe(_events(rng, 100, ["a", "b"]))
-    before = v1.w.copy()
+    before = v1.nb.copy()
     fold_effects(v1, _events(rng, 100, ["a", "c"], t0="2026-01-12"), half_life_s=86400.0)
-    assert np.array_equal(v1.w, before) and v1.agent_ids == ("a", "b")
+    assert np.array_equal(v1.nb, before) and v1.agent_ids == ("a", "b")
 
 
 def _gaussian_posterior(y, noise, mu, prior):
@@ -90,11 +115,13 @@ def test_effects_equal_a_by_hand_gaussian_update_and_recover_the_covariance():
     ph = true[:, 1] + rng.normal(size=n_ag) * np.sqrt(s2 / n)
     w[:40] = 0.0  # CSAT only (new hires before their first resolution)
     n[40:70] = 0.0  # resolution only
-    t = {"w": w, "r": th * w, "n": n, "e": ph * n, "q": n * (s2 + ph ** 2)}
+    s2c = s2
+    views = np.stack([th, ph], 1)
+    noise = np.stack([np.where(w > 0, 1 / np.maximum(w, 1e-300), np.inf), np.where(n > 0, s2 / np.maximum(n, 1e-300),
+                                                                                   np.inf)], 1)
     cohort = np.zeros(n_ag, np.int64)
-    eff = fit_effects(t, cohort=cohort)
+    eff = fit_views(views, noise, cohort=cohort, n_obs=w + n)
     assert np.allclose(eff.sigma, S, atol=0.04)
-    s2c = t["q"].sum() / t["n"].sum()
     prior = eff.sigma + 0.0
     # cohort mean by hand: N(0, sigma) prior, each agent N(mu, sigma + noise)
     P, rhs = np.linalg.inv(eff.sigma), np.zeros(2)
@@ -121,9 +148,9 @@ def test_new_agent_sits_at_its_cohort_and_csat_alone_moves_it_along_the_fitted_c
     true = rng.multivariate_normal([0, 0], [[0.2, 0.12], [0.12, 0.1]], k)
     w, n = np.full(k, 150.0), np.full(k, 300.0)
     th, ph = true[:, 0] + rng.normal(size=k) / np.sqrt(w), true[:, 1] + rng.normal(size=k) * np.sqrt(1 / n)
-    t = {"w": np.r_[w, 0, 0], "r": np.r_[th * w, 0, 0], "n": np.r_[n, 0, 200], "e": np.r_[ph * n, 0, -0.6 * 200],
-         "q": np.r_[n * (1 + ph ** 2), 0, 200 * 1.36]}
-    eff = fit_effects(t, cohort=np.r_[np.zeros(k, np.int64), 1, 2])
+    views = np.stack([np.r_[th, 0, 0], np.r_[ph, 0, -0.6]], 1)
+    noise = np.stack([np.r_[1 / w, np.inf, np.inf], np.r_[1 / n, np.inf, 1 / 200]], 1)
+    eff = fit_views(views, noise, cohort=np.r_[np.zeros(k, np.int64), 1, 2], n_obs=np.r_[w + n, 0, 200])
     assert eff.n_obs[k] == 0 and eff.mean[k] == pytest.approx(eff.cohort_mean[1, 0])
     assert eff.var[k] > eff.sigma[0, 0]  # the cohort mean's own uncertainty on top
     assert eff.mean[k + 1] < -0.3  # CSAT 0.6 below the model, no resolution yet: well below the centre
