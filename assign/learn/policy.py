@@ -71,7 +71,7 @@ class LearnPolicy(Policy):
             self.model = PopulationModel.fit(warm_history)
         # Without a history, on a synthetic world: ``warm_days`` of the world's own history of the
         # agents working on day 1, drawn per replication (the CLI's ml-live / ml-learn use 14).
-        self.warm_days, self._own_history = int(warm_days), False
+        self.warm_days, self._drew_history = int(warm_days), False
 
     def _world_history(self, run: RunInfo) -> None:
         """Draw ``warm_days`` of history before the run from the world's history generator."""
@@ -83,17 +83,17 @@ class LearnPolicy(Policy):
         tenured = replace(world, agents=world.agents[hire_days(world.agents) == 0].reset_index(drop=True))
         seed = int(np.random.SeedSequence([run.seed, 20_000]).generate_state(1)[0])
         self.warm_history = generate_history(tenured, days=self.warm_days, seed=seed)
-        self.warm_shift, self._own_history = -pd.Timedelta(days=self.warm_days), True
+        self.warm_shift, self._drew_history = -pd.Timedelta(days=self.warm_days), True
         self.model = PopulationModel.fit(self.warm_history)
 
     def start(self, run: RunInfo) -> None:
         from assign.router import Router
 
-        if self.warm_days > 0 and (self.warm_history is None or self._own_history):
+        if self.warm_days > 0 and (self.warm_history is None or self._drew_history):
             if isinstance(run.source, WorldSource):
                 self._world_history(run)
             else:  # no world to draw a history from: nothing from an earlier replication carries over
-                self.warm_history, self.model, self._own_history = None, None, False
+                self.warm_history, self.model, self._drew_history = None, None, False
         self._run_intents = run.source.intents
         self.scorer, self.live = self._scorer()
         self.scorer.bind(run)
