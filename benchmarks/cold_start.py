@@ -30,7 +30,9 @@ import argparse
 import json
 import platform
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -59,14 +61,25 @@ class _Tracked(LearnPolicy):
         self.handled = np.zeros(run.n_agents, np.int64)
         self.trace: list[tuple[int, int, float]] = []  # (agent, contacts handled, estimate)
 
+        self.margins = {int(a): [] for a in self.hires}  # population logits of each hire's served contacts
+
     def assign(self, view):
         ci, ai = super().assign(view)
         np.add.at(self.handled, ai, 1)
+        for e in self._started[len(self._started) - len(ci):]:
+            if e[2] in self.margins:
+                self.margins[e[2]].append(e[4])
         return ci, ai
 
     def observed(self, view) -> None:
-        post, rows = self.scorer.posterior(view.snapshot(view.waiting[:0], self.hires))
-        self.trace += [(int(a), int(self.handled[a]), float(post.agent_mean[r])) for a, r in zip(self.hires, rows)]
+        snap = view.snapshot(view.waiting[:0], self.hires)
+        if self.model is None:  # the posterior-mean scorer: the agent level of the hierarchy
+            post, rows = self.scorer.posterior(snap)
+            est = [float(post.agent_mean[r]) for r in rows]
+        else:  # the model + effect's rate over the contacts the hire served so far
+            est = [self.scorer.estimate(snap, margins=np.asarray(self.margins[int(a)]), agent_row=k)
+                   for k, a in enumerate(self.hires)]
+        self.trace += [(int(a), int(self.handled[a]), e) for a, e in zip(self.hires, est) if np.isfinite(e)]
 
 
 @dataclass
@@ -75,6 +88,7 @@ class SeedResult:
     contacts_to_003: list[float]
     work_ratio: float
     trace: pd.DataFrame
+    work_ratios: dict  # every policy's (fcfs: the quality-blind reference)
 
 
 def _staffed_day_s(source: WorldSource, day: int) -> np.ndarray:
@@ -93,30 +107,70 @@ def _staffed_day_s(source: WorldSource, day: int) -> np.ndarray:
     return out
 
 
-def warm_outcomes(world, *, days: int, seed: int) -> pd.DataFrame | None:
-    """Outcome events of a ``days``-day history of the tenured agents (the new hires are not
-    in it), shifted to end at the run's start: what the centre knows before day 1."""
+def warm_history(world, *, days: int, seed: int) -> pd.DataFrame | None:
+    """A ``days``-day history of the tenured agents (the new hires are not in it): what the
+    centre knows before day 1 (shift it by ``-days`` to end at the run's start)."""
     if days <= 0:
         return None
     tenured = replace(world, agents=world.agents[hire_days(world.agents) == 0].reset_index(drop=True))
-    hist = generate_history(tenured, days=days, seed=20_000 + seed)
-    return history_outcomes(hist, shift=-pd.Timedelta(days=days))
+    return generate_history(tenured, days=days, seed=20_000 + seed)
+
+
+def _policy(name: str, *, hist, shift, label_delay_h: float, rule_scorer: bool, csat_proxy: bool):
+    """The benchmark's policies: the learning ones (and ml-batch, the same model frozen at the
+    warm start) on the population model + agent effects, or with ``rule_scorer`` the
+    rule-based score + posterior mean (and the rule-based ml-batch)."""
+    if name not in ("ml-batch", "ml-live", "ml-learn") or (rule_scorer and name == "ml-batch"):
+        return make_policy(name)
+    cls = _Tracked if name == "ml-learn" else LearnPolicy
+    warm = {"warm_outcomes": history_outcomes(hist, shift=shift)} if rule_scorer and hist is not None else \
+        {"warm_history": hist, "warm_shift": shift}
+    return cls(name=name, explore=Explore() if name == "ml-learn" else None, label_delay_s=label_delay_h * 3600,
+               csat_proxy=csat_proxy, frozen=name == "ml-batch", **warm)
+
+
+def work_ratio(run, source: WorldSource, hires: np.ndarray) -> float:
+    """New hires' served contacts per staffed hour on their first day (day 2) / tenured agents'."""
+    staffed = _staffed_day_s(source, 1) / 3600.0
+    served = run.status == SERVED
+    start_day = np.floor((run.stream.arrival_s + np.nan_to_num(run.wait_s)) / DAY_S)
+    n = np.bincount(run.agent[served & (start_day == 1)], minlength=len(staffed))
+    is_hire = np.zeros(len(staffed), bool)
+    is_hire[hires] = True
+    ok = staffed > 0
+    return float((n[is_hire & ok].sum() / staffed[is_hire & ok].sum())
+                 / (n[~is_hire & ok].sum() / staffed[~is_hire & ok].sum()))
+
+
+def hire_errors(run, pol: _Tracked) -> tuple[pd.DataFrame, list[float]]:
+    """The hires' estimate trace with its error against the truth (the mean true expected
+    resolution of the contacts the hire served over the run), and per hire the contacts it had
+    handled when the error entered +-0.03 for good (NaN: never)."""
+    served = run.status == SERVED
+    truth = {a: float(run.truth_p_resolved[served & (run.agent == a)].mean()) for a in pol.hires}
+    trace = pd.DataFrame(pol.trace, columns=["agent", "handled", "estimate"])
+    trace["error"] = trace["estimate"] - trace["agent"].map(truth)
+    to_003 = []
+    for a in pol.hires:
+        t = trace[trace["agent"] == a].sort_values("handled", kind="stable")
+        bad = np.flatnonzero(np.abs(t["error"].to_numpy()) > 0.03)
+        last_bad = bad[-1] if len(bad) else -1
+        to_003.append(float(t["handled"].iloc[last_bad + 1]) if last_bad + 1 < len(t) else np.nan)
+    return trace, to_003
 
 
 def run_seed(seed: int, *, days: int, n_agents: int, n_intents: int, new_hires: float, window_s: float,
-             label_delay_h: float, warm_days: int = 14, csat_proxy: bool = True) -> SeedResult:
+             label_delay_h: float, warm_days: int = 14, csat_proxy: bool = True,
+             rule_scorer: bool = False) -> SeedResult:
     world = generate_world(seed=1000 + seed, n_agents=n_agents, n_intents=n_intents, new_hires=new_hires,
                            n_customers=50 * n_agents)
     src = WorldSource(world)
-    warm = warm_outcomes(world, days=warm_days, seed=seed)
+    hist = warm_history(world, days=warm_days, seed=seed)
+    shift = -pd.Timedelta(days=warm_days)
     rows, runs = [], {}
     for name in POLICIES:
-        if name in ("ml-live", "ml-learn"):
-            pol = (_Tracked if name == "ml-learn" else LearnPolicy)(
-                name=name, explore=Explore() if name == "ml-learn" else None, label_delay_s=label_delay_h * 3600,
-                warm_outcomes=warm, csat_proxy=csat_proxy)
-        else:
-            pol = make_policy(name)
+        pol = _policy(name, hist=hist, shift=shift, label_delay_h=label_delay_h, rule_scorer=rule_scorer,
+                      csat_proxy=csat_proxy)
         cfg = SimConfig(days=days, window_s=0.0 if name == "fcfs" else window_s)
         run = simulate(source=src, policy=pol, seed=seed, config=cfg)
         runs[name] = (run, pol)
@@ -126,28 +180,11 @@ def run_seed(seed: int, *, days: int, n_agents: int, n_intents: int, new_hires: 
             m = day == d
             rows.append((d + 1, name, float(run.truth_p_resolved[m & served].mean())))  # per contact served
     run, pol = runs["ml-learn"]
-    served = run.status == SERVED
     hires = pol.hires
-    truth = {a: float(run.truth_p_resolved[served & (run.agent == a)].mean()) for a in hires}
-    trace = pd.DataFrame(pol.trace, columns=["agent", "handled", "estimate"])
-    trace["error"] = trace["estimate"] - trace["agent"].map(truth)
-    to_003 = []
-    for a in hires:
-        t = trace[trace["agent"] == a].sort_values("handled")
-        bad = np.flatnonzero(np.abs(t["error"].to_numpy()) > 0.03)
-        last_bad = bad[-1] if len(bad) else -1
-        to_003.append(float(t["handled"].iloc[last_bad + 1]) if last_bad + 1 < len(t) else np.nan)
-    staffed = _staffed_day_s(src, 1) / 3600.0
-    start_day = np.floor((run.stream.arrival_s + np.nan_to_num(run.wait_s)) / DAY_S)
-    on_day2 = served & (start_day == 1)
-    n = np.bincount(run.agent[on_day2], minlength=len(staffed))
-    is_hire = np.zeros(len(staffed), bool)
-    is_hire[hires] = True
-    ok = staffed > 0
-    hire_rate = n[is_hire & ok].sum() / staffed[is_hire & ok].sum()
-    ratio = hire_rate / (n[~is_hire & ok].sum() / staffed[~is_hire & ok].sum())
+    trace, to_003 = hire_errors(run, pol)
+    ratios = {name: work_ratio(r, src, hires) for name, (r, _) in runs.items()}
     return SeedResult(per_day=pd.DataFrame(rows, columns=["day", "policy", "resolution"]), contacts_to_003=to_003,
-                      work_ratio=float(ratio), trace=trace.assign(seed=seed))
+                      work_ratio=ratios["ml-learn"], trace=trace.assign(seed=seed), work_ratios=ratios)
 
 
 def tick_overhead(*, repeats: int) -> dict[str, float]:
@@ -196,7 +233,24 @@ def summarise(results: list[SeedResult], *, days: int) -> dict:
             "new_hire_contacts_to_003_by_seed": [_median_or_none(r.contacts_to_003) for r in results],
             "new_hire_work_ratio": float(np.mean([r.work_ratio for r in results])),
             "new_hire_work_ratio_by_seed": [r.work_ratio for r in results],
-            "exploration_cost": cost}
+            "new_hire_work_ratio_by_policy": {p: float(np.mean([r.work_ratios[p] for r in results])) for p in POLICIES},
+            "exploration_cost": cost,
+            "new_hire_contacts_to_003_per_hire": [None if not np.isfinite(x) else x for x in to],
+            "new_hire_error_at": error_at(pd.concat([r.trace for r in results]), (50, 150, 300, 600))}
+
+
+def error_at(trace: pd.DataFrame, counts) -> dict:
+    """Per count n: the distribution over hires of (estimate - truth) at the first estimate
+    after the hire had handled n contacts (hires that never got there left out)."""
+    out = {}
+    for n in counts:
+        t = trace[trace["handled"] >= n].sort_values("handled", kind="stable")
+        e = t.groupby(["seed", "agent"])["error"].first().to_numpy()
+        out[str(n)] = None if not len(e) else {
+            "hires": len(e), "mean": float(e.mean()), "median_abs": float(np.median(np.abs(e))),
+            "share_within_003": float(np.mean(np.abs(e) <= 0.03)),
+            "q10": float(np.quantile(e, 0.1)), "q90": float(np.quantile(e, 0.9))}
+    return out
 
 
 def _median_or_none(to: list[float]) -> float | None:
@@ -264,16 +318,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window-s", type=float, default=20.0)
     ap.add_argument("--label-delay-h", type=float, default=72.0)
     ap.add_argument("--tick-repeats", type=int, default=30)
+    ap.add_argument("--jobs", type=int, default=1, help="seeds run in this many processes")
     ap.add_argument("--warm-days", type=int, default=14,
                     help="days of tenured-agent history the learning policies start from (0: none)")
-    ap.add_argument("--no-csat-proxy", action="store_true", help="ablation: resolution outcomes only")
+    ap.add_argument("--no-csat-proxy", action="store_true",
+                    help="ablation (with --rule-scorer): resolution outcomes only")
+    ap.add_argument("--rule-scorer", action="store_true",
+                    help="the previous design: rule-based score + posterior mean, rule-based ml-batch")
     a = ap.parse_args(argv)
     seeds, days, reps = (2, 3, 8) if a.quick else (a.seeds, a.days, a.tick_repeats)
     t0 = time.perf_counter()
-    results = [run_seed(s, days=days, n_agents=a.agents, n_intents=a.intents, new_hires=a.new_hires,
-                        window_s=a.window_s, label_delay_h=a.label_delay_h, warm_days=a.warm_days,
-                        csat_proxy=not a.no_csat_proxy)
-               for s in tqdm(range(seeds), desc="seeds")]
+    job = partial(run_seed, days=days, n_agents=a.agents, n_intents=a.intents, new_hires=a.new_hires,
+                  window_s=a.window_s, label_delay_h=a.label_delay_h, warm_days=a.warm_days,
+                  csat_proxy=not a.no_csat_proxy, rule_scorer=a.rule_scorer)
+    if a.jobs > 1:  # seeds in separate processes; the same results as one process (each seed is seeded)
+        with ProcessPoolExecutor(a.jobs) as pool:
+            results = list(tqdm(pool.map(job, range(seeds)), total=seeds, desc="seeds"))
+    else:
+        results = [job(s) for s in tqdm(range(seeds), desc="seeds")]
     out = summarise(results, days=days)
     tick = tick_overhead(repeats=reps)
     out["tick_overhead"] = tick["ratio_p99"]
@@ -281,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     out["settings"] = {"seeds": seeds, "days": days, "agents": a.agents, "intents": a.intents,
                        "new_hires": a.new_hires, "window_s": a.window_s, "label_delay_h": a.label_delay_h,
                        "warm_days": a.warm_days, "csat_proxy": not a.no_csat_proxy,
+                       "scorer": "rules" if a.rule_scorer else "population model + agent effects",
                        "tick_repeats": reps, "machine": f"{platform.machine()}, shared 2 cores",
                        "wall_s": round(time.perf_counter() - t0, 1)}
     main_out, details = split(out)

@@ -370,5 +370,7 @@ def make_policy(name: str, *, scorer: Scorer | None = None, router_config: Route
         from assign.learn.explore import Explore
         from assign.learn.policy import LearnPolicy
 
-        return LearnPolicy(name=name, explore=Explore() if name == "ml-learn" else None, config=router_config)
+        # warm start: 14 days of the world's history before the run (synthetic worlds; else none)
+        return LearnPolicy(name=name, explore=Explore() if name == "ml-learn" else None, config=router_config,
+                           warm_days=14)
     raise ValueError(f"unknown policy {name!r} (expected one of {', '.join(POLICY_NAMES)})")

@@ -1,0 +1,108 @@
+"""A scorer from the population model and the live agent effects.
+
+``score = sigmoid(model logit of the pair + posterior mean effect of the agent)``: the
+population model (:mod:`assign.learn.population`) knows what the pair's features say for an
+average agent; the agent effect (:mod:`assign.learn.effects`) what the agent's own outcomes
+(and CSAT, early) add, shrunk to its cohort. A new hire is scored by the model with its
+cohort's effect (counted as prior-only). :meth:`posterior_draw` draws one effect per agent
+from its Gaussian posterior (Thompson sampling): agents with few outcomes get the widest draws.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from assign.learn.effects import AgentEffects, EffectEstimates, EffectVersion, fit_effects, tenure_band
+from assign.learn.population import PopulationModel
+from assign.learn.scorer import LIVE_KEY
+from assign.schema import Snapshot
+from assign.scorer import Scorer
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class ModelScorer(Scorer):
+    """Population model + live agent effects (see module doc). ``roster``: agent ids and
+    tenure (days) the effects are fitted over; the snapshot's agents when not bound."""
+
+    name = "model-effects"
+
+    def __init__(self, *, model: PopulationModel, live: EffectEstimates) -> None:
+        self.model, self.live = model, live
+        self._roster: tuple[np.ndarray, np.ndarray] | None = None
+        self._lock = threading.Lock()
+        self._cache: tuple | None = None  # (version, roster, effects, index)
+        self._margins: tuple | None = None  # (contacts, agents, ci, ai, logit, csat) of the last call
+        self._snapshot_roster: tuple | None = None  # (agents, roster) when not bound to a run
+
+    def bind(self, run) -> None:
+        a = run.source.agents
+        self._roster = (np.asarray(a.ids).astype(str), np.asarray(a.tenure_days, float))
+        self._cache = None
+
+    def version(self, snapshot: Snapshot) -> EffectVersion:
+        v = snapshot.meta.get(LIVE_KEY) if snapshot.meta else None
+        return v if isinstance(v, EffectVersion) else self.live.current()
+
+    def effects(self, snapshot: Snapshot) -> tuple[AgentEffects, np.ndarray]:
+        """The fitted effects and the row of each snapshot agent in them."""
+        v = self.version(snapshot)
+        roster = self._roster
+        ids = np.asarray(snapshot.agents.ids).astype(str)
+        if roster is None:  # one roster per snapshot agents table: a tick's calls share one fit
+            held = self._snapshot_roster
+            if held is None or held[0] is not snapshot.agents:
+                held = (snapshot.agents, (ids, np.asarray(snapshot.agents.tenure_days, float)))
+                self._snapshot_roster = held
+            roster = held[1]
+        with self._lock:
+            cache = self._cache
+        if cache is None or cache[0] is not v or cache[1] is not roster:
+            eff = fit_effects(v.totals(roster[0]), cohort=tenure_band(roster[1]))
+            cache = (v, roster, eff, {a: k for k, a in enumerate(roster[0])})
+            with self._lock:
+                self._cache = cache
+        eff, index = cache[2], cache[3]
+        rows = np.fromiter((index.get(a, -1) for a in ids), np.int64, len(ids))
+        if (rows < 0).any():  # agents outside the bound roster: fit over the snapshot's own
+            eff = fit_effects(v.totals(ids), cohort=tenure_band(snapshot.agents.tenure_days))
+            rows = np.arange(len(ids))
+        return eff, rows
+
+    def margins(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(population logit, population CSAT mean) of the pairs; the last call's answer is kept,
+        since a tick asks for the same pairs to score them and to draw them."""
+        ci, ai = np.asarray(contact_idx, np.int64), np.asarray(agent_idx, np.int64)
+        held = self._margins
+        if (held is not None and held[0] is snapshot.contacts and held[1] is snapshot.agents
+                and np.array_equal(held[2], ci) and np.array_equal(held[3], ai)):
+            return held[4], held[5]
+        m, c = self.model.predict(snapshot, contact_idx=ci, agent_idx=ai)
+        self._margins = (snapshot.contacts, snapshot.agents, ci, ai, m, c)  # one reference: swapped whole
+        return m, c
+
+    def score_pairs(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
+        eff, rows = self.effects(snapshot)
+        m, _ = self.margins(snapshot, contact_idx=contact_idx, agent_idx=agent_idx)
+        return _sigmoid(m + eff.mean[rows[np.asarray(agent_idx, np.int64)]])
+
+    def prior_only(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
+        eff, rows = self.effects(snapshot)
+        return eff.n_obs[rows[np.asarray(agent_idx, np.int64)]] <= 0
+
+    def posterior_draw(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray,
+                       rng: np.random.Generator, n_draws: int = 1) -> np.ndarray:
+        """(n_draws, n_pairs): one effect per snapshot agent per draw, shared by its pairs."""
+        eff, rows = self.effects(snapshot)
+        m, _ = self.margins(snapshot, contact_idx=contact_idx, agent_idx=agent_idx)
+        r = rows[np.asarray(agent_idx, np.int64)]
+        theta = eff.mean[rows] + np.sqrt(eff.var[rows]) * rng.standard_normal((n_draws, len(rows)))
+        return _sigmoid(m[None, :] + theta[:, np.asarray(agent_idx, np.int64)]) if len(r) else np.zeros((n_draws, 0))
+
+    def estimate(self, snapshot: Snapshot, *, margins: np.ndarray, agent_row: int) -> float:
+        """An agent's estimated resolution rate over contacts with these population logits."""
+        eff, rows = self.effects(snapshot)
+        return float(np.mean(_sigmoid(np.asarray(margins) + eff.mean[rows[agent_row]]))) if len(margins) else np.nan
