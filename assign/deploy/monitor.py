@@ -76,6 +76,8 @@ class MonitorConfig:
     prediction_reference: str = "all"
     agent_alpha: float = 0.01
     top_agents: int = 10
+    min_day_share: float = 0.5
+    dispersion: bool = True
 
     def __post_init__(self) -> None:
         problems = []
@@ -220,12 +222,13 @@ def assess(model, ref: Side, rec: Side, cfg: MonitorConfig, *, now_s: float) -> 
                 matured_recent=int(rec.matured.sum()), days_reference=int(len(np.unique(ref.day[ref.in_null]))),
                 tests=len(tests), testable=n_tests, alpha=cfg.alpha, p_threshold=cut, label_delay_s=delay,
                 calibration_reference=cfg.calibration_reference, prediction_reference=cfg.prediction_reference,
+                dispersion=cfg.dispersion, min_day_share=cfg.min_day_share,
                 unseen_from=None if unseen_s is None else pd.Timestamp(unseen_s, unit="s", tz="UTC").isoformat(),
                 rows_reference_unseen=int((ref.in_null & oos).sum()),
                 days_reference_unseen=int(len(np.unique(ref.day[ref.in_null & oos]))))
     rows = [dict(kind=q.kind, name=q.name, statistic=d.z, p_value=d.p_value, df=d.df, recent=d.recent,
                  reference=d.reference, sd=d.sd, tau=d.tau, n_recent=d.n_recent, days_reference=d.days_reference,
-                 testable=d.testable) for q, d in zip(quantities, tests)]
+                 dispersion=d.dispersion, testable=d.testable) for q, d in zip(quantities, tests)]
     return MonitorReport(alarm=bool(alarms), alarms=alarms, tests=rows, unknown=unknown, agents=agents,
                          calibration=calib["summary"], meta=meta, plots=dict(reliability=calib["reliability"],
                                                                              daily=calib["daily"]))
@@ -391,7 +394,8 @@ def _bin_edges(p: np.ndarray, bins: int) -> np.ndarray:
 def _run(q: Quantity, ref: Side, rec: Side, cfg: MonitorConfig) -> DayTest:
     a = np.where(ref.in_null, q.ref, np.nan)
     ca, cb = hour_centred(a, ref.hour, q.rec, rec.hour, ref_day=ref.day)
-    d = day_test(ca, ref.day, cb, rec.day, min_day_rows=cfg.min_day_rows, min_days=cfg.min_days)
+    d = day_test(ca, ref.day, cb, rec.day, min_day_rows=cfg.min_day_rows, min_days=cfg.min_days,
+                 min_day_share=cfg.min_day_share, dispersion=cfg.dispersion)
     return beyond_margin(d, q.margin)
 
 

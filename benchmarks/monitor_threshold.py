@@ -1,0 +1,177 @@
+"""The monitor's alarm threshold from a driftless calibration run, checked on other seeds.
+
+    python -m benchmarks.monitor_threshold --calibration CAL.json [CAL2.json ...] \\
+        --evaluation EVAL.json [...] [--drift DRIFT.json] --json OUT.json
+
+Inputs are the records of ``benchmarks.monitor_calibration`` (every day test of every nightly
+check of the living centre's loop, with the day-level sums behind it). Per check, the
+statistic is the smallest p-value over the day tests of the kinds the loop counts (feature,
+calibration) times the number of testable tests (Bonferroni-adjusted): the check alarms at
+``alpha`` when it is below ``alpha``. The p-values are recomputed from the recorded day sums
+by :func:`assign.deploy.drift.day_test_from_sums` for each variant of the day test (``plain``:
+as before; ``whole_days``: part days left out of the reference; ``dispersion``: the
+reference's own leave-one-day-out dispersion; both), so they are compared on the same checks.
+
+The rule (no figure from the evaluation seeds enters it): the target is ``--per-week``
+(0.1) false alarms a week with one check a night, i.e. ``per_week / 7`` a check; ``alpha`` is
+the largest value of a 1-2-5 grid (at most 0.01) at which so few calibration checks alarm
+that a new driftless check alarms, by rank among the calibration checks, at most half as
+often as that, or at most once in N + 1 when N checks cannot show that much
+(:func:`choose_alpha`). Evaluation: alarms, checks,
+simulated weeks and the Clopper-Pearson 95% interval of the rate, at that ``alpha`` and at
+the old default 0.01. With ``--drift``: per seed, the days from the shock to the first check
+that alarms.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from assign.deploy.drift import day_test_from_sums, whole_days
+
+COUNTED = ("feature", "calibration")
+GRID = tuple(float(f"{m}e{e}") for e in range(-2, -7, -1) for m in (5, 2, 1))[2:]  # 0.01 ... 1e-6
+OLD_ALPHA = 0.01
+
+
+def load(path: str | Path) -> list[dict]:
+    """Checks of a ``monitor_calibration`` JSON, or of its ``.calls.jsonl`` (a run still going
+    or stopped early: runs are told apart by the clock going back)."""
+    p = Path(path)
+    if p.suffix == ".jsonl":
+        import pandas as pd
+
+        start = pd.Timestamp("2026-01-05", tz="UTC")  # the living centre's day 0 (world seed 2026)
+        rows = [json.loads(line) for line in p.read_text().splitlines() if line]
+        run, prev = 0, None
+        for r in rows:
+            run += prev is not None and r["now"] < prev
+            r["seed"], prev = f"{p.name}#{run}", r["now"]
+            now = pd.Timestamp(r["now"])
+            r["day"] = (now - start).total_seconds() / 86400.0
+            r["weekday_of_recent"] = (now - pd.Timedelta(days=1)).day_name()
+        return rows
+    return json.loads(p.read_text())["checks"]
+
+
+VARIANTS = {"plain": dict(min_day_share=0.0, dispersion=False),  # the day test before (mon2)
+            "whole_days": dict(min_day_share=0.5, dispersion=False),
+            "dispersion": dict(min_day_share=0.0, dispersion=True),
+            "whole_days+dispersion": dict(min_day_share=0.5, dispersion=True)}
+
+
+def check_statistic(check: dict, *, dispersion: bool, min_day_share: float = 0.0) -> float:
+    """Smallest Bonferroni-adjusted p-value over the counted kinds' tests of one check."""
+    n = max(int(check["testable"]), 1)
+    best = 1.0
+    for kind, _name, _z, p, _df, sums in check["tests"]:
+        if kind not in COUNTED:
+            continue
+        if sums is not None:
+            p = day_test_from_sums(**_arrays(sums, min_day_share), dispersion=dispersion).p_value
+        if p is not None:
+            best = min(best, float(p) * n)
+    return min(best, 1.0)
+
+
+def _arrays(s: dict, min_day_share: float) -> dict:
+    n = np.asarray(s["n"], float)
+    keep = whole_days(n, min_day_rows=10, min_day_share=min_day_share)  # MonitorConfig.min_day_rows
+    return dict(n_d=n[keep], s_d=np.asarray(s["s"])[keep], q_d=np.asarray(s["q"])[keep],
+                n_j=np.asarray(s["rn"], float), s_j=np.asarray(s["rs"], float))
+
+
+def alarms(checks: list[dict], stat: np.ndarray, alpha: float) -> np.ndarray:
+    """Per check: alarm at ``alpha`` (a day test, or a threshold alarm such as an unknown intent)."""
+    thr = np.array([any(a["kind"] == "unknown" for a in c["threshold_alarms"]) for c in checks], bool)
+    return (stat < alpha) | thr
+
+
+def rate(k: int, n: int) -> dict:
+    """Alarms per check and per week (7 checks), Clopper-Pearson 95% interval."""
+    lo = float(stats.beta.ppf(0.025, k, n - k + 1)) if k > 0 else 0.0
+    hi = float(stats.beta.ppf(0.975, k + 1, n - k)) if k < n else 1.0
+    return dict(alarms=int(k), checks=int(n), weeks=n / 7.0, per_check=k / n, per_week=7 * k / n,
+                per_week_ci95=[7 * lo, 7 * hi])
+
+
+def choose_alpha(stat: np.ndarray, *, per_week: float) -> tuple[float, float]:
+    """The largest grid alpha (at most 0.01, the monitor's nominal level before) at which at
+    most ``k`` calibration checks alarm, ``k + 1 = max(1, floor(r (N + 1)))`` with ``r`` half
+    the target rate a check. A new driftless check exchangeable with the N calibration checks
+    then alarms with probability at most ``(k + 1) / (N + 1)`` (a rank argument: it is
+    among the ``k + 1`` smallest of N + 1 at most that often); returned with the alpha, per
+    week (7 checks)."""
+    r = 0.5 * per_week / 7.0
+    k = max(1, int(np.floor(r * (len(stat) + 1)))) - 1
+    for a in GRID:
+        if (stat < a).sum() <= k:
+            return a, 7.0 * (k + 1) / (len(stat) + 1)
+    return GRID[-1], 7.0 * (k + 1) / (len(stat) + 1)
+
+
+def delays(checks: list[dict], stat: np.ndarray, alpha: float, *, shock_day: float) -> dict[str, float | None]:
+    al = alarms(checks, stat, alpha)
+    out: dict[str, float | None] = {}
+    for c, a in zip(checks, al):
+        out.setdefault(str(c["seed"]), None)
+        if a and c["day"] >= shock_day and out[str(c["seed"])] is None:
+            out[str(c["seed"])] = round(c["day"] - shock_day, 2)
+    return out
+
+
+def report(cal: list[dict], ev: list[dict], drift: list[dict], *, per_week: float, variant: dict) -> dict:
+    sc = np.array([check_statistic(c, **variant) for c in cal])
+    se = np.array([check_statistic(c, **variant) for c in ev])
+    alpha, bound = choose_alpha(sc, per_week=per_week)
+    out = dict(alpha=alpha, per_week_bound_by_rank=bound, calibration=rate(int(alarms(cal, sc, alpha).sum()), len(cal)),
+               evaluation=rate(int(alarms(ev, se, alpha).sum()), len(ev)),
+               calibration_old_alpha=rate(int(alarms(cal, sc, OLD_ALPHA).sum()), len(cal)),
+               evaluation_old_alpha=rate(int(alarms(ev, se, OLD_ALPHA).sum()), len(ev)),
+               evaluation_alarms=[dict(seed=c["seed"], day=c["day"], weekday=c.get("weekday_of_recent"),
+                                       statistic=float(s), tests=_top(c, variant))
+                                  for c, s in zip(ev, se) if s < max(alpha, OLD_ALPHA)],
+               calibration_smallest=sorted(float(x) for x in sc)[:5])
+    if drift:
+        sd = np.array([check_statistic(c, **variant) for c in drift])
+        out["delay_days"] = delays(drift, sd, alpha, shock_day=9.0)
+        out["delay_days_old_alpha"] = delays(drift, sd, OLD_ALPHA, shock_day=9.0)
+    return out
+
+
+def _top(check: dict, variant: dict) -> list[str]:
+    n = max(int(check["testable"]), 1)
+    rows = []
+    for kind, name, _z, p, _df, sums in check["tests"]:
+        if kind in COUNTED:
+            p = (day_test_from_sums(**_arrays(sums, variant["min_day_share"]), dispersion=variant["dispersion"]).p_value
+                 if sums is not None else p)
+            rows.append((float(p) * n, f"{kind}:{name}"))
+    return [f"{name} {p:.2g}" for p, name in sorted(rows)[:3]]
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--calibration", nargs="+", required=True)
+    ap.add_argument("--evaluation", nargs="+", required=True)
+    ap.add_argument("--drift", nargs="*", default=[])
+    ap.add_argument("--per-week", type=float, default=0.1, help="target false alarms a week")
+    ap.add_argument("--json", dest="json_out", default=None)
+    a = ap.parse_args(argv)
+    cal = [c for f in a.calibration for c in load(f)]
+    ev = [c for f in a.evaluation for c in load(f)]
+    drift = [c for f in a.drift for c in load(f)]
+    doc = {name: report(cal, ev, drift, per_week=a.per_week, variant=v) for name, v in VARIANTS.items()}
+    doc["inputs"] = dict(calibration=a.calibration, evaluation=a.evaluation, drift=a.drift, per_week=a.per_week)
+    print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "evaluation_alarms"} if k != "inputs" else v
+                      for k, v in doc.items()}, indent=1))
+    if a.json_out:
+        Path(a.json_out).write_text(json.dumps(doc, indent=1))
+
+
+if __name__ == "__main__":
+    main()
