@@ -59,9 +59,10 @@ def load(path: str | Path) -> list[dict]:
 
 
 VARIANTS = {"plain": dict(min_day_share=0.0, dispersion=False),  # the day test before (mon2)
-            "whole_days": dict(min_day_share=0.5, dispersion=False),
+            "whole_days": dict(min_day_share=0.2, dispersion=False),  # the default now
+            "whole_days_0.5": dict(min_day_share=0.5, dispersion=False),
             "dispersion": dict(min_day_share=0.0, dispersion=True),
-            "whole_days+dispersion": dict(min_day_share=0.5, dispersion=True)}
+            "whole_days+dispersion": dict(min_day_share=0.2, dispersion=True)}
 
 
 def check_statistic(check: dict, *, dispersion: bool, min_day_share: float = 0.0) -> float:
