@@ -87,7 +87,8 @@ def _checks(model, hist: pd.DataFrame, cfg: MonitorConfig, *, train_end, first_d
         out.append(dict(day=d, alarm=rep.alarm, alarms=[f"{a['kind']}:{a['name']}" for a in rep.alarms],
                         rows=len(rec.hist), testable=rep.meta["testable"], min_p_adjusted=_min_adjusted(rep)))
         if also_plain:  # the same check with the day test as it was (part days in, no dispersion factor)
-            plain = assess(model, ref, rec, replace(cfg, dispersion=False, min_day_share=0.0), now_s=t0 + (d + 1) * DAY_S)
+            before = replace(cfg, dispersion=False, min_day_share=0.0)
+            plain = assess(model, ref, rec, before, now_s=t0 + (d + 1) * DAY_S)
             out[-1]["min_p_adjusted_plain"] = _min_adjusted(plain)
     return out
 
@@ -168,9 +169,10 @@ def main(argv=None) -> None:
                     default=MonitorConfig().calibration_reference,
                     help="reference rows of the calibration checks: those the model did not fit, or all")
     ap.add_argument("--prediction-reference", choices=("held_out", "all"), default=MonitorConfig().prediction_reference)
-    ap.add_argument("--plain", action="store_true", help="day tests without the reference's dispersion factor")
+    ap.add_argument("--dispersion", action="store_true", help="day tests with the reference's dispersion factor")
     ap.add_argument("--also-plain", action="store_true",
-                    help="also record each check's smallest adjusted p-values with the day test as it was (part days in)")
+                    help="also record each check's smallest adjusted p-values with the day test as it was "
+                         "(part days in)")
     ap.add_argument("--json", dest="json_out", default=None)
     args = ap.parse_args(argv)
     bad = sorted(set(args.shocks.split(",")) - set(SHOCKS))
@@ -178,7 +180,7 @@ def main(argv=None) -> None:
         ap.error(f"--shocks: unknown {bad}; choose from {', '.join(SHOCKS)}")
     margins = dict((k, float(v)) for k, v in (x.split("=") for x in args.calibration_margin.split(",") if x))
     cfg = MonitorConfig(alpha=args.alpha, calibration_margin=margins, calibration_reference=args.calibration_reference,
-                        prediction_reference=args.prediction_reference, dispersion=not args.plain)
+                        prediction_reference=args.prediction_reference, dispersion=args.dispersion)
     t = time.perf_counter()
     results = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -109,10 +109,11 @@ def choose_alpha(stat: np.ndarray, *, per_week: float) -> tuple[float, float]:
     week (7 checks)."""
     r = 0.5 * per_week / 7.0
     k = max(1, int(np.floor(r * (len(stat) + 1)))) - 1
+    bound = 7.0 * (k + 1) / (len(stat) + 1)
     for a in GRID:
         if (stat < a).sum() <= k:
-            return a, 7.0 * (k + 1) / (len(stat) + 1)
-    return GRID[-1], 7.0 * (k + 1) / (len(stat) + 1)
+            return a, bound
+    return float(np.sort(stat)[k]), bound  # below the grid: the (k + 1)-th smallest itself
 
 
 def delays(checks: list[dict], stat: np.ndarray, alpha: float, *, shock_day: float) -> dict[str, float | None]:
@@ -136,12 +137,19 @@ def report(cal: list[dict], ev: list[dict], drift: list[dict], *, per_week: floa
                evaluation_alarms=[dict(seed=c["seed"], day=c["day"], weekday=c.get("weekday_of_recent"),
                                        statistic=float(s), tests=_top(c, variant))
                                   for c, s in zip(ev, se) if s < max(alpha, OLD_ALPHA)],
-               calibration_smallest=sorted(float(x) for x in sc)[:5])
+               calibration_smallest=sorted(float(x) for x in sc)[:5],
+               statistics={"calibration": _per_check(cal, sc), "evaluation": _per_check(ev, se)})
     if drift:
         sd = np.array([check_statistic(c, **variant) for c in drift])
+        out["statistics"]["drift"] = _per_check(drift, sd)
         out["delay_days"] = delays(drift, sd, alpha, shock_day=9.0)
         out["delay_days_old_alpha"] = delays(drift, sd, OLD_ALPHA, shock_day=9.0)
     return out
+
+
+def _per_check(checks: list[dict], stat: np.ndarray) -> list[list]:
+    """[seed, day, statistic] per check (the records themselves are too large to keep)."""
+    return [[str(c["seed"]), round(float(c["day"]), 3), float(f"{x:.4g}")] for c, x in zip(checks, stat)]
 
 
 def _top(check: dict, variant: dict) -> list[str]:
@@ -168,8 +176,8 @@ def main(argv: list[str] | None = None) -> None:
     drift = [c for f in a.drift for c in load(f)]
     doc = {name: report(cal, ev, drift, per_week=a.per_week, variant=v) for name, v in VARIANTS.items()}
     doc["inputs"] = dict(calibration=a.calibration, evaluation=a.evaluation, drift=a.drift, per_week=a.per_week)
-    print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "evaluation_alarms"} if k != "inputs" else v
-                      for k, v in doc.items()}, indent=1))
+    print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk not in ("evaluation_alarms", "statistics")}
+                      if k != "inputs" else v for k, v in doc.items()}, indent=1))
     if a.json_out:
         Path(a.json_out).write_text(json.dumps(doc, indent=1))
 
