@@ -19,6 +19,12 @@ the end of the shock's first day). Usage::
     python -m benchmarks.monitor_alarms --seeds 5 --json OUT.json
     python -m benchmarks.monitor_alarms --seeds 5 --calibration-margin resolved=0.02,csat=0.1,handle_time=0.05
     python -m benchmarks.monitor_alarms --seeds 5 --calibration-reference all   # in-sample reference (before)
+    python -m benchmarks.monitor_alarms --seeds 1 --first-seed 100 --shocks difficulty --max-delay 2 --also-plain
+
+Each check also records its smallest Bonferroni-adjusted p-value per kind (``min_p_adjusted``;
+with ``--also-plain`` also for the day test as it was, part days in), so the delays at any
+alpha follow from the JSON (``benchmarks.monitor_threshold --alarms``); with ``--json OUT``
+each finished seed is appended to ``OUT.seeds.jsonl`` as it goes.
 """
 from __future__ import annotations
 

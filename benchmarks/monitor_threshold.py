@@ -60,23 +60,21 @@ def load(path: str | Path) -> list[dict]:
 
 VARIANTS = {"plain": dict(min_day_share=0.0, dispersion=False),  # the day test before (mon2)
             "whole_days": dict(min_day_share=0.2, dispersion=False),  # the default now
-            "whole_days_0.5": dict(min_day_share=0.5, dispersion=False),
-            "dispersion": dict(min_day_share=0.0, dispersion=True),
             "whole_days+dispersion": dict(min_day_share=0.2, dispersion=True)}
 
 
 def check_statistic(check: dict, *, dispersion: bool, min_day_share: float = 0.0) -> float:
     """Smallest Bonferroni-adjusted p-value over the counted kinds' tests of one check."""
-    n = max(int(check["testable"]), 1)
-    best = 1.0
+    ps, kinds = [], []
     for kind, _name, _z, p, _df, sums in check["tests"]:
-        if kind not in COUNTED:
-            continue
         if sums is not None:
-            p = day_test_from_sums(**_arrays(sums, min_day_share), dispersion=dispersion).p_value
+            t = day_test_from_sums(**_arrays(sums, min_day_share), dispersion=dispersion)
+            p = t.p_value if t.testable else None
         if p is not None:
-            best = min(best, float(p) * n)
-    return min(best, 1.0)
+            ps.append(float(p))
+            kinds.append(kind)
+    n = max(len(ps), 1)  # Bonferroni over the tests this variant can run (the monitor's own count)
+    return min([1.0] + [p * n for p, k in zip(ps, kinds) if k in COUNTED])
 
 
 def _arrays(s: dict, min_day_share: float) -> dict:
@@ -163,11 +161,35 @@ def _top(check: dict, variant: dict) -> list[str]:
     return [f"{name} {p:.2g}" for p, name in sorted(rows)[:3]]
 
 
+def small_shock(paths: list[str], *, alpha: float, counted: tuple[str, ...] = ("feature", "prediction", "calibration",
+                                                                               "unknown")) -> dict:
+    """From ``benchmarks.monitor_alarms --shocks difficulty --also-plain`` seed records
+    (``OUT.seeds.jsonl``): per statistic (the day test now, and as it was), the seeds whose
+    difficulty shock alarms within 2 nights and the null checks that alarm, at ``alpha``
+    and at 0.01. Every kind counts there (a frozen champion, no router in the way)."""
+    seeds = [json.loads(line) for p in paths for line in Path(p).read_text().splitlines() if line]
+
+    def hit(m: dict | None, a: float) -> bool:
+        return m is not None and min((v for k, v in m.items() if k in counted), default=1.0) < a
+
+    out: dict = {"seeds": [r["seed"] for r in seeds]}
+    for label, key in (("now", "min_p_adjusted"), ("before", "min_p_adjusted_plain")):
+        for a in sorted({alpha, OLD_ALPHA}):
+            null = [hit(c.get(key), a) for r in seeds for c in r["null"]]
+            delay = [next((k + 1 for k, m in enumerate(r["shocks"]["difficulty"][key]) if hit(m, a)), None)
+                     for r in seeds]
+            out[f"{label}@{a:g}"] = dict(null_alarms=int(sum(null)), null_checks=len(null), delay_nights=delay,
+                                         within_2_nights=sum(d is not None and d <= 2 for d in delay))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--calibration", nargs="+", required=True)
     ap.add_argument("--evaluation", nargs="+", required=True)
-    ap.add_argument("--drift", nargs="*", default=[])
+    ap.add_argument("--drift", nargs="*", default=[], help="records of the drifting centre (alarm delay)")
+    ap.add_argument("--alarms", nargs="*", default=[],
+                    help="monitor_alarms seed records (OUT.seeds.jsonl) for the small-shock power")
     ap.add_argument("--per-week", type=float, default=0.1, help="target false alarms a week")
     ap.add_argument("--json", dest="json_out", default=None)
     a = ap.parse_args(argv)
@@ -175,9 +197,11 @@ def main(argv: list[str] | None = None) -> None:
     ev = [c for f in a.evaluation for c in load(f)]
     drift = [c for f in a.drift for c in load(f)]
     doc = {name: report(cal, ev, drift, per_week=a.per_week, variant=v) for name, v in VARIANTS.items()}
+    if a.alarms:
+        doc["small_shock"] = small_shock(a.alarms, alpha=doc["whole_days"]["alpha"])
     doc["inputs"] = dict(calibration=a.calibration, evaluation=a.evaluation, drift=a.drift, per_week=a.per_week)
     print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk not in ("evaluation_alarms", "statistics")}
-                      if k != "inputs" else v for k, v in doc.items()}, indent=1))
+                      if k not in ("inputs", "small_shock") else v for k, v in doc.items()}, indent=1))
     if a.json_out:
         Path(a.json_out).write_text(json.dumps(doc, indent=1))
 

@@ -22,6 +22,13 @@ false-alarm rate does not grow with the batch size: a bigger batch shrinks only 
 is exactly the two-sample t-test of the D day means against the one recent mean (checked
 against ``scipy.stats.ttest_ind`` in the tests).
 
+Part days: a reference day with a small fraction of a whole day's rows (the hours before a
+window's cut-off) is left out (:func:`whole_days`): its noisy mean enters ``S^2`` and
+``mean(sigma^2 / n_d)`` with weight one and often drives ``tau^2`` to 0, which removes the
+day effect from ``V`` (measured: most of the living centre's false alarms, docs/monitor.md).
+Optionally (:func:`loo_dispersion`) the variance is widened by how far the reference's own
+days stray from each other, each tested against the rest.
+
 Time of day: each row's quantity is first centred on the reference's mean for its hour of
 day (:func:`hour_centred`), so a morning-only batch is compared with the reference's mornings.
 Weekday differences stay in ``tau^2`` (a weekday pattern makes the test conservative on
