@@ -63,8 +63,8 @@ class MonitorConfig:
     ``min_day_share``: reference days with fewer rows than this share of the median day are
     part days (the hours before a window's cut-off) and left out (:func:`assign.deploy.drift.whole_days`);
     ``dispersion``: widen each test by the reference's own leave-one-day-out dispersion
-    (:func:`assign.deploy.drift.loo_dispersion`; off by default: measured to cost power and
-    remove no false alarm once part days are out, docs/monitor.md).
+    (:func:`assign.deploy.drift.loo_dispersion`; off by default: it only ever widens a test,
+    and leaving part days out removed the false alarms it was built for, docs/monitor.md).
 
     The default ``alpha`` was set by a rule on a driftless calibration run, not by hand: the
     largest 1-2-5 value (at most 0.01) below which no nightly check of the driftless living
