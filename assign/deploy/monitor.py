@@ -68,7 +68,7 @@ class MonitorConfig:
 
     The default ``alpha`` was set by a rule on a driftless calibration run, not by hand: the
     largest 1-2-5 value (at most 0.01) below which no nightly check of the driftless living
-    centre alarmed (seeds 100-104; ``benchmarks.monitor_threshold``), so that a new check alarms
+    centre alarmed (93 checks, seeds 100-103; ``benchmarks.monitor_threshold``), so that a new check alarms
     at most about once in N + 1 calibration checks; docs/monitor.md has the run and the
     evaluation on other seeds."""
 
@@ -109,6 +109,8 @@ class MonitorConfig:
         for k in ("calibration_reference", "prediction_reference"):
             if getattr(self, k) not in REFERENCES:
                 problems.append(f"{k} must be one of {', '.join(REFERENCES)}, got {getattr(self, k)!r}")
+        if not 0 <= self.min_day_share < 1:
+            problems.append(f"min_day_share must be in [0, 1), got {self.min_day_share!r}")
         if not self.warmup_h >= 0:
             problems.append(f"warmup_h must be >= 0, got {self.warmup_h!r}")
         if problems:
