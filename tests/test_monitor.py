@@ -110,6 +110,8 @@ def test_bad_input_is_named(centre):
         monitor(dup, reference=ref, model_dir=model)
     with pytest.raises(InputError, match="alpha must be in"):
         MonitorConfig(alpha=1.5)
+    with pytest.raises(InputError, match="min_day_share must be in"):
+        MonitorConfig(min_day_share=1.0)
 
 
 def test_cli_exit_codes(centre, tmp_path):
