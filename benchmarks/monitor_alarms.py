@@ -19,6 +19,12 @@ the end of the shock's first day). Usage::
     python -m benchmarks.monitor_alarms --seeds 5 --json OUT.json
     python -m benchmarks.monitor_alarms --seeds 5 --calibration-margin resolved=0.02,csat=0.1,handle_time=0.05
     python -m benchmarks.monitor_alarms --seeds 5 --calibration-reference all   # in-sample reference (before)
+    python -m benchmarks.monitor_alarms --seeds 1 --first-seed 100 --shocks difficulty --max-delay 2 --also-plain
+
+Each check also records its smallest Bonferroni-adjusted p-value per kind (``min_p_adjusted``;
+with ``--also-plain`` also for the day test as it was, part days in), so the delays at any
+alpha follow from the JSON (``benchmarks.monitor_threshold --alarms``); with ``--json OUT``
+each finished seed is appended to ``OUT.seeds.jsonl`` as it goes.
 """
 from __future__ import annotations
 
@@ -72,7 +78,7 @@ def _new_intent(hist: pd.DataFrame, at, share: float, seed: int) -> pd.DataFrame
 
 
 def _checks(model, hist: pd.DataFrame, cfg: MonitorConfig, *, train_end, first_day: int,
-            last_day: int) -> list[dict]:
+            last_day: int, also_plain: bool = False) -> list[dict]:
     """One nightly check per day in [first_day, last_day] (days from the history's start)."""
     hist = hist.sort_values(["arrival_at", "contact_id"], kind="stable").reset_index(drop=True)
     t = epoch_seconds(hist["arrival_at"])
@@ -85,7 +91,22 @@ def _checks(model, hist: pd.DataFrame, cfg: MonitorConfig, *, train_end, first_d
         rec = rec_all.take(rec_all.day == d)
         rep = assess(model, ref, rec, cfg, now_s=t0 + (d + 1) * DAY_S)
         out.append(dict(day=d, alarm=rep.alarm, alarms=[f"{a['kind']}:{a['name']}" for a in rep.alarms],
-                        rows=len(rec.hist), testable=rep.meta["testable"]))
+                        rows=len(rec.hist), testable=rep.meta["testable"], min_p_adjusted=_min_adjusted(rep)))
+        if also_plain:  # the same check with the day test as it was (part days in, no dispersion factor)
+            before = replace(cfg, dispersion=False, min_day_share=0.0)
+            plain = assess(model, ref, rec, before, now_s=t0 + (d + 1) * DAY_S)
+            out[-1]["min_p_adjusted_plain"] = _min_adjusted(plain)
+    return out
+
+
+def _min_adjusted(rep) -> dict[str, float]:
+    """Per kind of day test: the smallest p-value times the number of testable tests (the
+    Bonferroni-adjusted p; the check alarms on that kind at any alpha above it)."""
+    n = max(rep.meta["testable"], 1)
+    out: dict[str, float] = {}
+    for t in rep.tests:
+        if t["testable"]:
+            out[t["kind"]] = min(out.get(t["kind"], 1.0), min(1.0, float(t["p_value"]) * n))
     return out
 
 
@@ -98,19 +119,22 @@ def run_seed(seed: int, args, cfg: MonitorConfig, workdir: Path) -> dict:
     mdir = workdir / f"model-{seed}"
     train(hist[hist["arrival_at"] < train_end], out=mdir)
     model = ModelDir.load(mdir)
-    null = _checks(model, hist, cfg, train_end=train_end, first_day=args.train_days, last_day=args.days - 1)
+    null = _checks(model, hist, cfg, train_end=train_end, first_day=args.train_days, last_day=args.days - 1,
+                   also_plain=args.also_plain)
     k = int(np.argsort(world.intent_share)[len(world.intent_share) // 2])  # a middling intent
     res = dict(seed=seed, intent=world.intents[k], rows_per_day=float(len(hist) / args.days), null=null, shocks={})
-    for kind in SHOCKS:
+    for kind in args.shocks.split(","):
         if kind == "new_intent":
             shocked = _new_intent(hist, shock_at, args.new_share, seed)
         else:
             shocked = _splice(hist, generate_history(_shocked_world(world, kind, k, args), days=args.days,
                                                      seed=seed + 1), shock_at)
         checks = _checks(model, shocked, cfg, train_end=train_end, first_day=args.shock_day,
-                         last_day=min(args.shock_day + args.max_delay - 1, args.days - 1))
+                         last_day=min(args.shock_day + args.max_delay - 1, args.days - 1), also_plain=args.also_plain)
         first = next((n + 1 for n, c in enumerate(checks) if c["alarm"]), None)
-        res["shocks"][kind] = dict(delay_days=first, first_alarms=next((c["alarms"] for c in checks if c["alarm"]), []))
+        res["shocks"][kind] = dict(delay_days=first, first_alarms=next((c["alarms"] for c in checks if c["alarm"]), []),
+                                   min_p_adjusted=[c["min_p_adjusted"] for c in checks],
+                                   min_p_adjusted_plain=[c.get("min_p_adjusted_plain") for c in checks])
     return res
 
 
@@ -121,7 +145,7 @@ def summarise(results: list[dict], cfg: MonitorConfig) -> dict:
     from scipy import stats
 
     hi = float(stats.beta.ppf(0.975, k + 1, n - k)) if n else None
-    delays = {s: [r["shocks"][s]["delay_days"] for r in results] for s in SHOCKS}
+    delays = {s: [r["shocks"][s]["delay_days"] for r in results] for s in SHOCKS if s in results[0]["shocks"]}
     kinds = ("feature", "prediction", "calibration", "unknown")
     by_kind = {k: sum(any(a.startswith(k + ":") for a in c["alarms"]) for c in null) for k in kinds}
     return dict(alpha=cfg.alpha, null_checks=n, false_alarms=k, false_alarm_rate=k / n if n else None,
@@ -144,22 +168,33 @@ def main(argv=None) -> None:
     ap.add_argument("--logit-drop", type=float, default=0.6)
     ap.add_argument("--complexity-up", type=float, default=0.15)
     ap.add_argument("--new-share", type=float, default=0.03)
+    ap.add_argument("--shocks", default=",".join(SHOCKS), help="comma-separated subset of " + ",".join(SHOCKS))
     ap.add_argument("--alpha", type=float, default=MonitorConfig().alpha)
     ap.add_argument("--calibration-margin", default="", help="e.g. resolved=0.02,csat=0.1,handle_time=0.05")
     ap.add_argument("--calibration-reference", choices=("held_out", "all"),
                     default=MonitorConfig().calibration_reference,
                     help="reference rows of the calibration checks: those the model did not fit, or all")
     ap.add_argument("--prediction-reference", choices=("held_out", "all"), default=MonitorConfig().prediction_reference)
+    ap.add_argument("--dispersion", action="store_true", help="day tests with the reference's dispersion factor")
+    ap.add_argument("--also-plain", action="store_true",
+                    help="also record each check's smallest adjusted p-values with the day test as it was "
+                         "(part days in)")
     ap.add_argument("--json", dest="json_out", default=None)
     args = ap.parse_args(argv)
+    bad = sorted(set(args.shocks.split(",")) - set(SHOCKS))
+    if bad:
+        ap.error(f"--shocks: unknown {bad}; choose from {', '.join(SHOCKS)}")
     margins = dict((k, float(v)) for k, v in (x.split("=") for x in args.calibration_margin.split(",") if x))
     cfg = MonitorConfig(alpha=args.alpha, calibration_margin=margins, calibration_reference=args.calibration_reference,
-                        prediction_reference=args.prediction_reference)
+                        prediction_reference=args.prediction_reference, dispersion=args.dispersion)
     t = time.perf_counter()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in tqdm(range(args.first_seed, args.first_seed + args.seeds), desc="seeds", unit="seed"):
             results.append(run_seed(seed, args, cfg, Path(tmp)))
+            if args.json_out:  # as it goes: a run stopped early keeps the seeds done
+                with Path(args.json_out + ".seeds.jsonl").open("a") as f:
+                    f.write(json.dumps(results[-1], default=str) + "\n")
     doc = dict(summary=summarise(results, cfg), args=vars(args), seconds=time.perf_counter() - t, results=results)
     print(json.dumps(doc["summary"], indent=1))
     if args.json_out:

@@ -56,7 +56,7 @@ def test_unchanged_day_raises_no_alarm_and_reports_every_kind(centre, tmp_path):
     assert not rep.alarm, rep.alarms
     kinds = {t["kind"] for t in rep.tests if t["testable"]}
     assert kinds == {"feature", "prediction", "calibration"}
-    assert rep.meta["p_threshold"] == pytest.approx(0.01 / rep.meta["testable"])
+    assert rep.meta["p_threshold"] == pytest.approx(MonitorConfig().alpha / rep.meta["testable"])
     assert rep.agents and all(0 <= a["p_holm"] <= 1 for a in rep.agents)
     paths = rep.write(tmp_path / "rep")
     doc = json.loads((tmp_path / "rep" / "monitor.json").read_text())
@@ -110,6 +110,8 @@ def test_bad_input_is_named(centre):
         monitor(dup, reference=ref, model_dir=model)
     with pytest.raises(InputError, match="alpha must be in"):
         MonitorConfig(alpha=1.5)
+    with pytest.raises(InputError, match="min_day_share must be in"):
+        MonitorConfig(min_day_share=1.0)
 
 
 def test_cli_exit_codes(centre, tmp_path):
@@ -131,6 +133,8 @@ def test_cli_exit_codes(centre, tmp_path):
     assert r.exit_code == 2 and "give exactly one" in r.output
     r = runner.invoke(main, ["monitor", str(path), "--model", str(model), "--since", "not a time"])
     assert r.exit_code == 2 and "not an ISO time" in r.output
+    r = runner.invoke(main, ["monitor", str(path), "--model", str(model), "--alpha", "0"])
+    assert r.exit_code == 2 and "--alpha" in r.output
 
 
 def test_calibration_reference_is_out_of_sample(centre):

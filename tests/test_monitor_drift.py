@@ -159,3 +159,95 @@ def test_leave_one_day_out_centring_matches_a_loop_over_days():
         m = cell.mean() if len(cell) >= 5 else other.v.mean()
         want[i] = ref[i] - m
     np.testing.assert_allclose(a, want, rtol=1e-9, atol=1e-12)
+
+
+def test_leave_one_day_out_scores_match_a_loop_over_days():
+    """Each reference day against the others with :func:`day_test` itself, its t quantile
+    mapped to a normal score; the dispersion is their mean square, floored at 1."""
+    from assign.deploy.drift import day_sums, loo_dispersion, loo_scores
+
+    rng = np.random.default_rng(12)
+    ref, rd = _days(rng, n_days=9, n_rows=120, tau=0.2)
+    n, s, q = day_sums(ref, rd, 9)
+    got = loo_scores(n, s, q)
+    want = []
+    for d in range(9):
+        r = day_test(ref[rd != d], np.searchsorted(np.delete(np.arange(9), d), rd[rd != d]), ref[rd == d],
+                     np.zeros(int(n[d]), int))
+        want.append(stats.norm.isf(stats.t.sf(r.z, r.df)))
+    np.testing.assert_allclose(got, want, rtol=1e-7)
+    assert loo_dispersion(n, s, q) == pytest.approx(max(1.0, np.mean(np.square(want))), rel=1e-7)
+    assert np.isnan(loo_scores(n[:2], s[:2], q[:2])).all()
+
+
+@pytest.mark.slow
+def test_a_part_day_in_the_reference_no_longer_inflates_false_alarms():
+    """12 whole reference days and a part day of 30 rows (the hours before a training
+    window's cut-off). Averaged in with weight one, the part day's noisy mean often drives
+    the moment estimate of tau^2 to 0, and the plain test rejects unchanged days several
+    times more often than its level in the tail; leaving part days out (``min_day_share``)
+    brings it back to the level (simulation against the nominal rate)."""
+    rng = np.random.default_rng(16)
+    sims = 600
+    plain, whole = [], []
+    for _ in range(sims):
+        ref, rd = _days(rng, n_days=12, n_rows=1000, tau=0.06, cluster_sd=0.0)
+        part, _ = _days(rng, n_days=1, n_rows=30, tau=0.06, cluster_sd=0.0)
+        ref, rd = np.r_[ref, part], np.r_[rd, np.full(30, 12)]
+        rec, _ = _days(rng, n_days=1, n_rows=1000, tau=0.06, cluster_sd=0.0)
+        plain.append(day_test(ref, rd, rec, np.zeros(1000, int)).p_value)
+        whole.append(day_test(ref, rd, rec, np.zeros(1000, int), min_day_share=0.5).p_value)
+    plain, whole = np.array(plain), np.array(whole)
+    for alpha in (0.01, 0.002):
+        assert (whole < alpha).mean() <= alpha + 2.5 * np.sqrt(alpha * (1 - alpha) / sims), alpha
+    assert (plain < 0.002).mean() >= 4 * 0.002, (plain < 0.002).mean()
+
+
+def test_whole_days_leaves_out_part_days_only():
+    from assign.deploy.drift import whole_days
+
+    n = np.array([1000, 980, 30, 1010, 300, 5, 990])
+    assert whole_days(n, min_day_rows=10, min_day_share=0.5).tolist() == [True, True, False, True, False, False,
+                                                                            True]
+    assert whole_days(n, min_day_rows=10, min_day_share=0.0).tolist() == [True, True, True, True, True, False, True]
+
+
+@pytest.mark.slow
+def test_the_dispersion_factor_keeps_the_nominal_rate_where_the_model_holds():
+    """Under the random-effects model the test with the leave-one-day-out dispersion factor
+    rejects at most at its nominal level (the factor only ever widens) and not far below."""
+    rng = np.random.default_rng(13)
+    alpha, sims = 0.05, 400
+    rej = 0
+    for _ in range(sims):
+        ref, rd = _days(rng, n_days=12, n_rows=300, tau=0.1)
+        rec, _ = _days(rng, n_days=1, n_rows=300, tau=0.1)
+        rej += day_test(ref, rd, rec, np.zeros(300, int), dispersion=True).p_value < alpha
+    assert 0.015 <= rej / sims <= 0.065, rej / sims  # binomial sd at 0.05 over 400: 0.011
+
+
+def test_bonferroni_over_independent_tests_holds_the_family_level():
+    """A check of 40 independent quantities, each a day test at alpha / 40: the chance that
+    any rejects on unchanged days is about 1 - (1 - alpha/40)^40 (just under alpha)."""
+    rng = np.random.default_rng(14)
+    alpha, m, sims = 0.2, 40, 150
+    hits = 0
+    for _ in range(sims):
+        p = []
+        for _ in range(m):
+            ref, rd = _days(rng, n_days=10, n_rows=60, tau=0.1, clusters=5)
+            rec, _ = _days(rng, n_days=1, n_rows=60, tau=0.1, clusters=5)
+            p.append(day_test(ref, rd, rec, np.zeros(60, int), dispersion=True).p_value)
+        hits += min(p) < alpha / m
+    want = 1 - (1 - alpha / m) ** m
+    assert hits / sims <= want + 2.5 * np.sqrt(want * (1 - want) / sims), (hits / sims, want)
+
+
+def test_a_shift_is_detected_with_the_dispersion_factor_too():
+    rng = np.random.default_rng(15)
+    hits = 0
+    for _ in range(100):
+        ref, rd = _days(rng, n_days=14, n_rows=500, tau=0.05)
+        rec, _ = _days(rng, n_days=1, n_rows=500, tau=0.05, shift=0.7)
+        hits += day_test(ref, rd, rec, np.zeros(500, int), dispersion=True).p_value < 1e-3
+    assert hits >= 85

@@ -83,8 +83,9 @@ def _window(history, *, model_meta: dict, since: str | None, recent_days: float 
 @click.option("--since", default=None, help="Recent window starts at this ISO time.")
 @click.option("--recent-days", type=float, default=None, help="Recent window: the last N days of HISTORY [1].")
 @click.option("--now", default=None, help="Time of the check (ISO; default: the end of the recent data).")
-@click.option("--alpha", type=float, default=0.01, show_default=True,
-              help="False-alarm probability of one check (all tests together).")
+@click.option("--alpha", type=float, default=None,
+              help="False-alarm probability of one check (all tests together) [the monitor's default, set from a "
+              "driftless calibration run: docs/monitor.md].")
 @click.option("--calibration-reference", type=click.Choice(["held_out", "all"]), default="held_out",
               show_default=True, help="Reference rows of the calibration checks: those the model did not fit "
               "(its early-stopping and held-out tail, and its registry evaluation window) or all.")
@@ -111,7 +112,7 @@ def monitor_cmd(history: str, registry: str | None, model: str | None, reference
     if since is not None and recent_days is not None:
         p.add("--since/--recent-days", "give at most one")
     p.number("--recent-days", recent_days, lo=0, lo_open=True, hi=3660, optional=True)
-    p.number("--alpha", alpha, lo=0, lo_open=True, hi=0.5)
+    p.number("--alpha", alpha, lo=0, lo_open=True, hi=0.5, optional=True)
     now_ts = None
     if now is not None:
         try:
@@ -123,7 +124,7 @@ def monitor_cmd(history: str, registry: str | None, model: str | None, reference
     mdl = ModelDir.load(path)
     recent, ref, ctx = _window(_read_history(history), model_meta=mdl.metadata, since=since,
                                recent_days=recent_days, reference=reference, evaluated_until=evaluated_until)
-    cfg = MonitorConfig(alpha=alpha, calibration_reference=calibration_reference)
+    cfg = MonitorConfig(**({} if alpha is None else {"alpha": alpha}), calibration_reference=calibration_reference)
     report = monitor(recent, reference=ref, model_dir=mdl, config=cfg, now=now_ts,
                      context=ctx if len(ctx) else None)
     if out:

@@ -22,6 +22,13 @@ false-alarm rate does not grow with the batch size: a bigger batch shrinks only 
 is exactly the two-sample t-test of the D day means against the one recent mean (checked
 against ``scipy.stats.ttest_ind`` in the tests).
 
+Part days: a reference day with a small fraction of a whole day's rows (the hours before a
+window's cut-off) is left out (:func:`whole_days`): its noisy mean enters ``S^2`` and
+``mean(sigma^2 / n_d)`` with weight one and often drives ``tau^2`` to 0, which removes the
+day effect from ``V`` (measured: most of the living centre's false alarms, docs/monitor.md).
+Optionally (:func:`loo_dispersion`) the variance is widened by how far the reference's own
+days stray from each other, each tested against the rest.
+
 Time of day: each row's quantity is first centred on the reference's mean for its hour of
 day (:func:`hour_centred`), so a morning-only batch is compared with the reference's mornings.
 Weekday differences stay in ``tau^2`` (a weekday pattern makes the test conservative on
@@ -49,6 +56,7 @@ class DayTest:
     n_recent: int
     days_reference: int
     testable: bool
+    dispersion: float = 1.0  # factor on the variance from the reference's own days (:func:`loo_dispersion`)
 
 
 def day_sums(values: np.ndarray, day: np.ndarray, n_days: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -92,19 +100,44 @@ def _other_days_mean(ref: np.ndarray, hour: np.ndarray, day: np.ndarray, *, min_
 
 
 def day_test(ref: np.ndarray, ref_day: np.ndarray, rec: np.ndarray, rec_day: np.ndarray, *,
-             min_day_rows: int = 10, min_days: int = 3) -> DayTest:
+             min_day_rows: int = 10, min_days: int = 3, min_day_share: float = 0.0,
+             dispersion: bool = False) -> DayTest:
     """Test the recent rows' mean against the reference days (see the module docstring).
     ``*_day`` are integer day codes from 0; NaN values are rows the quantity does not cover.
-    Reference days with fewer than ``min_day_rows`` rows are left out; fewer than
-    ``min_days`` days left (or no recent row) gives an untestable result (p = 1)."""
+    Reference days with fewer than ``min_day_rows`` rows, or fewer than ``min_day_share``
+    times the median day's (:func:`whole_days`), are left out; fewer than ``min_days`` days
+    left (or no recent row) gives an untestable result (p = 1). ``dispersion``: widen by the
+    reference's own leave-one-day-out dispersion (:func:`loo_dispersion`)."""
     ref_day = np.asarray(ref_day, dtype=np.int64)
     rec_day = np.asarray(rec_day, dtype=np.int64)
     n_d, s_d, q_d = day_sums(ref, ref_day, int(ref_day.max(initial=-1)) + 1)
-    keep = n_d >= min_day_rows
-    n_d, s_d, q_d = n_d[keep], s_d[keep], q_d[keep]
+    keep = whole_days(n_d, min_day_rows=min_day_rows, min_day_share=min_day_share)
     n_j, s_j, _ = day_sums(rec, rec_day, int(rec_day.max(initial=-1)) + 1)
+    return day_test_from_sums(n_d=n_d[keep], s_d=s_d[keep], q_d=q_d[keep], n_j=n_j[n_j > 0], s_j=s_j[n_j > 0],
+                              min_days=min_days, dispersion=dispersion)
+
+
+def whole_days(n_d: np.ndarray, *, min_day_rows: int, min_day_share: float) -> np.ndarray:
+    """Which reference days count: at least ``min_day_rows`` rows and at least
+    ``min_day_share`` times the median of those. A part day (the hours before a training
+    window's cut-off, a day still maturing) has a noisy mean that the moment estimate of
+    ``tau^2`` averages in with weight one: ``mean(sigma^2 / n_d)`` grows with it until
+    ``tau^2`` reads 0 and the day-to-day variation drops out of the test."""
+    n_d = np.asarray(n_d, float)
+    keep = n_d >= min_day_rows
+    if keep.any() and min_day_share > 0:
+        keep &= n_d >= min_day_share * float(np.median(n_d[keep]))
+    return keep
+
+
+def day_test_from_sums(*, n_d: np.ndarray, s_d: np.ndarray, q_d: np.ndarray, n_j: np.ndarray, s_j: np.ndarray,
+                       min_days: int = 3, dispersion: bool = False) -> DayTest:
+    """:func:`day_test` from day-level sums: per reference day (those kept) rows ``n_d``, sum
+    ``s_d`` and sum of squares ``q_d``; per recent day rows ``n_j`` and sum ``s_j``."""
+    n_d, s_d, q_d = (np.asarray(x, float) for x in (n_d, s_d, q_d))
+    n_j, s_j = np.asarray(n_j, float), np.asarray(s_j, float)
     n = float(n_j.sum())
-    D = int(keep.sum())
+    D = len(n_d)
     if D < min_days or n < 1:
         return DayTest(np.nan, 1.0, np.nan, np.nan, np.nan, np.nan, np.nan, int(n), D, False)
     means = s_d / n_d
@@ -113,8 +146,9 @@ def day_test(ref: np.ndarray, ref_day: np.ndarray, rec: np.ndarray, rec_day: np.
     sigma2 = float(max((q_d - s_d ** 2 / n_d).sum(), 0.0) / max((n_d - 1).sum(), 1.0))
     tau2 = max(S2 - float((sigma2 / n_d).mean()), 0.0)
     w = float((n_j ** 2).sum() / n ** 2)
-    V = tau2 * w + sigma2 / n + S2 / D
-    random_part = S2 * ((w if tau2 > 0 else 0.0) + 1.0 / D)
+    phi = loo_dispersion(n_d, s_d, q_d) if dispersion else 1.0
+    V = (tau2 * w + sigma2 / n + S2 / D) * phi
+    random_part = S2 * ((w if tau2 > 0 else 0.0) + 1.0 / D) * phi
     rec_mean = float(s_j.sum() / n)
     diff = rec_mean - mu
     if V <= 0:
@@ -124,7 +158,43 @@ def day_test(ref: np.ndarray, ref_day: np.ndarray, rec: np.ndarray, rec_day: np.
         z = diff / np.sqrt(V)
         p = float(2.0 * stats.t.sf(abs(z), df))
     return DayTest(float(z), p, float(df), rec_mean, mu, float(np.sqrt(max(V, 0.0))), float(np.sqrt(tau2)),
-                   int(n), D, True)
+                   int(n), D, True, float(phi))
+
+
+def loo_scores(n_d: np.ndarray, s_d: np.ndarray, q_d: np.ndarray) -> np.ndarray:
+    """Each reference day tested as a one-day recent batch against the other days (the same
+    statistic, closed form over days), as a normal score (its t quantile mapped to N(0, 1));
+    NaN where untestable (fewer than three days, no spread)."""
+    D = len(n_d)
+    out = np.full(D, np.nan)
+    if D < 3:
+        return out
+    m = s_d / n_d
+    w_d = q_d - s_d ** 2 / n_d
+    mu_o = (m.sum() - m) / (D - 1)
+    S2_o = np.maximum((np.sum(m ** 2) - m ** 2 - (D - 1) * mu_o ** 2) / (D - 2), 0.0)
+    sig2_o = np.maximum(w_d.sum() - w_d, 0.0) / np.maximum((n_d - 1).sum() - (n_d - 1), 1.0)
+    tau2_o = np.maximum(S2_o - sig2_o * ((1.0 / n_d).sum() - 1.0 / n_d) / (D - 1), 0.0)
+    V = tau2_o + sig2_o / n_d + S2_o / (D - 1)
+    rp = S2_o * (np.where(tau2_o > 0, 1.0, 0.0) + 1.0 / (D - 1))
+    ok = V > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        df = np.where(rp > 0, np.clip(V ** 2 / (rp ** 2 / (D - 2)), 1.0, 1e9), 1e9)
+        z = (m - mu_o) / np.sqrt(V)
+    u = stats.norm.isf(stats.t.sf(z[ok], df[ok]))
+    out[ok] = np.where(np.isfinite(u), u, z[ok])  # beyond the float range of the tail: z itself
+    return out
+
+
+def loo_dispersion(n_d: np.ndarray, s_d: np.ndarray, q_d: np.ndarray) -> float:
+    """How much more the reference days stray from each other than the random-effects model
+    says: the mean square of their leave-one-day-out normal scores (:func:`loo_scores`),
+    never below 1. About 1 when the model holds; well above when the days are not alike (a
+    weekday whose channel mix differs, a holiday), which the moment estimate of ``tau^2``
+    under-states for a recent day of the odd kind. Multiplies the test's variance."""
+    u = loo_scores(n_d, s_d, q_d)
+    u = u[np.isfinite(u)]
+    return float(max(1.0, np.mean(u ** 2))) if len(u) >= 3 else 1.0
 
 
 def beyond_margin(d: DayTest, margin: float) -> DayTest:
