@@ -34,7 +34,7 @@ from typing import Any
 from assign.errors import ModelError
 
 #: Niceness added to the worker: a load may take longer, a tick must not.
-WORKER_NICE = 10
+WORKER_NICE = 19
 
 
 class LoadWorker:
@@ -101,7 +101,9 @@ class LoadWorker:
         self._stop()
         mine, theirs = socket.socketpair()
         root = str(Path(__file__).resolve().parents[2])  # the directory holding the assign package
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        # One OpenMP thread: xgboost's spinning OpenMP workers in the child took the ticks' core.
+        env = {**os.environ, "OMP_NUM_THREADS": "1",
+               "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         self._stderr = tempfile.TemporaryFile()
         code = f"from assign.model.offload import serve_fd; serve_fd({theirs.fileno()})"
         self._proc = subprocess.Popen([sys.executable, "-c", code],
