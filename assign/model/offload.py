@@ -101,7 +101,8 @@ class LoadWorker:
         self._stop()
         mine, theirs = socket.socketpair()
         root = str(Path(__file__).resolve().parents[2])  # the directory holding the assign package
-        # One OpenMP thread: xgboost's spinning OpenMP workers in the child took the ticks' core.
+        # One OpenMP thread (with nice 19): with xgboost's default threads and nice 10 the ticks ran
+        # up to 4.4x slower during a load (benchmarks.hot_swap, 2 cores); with both, at most 1.7x.
         env = {**os.environ, "OMP_NUM_THREADS": "1",
                "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         self._stderr = tempfile.TemporaryFile()
