@@ -86,21 +86,12 @@ def test_loop_log_is_the_runs_history_for_what_it_routed(tmp_path):
     """The loop's own log (what retrain and monitor read) equals the simulator's history of
     the same contacts (``assign.sim.log.to_history``): the same served and abandoned
     contacts, the served ones column by column."""
-    import pandas as pd
 
-    from assign.deploy.loop import LoopConfig, LoopPolicy, loop_train_params
-    from assign.deploy.registry import open_registry
-    from assign.deploy.retrain import retrain
+    from assign.deploy.loop import LoopConfig, LoopPolicy
     from assign.sim.engine import SimConfig, simulate
     from assign.sim.log import to_history
-    from assign.world.centre import generate_history
 
-    dw = drifting_world(seed=5, n_agents=8, n_intents=3, schedule=DriftSchedule.off())
-    pre = generate_history(dw.pre_period(days=3), days=3, seed=1)
-    reg = open_registry(tmp_path / "registry")
-    start = pd.Timestamp(dw.base.start)
-    assert retrain(pre, registry=reg, cutoff=start, window_days=3.0, params=loop_train_params(), at=start,
-                   resolution_delay_h=6.0).promoted
+    dw, pre, _ = _world_with_champion(tmp_path)
     cfg = LoopConfig(retrain_every_s=0.55 * DAY_S, monitor_every_s=99 * DAY_S)  # one retrain: outcomes fetched
     pol = LoopPolicy(registry=tmp_path / "registry", workdir=tmp_path / "runs", pre_history=pre, config=cfg)
     src = DriftSource(dw)
@@ -132,11 +123,9 @@ def test_an_alarm_starts_exactly_one_short_window_retrain_and_it_is_audited(tmp_
     the independently counted matured rows of the last ``eval_days``."""
     import pandas as pd
 
-    from assign.deploy.loop import LoopConfig, LoopPolicy, loop_train_params
-    from assign.deploy.registry import open_registry
-    from assign.deploy.retrain import PromotionRule, retrain
+    from assign.deploy.loop import LoopConfig, LoopPolicy
+    from assign.deploy.retrain import PromotionRule
     from assign.sim.engine import SimConfig, simulate
-    from assign.world.centre import generate_history
 
     class AlarmOnce(LoopPolicy):  # the monitor's statistics are tested elsewhere; here, what an alarm does
         checks = 0
@@ -145,12 +134,7 @@ def test_an_alarm_starts_exactly_one_short_window_retrain_and_it_is_audited(tmp_
             self.checks += 1
             return ["calibration:resolved:all"] if self.checks == 1 else []
 
-    dw = drifting_world(seed=5, n_agents=8, n_intents=3, schedule=DriftSchedule.off())
-    pre = generate_history(dw.pre_period(days=3), days=3, seed=1)
-    reg = open_registry(tmp_path / "registry")
-    start = pd.Timestamp(dw.base.start)
-    assert retrain(pre, registry=reg, cutoff=start, window_days=3.0, params=loop_train_params(), at=start,
-                   resolution_delay_h=6.0).promoted
+    dw, pre, start = _world_with_champion(tmp_path)
     rule = PromotionRule(eval_days=0.25, min_eval_rows=50, min_train_rows=50)
     cfg = LoopConfig(retrain_every_s=0.75 * DAY_S, monitor_every_s=0.75 * DAY_S, alarm_window_days=2.0,
                      alarm_half_life_days=0.5, rule=rule)
@@ -177,3 +161,21 @@ def test_an_alarm_starts_exactly_one_short_window_retrain_and_it_is_audited(tmp_
     assert retrains[0]["rows"]["eval"] == int(expect.sum()) >= 50
     assert pd.Timestamp(retrains[0]["eval_from"]) == h["arrival_at"][expect].min()
     assert (known != h["resolved"].notna().to_numpy()).any()  # some outcomes were logged but not yet known
+
+
+def _world_with_champion(tmp_path):
+    """A small driftless world, 3 days of history before it, and a champion trained on them in
+    ``tmp_path / "registry"``: the start every loop test shares."""
+    import pandas as pd
+
+    from assign.deploy.loop import loop_train_params
+    from assign.deploy.registry import open_registry
+    from assign.deploy.retrain import retrain
+    from assign.world.centre import generate_history
+
+    dw = drifting_world(seed=5, n_agents=8, n_intents=3, schedule=DriftSchedule.off())
+    pre = generate_history(dw.pre_period(days=3), days=3, seed=1)
+    start = pd.Timestamp(dw.base.start)
+    assert retrain(pre, registry=open_registry(tmp_path / "registry"), cutoff=start, window_days=3.0,
+                   params=loop_train_params(), at=start, resolution_delay_h=6.0).promoted
+    return dw, pre, start

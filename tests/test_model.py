@@ -37,9 +37,10 @@ def model_dir(history, tmp_path_factory):
     return out
 
 
-def _snapshot(world, n: int = 30) -> Snapshot:
+def _snapshot(world, n: int = 30, seed: int = 0) -> Snapshot:
+    """The first ``n`` contacts arriving in the 15 minutes before 10:00, and the agents then."""
     t = 10 * 3600.0
-    arr = world.sample_arrivals(rng=np.random.default_rng(0), start_s=t - 900, end_s=t).head(n)
+    arr = world.sample_arrivals(rng=np.random.default_rng(seed), start_s=t - 900, end_s=t).head(n)
     return Snapshot(snapshot_id="s", at=world.start + timedelta(seconds=t), intents=world.intents,
                     languages=world.languages, styles=world.styles, contacts=world.contacts_block(arr),
                     agents=world.agents_block(t_s=t))

@@ -6,15 +6,14 @@ import os
 import pickle
 import shutil
 import signal
-from datetime import timedelta
 
 import numpy as np
 import pytest
+from test_model import _snapshot
 
 from assign.errors import ModelError
 from assign.model import ModelDir, TrainParams, XGBScorer, train
 from assign.model.offload import LoadWorker
-from assign.schema import Snapshot
 from assign.world.centre import generate_history, generate_world
 
 FAST = TrainParams(max_rounds=30, early_stopping=8, max_depth=4, nthread=1)
@@ -38,17 +37,9 @@ def worker():
         yield w
 
 
-def _snapshot(world, n: int = 40) -> Snapshot:
-    t = 10 * 3600.0
-    arr = world.sample_arrivals(rng=np.random.default_rng(1), start_s=t - 900, end_s=t).head(n)
-    return Snapshot(snapshot_id="s", at=world.start + timedelta(seconds=t), intents=world.intents,
-                    languages=world.languages, styles=world.styles, contacts=world.contacts_block(arr),
-                    agents=world.agents_block(t_s=t))
-
-
 def test_a_worker_load_equals_an_in_process_load(world, model_dir, worker) -> None:
     here, there = XGBScorer.load(model_dir), XGBScorer.load(model_dir, worker=worker)
-    snap = _snapshot(world)
+    snap = _snapshot(world, n=40, seed=1)
     ci = np.repeat(np.arange(snap.n_contacts), snap.n_agents)
     ai = np.tile(np.arange(snap.n_agents), snap.n_contacts)
     np.testing.assert_array_equal(there.score_pairs(snap, contact_idx=ci, agent_idx=ai),
@@ -100,7 +91,7 @@ def test_hot_swap_through_the_worker(world, model_dir, tmp_path) -> None:
     from assign.deploy import HotSwap
     from assign.router import Router
 
-    snap = _snapshot(world)
+    snap = _snapshot(world, n=40, seed=1)
     router = Router(model_version="v0")
     hs = HotSwap(router)
     try:

@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 from references import brute_force, milp_reference
 
 from assign.errors import SolverError
-from assign.solve import Problem, solve_flow, solve_greedy, solve_hungarian
+from assign.solve import Problem, solve_auction, solve_flow, solve_greedy, solve_hungarian
 from assign.solve.flow import cost_scale
 from assign.solve.greedy import solve_in_order
 
-EXACT = [solve_flow, solve_hungarian]
+EXACT = [solve_flow, solve_hungarian, solve_auction]
 
 
 def random_problem(rng: np.random.Generator, *, n: int, m: int, max_deg: int, max_cap: int = 3) -> Problem:
