@@ -39,7 +39,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from assign.constants import DAY_S
-from assign.learn import Explore, LearnScorer, LiveEstimates
+from assign.learn import EffectEstimates, Explore, LearnScorer, LiveEstimates, ModelScorer, PopulationModel
 from assign.learn.policy import LearnPolicy
 from assign.learn.warm import history_outcomes
 from assign.router import Router
@@ -187,19 +187,35 @@ def run_seed(seed: int, *, days: int, n_agents: int, n_intents: int, new_hires: 
                       work_ratio=ratios["ml-learn"], trace=trace.assign(seed=seed), work_ratios=ratios)
 
 
-def tick_overhead(*, repeats: int) -> dict[str, float]:
-    """p50/p99 of an exploring 1000 x 1000 tick and a plain one (same scorer, same live state)."""
-    from assign.workload import synthetic_snapshot
+def tick_overhead(*, repeats: int, scorer: str = "posterior") -> dict[str, float]:
+    """p50/p99 of an exploring 1000 x 1000 tick and a plain one (same scorer, same live state).
+    ``scorer``: ``posterior`` (the posterior-mean scorer on a synthetic snapshot) or ``model``
+    (ml-learn's population model + agent effects, warm-started from 2 days of a 1000-agent
+    world's history and ticking that world's peak)."""
+    if scorer == "model":
+        from benchmarks.scoring import workload
 
-    snap = synthetic_snapshot(n_contacts=1000, n_agents=1000, seed=0)
-    rng = np.random.default_rng(0)
-    live = LiveEstimates(intents=snap.intents)
-    n = 20_000
-    live.observe(pd.DataFrame({"decision_id": np.arange(n).astype(str), "agent_id": rng.choice(snap.agents.ids, n),
-                               "intent": rng.choice(snap.intents, n), "resolved": (rng.random(n) < 0.7) * 1.0,
-                               "csat": np.nan, "handle_s": np.nan, "known_at": pd.Timestamp(snap.at)}))
-    plain = Router(scorer=LearnScorer(live=live), live=live)
-    explore = Router(scorer=LearnScorer(live=live), live=live, explore=Explore())
+        world, snap = workload(seed=7, n_contacts=1000, n_agents=1000)
+        history = generate_history(world, days=2, seed=7)
+        model = PopulationModel.fit(history)
+        live = EffectEstimates()
+        live.observe(history_outcomes(history).merge(model.history_predictions(history), left_on="decision_id",
+                                                    right_on="contact_id").drop(columns="contact_id"))
+        make = partial(ModelScorer, model=model, live=live)
+    else:
+        from assign.workload import synthetic_snapshot
+
+        snap = synthetic_snapshot(n_contacts=1000, n_agents=1000, seed=0)
+        rng = np.random.default_rng(0)
+        live = LiveEstimates(intents=snap.intents)
+        n = 20_000
+        live.observe(pd.DataFrame({"decision_id": np.arange(n).astype(str),
+                                   "agent_id": rng.choice(snap.agents.ids, n), "intent": rng.choice(snap.intents, n),
+                                   "resolved": (rng.random(n) < 0.7) * 1.0, "csat": np.nan, "handle_s": np.nan,
+                                   "known_at": pd.Timestamp(snap.at)}))
+        make = partial(LearnScorer, live=live)
+    plain = Router(scorer=make(), live=live)
+    explore = Router(scorer=make(), live=live, explore=Explore())
     times: dict[str, list[float]] = {"plain": [], "explore": []}
     for _ in range(repeats):  # interleaved: the same machine load for both
         for name, r in (("plain", plain), ("explore", explore)):
@@ -340,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     tick = tick_overhead(repeats=reps)
     out["tick_overhead"] = tick["ratio_p99"]
     out["tick_ms"] = tick
+    out["tick_ms_model_scorer"] = tick_overhead(repeats=reps, scorer="model")
     out["settings"] = {"seeds": seeds, "days": days, "agents": a.agents, "intents": a.intents,
                        "new_hires": a.new_hires, "window_s": a.window_s, "label_delay_h": a.label_delay_h,
                        "warm_days": a.warm_days, "csat_proxy": not a.no_csat_proxy,
