@@ -22,7 +22,9 @@ on the expected resolution (the truth's probability, mean over served contacts t
 that week; ratio of means over seeds, delta-method interval). ``swap_pause_ms`` is
 :func:`assign.deploy.swap.measure_swap_pause` on the loop's router (champion and a
 challenger swapped back and forth while ticks run): the longest tick that overlapped a swap
-over the median tick (a ratio, named as the issue names it).
+over the median tick (a ratio, named as the issue names it); the details add ``by_step``
+(which step of a load the slow ticks overlapped) and ``baseline_without_load`` (the same
+ticks while "swaps" only sleep as long as a load took: the noise floor).
 
 JSON keys (issue 10, exactly these; intervals, per-seed figures, every retrain decision and
 the settings go to ``OUT.details.json``): ``weeks`` ([{week, policy, uplift_share}]),
@@ -211,10 +213,20 @@ def swap_pause(dw: DriftingWorld, *, registry: Path, n_contacts: int = 40) -> di
     hs = HotSwap(router, registry=reg, loader=load, wrap=lambda x: LearnScorer(live=live, base=x))
     versions = [v["version"] for v in reg.versions()]
     turn = iter(range(10**6))
-    p = measure_swap_pause(router, snap, swap=lambda: hs.load(versions[next(turn) % len(versions)], canary=snap),
-                           n_swaps=6, min_ticks=60)
+    loads, steps = [], []
+
+    def one() -> bool:
+        r = hs.load(versions[next(turn) % len(versions)], canary=snap)
+        loads.append(r.load_ms / 1e3)
+        steps.extend([*hs.last_steps, *worker.last_steps])
+        return r.ok
+
+    p = measure_swap_pause(router, snap, swap=one, n_swaps=6, min_ticks=60, steps=lambda: steps)
     worker.close()
-    return p.to_dict()
+    # the noise floor: the same ticks while "swaps" only sleep as long as a load took (benchmarks.hot_swap's too)
+    mean_load_s = float(np.mean(loads))
+    floor = measure_swap_pause(router, snap, swap=lambda: time.sleep(mean_load_s) or True, n_swaps=6, min_ticks=60)
+    return {**p.to_dict(), "baseline_without_load": floor.to_dict()}
 
 
 def plot(out: dict, details: dict, path: str) -> None:
