@@ -137,11 +137,10 @@ def test_swap_pause_at_a_tick_cadence_spaces_the_ticks(monkeypatch) -> None:
     router = Router(scorer=Const(1), model_version="v1")
     seen = []
     real = swap_mod._pause
-    monkeypatch.setattr(swap_mod, "_pause", lambda ticks, spans, oks: seen.append(list(ticks)) or real(ticks, spans,
-                                                                                                       oks))
+    monkeypatch.setattr(swap_mod, "_pause", lambda ticks, *a: seen.append(list(ticks)) or real(ticks, *a))
     pause = measure_swap_pause(router, SNAP, swap=lambda: time.sleep(0.05) or True, n_swaps=2, min_ticks=8,
                                gap_s=0.01, every_s=0.03)
-    starts = np.array([s for s, _ in seen[0]])
+    starts = np.array([s for s, _, _ in seen[0]])
     assert pause.n_ticks >= 8 and pause.n_during_swap >= 1
     assert starts[-1] - starts[0] >= 0.03 * (len(starts) - 2)  # never ahead of the cadence (bar the first slot)
 
