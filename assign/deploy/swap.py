@@ -142,12 +142,13 @@ class HotSwap:
             scorer = make()
             if self.wrap is not None:
                 scorer = self.wrap(scorer)
-            self.last_steps.append(("handover", a, a := time.perf_counter()))
+            self.last_steps.append(("handover", a, time.perf_counter()))
             yield
             a = time.perf_counter()
             scorer.warm_up()
-            self.last_steps.append(("warm-up", a, a := time.perf_counter()))
+            self.last_steps.append(("warm-up", a, time.perf_counter()))
             yield
+            a = time.perf_counter()
             problems = canary_problems(self.router, scorer, name, canary)
             self.last_steps.append(("canary", a, time.perf_counter()))
         except Exception as err:
