@@ -22,9 +22,13 @@ on the expected resolution (the truth's probability, mean over served contacts t
 that week; ratio of means over seeds, delta-method interval). ``swap_pause_ms`` is
 :func:`assign.deploy.swap.measure_swap_pause` on the loop's router (champion and a
 challenger swapped back and forth while ticks run): the longest tick that overlapped a swap
-over the median tick (a ratio, named as the issue names it); the details add ``by_step``
-(which step of a load the slow ticks overlapped) and ``baseline_without_load`` (the same
-ticks while "swaps" only sleep as long as a load took: the noise floor).
+over the median tick (a ratio, named as the issue names it), with the swap's in-process steps
+(hand-over, warm-up, canary tick) deferred to the gaps between ticks (``HotSwap.load(defer=True)``);
+the details add ``between_ticks_ms`` (the longest deferred step: how much later the next tick
+started), ``by_step`` (which step of a load the slow ticks overlapped), ``n_preempted`` and
+``ratio_unpreempted`` (ticks the OS preempted, and the ratio without them),
+``baseline_without_load`` (the same ticks while "swaps" only sleep as long as a load took: the
+noise floor) and ``in_thread`` (the same swaps with those steps in the swapping thread).
 
 JSON keys (issue 10, exactly these; intervals, per-seed figures, every retrain decision and
 the settings go to ``OUT.details.json``): ``weeks`` ([{week, policy, uplift_share}]),
@@ -36,6 +40,7 @@ alarm per simulated week, all seeds), ``swap_pause_ms``.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import shutil
@@ -190,43 +195,43 @@ def swap_pause(dw: DriftingWorld, *, registry: Path, n_contacts: int = 40) -> di
     from assign.deploy.registry import open_registry
     from assign.deploy.swap import HotSwap, measure_swap_pause
     from assign.learn import LearnScorer, LiveEstimates
-    from assign.model.offload import LoadWorker
     from assign.model.scorer import XGBScorer
     from assign.router import Router
-
-    reg = open_registry(registry)
-    worker = LoadWorker()  # the hot swap's loads run in this process, not on the ticking one (docs/deploy.md)
-    w = dw.base
-    arrivals = w.sample_arrivals(rng=np.random.default_rng(0), start_s=9 * 3600.0, end_s=10 * 3600.0)
     from assign.schema import Snapshot
     from assign.sim.source import at_time
 
-    contacts = w.contacts_block(arrivals.iloc[:n_contacts])
+    reg = open_registry(registry)
+    w = dw.base
+    arrivals = w.sample_arrivals(rng=np.random.default_rng(0), start_s=9 * 3600.0, end_s=10 * 3600.0)
     snap = Snapshot(snapshot_id="swap-window", at=at_time(w.start, 9 * 3600.0), intents=w.intents,
-                    languages=w.languages, styles=w.styles, contacts=contacts, agents=w.agents_block(), meta={})
+                    languages=w.languages, styles=w.styles, contacts=w.contacts_block(arrivals.iloc[:n_contacts]),
+                    agents=w.agents_block(), meta={})
     live = LiveEstimates(intents=w.intents)
-    def load(p):
-        return XGBScorer.load(p, weights=resolution_weights(), nthread=1, worker=worker)
-
-    router = Router(scorer=LearnScorer(live=live, base=load(reg.path("champion"))), live=live,
-                    model_version=reg.resolve("champion"))
-    hs = HotSwap(router, registry=reg, loader=load, wrap=lambda x: LearnScorer(live=live, base=x))
+    first = XGBScorer.load(reg.path("champion"), weights=resolution_weights(), nthread=1)
+    router = Router(scorer=LearnScorer(live=live, base=first), live=live, model_version=reg.resolve("champion"))
+    # loads in a worker process (docs/deploy.md); hand-over, warm-up and canary between ticks
+    hs = HotSwap(router, registry=reg, weights=resolution_weights(), nthread=1,
+                 wrap=lambda x: LearnScorer(live=live, base=x))
+    hs.worker.start()
     versions = [v["version"] for v in reg.versions()]
-    turn = iter(range(10**6))
-    loads, steps = [], []
+    out = {}
+    for name, defer in (("deferred", True), ("in_thread", False)):
+        turn, loads, steps = iter(range(10**6)), [], []
 
-    def one() -> bool:
-        r = hs.load(versions[next(turn) % len(versions)], canary=snap)
-        loads.append(r.load_ms / 1e3)
-        steps.extend([*hs.last_steps, *worker.last_steps])
-        return r.ok
+        def one(defer=defer, turn=turn, loads=loads, steps=steps) -> bool:
+            r = hs.load(versions[next(turn) % len(versions)], canary=snap, defer=defer)
+            loads.append(r.load_ms / 1e3)
+            steps.extend([*hs.last_steps, *hs.worker.last_steps])
+            return r.ok
 
-    p = measure_swap_pause(router, snap, swap=one, n_swaps=6, min_ticks=60, steps=lambda: steps)
-    worker.close()
-    # the noise floor: the same ticks while "swaps" only sleep as long as a load took (benchmarks.hot_swap's too)
-    mean_load_s = float(np.mean(loads))
-    floor = measure_swap_pause(router, snap, swap=lambda: time.sleep(mean_load_s) or True, n_swaps=6, min_ticks=60)
-    return {**p.to_dict(), "baseline_without_load": floor.to_dict()}
+        out[name] = measure_swap_pause(router, snap, swap=one, n_swaps=6, min_ticks=60,
+                                       steps=lambda steps=steps: steps).to_dict()
+        if name == "deferred":  # the noise floor: the same ticks while "swaps" only sleep as long as a load took
+            sleep = functools.partial(time.sleep, float(np.mean(loads)))
+            out["baseline_without_load"] = measure_swap_pause(router, snap, swap=lambda s=sleep: s() or True,
+                                                              n_swaps=6, min_ticks=60).to_dict()
+    hs.close()
+    return {**out.pop("deferred"), **out}
 
 
 def plot(out: dict, details: dict, path: str) -> None:

@@ -243,7 +243,8 @@ class SwapPause:
 
     ``between_ticks_ms``: the longest step of deferred work (``HotSwap.load(defer=True)``) run
     between two ticks: back to back, the next tick started that much later (0 when none ran;
-    ``between_ticks_ratio``: over the median tick). ``n_preempted``: ticks overlapping a swap
+    ``between_ticks_ratio``: over the median tick; ``between_ticks_cpu_ms``: the most CPU time
+    one step took, which a busy machine hardly changes). ``n_preempted``: ticks overlapping a swap
     during which the OS took the core from the ticking thread (involuntary context switches;
     Linux, else -1); ``longest_unpreempted_ms`` and ``ratio_unpreempted``: the same ratio over
     the other ticks (on a busy machine the preempted ones measure the machine, not the swap).
@@ -259,6 +260,7 @@ class SwapPause:
     swaps_ok: int
     between_ticks_ms: float = 0.0
     between_ticks_ratio: float = 0.0
+    between_ticks_cpu_ms: float = 0.0
     n_between_steps: int = 0
     n_preempted: int = -1
     longest_unpreempted_ms: float = float("nan")
@@ -297,7 +299,7 @@ def measure_swap_pause(router: Router, snapshot: Any, *, swap: Callable[[], Any]
         done.set()
 
     ticks: list[tuple[float, float, int]] = []
-    between: list[float] = []
+    between: list[tuple[float, float]] = []
     for _ in range(3):
         router.tick(snapshot)
     th = threading.Thread(target=swapper, daemon=True)
@@ -310,9 +312,9 @@ def measure_swap_pause(router: Router, snapshot: Any, *, swap: Callable[[], Any]
         c, s = _preemptions(), time.perf_counter()
         router.tick(snapshot)
         ticks.append((s, time.perf_counter(), _preemptions() - c))
-        s = time.perf_counter()
+        s, c = time.perf_counter(), time.thread_time()
         if router.run_deferred():
-            between.append((time.perf_counter() - s) * 1e3)
+            between.append(((time.perf_counter() - s) * 1e3, (time.thread_time() - c) * 1e3))
     th.join()
     while router.run_deferred():  # a swap that gave up waiting leaves its steps: they end without swapping
         pass
@@ -342,7 +344,7 @@ def _preemptions() -> int:
 
 
 def _pause(ticks: Sequence[tuple[float, float, int]], spans: Sequence[tuple[float, float]],
-           oks: Sequence[bool], between: Sequence[float] = ()) -> SwapPause:
+           oks: Sequence[bool], between: Sequence[tuple[float, float]] = ()) -> SwapPause:
     dur = np.array([(e - s) * 1e3 for s, e, _ in ticks])
     during = np.array([any(s < se and e > ss for ss, se in spans) for s, e, _ in ticks], dtype=bool)
     pre = np.array([k > 0 for _, _, k in ticks], dtype=bool)
@@ -351,9 +353,10 @@ def _pause(ticks: Sequence[tuple[float, float, int]], spans: Sequence[tuple[floa
     calm = during & ~pre
     unpre = float(dur[calm].max()) if calm.any() else float("nan")
     known = _preemptions() >= 0
-    most = float(max(between)) if len(between) else 0.0
+    most = max((w for w, _ in between), default=0.0)
     return SwapPause(longest_during_swap_ms=longest, median_ms=med, ratio=longest / med if med > 0 else float("nan"),
                      n_ticks=len(dur), n_during_swap=int(during.sum()), n_swaps=len(spans), swaps_ok=int(sum(oks)),
                      between_ticks_ms=most, between_ticks_ratio=most / med if med > 0 else float("nan"),
+                     between_ticks_cpu_ms=max((c for _, c in between), default=0.0),
                      n_between_steps=len(between), n_preempted=int((during & pre).sum()) if known else -1,
                      longest_unpreempted_ms=unpre, ratio_unpreempted=unpre / med if med > 0 else float("nan"))
