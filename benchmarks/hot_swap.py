@@ -24,8 +24,9 @@ context switches of the ticking thread) and gives the ratio over the others
 (``ratio_unpreempted``). ``routing_cpu_ms``: the CPU time each load took on the swapping
 thread (``time.thread_time``; deferred: the rest runs on the ticking thread). ``by_step``:
 the longest tick overlapping each step of the loads over the median ("worker", the child
-loading while this process only waits; "receive"; "load", the swapping thread's part;
-"handover", "warm-up", "canary": the in-process steps). ``cadence``: all of it again with a
+loading while this process only waits; "handover", receiving and unpickling (xgboost rebuilds the
+boosters in C, without the GIL); "load", the swapping thread's part, spanning both;
+"wrap", "warm-up", "canary": the in-process steps). ``cadence``: all of it again with a
 tick starting every ``--every-ms`` ms (as a router in window mode runs them) rather than back
 to back. ``--repeat N`` repeats every measurement on the same two models (``repeats``,
 ``spread``).

@@ -208,7 +208,7 @@ def test_deferred_swaps_run_between_ticks_on_the_ticking_threads() -> None:
     t.start()
     sw = HotSwap(solo)
     assert all(sw.load(Const(i), canary=SNAP, version=f"v{i}", defer=True, wait_s=10).ok for i in (2, 3, 4))
-    steps = [(a, b) for n, a, b in sw.last_steps if n in ("handover", "warm-up", "canary")]
+    steps = [(a, b) for n, a, b in sw.last_steps if n in ("wrap", "warm-up", "canary")]
     stop.set()
     t.join()
     assert len(steps) == 3 and not any(s < b and e > a for s, _, e in results for a, b in steps)
@@ -241,6 +241,6 @@ def test_swap_pause_reports_the_deferred_work_between_ticks() -> None:
     n = iter(range(2, 100))
     p = measure_swap_pause(router, SNAP, swap=lambda: swap.load(Const(next(n)), canary=SNAP, defer=True, wait_s=10),
                            n_swaps=2, min_ticks=10, gap_s=0.01)
-    assert p.swaps_ok == 2 and p.n_between_steps == 2 * 3  # hand-over, warm-up, canary (+ swap) per load
+    assert p.swaps_ok == 2 and p.n_between_steps == 2 * 3  # wrap, warm-up, canary (+ swap) per load
     assert p.between_ticks_ms > 0 and p.between_ticks_ratio == pytest.approx(p.between_ticks_ms / p.median_ms)
     assert p.n_preempted >= 0 and p.n_preempted <= p.n_during_swap

@@ -77,10 +77,10 @@ class HotSwap:
         if self.worker is not None:
             weakref.finalize(self, self.worker.close)
         self._lock = threading.Lock()  # one load at a time; ticks never wait on it
-        #: ``(step, start, end)`` (``time.perf_counter``) of the last load: "load" (resolve and the
-        #: waiting part of the load, in the calling thread; the worker's own steps are in
-        #: ``worker.last_steps``), then "handover" (unpickle, wrap), "warm-up" and "canary": in
-        #: the calling thread, or between ticks on the ticking thread with ``defer=True``
+        #: ``(step, start, end)`` (``time.perf_counter``) of the last load: "load" (resolve, the
+        #: worker's load and its unpickling, in the calling thread; the worker's own steps are in
+        #: ``worker.last_steps``), then "wrap" (the scorer built and wrapped), "warm-up" and
+        #: "canary": in the calling thread, or between ticks on the ticking thread with ``defer=True``
         self.last_steps: list[tuple[str, float, float]] = []
 
     def close(self) -> None:
@@ -92,8 +92,9 @@ class HotSwap:
              wait_s: float = 60.0) -> SwapResult:
         """Swap ``target`` in if it loads, warms up and passes the canary; else keep the old one.
 
-        ``defer``: this thread only does the waiting part of the load (the worker's load); the
-        steps that need this process's interpreter (hand-over, warm-up, canary tick, swap) are
+        ``defer``: this thread only does the part of the load that leaves the interpreter lock
+        free (waiting for the worker, unpickling its boosters in xgboost's C code); the steps
+        that need the interpreter (scorer built and wrapped, warm-up, canary tick, swap) are
         queued with :meth:`Router.defer` and run one per gap between ticks by the tick loop
         (:meth:`Router.run_deferred`), so no tick shares the interpreter lock with them. This
         call waits for them, at most ``wait_s`` seconds; then the swap is called off (the old
@@ -136,13 +137,14 @@ class HotSwap:
 
     def _checked(self, make: Callable[[], Scorer], *, name: str, canary: Any, previous: str, t0: float,
                  gate: _Gate) -> Generator[None, None, SwapResult]:
-        """The in-process steps, one per ``yield``: hand-over and wrap, warm-up, canary, swap."""
+        """The steps that need the interpreter, one per ``yield``: the scorer built and wrapped,
+        warm-up, canary and swap."""
         try:
             a = time.perf_counter()
             scorer = make()
             if self.wrap is not None:
                 scorer = self.wrap(scorer)
-            self.last_steps.append(("handover", a, time.perf_counter()))
+            self.last_steps.append(("wrap", a, time.perf_counter()))
             yield
             a = time.perf_counter()
             scorer.warm_up()
@@ -184,10 +186,10 @@ class HotSwap:
         from assign.model.scorer import ModelDir, ValueWeights, XGBScorer
 
         prior, weights = PriorFit.load(path), self.weights or ValueWeights()
-        if self.worker is not None:
-            handed = self.worker.fetch(path, nthread=self.nthread)  # waits without the GIL
-            return lambda: XGBScorer(model=handed.open(), weights=weights, prior_fit=prior)
-        model = ModelDir.load(path, nthread=self.nthread)
+        # the worker's load: this thread waits without the GIL; unpickling its answer is ~99% xgboost
+        # rebuilding boosters in C (ctypes lets go of the GIL; a probe thread kept running): both stay here
+        model = (self.worker.load(path, nthread=self.nthread) if self.worker is not None
+                 else ModelDir.load(path, nthread=self.nthread))
         return lambda: XGBScorer(model=model, weights=weights, prior_fit=prior)
 
     def _kept(self, previous: str, requested: str, reason: str, t0: float) -> SwapResult:

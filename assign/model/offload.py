@@ -27,7 +27,6 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,7 @@ class LoadWorker:
         self._conn: Any = None
         self._stderr: Any = None
         #: ``(step, start, end)`` (``time.perf_counter``) of the last load: "worker" (the child
-        #: loading; this process waits without the GIL) and "receive" (reading its answer)
+        #: loading; this process waits without the GIL) and "handover" (receiving and unpickling)
         self.last_steps: list[tuple[str, float, float]] = []
 
     def start(self) -> LoadWorker:
@@ -63,13 +62,6 @@ class LoadWorker:
 
     def load(self, path: str | Path, *, nthread: int = 2, parallel_from: int = 32768):
         """``ModelDir.load(path, nthread=, parallel_from=)`` done in the child; raises what it raised."""
-        return self.fetch(path, nthread=nthread, parallel_from=parallel_from).open()
-
-    def fetch(self, path: str | Path, *, nthread: int = 2, parallel_from: int = 32768) -> Handover:
-        """The child's answer for ``path``, received but not yet unpickled: the waiting part of
-        :meth:`load` (this thread waits without the interpreter lock). :meth:`Handover.open`
-        does the rest (unpickling, rebuilding the boosters: a few ms that hold the lock), where
-        it costs least: ``HotSwap(defer=True)`` runs it between ticks."""
         from assign.model.scorer import require_model_files
 
         p = require_model_files(path)  # the plain "no model here" answer needs no process
@@ -82,13 +74,15 @@ class LoadWorker:
                     self._stop()
                     raise ModelError(f"{p}: the load worker took over {self.timeout_s:g} s; stopped it")
                 t1 = time.perf_counter()
-                data = self._conn.recv_bytes()
-                self.last_steps = [("worker", t0, t1), ("receive", t1, time.perf_counter())]
+                status, value = pickle.loads(self._conn.recv_bytes())
+                self.last_steps = [("worker", t0, t1), ("handover", t1, time.perf_counter())]
             except (EOFError, OSError) as err:
                 tail = self._stderr_tail()
                 code = self._stop()
                 raise ModelError(f"{p}: the load worker died (exit code {code}; {type(err).__name__}){tail}") from err
-        return Handover(path=p, data=data)
+        if status != "ok":
+            raise value
+        return value
 
     def close(self) -> None:
         """Stop the child (a later :meth:`load` starts a new one)."""
@@ -144,21 +138,6 @@ class LoadWorker:
             proc.kill()
             proc.wait()
         return proc.returncode
-
-
-@dataclass(frozen=True, eq=False)
-class Handover:
-    """A worker's answer for one model directory, received, not yet unpickled (:meth:`LoadWorker.fetch`)."""
-
-    path: Path
-    data: bytes
-
-    def open(self):
-        """The :class:`~assign.model.scorer.ModelDir` the child loaded, or the error its load raised."""
-        status, value = pickle.loads(self.data)
-        if status != "ok":
-            raise value
-        return value
 
 
 def _serve(conn) -> None:
