@@ -1,5 +1,8 @@
 """The pause a hot swap causes: ``python -m benchmarks.hot_swap [--quick] [--repeat N] [--every-ms MS] [--json OUT]``.
 
+(``--agents N --contacts M``: another centre and tick size, e.g. ``--agents 12 --contacts 40``
+for ticks as short as the living centre's.)
+
 Two XGBoost models are trained on two histories of one synthetic centre and registered in a
 temporary directory registry. A :class:`~assign.router.Router` ticks a peak snapshot back to
 back on the main thread while another thread hot-swaps (``HotSwap.load``: load, warm up,
@@ -81,13 +84,15 @@ def _round_one(router, snap, canary, swaps, *, n_swaps: int, every_s: float) -> 
     return out
 
 
-def run(*, quick: bool, repeat: int = 1, every_ms: float = 100.0) -> dict:
+def run(*, quick: bool, repeat: int = 1, every_ms: float = 100.0, agents: int | None = None,
+        contacts: int | None = None) -> dict:
     from assign.deploy import HotSwap, open_registry
     from assign.model import TrainParams, train
     from assign.router import Router
     from assign.world.centre import generate_history, generate_world
 
     n_agents, days, n_contacts = (100, 3, 100) if quick else (300, 7, 300)
+    n_agents, n_contacts = agents or n_agents, contacts or n_contacts
     world = generate_world(n_agents=n_agents, seed=7)
     with tempfile.TemporaryDirectory() as tmp:
         reg = open_registry(Path(tmp) / "reg")
@@ -149,11 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=1, help="measure this many times on the same models [1]")
     ap.add_argument("--every-ms", type=float, default=100.0,
                     help="the tick cadence of the 'cadence' measurement, in ms [100]")
+    ap.add_argument("--agents", type=int, default=None, help="agents in the centre [300; --quick 100]")
+    ap.add_argument("--contacts", type=int, default=None, help="contacts per tick [300; --quick 100]")
     ap.add_argument("--json", dest="json_out", help="write the results here")
     args = ap.parse_args(argv)
-    if args.repeat < 1 or args.every_ms <= 0:
-        ap.error("--repeat must be >= 1 and --every-ms > 0")
-    res = run(quick=args.quick, repeat=args.repeat, every_ms=args.every_ms)
+    if args.repeat < 1 or args.every_ms <= 0 or (args.agents or 1) < 1 or (args.contacts or 1) < 1:
+        ap.error("--repeat, --agents and --contacts must be >= 1 and --every-ms > 0")
+    res = run(quick=args.quick, repeat=args.repeat, every_ms=args.every_ms, agents=args.agents,
+              contacts=args.contacts)
     text = json.dumps(res, indent=1)
     if args.json_out:
         Path(args.json_out).write_text(text + "\n")

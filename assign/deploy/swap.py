@@ -11,8 +11,16 @@ model version as one reference between ticks; ticks already running finish on th
 they started with (a tick reads the reference once). A failure at any step keeps the old
 version and says why in the :class:`SwapResult`.
 
+``load(..., defer=True)``, for a router that ticks while the load runs: the steps that need
+this process's interpreter (scorer built and wrapped, warm-up, canary tick, swap) do not run
+in the loading thread, where they would compete with the ticks for the interpreter lock, but
+one per gap between ticks on the ticking thread (:meth:`Router.defer`, which the tick loop
+serves with :meth:`Router.run_deferred`): no tick is slowed by them; the next tick starts
+later by the step instead (:mod:`assign.between`).
+
 :func:`measure_swap_pause` times ticks while swaps run in another thread: the longest tick
-that overlapped a swap over the median tick (the living-centre benchmark's ``swap_pause_ms``).
+that overlapped a swap over the median tick (the living-centre benchmark's ``swap_pause_ms``),
+and how long the deferred steps held the tick loop between ticks.
 """
 from __future__ import annotations
 
