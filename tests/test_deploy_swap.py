@@ -140,7 +140,7 @@ def test_swap_pause_at_a_tick_cadence_spaces_the_ticks(monkeypatch) -> None:
     monkeypatch.setattr(swap_mod, "_pause", lambda ticks, *a: seen.append(list(ticks)) or real(ticks, *a))
     pause = measure_swap_pause(router, SNAP, swap=lambda: time.sleep(0.05) or True, n_swaps=2, min_ticks=8,
                                gap_s=0.01, every_s=0.03)
-    starts = np.array([s for s, _, _ in seen[0]])
+    starts = np.array([s for s, *_ in seen[0]])
     assert pause.n_ticks >= 8 and pause.n_during_swap >= 1
     assert starts[-1] - starts[0] >= 0.03 * (len(starts) - 2)  # never ahead of the cadence (bar the first slot)
 
@@ -243,4 +243,21 @@ def test_swap_pause_reports_the_deferred_work_between_ticks() -> None:
                            n_swaps=2, min_ticks=10, gap_s=0.01)
     assert p.swaps_ok == 2 and p.n_between_steps == 2 * 3  # wrap, warm-up, canary (+ swap) per load
     assert p.between_ticks_ms > 0 and p.between_ticks_ratio == pytest.approx(p.between_ticks_ms / p.median_ms)
-    assert p.n_preempted >= 0 and p.n_preempted <= p.n_during_swap
+    assert 0 <= p.n_preempted <= p.n_during_swap and 0 <= p.n_waited <= p.n_during_swap
+
+
+def test_swap_pause_counts_ticks_that_waited_for_the_interpreter() -> None:
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("per-thread context switches are read from Linux's getrusage")
+    router = Router(scorer=Const(1), model_version="v1")
+
+    def spin() -> bool:  # Python in the swapping thread: the ticks must wait for the GIL now and then
+        end = time.perf_counter() + 0.1
+        while time.perf_counter() < end:
+            pass
+        return True
+
+    p = measure_swap_pause(router, SNAP, swap=spin, n_swaps=2, min_ticks=10, gap_s=0.01)
+    assert p.n_waited >= 1 and p.n_during_swap >= p.n_waited

@@ -256,8 +256,11 @@ class SwapPause:
     ``between_ticks_ratio``: over the median tick; ``between_ticks_cpu_ms``: the most CPU time
     one step took, which a busy machine hardly changes). ``n_preempted``: ticks overlapping a swap
     during which the OS took the core from the ticking thread (involuntary context switches;
-    Linux, else -1); ``longest_unpreempted_ms`` and ``ratio_unpreempted``: the same ratio over
-    the other ticks (on a busy machine the preempted ones measure the machine, not the swap).
+    Linux, else -1); ``n_waited``: those that gave up the core themselves (voluntary context
+    switches: waiting for the interpreter lock another thread held, or for I/O): the swap's
+    own interference, which a busy machine does not add to; ``longest_unpreempted_ms`` and
+    ``ratio_unpreempted``: the ratio over the ticks not preempted (on a busy machine the
+    preempted ones measure the machine, not the swap).
     ``by_step``: the ratio per named step of the swaps (when ``measure_swap_pause`` got
     ``steps``): which part of a load the slow ticks overlap."""
 
@@ -273,6 +276,7 @@ class SwapPause:
     between_ticks_cpu_ms: float = 0.0
     n_between_steps: int = 0
     n_preempted: int = -1
+    n_waited: int = -1
     longest_unpreempted_ms: float = float("nan")
     ratio_unpreempted: float = float("nan")
     by_step: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -308,7 +312,7 @@ def measure_swap_pause(router: Router, snapshot: Any, *, swap: Callable[[], Any]
             spans.append((s, time.perf_counter()))
         done.set()
 
-    ticks: list[tuple[float, float, int]] = []
+    ticks: list[tuple[float, float, int, int]] = []
     between: list[tuple[float, float]] = []
     for _ in range(3):
         router.tick(snapshot)
@@ -319,9 +323,10 @@ def measure_swap_pause(router: Router, snapshot: Any, *, swap: Callable[[], Any]
         if every_s > 0:
             time.sleep(max(0.0, next_at - time.perf_counter()))
             next_at = max(next_at + every_s, time.perf_counter())
-        c, s = _preemptions(), time.perf_counter()
+        c, s = _switches(), time.perf_counter()
         router.tick(snapshot)
-        ticks.append((s, time.perf_counter(), _preemptions() - c))
+        e, c2 = time.perf_counter(), _switches()
+        ticks.append((s, e, c2[0] - c[0], c2[1] - c[1]))
         s, c = time.perf_counter(), time.thread_time()
         if router.run_deferred():
             between.append(((time.perf_counter() - s) * 1e3, (time.thread_time() - c) * 1e3))
@@ -332,41 +337,44 @@ def measure_swap_pause(router: Router, snapshot: Any, *, swap: Callable[[], Any]
     return pause if steps is None else replace(pause, by_step=_by_step(ticks, steps(), pause.median_ms))
 
 
-def _by_step(ticks: Sequence[tuple[float, float, int]], steps: Sequence[tuple[str, float, float]],
+def _by_step(ticks: Sequence[tuple[float, float, int, int]], steps: Sequence[tuple[str, float, float]],
              median_ms: float) -> dict[str, dict[str, float]]:
     by_step = {}
     for name in dict.fromkeys(n for n, _, _ in steps):
         mine = [(a, b) for n, a, b in steps if n == name]
-        d = np.array([(e - s) * 1e3 for s, e, _ in ticks if any(s < b and e > a for a, b in mine)])
+        d = np.array([(e - s) * 1e3 for s, e, *_ in ticks if any(s < b and e > a for a, b in mine)])
         by_step[name] = {"n_ticks": len(d), "longest_ms": float(d.max()) if len(d) else float("nan"),
                          "ratio": float(d.max()) / median_ms if len(d) and median_ms > 0 else float("nan")}
     return by_step
 
 
-def _preemptions() -> int:
-    """Involuntary context switches of this thread so far (Linux); -1 where not known."""
+def _switches() -> tuple[int, int]:
+    """Involuntary and voluntary context switches of this thread so far (Linux); -1 where not known."""
     try:
         import resource
 
-        return resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
+        r = resource.getrusage(resource.RUSAGE_THREAD)
+        return r.ru_nivcsw, r.ru_nvcsw
     except (ImportError, AttributeError, OSError):
-        return -1
+        return -1, -1
 
 
-def _pause(ticks: Sequence[tuple[float, float, int]], spans: Sequence[tuple[float, float]],
+def _pause(ticks: Sequence[tuple[float, float, int, int]], spans: Sequence[tuple[float, float]],
            oks: Sequence[bool], between: Sequence[tuple[float, float]] = ()) -> SwapPause:
-    dur = np.array([(e - s) * 1e3 for s, e, _ in ticks])
-    during = np.array([any(s < se and e > ss for ss, se in spans) for s, e, _ in ticks], dtype=bool)
-    pre = np.array([k > 0 for _, _, k in ticks], dtype=bool)
+    dur = np.array([(e - s) * 1e3 for s, e, *_ in ticks])
+    during = np.array([any(s < se and e > ss for ss, se in spans) for s, e, *_ in ticks], dtype=bool)
+    pre = np.array([k > 0 for _, _, k, _ in ticks], dtype=bool)
+    waited = np.array([k > 0 for _, _, _, k in ticks], dtype=bool)
     med = float(np.median(dur))
     longest = float(dur[during].max()) if during.any() else float("nan")
     calm = during & ~pre
     unpre = float(dur[calm].max()) if calm.any() else float("nan")
-    known = _preemptions() >= 0
+    known = _switches()[0] >= 0
     most = max((w for w, _ in between), default=0.0)
     return SwapPause(longest_during_swap_ms=longest, median_ms=med, ratio=longest / med if med > 0 else float("nan"),
                      n_ticks=len(dur), n_during_swap=int(during.sum()), n_swaps=len(spans), swaps_ok=int(sum(oks)),
                      between_ticks_ms=most, between_ticks_ratio=most / med if med > 0 else float("nan"),
                      between_ticks_cpu_ms=max((c for _, c in between), default=0.0),
                      n_between_steps=len(between), n_preempted=int((during & pre).sum()) if known else -1,
+                     n_waited=int((during & waited).sum()) if known else -1,
                      longest_unpreempted_ms=unpre, ratio_unpreempted=unpre / med if med > 0 else float("nan"))
