@@ -261,3 +261,24 @@ def test_swap_pause_counts_ticks_that_waited_for_the_interpreter() -> None:
 
     p = measure_swap_pause(router, SNAP, swap=spin, n_swaps=2, min_ticks=10, gap_s=0.01)
     assert p.n_waited >= 1 and p.n_during_swap >= p.n_waited
+
+
+def test_swap_pause_counts_collections_inside_the_overlapping_ticks() -> None:
+    import gc
+
+    router = Router(scorer=Const(1), model_version="v1")
+
+    class Cycle:
+        pass
+
+    def churn(snapshot, *, contact_idx, agent_idx):  # cycles made inside each tick set off collections
+        for _ in range(2000):
+            c = Cycle()
+            c.me = c
+        return np.full(len(contact_idx), 1.0)
+
+    router.scorer.score_pairs = churn
+    gc.collect()
+    p = measure_swap_pause(router, SNAP, swap=lambda: time.sleep(0.05) or True, n_swaps=2, min_ticks=10, gap_s=0.01)
+    assert set(p.gc_in_ticks) == {"gen0", "gen1", "gen2"} and p.gc_in_ticks["gen0"] >= 1
+    assert p.to_dict()["gc_in_ticks"] == p.gc_in_ticks

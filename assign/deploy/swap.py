@@ -25,6 +25,7 @@ and how long the deferred steps held the tick loop between ticks.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import os
 import threading
@@ -261,7 +262,8 @@ class SwapPause:
     own interference, which a busy machine does not add to; ``longest_unpreempted_ms`` and
     ``ratio_unpreempted``: the ratio over the ticks not preempted (on a busy machine the
     preempted ones measure the machine, not the swap).
-    ``by_step``: the ratio per named step of the swaps (when ``measure_swap_pause`` got
+    ``gc_in_ticks``: per generation of the cyclic collector, the ticks overlapping a swap in
+    which a collection started. ``by_step``: the ratio per named step of the swaps (when ``measure_swap_pause`` got
     ``steps``): which part of a load the slow ticks overlap."""
 
     longest_during_swap_ms: float
@@ -279,10 +281,12 @@ class SwapPause:
     n_waited: int = -1
     longest_unpreempted_ms: float = float("nan")
     ratio_unpreempted: float = float("nan")
+    gc_in_ticks: dict[str, int] = field(default_factory=dict)
     by_step: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items() if k != "by_step"}
+        out["gc_in_ticks"] = dict(self.gc_in_ticks)
         if self.by_step:
             out["by_step"] = {k: {a: (round(b, 4) if isinstance(b, float) else b) for a, b in v.items()}
                               for k, v in self.by_step.items()}
@@ -317,24 +321,41 @@ def measure_swap_pause(router: Router, snapshot: Any, *, swap: Callable[[], Any]
     for _ in range(3):
         router.tick(snapshot)
     th = threading.Thread(target=swapper, daemon=True)
+    collections: list[tuple[int, float]] = []
+    gc.callbacks.append(on_gc := functools.partial(_on_gc, collections))
     th.start()
     next_at = time.perf_counter()
-    while not done.is_set() or len(ticks) < min_ticks:
-        if every_s > 0:
-            time.sleep(max(0.0, next_at - time.perf_counter()))
-            next_at = max(next_at + every_s, time.perf_counter())
-        c, s = _switches(), time.perf_counter()
-        router.tick(snapshot)
-        e, c2 = time.perf_counter(), _switches()
-        ticks.append((s, e, c2[0] - c[0], c2[1] - c[1]))
-        s, c = time.perf_counter(), time.thread_time()
-        if router.run_deferred():
-            between.append(((time.perf_counter() - s) * 1e3, (time.thread_time() - c) * 1e3))
-    th.join()
+    try:
+        while not done.is_set() or len(ticks) < min_ticks:
+            if every_s > 0:
+                time.sleep(max(0.0, next_at - time.perf_counter()))
+                next_at = max(next_at + every_s, time.perf_counter())
+            c, s = _switches(), time.perf_counter()
+            router.tick(snapshot)
+            e, c2 = time.perf_counter(), _switches()
+            ticks.append((s, e, c2[0] - c[0], c2[1] - c[1]))
+            s, c = time.perf_counter(), time.thread_time()
+            if router.run_deferred():
+                between.append(((time.perf_counter() - s) * 1e3, (time.thread_time() - c) * 1e3))
+        th.join()
+    finally:
+        gc.callbacks.remove(on_gc)
     while router.run_deferred():  # a swap that gave up waiting leaves its steps: they end without swapping
         pass
-    pause = _pause(ticks, spans, oks, between)
+    pause = replace(_pause(ticks, spans, oks, between), gc_in_ticks=_gc_in_ticks(ticks, spans, collections))
     return pause if steps is None else replace(pause, by_step=_by_step(ticks, steps(), pause.median_ms))
+
+
+def _on_gc(out: list[tuple[int, float]], phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        out.append((int(info["generation"]), time.perf_counter()))
+
+
+def _gc_in_ticks(ticks: Sequence[tuple[float, float, int, int]], spans: Sequence[tuple[float, float]],
+                 collections: Sequence[tuple[int, float]]) -> dict[str, int]:
+    """Per collector generation: ticks overlapping a swap in which a collection of it started."""
+    during = [(s, e) for s, e, *_ in ticks if any(s < se and e > ss for ss, se in spans)]
+    return {f"gen{g}": sum(any(s <= t < e for g2, t in collections if g2 == g) for s, e in during) for g in range(3)}
 
 
 def _by_step(ticks: Sequence[tuple[float, float, int, int]], steps: Sequence[tuple[str, float, float]],
