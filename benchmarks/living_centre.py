@@ -1,6 +1,6 @@
 """A living centre: the retraining loop against a frozen model on a centre that drifts for weeks.
 
-    python -m benchmarks.living_centre [--quick] --json OUT [--plot PNG] [--workdir DIR]
+    python -m benchmarks.living_centre [--quick] --json OUT [--plot PNG] [--workdir DIR] [--swap-pause-only]
 
 One drifting centre (``--agents`` there on day 0, ``--intents`` intents + one launched later;
 :mod:`assign.world.drift`): each week ``--hires`` agents join and as many leave, one intent's
@@ -284,6 +284,23 @@ def plot(out: dict, details: dict, path: str) -> None:
     fig.savefig(path, dpi=110)
 
 
+def swap_pause_only(a: argparse.Namespace, *, work: Path, schedule: DriftSchedule) -> int:
+    """``--swap-pause-only``: the swap measurement alone, again (it is the noisiest figure; a
+    repeat costs seconds, a full run minutes)."""
+    reg = next((r for r in (work / "drift" / "runs" / "seed0" / "registry", work / "nodrift" / "runs" / "seed0" /
+                            "registry") if r.exists()), None)
+    if reg is None:
+        raise SystemExit(f"--swap-pause-only: no registry under {work}/(no)drift/runs/seed0: run the benchmark first")
+    dw = drifting_world(seed=a.world_seed, n_agents=a.agents, n_intents=a.intents, schedule=schedule)
+    pause = swap_pause(dw, registry=reg)
+    Path(a.json_out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.json_out).write_text(json.dumps({"swap_pause_ms": pause["ratio"]}, indent=1))
+    Path(details_path(a.json_out)).write_text(json.dumps({"swap_pause": pause, "registry": str(reg),
+                                                          "machine": f"{platform.machine()}, shared 2 cores"},
+                                                         indent=1, default=str))
+    return 0
+
+
 def details_path(json_out: str) -> str:
     return json_out[:-5] + ".details.json" if json_out.endswith(".json") else json_out + ".details.json"
 
@@ -325,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--worlds", default="drift,nodrift",
                     help="which centres to run (drift: weeks, promotions, alarm delay, swap pause; nodrift: false "
                          "alarms); a key whose centre did not run is null")
+    ap.add_argument("--swap-pause-only", action="store_true",
+                    help="only measure swap_pause_ms again, on the registry an earlier run with the same settings "
+                         "left in --workdir (drift centre's seed 0); writes OUT with that key alone")
     a = ap.parse_args(argv)
     if a.quick:
         a.seeds, a.weeks, a.agents, a.intents, a.pre_days, a.window_s = 1, 1, 8, 4, 4, 300.0
@@ -334,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     schedule = DriftSchedule(weeks=a.weeks, hires_per_week=a.hires, leavers_per_week=a.hires, shock_day=a.shock_day,
                              mix_day=a.mix_day)
     work = Path(a.workdir or (a.json_out[:-5] if a.json_out.endswith(".json") else a.json_out) + ".work")
+    if a.swap_pause_only:
+        return swap_pause_only(a, work=work, schedule=schedule)
     from assign.deploy.retrain import PromotionRule
 
     cfg = LoopConfig(label_delay_s=a.label_delay_h * 3600.0, rule=PromotionRule(eval_days=a.eval_days),
