@@ -107,7 +107,9 @@ class HotSwap:
         queued with :meth:`Router.defer` and run one per gap between ticks by the tick loop
         (:meth:`Router.run_deferred`), so no tick shares the interpreter lock with them. This
         call waits for them, at most ``wait_s`` seconds; then the swap is called off (the old
-        version stays, the reason says so). Without ``defer`` every step runs in this thread.
+        version stays, the reason says so): so never call it with ``defer`` from the ticking
+        thread itself. With several ticking threads a step runs between the ticks of the thread
+        that runs it, alongside the others' ticks. Without ``defer`` every step runs in this thread.
 
         The cyclic garbage collector is paused for the load: decoding a model in this process
         (``isolate=False`` or a custom loader) allocates hundreds of thousands of short-lived
