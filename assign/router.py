@@ -12,13 +12,14 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from assign.between import BetweenTicks
 from assign.candidates import AgentTerms, ContactTerms, find_candidates
 from assign.config import SOLVERS as CONFIG_SOLVERS
 from assign.config import RouterConfig
@@ -65,6 +66,7 @@ class Router:
         and ``explore`` (:class:`assign.learn.Explore`) turn on learning while routing
         (``assign.learn``); without them a tick is exactly the plain one."""
         self._swap_lock = threading.Lock()
+        self._between = BetweenTicks()
         self._active = Loaded(scorer=scorer if scorer is not None else SkillScorer(), model_version=str(model_version))
         self.config: RouterConfig = config if config is not None else RouterConfig()
         self.live, self.sink, self.explore = live, sink, explore
@@ -102,6 +104,18 @@ class Router:
         with self._swap_lock:
             old, self._active = self._active, Loaded(scorer=scorer, model_version=str(model_version))
         return old
+
+    def defer(self, job: Generator[None, None, Any]) -> Future:
+        """Queue ``job`` (a generator; each ``yield`` ends a step) to run on the ticking thread
+        between ticks, one step per :meth:`run_deferred` (:mod:`assign.between`; how
+        ``HotSwap.load(..., defer=True)`` checks a new version without slowing a tick)."""
+        return self._between.submit(job)
+
+    def run_deferred(self) -> bool:
+        """Run one step of deferred work, if any: a tick loop calls this between ticks (a
+        window loop, after its tick; back-to-back ticks delay the next tick by the step).
+        True when a step ran."""
+        return self._between.run()
 
     def _warm_up(self) -> None:
         """Compile every numba kernel and let the scorer load, on a tiny snapshot."""

@@ -1,6 +1,6 @@
 """A living centre: the retraining loop against a frozen model on a centre that drifts for weeks.
 
-    python -m benchmarks.living_centre [--quick] --json OUT [--plot PNG] [--workdir DIR]
+    python -m benchmarks.living_centre [--quick] --json OUT [--plot PNG] [--workdir DIR] [--swap-pause-only]
 
 One drifting centre (``--agents`` there on day 0, ``--intents`` intents + one launched later;
 :mod:`assign.world.drift`): each week ``--hires`` agents join and as many leave, one intent's
@@ -22,9 +22,13 @@ on the expected resolution (the truth's probability, mean over served contacts t
 that week; ratio of means over seeds, delta-method interval). ``swap_pause_ms`` is
 :func:`assign.deploy.swap.measure_swap_pause` on the loop's router (champion and a
 challenger swapped back and forth while ticks run): the longest tick that overlapped a swap
-over the median tick (a ratio, named as the issue names it); the details add ``by_step``
-(which step of a load the slow ticks overlapped) and ``baseline_without_load`` (the same
-ticks while "swaps" only sleep as long as a load took: the noise floor).
+over the median tick (a ratio, named as the issue names it), with the swap's in-process steps
+(hand-over, warm-up, canary tick) deferred to the gaps between ticks (``HotSwap.load(defer=True)``);
+the details add ``between_ticks_ms`` (the longest deferred step: how much later the next tick
+started), ``by_step`` (which step of a load the slow ticks overlapped), ``n_preempted`` and
+``ratio_unpreempted`` (ticks the OS preempted, and the ratio without them),
+``baseline_without_load`` (the same ticks while "swaps" only sleep as long as a load took: the
+noise floor) and ``in_thread`` (the same swaps with those steps in the swapping thread).
 
 JSON keys (issue 10, exactly these; intervals, per-seed figures, every retrain decision and
 the settings go to ``OUT.details.json``): ``weeks`` ([{week, policy, uplift_share}]),
@@ -36,6 +40,7 @@ alarm per simulated week, all seeds), ``swap_pause_ms``.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import shutil
@@ -190,43 +195,43 @@ def swap_pause(dw: DriftingWorld, *, registry: Path, n_contacts: int = 40) -> di
     from assign.deploy.registry import open_registry
     from assign.deploy.swap import HotSwap, measure_swap_pause
     from assign.learn import LearnScorer, LiveEstimates
-    from assign.model.offload import LoadWorker
     from assign.model.scorer import XGBScorer
     from assign.router import Router
-
-    reg = open_registry(registry)
-    worker = LoadWorker()  # the hot swap's loads run in this process, not on the ticking one (docs/deploy.md)
-    w = dw.base
-    arrivals = w.sample_arrivals(rng=np.random.default_rng(0), start_s=9 * 3600.0, end_s=10 * 3600.0)
     from assign.schema import Snapshot
     from assign.sim.source import at_time
 
-    contacts = w.contacts_block(arrivals.iloc[:n_contacts])
+    reg = open_registry(registry)
+    w = dw.base
+    arrivals = w.sample_arrivals(rng=np.random.default_rng(0), start_s=9 * 3600.0, end_s=10 * 3600.0)
     snap = Snapshot(snapshot_id="swap-window", at=at_time(w.start, 9 * 3600.0), intents=w.intents,
-                    languages=w.languages, styles=w.styles, contacts=contacts, agents=w.agents_block(), meta={})
+                    languages=w.languages, styles=w.styles, contacts=w.contacts_block(arrivals.iloc[:n_contacts]),
+                    agents=w.agents_block(), meta={})
     live = LiveEstimates(intents=w.intents)
-    def load(p):
-        return XGBScorer.load(p, weights=resolution_weights(), nthread=1, worker=worker)
-
-    router = Router(scorer=LearnScorer(live=live, base=load(reg.path("champion"))), live=live,
-                    model_version=reg.resolve("champion"))
-    hs = HotSwap(router, registry=reg, loader=load, wrap=lambda x: LearnScorer(live=live, base=x))
+    first = XGBScorer.load(reg.path("champion"), weights=resolution_weights(), nthread=1)
+    router = Router(scorer=LearnScorer(live=live, base=first), live=live, model_version=reg.resolve("champion"))
+    # loads in a worker process (docs/deploy.md); hand-over, warm-up and canary between ticks
+    hs = HotSwap(router, registry=reg, weights=resolution_weights(), nthread=1,
+                 wrap=lambda x: LearnScorer(live=live, base=x))
+    hs.worker.start()
     versions = [v["version"] for v in reg.versions()]
-    turn = iter(range(10**6))
-    loads, steps = [], []
+    out = {}
+    for name, defer in (("deferred", True), ("in_thread", False)):
+        turn, loads, steps = iter(range(10**6)), [], []
 
-    def one() -> bool:
-        r = hs.load(versions[next(turn) % len(versions)], canary=snap)
-        loads.append(r.load_ms / 1e3)
-        steps.extend([*hs.last_steps, *worker.last_steps])
-        return r.ok
+        def one(defer=defer, turn=turn, loads=loads, steps=steps) -> bool:
+            r = hs.load(versions[next(turn) % len(versions)], canary=snap, defer=defer)
+            loads.append(r.load_ms / 1e3)
+            steps.extend([*hs.last_steps, *hs.worker.last_steps])
+            return r.ok
 
-    p = measure_swap_pause(router, snap, swap=one, n_swaps=6, min_ticks=60, steps=lambda: steps)
-    worker.close()
-    # the noise floor: the same ticks while "swaps" only sleep as long as a load took (benchmarks.hot_swap's too)
-    mean_load_s = float(np.mean(loads))
-    floor = measure_swap_pause(router, snap, swap=lambda: time.sleep(mean_load_s) or True, n_swaps=6, min_ticks=60)
-    return {**p.to_dict(), "baseline_without_load": floor.to_dict()}
+        out[name] = measure_swap_pause(router, snap, swap=one, n_swaps=6, min_ticks=60,
+                                       steps=lambda steps=steps: steps).to_dict()
+        if name == "deferred":  # the noise floor: the same ticks while "swaps" only sleep as long as a load took
+            sleep = functools.partial(time.sleep, float(np.mean(loads)))
+            out["baseline_without_load"] = measure_swap_pause(router, snap, swap=lambda s=sleep: s() or True,
+                                                              n_swaps=6, min_ticks=60).to_dict()
+    hs.close()
+    return {**out.pop("deferred"), **out}
 
 
 def plot(out: dict, details: dict, path: str) -> None:
@@ -279,6 +284,23 @@ def plot(out: dict, details: dict, path: str) -> None:
     fig.savefig(path, dpi=110)
 
 
+def swap_pause_only(a: argparse.Namespace, *, work: Path, schedule: DriftSchedule) -> int:
+    """``--swap-pause-only``: the swap measurement alone, again (it is the noisiest figure; a
+    repeat costs seconds, a full run minutes)."""
+    reg = next((r for r in (work / "drift" / "runs" / "seed0" / "registry", work / "nodrift" / "runs" / "seed0" /
+                            "registry") if r.exists()), None)
+    if reg is None:
+        raise SystemExit(f"--swap-pause-only: no registry under {work}/(no)drift/runs/seed0: run the benchmark first")
+    dw = drifting_world(seed=a.world_seed, n_agents=a.agents, n_intents=a.intents, schedule=schedule)
+    pause = swap_pause(dw, registry=reg)
+    Path(a.json_out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.json_out).write_text(json.dumps({"swap_pause_ms": pause["ratio"]}, indent=1))
+    Path(details_path(a.json_out)).write_text(json.dumps({"swap_pause": pause, "registry": str(reg),
+                                                          "machine": f"{platform.machine()}, shared 2 cores"},
+                                                         indent=1, default=str))
+    return 0
+
+
 def details_path(json_out: str) -> str:
     return json_out[:-5] + ".details.json" if json_out.endswith(".json") else json_out + ".details.json"
 
@@ -320,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--worlds", default="drift,nodrift",
                     help="which centres to run (drift: weeks, promotions, alarm delay, swap pause; nodrift: false "
                          "alarms); a key whose centre did not run is null")
+    ap.add_argument("--swap-pause-only", action="store_true",
+                    help="only measure swap_pause_ms again, on the registry an earlier run with the same settings "
+                         "left in --workdir (drift centre's seed 0); writes OUT with that key alone")
     a = ap.parse_args(argv)
     if a.quick:
         a.seeds, a.weeks, a.agents, a.intents, a.pre_days, a.window_s = 1, 1, 8, 4, 4, 300.0
@@ -329,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     schedule = DriftSchedule(weeks=a.weeks, hires_per_week=a.hires, leavers_per_week=a.hires, shock_day=a.shock_day,
                              mix_day=a.mix_day)
     work = Path(a.workdir or (a.json_out[:-5] if a.json_out.endswith(".json") else a.json_out) + ".work")
+    if a.swap_pause_only:
+        return swap_pause_only(a, work=work, schedule=schedule)
     from assign.deploy.retrain import PromotionRule
 
     cfg = LoopConfig(label_delay_s=a.label_delay_h * 3600.0, rule=PromotionRule(eval_days=a.eval_days),

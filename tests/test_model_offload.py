@@ -109,3 +109,44 @@ def test_hot_swap_through_the_worker(world, model_dir, tmp_path) -> None:
     finally:
         hs.close()
     assert hs.worker._proc is None
+
+
+def test_a_deferred_hot_swap_through_the_worker_serves_the_same_model(world, model_dir, tmp_path) -> None:
+    import threading
+    import time
+
+    from assign.deploy import HotSwap
+    from assign.model.scorer import ValueWeights
+    from assign.router import Router
+
+    snap = _snapshot(world, n=40, seed=1)
+    weights = ValueWeights(w_resolved=2.0, w_csat=0.0)
+    router, stop = Router(model_version="v0"), threading.Event()
+
+    def loop() -> None:  # a window loop: a tick, deferred work, a pause (the niced worker needs a core)
+        while not stop.is_set():
+            router.tick(snap)
+            router.run_deferred()
+            time.sleep(0.01)
+
+    t = threading.Thread(target=loop)
+    t.start()
+    hs = HotSwap(router, weights=weights, nthread=1)
+    bad = tmp_path / "bad"
+    shutil.copytree(model_dir, bad)
+    (bad / "state.npz").chmod(0o644)
+    (bad / "state.npz").write_bytes(b"truncated")
+    try:
+        res = hs.load(model_dir, canary=snap, version="v1", defer=True, wait_s=60)
+        worse = hs.load(bad, canary=snap, version="v2", defer=True, wait_s=60)
+    finally:
+        stop.set()
+        t.join()
+        hs.close()
+    assert res.ok, res.reason
+    assert not worse and worse.version == "v1" and "state.npz" in worse.reason
+    ref = Router(scorer=XGBScorer.load(model_dir, weights=weights, nthread=1), model_version="ref").tick(snap)
+    got = router.tick(snap)
+    assert got.model_version == "v1"
+    assert [(a.contact_id, a.agent_id, a.score) for a in got.assignments] == \
+        [(a.contact_id, a.agent_id, a.score) for a in ref.assignments]
