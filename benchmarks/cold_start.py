@@ -41,6 +41,7 @@ from tqdm import tqdm
 from assign.constants import DAY_S
 from assign.learn import EffectEstimates, Explore, LearnScorer, LiveEstimates, ModelScorer, PopulationModel
 from assign.learn.policy import LearnPolicy
+from assign.learn.ramp import Ramp
 from assign.learn.warm import history_outcomes
 from assign.router import Router
 from assign.sim.engine import SERVED, SimConfig, simulate
@@ -49,6 +50,11 @@ from assign.sim.worldsource import WorldSource
 from assign.world.centre import generate_history, generate_world, hire_days
 
 POLICIES = ("fcfs", "ml-batch", "ml-live", "ml-learn", "oracle")
+#: Run and reported in the details and the plot, not in the issue's JSON: ml-learn without exploration
+#: (live estimates + cold-start prior), the ``ml-live`` of earlier runs.
+EXTRA_POLICIES = ("ml-live-prior",)
+RUN_POLICIES = POLICIES + EXTRA_POLICIES
+LEARNING = ("ml-batch", "ml-live", "ml-live-prior", "ml-learn")
 
 
 class _Tracked(LearnPolicy):
@@ -116,17 +122,23 @@ def warm_history(world, *, days: int, seed: int) -> pd.DataFrame | None:
     return generate_history(tenured, days=days, seed=20_000 + seed)
 
 
-def _policy(name: str, *, hist, shift, label_delay_h: float, rule_scorer: bool, csat_proxy: bool):
-    """The benchmark's policies: the learning ones (and ml-batch, the same model frozen at the
-    warm start) on the population model + agent effects, or with ``rule_scorer`` the
-    rule-based score + posterior mean (and the rule-based ml-batch)."""
-    if name not in ("ml-batch", "ml-live", "ml-learn") or (rule_scorer and name == "ml-batch"):
+def _policy(name: str, *, hist, shift, label_delay_h: float, rule_scorer: bool, csat_proxy: bool,
+            ramp: Ramp | None = None):
+    """The benchmark's policies on the population model + agent effects (or with ``rule_scorer``
+    the rule-based score + posterior mean, and the rule-based ml-batch). ``ml-batch``: the model
+    frozen at the warm start. ``ml-live`` (the issue's "live estimates, no exploration"): live
+    effects without the cohort level (a new hire starts at the centre, what the frozen model
+    gives it, and moves with its own outcomes only). ``ml-live-prior``: live effects + the
+    hierarchical cold-start prior, no exploration. ``ml-learn``: + budgeted exploration + the
+    new-hire ``ramp``."""
+    if name not in LEARNING or (rule_scorer and name == "ml-batch"):
         return make_policy(name)
     cls = _Tracked if name == "ml-learn" else LearnPolicy
     warm = {"warm_outcomes": history_outcomes(hist, shift=shift)} if rule_scorer and hist is not None else \
         {"warm_history": hist, "warm_shift": shift}
     return cls(name=name, explore=Explore() if name == "ml-learn" else None, label_delay_s=label_delay_h * 3600,
-               csat_proxy=csat_proxy, frozen=name == "ml-batch", **warm)
+               csat_proxy=csat_proxy, frozen=name == "ml-batch", cohort_prior=name != "ml-live",
+               ramp=ramp if name == "ml-learn" else None, **warm)
 
 
 def work_ratio(run, source: WorldSource, hires: np.ndarray) -> float:
