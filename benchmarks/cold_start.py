@@ -8,7 +8,7 @@ Each seed draws a small world (``--agents`` agents, ``--intents`` intents) where
 once), ``ml-live`` (the issue's "live estimates but no exploration": live agent effects with
 forgetting, without the cohort level of the prior: a new hire starts at the centre and moves
 with its own outcomes), ``ml-learn`` (live estimates + hierarchical cold-start prior + budgeted
-Thompson exploration + the new-hire ramp, ``--ramp-bonus`` / ``--ramp-days``) and ``oracle``
+Thompson exploration; the new-hire ramp with ``--ramp-bonus`` > 0, off by default) and ``oracle``
 (the truth) on the same contacts and outcome draws; and, reported in the details and the plot
 only, ``ml-live-prior`` (live estimates + the cold-start prior, no exploration, no ramp).
 The learning policies start from ``--warm-days`` (14) days of the tenured agents' history
@@ -359,9 +359,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="days of tenured-agent history the learning policies start from (0: none)")
     ap.add_argument("--no-csat-proxy", action="store_true",
                     help="ablation (with --rule-scorer): resolution outcomes only")
-    ap.add_argument("--ramp-bonus", type=float, default=Ramp().bonus,
-                    help="ml-learn's new-hire ramp: value bonus at tenure 0 (0: no ramp)")
-    ap.add_argument("--ramp-days", type=float, default=Ramp().days, help="tenure (days) where the ramp ends")
+    ap.add_argument("--ramp-bonus", type=float, default=0.0,
+                    help="ml-learn's new-hire ramp: value bonus at tenure 0 (default 0: off, docs/learn.md 3.2)")
+    ap.add_argument("--ramp-days", type=float, default=3.0, help="tenure (days) where the ramp ends")
     ap.add_argument("--rule-scorer", action="store_true",
                     help="the previous design: rule-based score + posterior mean, rule-based ml-batch")
     a = ap.parse_args(argv)

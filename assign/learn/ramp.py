@@ -24,13 +24,14 @@ from assign.validate import Problems
 @dataclass(frozen=True, kw_only=True)
 class Ramp:
     """``bonus`` (resolution points per contact, at tenure 0) decaying linearly to 0 at
-    ``days`` of tenure.
+    ``days`` of tenure. Off by default in the policies (no ``Ramp``): the rule that set the
+    default and the measured trade-off are in ``docs/learn.md`` (3.2).
 
     >>> Ramp(bonus=0.1, days=2).terms(np.array([0.0, 1.0, 2.0, 30.0])).round(3).tolist()
     [0.1, 0.05, 0.0, 0.0]
     """
 
-    bonus: float = 0.05
+    bonus: float
     days: float = 3.0
 
     def __post_init__(self) -> None:
