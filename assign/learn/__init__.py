@@ -12,5 +12,5 @@ from assign.learn.shrink import Posterior, fit_posterior, prior_strength
 from assign.learn.warm import history_outcomes
 
 __all__ = ["EffectEstimates", "Explore", "LearnScorer", "LiveEstimates", "LiveVersion", "LogSink", "MemorySink",
-           "ModelScorer", "ParquetSink", "PopulationModel", "Posterior", "Ramp", "Roster", "fit_posterior", "history_outcomes",
-           "join_logs", "outcome_table", "prior_strength", "read_partitioned"]
+           "ModelScorer", "ParquetSink", "PopulationModel", "Posterior", "Ramp", "Roster", "fit_posterior",
+           "history_outcomes", "join_logs", "outcome_table", "prior_strength", "read_partitioned"]
