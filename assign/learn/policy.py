@@ -4,12 +4,13 @@ Each decision first folds in the outcomes that have become known by now (resolut
 ``label_delay_s`` after wrap-up, CSAT ``csat_delay_s`` after wrap-up; in batches at most
 every ``observe_every_s``, as a production feed would), then routes the
 window with a :class:`~assign.router.Router` on the live estimates, exploring when
-``explore`` is set. ``ml-live``: live estimates, no exploration; ``ml-learn``: live
-estimates + budgeted Thompson exploration; ``frozen``: the warm start's estimates, never
-updated (the frozen-model baseline). ``cohort_prior=False``: no cohort level in the agent
-effects (the issue's "live estimates, no cold-start prior"; model scorer only). ``ramp``: the
-new-hire value bonus (:mod:`assign.learn.ramp`; model scorer only), on each agent's tenure at
-the decision (a synthetic world's agents age with the clock; other sources' tenure as given).
+``explore`` is set. ``ml-live``: live estimates without the cohort prior, no exploration;
+``ml-learn``: live estimates + the cohort prior + budgeted Thompson exploration;
+``frozen``: the warm start's estimates, never updated (the frozen-model baseline).
+``cohort_prior=False``: no cohort level in the agent effects (the issue's "live estimates, no
+cold-start prior"; model scorer only). ``ramp``: the new-hire value bonus
+(:mod:`assign.learn.ramp`; model scorer only), on each agent's tenure at the decision (a
+synthetic world's agents age with the clock; other sources' tenure as given).
 
 With a history before the run (``warm_history``, or ``warm_days`` of a synthetic world's own
 history), the score is :class:`~assign.learn.modelscorer.ModelScorer`: the population model
