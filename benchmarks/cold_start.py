@@ -4,9 +4,13 @@
 
 Each seed draws a small world (``--agents`` agents, ``--intents`` intents) where
 ``--new-hires`` of the agents join at the start of day 2 with tenure 0, and runs ``fcfs``,
-``ml-batch`` (the frozen rule-based scorer: what routes today without a trained model),
-``ml-live`` (live estimates + cold-start prior, no exploration), ``ml-learn`` (+ budgeted
-Thompson exploration) and ``oracle`` (the truth) on the same contacts and outcome draws.
+``ml-batch`` (the population model + agent effects frozen at the warm start: the model trained
+once), ``ml-live`` (the issue's "live estimates but no exploration": live agent effects with
+forgetting, without the cohort level of the prior: a new hire starts at the centre and moves
+with its own outcomes), ``ml-learn`` (live estimates + hierarchical cold-start prior + budgeted
+Thompson exploration; the new-hire ramp with ``--ramp-bonus`` > 0, off by default) and ``oracle``
+(the truth) on the same contacts and outcome draws; and, reported in the details and the plot
+only, ``ml-live-prior`` (live estimates + the cold-start prior, no exploration, no ramp).
 The learning policies start from ``--warm-days`` (14) days of the tenured agents' history
 (the world's history generator; the new hires are not in it) and read CSAT as an early proxy
 of resolution (``--no-csat-proxy``: an ablation without it). Resolution is the mean of the
@@ -22,7 +26,8 @@ handled until the agent's estimated resolution rate is within +-0.03 of its trut
 true expected resolution of its contacts, and stays so; null if fewer than half get there),
 ``new_hire_work_ratio`` (new hires' contacts per staffed hour on their first day / tenured
 agents', ml-learn), ``exploration_cost`` (resolution points of ml-live minus ml-learn, days
-2+), ``tick_overhead`` (p99 of an exploring 1000 x 1000 tick / a plain tick's, same run).
+2+; the details add ml-live-prior minus ml-learn: exploration + ramp on the same prior),
+``tick_overhead`` (p99 of an exploring 1000 x 1000 tick / a plain tick's, same run).
 """
 from __future__ import annotations
 
@@ -41,6 +46,7 @@ from tqdm import tqdm
 from assign.constants import DAY_S
 from assign.learn import EffectEstimates, Explore, LearnScorer, LiveEstimates, ModelScorer, PopulationModel
 from assign.learn.policy import LearnPolicy
+from assign.learn.ramp import Ramp
 from assign.learn.warm import history_outcomes
 from assign.router import Router
 from assign.sim.engine import SERVED, SimConfig, simulate
@@ -49,6 +55,11 @@ from assign.sim.worldsource import WorldSource
 from assign.world.centre import generate_history, generate_world, hire_days
 
 POLICIES = ("fcfs", "ml-batch", "ml-live", "ml-learn", "oracle")
+#: Run and reported in the details and the plot, not in the issue's JSON: ml-learn without exploration
+#: (live estimates + cold-start prior), the ``ml-live`` of earlier runs.
+EXTRA_POLICIES = ("ml-live-prior",)
+RUN_POLICIES = POLICIES + EXTRA_POLICIES
+LEARNING = ("ml-batch", "ml-live", "ml-live-prior", "ml-learn")
 
 
 class _Tracked(LearnPolicy):
@@ -116,17 +127,23 @@ def warm_history(world, *, days: int, seed: int) -> pd.DataFrame | None:
     return generate_history(tenured, days=days, seed=20_000 + seed)
 
 
-def _policy(name: str, *, hist, shift, label_delay_h: float, rule_scorer: bool, csat_proxy: bool):
-    """The benchmark's policies: the learning ones (and ml-batch, the same model frozen at the
-    warm start) on the population model + agent effects, or with ``rule_scorer`` the
-    rule-based score + posterior mean (and the rule-based ml-batch)."""
-    if name not in ("ml-batch", "ml-live", "ml-learn") or (rule_scorer and name == "ml-batch"):
+def _policy(name: str, *, hist, shift, label_delay_h: float, rule_scorer: bool, csat_proxy: bool,
+            ramp: Ramp | None = None):
+    """The benchmark's policies on the population model + agent effects (or with ``rule_scorer``
+    the rule-based score + posterior mean, and the rule-based ml-batch). ``ml-batch``: the model
+    frozen at the warm start. ``ml-live`` (the issue's "live estimates, no exploration"): live
+    effects without the cohort level (a new hire starts at the centre, what the frozen model
+    gives it, and moves with its own outcomes only). ``ml-live-prior``: live effects + the
+    hierarchical cold-start prior, no exploration. ``ml-learn``: + budgeted exploration + the
+    new-hire ``ramp``."""
+    if name not in LEARNING or (rule_scorer and name == "ml-batch"):
         return make_policy(name)
     cls = _Tracked if name == "ml-learn" else LearnPolicy
     warm = {"warm_outcomes": history_outcomes(hist, shift=shift)} if rule_scorer and hist is not None else \
         {"warm_history": hist, "warm_shift": shift}
     return cls(name=name, explore=Explore() if name == "ml-learn" else None, label_delay_s=label_delay_h * 3600,
-               csat_proxy=csat_proxy, frozen=name == "ml-batch", **warm)
+               csat_proxy=csat_proxy, frozen=name == "ml-batch", cohort_prior=name != "ml-live",
+               ramp=ramp if name == "ml-learn" else None, **warm)
 
 
 def work_ratio(run, source: WorldSource, hires: np.ndarray) -> float:
@@ -161,16 +178,16 @@ def hire_errors(run, pol: _Tracked) -> tuple[pd.DataFrame, list[float]]:
 
 def run_seed(seed: int, *, days: int, n_agents: int, n_intents: int, new_hires: float, window_s: float,
              label_delay_h: float, warm_days: int = 14, csat_proxy: bool = True,
-             rule_scorer: bool = False) -> SeedResult:
+             rule_scorer: bool = False, ramp: Ramp | None = None) -> SeedResult:
     world = generate_world(seed=1000 + seed, n_agents=n_agents, n_intents=n_intents, new_hires=new_hires,
                            n_customers=50 * n_agents)
     src = WorldSource(world)
     hist = warm_history(world, days=warm_days, seed=seed)
     shift = -pd.Timedelta(days=warm_days)
     rows, runs = [], {}
-    for name in POLICIES:
+    for name in RUN_POLICIES:
         pol = _policy(name, hist=hist, shift=shift, label_delay_h=label_delay_h, rule_scorer=rule_scorer,
-                      csat_proxy=csat_proxy)
+                      csat_proxy=csat_proxy, ramp=ramp)
         cfg = SimConfig(days=days, window_s=0.0 if name == "fcfs" else window_s)
         run = simulate(source=src, policy=pol, seed=seed, config=cfg)
         runs[name] = (run, pol)
@@ -233,13 +250,14 @@ def summarise(results: list[SeedResult], *, days: int) -> dict:
     gap = wide["oracle"] - wide["fcfs"]
     out_days = []
     for d in range(1, days + 1):
-        for p in POLICIES:
+        for p in RUN_POLICIES:
             share = ((wide[p] - wide["fcfs"]) / gap).xs(d, level="day")
             out_days.append({"day": d, "policy": p, "uplift_share": float(share.mean()), "sd": float(share.std(ddof=1))
                              if len(share) > 1 else None, "resolution": float(wide[p].xs(d, level="day").mean()),
                              "by_seed": [round(float(x), 4) for x in share.to_numpy()]})
     later = wide[wide.index.get_level_values("day") >= 2]
     cost = float(((later["ml-live"] - later["ml-learn"]) * 100).mean())
+    cost_prior = float(((later["ml-live-prior"] - later["ml-learn"]) * 100).mean())
     to = [x for r in results for x in r.contacts_to_003]
     reached = [x for x in to if np.isfinite(x)]
     # a hire that never got there counts as +inf; the median is defined when most got there
@@ -249,10 +267,12 @@ def summarise(results: list[SeedResult], *, days: int) -> dict:
             "new_hire_contacts_to_003_by_seed": [_median_or_none(r.contacts_to_003) for r in results],
             "new_hire_work_ratio": float(np.mean([r.work_ratio for r in results])),
             "new_hire_work_ratio_by_seed": [r.work_ratio for r in results],
-            "new_hire_work_ratio_by_policy": {p: float(np.mean([r.work_ratios[p] for r in results])) for p in POLICIES},
-            "exploration_cost": cost,
+            "new_hire_work_ratio_by_policy": {p: float(np.mean([r.work_ratios[p] for r in results]))
+                                              for p in RUN_POLICIES},
+            "new_hire_work_ratio_by_policy_seed": {p: [r.work_ratios[p] for r in results] for p in RUN_POLICIES},
+            "exploration_cost": cost, "exploration_and_ramp_cost_vs_ml_live_prior": cost_prior,
             "new_hire_contacts_to_003_per_hire": [None if not np.isfinite(x) else x for x in to],
-            "new_hire_error_at": error_at(pd.concat([r.trace for r in results]), (50, 150, 300, 600))}
+            "new_hire_error_at": error_at(pd.concat([r.trace for r in results]), (1, 50, 150, 300, 600))}
 
 
 def error_at(trace: pd.DataFrame, counts) -> dict:
@@ -293,7 +313,7 @@ def plot(results: list[SeedResult], summary: dict, path: str) -> None:
     ax[0].set(xscale="log", xlabel="contacts handled by the new hire", ylabel="|estimate - truth| (median)",
               title="New hires: estimated resolution rate error (ml-learn)")
     d = pd.DataFrame(summary["days"])
-    for p in POLICIES:
+    for p in RUN_POLICIES:
         s = d[d["policy"] == p]
         ax[1].errorbar(s["day"], s["uplift_share"], yerr=s["sd"], label=p, capsize=3)
     ax[1].set(xlabel="day", ylabel="share of oracle uplift over fcfs",
@@ -310,7 +330,7 @@ DAY_KEYS = ("day", "policy", "uplift_share")
 def split(out: dict) -> tuple[dict, dict]:
     """The issue's JSON (exactly its keys) and the details (spreads, per seed, settings)."""
     main_out = {k: out[k] for k in KEYS}
-    main_out["days"] = [{k: d[k] for k in DAY_KEYS} for d in out["days"]]
+    main_out["days"] = [{k: d[k] for k in DAY_KEYS} for d in out["days"] if d["policy"] in POLICIES]
     details = {k: v for k, v in out.items() if k not in KEYS}
     details["days"] = out["days"]
     return main_out, details
@@ -339,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="days of tenured-agent history the learning policies start from (0: none)")
     ap.add_argument("--no-csat-proxy", action="store_true",
                     help="ablation (with --rule-scorer): resolution outcomes only")
+    ap.add_argument("--ramp-bonus", type=float, default=0.0,
+                    help="ml-learn's new-hire ramp: value bonus at tenure 0 (default 0: off, docs/learn.md 3.2)")
+    ap.add_argument("--ramp-days", type=float, default=3.0, help="tenure (days) where the ramp ends")
     ap.add_argument("--rule-scorer", action="store_true",
                     help="the previous design: rule-based score + posterior mean, rule-based ml-batch")
     a = ap.parse_args(argv)
@@ -346,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     job = partial(run_seed, days=days, n_agents=a.agents, n_intents=a.intents, new_hires=a.new_hires,
                   window_s=a.window_s, label_delay_h=a.label_delay_h, warm_days=a.warm_days,
-                  csat_proxy=not a.no_csat_proxy, rule_scorer=a.rule_scorer)
+                  csat_proxy=not a.no_csat_proxy, rule_scorer=a.rule_scorer,
+                  ramp=Ramp(bonus=a.ramp_bonus, days=a.ramp_days) if a.ramp_bonus > 0 else None)
     if a.jobs > 1:  # seeds in separate processes; the same results as one process (each seed is seeded)
         with ProcessPoolExecutor(a.jobs) as pool:
             results = list(tqdm(pool.map(job, range(seeds)), total=seeds, desc="seeds"))
@@ -360,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     out["settings"] = {"seeds": seeds, "days": days, "agents": a.agents, "intents": a.intents,
                        "new_hires": a.new_hires, "window_s": a.window_s, "label_delay_h": a.label_delay_h,
                        "warm_days": a.warm_days, "csat_proxy": not a.no_csat_proxy,
+                       "ramp": {"bonus": a.ramp_bonus, "days": a.ramp_days},
                        "scorer": "rules" if a.rule_scorer else "population model + agent effects",
                        "tick_repeats": reps, "machine": f"{platform.machine()}, shared 2 cores",
                        "wall_s": round(time.perf_counter() - t0, 1)}

@@ -6,10 +6,11 @@ from assign.learn.live import LiveEstimates, LiveVersion
 from assign.learn.logs import LogSink, MemorySink, ParquetSink, join_logs, outcome_table, read_partitioned
 from assign.learn.modelscorer import ModelScorer
 from assign.learn.population import PopulationModel
+from assign.learn.ramp import Ramp
 from assign.learn.scorer import LearnScorer, Roster
 from assign.learn.shrink import Posterior, fit_posterior, prior_strength
 from assign.learn.warm import history_outcomes
 
 __all__ = ["EffectEstimates", "Explore", "LearnScorer", "LiveEstimates", "LiveVersion", "LogSink", "MemorySink",
-           "ModelScorer", "ParquetSink", "PopulationModel", "Posterior", "Roster", "fit_posterior", "history_outcomes",
-           "join_logs", "outcome_table", "prior_strength", "read_partitioned"]
+           "ModelScorer", "ParquetSink", "PopulationModel", "Posterior", "Ramp", "Roster", "fit_posterior",
+           "history_outcomes", "join_logs", "outcome_table", "prior_strength", "read_partitioned"]

@@ -15,6 +15,7 @@ import numpy as np
 
 from assign.learn.effects import AgentEffects, EffectEstimates, EffectVersion, fit_effects, tenure_band
 from assign.learn.population import PopulationModel
+from assign.learn.ramp import Ramp
 from assign.learn.scorer import LIVE_KEY
 from assign.schema import Snapshot
 from assign.scorer import Scorer
@@ -30,8 +31,9 @@ class ModelScorer(Scorer):
 
     name = "model-effects"
 
-    def __init__(self, *, model: PopulationModel, live: EffectEstimates) -> None:
-        self.model, self.live = model, live
+    def __init__(self, *, model: PopulationModel, live: EffectEstimates, cohort_prior: bool = True,
+                 ramp: Ramp | None = None) -> None:
+        self.model, self.live, self.cohort_prior, self.ramp = model, live, bool(cohort_prior), ramp
         self._roster: tuple[np.ndarray, np.ndarray] | None = None
         self._lock = threading.Lock()
         self._cache: tuple | None = None  # (version, roster, effects, index)
@@ -61,16 +63,25 @@ class ModelScorer(Scorer):
         with self._lock:
             cache = self._cache
         if cache is None or cache[0] is not v or cache[1] is not roster:
-            eff = fit_effects(v.totals(roster[0]), cohort=tenure_band(roster[1]))
+            eff = fit_effects(v.totals(roster[0]), cohort=self._cohorts(roster[1]))
             cache = (v, roster, eff, {a: k for k, a in enumerate(roster[0])})
             with self._lock:
                 self._cache = cache
         eff, index = cache[2], cache[3]
         rows = np.fromiter((index.get(a, -1) for a in ids), np.int64, len(ids))
         if (rows < 0).any():  # agents outside the bound roster: fit over the snapshot's own
-            eff = fit_effects(v.totals(ids), cohort=tenure_band(snapshot.agents.tenure_days))
+            eff = fit_effects(v.totals(ids), cohort=self._cohorts(snapshot.agents.tenure_days))
             rows = np.arange(len(ids))
         return eff, rows
+
+    def _cohorts(self, tenure_days: np.ndarray) -> np.ndarray:
+        """Cohort codes: tenure bands, or one cohort (the centre) without the cohort prior."""
+        t = np.asarray(tenure_days, float)
+        return tenure_band(t) if self.cohort_prior else np.zeros(len(t), np.int64)
+
+    def _bonus(self, snapshot: Snapshot, agent_idx: np.ndarray) -> np.ndarray | float:
+        """The ramp's value bonus of each pair's agent (0 without a ramp)."""
+        return 0.0 if self.ramp is None else self.ramp.terms(snapshot.agents.tenure_days)[agent_idx]
 
     def margins(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> tuple[np.ndarray, ...]:
         """(population logit, population CSAT mean) of the pairs; the last call's answer is kept,
@@ -87,7 +98,8 @@ class ModelScorer(Scorer):
     def score_pairs(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
         eff, rows = self.effects(snapshot)
         m, _ = self.margins(snapshot, contact_idx=contact_idx, agent_idx=agent_idx)
-        return _sigmoid(m + eff.mean[rows[np.asarray(agent_idx, np.int64)]])
+        ai = np.asarray(agent_idx, np.int64)
+        return _sigmoid(m + eff.mean[rows[ai]]) + self._bonus(snapshot, ai)
 
     def prior_only(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
         eff, rows = self.effects(snapshot)
@@ -98,9 +110,11 @@ class ModelScorer(Scorer):
         """(n_draws, n_pairs): one effect per snapshot agent per draw, shared by its pairs."""
         eff, rows = self.effects(snapshot)
         m, _ = self.margins(snapshot, contact_idx=contact_idx, agent_idx=agent_idx)
-        r = rows[np.asarray(agent_idx, np.int64)]
+        ai = np.asarray(agent_idx, np.int64)
         theta = eff.mean[rows] + np.sqrt(eff.var[rows]) * rng.standard_normal((n_draws, len(rows)))
-        return _sigmoid(m[None, :] + theta[:, np.asarray(agent_idx, np.int64)]) if len(r) else np.zeros((n_draws, 0))
+        if not len(ai):
+            return np.zeros((n_draws, 0))
+        return _sigmoid(m[None, :] + theta[:, ai]) + self._bonus(snapshot, ai)
 
     def estimate(self, snapshot: Snapshot, *, margins: np.ndarray, agent_row: int) -> float:
         """An agent's estimated resolution rate over contacts with these population logits."""

@@ -4,9 +4,13 @@ Each decision first folds in the outcomes that have become known by now (resolut
 ``label_delay_s`` after wrap-up, CSAT ``csat_delay_s`` after wrap-up; in batches at most
 every ``observe_every_s``, as a production feed would), then routes the
 window with a :class:`~assign.router.Router` on the live estimates, exploring when
-``explore`` is set. ``ml-live``: live estimates, no exploration; ``ml-learn``: live
-estimates + budgeted Thompson exploration; ``frozen``: the warm start's estimates, never
-updated (the frozen-model baseline).
+``explore`` is set. ``ml-live``: live estimates without the cohort prior, no exploration;
+``ml-learn``: live estimates + the cohort prior + budgeted Thompson exploration;
+``frozen``: the warm start's estimates, never updated (the frozen-model baseline).
+``cohort_prior=False``: no cohort level in the agent effects (the issue's "live estimates, no
+cold-start prior"; model scorer only). ``ramp``: the new-hire value bonus
+(:mod:`assign.learn.ramp`; model scorer only), on each agent's tenure at the decision (a
+synthetic world's agents age with the clock; other sources' tenure as given).
 
 With a history before the run (``warm_history``, or ``warm_days`` of a synthetic world's own
 history), the score is :class:`~assign.learn.modelscorer.ModelScorer`: the population model
@@ -21,16 +25,19 @@ from __future__ import annotations
 
 import heapq
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
+from assign.constants import DAY_S
 from assign.learn.effects import EffectEstimates
 from assign.learn.explore import Explore
 from assign.learn.live import LiveEstimates
 from assign.learn.logs import MemorySink
 from assign.learn.modelscorer import ModelScorer
 from assign.learn.population import PopulationModel
+from assign.learn.ramp import Ramp
 from assign.learn.scorer import LearnScorer
 from assign.learn.warm import history_outcomes
 from assign.scorer import SkillScorer
@@ -52,7 +59,9 @@ class LearnPolicy(Policy):
                  observe_every_s: float = 300.0, base_skill: bool = True,
                  warm_outcomes: pd.DataFrame | None = None, csat_proxy: bool = True,
                  warm_history: pd.DataFrame | None = None, warm_shift: pd.Timedelta | None = None,
-                 frozen: bool = False, warm_days: int = 0) -> None:
+                 frozen: bool = False, warm_days: int = 0, cohort_prior: bool = True,
+                 ramp: Ramp | None = None) -> None:
+        self.cohort_prior, self.ramp = bool(cohort_prior), ramp
         self.name, self.explore, self.config, self.budget_ms = name, explore, config, budget_ms
         self.half_life_s = half_life_days * 86400.0
         self.label_delay_s, self.csat_delay_s = float(label_delay_s), float(csat_delay_s)
@@ -75,8 +84,6 @@ class LearnPolicy(Policy):
 
     def _world_history(self, run: RunInfo) -> None:
         """Draw ``warm_days`` of history before the run from the world's history generator."""
-        from dataclasses import replace
-
         from assign.world.centre import generate_history, hire_days
 
         world = run.source.world
@@ -105,6 +112,9 @@ class LearnPolicy(Policy):
         self.router = Router(scorer=self.scorer, config=self.config, live=self.live, sink=self.sink,
                              explore=explore, model_version=self.name)
         self._run = run
+        # a synthetic world's tenure at time 0 (a hire: below 0 until it joins), aged per decision for the ramp
+        self._tenure0 = (run.source.world.arrays.tenure_days
+                         if self.ramp is not None and isinstance(run.source, WorldSource) else None)
         self._t0 = pd.Timestamp(run.source.start)
         self._t0 = self._t0.tz_localize("UTC") if self._t0.tzinfo is None else self._t0
         # (t, contact row, agent row, decision id, population logit, population CSAT) of started contacts
@@ -124,7 +134,7 @@ class LearnPolicy(Policy):
             preds = self.model.history_predictions(self.warm_history)
             ev = history_outcomes(self.warm_history, shift=self.warm_shift)
             live.observe(ev.merge(preds, left_on="decision_id", right_on="contact_id").drop(columns="contact_id"))
-            return ModelScorer(model=self.model, live=live), live
+            return ModelScorer(model=self.model, live=live, cohort_prior=self.cohort_prior, ramp=self.ramp), live
         live = LiveEstimates(intents=tuple(self._run_intents), half_life_s=self.half_life_s)
         if self.warm_outcomes is not None and len(self.warm_outcomes):
             live.observe(self.warm_outcomes)
@@ -137,6 +147,9 @@ class LearnPolicy(Policy):
         if not len(w):
             return _EMPTY
         snap = view.snapshot(w, agents)
+        if self._tenure0 is not None:  # the ramp reads each agent's tenure now
+            aged = np.maximum(self._tenure0[agents] + view.t / DAY_S, 0.0)
+            snap = replace(snap, agents=replace(snap.agents, tenure_days=aged))
         res = self.router.tick(snap, budget_ms=self.budget_ms)
         self.n_prior_only += res.n_prior_only
         cs, as_ = np.asarray(res.contact_index, np.int64), np.asarray(res.agent_index, np.int64)

@@ -16,8 +16,10 @@ default). A policy sees the run only through :class:`~assign.sim.view.View` and
 - ``ml-greedy``: queue order, each contact gets the best *predicted* eligible free agent now.
 - ``ml-batch``: the engine's :class:`~assign.router.Router` on the whole window.
 - ``oracle``: the same Router fed the true expected resolution (the ceiling).
-- ``ml-live`` / ``ml-learn``: the Router on live agent estimates with the cold-start prior,
-  without / with budgeted exploration (:mod:`assign.learn.policy`).
+- ``ml-live``: the Router on live agent estimates without the cohort level of the cold-start
+  prior, no exploration; ``ml-learn``: live estimates + the hierarchical cold-start prior +
+  budgeted exploration (:mod:`assign.learn.policy`; the new-hire ramp, :mod:`assign.learn.ramp`, is
+  off by default).
 """
 from __future__ import annotations
 
@@ -371,6 +373,7 @@ def make_policy(name: str, *, scorer: Scorer | None = None, router_config: Route
         from assign.learn.policy import LearnPolicy
 
         # warm start: 14 days of the world's history before the run (synthetic worlds; else none)
-        return LearnPolicy(name=name, explore=Explore() if name == "ml-learn" else None, config=router_config,
-                           warm_days=14)
+        learn = name == "ml-learn"
+        return LearnPolicy(name=name, explore=Explore() if learn else None, config=router_config, warm_days=14,
+                           cohort_prior=learn)
     raise ValueError(f"unknown policy {name!r} (expected one of {', '.join(POLICY_NAMES)})")
