@@ -120,14 +120,15 @@ class DriftingWorld:
 
 
 def drifting_world(*, seed: int, n_agents: int = 30, n_intents: int = 6,
-                   schedule: DriftSchedule | None = None) -> DriftingWorld:
+                   schedule: DriftSchedule | None = None, occupancy: float = 0.88) -> DriftingWorld:
     """Draw the centre (``n_agents`` there on day 0; hires come on top and as many leave) and
-    its phases. The same seed with ``DriftSchedule.off()`` gives the same day-0 centre."""
+    its phases. The same seed with ``DriftSchedule.off()`` gives the same day-0 centre.
+    ``occupancy``: the offered load over the day-0 staffed capacity (``generate_world``'s)."""
     s = schedule or DriftSchedule()
     n_hires = s.hires_per_week * (s.weeks - 1)
     total = n_agents + n_hires
     world = generate_world(seed=seed, n_agents=total, n_intents=n_intents + 1, n_customers=60 * total,
-                           new_hires=n_hires / total if n_hires else 0.0)
+                           new_hires=n_hires / total if n_hires else 0.0, occupancy=occupancy)
     rng = np.random.default_rng([int(seed), DRIFT_STREAM])
     ag = world.agents.copy()
     hired = ag["hire_day"].to_numpy(np.int64) > 0 if "hire_day" in ag.columns else np.zeros(total, bool)
