@@ -1,7 +1,7 @@
 """Sizing the living centre: abandonment per policy on the driftless centre, and the cost of a loop run.
 
     python -m benchmarks.living_centre_sizing --json OUT [--agents 8,12,20] [--windows 30,60,120]
-        [--occupancy 0.88] [--days 2] [--seeds 100,101,102] [--time-loop]
+        [--occupancy 0.88] [--monolingual] [--days 2] [--seeds 100,101,102] [--time-loop]
 
 For every (agents, window, occupancy) of the grid: the driftless centre (:meth:`DriftSchedule.off`,
 world seed ``--world-seed``, ``--intents`` intents), fcfs (event-driven) and the oracle
@@ -23,7 +23,6 @@ from tqdm import tqdm
 
 from assign.deploy.loop import LoopConfig
 from assign.sim.engine import SimConfig
-from assign.sim.policies import make_policy
 from assign.sim.runner import replicate
 from assign.world.drift import DriftSchedule, DriftSource, drifting_world
 
@@ -33,15 +32,16 @@ def hires_for(agents: int) -> int:
     return max(1, agents // 6)
 
 
-def measure(*, agents: int, window_s: float, occupancy: float, days: float, seeds: list[int], n_intents: int,
-            world_seed: int, time_loop: bool, pre_days: int, workdir: Path) -> dict:
+def measure(*, agents: int, window_s: float, occupancy: float, monolingual: bool, days: float, seeds: list[int],
+            n_intents: int, world_seed: int, time_loop: bool, pre_days: int, workdir: Path) -> dict:
     """fcfs and oracle abandonment on the driftless centre of one setting (and a loop run's wall time)."""
     dw = drifting_world(seed=world_seed, n_agents=agents, n_intents=n_intents, schedule=DriftSchedule.off(weeks=1),
-                        occupancy=occupancy)
+                        occupancy=occupancy, monolingual=monolingual)
     base = SimConfig(days=days, window_s=window_s)
     runs = replicate(source=DriftSource(dw), policies={"fcfs": "fcfs", "oracle": "oracle"}, seeds=seeds,
                      config=base, configs={"fcfs": SimConfig(days=days, window_s=0.0)})
-    row = {"agents": agents, "window_s": window_s, "occupancy": occupancy, "days": days, "seeds": seeds}
+    row = {"agents": agents, "window_s": window_s, "occupancy": occupancy, "monolingual": monolingual, "days": days,
+           "seeds": seeds}
     for p in ("fcfs", "oracle"):
         rs = [r for r in runs if r.policy == p]
         off = np.array([r.kpis["offered"] for r in rs], float)
@@ -56,9 +56,8 @@ def measure(*, agents: int, window_s: float, occupancy: float, days: float, seed
 
 
 def _time_loop(dw, *, window_s: float, days: float, seed: int, pre_days: int, workdir: Path) -> dict:
-    from benchmarks.living_centre import first_champion
-
     from assign.deploy.loop import LoopPolicy
+    from benchmarks.living_centre import first_champion
 
     cfg = LoopConfig()
     registry, pre = first_champion(dw, pre_days=pre_days, root=workdir, label_delay_h=cfg.label_delay_s / 3600)
@@ -76,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--agents", default="8,12,20")
     ap.add_argument("--windows", default="30,60,120")
     ap.add_argument("--occupancy", default="0.88", help="offered load over staffed capacity (comma-separated)")
+    ap.add_argument("--monolingual", action="store_true", help="every customer and agent speaks the first language")
     ap.add_argument("--days", type=float, default=2.0)
     ap.add_argument("--seeds", default="100,101,102")
     ap.add_argument("--intents", type=int, default=5)
@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(a.json_out + ".work")
     rows = []
     for n, w, o in tqdm(grid, desc="settings"):
-        rows.append(measure(agents=n, window_s=w, occupancy=o, days=a.days, seeds=seeds, n_intents=a.intents,
+        rows.append(measure(agents=n, window_s=w, occupancy=o, monolingual=a.monolingual, days=a.days, seeds=seeds,
+                            n_intents=a.intents,
                             world_seed=a.world_seed, time_loop=a.time_loop, pre_days=a.pre_days, workdir=work))
         Path(a.json_out).write_text(json.dumps({"rows": rows, "settings": vars(a)}, indent=1))
     return 0
