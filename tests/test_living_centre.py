@@ -53,6 +53,21 @@ def test_driftless_world_has_one_phase_and_no_roster_change():
     assert len(dw.phases) == 1 and (dw.base.agents["hire_day"] == 0).all() and np.isinf(dw.leave_days()).all()
 
 
+def test_monolingual_and_occupancy_change_only_what_they_say():
+    s = DriftSchedule(weeks=2, hires_per_week=1, leavers_per_week=1)
+    base = drifting_world(seed=3, n_agents=10, n_intents=4, schedule=s)
+    mono = drifting_world(seed=3, n_agents=10, n_intents=4, schedule=s, monolingual=True, occupancy=0.44)
+    assert (mono.base.customers["language"] == "en").all() and (base.base.customers["language"] != "en").any()
+    sp, sp0 = mono.base.arrays.speaks, base.base.arrays.speaks
+    assert sp[:, 0].all() and (sp[:, 1:] == sp0[:, 1:]).all()
+    # voice and email volume scale with the occupancy (chat's calibrated handle time depends on it too)
+    np.testing.assert_allclose(mono.base.volume[:, [0, 2]], base.base.volume[:, [0, 2]] * 0.5, rtol=1e-12)
+    assert (mono.base.volume[:, 1] < base.base.volume[:, 1]).all()
+    for k in ("skills", "hire_day", "leave_day", "shift_start_h"):
+        assert mono.base.agents[k].tolist() == base.base.agents[k].tolist(), k
+    np.testing.assert_array_equal(mono.phases[-1].world.intent_share, base.phases[-1].world.intent_share)
+
+
 @pytest.mark.slow
 def test_quick_run_writes_the_issue_keys_from_the_runs(tmp_path):
     from benchmarks import living_centre as lc
