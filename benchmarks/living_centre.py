@@ -323,8 +323,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="loop: a counted monitor alarm starts a retrain on this short window (default: none)")
     ap.add_argument("--alarm-half-life-days", type=float, default=1.0, help="loop: that retrain's recency half-life")
     ap.add_argument("--live-half-life-days", type=float, default=30.0, help="loop: the live estimates' half-life")
-    ap.add_argument("--level-half-life-h", type=float, default=None,
-                    help="loop: online per-intent level recalibration with this half-life in hours (default: off)")
+    ap.add_argument("--level-half-life-h", type=float, default=12.0,
+                    help="loop: online per-intent level recalibration, half-life in hours (0: off, the design "
+                         "before loop4)")
     ap.add_argument("--level-prior-n", type=float, default=20.0, help="loop: the recalibration's pseudo-outcomes")
     ap.add_argument("--worlds", default="drift,nodrift",
                     help="which centres to run (drift: weeks, promotions, alarm delay, swap pause; nodrift: false "
@@ -342,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = LoopConfig(label_delay_s=a.label_delay_h * 3600.0, rule=PromotionRule(eval_days=a.eval_days),
                      alarm_window_days=a.alarm_window_days, alarm_half_life_days=a.alarm_half_life_days,
-                     live_half_life_days=a.live_half_life_days, level_half_life_h=a.level_half_life_h,
+                     live_half_life_days=a.live_half_life_days, level_half_life_h=a.level_half_life_h or None,
                      level_prior_n=a.level_prior_n)
     t0 = time.perf_counter()
     drift = drifting_world(seed=a.world_seed, n_agents=a.agents, n_intents=a.intents, schedule=schedule,

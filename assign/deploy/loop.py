@@ -21,6 +21,11 @@ patience. At each ``retrain_every_s`` boundary of the simulated clock:
    ``monitor_window_s`` of traffic against the champion's retrain window: the rows it
    trained on and its evaluation rows (the calibration checks use the rows it did not fit).
 
+Between retrains the champion's score carries per-intent level offsets
+(:mod:`assign.deploy.levels`, ``level_half_life_h``): the decayed mean of resolved minus the
+routing champion's prediction over matured outcomes, so a level shift (one intent's
+resolution falling overnight) moves the score within hours, not at the next promotion.
+
 Every retrain decision goes to the registry's audit log (its own clock: the simulated one);
 monitor results and swaps go to ``events`` and, when ``record`` (a directory) is set, to its
 ``seed<k>.jsonl`` (a Dask worker's way of handing them back).
@@ -77,8 +82,9 @@ class LoopConfig:
     #: (resolved - the champion's predicted resolution) over matured outcomes, half-life
     #: ``level_half_life_h`` hours of simulated time, shrunk by ``level_prior_n`` pseudo-outcomes,
     #: added to the champion's score (probability scale); folded at the live estimates' pace
-    #: (``observe_every_s``) and kept across promotions. None: off.
-    level_half_life_h: float | None = None
+    #: (``observe_every_s``) and kept across promotions. None: off (the design before loop4:
+    #: on the tuning seeds the offsets raised the lowest weekly share, so they are on by default).
+    level_half_life_h: float | None = 12.0
     level_prior_n: float = 20.0
     #: Alarm kinds that count as the loop's alarm. Prediction drift is reported, not counted:
     #: the predictions of served pairs move with the router (a better router serves pairs with
