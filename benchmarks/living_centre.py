@@ -267,10 +267,11 @@ def plot(out: dict, details: dict, path: str) -> None:
     for row, evs in enumerate((details["events"]["drift"], details["events"]["nodrift"])):
         for e in evs:
             if e["event"] == "monitor":
-                y = row * (st["seeds"] + 1) + e["seed"]
+                y = row * (st["seeds"] + 1) + e["seed"] - st.get("seed_offset", 0)
                 ax[1].scatter(e["day"], y, c="tab:red" if e["alarm"] else "lightgrey", s=14, marker="s")
             elif e["event"] == "retrain" and e["promoted"]:
-                ax[1].scatter(e["day"], row * (st["seeds"] + 1) + e["seed"], marker="^", c="tab:green", s=28, zorder=3)
+                y = row * (st["seeds"] + 1) + e["seed"] - st.get("seed_offset", 0)
+                ax[1].scatter(e["day"], y, marker="^", c="tab:green", s=28, zorder=3)
     ax[1].axvline(st["shock_day"], c="tab:orange", ls="--", label="shock")
     ax[1].axvline(st["mix_day"], c="tab:purple", ls=":", label="mix shift + new intent")
     ax[1].scatter([], [], c="tab:red", marker="s", label="monitor alarm")
@@ -322,6 +323,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plot", default=None, help="PNG: weekly uplift shares and the alarm timeline")
     ap.add_argument("--workdir", default=None, help="registries and run logs (default: OUT's name + .work)")
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seed-offset", type=int, default=0,
+                    help="first seed (offset .. offset + seeds - 1; 10: the tuning seeds, docs/living-centre.md)")
+    ap.add_argument("--occupancy", type=float, default=0.88, help="offered load over the day-0 staffed capacity")
+    ap.add_argument("--monolingual", action="store_true",
+                    help="every customer and agent speaks the first language (drifting_world(monolingual=True))")
     ap.add_argument("--weeks", type=int, default=4)
     ap.add_argument("--agents", type=int, default=12)
     ap.add_argument("--intents", type=int, default=6)
@@ -339,6 +345,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="loop: a counted monitor alarm starts a retrain on this short window (default: none)")
     ap.add_argument("--alarm-half-life-days", type=float, default=1.0, help="loop: that retrain's recency half-life")
     ap.add_argument("--live-half-life-days", type=float, default=30.0, help="loop: the live estimates' half-life")
+    ap.add_argument("--level-half-life-h", type=float, default=12.0,
+                    help="loop: online per-intent level recalibration, half-life in hours (0: off, the design "
+                         "before loop4)")
+    ap.add_argument("--level-prior-n", type=float, default=20.0, help="loop: the recalibration's pseudo-outcomes")
     ap.add_argument("--worlds", default="drift,nodrift",
                     help="which centres to run (drift: weeks, promotions, alarm delay, swap pause; nodrift: false "
                          "alarms); a key whose centre did not run is null")
@@ -349,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.quick:
         a.seeds, a.weeks, a.agents, a.intents, a.pre_days, a.window_s = 1, 1, 8, 4, 4, 300.0
         a.shock_day, a.mix_day = 3.0, 5.0
-    seeds = list(range(a.seeds))
+    seeds = list(range(a.seed_offset, a.seed_offset + a.seeds))
     days = 7 * a.weeks
     schedule = DriftSchedule(weeks=a.weeks, hires_per_week=a.hires, leavers_per_week=a.hires, shock_day=a.shock_day,
                              mix_day=a.mix_day)
@@ -360,11 +370,14 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = LoopConfig(label_delay_s=a.label_delay_h * 3600.0, rule=PromotionRule(eval_days=a.eval_days),
                      alarm_window_days=a.alarm_window_days, alarm_half_life_days=a.alarm_half_life_days,
-                     live_half_life_days=a.live_half_life_days)
+                     live_half_life_days=a.live_half_life_days, level_half_life_h=a.level_half_life_h or None,
+                     level_prior_n=a.level_prior_n)
     t0 = time.perf_counter()
-    drift = drifting_world(seed=a.world_seed, n_agents=a.agents, n_intents=a.intents, schedule=schedule)
+    drift = drifting_world(seed=a.world_seed, n_agents=a.agents, n_intents=a.intents, schedule=schedule,
+                           occupancy=a.occupancy, monolingual=a.monolingual)
     still = drifting_world(seed=a.world_seed, n_agents=a.agents, n_intents=a.intents,
-                           schedule=DriftSchedule.off(weeks=a.weeks))
+                           schedule=DriftSchedule.off(weeks=a.weeks), occupancy=a.occupancy,
+                           monolingual=a.monolingual)
     common = dict(seeds=seeds, days=days, window_s=a.window_s, workers=a.workers, pre_days=a.pre_days, loop_cfg=cfg)
     worlds = set(a.worlds.split(","))
     summaries, ev_drift, ev_still = [], [], []
@@ -377,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     got = [d for d in delays.values() if d is not None]
     fa = false_alarms(ev_still, days=days, seeds=seeds) if "nodrift" in worlds else None
     ran = ("drift", drift) if ev_drift else ("nodrift", still) if ev_still else None
-    pause = swap_pause(ran[1], registry=work / ran[0] / "runs" / "seed0" / "registry") if ran else None
+    pause = swap_pause(ran[1], registry=work / ran[0] / "runs" / f"seed{seeds[0]}" / "registry") if ran else None
     out = {"weeks": [{k: w[k] for k in WEEK_KEYS} for w in weeks], "promotions": promotions(ev_drift),
            "alarm_delay_days": float(np.median(got)) if len(got) * 2 > len(seeds) else None,
            "false_alarms_per_week": fa["per_week"] if fa else None, "swap_pause_ms": pause["ratio"] if pause else None}
@@ -390,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
                "events": {"drift": ev_drift, "nodrift": ev_still},
                "world": {"shock_intent": drift.shock_intent, "new_intent": drift.new_intent,
                          "agents_total": int(len(drift.base.agents))},
-               "settings": {"seeds": a.seeds, "weeks": a.weeks, "agents": a.agents, "intents": a.intents,
+               "settings": {"seeds": a.seeds, "seed_offset": a.seed_offset, "occupancy": a.occupancy,
+                            "monolingual": a.monolingual, "weeks": a.weeks, "agents": a.agents, "intents": a.intents,
                             "hires_per_week": a.hires, "shock_day": a.shock_day, "mix_day": a.mix_day,
                             "pre_days": a.pre_days, "window_s": a.window_s, "label_delay_h": a.label_delay_h,
                             "world_seed": a.world_seed, "workers": a.workers, "quick": a.quick, "worlds": a.worlds,

@@ -106,7 +106,8 @@ def run(world: str, seeds: list[int], weeks: int, root: Path, jsonl: Path | None
     try:
         _, events = run_world(dw, policies=("loop",), seeds=seeds, days=7 * weeks, window_s=s["window_s"], workers=0,
                               root=root, pre_days=s["pre_days"],
-                              loop_cfg=LoopConfig(label_delay_s=s["label_delay_h"] * 3600.0))
+                              loop_cfg=LoopConfig(label_delay_s=s["label_delay_h"] * 3600.0,
+                                                  level_half_life_h=None))  # the loop its figures were run with
     finally:
         monitor_module.monitor, monitor_module.day_test = rec.inner, sums.inner
     checks = [e for e in events if e["event"] == "monitor"]

@@ -53,6 +53,21 @@ def test_driftless_world_has_one_phase_and_no_roster_change():
     assert len(dw.phases) == 1 and (dw.base.agents["hire_day"] == 0).all() and np.isinf(dw.leave_days()).all()
 
 
+def test_monolingual_and_occupancy_change_only_what_they_say():
+    s = DriftSchedule(weeks=2, hires_per_week=1, leavers_per_week=1)
+    base = drifting_world(seed=3, n_agents=10, n_intents=4, schedule=s)
+    mono = drifting_world(seed=3, n_agents=10, n_intents=4, schedule=s, monolingual=True, occupancy=0.44)
+    assert (mono.base.customers["language"] == "en").all() and (base.base.customers["language"] != "en").any()
+    sp, sp0 = mono.base.arrays.speaks, base.base.arrays.speaks
+    assert sp[:, 0].all() and (sp[:, 1:] == sp0[:, 1:]).all()
+    # voice and email volume scale with the occupancy (chat's calibrated handle time depends on it too)
+    np.testing.assert_allclose(mono.base.volume[:, [0, 2]], base.base.volume[:, [0, 2]] * 0.5, rtol=1e-12)
+    assert (mono.base.volume[:, 1] < base.base.volume[:, 1]).all()
+    for k in ("skills", "hire_day", "leave_day", "shift_start_h"):
+        assert mono.base.agents[k].tolist() == base.base.agents[k].tolist(), k
+    np.testing.assert_array_equal(mono.phases[-1].world.intent_share, base.phases[-1].world.intent_share)
+
+
 @pytest.mark.slow
 def test_quick_run_writes_the_issue_keys_from_the_runs(tmp_path):
     from benchmarks import living_centre as lc
@@ -179,3 +194,32 @@ def _world_with_champion(tmp_path):
     assert retrain(pre, registry=open_registry(tmp_path / "registry"), cutoff=start, window_days=3.0,
                    params=loop_train_params(), at=start, resolution_delay_h=6.0).promoted
     return dw, pre, start
+
+
+@pytest.mark.slow
+def test_level_recalibration_folds_every_matured_outcome_of_the_run(tmp_path):
+    """With ``level_half_life_h`` the champion's score carries the per-intent offsets; the folds
+    hold exactly the routed contacts whose resolution was known (6 h after wrap-up, from the
+    run's own times) by the last fold, and the offsets equal a direct recomputation."""
+    from assign.deploy.levels import OffsetScorer
+    from assign.deploy.loop import LoopConfig, LoopPolicy
+    from assign.sim.engine import SimConfig, simulate
+
+    dw, pre, _ = _world_with_champion(tmp_path)
+    cfg = LoopConfig(retrain_every_s=99 * DAY_S, monitor_every_s=99 * DAY_S, level_half_life_h=3.0, level_prior_n=5.0)
+    pol = LoopPolicy(registry=tmp_path / "registry", workdir=tmp_path / "runs", pre_history=pre, config=cfg)
+    run = simulate(source=DriftSource(dw), policy=pol, seed=0, config=SimConfig(days=0.8, window_s=120.0))
+    assert isinstance(pol.router.scorer.base, OffsetScorer)
+    at = pol.level_folds[-1][0]
+    known = np.concatenate([f[1] for f in pol.level_folds])
+    intent = np.concatenate([f[2] for f in pol.level_folds])
+    resid = np.concatenate([f[3] for f in pol.level_folds])
+    served = np.flatnonzero(run.agent >= 0)
+    ends = run.stream.arrival_s[served] + run.wait_s[served] + run.handle_s[served] + 6 * 3600.0
+    assert len(known) == int((ends <= at).sum()) > 50
+    np.testing.assert_allclose(np.sort(known), np.sort(ends[ends <= at]), rtol=1e-12)
+    w = 0.5 ** ((at - known) / (3 * 3600.0))
+    n_int = len(pol.levels.intents)
+    want = np.bincount(intent, w * resid, n_int) / (np.bincount(intent, w, n_int) + 5.0)
+    np.testing.assert_allclose(pol.levels.values, want, rtol=1e-9, atol=1e-12)
+    assert np.all(np.abs(resid) < 1) and np.any(pol.levels.values != 0)

@@ -8,6 +8,7 @@ rollouts in the simulator with guardrail rollback; ``monitor`` checks recent tra
 feature, prediction and calibration drift against the champion's training data. See
 docs/deploy.md and docs/monitor.md.
 """
+from assign.deploy.levels import LevelOffsets, OffsetScorer
 from assign.deploy.monitor import MonitorConfig, MonitorReport, monitor
 from assign.deploy.registry import DirRegistry, Registry, open_registry
 from assign.deploy.retrain import PromotionRule, RetrainDecision, retrain
@@ -18,8 +19,10 @@ __all__ = [
            "DirRegistry",
            "Guardrail",
            "HotSwap",
+           "LevelOffsets",
            "MonitorConfig",
            "MonitorReport",
+           "OffsetScorer",
            "PromotionRule",
            "Registry",
            "RetrainDecision",

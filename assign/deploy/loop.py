@@ -21,6 +21,11 @@ patience. At each ``retrain_every_s`` boundary of the simulated clock:
    ``monitor_window_s`` of traffic against the champion's retrain window: the rows it
    trained on and its evaluation rows (the calibration checks use the rows it did not fit).
 
+Between retrains the champion's score carries per-intent level offsets
+(:mod:`assign.deploy.levels`, ``level_half_life_h``): the decayed mean of resolved minus the
+routing champion's prediction over matured outcomes, so a level shift (one intent's
+resolution falling overnight) moves the score within hours, not at the next promotion.
+
 Every retrain decision goes to the registry's audit log (its own clock: the simulated one);
 monitor results and swaps go to ``events`` and, when ``record`` (a directory) is set, to its
 ``seed<k>.jsonl`` (a Dask worker's way of handing them back).
@@ -30,6 +35,7 @@ retrained (``ml-batch`` frozen at week 0).
 """
 from __future__ import annotations
 
+import heapq
 import json
 import shutil
 from dataclasses import dataclass
@@ -40,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from assign.constants import DAY_S
+from assign.deploy.levels import LevelOffsets, OffsetScorer
 from assign.history import conform_history, repeat_within
 from assign.learn.explore import Explore
 from assign.learn.policy import LearnPolicy
@@ -71,6 +78,14 @@ class LoopConfig:
     monitor: Any = None       # assign.deploy.monitor.MonitorConfig; None: loop_monitor_config
     train_params: Any = None  # assign.model.TrainParams; None: loop_train_params
     seed: int = 0
+    #: Online level recalibration (:mod:`assign.deploy.levels`): per intent, the decayed mean of
+    #: (resolved - the champion's predicted resolution) over matured outcomes, half-life
+    #: ``level_half_life_h`` hours of simulated time, shrunk by ``level_prior_n`` pseudo-outcomes,
+    #: added to the champion's score (probability scale); folded at the live estimates' pace
+    #: (``observe_every_s``) and kept across promotions. None: off (the design before loop4:
+    #: on the tuning seeds the offsets raised the lowest weekly share, so they are on by default).
+    level_half_life_h: float | None = 12.0
+    level_prior_n: float = 20.0
     #: Alarm kinds that count as the loop's alarm. Prediction drift is reported, not counted:
     #: the predictions of served pairs move with the router (a better router serves pairs with
     #: higher predicted resolution), so it cannot tell a moved world from a changed router.
@@ -145,6 +160,13 @@ class LoopPolicy(LearnPolicy):
             self.record.mkdir(parents=True, exist_ok=True)
             self._record_file = self.record / f"seed{run.seed}.jsonl"
             self._record_file.write_text("")
+        self.levels = None if self.cfg.level_half_life_h is None else LevelOffsets(
+            intents=tuple(run.source.intents), half_life_s=self.cfg.level_half_life_h * 3600.0,
+            prior_n=self.cfg.level_prior_n)
+        self._level_started: list[tuple[float, np.ndarray, np.ndarray]] = []  # (t, contact rows, predictions)
+        self._level_due: list[tuple[float, int, int, float]] = []  # heap: (known at, seq, intent, residual)
+        self._level_seq, self._next_level = 0, 0.0
+        self.level_folds: list[tuple[float, np.ndarray, np.ndarray, np.ndarray]] = []  # (at, known, intent, resid)
         res = self.swapper.load("champion", canary=_tiny_canary(run))
         self._event("swap", 0.0, **res.to_dict())
 
@@ -157,7 +179,7 @@ class LoopPolicy(LearnPolicy):
         """The learning scorer over the live estimates with ``xgb`` as its base score."""
         from assign.learn.scorer import LearnScorer
 
-        s = LearnScorer(live=self.live, base=xgb)
+        s = LearnScorer(live=self.live, base=xgb if self.levels is None else OffsetScorer(base=xgb, levels=self.levels))
         s.bind(self._run)
         return s
 
@@ -170,19 +192,61 @@ class LoopPolicy(LearnPolicy):
         if due_m:
             self._next_monitor = (np.floor(view.t / self.cfg.monitor_every_s) + 1) * self.cfg.monitor_every_s
             alarms = self._check(view.t)
+            if self.levels is not None:
+                self._event("levels", view.t, offsets=dict(zip(self.levels.intents, self.levels.values.tolist())),
+                            weight=dict(zip(self.levels.intents, self.levels.weight.tolist())))
         if due_r:
             self._next_retrain = (np.floor(view.t / self.cfg.retrain_every_s) + 1) * self.cfg.retrain_every_s
         if alarms and self.cfg.alarm_window_days is not None:
             self._retrain(view, alarms=alarms)
         elif due_r:
             self._retrain(view)
+        if self.levels is not None:
+            self._fold_levels(view)
         ci, ai = super().assign(view)
+        if self.levels is not None and len(ci):
+            self._level_started.append((view.t, ci, self._champion_predictions(view, ci, ai)))
         if len(ci):
             uniq = np.unique(ai)
             held = view.snapshot(ci[:0], uniq).agents.load.sum(axis=1)[np.searchsorted(uniq, ai)]
             before = held + _earlier_same(ai)
             self._log += [(view.t, c, a, float(b)) for c, a, b in zip(ci.tolist(), ai.tolist(), before.tolist())]
         return ci, ai
+
+    def _champion_predictions(self, view: View, ci: np.ndarray, ai: np.ndarray) -> np.ndarray:
+        """The routing champion's score (predicted resolution; an out-of-domain pair gets the
+        mean of the in-domain ones, as in a tick) of the pairs just routed."""
+        uniq = np.unique(ai)
+        xgb = self.router.scorer.base.base  # LearnScorer -> OffsetScorer -> the champion
+        return np.asarray(xgb.score_pairs(view.snapshot(ci, uniq), contact_idx=np.arange(len(ci)),
+                                          agent_idx=np.searchsorted(uniq, ai)), float)
+
+    def _fold_levels(self, view: View) -> None:
+        """Schedule the resolutions of pairs started before this decision (known
+        ``label_delay_s`` after wrap-up); every ``observe_every_s``, fold those known by now."""
+        if self._level_started:
+            t = np.concatenate([np.full(len(c), s) for s, c, _ in self._level_started])
+            c = np.concatenate([c for _, c, _ in self._level_started])
+            p = np.concatenate([p for _, _, p in self._level_started])
+            self._level_started = []
+            handle, res, _ = view.outcomes_of(c)
+            known = t + handle + self.cfg.label_delay_s
+            intent = self._run.stream.block.intent[c]
+            for k in np.flatnonzero(np.isfinite(res)):
+                item = (float(known[k]), self._level_seq, int(intent[k]), float(res[k] - p[k]))
+                heapq.heappush(self._level_due, item)
+                self._level_seq += 1
+        if view.t < self._next_level:
+            return
+        self._next_level = view.t + self.cfg.observe_every_s
+        due = []
+        while self._level_due and self._level_due[0][0] <= view.t:
+            due.append(heapq.heappop(self._level_due))
+        known_s, _, intent, residual = (np.array(x) for x in zip(*due)) if due else ([], [], [], [])
+        self.levels.observe(at_s=view.t, known_s=np.asarray(known_s, float), intent=np.asarray(intent, np.int64),
+                            residual=np.asarray(residual, float))
+        self.level_folds.append((view.t, np.asarray(known_s, float), np.asarray(intent, np.int64),
+                                 np.asarray(residual, float)))
 
     def _retrain(self, view: View, *, alarms: list[str] | None = None) -> None:
         """One retrain at the simulated now: the scheduled one, or (``alarms``: the counted

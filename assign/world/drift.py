@@ -120,15 +120,25 @@ class DriftingWorld:
 
 
 def drifting_world(*, seed: int, n_agents: int = 30, n_intents: int = 6,
-                   schedule: DriftSchedule | None = None) -> DriftingWorld:
+                   schedule: DriftSchedule | None = None, occupancy: float = 0.88,
+                   monolingual: bool = False) -> DriftingWorld:
     """Draw the centre (``n_agents`` there on day 0; hires come on top and as many leave) and
-    its phases. The same seed with ``DriftSchedule.off()`` gives the same day-0 centre."""
+    its phases. The same seed with ``DriftSchedule.off()`` gives the same day-0 centre.
+    ``occupancy``: the offered load over the day-0 staffed capacity (``generate_world``'s).
+    ``monolingual``: every customer and every agent speaks the first language: a
+    small centre cannot staff the other languages' queues (docs/living-centre.md, "A
+    realistic sizing"); every other draw is unchanged."""
     s = schedule or DriftSchedule()
     n_hires = s.hires_per_week * (s.weeks - 1)
     total = n_agents + n_hires
     world = generate_world(seed=seed, n_agents=total, n_intents=n_intents + 1, n_customers=60 * total,
-                           new_hires=n_hires / total if n_hires else 0.0)
+                           new_hires=n_hires / total if n_hires else 0.0, occupancy=occupancy)
     rng = np.random.default_rng([int(seed), DRIFT_STREAM])
+    if monolingual:  # every customer speaks the first language, and so does every agent
+        first = world.languages[0]
+        agents = world.agents.assign(languages=[[first, *(x for x in ls if x != first)]
+                                                for ls in world.agents["languages"]])
+        world = replace(world, customers=world.customers.assign(language=first), agents=agents)
     ag = world.agents.copy()
     hired = ag["hire_day"].to_numpy(np.int64) > 0 if "hire_day" in ag.columns else np.zeros(total, bool)
     hire_day = np.zeros(total, np.int64)

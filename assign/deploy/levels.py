@@ -1,0 +1,130 @@
+"""Online level recalibration: per intent, how far observed resolution sits from the champion's
+prediction lately, added to the champion's score until a retrain catches up.
+
+A champion is fitted to a window of days and promoted only when it beats the one before by
+a margin, so after a sudden change (one intent's resolution falls within hours) the model
+keeps predicting the old level for days (docs/living-centre.md, "After the shock").
+:class:`LevelOffsets` follows each intent's level from matured outcomes as they arrive: with
+``r_k = resolved_k - p_k`` (``p_k`` the champion's predicted resolution of the pair when it was
+routed) and weights decayed by the time each outcome became known,
+
+    offset_i(T) = sum_k w_k r_k / (sum_k w_k + prior_n),   w_k = 2 ** (-(T - known_k) / half_life_s)
+
+over the outcomes ``k`` of intent ``i`` known by ``T`` (the time of the last :meth:`observe`):
+an exponentially decayed mean residual, shrunk toward 0 by ``prior_n`` pseudo-outcomes.
+:class:`OffsetScorer` adds ``offset[intent]`` to a base scorer's score, on the probability
+scale (the loop's value is the expected resolution itself, so the score moves as the level did).
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import numpy as np
+
+from assign.errors import InputError
+from assign.schema import Snapshot
+from assign.scorer import Prior, Scorer
+
+
+class LevelOffsets:
+    """Per-intent decayed mean residuals (module doc). ``values`` is replaced, never changed in
+    place, at each :meth:`observe`: a tick that read it keeps a consistent array."""
+
+    def __init__(self, *, intents: tuple[str, ...], half_life_s: float, prior_n: float = 20.0) -> None:
+        problems = []
+        if not len(intents):
+            problems.append("intents: empty")
+        if not np.isfinite(half_life_s) or half_life_s <= 0:
+            problems.append(f"half_life_s: must be > 0, got {half_life_s!r}")
+        if not np.isfinite(prior_n) or prior_n < 0:
+            problems.append(f"prior_n: must be >= 0, got {prior_n!r}")
+        if problems:
+            raise InputError(problems, what="level offsets")
+        self.intents, self.half_life_s, self.prior_n = tuple(intents), float(half_life_s), float(prior_n)
+        self._s = np.zeros(len(self.intents))
+        self._n = np.zeros(len(self.intents))
+        self._t: float | None = None
+        self.values = np.zeros(len(self.intents))
+
+    @property
+    def weight(self) -> np.ndarray:
+        """Per intent, the decayed number of outcomes behind the offset (as of the last fold)."""
+        return self._n.copy()
+
+    def observe(self, *, at_s: float, known_s: np.ndarray, intent: np.ndarray, residual: np.ndarray) -> np.ndarray:
+        """Fold outcomes in (known at ``known_s`` <= ``at_s``; ``intent``: codes into ``intents``;
+        ``residual``: resolved minus the champion's prediction) and return the offsets as of ``at_s``."""
+        known_s, intent, residual = (np.asarray(x) for x in (known_s, intent, residual))
+        problems = []
+        if not (len(known_s) == len(intent) == len(residual)):
+            problems.append(f"known_s, intent, residual: lengths differ ({len(known_s)}, {len(intent)}, "
+                            f"{len(residual)})")
+        elif len(known_s):
+            if (known_s > at_s).any():
+                problems.append(f"known_s: {int((known_s > at_s).sum())} outcomes known after at_s {at_s}")
+            if ((intent < 0) | (intent >= len(self.intents))).any():
+                problems.append(f"intent: codes outside 0..{len(self.intents) - 1}")
+            if not np.isfinite(residual).all():
+                problems.append("residual: not finite")
+        if self._t is not None and at_s < self._t:
+            problems.append(f"at_s: {at_s} is before the last fold at {self._t}")
+        if problems:
+            raise InputError(problems, what="level offsets: observe")
+        if self._t is not None:
+            d = 2.0 ** (-(at_s - self._t) / self.half_life_s)
+            self._s, self._n = self._s * d, self._n * d
+        if len(known_s):
+            w = 2.0 ** (-(at_s - known_s.astype(float)) / self.half_life_s)
+            k = len(self.intents)
+            self._s = self._s + np.bincount(intent, weights=w * residual, minlength=k)
+            self._n = self._n + np.bincount(intent, weights=w, minlength=k)
+        self._t = float(at_s)
+        self.values = self._s / (self._n + self.prior_n) if self.prior_n > 0 else _ratio(self._s, self._n)
+        return self.values
+
+
+def _ratio(s: np.ndarray, n: np.ndarray) -> np.ndarray:
+    out = np.zeros_like(s)
+    np.divide(s, n, out=out, where=n > 0)
+    return out
+
+
+class OffsetScorer(Scorer):
+    """``base``'s score plus the level offset of the contact's intent (matched by name; an
+    intent the offsets do not know gets 0). The retrieval prior moves by the same offsets."""
+
+    def __init__(self, *, base: Scorer, levels: LevelOffsets) -> None:
+        self.base, self.levels = base, levels
+        self.name = f"{getattr(base, 'name', 'scorer')}+level"
+        self._lock = threading.Lock()
+        self._cols: tuple[tuple[str, ...], np.ndarray] | None = None
+
+    def _offsets(self, snapshot: Snapshot) -> np.ndarray:
+        """The offsets in the snapshot's intent vocabulary."""
+        intents = tuple(snapshot.intents)
+        with self._lock:
+            cols = self._cols
+        if cols is None or cols[0] != intents:
+            index = {k: n for n, k in enumerate(self.levels.intents)}
+            cols = (intents, np.array([index.get(k, -1) for k in intents], np.int64))
+            with self._lock:
+                self._cols = cols
+        v = self.levels.values
+        return np.where(cols[1] >= 0, v[np.maximum(cols[1], 0)], 0.0)
+
+    def score_pairs(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
+        base = np.asarray(self.base.score_pairs(snapshot, contact_idx=contact_idx, agent_idx=agent_idx), float)
+        return base + self._offsets(snapshot)[snapshot.contacts.intent[contact_idx]]
+
+    def prior(self, snapshot: Snapshot) -> Prior | None:
+        bp = self.base.prior(snapshot)
+        if bp is None:
+            return None
+        return replace(bp, agent_intent=bp.agent_intent + self._offsets(snapshot)[None, :])
+
+    def warm_up(self) -> None:
+        self.base.warm_up()
+
+    def bind(self, run) -> None:
+        self.base.bind(run)

@@ -1,0 +1,95 @@
+"""The loop's online level recalibration (assign.deploy.levels): the offsets folded in batches
+equal a direct numpy recomputation over every outcome; the scorer adds them by intent name."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assign.deploy.levels import LevelOffsets, OffsetScorer
+from assign.errors import InputError
+from assign.scorer import Prior, Scorer
+
+
+def _direct(*, at_s, known_s, intent, residual, n_intents, half_life_s, prior_n):
+    """sum w r / (sum w + prior_n) per intent, w = 2 ** (-(at - known) / half-life), all at once."""
+    w = 0.5 ** ((at_s - known_s) / half_life_s)
+    s = np.array([(w * residual)[intent == i].sum() for i in range(n_intents)])
+    n = np.array([w[intent == i].sum() for i in range(n_intents)])
+    with np.errstate(invalid="ignore"):
+        return s / (n + prior_n), n
+
+
+@pytest.mark.parametrize("prior_n", [0.0, 20.0])
+def test_batched_folds_equal_the_direct_recomputation(prior_n):
+    rng = np.random.default_rng(7)
+    k, h = 4, 12 * 3600.0
+    known = np.sort(rng.uniform(0, 5 * 86400, 3000))
+    intent = rng.integers(0, k - 1, len(known))  # the last intent never seen: offset 0
+    resid = rng.integers(0, 2, len(known)) - rng.uniform(0.3, 0.8, len(known))
+    lv = LevelOffsets(intents=tuple("abcd"), half_life_s=h, prior_n=prior_n)
+    folds = np.arange(3600.0, 5 * 86400 + 3600.0, 3600.0 * 1.7)
+    for at in folds:  # batches: what became known since the last fold (sometimes nothing)
+        sel = (known <= at) & (known > at - 3600.0 * 1.7)
+        got = lv.observe(at_s=at, known_s=known[sel], intent=intent[sel], residual=resid[sel])
+    upto = known <= folds[-1]
+    want, n = _direct(at_s=folds[-1], known_s=known[upto], intent=intent[upto], residual=resid[upto], n_intents=k,
+                      half_life_s=h, prior_n=prior_n)
+    if prior_n == 0:
+        want[n == 0] = 0.0
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(lv.weight, n, rtol=1e-9)
+    assert got[3] == 0.0 and lv.values is got
+
+
+def test_a_level_shift_is_followed_within_a_few_half_lives():
+    """Residuals jump from 0 to -0.3 on one intent: the offset moves to about -0.3 (shrunk)."""
+    lv = LevelOffsets(intents=("x", "y"), half_life_s=3600.0, prior_n=5.0)
+    t = np.arange(0, 48 * 3600.0, 60.0)
+    res = np.where(t < 24 * 3600.0, 0.0, -0.3)
+    lv.observe(at_s=t[-1], known_s=t, intent=np.zeros(len(t), np.int64), residual=res)
+    r = 0.5 ** (60.0 / 3600.0)  # one outcome a minute: a geometric series of weights
+    n_post, n_pre = (1 - r**1440) / (1 - r), r**1440 * (1 - r**1440) / (1 - r)
+    assert lv.weight[0] == pytest.approx(n_post + n_pre, rel=1e-9)
+    assert lv.values[0] == pytest.approx(-0.3 * n_post / (n_post + n_pre + 5.0), rel=1e-9)
+    assert -0.3 < lv.values[0] < -0.28 and lv.values[1] == 0.0
+
+
+def test_bad_input_names_every_problem():
+    with pytest.raises(InputError) as e:
+        LevelOffsets(intents=(), half_life_s=0.0, prior_n=-1.0)
+    assert len(e.value.problems) == 3
+    lv = LevelOffsets(intents=("x",), half_life_s=10.0)
+    lv.observe(at_s=100.0, known_s=np.array([]), intent=np.array([], np.int64), residual=np.array([]))
+    with pytest.raises(InputError) as e:
+        lv.observe(at_s=50.0, known_s=np.array([60.0]), intent=np.array([3]), residual=np.array([np.nan]))
+    assert len(e.value.problems) == 4  # known after at_s, bad code, not finite, before the last fold
+
+
+class _Const(Scorer):
+    name = "const"
+
+    def score_pairs(self, snapshot, *, contact_idx, agent_idx):
+        return np.full(len(contact_idx), 0.5)
+
+    def prior(self, snapshot):
+        return Prior(agent_intent=np.full((len(snapshot.agents.ids), len(snapshot.intents)), 0.5))
+
+
+def test_offset_scorer_adds_the_intents_offset_by_name():
+    from assign.schema import build_snapshot
+
+    snap = build_snapshot(
+        contacts=[dict(contact_id=f"c{k}", channel="voice", intent=i, language="en", complexity=0.5, urgency=0.5,
+                       sentiment=0.0, waited_s=0.0, style=None, customer_id="u", customer_tier=None)
+                  for k, i in enumerate(["b", "a", "z"])],
+        agents=[dict(agent_id="g", languages=["en"], skills={"a": 0.5, "b": 0.5, "z": 0.5}, capacity={"voice": 1},
+                     load={}, tenure_days=1.0, sentiment_handling=0.5, style=None, idle_s=0.0)],
+        snapshot_id="s", at=np.datetime64("2026-01-05T10:00:00"))
+    lv = LevelOffsets(intents=("a", "b"), half_life_s=10.0, prior_n=0.0)
+    lv.observe(at_s=0.0, known_s=np.zeros(2), intent=np.array([0, 1]), residual=np.array([-0.2, 0.1]))
+    sc = OffsetScorer(base=_Const(), levels=lv)
+    got = sc.score_pairs(snap, contact_idx=np.arange(3), agent_idx=np.zeros(3, np.int64))
+    want = {"a": 0.3, "b": 0.6, "z": 0.5}  # z: unknown to the offsets
+    np.testing.assert_allclose(got, [want[snap.intents[i]] for i in snap.contacts.intent], rtol=1e-12)
+    pr = sc.prior(snap).agent_intent[0]
+    np.testing.assert_allclose(pr, [want[k] for k in snap.intents], rtol=1e-12)
