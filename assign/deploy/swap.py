@@ -348,6 +348,11 @@ def measure_swap_pause(router: Router, snapshot: Any, *, swap: Callable[[], Any]
     return pause if steps is None else replace(pause, by_step=_by_step(ticks, steps(), pause.median_ms))
 
 
+def _overlaps(start: float, end: float, spans: Sequence[tuple[float, float]]) -> bool:
+    """Whether the interval ``[start, end)`` overlaps any of ``spans``."""
+    return any(start < b and end > a for a, b in spans)
+
+
 def _on_gc(out: list[tuple[int, float]], phase: str, info: dict[str, Any]) -> None:
     if phase == "start":
         out.append((int(info["generation"]), time.perf_counter()))
@@ -356,7 +361,7 @@ def _on_gc(out: list[tuple[int, float]], phase: str, info: dict[str, Any]) -> No
 def _gc_in_ticks(ticks: Sequence[tuple[float, float, int, int]], spans: Sequence[tuple[float, float]],
                  collections: Sequence[tuple[int, float]]) -> dict[str, int]:
     """Per collector generation: ticks overlapping a swap in which a collection of it started."""
-    during = [(s, e) for s, e, *_ in ticks if any(s < se and e > ss for ss, se in spans)]
+    during = [(s, e) for s, e, *_ in ticks if _overlaps(s, e, spans)]
     return {f"gen{g}": sum(any(s <= t < e for g2, t in collections if g2 == g) for s, e in during) for g in range(3)}
 
 
@@ -365,7 +370,7 @@ def _by_step(ticks: Sequence[tuple[float, float, int, int]], steps: Sequence[tup
     by_step = {}
     for name in dict.fromkeys(n for n, _, _ in steps):
         mine = [(a, b) for n, a, b in steps if n == name]
-        d = np.array([(e - s) * 1e3 for s, e, *_ in ticks if any(s < b and e > a for a, b in mine)])
+        d = np.array([(e - s) * 1e3 for s, e, *_ in ticks if _overlaps(s, e, mine)])
         by_step[name] = {"n_ticks": len(d), "longest_ms": float(d.max()) if len(d) else float("nan"),
                          "ratio": float(d.max()) / median_ms if len(d) and median_ms > 0 else float("nan")}
     return by_step
@@ -385,7 +390,7 @@ def _switches() -> tuple[int, int]:
 def _pause(ticks: Sequence[tuple[float, float, int, int]], spans: Sequence[tuple[float, float]],
            oks: Sequence[bool], between: Sequence[tuple[float, float]] = ()) -> SwapPause:
     dur = np.array([(e - s) * 1e3 for s, e, *_ in ticks])
-    during = np.array([any(s < se and e > ss for ss, se in spans) for s, e, *_ in ticks], dtype=bool)
+    during = np.array([_overlaps(s, e, spans) for s, e, *_ in ticks], dtype=bool)
     pre = np.array([k > 0 for _, _, k, _ in ticks], dtype=bool)
     waited = np.array([k > 0 for _, _, _, k in ticks], dtype=bool)
     med = float(np.median(dur))
