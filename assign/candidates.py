@@ -21,6 +21,7 @@ only the pruned pairs: memory grows with contacts + agents, not with their produ
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numba import njit
@@ -79,14 +80,20 @@ class AgentTerms:
 
 @dataclass(frozen=True, eq=False)
 class Candidates:
-    """Candidate pairs in canonical order (contact row, then agent row) and per-contact flags."""
+    """Candidate pairs in canonical order (contact row, then agent row) and per-contact flags;
+    ``cheap``, each pair's cheap value, is computed on first use (a tick does not read it)."""
 
     contact: np.ndarray
     agent: np.ndarray
-    cheap: np.ndarray
     skilled: np.ndarray   # per contact: some agent passes language and skill (capacity aside)
     n_eligible: int       # eligible pairs before pruning
     pruned: bool
+    cheap_of: tuple = ()  # (prior, contacts, agents, w_score): what ``cheap`` is computed from
+
+    @cached_property
+    def cheap(self) -> np.ndarray:
+        prior, contacts, agents, w_score = self.cheap_of
+        return _pair_cheap(self.contact, self.agent, prior=prior, contacts=contacts, agents=agents, w_score=w_score)
 
 
 @njit(cache=True)
@@ -467,8 +474,7 @@ def find_candidates(*, contacts: ContactTerms, agents: AgentTerms, prior: Prior,
     else:
         indptr, agent = _all_pairs(gid, ptr, members)
         contact = np.repeat(np.arange(len(gid), dtype=np.int64), np.diff(indptr))
-    cheap = _pair_cheap(contact, agent, prior=prior, contacts=c, agents=a, w_score=w_score)
-    return Candidates(contact=contact, agent=agent, cheap=cheap, skilled=skilled,
+    return Candidates(contact=contact, agent=agent, cheap_of=(prior, c, a, w_score), skilled=skilled,
                       n_eligible=n_eligible, pruned=bool(prune and n_eligible))
 
 
