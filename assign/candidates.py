@@ -21,6 +21,7 @@ only the pruned pairs: memory grows with contacts + agents, not with their produ
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numba import njit
@@ -31,6 +32,12 @@ from assign.scorer import Prior
 
 #: Auction bid increment, relative to the spread of cheap values: coarse prices, fast convergence.
 AUCTION_EPS = 1e-2
+#: Ticks whose prior has a low-rank contact part (several multiply-adds a pair) and at most
+#: this many eligible pairs compute every pair's cheap value once (16 bytes a pair) and scan
+#: those, with an exact suffix bound; others compute values inside the group scans (memory
+#: O(n + m)). Measured in docs/speed.md (fourth session): 1.6x on xgb-1000x1000's retrieval,
+#: no gain without a contact part.
+MATERIALISE_MAX_PAIRS = 2_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,14 +80,20 @@ class AgentTerms:
 
 @dataclass(frozen=True, eq=False)
 class Candidates:
-    """Candidate pairs in canonical order (contact row, then agent row) and per-contact flags."""
+    """Candidate pairs in canonical order (contact row, then agent row) and per-contact flags;
+    ``cheap``, each pair's cheap value, is computed on first use (a tick does not read it)."""
 
     contact: np.ndarray
     agent: np.ndarray
-    cheap: np.ndarray
     skilled: np.ndarray   # per contact: some agent passes language and skill (capacity aside)
     n_eligible: int       # eligible pairs before pruning
     pruned: bool
+    cheap_of: tuple = ()  # (prior, contacts, agents, w_score): what ``cheap`` is computed from
+
+    @cached_property
+    def cheap(self) -> np.ndarray:
+        prior, contacts, agents, w_score = self.cheap_of
+        return _pair_cheap(self.contact, self.agent, prior=prior, contacts=contacts, agents=agents, w_score=w_score)
 
 
 @njit(cache=True)
@@ -175,12 +188,39 @@ def _cheap(base, mf, style, t, c_term, cw, c_style, style_w):
 
 
 @njit(cache=True)
-def _auction(gid, ptr, base, mf, style, res, c_term, cw, c_style, c_up, style_w, capacity, eps, max_bids):
+def _materialise(gid, ptr, base, mf, style, c_term, cw, c_style, style_w):
+    """Every eligible pair's cheap value, computed once (small grids): contact i's pair with
+    member t is ``vals[off[i] + t]``; ``smax`` is the largest value from there to the end of
+    the contact's row (members in scan order), the exact bound that stops a scan."""
+    n = len(gid)
+    off = np.empty(n, dtype=np.int64)
+    total = 0
+    for i in range(n):
+        off[i] = total - ptr[gid[i]]
+        total += ptr[gid[i] + 1] - ptr[gid[i]]
+    vals = np.empty(total, dtype=np.float64)
+    smax = np.empty(total, dtype=np.float64)
+    for i in range(n):
+        g, o = gid[i], off[i]
+        ct, cw_i, cs = c_term[i], cw[i], c_style[i]
+        for t in range(ptr[g], ptr[g + 1]):
+            vals[o + t] = _cheap(base, mf, style, t, ct, cw_i, cs, style_w)
+        run = -np.inf
+        for t in range(ptr[g + 1] - 1, ptr[g] - 1, -1):
+            run = max(run, vals[o + t])
+            smax[o + t] = run
+    return off, vals, smax
+
+
+@njit(cache=True)
+def _auction(gid, ptr, base, mf, style, res, c_term, cw, c_style, c_up, style_w, capacity, eps, max_bids,
+             mat, off, vals, smax):
     """Bounded forward auction with capacities (Bertsekas) on the cheap values, read through
     the groups. Returns resource prices and each contact's member index (-1 when it holds
     none). Used only to price congestion; not to decide. A bid's scan stops at the first
-    member whose best possible net value (``base + c_term + c_up``, prices being >= 0)
-    cannot beat the second best so far: the same bid as a full scan, in the members' order."""
+    member whose best possible net value (``base + c_term + c_up``, prices being >= 0; with
+    ``mat``, the materialised row's suffix maximum ``smax``) cannot beat the second best so
+    far: the same bid as a full scan, in the members' order."""
     n = len(gid)
     n_res = len(capacity)
     offset = np.zeros(n_res + 1, dtype=np.int64)
@@ -203,11 +243,17 @@ def _auction(gid, ptr, base, mf, style, res, c_term, cw, c_style, c_up, style_w,
         i = stack[top]
         g = gid[i]
         ct, cw_i, cs, up = c_term[i], cw[i], c_style[i], c_term[i] + c_up[i]
+        off_i = off[i] if mat else 0
         best, second, best_t = -1e300, 0.0, -1
         for t in range(ptr[g], ptr[g + 1]):
-            if base[t] + up <= second:
-                break
-            net = _cheap(base, mf, style, t, ct, cw_i, cs, style_w) - price[res[t]]
+            if mat:
+                if smax[off_i + t] <= second:
+                    break
+                net = vals[off_i + t] - price[res[t]]
+            else:
+                if base[t] + up <= second:
+                    break
+                net = _cheap(base, mf, style, t, ct, cw_i, cs, style_w) - price[res[t]]
             if net > best:
                 if best > second:
                     second = best
@@ -265,7 +311,7 @@ def _insert(buf_val, buf_idx, count, k, val, idx):
 
 @njit(cache=True)
 def _select(gid, ptr, base, mf, style, res, agent, c_term, cw, c_style, c_up, style_w, price, arc_of, n_res,
-            n_chan, top_k):
+            n_chan, top_k, mat, off, vals, smax):
     """The kept pairs as (contact, agent), unsorted and possibly repeated: each contact's top-K
     agents by value - price, each resource's top-K contacts by value - the contact's profit,
     and the auction's arcs. Memory O((contacts + resources) * K), whatever the grid.
@@ -285,12 +331,16 @@ def _select(gid, ptr, base, mf, style, res, agent, c_term, cw, c_style, c_up, st
     for i in range(n):
         g = gid[i]
         ct, cw_i, cs, up = c_term[i], cw[i], c_style[i], c_term[i] + c_up[i]
+        off_i = off[i] if mat else 0
         cnt = 0
         best = 0.0
         for t in range(ptr[g], ptr[g + 1]):
-            if base[t] + up <= best and cnt == top_k and base[t] + up < r_val[top_k - 1]:
+            # stop once no later member can raise the profit or enter the top-K (ties keep
+            # the smaller index, so an equal value from a later member cannot enter)
+            bound = smax[off_i + t] if mat else base[t] + up
+            if bound <= best and cnt == top_k and bound < r_val[top_k - 1]:
                 break
-            net = _cheap(base, mf, style, t, ct, cw_i, cs, style_w) - price[res[t]]
+            net = (vals[off_i + t] if mat else _cheap(base, mf, style, t, ct, cw_i, cs, style_w)) - price[res[t]]
             if net > best:
                 best = net
             if cnt < top_k or net >= r_val[top_k - 1]:
@@ -303,7 +353,7 @@ def _select(gid, ptr, base, mf, style, res, agent, c_term, cw, c_style, c_up, st
             out_c[n_out], out_a[n_out] = i, agent[arc_of[i]]
             n_out += 1
     s_idx, s_cnt = _resource_top_k(gid, ptr, base, mf, style, res, c_term, cw, c_style, c_up, style_w, profit,
-                                   n_res, top_k)
+                                   n_res, top_k, mat, off, vals)
     for r in range(n_res):
         for x in range(s_cnt[r]):
             out_c[n_out], out_a[n_out] = s_idx[r, x], r // n_chan
@@ -312,7 +362,8 @@ def _select(gid, ptr, base, mf, style, res, agent, c_term, cw, c_style, c_up, st
 
 
 @njit(cache=True)
-def _resource_top_k(gid, ptr, base, mf, style, res, c_term, cw, c_style, c_up, style_w, profit, n_res, top_k):
+def _resource_top_k(gid, ptr, base, mf, style, res, c_term, cw, c_style, c_up, style_w, profit, n_res, top_k,
+                    mat, off, vals):
     """Each resource's top-K contacts by value - profit (``s_idx[r, :s_cnt[r]]``): every member
     reads its group's contacts by descending ``c_term - profit`` and stops once none can enter."""
     n, n_groups = len(gid), len(ptr) - 1
@@ -345,7 +396,8 @@ def _resource_top_k(gid, ptr, base, mf, style, res, c_term, cw, c_style, c_up, s
             for i in order:
                 if base[t] + key[i] + g_up < s_min[r]:
                     break
-                v = _cheap(base, mf, style, t, c_term[i], cw[i], c_style[i], style_w) - profit[i]
+                v = ((vals[off[i] + t] if mat else _cheap(base, mf, style, t, c_term[i], cw[i], c_style[i], style_w))
+                     - profit[i])
                 if v >= s_min[r]:
                     s_cnt[r] = _insert(s_val[r], s_idx[r], s_cnt[r], top_k, v, i)
                     if s_cnt[r] == top_k:
@@ -410,17 +462,19 @@ def find_candidates(*, contacts: ContactTerms, agents: AgentTerms, prior: Prior,
                                w_score=w_score)
         lo, hi = _cheap_range(gid, ptr, base, mf, c_term, cw, style_w)
         c_up = _pair_bound(cw, mf) + max(style_w, 0.0)  # the most the pair terms add
+        mat = cw.shape[1] > 1 and n_eligible <= MATERIALISE_MAX_PAIRS  # pays only with a contact part
+        off, vals, smax = (_materialise(gid, ptr, base, mf, style, c_term, cw, c_style, style_w) if mat
+                           else (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)))
         price, arc_of = _auction(gid, ptr, base, mf, style, res, c_term, cw, c_style, c_up, style_w,
                                  a.free.reshape(-1).astype(np.int64), AUCTION_EPS * ((hi - lo) or 1.0),
-                                 20 * len(c.language) + 1000)
+                                 20 * len(c.language) + 1000, mat, off, vals, smax)
         pc, pa = _select(gid, ptr, base, mf, style, res, agent_of, c_term, cw, c_style, c_up, style_w, price,
-                         arc_of, a.free.size, n_channels, int(top_k))
+                         arc_of, a.free.size, n_channels, int(top_k), mat, off, vals, smax)
         contact, agent = _compact(pc, pa, len(gid))
     else:
         indptr, agent = _all_pairs(gid, ptr, members)
         contact = np.repeat(np.arange(len(gid), dtype=np.int64), np.diff(indptr))
-    cheap = _pair_cheap(contact, agent, prior=prior, contacts=c, agents=a, w_score=w_score)
-    return Candidates(contact=contact, agent=agent, cheap=cheap, skilled=skilled,
+    return Candidates(contact=contact, agent=agent, cheap_of=(prior, c, a, w_score), skilled=skilled,
                       n_eligible=n_eligible, pruned=bool(prune and n_eligible))
 
 

@@ -72,10 +72,17 @@ def test_top_k_scans_that_stop_early_keep_what_full_scans_keep(seed, top_k, rank
                              w_score=1.0)
     style_w = prior.style_bonus
     c_up = C._pair_bound(cw, mf) + style_w
-    pc, pa = C._select(gid, ptr, base, mf, style, res, agent_of, contacts.term, cw,
-                       contacts.style.astype(np.int64), c_up, style_w, np.zeros(agents.free.size),
-                       np.full(snap.n_contacts, -1), agents.free.size, n_ch, top_k)
-    got = set(zip(pc.tolist(), pa.tolist()))
+    c_style = contacts.style.astype(np.int64)
+    got_by_mode = []
+    for mat in (False, True):  # values computed in the scans, or materialised once (same answer)
+        off, vals, smax = (C._materialise(gid, ptr, base, mf, style, contacts.term, cw, c_style, style_w) if mat
+                           else (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)))
+        pc, pa = C._select(gid, ptr, base, mf, style, res, agent_of, contacts.term, cw, c_style, c_up, style_w,
+                           np.zeros(agents.free.size), np.full(snap.n_contacts, -1), agents.free.size, n_ch, top_k,
+                           mat, off, vals, smax)
+        got_by_mode.append(set(zip(pc.tolist(), pa.tolist())))
+    got = got_by_mode[0]
+    assert got_by_mode[1] == got
     ci, ai, cheap = _grid(snap, contacts, agents, prior)
     want = set()
     profit = np.zeros(snap.n_contacts)
@@ -89,3 +96,38 @@ def test_top_k_scans_that_stop_early_keep_what_full_scans_keep(seed, top_k, rank
         best = mine[np.argsort(-(cheap[mine] - profit[ci[mine]]), kind="stable")[:top_k]]
         want |= {(int(ci[x]), int(ai[x])) for x in best}
     assert got == want
+
+
+@pytest.mark.parametrize("seed,rank", [(5, 2), (6, 1), (7, 3)])
+def test_materialised_grid_gives_the_same_candidates(seed, rank, monkeypatch):
+    """Materialising every eligible pair's cheap value (small grids with a contact part) changes
+    only how the scans read values: the auction and both top-K selections keep exactly the
+    pairs the group scans keep; and the materialised values are the grid's cheap values."""
+    snap, contacts, agents, prior = _inputs(160, 90, seed)
+    prior = _with_contact_part(prior, snap, rank, seed)
+    kw = dict(contacts=contacts, agents=agents, prior=prior, min_proficiency=0.2, require_language=True,
+              w_score=1.0, top_k=5, prune=True)
+    monkeypatch.setattr(C, "MATERIALISE_MAX_PAIRS", 0)
+    scans = C.find_candidates(**kw)
+    monkeypatch.setattr(C, "MATERIALISE_MAX_PAIRS", 10**9)
+    grid = C.find_candidates(**kw)
+    assert np.array_equal(scans.contact, grid.contact) and np.array_equal(scans.agent, grid.agent)
+    assert np.array_equal(scans.cheap, grid.cheap)
+
+    gid, ptr, members, _, g_intent, g_chan = C._groups(
+        contacts.language.astype(np.int64), contacts.intent.astype(np.int64), contacts.channel.astype(np.int64),
+        np.ascontiguousarray(agents.speaks.T), np.ascontiguousarray(agents.skill.T),
+        np.ascontiguousarray(agents.free.T.astype(np.int64)), 0.2, True)
+    base, sent, style, _res, agent_of = C._member_terms(
+        ptr, members, g_intent, g_chan, np.ascontiguousarray(prior.agent_intent.T), agents.term,
+        agents.sentiment_handling, agents.style.astype(np.int64), 1.0, agents.free.shape[1])
+    cw, mf = C._pair_factors(prior, contacts=contacts, ptr=ptr, g_intent=g_intent, agent_of=agent_of, sent=sent,
+                             w_score=1.0)
+    off, vals, smax = C._materialise(gid, ptr, base, mf, style, contacts.term, cw, contacts.style.astype(np.int64),
+                                     prior.style_bonus)
+    for i in range(snap.n_contacts):
+        t = np.arange(ptr[gid[i]], ptr[gid[i] + 1])
+        want = C._pair_cheap(np.full(len(t), i), agent_of[t], prior=prior, contacts=contacts, agents=agents,
+                             w_score=1.0)
+        np.testing.assert_allclose(vals[off[i] + t], want, rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(smax[off[i] + t], np.maximum.accumulate(vals[off[i] + t][::-1])[::-1])

@@ -136,3 +136,38 @@ def test_flow_split_into_components_matches_milp(monkeypatch):
         assert len(sol.arcs) == served
         assert p.objective(sol.arcs) == pytest.approx(value, abs=1e-6)
     assert n_split >= 10  # the split path really ran
+
+
+def test_flow_split_gives_the_per_part_solves_of_scipy_components(monkeypatch):
+    """The numba split (union-find, parts renumbered in id order) feeds OR-Tools exactly what
+    the earlier implementation did (scipy's connected components, ``np.unique`` per part): the
+    same parts and the same chosen arcs."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from assign.solve import flow
+
+    monkeypatch.setattr(flow, "SPLIT_MIN_ARCS", 0)
+    rng = np.random.default_rng(29)
+    n_split = 0
+    for _ in range(20):
+        p = random_problem(rng, n=int(rng.integers(5, 80)), m=int(rng.integers(4, 50)), max_deg=3)
+        if not p.n_arcs:
+            continue
+        n = p.n_contacts
+        graph = csr_matrix((np.ones(p.n_arcs), (p.contact, n + p.resource)), shape=(n + p.n_resources,) * 2)
+        _, labels = connected_components(graph, directed=False)
+        want = sorted((np.flatnonzero(labels[p.contact] == lab) for lab in np.unique(labels[p.contact])),
+                      key=lambda part: int(part[0]))
+        got = flow.components(p)
+        assert len(got) == len(want) and all(np.array_equal(a, b) for a, b in zip(got, want))
+        n_split += len(want) > 1
+        chosen = []
+        for part in want:
+            cs, rs = np.unique(p.contact[part]), np.unique(p.resource[part])
+            sub = Problem(n_contacts=len(cs), contact=np.searchsorted(cs, p.contact[part]),
+                          resource=np.searchsorted(rs, p.resource[part]), value=p.value[part],
+                          capacity=p.capacity[rs])
+            chosen.append(part[flow._solve_one(sub).arcs])
+        np.testing.assert_array_equal(solve_flow(p).arcs, np.sort(np.concatenate(chosen)))
+    assert n_split >= 10  # the split path really ran

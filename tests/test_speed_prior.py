@@ -138,3 +138,23 @@ def test_too_few_pairs_to_fit(setup) -> None:
     world, out = setup
     with pytest.raises(InputError, match="eligible pairs"):
         fit_prior(XGBScorer.load(out), peak_snapshot(world, seed=5, n_contacts=2))
+
+
+def test_prior_tables_share_one_computation_of_the_terms(setup) -> None:
+    """``PriorFit.prior`` computes the snapshot's terms once for all its tables (a tick-time
+    saving): every table equals the one computed on its own, bit for bit."""
+    from assign.model.prior import _table
+
+    world, out = setup
+    scorer = XGBScorer.load(out)
+    snap = peak_snapshot(world, seed=3, n_contacts=300)
+    fit = scorer.fit_prior(snap, n_pairs=2000)
+    assert fit.contact_layers
+    prior = fit.prior(scorer.model, snap)
+    alone = _table(scorer.model, snap, coef=fit.coef, fill=fit.fill, intent_offset=fit.intent_offset,
+                   default_offset=fit.default_offset, intent_slope=fit.intent_slope)
+    assert np.array_equal(prior.agent_intent, alone)
+    for k, d in enumerate(fit.contact_layers):
+        layer = _table(scorer.model, snap, coef=d["coef"], fill=fit.fill, intent_offset=d["intent_offset"],
+                       default_offset=d["default_offset"], intent_slope=d["intent_slope"])
+        assert np.array_equal(prior.contact_tables[k], layer)

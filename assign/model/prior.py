@@ -91,10 +91,11 @@ def _contact_values(snapshot, names: tuple[str, ...]) -> np.ndarray:
 
 
 def _table(model, snapshot, *, coef, fill, intent_offset: dict, default_offset: float,
-           intent_slope: dict) -> np.ndarray:
+           intent_slope: dict, terms: tuple | None = None) -> np.ndarray:
     """One agent x intent table (n_agents, n_intents): ``coef`` over :data:`TERMS` (NaN terms
-    take ``fill``), plus an offset and a proficiency slope per intent."""
-    pair, agent = _terms(model, snapshot)
+    take ``fill``), plus an offset and a proficiency slope per intent. ``terms``: the
+    snapshot's :func:`_terms` when already computed (one computation for every table)."""
+    pair, agent = terms if terms is not None else _terms(model, snapshot)
     per_agent = np.zeros(snapshot.n_agents)
     for k, v in enumerate(agent, start=N_PAIR_TERMS):
         per_agent += coef[k] * np.where(np.isnan(v), fill[k], v)
@@ -130,20 +131,21 @@ class PriorFit:
     intent_slope: dict[str, float] = field(default_factory=dict)  # per-intent proficiency coefficient
     contact_layers: tuple[dict, ...] = ()
 
-    def table(self, model, snapshot) -> np.ndarray:
+    def table(self, model, snapshot, *, terms: tuple | None = None) -> np.ndarray:
         """The agent x intent table (n_agents, n_intents) of ``snapshot``."""
         return _table(model, snapshot, coef=self.coef, fill=self.fill, intent_offset=self.intent_offset,
-                      default_offset=self.default_offset, intent_slope=self.intent_slope)
+                      default_offset=self.default_offset, intent_slope=self.intent_slope, terms=terms)
 
     def prior(self, model, snapshot) -> Prior:
         """The router's :class:`~assign.scorer.Prior` for this snapshot (rows in its agent order)."""
         weight = tables = None
+        terms = _terms(model, snapshot)  # once per tick, shared by every table
         if self.contact_layers:
             weight = _contact_values(snapshot, tuple(d["term"] for d in self.contact_layers))
             tables = np.stack([_table(model, snapshot, coef=d["coef"], fill=self.fill,
                                       intent_offset=d["intent_offset"], default_offset=d["default_offset"],
-                                      intent_slope=d["intent_slope"]) for d in self.contact_layers])
-        return Prior(agent_intent=self.table(model, snapshot), style_bonus=self.style_bonus,
+                                      intent_slope=d["intent_slope"], terms=terms) for d in self.contact_layers])
+        return Prior(agent_intent=self.table(model, snapshot, terms=terms), style_bonus=self.style_bonus,
                      sentiment_coef=self.sentiment_coef, contact_weight=weight, contact_tables=tables)
 
     def save(self, model_dir: str | Path) -> Path:

@@ -269,7 +269,8 @@ class XGBScorer(Scorer):
         score of the tick's in-domain pairs, or, when none is in domain, one shared value (the
         mean over all pairs), so the model expresses no preference among them."""
         ci, ai = np.asarray(contact_idx, dtype=np.int64), np.asarray(agent_idx, dtype=np.int64)
-        codes = self._feat.agent_codes(snapshot, rows=np.unique(ai))  # only the scored agents are read
+        scored = np.flatnonzero(np.bincount(ai, minlength=snapshot.n_agents))  # = np.unique(ai), without a sort
+        codes = self._feat.agent_codes(snapshot, rows=scored)  # only the scored agents are read
         X = self._feat.features(snapshot, contact_idx=ci, agent_idx=ai, agent_codes=codes)
         score = self.weights.combine(self.model.predict_matrix(X), len(ci))
         intent_ok, lang_ok, agent_ok = self._feat.known(snapshot, agent_codes=codes)  # = domain.out_of_domain

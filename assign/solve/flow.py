@@ -30,8 +30,7 @@ is optimal; arcs keep their order inside each part.
 from __future__ import annotations
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
+from numba import njit
 
 from assign.errors import SolverError
 from assign.solve.problem import Problem, Solution
@@ -92,26 +91,84 @@ def resolution_problem(value: np.ndarray, *, scale: int, max_error: float, n_ser
             f"they need; an exact float solver is required")
 
 
+@njit(cache=True)
+def _find(parent, v):
+    while parent[v] != v:
+        parent[v] = parent[parent[v]]
+        v = parent[v]
+    return v
+
+
+@njit(cache=True)
+def _split(contact, resource, n, n_res):
+    """The connected components of the contact-resource graph, in order of their first arc:
+    the arcs of part p are ``order[ptr[p]:ptr[p+1]]`` (ascending), with their contacts and
+    resources renumbered ``0..`` in ascending id order within the part (``local_c``,
+    ``local_r``, aligned with ``order``); ``n_c[p]`` contacts and the resources
+    ``r_ids[r_ptr[p]:r_ptr[p+1]]`` (ascending). What ``np.unique`` per part would give."""
+    n_arcs = len(contact)
+    parent = np.arange(n + n_res)
+    for a in range(n_arcs):
+        x, y = _find(parent, contact[a]), _find(parent, n + resource[a])
+        if x != y:
+            parent[max(x, y)] = min(x, y)
+    part_of_root = np.full(n + n_res, -1, dtype=np.int64)
+    arc_part = np.empty(n_arcs, dtype=np.int64)
+    n_parts = 0
+    for a in range(n_arcs):  # parts numbered in order of their first arc
+        root = _find(parent, contact[a])
+        if part_of_root[root] < 0:
+            part_of_root[root] = n_parts
+            n_parts += 1
+        arc_part[a] = part_of_root[root]
+    ptr = np.zeros(n_parts + 1, dtype=np.int64)
+    for a in range(n_arcs):
+        ptr[arc_part[a] + 1] += 1
+    for p in range(n_parts):
+        ptr[p + 1] += ptr[p]
+    fill = ptr[:-1].copy()
+    order = np.empty(n_arcs, dtype=np.int64)
+    for a in range(n_arcs):
+        order[fill[arc_part[a]]] = a
+        fill[arc_part[a]] += 1
+    # local numbers: ascending id within the part, only nodes that have an arc
+    c_local = np.full(n, -1, dtype=np.int64)
+    r_local = np.full(n_res, -1, dtype=np.int64)
+    for a in range(n_arcs):
+        c_local[contact[a]] = 0
+        r_local[resource[a]] = 0
+    n_c = np.zeros(n_parts, dtype=np.int64)
+    n_r = np.zeros(n_parts, dtype=np.int64)
+    for i in range(n):
+        if c_local[i] == 0:
+            p = part_of_root[_find(parent, i)]
+            c_local[i] = n_c[p]
+            n_c[p] += 1
+    r_ptr = np.zeros(n_parts + 1, dtype=np.int64)
+    for r in range(n_res):
+        if r_local[r] == 0:
+            p = part_of_root[_find(parent, n + r)]
+            r_local[r] = n_r[p]
+            n_r[p] += 1
+    for p in range(n_parts):
+        r_ptr[p + 1] = r_ptr[p] + n_r[p]
+    r_ids = np.empty(r_ptr[n_parts], dtype=np.int64)
+    for r in range(n_res):
+        if r_local[r] >= 0:
+            r_ids[r_ptr[part_of_root[_find(parent, n + r)]] + r_local[r]] = r
+    local_c = np.empty(n_arcs, dtype=np.int64)
+    local_r = np.empty(n_arcs, dtype=np.int64)
+    for x in range(n_arcs):
+        local_c[x] = c_local[contact[order[x]]]
+        local_r[x] = r_local[resource[order[x]]]
+    return order, ptr, local_c, local_r, n_c, r_ids, r_ptr
+
+
 def components(problem: Problem) -> list[np.ndarray]:
     """The arcs of each connected component of the contact-resource graph (ascending arc
     indices; components in order of their first arc)."""
-    n = problem.n_contacts
-    graph = csr_matrix((np.ones(problem.n_arcs, dtype=np.int8), (problem.contact, n + problem.resource)),
-                       shape=(n + problem.n_resources,) * 2)
-    _, labels = connected_components(graph, directed=False)
-    arc_label = labels[problem.contact]
-    order = np.argsort(arc_label, kind="stable")
-    cuts = np.flatnonzero(np.diff(arc_label[order])) + 1
-    parts = np.split(order, cuts)
-    return sorted(parts, key=lambda part: int(part[0]))
-
-
-def _part(problem: Problem, arcs: np.ndarray) -> Problem:
-    """The sub-problem on ``arcs`` with its contacts and resources renumbered in order."""
-    cs, rs = np.unique(problem.contact[arcs]), np.unique(problem.resource[arcs])
-    return Problem(n_contacts=len(cs), contact=np.searchsorted(cs, problem.contact[arcs]),
-                   resource=np.searchsorted(rs, problem.resource[arcs]), value=problem.value[arcs],
-                   capacity=problem.capacity[rs])
+    order, ptr, *_ = _split(problem.contact, problem.resource, problem.n_contacts, problem.n_resources)
+    return [order[ptr[p]:ptr[p + 1]] for p in range(len(ptr) - 1)]
 
 
 def solve_flow(problem: Problem) -> Solution:
@@ -119,38 +176,49 @@ def solve_flow(problem: Problem) -> Solution:
     connected component at a time on large graphs; raises :class:`SolverError` when integer
     costs cannot represent the values finely enough."""
     if problem.n_arcs >= SPLIT_MIN_ARCS:
-        parts = components(problem)
-        if len(parts) > 1:
-            arcs = [part[_solve_one(_part(problem, part)).arcs] for part in parts]
+        order, ptr, local_c, local_r, n_c, r_ids, r_ptr = _split(problem.contact, problem.resource,
+                                                                 problem.n_contacts, problem.n_resources)
+        if len(ptr) > 2:
+            arcs = []
+            for p in range(len(ptr) - 1):
+                part = order[ptr[p]:ptr[p + 1]]
+                chosen = _solve_arrays(int(n_c[p]), local_c[ptr[p]:ptr[p + 1]], local_r[ptr[p]:ptr[p + 1]],
+                                       problem.capacity[r_ids[r_ptr[p]:r_ptr[p + 1]]], problem.value[part])
+                arcs.append(part[chosen])
             return Solution(arcs=np.sort(np.concatenate(arcs)), solver="flow", optimal=True)
     return _solve_one(problem)
 
 
 def _solve_one(problem: Problem) -> Solution:
     """One min-cost flow on the whole graph."""
+    if problem.n_contacts == 0 or problem.n_arcs == 0:
+        return Solution(arcs=np.zeros(0, dtype=np.int64), solver="flow", optimal=True)
+    used, res = np.unique(problem.resource, return_inverse=True)
+    arcs = _solve_arrays(problem.n_contacts, problem.contact, res, problem.capacity[used], problem.value)
+    return Solution(arcs=arcs, solver="flow", optimal=True)
+
+
+def _solve_arrays(n: int, contact: np.ndarray, res: np.ndarray, cap: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """The chosen arcs of one min-cost flow: ``n`` contacts, resources ``0..len(cap)-1`` (every
+    one with an arc), arc k from ``contact[k]`` to ``res[k]`` worth ``value[k]``."""
     try:
         from ortools.graph.python import min_cost_flow
     except ImportError as err:  # pragma: no cover - ortools is a core dependency
         raise SolverError(f"OR-Tools is not available: {err}") from err
 
-    n = problem.n_contacts
-    if n == 0 or problem.n_arcs == 0:
-        return Solution(arcs=np.zeros(0, dtype=np.int64), solver="flow", optimal=True)
-    used, res = np.unique(problem.resource, return_inverse=True)
-    m = len(used)
+    m, n_arcs = len(cap), len(contact)
     sink, source = n + m, n + m + 1
     scale = cost_scale(n_contacts=n, n_nodes=n + m + 2)
-    arc_cost, max_error = integer_costs(problem.value, scale)
-    n_served = int(min(n, problem.capacity[used].sum()))
-    why = resolution_problem(problem.value, scale=scale, max_error=max_error, n_served=n_served)
+    arc_cost, max_error = integer_costs(value, scale)
+    n_served = int(min(n, cap.sum()))
+    why = resolution_problem(value, scale=scale, max_error=max_error, n_served=n_served)
     if why:
         raise SolverError(why)
 
     # arcs in this order: contact arcs first, so arc k of the problem is arc k of the graph
-    tails = np.concatenate([problem.contact, n + np.arange(m), np.full(n, source)])
+    tails = np.concatenate([contact, n + np.arange(m), np.full(n, source)])
     heads = np.concatenate([n + res, np.full(m, sink), np.arange(n)])
-    caps = np.concatenate([np.ones(problem.n_arcs, dtype=np.int64), problem.capacity[used],
-                           np.ones(n, dtype=np.int64)])
+    caps = np.concatenate([np.ones(n_arcs, dtype=np.int64), cap, np.ones(n, dtype=np.int64)])
     costs = np.concatenate([arc_cost, np.zeros(m + n, dtype=np.int64)])
 
     smcf = min_cost_flow.SimpleMinCostFlow()
@@ -163,6 +231,5 @@ def _solve_one(problem: Problem) -> Solution:
     cost, bound = smcf.optimal_cost(), n * scale
     if not 0 <= cost <= bound:
         raise SolverError(f"min-cost flow reported cost {cost} outside [0, {bound}]: overflow")
-    flows = smcf.flows(np.arange(problem.n_arcs, dtype=np.int32))
-    arcs = np.flatnonzero(flows > 0).astype(np.int64)
-    return Solution(arcs=arcs, solver="flow", optimal=True)
+    flows = smcf.flows(np.arange(n_arcs, dtype=np.int32))
+    return np.flatnonzero(flows > 0).astype(np.int64)
