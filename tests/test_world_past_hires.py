@@ -41,3 +41,34 @@ def test_bad_past_hire_parameters_are_all_named():
         generate_world(seed=1, n_agents=10, n_intents=4, new_hires=0.6, past_hires=0.5, past_hire_days=-1.0)
     msg = str(e.value)
     assert "past_hires" in msg and "past_hire_days" in msg
+
+
+@pytest.mark.slow
+def test_an_earlier_cohort_in_the_history_places_new_hires_below_the_tenured_agents():
+    """The new hires' prior is the tenure band's mean; with an earlier cohort's first week in the
+    history it is learnt (the truth's learning curve: -0.9 on the logit at tenure 0), without it
+    the band is empty and the hires sit at the centre."""
+    import pandas as pd
+
+    from assign.learn import EffectEstimates, PopulationModel
+    from assign.learn.effects import fit_effects, tenure_band
+    from assign.learn.warm import history_outcomes
+    from assign.world.centre import generate_history
+
+    prior = {}
+    for past in (0.0, 0.25):
+        world = generate_world(seed=21, n_agents=24, n_intents=4, n_customers=1500, new_hires=0.25,
+                               past_hires=past, past_hire_days=7.0)
+        hist = generate_history(history_world(world, days=7), days=7, seed=3)
+        model = PopulationModel.fit(hist)
+        live = EffectEstimates()
+        ev = history_outcomes(hist, shift=-pd.Timedelta(days=7))
+        live.observe(ev.merge(model.history_predictions(hist), left_on="decision_id", right_on="contact_id")
+                     .drop(columns="contact_id"))
+        ids = world.agents["agent_id"].astype(str).to_numpy()
+        tenure = np.maximum(world.agents["tenure_days"].to_numpy(float), 0.0)
+        eff = fit_effects(live.current().totals(ids), cohort=tenure_band(tenure))
+        hires, old = hire_days(world.agents) == 1, ~past_hires(world.agents) & (hire_days(world.agents) == 0)
+        assert (eff.n_obs[hires] == 0).all()
+        prior[past] = eff.mean[hires].mean() - eff.mean[old].mean()
+    assert prior[0.25] < -0.3 < prior[0.0]
