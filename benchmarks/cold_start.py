@@ -3,7 +3,9 @@
     python -m benchmarks.cold_start [--quick] --json OUT [--plot PNG]
 
 Each seed draws a small world (``--agents`` agents, ``--intents`` intents) where
-``--new-hires`` of the agents join at the start of day 2 with tenure 0, and runs ``fcfs``,
+``--new-hires`` of the agents join at the start of day 2 with tenure 0 and ``--past-hires``
+were hired ``--warm-days`` before the run (an earlier cohort: its first days are in the
+history, so the new hires' tenure band has data), and runs ``fcfs``,
 ``ml-batch`` (the population model + agent effects frozen at the warm start: the model trained
 once), ``ml-live`` (the issue's "live estimates but no exploration": live agent effects with
 forgetting, without the cohort level of the prior: a new hire starts at the centre and moves
@@ -25,9 +27,10 @@ seeds), ``new_hire_contacts_to_003`` (median over new hires of ml-learn of the c
 handled until the agent's estimated resolution rate is within +-0.03 of its truth, the mean
 true expected resolution of its contacts, and stays so; null if fewer than half get there),
 ``new_hire_work_ratio`` (new hires' contacts per staffed hour on their first day / tenured
-agents', ml-learn), ``exploration_cost`` (resolution points of ml-live minus ml-learn, days
-2+; the details add ml-live-prior minus ml-learn: exploration + ramp on the same prior),
-``tick_overhead`` (p99 of an exploring 1000 x 1000 tick / a plain tick's, same run).
+agents', neither new nor earlier hires, ml-learn; the details add the busy-time ratio),
+``exploration_cost`` (resolution points of ml-live minus ml-learn, days 2+; the details add
+ml-live-prior minus ml-learn: exploration + ramp on the same prior), ``tick_overhead`` (p99 of
+an exploring 1000 x 1000 tick / a plain tick's, same run).
 """
 from __future__ import annotations
 

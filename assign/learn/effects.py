@@ -19,13 +19,15 @@ Model: ``(theta_a, phi_a) ~ N(mu_g, Sigma)`` around the agent's cohort ``g`` (te
 mean (so that a cohort's difference, e.g. the new hires' learning curve, is not counted as agent
 variance): ``E[(theta_hat - mean)^2] = Sigma_11 + 1 / w``, ``E[(phi_hat - mean)^2] = Sigma_22 +
 sigma_c^2 / n``, ``E[(theta_hat - .)(phi_hat - .)] = Sigma_12`` (the two outcomes' noises are
-independent given the pair), with the degrees of freedom of :func:`_moments`. A cohort's mean is the Gaussian posterior given its agents; an agent's effect the
-Gaussian posterior given its own two views, with the cohort mean's uncertainty added to the
+independent given the pair), with the degrees of freedom of :func:`_moments`. A cohort's mean
+is the Gaussian posterior given its agents; an agent's effect the Gaussian posterior given its
+own two views, with the cohort mean's uncertainty added to the
 prior. So CSAT moves a new hire within hours through the fitted correlation, pooled with the
 other hires of its cohort, and resolution takes over as it arrives. Known limit: the CSAT ->
 resolution relation is learnt across agents whose differences are abilities; where the
 cohort's difference (the learning curve) moves CSAT less per resolution point, the CSAT view
-under-states it until resolutions arrive (measured in ``docs/learn.md``).
+under-states it until resolutions arrive, unless the cohort has data of its own (an earlier
+cohort of hires in the history: ``docs/learn.md`` 3.3).
 """
 from __future__ import annotations
 
