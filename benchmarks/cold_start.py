@@ -3,7 +3,9 @@
     python -m benchmarks.cold_start [--quick] --json OUT [--plot PNG]
 
 Each seed draws a small world (``--agents`` agents, ``--intents`` intents) where
-``--new-hires`` of the agents join at the start of day 2 with tenure 0, and runs ``fcfs``,
+``--new-hires`` of the agents join at the start of day 2 with tenure 0 and ``--past-hires``
+were hired ``--warm-days`` before the run (an earlier cohort: its first days are in the
+history, so the new hires' tenure band has data), and runs ``fcfs``,
 ``ml-batch`` (the population model + agent effects frozen at the warm start: the model trained
 once), ``ml-live`` (the issue's "live estimates but no exploration": live agent effects with
 forgetting, without the cohort level of the prior: a new hire starts at the centre and moves
@@ -25,9 +27,10 @@ seeds), ``new_hire_contacts_to_003`` (median over new hires of ml-learn of the c
 handled until the agent's estimated resolution rate is within +-0.03 of its truth, the mean
 true expected resolution of its contacts, and stays so; null if fewer than half get there),
 ``new_hire_work_ratio`` (new hires' contacts per staffed hour on their first day / tenured
-agents', ml-learn), ``exploration_cost`` (resolution points of ml-live minus ml-learn, days
-2+; the details add ml-live-prior minus ml-learn: exploration + ramp on the same prior),
-``tick_overhead`` (p99 of an exploring 1000 x 1000 tick / a plain tick's, same run).
+agents', neither new nor earlier hires, ml-learn; the details add the busy-time ratio),
+``exploration_cost`` (resolution points of ml-live minus ml-learn, days 2+; the details add
+ml-live-prior minus ml-learn: exploration + ramp on the same prior), ``tick_overhead`` (p99 of
+an exploring 1000 x 1000 tick / a plain tick's, same run).
 """
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ import json
 import platform
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -52,7 +55,7 @@ from assign.router import Router
 from assign.sim.engine import SERVED, SimConfig, simulate
 from assign.sim.policies import make_policy
 from assign.sim.worldsource import WorldSource
-from assign.world.centre import generate_history, generate_world, hire_days
+from assign.world.centre import generate_history, generate_world, hire_days, history_world, past_hires
 
 POLICIES = ("fcfs", "ml-batch", "ml-live", "ml-learn", "oracle")
 #: Run and reported in the details and the plot, not in the issue's JSON: ml-learn without exploration
@@ -100,6 +103,7 @@ class SeedResult:
     work_ratio: float
     trace: pd.DataFrame
     work_ratios: dict  # every policy's (fcfs: the quality-blind reference)
+    busy_ratios: dict  # every policy's handle seconds per staffed hour, hires / tenured (diagnostic)
 
 
 def _staffed_day_s(source: WorldSource, day: int) -> np.ndarray:
@@ -119,12 +123,12 @@ def _staffed_day_s(source: WorldSource, day: int) -> np.ndarray:
 
 
 def warm_history(world, *, days: int, seed: int) -> pd.DataFrame | None:
-    """A ``days``-day history of the tenured agents (the new hires are not in it): what the
-    centre knows before day 1 (shift it by ``-days`` to end at the run's start)."""
+    """A ``days``-day history of the agents working on day 1 (the new hires are not in it; a
+    past cohort hired ``days`` before the start is, from its first day), each at its tenure of
+    then: what the centre knows before day 1 (shift it by ``-days`` to end at the run's start)."""
     if days <= 0:
         return None
-    tenured = replace(world, agents=world.agents[hire_days(world.agents) == 0].reset_index(drop=True))
-    return generate_history(tenured, days=days, seed=20_000 + seed)
+    return generate_history(history_world(world, days=days), days=days, seed=20_000 + seed)
 
 
 def _policy(name: str, *, hist, shift, label_delay_h: float, rule_scorer: bool, csat_proxy: bool,
@@ -146,17 +150,21 @@ def _policy(name: str, *, hist, shift, label_delay_h: float, rule_scorer: bool, 
                ramp=ramp if name == "ml-learn" else None, **warm)
 
 
-def work_ratio(run, source: WorldSource, hires: np.ndarray) -> float:
-    """New hires' served contacts per staffed hour on their first day (day 2) / tenured agents'."""
+def work_ratio(run, source: WorldSource, hires: np.ndarray, *, busy: bool = False) -> float:
+    """New hires' served contacts per staffed hour on their first day (day 2) / tenured agents'
+    (the agents neither new nor past hires). ``busy``: handle seconds per staffed hour instead of
+    contacts (a diagnostic: how much of their time the router fills, whatever their speed)."""
     staffed = _staffed_day_s(source, 1) / 3600.0
     served = run.status == SERVED
     start_day = np.floor((run.stream.arrival_s + np.nan_to_num(run.wait_s)) / DAY_S)
-    n = np.bincount(run.agent[served & (start_day == 1)], minlength=len(staffed))
+    m = served & (start_day == 1)
+    n = np.bincount(run.agent[m], weights=run.handle_s[m] if busy else None, minlength=len(staffed))
     is_hire = np.zeros(len(staffed), bool)
     is_hire[hires] = True
+    tenured = ~is_hire & ~past_hires(source.world.agents)
     ok = staffed > 0
     return float((n[is_hire & ok].sum() / staffed[is_hire & ok].sum())
-                 / (n[~is_hire & ok].sum() / staffed[~is_hire & ok].sum()))
+                 / (n[tenured & ok].sum() / staffed[tenured & ok].sum()))
 
 
 def hire_errors(run, pol: _Tracked) -> tuple[pd.DataFrame, list[float]]:
@@ -178,9 +186,9 @@ def hire_errors(run, pol: _Tracked) -> tuple[pd.DataFrame, list[float]]:
 
 def run_seed(seed: int, *, days: int, n_agents: int, n_intents: int, new_hires: float, window_s: float,
              label_delay_h: float, warm_days: int = 14, csat_proxy: bool = True,
-             rule_scorer: bool = False, ramp: Ramp | None = None) -> SeedResult:
+             rule_scorer: bool = False, ramp: Ramp | None = None, past: float = 0.0) -> SeedResult:
     world = generate_world(seed=1000 + seed, n_agents=n_agents, n_intents=n_intents, new_hires=new_hires,
-                           n_customers=50 * n_agents)
+                           n_customers=50 * n_agents, past_hires=past, past_hire_days=float(warm_days))
     src = WorldSource(world)
     hist = warm_history(world, days=warm_days, seed=seed)
     shift = -pd.Timedelta(days=warm_days)
@@ -200,8 +208,10 @@ def run_seed(seed: int, *, days: int, n_agents: int, n_intents: int, new_hires: 
     hires = pol.hires
     trace, to_003 = hire_errors(run, pol)
     ratios = {name: work_ratio(r, src, hires) for name, (r, _) in runs.items()}
+    busy = {name: work_ratio(r, src, hires, busy=True) for name, (r, _) in runs.items()}
     return SeedResult(per_day=pd.DataFrame(rows, columns=["day", "policy", "resolution"]), contacts_to_003=to_003,
-                      work_ratio=ratios["ml-learn"], trace=trace.assign(seed=seed), work_ratios=ratios)
+                      work_ratio=ratios["ml-learn"], trace=trace.assign(seed=seed), work_ratios=ratios,
+                      busy_ratios=busy)
 
 
 def tick_overhead(*, repeats: int, scorer: str = "posterior") -> dict[str, float]:
@@ -270,6 +280,9 @@ def summarise(results: list[SeedResult], *, days: int) -> dict:
             "new_hire_work_ratio_by_policy": {p: float(np.mean([r.work_ratios[p] for r in results]))
                                               for p in RUN_POLICIES},
             "new_hire_work_ratio_by_policy_seed": {p: [r.work_ratios[p] for r in results] for p in RUN_POLICIES},
+            "new_hire_busy_ratio_by_policy": {p: float(np.mean([r.busy_ratios[p] for r in results]))
+                                              for p in RUN_POLICIES},
+            "new_hire_busy_ratio_by_policy_seed": {p: [r.busy_ratios[p] for r in results] for p in RUN_POLICIES},
             "exploration_cost": cost, "exploration_and_ramp_cost_vs_ml_live_prior": cost_prior,
             "new_hire_contacts_to_003_per_hire": [None if not np.isfinite(x) else x for x in to],
             "new_hire_error_at": error_at(pd.concat([r.trace for r in results]), (1, 50, 150, 300, 600))}
@@ -351,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--agents", type=int, default=30)
     ap.add_argument("--intents", type=int, default=6)
     ap.add_argument("--new-hires", type=float, default=0.2)
+    ap.add_argument("--past-hires", type=float, default=0.2,
+                    help="share of agents hired --warm-days before the run (an earlier cohort; 0: none)")
+    ap.add_argument("--seed0", type=int, default=0, help="first seed (tuning runs use seeds apart from 0-4)")
     ap.add_argument("--window-s", type=float, default=20.0)
     ap.add_argument("--label-delay-h", type=float, default=72.0)
     ap.add_argument("--tick-repeats", type=int, default=30)
@@ -370,19 +386,20 @@ def main(argv: list[str] | None = None) -> int:
     job = partial(run_seed, days=days, n_agents=a.agents, n_intents=a.intents, new_hires=a.new_hires,
                   window_s=a.window_s, label_delay_h=a.label_delay_h, warm_days=a.warm_days,
                   csat_proxy=not a.no_csat_proxy, rule_scorer=a.rule_scorer,
-                  ramp=Ramp(bonus=a.ramp_bonus, days=a.ramp_days) if a.ramp_bonus > 0 else None)
+                  ramp=Ramp(bonus=a.ramp_bonus, days=a.ramp_days) if a.ramp_bonus > 0 else None, past=a.past_hires)
     if a.jobs > 1:  # seeds in separate processes; the same results as one process (each seed is seeded)
         with ProcessPoolExecutor(a.jobs) as pool:
-            results = list(tqdm(pool.map(job, range(seeds)), total=seeds, desc="seeds"))
+            results = list(tqdm(pool.map(job, range(a.seed0, a.seed0 + seeds)), total=seeds, desc="seeds"))
     else:
-        results = [job(s) for s in tqdm(range(seeds), desc="seeds")]
+        results = [job(s) for s in tqdm(range(a.seed0, a.seed0 + seeds), desc="seeds")]
     out = summarise(results, days=days)
     tick = tick_overhead(repeats=reps)
     out["tick_overhead"] = tick["ratio_p99"]
     out["tick_ms"] = tick
     out["tick_ms_model_scorer"] = tick_overhead(repeats=reps, scorer="model")
     out["settings"] = {"seeds": seeds, "days": days, "agents": a.agents, "intents": a.intents,
-                       "new_hires": a.new_hires, "window_s": a.window_s, "label_delay_h": a.label_delay_h,
+                       "new_hires": a.new_hires, "past_hires": a.past_hires, "seed0": a.seed0,
+                       "window_s": a.window_s, "label_delay_h": a.label_delay_h,
                        "warm_days": a.warm_days, "csat_proxy": not a.no_csat_proxy,
                        "ramp": {"bonus": a.ramp_bonus, "days": a.ramp_days},
                        "scorer": "rules" if a.rule_scorer else "population model + agent effects",

@@ -226,3 +226,33 @@ class _Keep(LearnPolicy):
         if len(w):
             self.last = view.snapshot(w, agents)
         return super().assign(view)
+
+
+def test_covariance_is_estimated_within_cohorts():
+    """Cohorts with different means (new hires against tenured agents): the moments around each
+    cohort's mean recover the agents' covariance; around the grand mean they would not."""
+    rng = np.random.default_rng(8)
+    S = np.array([[0.2, 0.12], [0.12, 0.1]])
+    means = np.array([[-0.9, -0.5], [0.0, 0.0], [0.2, 0.1]])
+    cohort = np.repeat([0, 1, 2], [150, 300, 150])
+    true = means[cohort] + rng.multivariate_normal([0, 0], S, len(cohort))
+    w, n = rng.uniform(20, 200, len(cohort)), rng.uniform(50, 400, len(cohort))
+    views = true + rng.normal(size=true.shape) * np.sqrt(np.stack([1 / w, 0.9 / n], 1))
+    noise = np.stack([1 / w, 0.9 / n], 1)
+    noise[:30, 0] = np.inf  # some without a resolution view
+    eff = fit_views(views, noise, cohort=cohort, n_obs=w + n)
+    assert np.allclose(eff.sigma, S, atol=0.04)
+    grand = np.var(views[:, 0]) - np.mean(1 / w)
+    assert grand > S[0, 0] + 0.08
+    # by hand, cohort by cohort
+    ss, nz, df = 0.0, 0.0, 0
+    for c in range(3):
+        k = (cohort == c) & np.isfinite(noise[:, 0])
+        ss += np.sum((views[k, 0] - views[k, 0].mean()) ** 2)
+        nz += (1 - 1 / k.sum()) * noise[k, 0].sum()
+        df += k.sum() - 1
+    assert eff.sigma[0, 0] == pytest.approx((ss - nz) / df)
+    both = np.isfinite(noise).all(axis=1)
+    cross = sum(np.sum((views[k, 0] - views[k, 0].mean()) * (views[k, 1] - views[k, 1].mean()))
+                for k in [(cohort == c) & both for c in range(3)])
+    assert eff.sigma[0, 1] == pytest.approx(cross / (both.sum() - 3))

@@ -93,3 +93,36 @@ def test_cold_start_benchmark_json_has_exactly_the_issue_keys():
                          "tick_overhead"}
     assert set(main["days"][0]) == {"day", "policy", "uplift_share"} and details["days"][0]["sd"] == 0.0
     assert details_path("x/out.json") == "x/out.details.json"
+
+
+def test_work_ratio_is_contacts_per_staffed_hour_against_agents_neither_new_nor_past_hires(monkeypatch):
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    import benchmarks.cold_start as cs
+
+    rng = np.random.default_rng(0)
+    n_ag, n = 8, 400
+    staffed = rng.uniform(4, 10, n_ag) * 3600.0
+    staffed[5] = 0.0  # off that day: left out
+    monkeypatch.setattr(cs, "_staffed_day_s", lambda source, day: staffed)
+    agents = pd.DataFrame({"past_hire": [False, False, True, False, False, False, True, False]})
+    source = SimpleNamespace(world=SimpleNamespace(agents=agents))
+    run = SimpleNamespace(status=np.where(rng.random(n) < 0.9, SERVED, 0), agent=rng.integers(0, n_ag, n),
+                          stream=SimpleNamespace(arrival_s=rng.uniform(0, 3 * 86400.0, n)),
+                          wait_s=rng.uniform(0, 600, n), handle_s=rng.uniform(100, 900, n))
+    hires = np.array([0, 3])
+    for busy in (False, True):
+        tot = {"hire": [0.0, 0.0], "ten": [0.0, 0.0]}
+        for a in range(n_ag):
+            if staffed[a] == 0 or agents["past_hire"][a]:
+                continue
+            k = "hire" if a in hires else "ten"
+            for i in range(n):
+                day = (run.stream.arrival_s[i] + run.wait_s[i]) // 86400.0
+                if run.status[i] == SERVED and run.agent[i] == a and day == 1:
+                    tot[k][0] += run.handle_s[i] if busy else 1.0
+            tot[k][1] += staffed[a] / 3600.0
+        want = (tot["hire"][0] / tot["hire"][1]) / (tot["ten"][0] / tot["ten"][1])
+        assert cs.work_ratio(run, source, hires, busy=busy) == pytest.approx(want)

@@ -15,16 +15,19 @@ views of the agent's effect:
 Model: ``(theta_a, phi_a) ~ N(mu_g, Sigma)`` around the agent's cohort ``g`` (tenure band,
 :data:`assign.learn.shrink.TENURE_BANDS_DAYS`; skill is in the population model already),
 ``mu_g ~ N(0, Sigma)`` around the centre (0: the population model is fitted on the centre).
-``Sigma`` (2 x 2) is estimated by the method of moments over the agents:
-``E[(theta_hat - mean)^2] = Sigma_11 + 1 / w``, ``E[(phi_hat - mean)^2] = Sigma_22 + sigma_c^2 / n``,
-``E[(theta_hat - .)(phi_hat - .)] = Sigma_12`` (the two outcomes' noises are independent given
-the pair). A cohort's mean is the Gaussian posterior given its agents; an agent's effect the
-Gaussian posterior given its own two views, with the cohort mean's uncertainty added to the
+``Sigma`` (2 x 2) is estimated by the method of moments over the agents, around their cohort's
+mean (so that a cohort's difference, e.g. the new hires' learning curve, is not counted as agent
+variance): ``E[(theta_hat - mean)^2] = Sigma_11 + 1 / w``, ``E[(phi_hat - mean)^2] = Sigma_22 +
+sigma_c^2 / n``, ``E[(theta_hat - .)(phi_hat - .)] = Sigma_12`` (the two outcomes' noises are
+independent given the pair), with the degrees of freedom of :func:`_moments`. A cohort's mean
+is the Gaussian posterior given its agents; an agent's effect the Gaussian posterior given its
+own two views, with the cohort mean's uncertainty added to the
 prior. So CSAT moves a new hire within hours through the fitted correlation, pooled with the
 other hires of its cohort, and resolution takes over as it arrives. Known limit: the CSAT ->
 resolution relation is learnt across agents whose differences are abilities; where the
 cohort's difference (the learning curve) moves CSAT less per resolution point, the CSAT view
-under-states it until resolutions arrive (measured in ``docs/learn.md``).
+under-states it until resolutions arrive, unless the cohort has data of its own (an earlier
+cohort of hires in the history: ``docs/learn.md`` 3.3).
 """
 from __future__ import annotations
 
@@ -189,9 +192,9 @@ def resolution_view(nb: np.ndarray, sb: np.ndarray, mb: np.ndarray, *, iters: in
 def fit_views(y: np.ndarray, noise: np.ndarray, *, cohort: np.ndarray, n_obs: np.ndarray) -> AgentEffects:
     """The hierarchy given each agent's two views ``y`` (n_agents, 2) and their sampling
     variances ``noise`` (inf: no such view)."""
-    sigma = _moments(y, noise)
-    prec_obs = np.where(np.isfinite(noise), 1.0 / noise, 0.0)  # (n_agents, 2) diagonal precisions
     codes, g = np.unique(cohort, return_inverse=True)
+    sigma = _moments(y, noise, g)
+    prec_obs = np.where(np.isfinite(noise), 1.0 / noise, 0.0)  # (n_agents, 2) diagonal precisions
     mu, mu_cov = _cohort_means(y, noise, g, len(codes), sigma)
     prior = sigma[None] + mu_cov[g]                        # (n_agents, 2, 2)
     prior_prec = np.linalg.inv(prior)
@@ -202,24 +205,39 @@ def fit_views(y: np.ndarray, noise: np.ndarray, *, cohort: np.ndarray, n_obs: np
                         sigma=sigma, cohort_mean=mu)
 
 
-def _moments(y: np.ndarray, noise: np.ndarray) -> np.ndarray:
-    """Method-of-moments between-agent covariance of the two views (see module doc)."""
+def _moments(y: np.ndarray, noise: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Method-of-moments between-agent covariance of the two views, around each cohort's own mean
+    (``g``: cohort codes), so that cohorts that differ (new hires against tenured agents) do not
+    count as agent variance. Per view, over the cohorts with at least two agents having it:
+    ``E[sum_g sum_i (y_i - ybar_g)^2] = Sigma_kk sum_g (n_g - 1) + sum_g (1 - 1/n_g) sum_i noise_i``;
+    the cross-moment the same without noise (the two outcomes' noises are independent)."""
     s = np.zeros((2, 2))
     has = np.isfinite(noise)
     for k in range(2):
-        m = has[:, k]
-        if m.sum() >= MIN_AGENTS:
-            d = y[m, k] - y[m, k].mean()
-            s[k, k] = max(float(np.mean(d * d - noise[m, k])), VAR_MIN)
-        else:
-            s[k, k] = VAR_FALLBACK
+        ss, nz, df = _within(y[:, k], np.where(has[:, k], noise[:, k], 0.0), g, has[:, k])
+        s[k, k] = max((ss - nz) / df, VAR_MIN) if df + 1 >= MIN_AGENTS else VAR_FALLBACK
     both = has.all(axis=1)
-    if both.sum() >= MIN_AGENTS:
-        d = y[both] - y[both].mean(axis=0)
-        c = float(np.mean(d[:, 0] * d[:, 1]))
+    cross, _, df = _within(y[:, 0], np.zeros(len(y)), g, both, other=y[:, 1])
+    if df + 1 >= MIN_AGENTS:
         lim = RHO_MAX * math.sqrt(s[0, 0] * s[1, 1])
-        s[0, 1] = s[1, 0] = float(np.clip(c, -lim, lim))
+        s[0, 1] = s[1, 0] = float(np.clip(cross / df, -lim, lim))
     return s
+
+
+def _within(y, noise, g, m, *, other=None) -> tuple[float, float, int]:
+    """Over the agents ``m``, in cohorts of at least two of them: the within-cohort sum of
+    squares (of products with ``other``), ``sum (1 - 1/n_g) noise_i`` and ``sum (n_g - 1)``."""
+    gm = g[m]
+    n_g = np.bincount(gm, minlength=int(g.max(initial=0)) + 1).astype(float)
+    keep = n_g[gm] >= 2
+    if not keep.any():
+        return 0.0, 0.0, 0
+    gk, nk = gm[keep], n_g[gm][keep]
+    a = y[m][keep]
+    b = a if other is None else other[m][keep]
+    da = a - (np.bincount(gk, a, len(n_g)) / np.maximum(n_g, 1))[gk]
+    db = b - (np.bincount(gk, b, len(n_g)) / np.maximum(n_g, 1))[gk]
+    return float(np.sum(da * db)), float(np.sum((1 - 1 / nk) * noise[m][keep])), int(np.sum(n_g[n_g >= 2] - 1))
 
 
 def _cohort_means(y, noise, g, k, sigma) -> tuple[np.ndarray, np.ndarray]:

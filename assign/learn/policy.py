@@ -84,12 +84,12 @@ class LearnPolicy(Policy):
 
     def _world_history(self, run: RunInfo) -> None:
         """Draw ``warm_days`` of history before the run from the world's history generator."""
-        from assign.world.centre import generate_history, hire_days
+        from assign.world.centre import generate_history, history_world
 
-        world = run.source.world
-        tenured = replace(world, agents=world.agents[hire_days(world.agents) == 0].reset_index(drop=True))
         seed = int(np.random.SeedSequence([run.seed, 20_000]).generate_state(1)[0])
-        self.warm_history = generate_history(tenured, days=self.warm_days, seed=seed)
+        # the agents working on day 1, tenure as it was warm_days before the start
+        self.warm_history = generate_history(history_world(run.source.world, days=self.warm_days), days=self.warm_days,
+                                             seed=seed)
         self.warm_shift, self._drew_history = -pd.Timedelta(days=self.warm_days), True
         self.model = PopulationModel.fit(self.warm_history)
 

@@ -345,7 +345,8 @@ def _shift_starts(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def generate_world(*, n_agents: int = 200, seed: int, n_intents: int = 30, occupancy: float = 0.88,
                    n_customers: int | None = None, start: datetime | None = None,
-                   coef: np.ndarray | None = None, new_hires: float = 0.0) -> World:
+                   coef: np.ndarray | None = None, new_hires: float = 0.0, past_hires: float = 0.0,
+                   past_hire_days: float = 14.0) -> World:
     """Draw a synthetic centre. The defaults are the STANDARD CENTRE: 200 agents, 30 intents,
     10-hour shifts following the arrival profile, volume set so that the offered load is
     ``occupancy`` of the staffed capacity on every weekday and channel.
@@ -355,7 +356,13 @@ def generate_world(*, n_agents: int = 200, seed: int, n_intents: int = 30, occup
     tenure learning curve applies). They are drawn like everyone else (same ability
     population) and chosen by a separate seeded draw, so the other agents and every other
     draw are those of the world without hires. The volume is calibrated on the agents there
-    from day 1, so the centre grows on day 2."""
+    from day 1, so the centre grows on day 2.
+
+    ``past_hires`` (a share, default 0): that share of the agents (among those not newly hired,
+    by another separate seeded draw) was hired ``past_hire_days`` before the world's start: its
+    tenure is that, so the learning curve still applies, and it works from day 1 (column
+    ``past_hire``). A centre that hires has earlier cohorts; their first weeks are in its
+    history (:func:`history_world`)."""
     problems = []
     if not isinstance(n_agents, (int, np.integer)) or n_agents < 6:
         problems.append(f"n_agents must be a whole number >= 6, got {n_agents!r}")
@@ -365,6 +372,10 @@ def generate_world(*, n_agents: int = 200, seed: int, n_intents: int = 30, occup
         problems.append(f"occupancy must be in (0, 1.5), got {occupancy!r}")
     if not 0 <= new_hires < 1:
         problems.append(f"new_hires must be a share in [0, 1), got {new_hires!r}")
+    if not 0 <= past_hires < 1 or not 0 <= new_hires + past_hires < 1:
+        problems.append(f"past_hires must be a share in [0, 1) with new_hires + past_hires < 1, got {past_hires!r}")
+    if not past_hire_days >= 0:
+        problems.append(f"past_hire_days must be >= 0, got {past_hire_days!r}")
     if problems:
         raise InputError(problems, what="world parameters")
     rng = np.random.default_rng(seed)
@@ -383,6 +394,9 @@ def generate_world(*, n_agents: int = 200, seed: int, n_intents: int = 30, occup
     agents = _draw_agents(rng, n_agents=n_agents, intents=intents, share=share)
     if new_hires > 0:
         agents = _hire(agents, share=new_hires, rng=np.random.default_rng([int(seed), HIRE_STREAM]))
+    if past_hires > 0:
+        agents = _past_hire(agents, share=past_hires, age_days=float(past_hire_days),
+                            rng=np.random.default_rng([int(seed), PAST_HIRE_STREAM]))
     customers = _draw_customers(rng, n_customers=int(n_customers or max(2000, 1000 * n_agents)))
     draft = World(seed=int(seed), intents=intents, languages=LANGUAGES, styles=STYLES, start=start,
                   agents=agents, customers=customers, intent_share=share, intent_base=intent_base,
@@ -413,6 +427,37 @@ def _hire(agents: pd.DataFrame, *, share: float, rng: np.random.Generator) -> pd
     ag["hire_day"] = np.where(hired, 1, 0).astype(np.int64)
     ag.loc[hired, "tenure_days"] = -1.0
     return ag
+
+
+#: Seed stream of the past-hire draw.
+PAST_HIRE_STREAM = 9_002
+
+
+def _past_hire(agents: pd.DataFrame, *, share: float, age_days: float, rng: np.random.Generator) -> pd.DataFrame:
+    """Mark ``share`` of all agents (at least one), among those working from day 1, as hired
+    ``age_days`` before the start (their tenure)."""
+    n = max(1, int(round(share * len(agents))))
+    ag = agents.copy()
+    pool = np.flatnonzero(hire_days(ag) == 0)
+    past = np.zeros(len(ag), dtype=bool)
+    past[rng.choice(pool, size=min(n, len(pool)), replace=False)] = True
+    ag["past_hire"] = past
+    ag.loc[past, "tenure_days"] = age_days
+    return ag
+
+
+def past_hires(agents: pd.DataFrame) -> np.ndarray:
+    """Bool per agent: hired before the start by :func:`generate_world`'s ``past_hires``."""
+    return agents["past_hire"].to_numpy(bool) if "past_hire" in agents.columns else np.zeros(len(agents), bool)
+
+
+def history_world(world: World, *, days: float) -> World:
+    """The world of the ``days`` before its start, for a history that ends where the run
+    begins: the agents working on day 1 (no new hire), each with its tenure as it was ``days``
+    earlier (clipped at 0: a past hire hired within the window is in it from its start)."""
+    ag = world.agents[hire_days(world.agents) == 0].reset_index(drop=True)
+    ag = ag.assign(tenure_days=np.maximum(ag["tenure_days"].to_numpy(float) - float(days), 0.0))
+    return replace(world, agents=ag)
 
 
 def hire_days(agents: pd.DataFrame) -> np.ndarray:
