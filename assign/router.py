@@ -35,6 +35,7 @@ from assign.result import (
 )
 from assign.schema import CHANNELS, Snapshot, parse_snapshot
 from assign.scorer import Prior, Scorer, SkillScorer
+from assign.smalltick import all_eligible
 from assign.solve import SOLVERS, Problem, Solution
 from assign.solve import value as pair_value
 from assign.solve.problem import InfeasibleAnswer
@@ -201,12 +202,16 @@ class Router:
         if values is None:
             prune = (force_prune if force_prune is not None
                      else snapshot.n_contacts * snapshot.n_agents > cfg.prune_min_pairs)
-            cands = find_candidates(
-                contacts=ContactTerms.of(c, term=cfg.w_aging * aging_c),
-                agents=AgentTerms.of(a, term=cfg.w_fairness * fair_a),
-                prior=self._prior(snapshot, c_order, a_order, scorer),
-                min_proficiency=cfg.min_proficiency, require_language=cfg.require_language, w_score=cfg.w_score,
-                top_k=cfg.top_k, prune=prune)
+            if prune or not cfg.small_tick:
+                cands = find_candidates(
+                    contacts=ContactTerms.of(c, term=cfg.w_aging * aging_c),
+                    agents=AgentTerms.of(a, term=cfg.w_fairness * fair_a),
+                    prior=self._prior(snapshot, c_order, a_order, scorer),
+                    min_proficiency=cfg.min_proficiency, require_language=cfg.require_language,
+                    w_score=cfg.w_score, top_k=cfg.top_k, prune=prune)
+            else:  # nothing to rank: every eligible pair, no prior (assign.smalltick)
+                cands = all_eligible(contacts=c, agents=a, free=free, min_proficiency=cfg.min_proficiency,
+                                     require_language=cfg.require_language)
             clock.lap("retrieve")
             rows, cols, skilled = cands.contact, cands.agent, cands.skilled
             score = self._score(snapshot, c_order[rows], a_order[cols], reasons,
@@ -281,7 +286,10 @@ class Router:
                 chain = ["greedy"]
         for name in chain:
             try:
-                sol = SOLVERS[name](problem)
+                if name == "flow" and not self.config.small_tick:
+                    sol = SOLVERS[name](problem, shortcut=False)  # the general path, for comparisons
+                else:
+                    sol = SOLVERS[name](problem)
                 problem.check(sol.arcs)
                 return sol
             except InfeasibleAnswer:

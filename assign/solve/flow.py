@@ -116,12 +116,13 @@ def _part(problem: Problem, arcs: np.ndarray) -> Problem:
                    capacity=problem.capacity[rs])
 
 
-def solve_flow(problem: Problem) -> Solution:
+def solve_flow(problem: Problem, *, shortcut: bool = True) -> Solution:
     """Solve exactly with ``ortools.graph.python.min_cost_flow.SimpleMinCostFlow``, one
     connected component at a time on large graphs; raises :class:`SolverError` when integer
     costs cannot represent the values finely enough. Small problems whose answer is certain
-    skip the graph (:func:`assign.solve.small.solve_certified`: the same answer)."""
-    if problem.n_arcs <= SHORTCUT_MAX_ARCS:
+    skip the graph (:func:`assign.solve.small.solve_certified`: the same answer; ``shortcut``
+    False: never)."""
+    if shortcut and problem.n_arcs <= SHORTCUT_MAX_ARCS:
         from assign.solve.small import solve_certified
 
         sol = solve_certified(problem)
