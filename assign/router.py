@@ -145,6 +145,21 @@ class Router:
             return learning_tick(self, snapshot, budget_ms=budget_ms, values=values, explain=explain)
         return self._tick(snapshot, budget_ms=budget_ms, values=values, explain=explain, force_prune=None)
 
+    def tick_rows(self, snapshot: Snapshot, *, budget_ms: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(contact_index, agent_index)`` of ``tick(snapshot, budget_ms=budget_ms)``, the
+        same rows, without building the result's per-contact records: for the simulator's
+        policies, which read only the rows (a routed day is thousands of tiny ticks)."""
+        if budget_ms is not None and not budget_ms > 0:  # NaN included
+            raise InputError([f"budget_ms: must be > 0, got {budget_ms}"], what="tick option")
+        if self.live is not None or self.sink is not None or self.explore is not None:
+            res = self.tick(snapshot, budget_ms=budget_ms)
+            return res.contact_index, res.agent_index
+        t_start = time.perf_counter()
+        budget = budget_ms if budget_ms is not None else self.config.budget_ms
+        tp = self._build(snapshot, values=None, clock=_Clock(t_start, {}), force_prune=None, active=self._active)
+        arcs = self._solve(tp.problem, budget=budget, t_start=t_start, reasons=list(tp.reasons)).arcs
+        return tp.c_order[tp.rows[arcs]], tp.a_order[tp.cols[arcs]]
+
     def observe(self, outcomes: Any) -> None:
         """Outcomes that became known (a frame of ``assign.learn.logs.OUTCOME_COLUMNS``): fold
         them into the live estimates (later ticks see the new version) and log them."""
