@@ -22,8 +22,6 @@ from assign.history import epoch_seconds
 from assign.schema import CHANNELS, Snapshot
 
 RECENT_WINDOW_S = REPEAT_WINDOW_S  # contacts in the repeat window before this one
-#: Most customer ids whose slices a TickFeaturizer keeps (about 100 bytes each).
-BOUNDS_CACHE_MAX = 100_000
 F32 = np.float32
 
 
@@ -300,7 +298,6 @@ class TickFeaturizer:
         self._agent_table = state.agent_features(codes, prior_rate=spec.prior_rate, prior_csat=spec.prior_csat,
                                                  m=spec.smoothing)
         self._vocab_cache: dict[tuple, np.ndarray] = {}
-        self._bounds_cache: dict = {}  # customer id -> (lo, hi) in the customer times (see _bounds)
         self._lang_cache: dict[tuple, np.ndarray] = {}
 
     def _intent_map(self, intents: tuple[str, ...]) -> np.ndarray:
@@ -336,28 +333,8 @@ class TickFeaturizer:
         return intent_ok, langs[c.language.astype(np.int64)], codes >= 0
 
     def _recent(self, snapshot: Snapshot, t: np.ndarray) -> np.ndarray:
-        lo, hi = self._bounds(snapshot.contacts.customer_id)
+        lo, hi = self._cust_seg.bounds(snapshot.contacts.customer_id)
         return _recent(lo, hi, self._cust_times, np.asarray(t, np.float64), float(RECENT_WINDOW_S))
-
-    def _bounds(self, customer_ids) -> tuple[np.ndarray, np.ndarray]:
-        """``CustomerSegments.bounds``, through a cache of the ids seen lately: a contact is in
-        every tick while it waits, and encoding a few ids costs more than looking them up.
-        The segments never change, so an entry is never stale; the cache is cleared when it
-        holds :data:`BOUNDS_CACHE_MAX` ids."""
-        cache, keys = self._bounds_cache, list(customer_ids)
-        found = [cache.get(k) if k is None or type(k) is str else None for k in keys]  # 1 == 1.0: text only
-        miss = [i for i, f in enumerate(found) if f is None]
-        if miss:
-            lo, hi = self._cust_seg.bounds([keys[i] for i in miss])
-            if len(cache) + len(miss) > BOUNDS_CACHE_MAX:
-                cache.clear()
-            for i, lo_i, hi_i in zip(miss, lo.tolist(), hi.tolist()):
-                found[i] = (lo_i, hi_i)
-                if keys[i] is None or type(keys[i]) is str:
-                    cache[keys[i]] = found[i]
-        n = len(found)
-        return (np.fromiter((f[0] for f in found), np.int64, count=n),
-                np.fromiter((f[1] for f in found), np.int64, count=n))
 
     def features(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray,
                  agent_codes: np.ndarray | None = None) -> np.ndarray:
