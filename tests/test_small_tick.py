@@ -96,3 +96,21 @@ def test_a_simulated_ml_batch_run_is_identical_with_and_without_the_fast_path(se
     assert fast.n_decisions == general.n_decisions > 100
     for name in ("status", "agent", "wait_s", "handle_s", "resolved", "csat"):
         np.testing.assert_array_equal(getattr(fast, name), getattr(general, name), err_msg=name)
+
+
+def test_customer_lookups_one_at_a_time_equal_the_column_lookup():
+    import pandas as pd
+
+    from assign.features.build import SMALL_LOOKUP, CustomerSegments
+
+    rng = np.random.default_rng(6)
+    known = [f"u{k:05d}" for k in range(300)] + ["é-unicode", "x" * 40, "12"]
+    seg = CustomerSegments(keys=pd.Index(known, dtype=object), starts=np.arange(len(known)),
+                           ends=np.arange(len(known)) + 1)
+    pool = known + [None, "u99999", "x" * 41, "", 12, "u0000", "é"]
+    ids = [pool[k] for k in rng.integers(0, len(pool), 400)]
+    column = seg.codes(ids)  # more than SMALL_LOOKUP ids: the whole-column path
+    assert len(ids) > SMALL_LOOKUP and (column >= 0).sum() > 100 and (column == -1).any() and (column == -2).any()
+    one_by_one = np.concatenate([seg.codes(ids[k:k + 8]) for k in range(0, len(ids), 8)])
+    np.testing.assert_array_equal(one_by_one, column)
+    assert seg.codes([12])[0] == seg.codes(["12"])[0] >= 0  # ids as text, as the column path reads them
