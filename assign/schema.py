@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from assign.errors import InputError, SnapshotError
 from assign.validate import Problems, brief, is_number, is_unicode
@@ -294,14 +295,15 @@ def check_codes(snapshot: Snapshot) -> None:
     codes without bounds checks, so an out-of-range code read memory out of bounds (a
     segfault at code 10,000). Checked once, at construction, for every way a Snapshot is made."""
     c, a = snapshot.contacts, snapshot.agents
+    if _codes_ok(c.channel, c.intent, c.language, c.style, a.style, a.capacity.reshape(-1), a.load.reshape(-1),
+                 len(CHANNELS), len(snapshot.intents), len(snapshot.languages), len(snapshot.styles)):
+        return  # the common case, in one pass; otherwise the detailed checks below name every problem
     p = _Problems()
     for path, codes, lo, n in (("contacts.channel", c.channel, 0, len(CHANNELS)),
                                ("contacts.intent", c.intent, 0, len(snapshot.intents)),
                                ("contacts.language", c.language, 0, len(snapshot.languages)),
                                ("contacts.style", c.style, -1, len(snapshot.styles)),
                                ("agents.style", a.style, -1, len(snapshot.styles))):
-        if not len(codes) or (codes.min() >= lo and codes.max() < n):
-            continue  # the common case: two reductions
         bad = np.flatnonzero((codes < lo) | (codes >= n))
         if len(bad):
             p.add(f"{path}[{int(bad[0])}]", f"code {int(codes[bad[0]])} outside [{lo}, {n}) "
@@ -310,6 +312,22 @@ def check_codes(snapshot: Snapshot) -> None:
         if arr.size and arr.min() < 0:
             p.add(path, f"negative value {int(arr.min())}")
     p.raise_if_any()
+
+
+@njit(cache=True)
+def _codes_ok(channel, intent, language, style, agent_style, capacity, load, n_ch, n_int, n_lang, n_sty):
+    """Whether :func:`check_codes` has nothing to report (int32 columns, one pass each)."""
+    for i in range(len(channel)):
+        if not (0 <= channel[i] < n_ch and 0 <= intent[i] < n_int and 0 <= language[i] < n_lang
+                and -1 <= style[i] < n_sty):
+            return False
+    for j in range(len(agent_style)):
+        if not -1 <= agent_style[j] < n_sty:
+            return False
+    for k in range(len(capacity)):
+        if capacity[k] < 0 or load[k] < 0:
+            return False
+    return True
 
 
 # ----------------------------------------------------------------------------- validation
