@@ -198,20 +198,22 @@ class CustomerSegments(Mapping):
         return out
 
     def _codes_small(self, ids: list) -> np.ndarray:
-        """:meth:`codes` for a few ids (a simulated tick's): one scalar binary search each,
-        the same keys and comparisons, without the whole-column encoding's fixed cost."""
+        """:meth:`codes` for a few ids (a simulated tick's): the same keys and comparisons,
+        without the column path's per-call fixed costs (``np.char``, several masks)."""
         keys, out = self._keys, np.full(len(ids), -1, np.int64)
-        width, last = keys.dtype.itemsize, len(keys) - 1
+        width, at, qs = keys.dtype.itemsize, [], []
         for k, i in enumerate(ids):
             if i is None:
                 out[k] = -2
                 continue
             q = str(i).encode() + b"\x01"
-            if last < 0 or len(q) > width:  # no keys, or longer than any key: never truncate it
-                continue
-            pos = min(int(keys.searchsorted(q)), last)
-            if keys[pos] == q:
-                out[k] = pos
+            if len(q) <= width:  # a longer id is no key: never truncate it
+                at.append(k)
+                qs.append(q)
+        if qs and len(keys):
+            q = np.array(qs, dtype=keys.dtype)
+            pos = np.minimum(keys.searchsorted(q), len(keys) - 1)
+            out[at] = np.where(keys[pos] == q, pos, -1)
         return out
 
     def __getitem__(self, key: str) -> tuple[int, int]:
