@@ -25,7 +25,10 @@ class RouterConfig:
     computed) has more than ``prune_min_pairs`` cells. ``solver`` picks the first solver
     to try (``flow``: OR-Tools; ``auction``: the numba ε-scaling auction, exact too, then
     flow -> hungarian -> greedy); ``greedy_margin_ms`` is how close to the budget the router
-    switches to greedy.
+    switches to greedy. ``small_tick`` (default on) lets an unpruned tick take every eligible
+    pair straight from the skill grid (:mod:`assign.smalltick`) and the flow answer small
+    problems by its certified shortcut (:mod:`assign.solve.small`): the same answers, less
+    fixed cost per tick; off, both run the general machinery (for comparisons).
     """
 
     min_proficiency: float = 0.2
@@ -43,6 +46,7 @@ class RouterConfig:
     budget_ms: float | None = None
     greedy_margin_ms: float = 15.0
     explain_k: int = 3
+    small_tick: bool = True
 
     def __post_init__(self) -> None:
         p = Problems()
@@ -55,7 +59,8 @@ class RouterConfig:
         p.number("config.prune_min_pairs", self.prune_min_pairs, lo=0, integer=True)
         p.number("config.threshold", self.threshold, optional=True)
         p.number("config.budget_ms", self.budget_ms, lo=0, lo_open=True, optional=True)
-        if not isinstance(self.require_language, bool):
-            p.add("config.require_language", f"expected true or false, got {self.require_language!r}")
+        for name in ("require_language", "small_tick"):
+            if not isinstance(getattr(self, name), bool):
+                p.add(f"config.{name}", f"expected true or false, got {getattr(self, name)!r}")
         p.choice("config.solver", self.solver, SOLVERS)
         p.raise_if_any(what="router configuration")

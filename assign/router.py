@@ -35,6 +35,7 @@ from assign.result import (
 )
 from assign.schema import CHANNELS, Snapshot, parse_snapshot
 from assign.scorer import Prior, Scorer, SkillScorer
+from assign.smalltick import all_eligible
 from assign.solve import SOLVERS, Problem, Solution
 from assign.solve import value as pair_value
 from assign.solve.problem import InfeasibleAnswer
@@ -144,6 +145,21 @@ class Router:
             return learning_tick(self, snapshot, budget_ms=budget_ms, values=values, explain=explain)
         return self._tick(snapshot, budget_ms=budget_ms, values=values, explain=explain, force_prune=None)
 
+    def tick_rows(self, snapshot: Snapshot, *, budget_ms: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(contact_index, agent_index)`` of ``tick(snapshot, budget_ms=budget_ms)``, the
+        same rows, without building the result's per-contact records: for the simulator's
+        policies, which read only the rows (a routed day is thousands of tiny ticks)."""
+        if budget_ms is not None and not budget_ms > 0:  # NaN included
+            raise InputError([f"budget_ms: must be > 0, got {budget_ms}"], what="tick option")
+        if self.live is not None or self.sink is not None or self.explore is not None:
+            res = self.tick(snapshot, budget_ms=budget_ms)
+            return res.contact_index, res.agent_index
+        t_start = time.perf_counter()
+        budget = budget_ms if budget_ms is not None else self.config.budget_ms
+        tp = self._build(snapshot, values=None, clock=_Clock(t_start, {}), force_prune=None, active=self._active)
+        arcs = self._solve(tp.problem, budget=budget, t_start=t_start, reasons=list(tp.reasons)).arcs
+        return tp.c_order[tp.rows[arcs]], tp.a_order[tp.cols[arcs]]
+
     def observe(self, outcomes: Any) -> None:
         """Outcomes that became known (a frame of ``assign.learn.logs.OUTCOME_COLUMNS``): fold
         them into the live estimates (later ticks see the new version) and log them."""
@@ -201,12 +217,16 @@ class Router:
         if values is None:
             prune = (force_prune if force_prune is not None
                      else snapshot.n_contacts * snapshot.n_agents > cfg.prune_min_pairs)
-            cands = find_candidates(
-                contacts=ContactTerms.of(c, term=cfg.w_aging * aging_c),
-                agents=AgentTerms.of(a, term=cfg.w_fairness * fair_a),
-                prior=self._prior(snapshot, c_order, a_order, scorer),
-                min_proficiency=cfg.min_proficiency, require_language=cfg.require_language, w_score=cfg.w_score,
-                top_k=cfg.top_k, prune=prune)
+            if prune or not cfg.small_tick:
+                cands = find_candidates(
+                    contacts=ContactTerms.of(c, term=cfg.w_aging * aging_c),
+                    agents=AgentTerms.of(a, term=cfg.w_fairness * fair_a),
+                    prior=self._prior(snapshot, c_order, a_order, scorer),
+                    min_proficiency=cfg.min_proficiency, require_language=cfg.require_language,
+                    w_score=cfg.w_score, top_k=cfg.top_k, prune=prune)
+            else:  # nothing to rank: every eligible pair, no prior (assign.smalltick)
+                cands = all_eligible(contacts=c, agents=a, free=free, min_proficiency=cfg.min_proficiency,
+                                     require_language=cfg.require_language)
             clock.lap("retrieve")
             rows, cols, skilled = cands.contact, cands.agent, cands.skilled
             score = self._score(snapshot, c_order[rows], a_order[cols], reasons,
@@ -281,7 +301,10 @@ class Router:
                 chain = ["greedy"]
         for name in chain:
             try:
-                sol = SOLVERS[name](problem)
+                if name == "flow" and not self.config.small_tick:
+                    sol = SOLVERS[name](problem, shortcut=False)  # the general path, for comparisons
+                else:
+                    sol = SOLVERS[name](problem)
                 problem.check(sol.arcs)
                 return sol
             except InfeasibleAnswer:

@@ -4,7 +4,9 @@
         One simulated day of the standard synthetic centre (200 agents, >= 40,000 contacts)
         under fcfs (window 0) and ml-batch (the Router, 5 s windows; --model DIR gives it the
         XGBoost scorer, else the rule-based SkillScorer):
-        wall time and contacts per second. --quick: a quarter day.
+        wall time and contacts per second. --quick: a quarter day. --baseline: ml-batch again
+        with ``RouterConfig(small_tick=False)`` (the general retrieval and the OR-Tools graph on
+        every tick) in the same run, for the small-tick fast path's speed-up (same KPIs).
     python -m benchmarks.simulate --erlang [--seeds N]
         The Erlang C validation run of tests/test_sim_erlang.py on N independent seeds: the
         spread of the relative errors of P(wait) and mean wait, to show the test's 3% bound
@@ -48,7 +50,8 @@ def erlang_run(seed: int, *, agents: int, rho: float, mean_service_s: float, con
             "wall_s": run.wall_s}
 
 
-def day_run(policy: str, *, days: float, window_s: float, seed: int = 0, model_dir: str | None = None) -> dict:
+def day_run(policy: str, *, days: float, window_s: float, seed: int = 0, model_dir: str | None = None,
+            router: tuple[tuple[str, object], ...] = ()) -> dict:
     from assign.sim.engine import SimConfig, simulate
     from assign.sim.kpis import summarise
     from assign.sim.runner import PolicySpec
@@ -56,7 +59,7 @@ def day_run(policy: str, *, days: float, window_s: float, seed: int = 0, model_d
     from assign.world.centre import generate_world
 
     src = WorldSource(generate_world(seed=2026))  # the standard centre: 200 agents, 30 intents
-    pol = PolicySpec(name=policy, model_dir=model_dir).build()
+    pol = PolicySpec(name=policy, model_dir=model_dir, router=router).build()
     t0 = time.perf_counter()
     if policy in ("ml-batch", "ml-greedy", "oracle"):
         from assign.sim.engine import Engine
@@ -70,6 +73,7 @@ def day_run(policy: str, *, days: float, window_s: float, seed: int = 0, model_d
     k = summarise(run).kpis
     return {
         "policy": policy,
+        "router": dict(router),
         "scorer": getattr(getattr(pol, "scorer", None), "name", None),
         "window_s": window_s,
         "days": days,
@@ -81,6 +85,7 @@ def day_run(policy: str, *, days: float, window_s: float, seed: int = 0, model_d
         "load_s": round(t_load, 3),
         "resolution_rate": round(k["resolution_rate"], 4),
         "service_level": round(k["service_level"], 4),
+        "abandonment_rate": round(k["abandonment_rate"], 4),
     }
 
 
@@ -91,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--erlang", action="store_true", help="Erlang C validation spread over seeds")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--model", default=None, help="model directory for ml-batch (default: SkillScorer)")
+    ap.add_argument("--baseline", action="store_true",
+                    help="also ml-batch with RouterConfig(small_tick=False), in the same run")
     args = ap.parse_args(argv)
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine()}
     if args.erlang:
@@ -118,10 +125,13 @@ def main(argv: list[str] | None = None) -> int:
             day_run("fcfs", days=days, window_s=0.0),
             day_run("ml-batch", days=days, window_s=5.0, model_dir=args.model),
         ]
+        if args.baseline:
+            res.append(day_run("ml-batch", days=days, window_s=5.0, model_dir=args.model,
+                               router=(("small_tick", False),)))
         out = {"benchmark": "simulate one day of the standard centre", "machine": machine, "results": res}
         for r in res:
             print(
-                f"{r['policy']:<9} scorer {r['scorer']} window {r['window_s']:>4g}s: "
+                f"{r['policy']:<9} {r['router'] or ''} scorer {r['scorer']} window {r['window_s']:>4g}s: "
                 f"{r['contacts']} contacts in {r['wall_s']:.2f} s (CPU {r['cpu_s']:.2f} s) "
                 f"= {r['contacts_per_s']:.0f} contacts/s ({r['decisions']} decisions; load {r['load_s']:.2f} s)"
             )

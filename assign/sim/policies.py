@@ -237,8 +237,8 @@ class RouterPolicy(Policy):
         w, agents = view.routable()
         if not len(w):
             return _EMPTY
-        res = self._router.tick(view.snapshot(w, agents), budget_ms=self.budget_ms)
-        return w[np.asarray(res.contact_index, np.int64)], agents[np.asarray(res.agent_index, np.int64)]
+        ci, ai = self._router.tick_rows(view.snapshot(w, agents), budget_ms=self.budget_ms)
+        return w[np.asarray(ci, np.int64)], agents[np.asarray(ai, np.int64)]
 
 
 class OracleScorer(Scorer):

@@ -42,6 +42,8 @@ MIN_SCALE = 10**4
 RESOLUTION = 1e-8
 #: Graphs with at least this many arcs are solved one connected component at a time.
 SPLIT_MIN_ARCS = 20_000
+#: Graphs with at most this many arcs first try the certified shortcut (:mod:`assign.solve.small`); 0: off.
+SHORTCUT_MAX_ARCS = 2_000
 
 
 def cost_scale(*, n_contacts: int, n_nodes: int) -> int:
@@ -171,10 +173,18 @@ def components(problem: Problem) -> list[np.ndarray]:
     return [order[ptr[p]:ptr[p + 1]] for p in range(len(ptr) - 1)]
 
 
-def solve_flow(problem: Problem) -> Solution:
+def solve_flow(problem: Problem, *, shortcut: bool = True) -> Solution:
     """Solve exactly with ``ortools.graph.python.min_cost_flow.SimpleMinCostFlow``, one
     connected component at a time on large graphs; raises :class:`SolverError` when integer
-    costs cannot represent the values finely enough."""
+    costs cannot represent the values finely enough. Small problems whose answer is certain
+    skip the graph (:func:`assign.solve.small.solve_certified`: the same answer; ``shortcut``
+    False: never)."""
+    if shortcut and problem.n_arcs <= SHORTCUT_MAX_ARCS:
+        from assign.solve.small import solve_certified
+
+        sol = solve_certified(problem)
+        if sol is not None:
+            return sol
     if problem.n_arcs >= SPLIT_MIN_ARCS:
         order, ptr, local_c, local_r, n_c, r_ids, r_ptr = _split(problem.contact, problem.resource,
                                                                  problem.n_contacts, problem.n_resources)
