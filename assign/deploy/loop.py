@@ -87,6 +87,9 @@ class LoopConfig:
     #: on the tuning seeds the offsets raised the lowest weekly share, so they are on by default).
     level_half_life_h: float | None = 12.0
     level_prior_n: float = 20.0
+    #: Opt-in (loop10, measured on one tuning seed only, docs/living-centre.md): a promoted
+    #: champion starts with zero offsets, and residuals of the one it replaced are dropped.
+    level_reset_on_swap: bool = False
     #: Alarm kinds that count as the loop's alarm. Prediction drift is reported, not counted:
     #: the predictions of served pairs move with the router (a better router serves pairs with
     #: higher predicted resolution), so it cannot tell a moved world from a changed router.
@@ -283,6 +286,9 @@ class LoopPolicy(LearnPolicy):
             self._event("swap", view.t, **res.to_dict())
             if res.ok:
                 self._reference = self._rows_of(hist, d.version, decision=d)
+                if self.cfg.level_reset_on_swap and self.levels is not None:
+                    self.levels.reset()
+                    self._level_started, self._level_due = [], []
 
     def _check(self, t: float) -> list[str]:
         """Monitor the last window of traffic against the champion's reference rows
