@@ -87,8 +87,9 @@ class LoopConfig:
     #: on the tuning seeds the offsets raised the lowest weekly share, so they are on by default).
     level_half_life_h: float | None = 12.0
     level_prior_n: float = 20.0
-    #: Opt-in (loop10, measured on one tuning seed only, docs/living-centre.md): a promoted
-    #: champion starts with zero offsets, and residuals of the one it replaced are dropped.
+    #: Opt-in (loop10; on one tuning seed it did not remove the dip it was built for,
+    #: docs/living-centre.md): a promoted champion starts with zero offsets, and residuals of
+    #: the one it replaced are dropped.
     level_reset_on_swap: bool = False
     #: Alarm kinds that count as the loop's alarm. Prediction drift is reported, not counted:
     #: the predictions of served pairs move with the router (a better router serves pairs with
