@@ -339,8 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--label-delay-h", type=float, default=6.0)
     ap.add_argument("--world-seed", type=int, default=2026)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--eval-days", type=float, default=None,
-                    help="loop: evaluate challengers on the last N days of matured rows (default: the newest 20%%)")
+    ap.add_argument("--eval-days", type=float, default=2.0,
+                    help="loop: evaluate challengers on the last N days of matured rows (default 2, loop10; "
+                         "0: the window's newest 20%%, the design before)")
     ap.add_argument("--alarm-window-days", type=float, default=None,
                     help="loop: a counted monitor alarm starts a retrain on this short window (default: none)")
     ap.add_argument("--alarm-half-life-days", type=float, default=1.0, help="loop: that retrain's recency half-life")
@@ -368,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         return swap_pause_only(a, work=work, schedule=schedule)
     from assign.deploy.retrain import PromotionRule
 
-    cfg = LoopConfig(label_delay_s=a.label_delay_h * 3600.0, rule=PromotionRule(eval_days=a.eval_days),
+    cfg = LoopConfig(label_delay_s=a.label_delay_h * 3600.0, rule=PromotionRule(eval_days=a.eval_days or None),
                      alarm_window_days=a.alarm_window_days, alarm_half_life_days=a.alarm_half_life_days,
                      live_half_life_days=a.live_half_life_days, level_half_life_h=a.level_half_life_h or None,
                      level_prior_n=a.level_prior_n)

@@ -93,3 +93,21 @@ def test_offset_scorer_adds_the_intents_offset_by_name():
     np.testing.assert_allclose(got, [want[snap.intents[i]] for i in snap.contacts.intent], rtol=1e-12)
     pr = sc.prior(snap).agent_intent[0]
     np.testing.assert_allclose(pr, [want[k] for k in snap.intents], rtol=1e-12)
+
+
+def test_reset_forgets_everything_before_it():
+    """After reset, the offsets are those of the outcomes folded since, recomputed directly."""
+    rng = np.random.default_rng(3)
+    known = np.sort(rng.uniform(0, 86400.0, 400))
+    intent, resid = rng.integers(0, 2, 400), rng.uniform(-0.5, 0.5, 400)
+    lv = LevelOffsets(intents=("a", "b"), half_life_s=7200.0, prior_n=3.0)
+    first = known < 43200.0
+    lv.observe(at_s=43200.0, known_s=known[first], intent=intent[first], residual=resid[first])
+    assert (lv.values != 0).all()
+    lv.reset()
+    assert (lv.values == 0).all() and (lv.weight == 0).all()
+    lv.observe(at_s=86400.0, known_s=known[~first], intent=intent[~first], residual=resid[~first])
+    want, n = _direct(at_s=86400.0, known_s=known[~first], intent=intent[~first], residual=resid[~first],
+                      n_intents=2, half_life_s=7200.0, prior_n=3.0)
+    np.testing.assert_allclose(lv.values, want, rtol=1e-9)
+    np.testing.assert_allclose(lv.weight, n, rtol=1e-9)

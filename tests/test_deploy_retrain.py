@@ -200,8 +200,11 @@ def test_cli_retrain_and_registry(history, tmp_path) -> None:
         res = run(main, ["monitor", str(path), *how, "--recent-days", "0.5", "--json"])
         assert res.exit_code in (0, 3), res.output
         mon[how[0]] = json.loads(res.output)["meta"]
-    assert mon["--registry"]["rows_reference_unseen"] > mon["--model"]["rows_reference_unseen"]
-    assert mon["--registry"]["rows_reference"] > mon["--model"]["rows_reference"]
+    # the version's held-out tail is the retrain's evaluation window, so both see the same unseen rows
+    assert mon["--registry"]["rows_reference_unseen"] == mon["--model"]["rows_reference_unseen"] > 0
+    meta = json.loads((reg / "versions" / "v0001" / "model" / "metadata.json").read_text())
+    assert pd.Timestamp(meta["data"]["test_from"]) == pd.Timestamp(doc["eval_from"])
+    assert mon["--registry"]["rows_reference"] >= mon["--model"]["rows_reference"]
     bad = run(main, ["retrain", str(path), "--registry", str(reg), "--window-days", "-1", "--half-life-days", "nan"])
     assert bad.exit_code == 2 and "--window-days" in bad.output and "--half-life-days" in bad.output
     bad = run(main, ["registry", "promote", str(reg), "v0042", "--reason", "x"])
@@ -219,3 +222,64 @@ def test_retrain_on_dask_passes_the_client_and_the_weights(history, tmp_path) ->
     meta = json.loads((reg.path(d.version) / "metadata.json").read_text())
     assert meta["scheduler"] == cl.scheduler_address and meta["weighted"] is True
     assert d.promoted and d.challenger_metrics["resolved"]["auc"] > 0.6
+
+
+def test_the_challenger_is_fitted_up_to_the_evaluation_rows(history, tmp_path) -> None:
+    """The version trains on every window row before the evaluation rows (the newest
+    ``valid_fraction`` of them deciding early stopping) and its held-out tail is exactly the
+    evaluation rows and later: counted again here from the history."""
+    cut = history["arrival_at"].min() + pd.Timedelta(days=5)
+    reg = open_registry(tmp_path / "reg")
+    d = retrain(history, registry=reg, cutoff=cut, window_days=5, params=FAST, resolution_delay_h=DELAY_H,
+                rule=PromotionRule(eval_days=1.0))
+    w = history[history["arrival_at"] < cut].sort_values("arrival_at", kind="stable").reset_index(drop=True)
+    n_fit = int((w["arrival_at"] < pd.Timestamp(d.eval_from)).sum())
+    n_va = int(round(n_fit * FAST.valid_fraction))
+    data = json.loads((reg.path(d.version) / "metadata.json").read_text())["data"]
+    assert data["rows"] == len(w) and data["rows_test"] == len(w) - n_fit > 0
+    assert (data["rows_train"], data["rows_valid"]) == (n_fit - n_va, n_va)
+    assert pd.Timestamp(data["test_from"]) == pd.Timestamp(d.eval_from)
+    assert pd.Timestamp(data["valid_from"]) == w["arrival_at"].iloc[n_fit - n_va]
+    assert n_fit - n_va > 0.7 * n_fit  # more than train()'s own split (70/10/20) would fit
+
+
+def test_as_routed_sets_out_of_domain_rows_to_the_in_domain_mean() -> None:
+    from assign.deploy.retrain import as_routed
+
+    pred = np.array([0.2, 0.4, 0.9, 0.6, 0.1])
+    known = np.array([True, True, False, True, False])
+    rows = np.array([True, True, True, False, True])
+    assert np.allclose(as_routed(pred, known=known, rows=rows), [0.2, 0.4, 0.3, 0.6, 0.3])
+    none = np.zeros(5, bool)  # nothing in domain: the mean over all evaluation rows
+    assert np.allclose(as_routed(pred, known=none, rows=rows), np.full(5, 0.4))
+
+
+def test_evaluation_scores_an_unknown_intent_as_the_router_does(history, tmp_path) -> None:
+    """A champion that never saw one intent is scored on the evaluation rows as it routes:
+    those rows get its mean in-domain prediction (recomputed here with ``predict_history``
+    and a hand-written log-loss)."""
+    from assign.model.scorer import ModelDir, predict_history
+
+    reg = open_registry(tmp_path / "reg")
+    t0 = history["arrival_at"].min()
+    dropped = history["intent"].value_counts().index[1]
+    early = history[(history["arrival_at"] < t0 + pd.Timedelta(days=3)) & (history["intent"] != dropped)]
+    assert retrain(early, registry=reg, window_days=3, params=FAST, resolution_delay_h=DELAY_H).promoted
+    cut = t0 + pd.Timedelta(days=5)
+    d = retrain(history, registry=reg, cutoff=cut, window_days=5, params=FAST, resolution_delay_h=DELAY_H)
+    w = mature_only(history[history["arrival_at"] < cut].sort_values("arrival_at", kind="stable")
+                    .reset_index(drop=True), cutoff=cut, resolution_delay_h=DELAY_H, csat_delay_h=1.0)
+    model = ModelDir.load(reg.path("v0001"), nthread=1)
+    p = predict_history(model, w)["p_resolved"].to_numpy(float)
+    y = w["resolved"].astype("float64").to_numpy(na_value=np.nan)
+    ev = (w["arrival_at"] >= pd.Timestamp(d.eval_from)).to_numpy() & w["agent_id"].notna().to_numpy()
+    unknown = ((w["intent"] == dropped) | ~w["agent_id"].isin(set(model.state.agent_ids))).to_numpy()
+    assert (ev & unknown & np.isfinite(y)).sum() > 20
+    routed = np.where(unknown, p[ev & ~unknown].mean(), p)
+    sel = ev & np.isfinite(y)
+    q = np.clip(routed[sel], 1e-12, 1 - 1e-12)
+    ll = float(-(y[sel] * np.log(q) + (1 - y[sel]) * np.log(1 - q)).mean())
+    assert d.champion_metrics["resolved"]["rows"] == int(sel.sum())
+    assert d.champion_metrics["resolved"]["log_loss"] == pytest.approx(ll, rel=1e-6)
+    q_raw = np.clip(p[sel], 1e-12, 1 - 1e-12)  # the test has power: the raw predictions score otherwise
+    assert abs(float(-(y[sel] * np.log(q_raw) + (1 - y[sel]) * np.log(1 - q_raw)).mean()) - ll) > 1e-4

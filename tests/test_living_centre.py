@@ -102,6 +102,8 @@ def test_loop_log_is_the_runs_history_for_what_it_routed(tmp_path):
     the same contacts (``assign.sim.log.to_history``): the same served and abandoned
     contacts, the served ones column by column."""
 
+    import pandas as pd
+
     from assign.deploy.loop import LoopConfig, LoopPolicy
     from assign.sim.engine import SimConfig, simulate
     from assign.sim.log import to_history
@@ -113,6 +115,10 @@ def test_loop_log_is_the_runs_history_for_what_it_routed(tmp_path):
     run = simulate(source=src, policy=pol, seed=0, config=SimConfig(days=0.7, window_s=120.0))
     assert pol.router.model_version == "v0001"  # the champion was swapped in at the start
     assert [e["event"] for e in pol.events] == ["swap", "retrain"]
+    # the loop's rule (loop_rule): the last 2 matured days are the evaluation rows (resolution known
+    # 6 h after wrap-up); the window's newest 20% would be ~0.7 days here
+    held = pd.Timestamp(pol.events[1]["cutoff"]) - pd.Timestamp(pol.events[1]["eval_from"])
+    assert pd.Timedelta(days=2.25) <= held < pd.Timedelta(days=2.5)
     logged = pol._own_history(upto=run.end_s).set_index("contact_id")
     hist = to_history(run, source=src).set_index("contact_id")
     for status, abandoned in (("served", False), ("abandoned", True)):  # the same contacts, the same fate

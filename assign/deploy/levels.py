@@ -47,6 +47,12 @@ class LevelOffsets:
         self._t: float | None = None
         self.values = np.zeros(len(self.intents))
 
+    def reset(self) -> None:
+        """Forget every outcome folded so far: all offsets back to 0 (the time of the last fold is kept)."""
+        self._s = np.zeros(len(self.intents))
+        self._n = np.zeros(len(self.intents))
+        self.values = np.zeros(len(self.intents))
+
     @property
     def weight(self) -> np.ndarray:
         """Per intent, the decayed number of outcomes behind the offset (as of the last fold)."""

@@ -12,7 +12,14 @@
    short holdout, so a challenger's training rows reach as close to the cut-off as the
    holdout allows, whatever the window's length); the challenger trains only on rows that
    arrived before the first of them, so champion and challenger are scored on the same rows
-   and neither has seen them.
+   and neither has seen them. Those evaluation rows are also the held-out tail that
+   :func:`assign.model.train.train` reports metrics on: no second tail is held back inside
+   the training rows (it used to be, and with the early-stopping tail it left the challenger's
+   fitted rows ending ~12 days before a 28-day window's cut-off; docs/living-centre.md,
+   "Why the models did not turn over"). The version's agent state (point-in-time agent
+   rates for routing, the agents it knows) covers the window up to the cut-off.
+   Each model scores the evaluation rows as it routes them (:func:`as_routed`): a row whose
+   intent, language or agent the model does not know gets the mean of its in-domain predictions.
 4. **Recency**: training rows get XGBoost sample weights ``0.5 ** (age / half_life_days)``,
    age measured back from the cut-off.
 5. **Promotion** (:class:`PromotionRule`): for every decision target that both models
@@ -140,9 +147,10 @@ def retrain(history: pd.DataFrame, *, registry: Registry, cutoff: Any = None, wi
     train_hist = hist[train_mask].reset_index(drop=True)
     p = params or TrainParams(seed=seed)
     try:
-        version = _train_and_register(train_hist, weights[train_mask], registry=registry, params=p, client=client,
-                                      window=(t0, eval_from), eval_window=(eval_from, cut), at=at,
-                                      note=note or f"retrain at cut-off {cut.isoformat()}")
+        version = _train_and_register(hist, weights, n_fit=int(train_mask.sum()), registry=registry, params=p,
+                                      client=client, window=(t0, eval_from), eval_window=(eval_from, cut), at=at,
+                                      note=note or f"retrain at cut-off {cut.isoformat()}",
+                                      train_hash=data_hash(train_hist))
     except InputError as err:  # logged as a decision too, then reported
         _log(registry, RetrainDecision(version=None, promoted=False, reason=f"refused: training failed: {err}",
                                        rows=rows, eval_from=eval_from.isoformat(), **base), at=at)
@@ -193,15 +201,29 @@ def _eval_rows(hist: pd.DataFrame, *, target: str, fraction: float,
     return mask, n
 
 
-def _train_and_register(train_hist: pd.DataFrame, weights: np.ndarray, *, registry: Registry, params: TrainParams,
-                        client: Any, window: tuple[pd.Timestamp, pd.Timestamp],
-                        eval_window: tuple[pd.Timestamp, pd.Timestamp], at: Any, note: str) -> str:
+def tail_params(params: TrainParams, *, n_fit: int, n: int) -> TrainParams:
+    """``params`` with train()'s split set so that of ``n`` rows in arrival order the first
+    ``n_fit`` are fitted (their last ``params.valid_fraction`` deciding early stopping) and the
+    rest are the held-out tail (the retrain's evaluation rows and any abandoned after them)."""
+    from dataclasses import replace
+
+    n_va = int(round(n_fit * params.valid_fraction))
+    return replace(params, valid_fraction=n_va / n, test_fraction=(n - n_fit) / n)
+
+
+def _train_and_register(hist: pd.DataFrame, weights: np.ndarray, *, n_fit: int, registry: Registry,
+                        params: TrainParams, client: Any, window: tuple[pd.Timestamp, pd.Timestamp],
+                        eval_window: tuple[pd.Timestamp, pd.Timestamp], at: Any, note: str, train_hash: str) -> str:
+    """Fit on the first ``n_fit`` rows of ``hist`` (the window, in arrival order), the rest
+    being train()'s held-out tail; register the version (``train_hash``: of the rows before
+    the evaluation rows, as before)."""
     from assign.model.train import train
 
     scheduler = client  # an address or a Client: train() takes either
+    p = tail_params(params, n_fit=n_fit, n=len(hist))
     with tempfile.TemporaryDirectory(prefix="assign-retrain-") as tmp:
-        res = train(train_hist, out=Path(tmp) / "model", params=params, scheduler=scheduler, weights=weights)
-        return registry.register(res.out, note=note, training_window=window, data_hash=data_hash(train_hist),
+        res = train(hist, out=Path(tmp) / "model", params=p, scheduler=scheduler, weights=weights)
+        return registry.register(res.out, note=note, training_window=window, data_hash=train_hash,
                                  metrics=res.metrics, at=at, evaluation_window=eval_window)
 
 
@@ -213,12 +235,14 @@ def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, ch
     from assign.features.build import history_features
     from assign.model.scorer import ModelDir
 
+    served = hist["agent_id"].notna().to_numpy()
     preds = {}
     for role, v in (("champion", champion), ("challenger", challenger)):
         if v is not None:
             m = ModelDir.load(registry.path(v), nthread=1)
-            preds[role] = m.predict_matrix(history_features(hist, m.spec).X)
-    served = hist["agent_id"].notna().to_numpy()
+            raw = m.predict_matrix(history_features(hist, m.spec).X)
+            known = in_domain(hist, m)
+            preds[role] = {n: as_routed(p, known=known, rows=eval_mask & served) for n, p in raw.items()}
     out: dict[str, Any] = {"champion": {}, "challenger": {}, "comparison": {}}
     for n in preds["challenger"]:
         t = TARGETS[n]
@@ -235,6 +259,25 @@ def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, ch
                 log_loss_gain=float(gain.mean()), log_loss_gain_se=float(gain.std(ddof=1) / math.sqrt(len(gain))),
                 calibration_change=out["challenger"][n]["calibration_error"] - out["champion"][n]["calibration_error"],
                 rows=int(sel.sum()))
+    return out
+
+
+def in_domain(hist: pd.DataFrame, model: Any) -> np.ndarray:
+    """Per row: the model knows its intent, language and agent (as :mod:`assign.model.domain`
+    decides for a tick: intents and languages of its spec, agents of its state)."""
+    intent = hist["intent"].astype(str).isin(set(model.spec.intents)).to_numpy()
+    language = hist["language"].astype(str).isin(set(model.spec.languages)).to_numpy()
+    return intent & language & hist["agent_id"].astype(str).isin(set(model.state.agent_ids)).to_numpy()
+
+
+def as_routed(pred: np.ndarray, *, known: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``pred`` with every out-of-domain row (``~known``) set to the mean prediction of the
+    in-domain ``rows`` (of all ``rows`` when none is in domain), as the router scores such
+    pairs (:meth:`assign.model.scorer.XGBScorer.score_pairs`, one constant for them)."""
+    out = np.array(pred, dtype=float)
+    ref = rows & known if (rows & known).any() else rows
+    if (~known).any() and ref.any():
+        out[~known] = float(out[ref].mean())
     return out
 
 
