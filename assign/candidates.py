@@ -26,6 +26,7 @@ from functools import cached_property
 import numpy as np
 from numba import njit
 
+from assign.buckets import bucket
 from assign.eligibility import skilled as is_skilled
 from assign.schema import Agents, Contacts
 from assign.scorer import Prior
@@ -368,16 +369,7 @@ def _resource_top_k(gid, ptr, base, mf, style, res, c_term, cw, c_style, c_up, s
     reads its group's contacts by descending ``c_term - profit`` and stops once none can enter."""
     n, n_groups = len(gid), len(ptr) - 1
     # contacts of each group, by descending c_term - profit (ties: contact order)
-    c_ptr = np.zeros(n_groups + 1, dtype=np.int64)
-    for i in range(n):
-        c_ptr[gid[i] + 1] += 1
-    for g in range(n_groups):
-        c_ptr[g + 1] += c_ptr[g]
-    fill = c_ptr[:-1].copy()
-    by_group = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        by_group[fill[gid[i]]] = i
-        fill[gid[i]] += 1
+    c_ptr, by_group = bucket(gid, n_groups)
     key = np.empty(n, dtype=np.float64)
     for i in range(n):
         key[i] = c_term[i] - profit[i]
@@ -408,16 +400,8 @@ def _resource_top_k(gid, ptr, base, mf, style, res, c_term, cw, c_style, c_up, s
 @njit(cache=True)
 def _compact(pc, pa, n):
     """Pairs (contact, agent) sorted by contact then agent, repeats removed."""
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    for x in range(len(pc)):
-        indptr[pc[x] + 1] += 1
-    for i in range(n):
-        indptr[i + 1] += indptr[i]
-    fill = indptr[:-1].copy()
-    agent = np.empty(len(pc), dtype=np.int64)
-    for x in range(len(pc)):
-        agent[fill[pc[x]]] = pa[x]
-        fill[pc[x]] += 1
+    indptr, by_contact = bucket(pc, n)
+    agent = pa[by_contact].astype(np.int64)
     out_c = np.empty(len(pc), dtype=np.int64)
     out_a = np.empty(len(pc), dtype=np.int64)
     n_out = 0

@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from assign.buckets import bucket
 from assign.errors import SolverError
 from assign.solve.problem import Problem, Solution
 
@@ -123,16 +124,7 @@ def _split(contact, resource, n, n_res):
             part_of_root[root] = n_parts
             n_parts += 1
         arc_part[a] = part_of_root[root]
-    ptr = np.zeros(n_parts + 1, dtype=np.int64)
-    for a in range(n_arcs):
-        ptr[arc_part[a] + 1] += 1
-    for p in range(n_parts):
-        ptr[p + 1] += ptr[p]
-    fill = ptr[:-1].copy()
-    order = np.empty(n_arcs, dtype=np.int64)
-    for a in range(n_arcs):
-        order[fill[arc_part[a]]] = a
-        fill[arc_part[a]] += 1
+    ptr, order = bucket(arc_part, n_parts)
     # local numbers: ascending id within the part, only nodes that have an arc
     c_local = np.full(n, -1, dtype=np.int64)
     r_local = np.full(n_res, -1, dtype=np.int64)
