@@ -233,6 +233,7 @@ def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, ch
     paired log-loss gain (champion minus challenger per row), its standard error and the
     calibration change. Features are point in time over the whole window."""
     from assign.features.build import history_features
+    from assign.model.domain import history_in_domain
     from assign.model.scorer import ModelDir
 
     served = hist["agent_id"].notna().to_numpy()
@@ -241,7 +242,7 @@ def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, ch
         if v is not None:
             m = ModelDir.load(registry.path(v), nthread=1)
             raw = m.predict_matrix(history_features(hist, m.spec).X)
-            known = in_domain(hist, m)
+            known = history_in_domain(m, hist)
             preds[role] = {n: as_routed(p, known=known, rows=eval_mask & served) for n, p in raw.items()}
     out: dict[str, Any] = {"champion": {}, "challenger": {}, "comparison": {}}
     for n in preds["challenger"]:
@@ -260,14 +261,6 @@ def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, ch
                 calibration_change=out["challenger"][n]["calibration_error"] - out["champion"][n]["calibration_error"],
                 rows=int(sel.sum()))
     return out
-
-
-def in_domain(hist: pd.DataFrame, model: Any) -> np.ndarray:
-    """Per row: the model knows its intent, language and agent (as :mod:`assign.model.domain`
-    decides for a tick: intents and languages of its spec, agents of its state)."""
-    intent = hist["intent"].astype(str).isin(set(model.spec.intents)).to_numpy()
-    language = hist["language"].astype(str).isin(set(model.spec.languages)).to_numpy()
-    return intent & language & hist["agent_id"].astype(str).isin(set(model.state.agent_ids)).to_numpy()
 
 
 def as_routed(pred: np.ndarray, *, known: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -64,6 +64,14 @@ def with_domain(result, *, model, snapshot):
                                    "assigned_out_of_domain": assigned["out_of_domain"]})
 
 
+def history_in_domain(model, history: pd.DataFrame) -> np.ndarray:
+    """Per history row: the model knows its intent, language and agent (what :func:`_known`
+    decides for a tick's pairs), so a prediction for it is evidence."""
+    intent = history["intent"].astype(str).isin(set(model.spec.intents)).to_numpy()
+    language = history["language"].astype(str).isin(set(model.spec.languages)).to_numpy()
+    return intent & language & history["agent_id"].astype(str).isin(set(model.state.agent_ids)).to_numpy()
+
+
 def history_overlap(model, history: pd.DataFrame) -> list[str]:
     """Warnings when the history's intents or agents barely overlap the model's."""
     out = []
