@@ -114,7 +114,10 @@ class View:
 
     def snapshot(self, contact_rows: np.ndarray, agent_rows: np.ndarray) -> Snapshot:
         """The router's snapshot of these contacts and agents now; ``meta`` keeps the global
-        rows (``contact_rows``, ``agent_rows``) for scorers that need them (the oracle)."""
+        rows (``contact_rows``, ``agent_rows``) for scorers that need them (the oracle) and the
+        run's ``stream`` they index: a scorer bound to the run may read every column but
+        ``waited_s`` and the agents' load, capacity and idle time from the rows
+        (:mod:`assign.features.bound`), so a snapshot carrying ``stream`` must keep them as built here."""
         s, c, a, src = self._state, self.stream.block, self.agents, self._source
         cr, ar = contact_rows, agent_rows
         contacts = Contacts(ids=c.ids[cr], channel=c.channel[cr], intent=c.intent[cr], language=c.language[cr],
@@ -127,7 +130,7 @@ class View:
                         load=s.load[ar], idle_s=self.t - s.last_change[ar])
         snap = Snapshot(snapshot_id=f"t{self.t:.3f}", at=at_time(src.start, self.t), intents=src.intents,
                         languages=src.languages, styles=src.styles, contacts=contacts, agents=agents,
-                        meta={"contact_rows": cr, "agent_rows": ar, "t_s": self.t})
+                        meta={"contact_rows": cr, "agent_rows": ar, "t_s": self.t, "stream": self.stream})
         add = None if self._added is None else self._added[ar]
         if add is None or not add.any():
             return snap
