@@ -408,8 +408,9 @@ class Engine:
             s.waiting.pop()  # the new contact is the last one queued
         elif len(rows) == 1:
             s.waiting.remove(rows[0])
-        else:
-            s.waiting = [c for c in s.waiting if s.status[c] == WAITING]
+        else:  # the queue holds waiting contacts only: drop the ones just started
+            started = set(rows)
+            s.waiting = [c for c in s.waiting if c not in started]
 
     def _check(self, t: float, ci: np.ndarray, ai: np.ndarray) -> None:
         """Refuse an answer that breaks capacity or eligibility or assigns twice (scalar

@@ -10,12 +10,39 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numba import njit
 
 from assign.schema import Agents, Contacts, Snapshot
 from assign.sim.source import ContactStream, Source, at_time
 
 if TYPE_CHECKING:
     from assign.sim.engine import SimState
+
+
+@njit(cache=True, nogil=True)
+def _routable(waiting, group, table, channel, free):
+    """Per waiting contact, whether a free agent on its channel is eligible for it; per agent,
+    whether it is such an agent for some waiting contact (:meth:`View.routable`: the same as
+    the dense ``static_eligible & free`` grid, visiting only the agents with a free slot)."""
+    n_a, n_ch = free.shape
+    by_ch = np.empty((n_ch, n_a), np.int64)  # the agents with a free slot on each channel
+    n_by = np.zeros(n_ch, np.int64)
+    for a in range(n_a):
+        for ch in range(n_ch):
+            if free[a, ch] > 0:
+                by_ch[ch, n_by[ch]] = a
+                n_by[ch] += 1
+    c_ok = np.zeros(len(waiting), np.bool_)
+    a_ok = np.zeros(n_a, np.bool_)
+    for i in range(len(waiting)):
+        c = waiting[i]
+        ch, g = channel[c], group[c]
+        for q in range(n_by[ch]):
+            a = by_ch[ch, q]
+            if table[g, a]:
+                c_ok[i] = True
+                a_ok[a] = True
+    return c_ok, a_ok
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,9 +135,10 @@ class View:
         """(contact rows, agent rows): the waiting contacts that have an eligible free agent, and
         the agents eligible and free for at least one of them: what a batch router's snapshot of
         this decision holds (both empty when nothing can be routed)."""
-        has = self.eligible(self.waiting)
-        rows = np.flatnonzero(has.any(axis=1))
-        return self.waiting[rows], np.flatnonzero(has[rows].any(axis=0))
+        w = self.waiting
+        c_ok, a_ok = _routable(np.ascontiguousarray(w, np.int64), self._elig.group, self._elig.table,
+                               self.stream.block.channel, np.ascontiguousarray(self.free))
+        return w[c_ok], np.flatnonzero(a_ok)
 
     def snapshot(self, contact_rows: np.ndarray, agent_rows: np.ndarray) -> Snapshot:
         """The router's snapshot of these contacts and agents now; ``meta`` keeps the global

@@ -47,6 +47,7 @@ HOUR_PROFILE = np.array([0.15, 0.10, 0.08, 0.08, 0.10, 0.20, 0.40, 0.70, 1.00, 1
 OFF_SHARE = (0.0, 0.0, 0.02, 0.02, 0.04, 0.06, 0.10)
 CHANNEL_MIX = (0.50, 0.35, 0.15)              # voice, chat, email share of contacts
 CHANNEL_HANDLE_S = (150.0, 270.0, 180.0)      # typical handle time per channel
+_CHANNEL_HANDLE = np.asarray(CHANNEL_HANDLE_S)
 CHANNEL_PATIENCE_S = (240.0, 420.0, 2 * DAY_S)
 SHIFT_H = 10
 
@@ -244,12 +245,11 @@ class World:
         if ci.shape != ai.shape:
             raise InputError([f"contact_idx has shape {ci.shape}, agent_idx {ai.shape}"], what="pairs")
         n = len(ci)
-        load = np.ascontiguousarray(np.broadcast_to(np.asarray(agent_load, dtype=np.float64), (n,)))
-        add = np.zeros(n) if t_s is None else np.ascontiguousarray(
-            np.broadcast_to(np.asarray(t_s, dtype=np.float64) / DAY_S, (n,)))
+        load = _per_pair(np.asarray(agent_load, dtype=np.float64), n)
+        add = np.zeros(n) if t_s is None else _per_pair(np.asarray(t_s, dtype=np.float64) / DAY_S, n)
         a = self.arrays
         p, cs, ht = truth_many(
-            self.coef, self.intent_base, self.intent_handle, np.asarray(CHANNEL_HANDLE_S),
+            self.coef, self.intent_base, self.intent_handle, _CHANNEL_HANDLE,
             contacts.intent, contacts.channel, contacts.complexity, contacts.sentiment,
             contacts.language, contacts.style, a.skill, a.speaks, a.style, a.tenure_days,
             a.sentiment_handling, a.ability, a.speed, ci, ai, load, add)
@@ -573,3 +573,10 @@ def generate_history(world: World, *, days: int, seed: int, progress: bool = Fal
     from assign.world.synth_history import generate_history as _gen
 
     return _gen(world, days=days, seed=seed, progress=progress)
+
+
+def _per_pair(x: np.ndarray, n: int) -> np.ndarray:
+    """``x`` (a scalar or one value per pair) as a contiguous float64 array of ``n`` values."""
+    if x.shape == (n,):
+        return np.ascontiguousarray(x)
+    return np.ascontiguousarray(np.broadcast_to(x, (n,)))
