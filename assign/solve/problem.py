@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from assign.errors import SolverError
 
@@ -36,15 +37,9 @@ class Problem:
         n_arcs = len(self.contact)
         if self.resource.shape != (n_arcs,) or self.value.shape != (n_arcs,):
             raise ValueError("contact, resource and value must have one entry per arc")
-        if n_arcs:
-            if not np.isfinite(self.value).all():
-                raise ValueError("arc values must be finite")
-            if self.contact.min() < 0 or self.contact.max() >= self.n_contacts:
-                raise ValueError("arc contact index out of range")
-            if self.resource.min() < 0 or self.resource.max() >= len(self.capacity):
-                raise ValueError("arc resource index out of range")
-        if len(self.capacity) and self.capacity.min() < 0:
-            raise ValueError("capacities must be >= 0")
+        why = _invalid(self.contact, self.resource, self.value, self.capacity, int(self.n_contacts))
+        if why:
+            raise ValueError(_INVALID[why])
 
     @property
     def n_arcs(self) -> int:
@@ -62,14 +57,54 @@ class Problem:
         """Raise :class:`InfeasibleAnswer` when ``arcs`` is not a feasible assignment (used by
         tests and by the router as a guard on every solver's answer). Not an ``assert``:
         ``python -O`` must not remove it."""
-        arcs = np.asarray(arcs)
-        if len(arcs) and (arcs.min() < 0 or arcs.max() >= self.n_arcs):
-            raise InfeasibleAnswer("solver bug: an arc index is out of range")
-        if len(np.unique(self.contact[arcs])) != len(arcs):
-            raise InfeasibleAnswer("solver bug: a contact is assigned twice")
-        used = np.bincount(self.resource[arcs], minlength=self.n_resources)
-        if (used > self.capacity).any():
-            raise InfeasibleAnswer("solver bug: a resource is over its capacity")
+        why = _infeasible(np.ascontiguousarray(arcs, dtype=np.int64), self.contact, self.resource, self.capacity,
+                          int(self.n_contacts))
+        if why:
+            raise InfeasibleAnswer(_INFEASIBLE[why])
+
+
+_INVALID = ("", "arc values must be finite", "arc contact index out of range", "arc resource index out of range",
+            "capacities must be >= 0")
+_INFEASIBLE = ("", "solver bug: an arc index is out of range", "solver bug: a contact is assigned twice",
+               "solver bug: a resource is over its capacity")
+
+
+@njit(cache=True, nogil=True)
+def _invalid(contact, resource, value, capacity, n_contacts):
+    """0, or the number of the first of :data:`_INVALID`'s problems (one pass: a simulated day
+    builds thousands of tiny problems, where numpy's per-call costs were most of the check)."""
+    for k in range(len(value)):
+        if not np.isfinite(value[k]):
+            return 1
+    for k in range(len(contact)):
+        if contact[k] < 0 or contact[k] >= n_contacts:
+            return 2
+    for k in range(len(resource)):
+        if resource[k] < 0 or resource[k] >= len(capacity):
+            return 3
+    for r in range(len(capacity)):
+        if capacity[r] < 0:
+            return 4
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def _infeasible(arcs, contact, resource, capacity, n_contacts):
+    """0, or the number of the first of :data:`_INFEASIBLE`'s problems of the answer ``arcs``."""
+    for x in arcs:
+        if x < 0 or x >= len(contact):
+            return 1
+    seen = np.zeros(n_contacts, np.bool_)
+    for x in arcs:
+        if seen[contact[x]]:
+            return 2
+        seen[contact[x]] = True
+    used = np.zeros(len(capacity), np.int64)
+    for x in arcs:
+        used[resource[x]] += 1
+        if used[resource[x]] > capacity[resource[x]]:
+            return 3
+    return 0
 
 
 class InfeasibleAnswer(SolverError):

@@ -579,4 +579,6 @@ def _per_pair(x: np.ndarray, n: int) -> np.ndarray:
     """``x`` (a scalar or one value per pair) as a contiguous float64 array of ``n`` values."""
     if x.shape == (n,):
         return np.ascontiguousarray(x)
+    if x.ndim == 0:
+        return np.full(n, x)
     return np.ascontiguousarray(np.broadcast_to(x, (n,)))
