@@ -1,0 +1,200 @@
+"""The simulated day's fast paths give what the general paths give: per-run feature tables
+(bit for bit, every tick), the one-pass routable set, grid eligibility, problem checks, the
+id-order shortcut, and whole simulated runs (every per-contact record) new path against old."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assign.features import bound
+from assign.model import TrainParams, XGBScorer, train
+from assign.sim import view as view_mod
+from assign.sim.engine import WAITING, Engine, SimConfig, simulate
+from assign.sim.policies import FCFS, RouterPolicy
+from assign.sim.worldsource import WorldSource
+from assign.solve.problem import InfeasibleAnswer, Problem
+from assign.workload import synthetic_snapshot
+from assign.world.centre import generate_history, generate_world
+
+RECORDS = ("status", "agent", "wait_s", "agent_load", "handle_s", "resolved", "csat", "truth_p_resolved",
+           "agent_busy_s", "agent_work_s", "agent_handled")
+
+
+@pytest.fixture(scope="module")
+def world():
+    return generate_world(seed=21, n_agents=24, n_intents=6, n_customers=2000)
+
+
+@pytest.fixture(scope="module")
+def model_dir(world, tmp_path_factory):
+    out = tmp_path_factory.mktemp("sim-fast-model")
+    train(generate_history(world, days=2, seed=22), out=out,
+          params=TrainParams(max_rounds=30, early_stopping=5, max_depth=4, nthread=1))
+    return out
+
+
+def _dense_routable(view) -> tuple[np.ndarray, np.ndarray]:
+    """View.routable as it was: the dense eligible-and-free grid."""
+    has = view.eligible(view.waiting)
+    rows = np.flatnonzero(has.any(axis=1))
+    return view.waiting[rows], np.flatnonzero(has[rows].any(axis=0))
+
+
+def _same_runs(a, b) -> None:
+    assert a.n_decisions == b.n_decisions
+    for name in RECORDS:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+def test_run_table_features_are_the_general_features_bit_for_bit_on_every_tick(world, model_dir, monkeypatch):
+    scorer = XGBScorer.load(model_dir)
+    checked = {"ticks": 0, "pairs": 0}
+    fast = bound.RunTables.features
+
+    def both(self, snapshot, *, contact_idx, agent_idx):
+        X, ood = fast(self, snapshot, contact_idx=contact_idx, agent_idx=agent_idx)
+        ref = scorer._feat.features(snapshot, contact_idx=contact_idx, agent_idx=agent_idx)
+        intent_ok, lang_ok, agent_ok = scorer._feat.known(snapshot)
+        assert X.tobytes() == ref.tobytes()
+        np.testing.assert_array_equal(ood, ~intent_ok[contact_idx] | ~lang_ok[contact_idx] | ~agent_ok[agent_idx])
+        checked["ticks"] += 1
+        checked["pairs"] += len(contact_idx)
+        return X, ood
+
+    monkeypatch.setattr(bound.RunTables, "features", both)
+    simulate(source=WorldSource(world), policy=RouterPolicy(scorer=scorer), seed=3,
+             config=SimConfig(days=0.45, window_s=2.0))
+    assert scorer._tables is not None
+    assert checked["ticks"] > 100 and checked["pairs"] > checked["ticks"]
+
+
+def test_a_snapshot_from_elsewhere_takes_the_general_path(world, model_dir):
+    scorer = XGBScorer.load(model_dir)
+    src = WorldSource(world)
+    scorer.bind(Engine(source=src, policy=FCFS(), seed=0, config=SimConfig(days=0.05)).info)
+    snap = synthetic_snapshot(n_contacts=8, n_agents=5, seed=3)
+    assert not scorer._tables.applies(snap)
+    ci, ai = np.repeat(np.arange(8), 5), np.tile(np.arange(5), 8)
+    plain = XGBScorer.load(model_dir)
+    np.testing.assert_array_equal(scorer.score_pairs(snap, contact_idx=ci, agent_idx=ai),
+                                  plain.score_pairs(snap, contact_idx=ci, agent_idx=ai))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_an_ml_batch_run_is_identical_on_the_fast_and_the_reference_paths(world, model_dir, monkeypatch, seed):
+    """Every per-contact record of a seeded ml-batch run with the XGBoost model: run tables,
+    one-pass routable and grid eligibility against the general featurizer, the dense grid
+    and the numpy eligibility, in the same test."""
+    import assign.router as router_mod
+    from assign.smalltick import all_eligible_reference
+
+    src, cfg = WorldSource(world), SimConfig(days=0.2, window_s=2.0)
+    fast = simulate(source=src, policy=RouterPolicy(scorer=XGBScorer.load(model_dir)), seed=seed, config=cfg)
+    calls = {"routable": 0}
+
+    def dense(view):
+        calls["routable"] += 1
+        return _dense_routable(view)
+
+    monkeypatch.setattr(view_mod.View, "routable", dense)
+    monkeypatch.setattr(router_mod, "all_eligible", all_eligible_reference)
+    ref_scorer = XGBScorer.load(model_dir)
+    ref_scorer.run_tables = False
+    ref = simulate(source=src, policy=RouterPolicy(scorer=ref_scorer), seed=seed, config=cfg)
+    assert ref_scorer._tables is None and calls["routable"] == ref.n_decisions > 100
+    _same_runs(fast, ref)
+
+
+def test_routable_equals_the_dense_grid_on_every_decision(world, monkeypatch):
+    """Off-shift agents, several channels, long queues: every decision of two windowed runs."""
+    fast = view_mod.View.routable
+    n = {"calls": 0, "nonempty": 0}
+
+    def both(view):
+        w, a = fast(view)
+        rw, ra = _dense_routable(view)
+        np.testing.assert_array_equal(w, rw)
+        np.testing.assert_array_equal(a, ra)
+        n["calls"] += 1
+        n["nonempty"] += bool(len(w))
+        return w, a
+
+    monkeypatch.setattr(view_mod.View, "routable", both)
+    for seed in (5, 6):
+        simulate(source=WorldSource(world), policy=RouterPolicy(), seed=seed, config=SimConfig(days=0.3, window_s=5.0))
+    assert n["calls"] > 200 and 0 < n["nonempty"] < n["calls"]
+
+
+@pytest.mark.parametrize("window_s", [0.0, 3.0])
+def test_the_queue_holds_waiting_contacts_only(world, monkeypatch, window_s):
+    """What the engine's queue update relies on: after every decision every queued contact is
+    WAITING, each once, in arrival order (fcfs event-driven and windowed, ml-batch windowed)."""
+    start = Engine._start
+    n = {"starts": 0}
+
+    def checked(self, t, ci, ai, *, new):
+        start(self, t, ci, ai, new=new)
+        q = self.state.waiting
+        assert all(self.state.status[c] == WAITING for c in q)
+        assert q == sorted(set(q))
+        n["starts"] += 1
+
+    monkeypatch.setattr(Engine, "_start", checked)
+    policies = [FCFS()] + ([RouterPolicy()] if window_s else [])
+    for pol in policies:
+        simulate(source=WorldSource(world), policy=pol, seed=7, config=SimConfig(days=0.4, window_s=window_s))
+    assert n["starts"] > 100
+
+
+def test_grid_eligibility_equals_the_numpy_grid():
+    from assign.smalltick import all_eligible, all_eligible_reference
+
+    for seed in range(40):
+        s = synthetic_snapshot(n_contacts=1 + seed % 13, n_agents=1 + seed % 9, seed=seed)
+        for mp, req in ((0.0, True), (0.3, True), (0.3, False)):
+            kw = dict(contacts=s.contacts, agents=s.agents, free=s.agents.free, min_proficiency=mp,
+                      require_language=req)
+            a, b = all_eligible(**kw), all_eligible_reference(**kw)
+            for name in ("contact", "agent", "skilled"):
+                np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+            assert a.n_eligible == b.n_eligible
+
+
+def _check_reference(p: Problem, arcs: np.ndarray) -> str | None:
+    """Problem.check as it was (numpy), as the message it raised or None."""
+    if len(arcs) and (arcs.min() < 0 or arcs.max() >= p.n_arcs):
+        return "out of range"
+    if len(np.unique(p.contact[arcs])) != len(arcs):
+        return "assigned twice"
+    if (np.bincount(p.resource[arcs], minlength=p.n_resources) > p.capacity).any():
+        return "over its capacity"
+    return None
+
+
+def test_the_answer_check_equals_the_numpy_check():
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(400):
+        n_c, n_r = int(rng.integers(1, 6)), int(rng.integers(1, 4))
+        k = int(rng.integers(1, 10))
+        p = Problem(n_contacts=n_c, contact=np.sort(rng.integers(0, n_c, k)), resource=rng.integers(0, n_r, k),
+                    value=rng.random(k), capacity=rng.integers(0, 3, n_r))
+        arcs = rng.integers(-1, k + 1, int(rng.integers(0, 4)))
+        want = _check_reference(p, arcs)
+        seen.add(want)
+        if want is None:
+            p.check(arcs)
+        else:
+            with pytest.raises(InfeasibleAnswer, match=want):
+                p.check(arcs)
+    assert seen == {None, "out of range", "assigned twice", "over its capacity"}
+
+
+def test_in_id_order_shortcut_gives_the_sorted_order():
+    from assign.schema import _id_order
+
+    snap = synthetic_snapshot(n_contacts=12, n_agents=7, seed=1)
+    o = snap.in_id_order()
+    np.testing.assert_array_equal(o.contact_order, _id_order(snap.contacts.ids))
+    np.testing.assert_array_equal(o.agent_order, _id_order(snap.agents.ids))
+    assert o.contact_order.dtype == _id_order(snap.contacts.ids).dtype
