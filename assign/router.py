@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -127,6 +127,7 @@ class Router:
         for prune in (False, True):
             self._tick(snap, budget_ms=None, values=None, explain=False, force_prune=prune)
         tiny = Problem(n_contacts=2, contact=[0, 1], resource=[0, 0], value=[1.0, 2.0], capacity=[1])
+        SOLVERS["flow"](tiny, shortcut=False)  # OR-Tools loads here: the ticks above took the certified shortcut
         for name in sorted({"greedy", self.config.solver} & {"greedy", "auction"}):  # numba kernels: compiled here,
             SOLVERS[name](tiny)  # (or loaded from numba's cache), never in a tick
 
@@ -230,7 +231,7 @@ class Router:
             clock.lap("retrieve")
             rows, cols, skilled = cands.contact, cands.agent, cands.skilled
             score = self._score(snapshot, c_order[rows], a_order[cols], reasons,
-                                proficiency=a.skill[cols, c.intent[rows]], scorer=scorer)
+                                proficiency=lambda: a.skill[cols, c.intent[rows]], scorer=scorer)
             clock.lap("score")
             parts_aging, parts_fair = aging_c[rows], fair_a[cols]
             val = pair_value.combine(score=score, aging=parts_aging, fairness=parts_fair, config=cfg)
@@ -274,8 +275,8 @@ class Router:
         return Prior(agent_intent=snapshot.agents.skill[a_order])
 
     def _score(self, snapshot: Snapshot, ci: np.ndarray, ai: np.ndarray, reasons: list[str], *,
-               proficiency: np.ndarray, scorer: Scorer) -> np.ndarray:
-        """The scorer's values for the candidates; on failure, proficiency, flagged."""
+               proficiency: Callable[[], np.ndarray], scorer: Scorer) -> np.ndarray:
+        """The scorer's values for the candidates; on failure, ``proficiency()``, flagged."""
         if len(ci) == 0:
             return np.zeros(0)
         try:
@@ -287,7 +288,7 @@ class Router:
             return s
         except Exception as err:  # a failed scorer must not fail the tick
             reasons.append(f"scorer {scorer.name} failed ({err}); proficiency used")
-            return proficiency.astype(np.float64)
+            return proficiency().astype(np.float64)
 
     def _solve(self, problem: Problem, *, budget: float | None, t_start: float,
                reasons: list[str]) -> Solution:

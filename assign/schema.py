@@ -124,6 +124,15 @@ class Contacts:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def take(self, rows: np.ndarray, *, waited_s: np.ndarray) -> Contacts:
+        """The contacts at ``rows`` (extras kept) with new waiting times: a block of validated
+        columns gathered by row is valid as it is, so only ``waited_s`` is converted and checked
+        (the simulator builds thousands of small snapshots from one stream this way)."""
+        w = _f64(waited_s)
+        if w.shape != (len(rows),):
+            raise SnapshotError([f"Contacts.waited_s: expected shape ({len(rows)},), got {w.shape}"])
+        return _taken(self, _CONTACT_ROWS, rows, waited_s=w)
+
 
 @dataclass(frozen=True, eq=False)
 class Agents:
@@ -171,6 +180,33 @@ class Agents:
     def free(self) -> np.ndarray:
         """Free concurrency per agent and channel: capacity minus load, never below 0."""
         return np.maximum(self.capacity - self.load, 0)
+
+    def take(self, rows: np.ndarray, *, capacity: np.ndarray, load: np.ndarray, idle_s: np.ndarray) -> Agents:
+        """The agents at ``rows`` (extras kept) with their capacity, load and idle time now: the
+        gathered columns are valid as they are; the three new ones are converted and checked."""
+        n = len(rows)
+        cap = _i32(capacity, "Agents.capacity").reshape(n, len(CHANNELS))
+        ld = _i32(load, "Agents.load").reshape(n, len(CHANNELS))
+        idle = _f64(idle_s)
+        if idle.shape != (n,):
+            raise SnapshotError([f"Agents.idle_s: expected shape ({n},)"])
+        return _taken(self, _AGENT_ROWS, rows, capacity=cap, load=ld, idle_s=idle)
+
+
+_CONTACT_ROWS = ("ids", "channel", "intent", "language", "complexity", "urgency", "sentiment", "style", "customer_id",
+                 "customer_tier")
+_AGENT_ROWS = ("ids", "speaks", "skill", "tenure_days", "sentiment_handling", "style")
+
+
+def _taken(block, names: tuple[str, ...], rows: np.ndarray, **new: np.ndarray):
+    """A copy of the frozen column block ``block`` holding rows ``rows`` of the columns ``names``
+    (a gather makes new contiguous arrays of the same dtypes) and the ``new`` columns as given,
+    without running the constructor's conversions again."""
+    out = object.__new__(type(block))
+    cols = {k: getattr(block, k)[rows] for k in names}
+    extra = None if block.extra is None else tuple(block.extra[k] for k in np.asarray(rows).tolist())
+    out.__dict__.update(cols, extra=extra, **new)
+    return out
 
 
 @dataclass(frozen=True, eq=False)

@@ -198,3 +198,46 @@ def test_in_id_order_shortcut_gives_the_sorted_order():
     np.testing.assert_array_equal(o.contact_order, _id_order(snap.contacts.ids))
     np.testing.assert_array_equal(o.agent_order, _id_order(snap.agents.ids))
     assert o.contact_order.dtype == _id_order(snap.contacts.ids).dtype
+
+
+def test_value_combination_equals_the_numpy_combination_bit_for_bit():
+    from assign.model.scorer import ValueWeights
+
+    rng = np.random.default_rng(0)
+    w = ValueWeights()
+    edges = np.array([0.0, -0.0, 1.0, 5.0, np.inf, -np.inf, np.nan])
+    for n in (0, 1, 7, 100):
+        for keys in (("resolved", "csat", "handle_time"), ("resolved",), ("csat", "handle_time", "repeat_72h"), ()):
+            for _ in range(10):
+                p = {k: rng.normal(size=n) * rng.choice([0.5, 3.0, 600.0]) for k in keys}
+                for v in p.values():
+                    m = rng.random(n) < 0.2
+                    v[m] = rng.choice(edges, int(m.sum()))
+                with np.errstate(invalid="ignore"):
+                    assert w.combine(p, n).tobytes() == w.combine_reference(p, n).tobytes()
+
+
+def test_taken_rows_equal_the_constructed_blocks():
+    from assign.schema import Agents, Contacts
+
+    snap = synthetic_snapshot(n_contacts=9, n_agents=6, seed=4)
+    c, a = snap.contacts, snap.agents
+    rows, arows = np.array([7, 1, 1, 4]), np.array([5, 0, 2])
+    waited = np.arange(4) * 1.5
+    got = c.take(rows, waited_s=waited)
+    want = Contacts(**{k: getattr(c, k)[rows] for k in ("ids", "channel", "intent", "language", "complexity",
+                                                         "urgency", "sentiment", "style", "customer_id",
+                                                         "customer_tier")}, waited_s=waited)
+    cap, load, idle = a.capacity[arows] + 1, a.load[arows], np.array([1.0, 2.0, 3.0])
+    got_a = a.take(arows, capacity=cap, load=load, idle_s=idle)
+    want_a = Agents(**{k: getattr(a, k)[arows] for k in ("ids", "speaks", "skill", "tenure_days",
+                                                          "sentiment_handling", "style")},
+                    capacity=cap, load=load, idle_s=idle)
+    for g, w in ((got, want), (got_a, want_a)):
+        assert type(g) is type(w) and g.extra is None
+        for k, v in vars(w).items():
+            if isinstance(v, np.ndarray):
+                assert getattr(g, k).dtype == v.dtype and getattr(g, k).flags.c_contiguous, k
+                np.testing.assert_array_equal(getattr(g, k), v, err_msg=k)
+    with pytest.raises(Exception, match="waited_s"):
+        c.take(rows, waited_s=np.zeros(3))

@@ -139,9 +139,14 @@ class RunTables:
                 and _log1p_same_alone(np.unique(state.n_resolution_by_intent))):
             return None
         intent_ok, lang_ok, agent_ok = f.known(shell, agent_codes=codes)
-        return cls(stream=st, vocab=(shell.intents, shell.languages, shell.styles),
-                   contact=_contact_tables(f, shell), agent=_agent_tables(f, shell.agents, codes),
-                   c_known=intent_ok & lang_ok, a_known=agent_ok)
+        tables = cls(stream=st, vocab=(shell.intents, shell.languages, shell.styles),
+                     contact=_contact_tables(f, shell), agent=_agent_tables(f, shell.agents, codes),
+                     c_known=intent_ok & lang_ok, a_known=agent_ok)
+        if len(st.block) and len(src.agents):  # compile (or load) the kernel here, never inside a tick
+            one = np.zeros(1, np.int64)
+            _tick_features(one, one, one, one, 0.0, np.zeros(1), np.zeros((1, src.agents.capacity.shape[1]), np.int32),
+                           *tables.contact, *tables.agent, np.empty((1, N_FEATURES), F32))
+        return tables
 
     def applies(self, snapshot: Snapshot) -> bool:
         """Whether ``snapshot`` is a view of this run (its rows index these tables)."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit
 
-from assign.schema import Agents, Contacts, Snapshot
+from assign.schema import Snapshot
 from assign.sim.source import ContactStream, Source, at_time
 
 if TYPE_CHECKING:
@@ -148,14 +148,10 @@ class View:
         (:mod:`assign.features.bound`), so a snapshot carrying ``stream`` must keep them as built here."""
         s, c, a, src = self._state, self.stream.block, self.agents, self._source
         cr, ar = contact_rows, agent_rows
-        contacts = Contacts(ids=c.ids[cr], channel=c.channel[cr], intent=c.intent[cr], language=c.language[cr],
-                            complexity=c.complexity[cr], urgency=c.urgency[cr], sentiment=c.sentiment[cr],
-                            waited_s=self.t - self.stream.arrival_s[cr], style=c.style[cr],
-                            customer_id=c.customer_id[cr], customer_tier=c.customer_tier[cr])
-        cap = np.where(s.on[ar, None], a.capacity[ar], s.load[ar])  # off-shift: no free slot
-        agents = Agents(ids=a.ids[ar], speaks=a.speaks[ar], skill=a.skill[ar], tenure_days=a.tenure_days[ar],
-                        sentiment_handling=a.sentiment_handling[ar], style=a.style[ar], capacity=cap,
-                        load=s.load[ar], idle_s=self.t - s.last_change[ar])
+        contacts = c.take(cr, waited_s=self.t - self.stream.arrival_s[cr])
+        load = s.load[ar]
+        cap = np.where(s.on[ar, None], a.capacity[ar], load)  # off-shift: no free slot
+        agents = a.take(ar, capacity=cap, load=load, idle_s=self.t - s.last_change[ar])
         snap = Snapshot(snapshot_id=f"t{self.t:.3f}", at=at_time(src.start, self.t), intents=src.intents,
                         languages=src.languages, styles=src.styles, contacts=contacts, agents=agents,
                         meta={"contact_rows": cr, "agent_rows": ar, "t_s": self.t, "stream": self.stream})
