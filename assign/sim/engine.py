@@ -87,6 +87,12 @@ class SimConfig:
         return self.days * DAY_S
 
 
+def _nz(a: np.ndarray) -> bool:
+    """``a.any()`` for the engine's small per-event arrays, without the ufunc reduction's
+    per-call cost (``count_nonzero`` is a C loop; a decision asks this several times)."""
+    return np.count_nonzero(a) > 0
+
+
 def next_tick_at(t: float, window_s: float) -> float:
     """The first routing tick at or after ``t``: a multiple of ``window_s``. A multiple less
     than 1e-12 windows before ``t`` counts as ``t``'s own tick (float error of times built by
@@ -339,13 +345,13 @@ class Engine:
         (every other waiting contact already had its chance at the other free agents, which
         have not gained capacity since)."""
         s = self.state
-        if not s.free.any():
+        if not _nz(s.free):
             return False
         if new >= 0:
             w, view_free = np.array([new], dtype=np.int64), s.free.copy()
         else:
             w = self._purge(t)
-            if not len(w) or (agent >= 0 and not s.free[agent].any()):
+            if not len(w) or (agent >= 0 and not _nz(s.free[agent])):
                 return False
             if agent >= 0:
                 view_free = np.zeros_like(s.free)
@@ -362,14 +368,14 @@ class Engine:
         if len(ci) or len(ai):
             self._check(t, ci, ai)
             self._start(t, ci, ai, new=new)
-        return bool(s.waiting) and bool(s.free.any())
+        return bool(s.waiting) and _nz(s.free)
 
     def _purge(self, t: float) -> np.ndarray:
         """Mark waiting contacts whose patience ended by ``t`` abandoned; the rest's rows."""
         s = self.state
         w = np.fromiter(s.waiting, dtype=np.int64, count=len(s.waiting))
         gone = self.deadline[w] <= t
-        if gone.any():
+        if _nz(gone):
             g = w[gone]
             s.status[g] = ABANDONED
             s.wait_s[g] = self.stream.patience_s[g]

@@ -70,7 +70,7 @@ class _Sequential(Policy):
         if len(w) == 1:  # one new contact against all agents: no per-agent subsetting needed
             c = w[0]
             cand = view.static_eligible(c) & (free[:, view.stream.block.channel[c]] > 0)
-            if not cand.any():
+            if not np.count_nonzero(cand):
                 return _EMPTY
             return np.array([c]), np.array([self._pick(view, c, cand, view.idle_key, self._all)])
         fa = np.flatnonzero(free.any(axis=1))  # only agents with a free slot matter
@@ -81,7 +81,7 @@ class _Sequential(Policy):
         fr = free[fa]
         # Drop contacts no free agent can take before looping (overload: long queues).
         ok = (elig & (fr[:, ch[w]].T > 0)).any(axis=1)
-        if not ok.any():
+        if not np.count_nonzero(ok):
             return _EMPTY
         w, elig = w[ok], elig[ok]
         idle = view.idle_key[fa]
@@ -89,13 +89,13 @@ class _Sequential(Policy):
         for k in range(len(w)):
             c = w[k]
             cand = elig[k] & (fr[:, ch[c]] > 0)
-            if not cand.any():
+            if not np.count_nonzero(cand):
                 continue
             j = self._pick(view, c, cand, idle, fa)
             fr[j, ch[c]] -= 1
             idle[j] += 1e12
             out_c.append(c); out_a.append(fa[j])
-            if not fr.any():
+            if not np.count_nonzero(fr):
                 break
         return np.asarray(out_c, np.int64), np.asarray(out_a, np.int64)
 
