@@ -41,10 +41,11 @@ F32 = np.float32
 def _tick_features(cr, ar, ci, ai, at, waited, load, c_channel, c_intent, c_model_intent, c_complexity,
                    c_urgency, c_sentiment, c_priority, c_language, c_style, c_lo, c_hi, times, window,
                    a_skill, a_speaks, a_style, a_log_tenure, a_handling, a_rate, a_log_n, a_hr, a_csat, a_rate64,
-                   a_code, n_by_intent, s_by_intent, log_n_by_intent, m, out):
-    """Rows of ``out`` (float32, FEATURES order) for the pairs (``ci[k]``, ``ai[k]``) of one tick:
-    local contact ``i`` is stream row ``cr[i]``, local agent ``j`` source agent ``ar[j]``. The
-    arithmetic follows ``TickFeaturizer.features`` and ``crosses._assemble`` step for step."""
+                   a_code, n_by_intent, s_by_intent, log_n_by_intent, m, c_known, a_known, out, ood):
+    """Rows of ``out`` (float32, FEATURES order) for the pairs (``ci[k]``, ``ai[k]``) of one tick,
+    and ``ood[k]``, the pair out of the model's domain: local contact ``i`` is stream row
+    ``cr[i]``, local agent ``j`` source agent ``ar[j]``. The arithmetic follows
+    ``TickFeaturizer.features`` and ``crosses._assemble`` step for step."""
     nan = np.float32(np.nan)
     n_c = len(cr)
     hour = np.empty(n_c, np.float32)
@@ -104,6 +105,7 @@ def _tick_features(cr, ar, ci, ai, at, waited, load, c_channel, c_intent, c_mode
             out[k, 20] = nan
         out[k, 21] = a_hr[a]
         out[k, 22] = a_csat[a]
+        ood[k] = not (c_known[g] and a_known[a])
 
 
 def _log1p_same_alone(values: np.ndarray) -> bool:
@@ -145,7 +147,8 @@ class RunTables:
         if len(st.block) and len(src.agents):  # compile (or load) the kernel here, never inside a tick
             one = np.zeros(1, np.int64)
             _tick_features(one, one, one, one, 0.0, np.zeros(1), np.zeros((1, src.agents.capacity.shape[1]), np.int32),
-                           *tables.contact, *tables.agent, np.empty((1, N_FEATURES), F32))
+                           *tables.contact, *tables.agent, tables.c_known, tables.a_known,
+                           np.empty((1, N_FEATURES), F32), np.empty(1, np.bool_))
         return tables
 
     def applies(self, snapshot: Snapshot) -> bool:
@@ -161,10 +164,10 @@ class RunTables:
         ci = np.ascontiguousarray(contact_idx, dtype=np.int64)
         ai = np.ascontiguousarray(agent_idx, dtype=np.int64)
         out = np.empty((len(ci), N_FEATURES), dtype=F32)
+        ood = np.empty(len(ci), dtype=np.bool_)
         _tick_features(np.ascontiguousarray(cr, np.int64), np.ascontiguousarray(ar, np.int64), ci, ai,
                        snapshot.at.timestamp(), snapshot.contacts.waited_s, snapshot.agents.load, *self.contact,
-                       *self.agent, out)
-        ood = ~self.c_known[cr[ci]] | ~self.a_known[ar[ai]]
+                       *self.agent, self.c_known, self.a_known, out, ood)
         return out, ood
 
 
