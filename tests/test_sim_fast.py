@@ -241,3 +241,17 @@ def test_taken_rows_equal_the_constructed_blocks():
                 np.testing.assert_array_equal(getattr(g, k), v, err_msg=k)
     with pytest.raises(Exception, match="waited_s"):
         c.take(rows, waited_s=np.zeros(3))
+
+
+def test_handle_quantiles_kept_per_stream_equal_the_pairwise_ones(world):
+    import pickle
+
+    from scipy.special import ndtri
+
+    src = WorldSource(world)
+    st = src.contacts(seed=3, horizon_s=6 * 3600.0)
+    rows = np.random.default_rng(0).integers(0, len(st), 50)
+    assert src._handle_z(st)[rows].tobytes() == ndtri(st.u[rows, 0]).tobytes()
+    other = src.contacts(seed=4, horizon_s=3600.0)
+    assert len(src._handle_z(other)) == len(other)
+    assert pickle.loads(pickle.dumps(src))._z[0] is None

@@ -33,6 +33,7 @@ class WorldSource(Source):
         self.styles = tuple(world.styles)
         self.agents = world.agents_block()
         self._sigma = float(world.coef[COEF_NAMES.index("ht_sigma")])
+        self._z: tuple[ContactStream | None, np.ndarray] = (None, np.zeros(0))
 
     def contacts(self, *, seed: int, horizon_s: float) -> ContactStream:
         df = self.world.sample_arrivals(rng=stream_rng(seed, STREAM_ARRIVALS), start_s=0.0, end_s=horizon_s)
@@ -82,11 +83,24 @@ class WorldSource(Source):
         return self.world.truth(contacts=stream.block, contact_idx=contact_idx, agent_idx=agent_idx,
                                 agent_load=agent_load, t_s=t_s)
 
+    def _handle_z(self, stream: ContactStream) -> np.ndarray:
+        """Per contact of ``stream``, the standard normal quantile of its handle-time uniform
+        (``ndtri`` works element by element: the same values as computed pair by pair), kept
+        for the last stream seen: a run asks for thousands of outcomes of one stream."""
+        z = self._z  # read once: another thread may replace it meanwhile
+        if z[0] is not stream:
+            self._z = z = (stream, ndtri(stream.u[:, 0]))
+        return z[1]
+
+    def __getstate__(self) -> dict:
+        """Pickled without the cached quantiles (a source ships to workers without a run's stream)."""
+        return {**self.__dict__, "_z": (None, np.zeros(0))}
+
     def outcomes(self, *, stream: ContactStream, contact_idx: np.ndarray, agent_idx: np.ndarray,
                  agent_load: np.ndarray, t_s: float = 0.0) -> Outcomes:
         tr = self._truth(stream, contact_idx, agent_idx, agent_load, t_s)
         sig = self._sigma
-        handle = tr.handle_mean_s * np.exp(sig * ndtri(stream.u[contact_idx, 0]) - 0.5 * sig * sig)
+        handle = tr.handle_mean_s * np.exp(sig * self._handle_z(stream)[contact_idx] - 0.5 * sig * sig)
         nan = np.full(len(handle), np.nan)  # resolution and CSAT: drawn in one batch by complete_outcomes
         return Outcomes(handle_s=handle, resolved=nan, csat=nan, truth_p_resolved=tr.p_resolved,
                         truth_csat=tr.csat_mean, truth_handle_s=tr.handle_mean_s)
