@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit
 
 from assign.constants import DAY_S, HOUR_S
-from assign.features.build import RECENT_WINDOW_S, TickFeaturizer
+from assign.features.build import RECENT_WINDOW_S, TickFeaturizer, _priority
 from assign.features.crosses import N_FEATURES
 from assign.schema import Snapshot
 
@@ -177,9 +177,7 @@ def _contact_tables(f: TickFeaturizer, shell: Snapshot) -> tuple:
     imap = f._intent_map(shell.intents)
     model_intent = imap[b.intent] if len(imap) else np.full(len(b), -1, np.int32)
     lo, hi = f._cust_seg.bounds(b.customer_id)
-    nan = np.float32(np.nan)
-    priority = np.array([(np.float32(v == "priority") if isinstance(v, str) else nan) for v in b.customer_tier],
-                        dtype=F32)
+    priority = _priority(b.customer_tier)  # the training path's per-distinct-value rule (the tick's, value for value)
     return (b.channel, b.intent, np.ascontiguousarray(model_intent, np.int32), b.complexity.astype(F32),
             b.urgency.astype(F32), b.sentiment.astype(F32), priority, b.language, b.style, lo, hi, f._cust_times,
             float(RECENT_WINDOW_S))
