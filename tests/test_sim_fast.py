@@ -255,3 +255,12 @@ def test_handle_quantiles_kept_per_stream_equal_the_pairwise_ones(world):
     other = src.contacts(seed=4, horizon_s=3600.0)
     assert len(src._handle_z(other)) == len(other)
     assert pickle.loads(pickle.dumps(src))._z[0] is None
+
+
+def test_a_pickled_scorer_carries_no_run_tables(world, model_dir):
+    import pickle
+
+    scorer = XGBScorer.load(model_dir)
+    scorer.bind(Engine(source=WorldSource(world), policy=FCFS(), seed=0, config=SimConfig(days=0.05)).info)
+    assert scorer._tables is not None
+    assert pickle.loads(pickle.dumps(scorer))._tables is None

@@ -286,6 +286,10 @@ class XGBScorer(Scorer):
         look-ups; with ``run_tables`` False (or a run the tables decline), the general path."""
         self._tables = RunTables.build(self._feat, run) if self.run_tables else None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled unbound: a scorer shipped elsewhere carries no run's tables (bind rebuilds them)."""
+        return {**self.__dict__, "_tables": None}
+
     @classmethod
     def load(cls, path: str | Path, *, weights: ValueWeights | None = None, nthread: int = 2,
              parallel_from: int = 32768, worker: LoadWorker | None = None) -> XGBScorer:
