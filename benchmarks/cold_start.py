@@ -184,11 +184,17 @@ def hire_errors(run, pol: _Tracked) -> tuple[pd.DataFrame, list[float]]:
     return trace, to_003
 
 
+def benchmark_world(seed: int, *, n_agents: int, n_intents: int, new_hires: float, past: float, warm_days: int):
+    """The world of benchmark seed ``seed`` (world seed ``1000 + seed``)."""
+    return generate_world(seed=1000 + seed, n_agents=n_agents, n_intents=n_intents, new_hires=new_hires,
+                          n_customers=50 * n_agents, past_hires=past, past_hire_days=float(warm_days))
+
+
 def run_seed(seed: int, *, days: int, n_agents: int, n_intents: int, new_hires: float, window_s: float,
              label_delay_h: float, warm_days: int = 14, csat_proxy: bool = True,
              rule_scorer: bool = False, ramp: Ramp | None = None, past: float = 0.0) -> SeedResult:
-    world = generate_world(seed=1000 + seed, n_agents=n_agents, n_intents=n_intents, new_hires=new_hires,
-                           n_customers=50 * n_agents, past_hires=past, past_hire_days=float(warm_days))
+    world = benchmark_world(seed, n_agents=n_agents, n_intents=n_intents, new_hires=new_hires, past=past,
+                            warm_days=warm_days)
     src = WorldSource(world)
     hist = warm_history(world, days=warm_days, seed=seed)
     shift = -pd.Timedelta(days=warm_days)
