@@ -17,7 +17,7 @@ resolution + CSAT + handle time. Under the benchmark's rule (contacts handled wh
 enters +-0.03 for good), the ideal estimator's median is what the information allows; no
 router's estimator that must learn the truth's links from data does better on average.
 
-Two truths (docs/learn.md 3.4): ``truth_run`` (the benchmark's: the mean true expected
+Two truths (docs/learn.md 5.1): ``truth_run`` (the benchmark's: the mean true expected
 resolution of all the contacts the hire served over the run) and ``truth_sofar`` (the same over
 the contacts it had served by then: the quantity the estimate is computed on). The ideal
 estimate is unbiased for ``truth_sofar``.
@@ -113,9 +113,10 @@ def contacts_to(handled: np.ndarray, error: np.ndarray, *, tol: float = 0.03) ->
 
 def seed_bound(seed: int, *, days: int, label_delay_h: float, csat_delay_h: float = 1.0, n_agents: int = 30,
                n_intents: int = 6, new_hires: float = 0.2, past: float = 0.2, window_s: float = 20.0,
-               warm_days: int = 14) -> pd.DataFrame:
+               warm_days: int = 14) -> tuple[pd.DataFrame, dict]:
     """Per hire of ``ml-learn``'s run on the benchmark's world of ``seed``: contacts to +-0.03
-    of the ideal estimator (each view) and of ml-learn, against both truths."""
+    of the ideal estimator (each view) and of ml-learn, against both truths; and the run's mean
+    true resolution per day (days 1, 2, ...)."""
     from benchmarks.cold_start import _policy, benchmark_world, warm_history
 
     world = benchmark_world(seed, n_agents=n_agents, n_intents=n_intents, new_hires=new_hires, past=past,
@@ -139,14 +140,18 @@ def seed_bound(seed: int, *, days: int, label_delay_h: float, csat_delay_h: floa
                                   label_delay_s=label_delay_h * 3600, csat_delay_s=csat_delay_h * 3600, view=view)
             for tn, tv in truth.items():
                 row[f"ideal[{view}]|{tn}"] = contacts_to(n, est - tv)
-            row[f"ideal[{view}]|err150"] = float(est[min(149, len(est) - 1)] - truth["truth_sofar"][min(149, len(est) - 1)])
+            k = min(149, len(est) - 1)  # the error after 150 contacts (or the last), on the same contacts
+            row[f"ideal[{view}]|err150"] = float(est[k] - truth["truth_sofar"][k])
         t = trace[trace["agent"] == a].sort_values("handled", kind="stable")
         h = t["handled"].to_numpy()
         for tn, tv in truth.items():
             ref = tv[np.clip(h - 1, 0, len(df) - 1)]
             row[f"ml-learn|{tn}"] = contacts_to(h, t["estimate"].to_numpy() - ref) if len(t) else np.nan
         rows.append(row)
-    return pd.DataFrame(rows)
+    served = run.status == SERVED
+    day = np.floor(run.stream.arrival_s / 86400.0).astype(int)
+    res = [float(run.truth_p_resolved[served & (day == d)].mean()) for d in range(days)]
+    return pd.DataFrame(rows), {"seed": seed, "ml_learn_resolution_by_day": res}
 
 
 def median_inf(x: pd.Series) -> float | None:
@@ -192,9 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--label-delay-h", type=float, default=72.0)
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
-    per = pd.concat([seed_bound(s, days=a.days, label_delay_h=a.label_delay_h)
-                     for s in tqdm(range(a.seed0, a.seed0 + a.seeds), desc="seeds")], ignore_index=True)
+    got = [seed_bound(s, days=a.days, label_delay_h=a.label_delay_h)
+           for s in tqdm(range(a.seed0, a.seed0 + a.seeds), desc="seeds")]
+    per = pd.concat([g[0] for g in got], ignore_index=True)
     out = summarise(per)
+    out["by_seed"] = [g[1] for g in got]
+    out["ml_learn_resolution_days2plus"] = float(np.mean([np.mean(g[1]["ml_learn_resolution_by_day"][1:])
+                                                          for g in got]))
     out["per_hire"] = json.loads(per.to_json(orient="records"))
     out["settings"] = {"seeds": a.seeds, "seed0": a.seed0, "days": a.days, "label_delay_h": a.label_delay_h,
                        "wall_s": round(time.perf_counter() - t0, 1)}

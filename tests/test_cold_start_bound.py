@@ -6,7 +6,7 @@ import pandas as pd
 from scipy import integrate
 
 from assign.world.truth import COEF_NAMES, DEFAULT_COEF
-from benchmarks.cold_start_bound import (ABILITY_SD, SPEED_SD, SPEED_SLOPE, contacts_to, ideal_estimates)
+from benchmarks.cold_start_bound import ABILITY_SD, SPEED_SD, SPEED_SLOPE, contacts_to, ideal_estimates
 
 KC = DEFAULT_COEF[COEF_NAMES.index("csat_res")] + DEFAULT_COEF[COEF_NAMES.index("csat_ability")]
 SIG = DEFAULT_COEF[COEF_NAMES.index("ht_sigma")]
