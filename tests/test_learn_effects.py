@@ -64,38 +64,7 @@ def test_live_totals_equal_a_batch_recomputation(half_life_d):
         assert got["n"][k] == pytest.approx(w[s].sum(), rel=1e-9)
         assert got["e"][k] == pytest.approx((w * (c - ch))[s].sum(), rel=1e-9, abs=1e-9)
         assert got["q"][k] == pytest.approx((w * (c - ch) ** 2)[s].sum(), rel=1e-9)
-        lq = np.log((ch - 1) / (5 - ch))  # the model's CSAT logit
-        cb = np.searchsorted(LOGIT_EDGES, lq)
-        for b in np.unique(cb[s]):
-            inb = s & (cb == b)
-            assert got["cnb"][k, b] == pytest.approx(4 * w[inb].sum(), rel=1e-9)
-            assert got["csb"][k, b] == pytest.approx((w * (c - 1))[inb].sum(), rel=1e-9, abs=1e-12)
-            assert got["cmb"][k, b] == pytest.approx(4 * (w * lq)[inb].sum(), rel=1e-9)
-        assert got["cnb"][k].sum() == pytest.approx(4 * w[s].sum(), rel=1e-9)
     assert all(np.all(got[k][4] == 0) for k in got)  # an agent never seen: zeros
-
-
-def test_csat_view_is_the_maximum_likelihood_offset_on_the_csat_logit():
-    """CSAT = 1 + Binomial(4, q): the agent's CSAT view equals statsmodels' binomial GLM (4 trials)
-    with the model's CSAT logits as offset, its variance the inverse Fisher information."""
-    sm = pytest.importorskip("statsmodels.api")
-    rng = np.random.default_rng(6)
-    centres = (LOGIT_EDGES[:-1] + LOGIT_EDGES[1:]) / 2
-    lq = rng.choice(centres[17:22], 300)  # the model's CSAT logits, at bin centres (binning exact)
-    k = rng.binomial(4, 1 / (1 + np.exp(-(lq - 0.5))))  # an agent 0.5 below the model on the CSAT logit
-    ev = pd.DataFrame({"decision_id": np.arange(300).astype(str), "known_at": pd.Timestamp("2026-01-05", tz="UTC"),
-                       "agent_id": "h", "intent": "x", "resolved": np.nan, "csat": 1.0 + k, "handle_s": np.nan,
-                       "pred_margin": 0.0, "pred_csat": 1 + 4 / (1 + np.exp(-lq))})
-    live = EffectEstimates(half_life_s=float("inf"))
-    t = live.observe(ev).totals(["h"])
-    fit = sm.GLM(np.c_[k, 4 - k], np.ones((300, 1)), family=sm.families.Binomial(), offset=lq).fit()
-    eff_logit = fit_effects(t, cohort=np.zeros(1, np.int64))
-    phi, info = resolution_view(t["cnb"], t["csb"], t["cmb"])
-    assert phi[0] == pytest.approx(fit.params[0], abs=2e-3)
-    assert 1 / info[0] == pytest.approx(fit.bse[0] ** 2, rel=0.02)
-    assert eff_logit.n_obs[0] == pytest.approx(300)
-    with pytest.raises(ValueError, match="csat_view"):
-        fit_effects(t, cohort=np.zeros(1, np.int64), csat_view="raw")
 
 
 def test_resolution_view_is_the_maximum_likelihood_offset():

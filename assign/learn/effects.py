@@ -9,12 +9,8 @@ views of the agent's effect:
   model's logits (totals kept per logit bin, so the fit is not linearised around 0: a one-step
   estimate overshoots a new hire's offset of -1.1 on logits of 0.8-1.8 by about 0.3), sampling variance
   the inverse Fisher information at it;
-- CSAT: ``phi_hat``, the maximum-likelihood offset of the agent's surveys on the model's CSAT
-  logit (CSAT = 1 + Binomial(4, q); the same binned fit as resolution, 4 trials per survey),
-  variance the inverse Fisher information (``csat_view="mean"``: the previous view,
-  ``mean(csat - pred_csat)`` with variance ``sigma_c^2 / n``, ``sigma_c^2`` pooled; a raw
-  residual's size depends on the contacts' CSAT level, which blurs its relation to the
-  resolution offset). CSAT is known an hour after wrap-up, resolution 72 h after.
+- CSAT: ``phi_hat = mean(csat - pred_csat)``, variance ``sigma_c^2 / n`` with ``sigma_c^2`` the
+  pooled residual variance. CSAT is known an hour after wrap-up, resolution 72 h after.
 
 Model: ``(theta_a, phi_a) ~ N(mu_g, Sigma)`` around the agent's cohort ``g`` (tenure band,
 :data:`assign.learn.shrink.TENURE_BANDS_DAYS`; skill is in the population model already),
@@ -52,13 +48,8 @@ VAR_MIN, RHO_MAX = 1e-4, 0.95
 MIN_AGENTS = 5
 VAR_FALLBACK = 0.25
 #: Per agent: resolution count, resolved and model-logit sums per logit bin (``nb``, ``sb``, ``mb``:
-#: (n_agents, n_bins)); CSAT count, sum (c - c_hat), sum (c - c_hat)^2; CSAT trials (4 per survey),
-#: successes (c - 1) and trial-weighted CSAT-logit sums per bin of the model's CSAT logit (``cnb``,
-#: ``csb``, ``cmb``: the CSAT view on its logit, :func:`fit_effects`).
-_TOTALS = ("nb", "sb", "mb", "n", "e", "q", "cnb", "csb", "cmb")
-#: The CSAT views :func:`fit_effects` can use: ``logit`` (the maximum-likelihood offset on the
-#: model's CSAT logit, CSAT = 1 + Binomial(4, q)) or ``mean`` (the mean raw residual c - c_hat).
-CSAT_VIEWS = ("logit", "mean")
+#: (n_agents, n_bins)); CSAT count, sum (c - c_hat), sum (c - c_hat)^2.
+_TOTALS = ("nb", "sb", "mb", "n", "e", "q")
 #: Edges of the model-logit bins the resolution totals are kept in (the likelihood of an agent's
 #: offset is evaluated at each bin's mean logit: exact up to the spread within a bin).
 LOGIT_EDGES = np.linspace(-4.0, 4.0, 33)
@@ -80,9 +71,6 @@ class EffectVersion:
     n: np.ndarray
     e: np.ndarray
     q: np.ndarray
-    cnb: np.ndarray
-    csb: np.ndarray
-    cmb: np.ndarray
 
     def agent_codes(self, agent_ids) -> np.ndarray:
         code = {a: k for k, a in enumerate(self.agent_ids)}
@@ -109,8 +97,7 @@ class EffectEstimates:
     def __init__(self, *, half_life_s: float = 30 * 86400.0) -> None:
         self.half_life_s = float(half_life_s)
         z, zb = np.zeros(0), np.zeros((0, N_BINS))
-        self._v = EffectVersion(version=0, t_s=-math.inf, agent_ids=(), nb=zb, sb=zb, mb=zb, n=z, e=z, q=z,
-                                cnb=zb, csb=zb, cmb=zb)
+        self._v = EffectVersion(version=0, t_s=-math.inf, agent_ids=(), nb=zb, sb=zb, mb=zb, n=z, e=z, q=z)
         self._lock = threading.Lock()
 
     def current(self) -> EffectVersion:
@@ -151,10 +138,6 @@ def fold_effects(v: EffectVersion, ev: pd.DataFrame, *, half_life_s: float) -> E
         out["n"] += np.bincount(a[ok], wt[ok], len(ids))
         out["e"] += np.bincount(a[ok], wt[ok] * d, len(ids))
         out["q"] += np.bincount(a[ok], wt[ok] * d * d, len(ids))
-        lq = csat_logit(ch[ok])
-        b = np.searchsorted(LOGIT_EDGES, lq)
-        for k, val in (("cnb", 4 * wt[ok]), ("csb", wt[ok] * (c[ok] - 1)), ("cmb", 4 * wt[ok] * lq)):
-            np.add.at(out[k], (a[ok], b), val)
     return EffectVersion(version=v.version + 1, t_s=t_new, agent_ids=ids, **out)
 
 
@@ -172,34 +155,18 @@ class AgentEffects:
     cohort_mean: np.ndarray
 
 
-def csat_logit(csat_mean: np.ndarray) -> np.ndarray:
-    """The CSAT logit of a CSAT mean on 1-5: ``logit((c - 1) / 4)``, clipped to 1e-4 of the ends."""
-    q = np.clip((np.asarray(csat_mean, float) - 1.0) / 4.0, 1e-4, 1 - 1e-4)
-    return np.log(q / (1 - q))
-
-
 def tenure_band(tenure_days: np.ndarray) -> np.ndarray:
     return np.searchsorted(np.asarray(TENURE_BANDS_DAYS), np.asarray(tenure_days, float), side="right")
 
 
-def fit_effects(t: dict[str, np.ndarray], *, cohort: np.ndarray, csat_view: str = "logit") -> AgentEffects:
-    """The hierarchy of the module doc over agents with totals ``t`` (:meth:`EffectVersion.totals`).
-    ``csat_view`` (:data:`CSAT_VIEWS`): ``logit``, the agent's maximum-likelihood offset on the
-    model's CSAT logit (variance the inverse Fisher information; the same fit as the resolution
-    view, with 4 trials per survey); ``mean``, the mean raw residual (variance pooled)."""
-    if csat_view not in CSAT_VIEWS:
-        raise ValueError(f"csat_view must be one of {CSAT_VIEWS}, got {csat_view!r}")
+def fit_effects(t: dict[str, np.ndarray], *, cohort: np.ndarray) -> AgentEffects:
+    """The hierarchy of the module doc over agents with totals ``t`` (:meth:`EffectVersion.totals`)."""
     theta, w = resolution_view(t["nb"], t["sb"], t["mb"])
     n, e, q = t["n"], t["e"], t["q"]
-    if csat_view == "logit":
-        phi, wc = resolution_view(t["cnb"], t["csb"], t["cmb"])
-        cview = np.where(wc > 0, 1 / np.maximum(wc, 1e-300), np.inf)
-    else:
-        s2c = float(q.sum() / n.sum()) if n.sum() > 0 else 1.0
-        phi = np.where(n > 0, e / np.maximum(n, 1e-300), 0.0)
-        cview = np.where(n > 0, s2c / np.maximum(n, 1e-300), np.inf)
-    y = np.stack([theta, phi], 1)
-    noise = np.stack([np.where(w > 0, 1 / np.maximum(w, 1e-300), np.inf), cview], 1)
+    s2c = float(q.sum() / n.sum()) if n.sum() > 0 else 1.0
+    y = np.stack([theta, np.where(n > 0, e / np.maximum(n, 1e-300), 0.0)], 1)
+    noise = np.stack([np.where(w > 0, 1 / np.maximum(w, 1e-300), np.inf), np.where(n > 0, s2c / np.maximum(n, 1e-300),
+                                                                                    np.inf)], 1)
     return fit_views(y, noise, cohort=cohort, n_obs=t["nb"].sum(axis=1) + n)
 
 

@@ -32,9 +32,8 @@ class ModelScorer(Scorer):
     name = "model-effects"
 
     def __init__(self, *, model: PopulationModel, live: EffectEstimates, cohort_prior: bool = True,
-                 ramp: Ramp | None = None, csat_view: str = "logit") -> None:
+                 ramp: Ramp | None = None) -> None:
         self.model, self.live, self.cohort_prior, self.ramp = model, live, bool(cohort_prior), ramp
-        self.csat_view = csat_view  # assign.learn.effects.CSAT_VIEWS
         self._roster: tuple[np.ndarray, np.ndarray] | None = None
         self._lock = threading.Lock()
         self._cache: tuple | None = None  # (version, roster, effects, index)
@@ -64,15 +63,14 @@ class ModelScorer(Scorer):
         with self._lock:
             cache = self._cache
         if cache is None or cache[0] is not v or cache[1] is not roster:
-            eff = fit_effects(v.totals(roster[0]), cohort=self._cohorts(roster[1]), csat_view=self.csat_view)
+            eff = fit_effects(v.totals(roster[0]), cohort=self._cohorts(roster[1]))
             cache = (v, roster, eff, {a: k for k, a in enumerate(roster[0])})
             with self._lock:
                 self._cache = cache
         eff, index = cache[2], cache[3]
         rows = np.fromiter((index.get(a, -1) for a in ids), np.int64, len(ids))
         if (rows < 0).any():  # agents outside the bound roster: fit over the snapshot's own
-            eff = fit_effects(v.totals(ids), cohort=self._cohorts(snapshot.agents.tenure_days),
-                              csat_view=self.csat_view)
+            eff = fit_effects(v.totals(ids), cohort=self._cohorts(snapshot.agents.tenure_days))
             rows = np.arange(len(ids))
         return eff, rows
 

@@ -7,7 +7,6 @@ window with a :class:`~assign.router.Router` on the live estimates, exploring wh
 ``explore`` is set. ``ml-live``: live estimates without the cohort prior, no exploration;
 ``ml-learn``: live estimates + the cohort prior + budgeted Thompson exploration;
 ``frozen``: the warm start's estimates, never updated (the frozen-model baseline).
-``csat_view``: how the agent effects read CSAT (:data:`assign.learn.effects.CSAT_VIEWS`).
 ``cohort_prior=False``: no cohort level in the agent effects (the issue's "live estimates, no
 cold-start prior"; model scorer only). ``ramp``: the new-hire value bonus
 (:mod:`assign.learn.ramp`; model scorer only), on each agent's tenure at the decision (a
@@ -61,8 +60,8 @@ class LearnPolicy(Policy):
                  warm_outcomes: pd.DataFrame | None = None, csat_proxy: bool = True,
                  warm_history: pd.DataFrame | None = None, warm_shift: pd.Timedelta | None = None,
                  frozen: bool = False, warm_days: int = 0, cohort_prior: bool = True,
-                 ramp: Ramp | None = None, csat_view: str = "logit") -> None:
-        self.cohort_prior, self.ramp, self.csat_view = bool(cohort_prior), ramp, csat_view
+                 ramp: Ramp | None = None) -> None:
+        self.cohort_prior, self.ramp = bool(cohort_prior), ramp
         self.name, self.explore, self.config, self.budget_ms = name, explore, config, budget_ms
         self.half_life_s = half_life_days * 86400.0
         self.label_delay_s, self.csat_delay_s = float(label_delay_s), float(csat_delay_s)
@@ -135,8 +134,7 @@ class LearnPolicy(Policy):
             preds = self.model.history_predictions(self.warm_history)
             ev = history_outcomes(self.warm_history, shift=self.warm_shift)
             live.observe(ev.merge(preds, left_on="decision_id", right_on="contact_id").drop(columns="contact_id"))
-            return ModelScorer(model=self.model, live=live, cohort_prior=self.cohort_prior, ramp=self.ramp,
-                               csat_view=self.csat_view), live
+            return ModelScorer(model=self.model, live=live, cohort_prior=self.cohort_prior, ramp=self.ramp), live
         live = LiveEstimates(intents=tuple(self._run_intents), half_life_s=self.half_life_s)
         if self.warm_outcomes is not None and len(self.warm_outcomes):
             live.observe(self.warm_outcomes)

@@ -68,8 +68,8 @@ def fit_linear(D: np.ndarray, y: np.ndarray, *, ridge: float = RIDGE) -> np.ndar
 
 @dataclass(frozen=True, eq=False)
 class PopulationModel:
-    """Coefficients of the resolution logit (``coef_res``) and CSAT logit (``coef_csat``: CSAT
-    mean ``1 + 4 sigmoid``, None without CSAT) on :func:`design`, with the feature spec and a featurizer for ticks."""
+    """Coefficients of the resolution logit (``coef_res``) and CSAT mean (``coef_csat``,
+    None without CSAT) on :func:`design`, with the feature spec and a featurizer for ticks."""
 
     spec: FeatureSpec
     coef_res: np.ndarray
@@ -91,8 +91,7 @@ class PopulationModel:
         coef_res = fit_logistic(D[ok], res[ok])
         cs = pd.to_numeric(served["csat"], errors="coerce").to_numpy(np.float64)
         okc = np.isfinite(cs)
-        # CSAT = 1 + Binomial(4, q): a binomial logistic on (csat - 1) / 4 (its mean stays in 1-5)
-        coef_csat = fit_logistic(D[okc], (cs[okc] - 1.0) / 4.0) if okc.sum() >= 50 else None
+        coef_csat = fit_linear(D[okc], cs[okc]) if okc.sum() >= 50 else None
         empty = pd.DataFrame({"customer_id": pd.Series([], dtype=object), "t": pd.Series([], dtype=float)})
         featurizer = TickFeaturizer(spec=spec, state=tf.state, customer_times=empty)
         return cls(spec=spec, coef_res=coef_res, coef_csat=coef_csat, featurizer=featurizer)
@@ -100,9 +99,7 @@ class PopulationModel:
     def predict_rows(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(resolution logit, CSAT mean; NaN without a CSAT fit) of feature rows."""
         D = design(X, n_intents=len(self.spec.intents))
-        if self.coef_csat is None:
-            return D @ self.coef_res, np.full(len(D), np.nan)
-        csat = 1.0 + 4.0 / (1.0 + np.exp(-(D @ self.coef_csat)))
+        csat = D @ self.coef_csat if self.coef_csat is not None else np.full(len(D), np.nan)
         return D @ self.coef_res, csat
 
     def predict(self, snapshot: Snapshot, *, contact_idx: np.ndarray,
