@@ -208,22 +208,15 @@ def fit_views(y: np.ndarray, noise: np.ndarray, *, cohort: np.ndarray, n_obs: np
 def _moments(y: np.ndarray, noise: np.ndarray, g: np.ndarray) -> np.ndarray:
     """Method-of-moments between-agent covariance of the two views, around each cohort's own mean
     (``g``: cohort codes), so that cohorts that differ (new hires against tenured agents) do not
-    count as agent variance; over the agents with both views (when at least ``MIN_AGENTS`` have
-    both; else each variance over the agents with its view). Over the cohorts with at least two
-    such agents:
+    count as agent variance. Per view, over the cohorts with at least two agents having it:
     ``E[sum_g sum_i (y_i - ybar_g)^2] = Sigma_kk sum_g (n_g - 1) + sum_g (1 - 1/n_g) sum_i noise_i``;
     the cross-moment the same without noise (the two outcomes' noises are independent)."""
     s = np.zeros((2, 2))
     has = np.isfinite(noise)
-    both = has.all(axis=1)
-    # one set of agents for the variances and the covariance (those with both views) when enough
-    # have both: agents with one view only (new hires' CSAT before their first resolution) would
-    # enter a variance and not the covariance, and understate the views' correlation
-    _, _, df_both = _within(y[:, 0], np.zeros(len(y)), g, both)
-    use = [both, both] if df_both + 1 >= MIN_AGENTS else [has[:, 0], has[:, 1]]
     for k in range(2):
-        ss, nz, df = _within(y[:, k], np.where(has[:, k], noise[:, k], 0.0), g, use[k])
+        ss, nz, df = _within(y[:, k], np.where(has[:, k], noise[:, k], 0.0), g, has[:, k])
         s[k, k] = max((ss - nz) / df, VAR_MIN) if df + 1 >= MIN_AGENTS else VAR_FALLBACK
+    both = has.all(axis=1)
     cross, _, df = _within(y[:, 0], np.zeros(len(y)), g, both, other=y[:, 1])
     if df + 1 >= MIN_AGENTS:
         lim = RHO_MAX * math.sqrt(s[0, 0] * s[1, 1])
