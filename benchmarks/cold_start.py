@@ -390,6 +390,31 @@ def plot(results: list[SeedResult], summary: dict, path: str) -> None:
     fig.savefig(path, dpi=110)
 
 
+def plot_work(details: dict, path: str) -> None:
+    """The first-day work ratio's parts per policy (``new_hire_work_parts_by_policy``): contacts per
+    staffed hour (the issue's ratio, band 0.75-1.25), handle seconds per staffed hour, handle
+    seconds per contact; each hires / tenured."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    parts = details["new_hire_work_parts_by_policy"]
+    pols = [p for p in ("fcfs", "ml-batch", "ml-live", "ml-live-prior", "ml-learn", "oracle") if p in parts]
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    x = np.arange(len(pols))
+    for k, (key, label) in enumerate((("contacts", "contacts / staffed h (issue)"),
+                                      ("busy", "handle s / staffed h"), ("handle", "handle s / contact"))):
+        ax.bar(x + (k - 1) * 0.27, [parts[p][key] for p in pols], 0.27, label=label)
+    ax.axhspan(0.75, 1.25, color="grey", alpha=0.15, lw=0)
+    ax.axhline(1.0, c="grey", lw=0.8)
+    ax.set(xticks=x, xticklabels=pols, ylabel="new hires / tenured, day 2",
+           title="New hires' first day: work ratio and its parts (mean over seeds)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 KEYS = ("days", "new_hire_contacts_to_003", "new_hire_work_ratio", "exploration_cost", "tick_overhead")
 DAY_KEYS = ("day", "policy", "uplift_share")
 
@@ -466,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(details, f, indent=1)
     if a.plot:
         plot(results, out, a.plot)
+        plot_work(details, a.plot[:-4] + "-work.png" if a.plot.endswith(".png") else a.plot + "-work.png")
     return 0
 
 
