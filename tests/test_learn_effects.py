@@ -5,15 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assign.learn.effects import (
-    COHORT_PRIOR_SCALE,
-    LOGIT_EDGES,
-    EffectEstimates,
-    fit_effects,
-    fit_views,
-    fold_effects,
-    resolution_view,
-)
+from assign.learn.effects import LOGIT_EDGES, EffectEstimates, fit_effects, fit_views, fold_effects, resolution_view
 from assign.learn.policy import LearnPolicy
 from assign.learn.population import fit_linear, fit_logistic
 
@@ -131,8 +123,8 @@ def test_effects_equal_a_by_hand_gaussian_update_and_recover_the_covariance():
     eff = fit_views(views, noise, cohort=cohort, n_obs=w + n)
     assert np.allclose(eff.sigma, S, atol=0.04)
     prior = eff.sigma + 0.0
-    # cohort mean by hand: N(0, COHORT_PRIOR_SCALE sigma) prior, each agent N(mu, sigma + noise)
-    P, rhs = np.linalg.inv(COHORT_PRIOR_SCALE * eff.sigma), np.zeros(2)
+    # cohort mean by hand: N(0, sigma) prior, each agent N(mu, sigma + noise)
+    P, rhs = np.linalg.inv(eff.sigma), np.zeros(2)
     for k in range(n_ag):
         idx = [c for c, m in enumerate((w[k], n[k])) if m > 0]  # the views it has; the other marginalised out
         Pk = np.zeros((2, 2))

@@ -14,8 +14,7 @@ views of the agent's effect:
 
 Model: ``(theta_a, phi_a) ~ N(mu_g, Sigma)`` around the agent's cohort ``g`` (tenure band,
 :data:`assign.learn.shrink.TENURE_BANDS_DAYS`; skill is in the population model already),
-``mu_g ~ N(0, COHORT_PRIOR_SCALE Sigma)`` around the centre (0: the population model is fitted on
-the centre).
+``mu_g ~ N(0, Sigma)`` around the centre (0: the population model is fitted on the centre).
 ``Sigma`` (2 x 2) is estimated by the method of moments over the agents, around their cohort's
 mean (so that a cohort's difference, e.g. the new hires' learning curve, is not counted as agent
 variance): ``E[(theta_hat - mean)^2] = Sigma_11 + 1 / w``, ``E[(phi_hat - mean)^2] = Sigma_22 +
@@ -55,8 +54,6 @@ _TOTALS = ("nb", "sb", "mb", "n", "e", "q")
 #: offset is evaluated at each bin's mean logit: exact up to the spread within a bin).
 LOGIT_EDGES = np.linspace(-4.0, 4.0, 33)
 N_BINS = len(LOGIT_EDGES) + 1
-#: A cohort's mean effect has the prior ``N(0, COHORT_PRIOR_SCALE * Sigma)`` around the centre.
-COHORT_PRIOR_SCALE = 10.0
 #: Ridge on the offset's maximum-likelihood fit (keeps all-resolved agents finite).
 ML_RIDGE = 1e-2
 
@@ -244,7 +241,7 @@ def _within(y, noise, g, m, *, other=None) -> tuple[float, float, int]:
 
 
 def _cohort_means(y, noise, g, k, sigma) -> tuple[np.ndarray, np.ndarray]:
-    """Each cohort's mean effect (prior ``N(0, COHORT_PRIOR_SCALE sigma)``) given its agents' views, each view
+    """Each cohort's mean effect (prior ``N(0, sigma)``) given its agents' views, each view
     ``N(mu_g, sigma + noise)`` (missing components marginalised out); mean and covariance."""
     has = np.isfinite(noise)
     both = has.all(axis=1)
@@ -254,7 +251,7 @@ def _cohort_means(y, noise, g, k, sigma) -> tuple[np.ndarray, np.ndarray]:
     for c in range(2):  # one view only: its own precision, nothing about the other
         one = has[:, c] & ~both
         p[one, c, c] = 1.0 / (sigma[c, c] + noise[one, c])
-    prec = np.zeros((k, 2, 2)) + np.linalg.inv(COHORT_PRIOR_SCALE * sigma)[None]
+    prec = np.zeros((k, 2, 2)) + np.linalg.inv(sigma)[None]
     rhs = np.zeros((k, 2))
     np.add.at(prec, g, p)
     np.add.at(rhs, g, np.einsum("aij,aj->ai", p, np.where(has, y, 0.0)))
