@@ -104,6 +104,8 @@ class SeedResult:
     trace: pd.DataFrame
     work_ratios: dict  # every policy's (fcfs: the quality-blind reference)
     busy_ratios: dict  # every policy's handle seconds per staffed hour, hires / tenured (diagnostic)
+    contacts_to_003_same: list[float] = None  # against the truth on the contacts served so far
+    work_parts: dict = None  # every policy's work_parts (the ratio's decomposition)
 
 
 def _staffed_day_s(source: WorldSource, day: int) -> np.ndarray:
@@ -150,45 +152,85 @@ def _policy(name: str, *, hist, shift, label_delay_h: float, rule_scorer: bool, 
                ramp=ramp if name == "ml-learn" else None, **warm)
 
 
-def work_ratio(run, source: WorldSource, hires: np.ndarray, *, busy: bool = False) -> float:
-    """New hires' served contacts per staffed hour on their first day (day 2) / tenured agents'
-    (the agents neither new nor past hires). ``busy``: handle seconds per staffed hour instead of
-    contacts (a diagnostic: how much of their time the router fills, whatever their speed)."""
+def _day2_sums(run, source: WorldSource, hires: np.ndarray) -> dict[str, np.ndarray]:
+    """Day 2 (the hires' first day): per group (0 hires, 1 tenured: neither new nor past hires;
+    agents on shift that day) the contacts started, their handle seconds and the staffed hours."""
     staffed = _staffed_day_s(source, 1) / 3600.0
     served = run.status == SERVED
     start_day = np.floor((run.stream.arrival_s + np.nan_to_num(run.wait_s)) / DAY_S)
     m = served & (start_day == 1)
-    n = np.bincount(run.agent[m], weights=run.handle_s[m] if busy else None, minlength=len(staffed))
+    n = np.bincount(run.agent[m], minlength=len(staffed)).astype(float)
+    h = np.bincount(run.agent[m], weights=run.handle_s[m], minlength=len(staffed))
     is_hire = np.zeros(len(staffed), bool)
     is_hire[hires] = True
-    tenured = ~is_hire & ~past_hires(source.world.agents)
     ok = staffed > 0
-    return float((n[is_hire & ok].sum() / staffed[is_hire & ok].sum())
-                 / (n[tenured & ok].sum() / staffed[tenured & ok].sum()))
+    groups = (is_hire & ok, ~is_hire & ~past_hires(source.world.agents) & ok)
+    return {k: np.array([v[g].sum() for g in groups]) for k, v in (("contacts", n), ("handle_s", h),
+                                                                   ("staffed_h", staffed))}
 
 
-def hire_errors(run, pol: _Tracked) -> tuple[pd.DataFrame, list[float]]:
-    """The hires' estimate trace with its error against the truth (the mean true expected
-    resolution of the contacts the hire served over the run), and per hire the contacts it had
-    handled when the error entered +-0.03 for good (NaN: never)."""
+def work_ratio(run, source: WorldSource, hires: np.ndarray, *, busy: bool = False) -> float:
+    """New hires' served contacts per staffed hour on their first day (day 2) / tenured agents'
+    (the agents neither new nor past hires). ``busy``: handle seconds per staffed hour instead of
+    contacts (a diagnostic: how much of their time the router fills, whatever their speed)."""
+    s = _day2_sums(run, source, hires)
+    rate = s["handle_s" if busy else "contacts"] / s["staffed_h"]
+    return float(rate[0] / rate[1])
+
+
+def work_parts(run, source: WorldSource, hires: np.ndarray) -> dict[str, float]:
+    """The work ratio's parts, day 2: ``contacts`` (the issue's ratio) = ``busy`` (handle seconds
+    per staffed hour, hires / tenured) / ``handle`` (mean handle seconds per contact, hires /
+    tenured); and each group's occupancy (handle seconds per staffed second; a chat agent's
+    overlapping contacts each count, so it can pass 1)."""
+    s = _day2_sums(run, source, hires)
+    occ = s["handle_s"] / (s["staffed_h"] * 3600.0)
+    per = s["handle_s"] / s["contacts"]
+    return {"contacts": float(s["contacts"][0] / s["staffed_h"][0] / (s["contacts"][1] / s["staffed_h"][1])),
+            "busy": float(occ[0] / occ[1]), "handle": float(per[0] / per[1]),
+            "occupancy_hires": float(occ[0]), "occupancy_tenured": float(occ[1])}
+
+
+def hire_errors(run, pol: _Tracked) -> tuple[pd.DataFrame, list[float], list[float]]:
+    """The hires' estimate trace with its error against the truth (``error``: the issue's
+    figure, against the mean true expected resolution of all the contacts the hire served over
+    the run; ``error_same``: against the mean over the contacts it had served by then, the set the
+    estimate is computed on), and per hire the contacts it had handled when each error entered
+    +-0.03 for good (NaN: never)."""
     served = run.status == SERVED
-    truth = {a: float(run.truth_p_resolved[served & (run.agent == a)].mean()) for a in pol.hires}
+    start = run.stream.arrival_s + np.nan_to_num(run.wait_s)
+    truth, sofar = {}, {}
+    for a in pol.hires:
+        m = np.flatnonzero(served & (run.agent == a))
+        tp = run.truth_p_resolved[m[np.argsort(start[m], kind="stable")]]
+        truth[a] = float(tp.mean()) if len(tp) else np.nan
+        sofar[a] = np.cumsum(tp) / np.arange(1, len(tp) + 1)
     trace = pd.DataFrame(pol.trace, columns=["agent", "handled", "estimate"])
     trace["error"] = trace["estimate"] - trace["agent"].map(truth)
-    to_003 = []
+    ref = [sofar[a][min(max(h, 1), len(sofar[a])) - 1] if len(sofar[a]) else np.nan
+           for a, h in zip(trace["agent"], trace["handled"])]
+    trace["error_same"] = trace["estimate"] - np.asarray(ref, float)
+    to_003, to_same = [], []
     for a in pol.hires:
         t = trace[trace["agent"] == a].sort_values("handled", kind="stable")
-        bad = np.flatnonzero(np.abs(t["error"].to_numpy()) > 0.03)
-        last_bad = bad[-1] if len(bad) else -1
-        to_003.append(float(t["handled"].iloc[last_bad + 1]) if last_bad + 1 < len(t) else np.nan)
-    return trace, to_003
+        for col, out in (("error", to_003), ("error_same", to_same)):
+            bad = np.flatnonzero(~(np.abs(t[col].to_numpy()) <= 0.03))
+            last_bad = bad[-1] if len(bad) else -1
+            out.append(float(t["handled"].iloc[last_bad + 1]) if last_bad + 1 < len(t) else np.nan)
+    return trace, to_003, to_same
+
+
+def benchmark_world(seed: int, *, n_agents: int, n_intents: int, new_hires: float, past: float, warm_days: int):
+    """The world of benchmark seed ``seed`` (world seed ``1000 + seed``)."""
+    return generate_world(seed=1000 + seed, n_agents=n_agents, n_intents=n_intents, new_hires=new_hires,
+                          n_customers=50 * n_agents, past_hires=past, past_hire_days=float(warm_days))
 
 
 def run_seed(seed: int, *, days: int, n_agents: int, n_intents: int, new_hires: float, window_s: float,
              label_delay_h: float, warm_days: int = 14, csat_proxy: bool = True,
              rule_scorer: bool = False, ramp: Ramp | None = None, past: float = 0.0) -> SeedResult:
-    world = generate_world(seed=1000 + seed, n_agents=n_agents, n_intents=n_intents, new_hires=new_hires,
-                           n_customers=50 * n_agents, past_hires=past, past_hire_days=float(warm_days))
+    world = benchmark_world(seed, n_agents=n_agents, n_intents=n_intents, new_hires=new_hires, past=past,
+                            warm_days=warm_days)
     src = WorldSource(world)
     hist = warm_history(world, days=warm_days, seed=seed)
     shift = -pd.Timedelta(days=warm_days)
@@ -206,12 +248,13 @@ def run_seed(seed: int, *, days: int, n_agents: int, n_intents: int, new_hires: 
             rows.append((d + 1, name, float(run.truth_p_resolved[m & served].mean())))  # per contact served
     run, pol = runs["ml-learn"]
     hires = pol.hires
-    trace, to_003 = hire_errors(run, pol)
-    ratios = {name: work_ratio(r, src, hires) for name, (r, _) in runs.items()}
-    busy = {name: work_ratio(r, src, hires, busy=True) for name, (r, _) in runs.items()}
+    trace, to_003, to_same = hire_errors(run, pol)
+    parts = {name: work_parts(r, src, hires) for name, (r, _) in runs.items()}
     return SeedResult(per_day=pd.DataFrame(rows, columns=["day", "policy", "resolution"]), contacts_to_003=to_003,
-                      work_ratio=ratios["ml-learn"], trace=trace.assign(seed=seed), work_ratios=ratios,
-                      busy_ratios=busy)
+                      work_ratio=parts["ml-learn"]["contacts"], trace=trace.assign(seed=seed),
+                      work_ratios={k: v["contacts"] for k, v in parts.items()},
+                      busy_ratios={k: v["busy"] for k, v in parts.items()}, contacts_to_003_same=to_same,
+                      work_parts=parts)
 
 
 def tick_overhead(*, repeats: int, scorer: str = "posterior") -> dict[str, float]:
@@ -285,7 +328,18 @@ def summarise(results: list[SeedResult], *, days: int) -> dict:
             "new_hire_busy_ratio_by_policy_seed": {p: [r.busy_ratios[p] for r in results] for p in RUN_POLICIES},
             "exploration_cost": cost, "exploration_and_ramp_cost_vs_ml_live_prior": cost_prior,
             "new_hire_contacts_to_003_per_hire": [None if not np.isfinite(x) else x for x in to],
+            **_same_contacts(results),
+            "new_hire_work_parts_by_policy": {p: {k: float(np.mean([r.work_parts[p][k] for r in results]))
+                                                  for k in results[0].work_parts[p]} for p in RUN_POLICIES},
             "new_hire_error_at": error_at(pd.concat([r.trace for r in results]), (1, 50, 150, 300, 600))}
+
+
+def _same_contacts(results: list[SeedResult]) -> dict:
+    """Contacts to +-0.03 against the truth on the contacts served so far (the details)."""
+    to = [x for r in results for x in r.contacts_to_003_same]
+    return {"new_hire_contacts_to_003_same_contacts": _median_or_none(to),
+            "new_hire_contacts_to_003_same_contacts_reached": f"{int(np.isfinite(to).sum())}/{len(to)}",
+            "new_hire_contacts_to_003_same_contacts_per_hire": [None if not np.isfinite(x) else x for x in to]}
 
 
 def error_at(trace: pd.DataFrame, counts) -> dict:
@@ -332,6 +386,31 @@ def plot(results: list[SeedResult], summary: dict, path: str) -> None:
     ax[1].set(xlabel="day", ylabel="share of oracle uplift over fcfs",
               title="Uplift share per day (mean, sd over seeds)")
     ax[1].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def plot_work(details: dict, path: str) -> None:
+    """The first-day work ratio's parts per policy (``new_hire_work_parts_by_policy``): contacts per
+    staffed hour (the issue's ratio, band 0.75-1.25), handle seconds per staffed hour, handle
+    seconds per contact; each hires / tenured."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    parts = details["new_hire_work_parts_by_policy"]
+    pols = [p for p in ("fcfs", "ml-batch", "ml-live", "ml-live-prior", "ml-learn", "oracle") if p in parts]
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    x = np.arange(len(pols))
+    for k, (key, label) in enumerate((("contacts", "contacts / staffed h (issue)"),
+                                      ("busy", "handle s / staffed h"), ("handle", "handle s / contact"))):
+        ax.bar(x + (k - 1) * 0.27, [parts[p][key] for p in pols], 0.27, label=label)
+    ax.axhspan(0.75, 1.25, color="grey", alpha=0.15, lw=0)
+    ax.axhline(1.0, c="grey", lw=0.8)
+    ax.set(xticks=x, xticklabels=pols, ylabel="new hires / tenured, day 2",
+           title="New hires' first day: work ratio and its parts (mean over seeds)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -412,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(details, f, indent=1)
     if a.plot:
         plot(results, out, a.plot)
+        plot_work(details, a.plot[:-4] + "-work.png" if a.plot.endswith(".png") else a.plot + "-work.png")
     return 0
 
 

@@ -126,3 +126,47 @@ def test_work_ratio_is_contacts_per_staffed_hour_against_agents_neither_new_nor_
             tot[k][1] += staffed[a] / 3600.0
         want = (tot["hire"][0] / tot["hire"][1]) / (tot["ten"][0] / tot["ten"][1])
         assert cs.work_ratio(run, source, hires, busy=busy) == pytest.approx(want)
+
+
+def test_work_parts_decompose_the_work_ratio(monkeypatch):
+    """contacts ratio = busy ratio / handle ratio; occupancies are handle seconds per staffed second."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    import benchmarks.cold_start as cs
+
+    rng = np.random.default_rng(1)
+    n_ag, n = 6, 300
+    staffed = rng.uniform(4, 10, n_ag) * 3600.0
+    monkeypatch.setattr(cs, "_staffed_day_s", lambda source, day: staffed)
+    source = SimpleNamespace(world=SimpleNamespace(agents=pd.DataFrame({"past_hire": [False] * 5 + [True]})))
+    run = SimpleNamespace(status=np.full(n, SERVED), agent=rng.integers(0, n_ag, n),
+                          stream=SimpleNamespace(arrival_s=rng.uniform(86400.0, 2 * 86400.0 - 700, n)),
+                          wait_s=rng.uniform(0, 600, n), handle_s=rng.uniform(100, 900, n))
+    hires = np.array([1, 2])
+    p = cs.work_parts(run, source, hires)
+    assert p["contacts"] == pytest.approx(cs.work_ratio(run, source, hires))
+    assert p["busy"] == pytest.approx(cs.work_ratio(run, source, hires, busy=True))
+    assert p["contacts"] == pytest.approx(p["busy"] / p["handle"])
+    ten = np.isin(run.agent, [0, 3, 4])
+    assert p["occupancy_tenured"] == pytest.approx(run.handle_s[ten].sum() / staffed[[0, 3, 4]].sum())
+    hire = np.isin(run.agent, hires)
+    assert p["handle"] == pytest.approx(run.handle_s[hire].mean() / run.handle_s[ten].mean())
+
+
+def test_hire_errors_against_the_run_and_against_the_contacts_so_far():
+    from types import SimpleNamespace
+
+    import benchmarks.cold_start as cs
+
+    tp = np.array([0.9, 0.5, 0.7, 0.7])  # the hire's contacts in start order (stream order shuffled)
+    order = np.array([2, 0, 3, 1])
+    run = SimpleNamespace(status=np.full(4, SERVED), agent=np.zeros(4, np.int64), truth_p_resolved=tp[order],
+                          stream=SimpleNamespace(arrival_s=np.array([20.0, 0.0, 30.0, 10.0])), wait_s=np.zeros(4))
+    # estimates after 1, 2, 3, 4 contacts: exactly the running mean of the truth
+    pol = SimpleNamespace(hires=np.array([0]), trace=[(0, 1, 0.9), (0, 2, 0.7), (0, 3, 0.7), (0, 4, 0.7)])
+    trace, to_run, to_same = cs.hire_errors(run, pol)
+    np.testing.assert_allclose(trace["error_same"], 0.0, atol=1e-12)
+    np.testing.assert_allclose(trace["error"], [0.2, 0.0, 0.0, 0.0], atol=1e-12)
+    assert to_same == [1.0] and to_run == [2.0]
