@@ -10,7 +10,12 @@ views of the agent's effect:
   estimate overshoots a new hire's offset of -1.1 on logits of 0.8-1.8 by about 0.3), sampling variance
   the inverse Fisher information at it;
 - CSAT: ``phi_hat = mean(csat - pred_csat)``, variance ``sigma_c^2 / n`` with ``sigma_c^2`` the
-  pooled residual variance. CSAT is known an hour after wrap-up, resolution 72 h after.
+  pooled residual variance. CSAT is known an hour after wrap-up, resolution 72 h after;
+- handle time: the mean residual of ``log(handle_s) - pred_log_handle`` (the population model's
+  log-handle regression), variance ``sigma_h^2 / n``, known at wrap-up (docs/learn.md 5.2).
+
+The hierarchy below is written for two views; it is the same for K (``Sigma`` K x K, every
+pairwise covariance over the agents having both views).
 
 Model: ``(theta_a, phi_a) ~ N(mu_g, Sigma)`` around the agent's cohort ``g`` (tenure band,
 :data:`assign.learn.shrink.TENURE_BANDS_DAYS`; skill is in the population model already),
@@ -253,7 +258,8 @@ def _moments(y: np.ndarray, noise: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 def _positive_definite(s: np.ndarray) -> np.ndarray:
     """``s`` if its correlation matrix's eigenvalues are all >= 1 - RHO_MAX; else that matrix with
-    them floored there (pairwise clipping alone does not make three or more views consistent)."""
+    them floored there and rescaled to a unit diagonal (the variances kept), which keeps it
+    positive definite (pairwise clipping alone does not make three or more views consistent)."""
     d = np.sqrt(np.diag(s))
     r = s / np.outer(d, d)
     lam, vec = np.linalg.eigh(r)
