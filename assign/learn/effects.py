@@ -10,12 +10,7 @@ views of the agent's effect:
   estimate overshoots a new hire's offset of -1.1 on logits of 0.8-1.8 by about 0.3), sampling variance
   the inverse Fisher information at it;
 - CSAT: ``phi_hat = mean(csat - pred_csat)``, variance ``sigma_c^2 / n`` with ``sigma_c^2`` the
-  pooled residual variance. CSAT is known an hour after wrap-up, resolution 72 h after;
-- handle time: the mean residual of ``log(handle_s) - pred_log_handle`` (the population model's
-  log-handle regression), variance ``sigma_h^2 / n``, known at wrap-up (docs/learn.md 5.2).
-
-The hierarchy below is written for two views; it is the same for K (``Sigma`` K x K, every
-pairwise covariance over the agents having both views).
+  pooled residual variance. CSAT is known an hour after wrap-up, resolution 72 h after.
 
 Model: ``(theta_a, phi_a) ~ N(mu_g, Sigma)`` around the agent's cohort ``g`` (tenure band,
 :data:`assign.learn.shrink.TENURE_BANDS_DAYS`; skill is in the population model already),
@@ -53,9 +48,8 @@ VAR_MIN, RHO_MAX = 1e-4, 0.95
 MIN_AGENTS = 5
 VAR_FALLBACK = 0.25
 #: Per agent: resolution count, resolved and model-logit sums per logit bin (``nb``, ``sb``, ``mb``:
-#: (n_agents, n_bins)); CSAT count, sum (c - c_hat), sum (c - c_hat)^2; the same of the log
-#: handle time's residual (``nh``, ``eh``, ``qh``).
-_TOTALS = ("nb", "sb", "mb", "n", "e", "q", "nh", "eh", "qh")
+#: (n_agents, n_bins)); CSAT count, sum (c - c_hat), sum (c - c_hat)^2.
+_TOTALS = ("nb", "sb", "mb", "n", "e", "q")
 #: Edges of the model-logit bins the resolution totals are kept in (the likelihood of an agent's
 #: offset is evaluated at each bin's mean logit: exact up to the spread within a bin).
 LOGIT_EDGES = np.linspace(-4.0, 4.0, 33)
@@ -77,9 +71,6 @@ class EffectVersion:
     n: np.ndarray
     e: np.ndarray
     q: np.ndarray
-    nh: np.ndarray
-    eh: np.ndarray
-    qh: np.ndarray
 
     def agent_codes(self, agent_ids) -> np.ndarray:
         code = {a: k for k, a in enumerate(self.agent_ids)}
@@ -106,8 +97,7 @@ class EffectEstimates:
     def __init__(self, *, half_life_s: float = 30 * 86400.0) -> None:
         self.half_life_s = float(half_life_s)
         z, zb = np.zeros(0), np.zeros((0, N_BINS))
-        self._v = EffectVersion(version=0, t_s=-math.inf, agent_ids=(), nb=zb, sb=zb, mb=zb, n=z, e=z, q=z,
-                                nh=z, eh=z, qh=z)
+        self._v = EffectVersion(version=0, t_s=-math.inf, agent_ids=(), nb=zb, sb=zb, mb=zb, n=z, e=z, q=z)
         self._lock = threading.Lock()
 
     def current(self) -> EffectVersion:
@@ -142,29 +132,20 @@ def fold_effects(v: EffectVersion, ev: pd.DataFrame, *, half_life_s: float) -> E
         np.add.at(out[k], (a[ok], b), val)
     if "pred_csat" in ev.columns:
         ch = pd.to_numeric(ev["pred_csat"], errors="coerce").to_numpy(np.float64)
-        _fold_residual(out, ("n", "e", "q"), a, wt, ev["csat"].to_numpy(np.float64) - ch, len(ids))
-    if "pred_log_handle" in ev.columns and "handle_s" in ev.columns:
-        hh = pd.to_numeric(ev["pred_log_handle"], errors="coerce").to_numpy(np.float64)
-        h = pd.to_numeric(ev["handle_s"], errors="coerce").to_numpy(np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            d = np.where(h > 0, np.log(np.where(h > 0, h, 1.0)), np.nan) - hh
-        _fold_residual(out, ("nh", "eh", "qh"), a, wt, d, len(ids))
+        c = ev["csat"].to_numpy(np.float64)
+        ok = np.isfinite(c) & np.isfinite(ch)
+        d = c[ok] - ch[ok]
+        out["n"] += np.bincount(a[ok], wt[ok], len(ids))
+        out["e"] += np.bincount(a[ok], wt[ok] * d, len(ids))
+        out["q"] += np.bincount(a[ok], wt[ok] * d * d, len(ids))
     return EffectVersion(version=v.version + 1, t_s=t_new, agent_ids=ids, **out)
-
-
-def _fold_residual(out: dict, keys: tuple[str, str, str], a, wt, d, n_agents: int) -> None:
-    """Add each agent's weighted count, sum and sum of squares of the finite residuals ``d``."""
-    ok = np.isfinite(d)
-    d = d[ok]
-    for k, val in zip(keys, (wt[ok], wt[ok] * d, wt[ok] * d * d)):
-        out[k] += np.bincount(a[ok], val, n_agents)
 
 
 @dataclass(frozen=True, eq=False)
 class AgentEffects:
     """Posterior of each roster agent's resolution-logit effect: ``mean``, ``var``; ``n_obs``
-    its outcome weight (0: prior alone); ``cohort`` codes; fitted ``sigma`` (K x K, K views) and
-    ``cohort_mean`` (n_cohorts, K)."""
+    its outcome weight (0: prior alone); ``cohort`` codes; fitted ``sigma`` (2 x 2) and
+    ``cohort_mean`` (n_cohorts, 2)."""
 
     mean: np.ndarray
     var: np.ndarray
@@ -181,19 +162,12 @@ def tenure_band(tenure_days: np.ndarray) -> np.ndarray:
 def fit_effects(t: dict[str, np.ndarray], *, cohort: np.ndarray) -> AgentEffects:
     """The hierarchy of the module doc over agents with totals ``t`` (:meth:`EffectVersion.totals`)."""
     theta, w = resolution_view(t["nb"], t["sb"], t["mb"])
-    views, noises = [theta], [np.where(w > 0, 1 / np.maximum(w, 1e-300), np.inf)]
-    for n, e, q in ((t["n"], t["e"], t["q"]), (t["nh"], t["eh"], t["qh"])):
-        y, v = mean_view(n, e, q)
-        views.append(y)
-        noises.append(v)
-    return fit_views(np.stack(views, 1), np.stack(noises, 1), cohort=cohort, n_obs=t["nb"].sum(axis=1) + t["n"])
-
-
-def mean_view(n: np.ndarray, e: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per agent, the mean residual ``e / n`` and its sampling variance ``s2 / n``, ``s2`` the
-    residual variance pooled over all agents' (weighted) residuals; 0 and inf without any."""
-    s2 = float(q.sum() / n.sum()) if n.sum() > 0 else 1.0
-    return (np.where(n > 0, e / np.maximum(n, 1e-300), 0.0), np.where(n > 0, s2 / np.maximum(n, 1e-300), np.inf))
+    n, e, q = t["n"], t["e"], t["q"]
+    s2c = float(q.sum() / n.sum()) if n.sum() > 0 else 1.0
+    y = np.stack([theta, np.where(n > 0, e / np.maximum(n, 1e-300), 0.0)], 1)
+    noise = np.stack([np.where(w > 0, 1 / np.maximum(w, 1e-300), np.inf), np.where(n > 0, s2c / np.maximum(n, 1e-300),
+                                                                                    np.inf)], 1)
+    return fit_views(y, noise, cohort=cohort, n_obs=t["nb"].sum(axis=1) + n)
 
 
 def resolution_view(nb: np.ndarray, sb: np.ndarray, mb: np.ndarray, *, iters: int = 30) -> tuple[np.ndarray, ...]:
@@ -216,16 +190,15 @@ def resolution_view(nb: np.ndarray, sb: np.ndarray, mb: np.ndarray, *, iters: in
 
 
 def fit_views(y: np.ndarray, noise: np.ndarray, *, cohort: np.ndarray, n_obs: np.ndarray) -> AgentEffects:
-    """The hierarchy given each agent's views ``y`` (n_agents, K; the first: resolution) and
-    their sampling variances ``noise`` (inf: no such view)."""
+    """The hierarchy given each agent's two views ``y`` (n_agents, 2) and their sampling
+    variances ``noise`` (inf: no such view)."""
     codes, g = np.unique(cohort, return_inverse=True)
-    k = y.shape[1]
     sigma = _moments(y, noise, g)
-    prec_obs = np.where(np.isfinite(noise), 1.0 / noise, 0.0)  # (n_agents, K) diagonal precisions
+    prec_obs = np.where(np.isfinite(noise), 1.0 / noise, 0.0)  # (n_agents, 2) diagonal precisions
     mu, mu_cov = _cohort_means(y, noise, g, len(codes), sigma)
-    prior = sigma[None] + mu_cov[g]                        # (n_agents, K, K)
+    prior = sigma[None] + mu_cov[g]                        # (n_agents, 2, 2)
     prior_prec = np.linalg.inv(prior)
-    post_cov = np.linalg.inv(prior_prec + prec_obs[:, :, None] * np.eye(k)[None])
+    post_cov = np.linalg.inv(prior_prec + prec_obs[:, :, None] * np.eye(2)[None])
     rhs = np.einsum("aij,aj->ai", prior_prec, mu[g]) + prec_obs * y
     post = np.einsum("aij,aj->ai", post_cov, rhs)
     return AgentEffects(mean=post[:, 0], var=post_cov[:, 0, 0], n_obs=n_obs, cohort=np.asarray(cohort),
@@ -233,42 +206,22 @@ def fit_views(y: np.ndarray, noise: np.ndarray, *, cohort: np.ndarray, n_obs: np
 
 
 def _moments(y: np.ndarray, noise: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """Method-of-moments between-agent covariance of the views, around each cohort's own mean
+    """Method-of-moments between-agent covariance of the two views, around each cohort's own mean
     (``g``: cohort codes), so that cohorts that differ (new hires against tenured agents) do not
     count as agent variance. Per view, over the cohorts with at least two agents having it:
     ``E[sum_g sum_i (y_i - ybar_g)^2] = Sigma_kk sum_g (n_g - 1) + sum_g (1 - 1/n_g) sum_i noise_i``;
-    each cross-moment the same over the agents with both views, without noise (the outcomes'
-    noises are independent given the pair), its correlation clipped to :data:`RHO_MAX`; with
-    three or more views the matrix is then lifted to positive definite (eigenvalues floored)."""
-    kv = y.shape[1]
-    s = np.zeros((kv, kv))
+    the cross-moment the same without noise (the two outcomes' noises are independent)."""
+    s = np.zeros((2, 2))
     has = np.isfinite(noise)
-    for k in range(kv):
+    for k in range(2):
         ss, nz, df = _within(y[:, k], np.where(has[:, k], noise[:, k], 0.0), g, has[:, k])
         s[k, k] = max((ss - nz) / df, VAR_MIN) if df + 1 >= MIN_AGENTS else VAR_FALLBACK
-    for j in range(kv):
-        for k in range(j + 1, kv):
-            both = has[:, j] & has[:, k]
-            cross, _, df = _within(y[:, j], np.zeros(len(y)), g, both, other=y[:, k])
-            if df + 1 >= MIN_AGENTS:
-                lim = RHO_MAX * math.sqrt(s[j, j] * s[k, k])
-                s[j, k] = s[k, j] = float(np.clip(cross / df, -lim, lim))
-    return _positive_definite(s)
-
-
-def _positive_definite(s: np.ndarray) -> np.ndarray:
-    """``s`` if its correlation matrix's eigenvalues are all >= 1 - RHO_MAX; else that matrix with
-    them floored there and rescaled to a unit diagonal (the variances kept), which keeps it
-    positive definite (pairwise clipping alone does not make three or more views consistent)."""
-    d = np.sqrt(np.diag(s))
-    r = s / np.outer(d, d)
-    lam, vec = np.linalg.eigh(r)
-    floor = 1.0 - RHO_MAX
-    if lam.min() >= floor:
-        return s
-    r = (vec * np.maximum(lam, floor)) @ vec.T
-    r /= np.sqrt(np.outer(np.diag(r), np.diag(r)))
-    return r * np.outer(d, d)
+    both = has.all(axis=1)
+    cross, _, df = _within(y[:, 0], np.zeros(len(y)), g, both, other=y[:, 1])
+    if df + 1 >= MIN_AGENTS:
+        lim = RHO_MAX * math.sqrt(s[0, 0] * s[1, 1])
+        s[0, 1] = s[1, 0] = float(np.clip(cross / df, -lim, lim))
+    return s
 
 
 def _within(y, noise, g, m, *, other=None) -> tuple[float, float, int]:
@@ -291,16 +244,15 @@ def _cohort_means(y, noise, g, k, sigma) -> tuple[np.ndarray, np.ndarray]:
     """Each cohort's mean effect (prior ``N(0, sigma)``) given its agents' views, each view
     ``N(mu_g, sigma + noise)`` (missing components marginalised out); mean and covariance."""
     has = np.isfinite(noise)
-    kv = y.shape[1]
-    p = np.zeros((len(y), kv, kv))
-    patterns, which = np.unique(has, axis=0, return_inverse=True)
-    for j, pat in enumerate(patterns):  # per set of views present: the precision of those, zeros elsewhere
-        rows, o = np.flatnonzero(which.ravel() == j), np.flatnonzero(pat)
-        if len(o):
-            sub = sigma[np.ix_(o, o)][None] + noise[np.ix_(rows, o)][:, :, None] * np.eye(len(o))[None]
-            p[np.ix_(rows, o, o)] = np.linalg.inv(sub)
-    prec = np.zeros((k, kv, kv)) + np.linalg.inv(sigma)[None]
-    rhs = np.zeros((k, kv))
+    both = has.all(axis=1)
+    p = np.zeros((len(y), 2, 2))
+    if both.any():
+        p[both] = np.linalg.inv(sigma[None] + noise[both][:, :, None] * np.eye(2)[None])
+    for c in range(2):  # one view only: its own precision, nothing about the other
+        one = has[:, c] & ~both
+        p[one, c, c] = 1.0 / (sigma[c, c] + noise[one, c])
+    prec = np.zeros((k, 2, 2)) + np.linalg.inv(sigma)[None]
+    rhs = np.zeros((k, 2))
     np.add.at(prec, g, p)
     np.add.at(rhs, g, np.einsum("aij,aj->ai", p, np.where(has, y, 0.0)))
     cov = np.linalg.inv(prec)

@@ -84,21 +84,16 @@ class ModelScorer(Scorer):
         return 0.0 if self.ramp is None else self.ramp.terms(snapshot.agents.tenure_days)[agent_idx]
 
     def margins(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> tuple[np.ndarray, ...]:
-        """(population logit, population CSAT mean) of the pairs; see :meth:`predictions`."""
-        return self.predictions(snapshot, contact_idx=contact_idx, agent_idx=agent_idx)[:2]
-
-    def predictions(self, snapshot: Snapshot, *, contact_idx: np.ndarray,
-                    agent_idx: np.ndarray) -> tuple[np.ndarray, ...]:
-        """(population logit, CSAT mean, log handle mean) of the pairs; the last call's answer is
-        kept, since a tick asks for the same pairs to score them and to draw them."""
+        """(population logit, population CSAT mean) of the pairs; the last call's answer is kept,
+        since a tick asks for the same pairs to score them and to draw them."""
         ci, ai = np.asarray(contact_idx, np.int64), np.asarray(agent_idx, np.int64)
         held = self._margins
         if (held is not None and held[0] is snapshot.contacts and held[1] is snapshot.agents
                 and np.array_equal(held[2], ci) and np.array_equal(held[3], ai)):
-            return held[4:]
-        m, c, h = self.model.predict(snapshot, contact_idx=ci, agent_idx=ai)
-        self._margins = (snapshot.contacts, snapshot.agents, ci, ai, m, c, h)  # one reference: swapped whole
-        return m, c, h
+            return held[4], held[5]
+        m, c = self.model.predict(snapshot, contact_idx=ci, agent_idx=ai)
+        self._margins = (snapshot.contacts, snapshot.agents, ci, ai, m, c)  # one reference: swapped whole
+        return m, c
 
     def score_pairs(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
         eff, rows = self.effects(snapshot)

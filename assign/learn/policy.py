@@ -156,17 +156,17 @@ class LearnPolicy(Policy):
         ci, ai = w[cs], agents[as_]
         ids = [d.decision_id for d in res.decisions]
         if self.model is not None and len(cs):
-            m, c, h = self.scorer.predictions(snap, contact_idx=cs, agent_idx=as_)
+            m, c = self.scorer.margins(snap, contact_idx=cs, agent_idx=as_)
         else:
-            m = c = h = np.full(len(cs), np.nan)
-        self._started += [(view.t, int(a), int(b), i, float(x), float(y), float(z))
-                          for a, b, i, x, y, z in zip(ci.tolist(), ai.tolist(), ids, m, c, h)]
+            m = c = np.full(len(cs), np.nan)
+        self._started += [(view.t, int(a), int(b), i, float(x), float(y))
+                          for a, b, i, x, y in zip(ci.tolist(), ai.tolist(), ids, m, c)]
         return ci, ai
 
     def _learn(self, view: View) -> None:
         """Schedule the outcomes of contacts started before this decision; observe those known by now."""
         if self._started:
-            t, c, a, ids, pm, pc, ph = zip(*self._started)
+            t, c, a, ids, pm, pc = zip(*self._started)
             self._started = []
             handle, res, csat = view.outcomes_of(np.array(c))
             for k in range(len(c)):
@@ -175,7 +175,7 @@ class LearnPolicy(Policy):
                                        (self.label_delay_s, res[k], math.nan, math.nan),
                                        (self.csat_delay_s, math.nan, csat[k], math.nan)):
                     heapq.heappush(self._events, (end + delay, self._seq, c[k], a[k], ids[k], float(r), float(s), h,
-                                                  pm[k], pc[k], ph[k]))
+                                                  pm[k], pc[k]))
                     self._seq += 1
         if view.t < self._next_observe or self.frozen:
             return
@@ -203,7 +203,6 @@ class LearnPolicy(Policy):
             "resolved": [e[5] for e in events], "csat": [e[6] for e in events], "handle_s": [e[7] for e in events]})
         if self.model is not None:  # the model's prediction for the pair, which the agent effects need
             frame["pred_margin"], frame["pred_csat"] = [e[8] for e in events], [e[9] for e in events]
-            frame["pred_log_handle"] = [e[10] for e in events]
         return frame
 
     def close(self, run) -> MemorySink | None:
@@ -212,12 +211,11 @@ class LearnPolicy(Policy):
         if self.sink is None:
             return None
         self.router.flush()
-        for t, c, a, i, pm, pc, ph in self._started:
+        for t, c, a, i, pm, pc in self._started:
             end = t + float(run.handle_s[c])
-            self._events += [(end, 0, c, a, i, math.nan, math.nan, float(run.handle_s[c]), pm, pc, ph),
-                             (end + self.label_delay_s, 0, c, a, i, float(run.resolved[c]), math.nan, math.nan, pm, pc,
-                              ph),
-                             (end + self.csat_delay_s, 0, c, a, i, math.nan, float(run.csat[c]), math.nan, pm, pc, ph)]
+            self._events += [(end, 0, c, a, i, math.nan, math.nan, float(run.handle_s[c]), pm, pc),
+                             (end + self.label_delay_s, 0, c, a, i, float(run.resolved[c]), math.nan, math.nan, pm, pc),
+                             (end + self.csat_delay_s, 0, c, a, i, math.nan, float(run.csat[c]), math.nan, pm, pc)]
         self._started = []
         frame = self._frame(sorted(self._events))
         self._events = []

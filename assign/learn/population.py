@@ -68,15 +68,13 @@ def fit_linear(D: np.ndarray, y: np.ndarray, *, ridge: float = RIDGE) -> np.ndar
 
 @dataclass(frozen=True, eq=False)
 class PopulationModel:
-    """Coefficients of the resolution logit (``coef_res``), CSAT mean (``coef_csat``, None
-    without CSAT) and mean log handle time (``coef_handle``, None without handle times) on
-    :func:`design`, with the feature spec and a featurizer for ticks."""
+    """Coefficients of the resolution logit (``coef_res``) and CSAT mean (``coef_csat``,
+    None without CSAT) on :func:`design`, with the feature spec and a featurizer for ticks."""
 
     spec: FeatureSpec
     coef_res: np.ndarray
     coef_csat: np.ndarray | None
     featurizer: TickFeaturizer
-    coef_handle: np.ndarray | None = None
 
     @classmethod
     def fit(cls, history: pd.DataFrame) -> PopulationModel:
@@ -94,30 +92,26 @@ class PopulationModel:
         cs = pd.to_numeric(served["csat"], errors="coerce").to_numpy(np.float64)
         okc = np.isfinite(cs)
         coef_csat = fit_linear(D[okc], cs[okc]) if okc.sum() >= 50 else None
-        hs = pd.to_numeric(served["handle_s"], errors="coerce").to_numpy(np.float64)
-        okh = np.isfinite(hs) & (hs > 0)
-        coef_handle = fit_linear(D[okh], np.log(hs[okh])) if okh.sum() >= 50 else None
         empty = pd.DataFrame({"customer_id": pd.Series([], dtype=object), "t": pd.Series([], dtype=float)})
         featurizer = TickFeaturizer(spec=spec, state=tf.state, customer_times=empty)
-        return cls(spec=spec, coef_res=coef_res, coef_csat=coef_csat, featurizer=featurizer, coef_handle=coef_handle)
+        return cls(spec=spec, coef_res=coef_res, coef_csat=coef_csat, featurizer=featurizer)
 
-    def predict_rows(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(resolution logit, CSAT mean, mean log handle seconds; NaN without that fit) of feature rows."""
+    def predict_rows(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(resolution logit, CSAT mean; NaN without a CSAT fit) of feature rows."""
         D = design(X, n_intents=len(self.spec.intents))
         csat = D @ self.coef_csat if self.coef_csat is not None else np.full(len(D), np.nan)
-        handle = D @ self.coef_handle if self.coef_handle is not None else np.full(len(D), np.nan)
-        return D @ self.coef_res, csat, handle
+        return D @ self.coef_res, csat
 
     def predict(self, snapshot: Snapshot, *, contact_idx: np.ndarray,
-                agent_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(resolution logit, CSAT mean, log handle mean) of the snapshot's pairs, through the tick featurizer."""
+                agent_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(resolution logit, CSAT mean) of the snapshot's pairs, through the tick featurizer."""
         X = self.featurizer.features(snapshot, contact_idx=contact_idx, agent_idx=agent_idx)
         return self.predict_rows(X)
 
     def history_predictions(self, history: pd.DataFrame) -> pd.DataFrame:
-        """``contact_id, pred_margin, pred_csat, pred_log_handle`` of the served rows of
-        ``history`` (for the warm start's outcome events)."""
+        """``contact_id, pred_margin, pred_csat`` of the served rows of ``history`` (for the
+        warm start's outcome events)."""
         served = history[history["agent_id"].notna()].reset_index(drop=True)
-        m, c, h = self.predict_rows(history_features(served, self.spec).X)
+        m, c = self.predict_rows(history_features(served, self.spec).X)
         return pd.DataFrame({"contact_id": served["contact_id"].astype(str).to_numpy(), "pred_margin": m,
-                             "pred_csat": c, "pred_log_handle": h})
+                             "pred_csat": c})
