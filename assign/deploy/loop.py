@@ -25,7 +25,9 @@ patience. At each ``retrain_every_s`` boundary of the simulated clock:
 Between retrains the champion's score carries per-intent level offsets
 (:mod:`assign.deploy.levels`, ``level_half_life_h``): the decayed mean of resolved minus the
 routing champion's prediction over matured outcomes, so a level shift (one intent's
-resolution falling overnight) moves the score within hours, not at the next promotion.
+resolution falling overnight) moves the score within hours, not at the next promotion. A retrain
+scores the champion with those offsets (``compare_as_routed``): a challenger is promoted for
+routing better than the champion as it routes, and starts with zero offsets.
 
 Every retrain decision goes to the registry's audit log (its own clock: the simulated one);
 monitor results and swaps go to ``events`` and, when ``record`` (a directory) is set, to its
@@ -91,6 +93,11 @@ class LoopConfig:
     #: docs/living-centre.md): a promoted champion starts with zero offsets, and residuals of
     #: the one it replaced are dropped.
     level_reset_on_swap: bool = False
+    #: loop11 (docs/living-centre.md, "The champion scored as it routes"): a retrain scores the
+    #: champion with the level offsets it routes with (``retrain(champion_offsets=...)``), the
+    #: challenger without; a promoted challenger therefore starts with zero offsets (as
+    #: ``level_reset_on_swap``). False: the champion scored without them (the loop10 design).
+    compare_as_routed: bool = True
     #: Alarm kinds that count as the loop's alarm. Prediction drift is reported, not counted:
     #: the predictions of served pairs move with the router (a better router serves pairs with
     #: higher predicted resolution), so it cannot tell a moved world from a changed router.
@@ -276,9 +283,13 @@ class LoopPolicy(LearnPolicy):
             window, half_life, trigger = cfg.alarm_window_days, cfg.alarm_half_life_days, "alarm: " + ", ".join(alarms)
         else:
             window, half_life, trigger = cfg.window_days, cfg.half_life_days, "schedule"
+        offsets = None
+        if cfg.compare_as_routed and self.levels is not None:
+            offsets = dict(zip(self.levels.intents, self.levels.values.tolist()))
         d = retrain(hist, registry=self.reg, cutoff=now, window_days=window, half_life_days=half_life,
                     rule=cfg.rule or loop_rule(), seed=cfg.seed, params=self._params(), trigger=trigger,
-                    resolution_delay_h=cfg.label_delay_s / 3600.0, csat_delay_h=cfg.csat_delay_s / 3600.0, at=now)
+                    resolution_delay_h=cfg.label_delay_s / 3600.0, csat_delay_h=cfg.csat_delay_s / 3600.0, at=now,
+                    champion_offsets=offsets)
         self._event("retrain", view.t, **d.to_dict())
         if d.promoted:
             w, agents = view.routable()
@@ -287,7 +298,7 @@ class LoopPolicy(LearnPolicy):
             self._event("swap", view.t, **res.to_dict())
             if res.ok:
                 self._reference = self._rows_of(hist, d.version, decision=d)
-                if self.cfg.level_reset_on_swap and self.levels is not None:
+                if (self.cfg.level_reset_on_swap or self.cfg.compare_as_routed) and self.levels is not None:
                     self.levels.reset()
                     self._level_started, self._level_due = [], []
 
