@@ -273,3 +273,27 @@ def test_a_retrain_scores_the_champion_with_the_offsets_it_routes_with(tmp_path,
     else:
         assert seen == [None]
         np.testing.assert_array_equal(pol.after[0], pol.before[0])
+
+
+def test_the_monitors_window_holds_every_contact_that_arrived(tmp_path):
+    """``_own_history(waiting=True)`` (the monitor's input) holds every contact that arrived
+    before the moment, counted from the stream: routed, abandoned and still waiting; the
+    waiting ones without agent, not abandoned, with the wait so far. Without ``waiting`` they
+    are left out (the log retrain reads)."""
+    from assign.deploy.loop import LoopConfig, LoopPolicy
+    from assign.sim.engine import SimConfig, simulate
+
+    dw, pre, _ = _world_with_champion(tmp_path)
+    cfg = LoopConfig(retrain_every_s=99 * DAY_S, monitor_every_s=99 * DAY_S)
+    pol = LoopPolicy(registry=tmp_path / "registry", workdir=tmp_path / "runs", pre_history=pre, config=cfg)
+    run = simulate(source=DriftSource(dw), policy=pol, seed=0, config=SimConfig(days=0.4, window_s=300.0))
+    st, t = run.stream, 0.3 * DAY_S
+    arrived = set(st.block.ids[st.arrival_s < t])
+    full, logged = pol._own_history(upto=t, waiting=True), pol._own_history(upto=t)
+    assert set(full["contact_id"]) == arrived and len(full) == len(arrived)
+    held = full[~full["contact_id"].isin(set(logged["contact_id"]))]
+    assert len(held) > 0 and held["agent_id"].isna().all() and not held["abandoned"].any()
+    rows = {c: k for k, c in enumerate(st.block.ids)}
+    k = held["contact_id"].map(rows).to_numpy()
+    np.testing.assert_allclose(held["wait_s"].to_numpy(float), t - st.arrival_s[k], rtol=1e-12)
+    assert (st.arrival_s[k] + st.patience_s[k] > t).all()  # none of them had hung up yet
