@@ -283,3 +283,44 @@ def test_evaluation_scores_an_unknown_intent_as_the_router_does(history, tmp_pat
     assert d.champion_metrics["resolved"]["log_loss"] == pytest.approx(ll, rel=1e-6)
     q_raw = np.clip(p[sel], 1e-12, 1 - 1e-12)  # the test has power: the raw predictions score otherwise
     assert abs(float(-(y[sel] * np.log(q_raw) + (1 - y[sel]) * np.log(1 - q_raw)).mean()) - ll) > 1e-4
+
+
+def test_champion_offsets_score_the_champion_as_it_routes(history, tmp_path) -> None:
+    """With ``champion_offsets`` the champion's resolution predictions on the evaluation rows
+    carry its intent's offset (clipped to [0.01, 0.99]); the challenger's do not: both
+    log-losses and the gain recomputed here with ``predict_history`` and a hand-written log-loss."""
+    from assign.model.scorer import ModelDir, predict_history
+
+    reg = open_registry(tmp_path / "reg")
+    t0 = history["arrival_at"].min()
+    assert retrain(history[history["arrival_at"] < t0 + pd.Timedelta(days=3)], registry=reg, window_days=3,
+                   params=FAST, resolution_delay_h=DELAY_H).promoted
+    intents = list(history["intent"].value_counts().index)
+    offsets = {intents[0]: -0.3, intents[1]: 0.05, "never_seen": 0.2}  # other intents: 0
+    cut = t0 + pd.Timedelta(days=5)
+    d = retrain(history, registry=reg, cutoff=cut, window_days=5, params=FAST, resolution_delay_h=DELAY_H,
+                champion_offsets=offsets)
+    w = mature_only(history[history["arrival_at"] < cut].sort_values("arrival_at", kind="stable")
+                    .reset_index(drop=True), cutoff=cut, resolution_delay_h=DELAY_H, csat_delay_h=1.0)
+    y = w["resolved"].astype("float64").to_numpy(na_value=np.nan)
+    sel = (w["arrival_at"] >= pd.Timestamp(d.eval_from)).to_numpy() & w["agent_id"].notna().to_numpy() & np.isfinite(y)
+
+    def log_loss(version: str, add: np.ndarray) -> np.ndarray:
+        m = ModelDir.load(reg.path(version), nthread=1)
+        unknown = ~w["agent_id"].isin(set(m.state.agent_ids)).to_numpy()
+        p = predict_history(m, w)["p_resolved"].to_numpy(float)
+        p = np.where(unknown, p[sel & ~unknown].mean(), p)  # as routed (every intent known here)
+        q = np.clip(np.clip(p + add, 0.01, 0.99) if add.any() else p, 1e-12, 1 - 1e-12)[sel]
+        return -(y[sel] * np.log(q) + (1 - y[sel]) * np.log(1 - q))
+
+    add = w["intent"].map(lambda k: offsets.get(k, 0.0)).to_numpy(float)
+    ll_champ, ll_chall = log_loss("v0001", add), log_loss(d.version, np.zeros(len(w)))
+    assert d.champion_metrics["resolved"]["log_loss"] == pytest.approx(float(ll_champ.mean()), rel=1e-6)
+    assert d.challenger_metrics["resolved"]["log_loss"] == pytest.approx(float(ll_chall.mean()), rel=1e-6)
+    gain = d.comparison["resolved"]["log_loss_gain"]
+    assert gain == pytest.approx(float((ll_champ - ll_chall).mean()), rel=1e-6, abs=1e-9)
+    raw = log_loss("v0001", np.zeros(len(w)))  # the test has power: without offsets the champion scores otherwise
+    assert abs(float(raw.mean()) - float(ll_champ.mean())) > 1e-3
+    with pytest.raises(InputError, match=r"champion_offsets\['x'\]"):
+        retrain(history, registry=reg, cutoff=cut, window_days=5, params=FAST, resolution_delay_h=DELAY_H,
+                champion_offsets={"x": float("nan")})

@@ -229,3 +229,71 @@ def test_level_recalibration_folds_every_matured_outcome_of_the_run(tmp_path):
     want = np.bincount(intent, w * resid, n_int) / (np.bincount(intent, w, n_int) + 5.0)
     np.testing.assert_allclose(pol.levels.values, want, rtol=1e-9, atol=1e-12)
     assert np.all(np.abs(resid) < 1) and np.any(pol.levels.values != 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("as_routed", [True, False])
+def test_a_retrain_scores_the_champion_with_the_offsets_it_routes_with(tmp_path, monkeypatch, as_routed):
+    """``compare_as_routed``: each retrain gets the level offsets in force at its cut-off as
+    ``champion_offsets`` and a promoted challenger starts with zero offsets; off: no offsets
+    passed, and they are kept across the swap (the loop10 design)."""
+    import importlib
+
+    from assign.deploy.loop import LoopConfig, LoopPolicy
+    from assign.sim.engine import SimConfig, simulate
+
+    dw, pre, _ = _world_with_champion(tmp_path)
+    rt = importlib.import_module("assign.deploy.retrain")  # the module (assign.deploy exports the function)
+    seen, real = [], rt.retrain
+
+    def spy(*args, **kw):
+        seen.append(kw.get("champion_offsets"))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(rt, "retrain", spy)
+    monkeypatch.setattr(rt, "decide", lambda rule, scored, champion: (True, "promoted by the test"))
+
+    class Probe(LoopPolicy):
+        before, after = [], []
+
+        def _retrain(self, view, *, alarms=None):
+            self.before.append(self.levels.values.copy())
+            super()._retrain(view, alarms=alarms)
+            self.after.append(self.levels.values.copy())
+
+    cfg = LoopConfig(retrain_every_s=0.6 * DAY_S, monitor_every_s=99 * DAY_S, level_half_life_h=3.0,
+                     compare_as_routed=as_routed)
+    pol = Probe(registry=tmp_path / "registry", workdir=tmp_path / "runs", pre_history=pre, config=cfg)
+    simulate(source=DriftSource(dw), policy=pol, seed=0, config=SimConfig(days=0.7, window_s=120.0))
+    assert [e["event"] for e in pol.events] == ["swap", "retrain", "swap"] and pol.events[2]["ok"]
+    assert np.any(pol.before[0] != 0)  # outcomes were folded before the retrain
+    if as_routed:
+        assert seen == [dict(zip(pol.levels.intents, pol.before[0].tolist()))]
+        assert np.all(pol.after[0] == 0)
+    else:
+        assert seen == [None]
+        np.testing.assert_array_equal(pol.after[0], pol.before[0])
+
+
+def test_the_monitors_window_holds_every_contact_that_arrived(tmp_path):
+    """``_own_history(waiting=True)`` (the monitor's input) holds every contact that arrived
+    before the moment, counted from the stream: routed, abandoned and still waiting; the
+    waiting ones without agent, not abandoned, with the wait so far. Without ``waiting`` they
+    are left out (the log retrain reads)."""
+    from assign.deploy.loop import LoopConfig, LoopPolicy
+    from assign.sim.engine import SimConfig, simulate
+
+    dw, pre, _ = _world_with_champion(tmp_path)
+    cfg = LoopConfig(retrain_every_s=99 * DAY_S, monitor_every_s=99 * DAY_S)
+    pol = LoopPolicy(registry=tmp_path / "registry", workdir=tmp_path / "runs", pre_history=pre, config=cfg)
+    run = simulate(source=DriftSource(dw), policy=pol, seed=0, config=SimConfig(days=0.4, window_s=300.0))
+    st, t = run.stream, 0.3 * DAY_S
+    arrived = set(st.block.ids[st.arrival_s < t])
+    full, logged = pol._own_history(upto=t, waiting=True), pol._own_history(upto=t)
+    assert set(full["contact_id"]) == arrived and len(full) == len(arrived)
+    held = full[~full["contact_id"].isin(set(logged["contact_id"]))]
+    assert len(held) > 0 and held["agent_id"].isna().all() and not held["abandoned"].any()
+    rows = {c: k for k, c in enumerate(st.block.ids)}
+    k = held["contact_id"].map(rows).to_numpy()
+    np.testing.assert_allclose(held["wait_s"].to_numpy(float), t - st.arrival_s[k], rtol=1e-12)
+    assert (st.arrival_s[k] + st.patience_s[k] > t).all()  # none of them had hung up yet

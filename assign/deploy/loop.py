@@ -25,7 +25,9 @@ patience. At each ``retrain_every_s`` boundary of the simulated clock:
 Between retrains the champion's score carries per-intent level offsets
 (:mod:`assign.deploy.levels`, ``level_half_life_h``): the decayed mean of resolved minus the
 routing champion's prediction over matured outcomes, so a level shift (one intent's
-resolution falling overnight) moves the score within hours, not at the next promotion.
+resolution falling overnight) moves the score within hours, not at the next promotion. Opt-in
+(``compare_as_routed``): a retrain scores the champion with those offsets, so a challenger is
+promoted for routing better than the champion as it routes, and starts with zero offsets.
 
 Every retrain decision goes to the registry's audit log (its own clock: the simulated one);
 monitor results and swaps go to ``events`` and, when ``record`` (a directory) is set, to its
@@ -91,6 +93,16 @@ class LoopConfig:
     #: docs/living-centre.md): a promoted champion starts with zero offsets, and residuals of
     #: the one it replaced are dropped.
     level_reset_on_swap: bool = False
+    #: Opt-in (loop11, docs/living-centre.md, "The champion scored as it routes": it removed the
+    #: day-13 dip it was built for but, promoting a third as often, lost week 3 on seeds 0-4): a
+    #: retrain scores the champion with the level offsets it routes with
+    #: (``retrain(champion_offsets=...)``), the challenger without; a promoted challenger then
+    #: starts with zero offsets (as ``level_reset_on_swap``).
+    compare_as_routed: bool = False
+    #: loop11: the monitor's window holds the contacts still waiting at the check too (their
+    #: features are known at arrival); False: left out, so the slowest channel (email, patience
+    #: of days) looked ~1.5 points short of its share at every check (the design before).
+    monitor_waiting: bool = True
     #: Alarm kinds that count as the loop's alarm. Prediction drift is reported, not counted:
     #: the predictions of served pairs move with the router (a better router serves pairs with
     #: higher predicted resolution), so it cannot tell a moved world from a changed router.
@@ -276,9 +288,13 @@ class LoopPolicy(LearnPolicy):
             window, half_life, trigger = cfg.alarm_window_days, cfg.alarm_half_life_days, "alarm: " + ", ".join(alarms)
         else:
             window, half_life, trigger = cfg.window_days, cfg.half_life_days, "schedule"
+        offsets = None
+        if cfg.compare_as_routed and self.levels is not None:
+            offsets = dict(zip(self.levels.intents, self.levels.values.tolist()))
         d = retrain(hist, registry=self.reg, cutoff=now, window_days=window, half_life_days=half_life,
                     rule=cfg.rule or loop_rule(), seed=cfg.seed, params=self._params(), trigger=trigger,
-                    resolution_delay_h=cfg.label_delay_s / 3600.0, csat_delay_h=cfg.csat_delay_s / 3600.0, at=now)
+                    resolution_delay_h=cfg.label_delay_s / 3600.0, csat_delay_h=cfg.csat_delay_s / 3600.0, at=now,
+                    champion_offsets=offsets)
         self._event("retrain", view.t, **d.to_dict())
         if d.promoted:
             w, agents = view.routable()
@@ -287,7 +303,7 @@ class LoopPolicy(LearnPolicy):
             self._event("swap", view.t, **res.to_dict())
             if res.ok:
                 self._reference = self._rows_of(hist, d.version, decision=d)
-                if self.cfg.level_reset_on_swap and self.levels is not None:
+                if (self.cfg.level_reset_on_swap or self.cfg.compare_as_routed) and self.levels is not None:
                     self.levels.reset()
                     self._level_started, self._level_due = [], []
 
@@ -298,7 +314,7 @@ class LoopPolicy(LearnPolicy):
         from assign.deploy.retrain import mature_only
 
         now = self._at(t)
-        hist = self._own_history(upto=t)
+        hist = self._own_history(upto=t, waiting=self.cfg.monitor_waiting)
         recent = hist[hist["arrival_at"] >= now - pd.Timedelta(seconds=self.cfg.monitor_window_s)]
         if not len(recent) or not len(self._reference):
             return []
@@ -315,21 +331,29 @@ class LoopPolicy(LearnPolicy):
         return [str(a.get("name")) for a in counted]
 
     # ------------------------------------------------------------------ the loop's own log
-    def _own_history(self, *, upto: float) -> pd.DataFrame:
+    def _own_history(self, *, upto: float, waiting: bool = False) -> pd.DataFrame:
         """Every contact that arrived before ``upto`` and is no longer waiting, as a contact
         centre logs it: those the loop routed with their agent and outcomes (as they will be;
         ``retrain`` and ``monitor`` blank those not known at their cut-off), the others
-        abandoned at the end of their patience. Contacts still waiting are left out."""
+        abandoned at the end of their patience. Contacts still waiting are left out unless
+        ``waiting`` (the monitor's window: a centre knows a contact's features from its arrival;
+        without them the slow channel's share of recent traffic looks low, loop11): then they
+        are rows with no agent, not abandoned, ``wait_s`` the wait so far."""
         st = self._run.stream
         rows = [r for r in self._log if r[0] < upto]
         routed = np.zeros(len(st), bool)
-        routed[[r[1] for r in self._log]] = True
+        routed[[r[1] for r in rows]] = True
         gone = np.flatnonzero(~routed & (st.arrival_s + st.patience_s <= upto))
-        if not rows and not len(gone):
+        held = np.flatnonzero(~routed & (st.arrival_s < upto) & (st.arrival_s + st.patience_s > upto)) if waiting \
+            else np.zeros(0, np.int64)
+        if not rows and not len(gone) and not len(held):
             return self.pre_history.iloc[:0]
         parts = [self._rows_frame(rows)] if rows else []
         if len(gone):
             parts.append(self._abandoned_frame(gone))
+        if len(held):
+            parts.append(pd.DataFrame({**self._contact_columns(held), "wait_s": upto - st.arrival_s[held],
+                                       "abandoned": False}))
         df = pd.concat(parts, ignore_index=True).sort_values(["arrival_at", "contact_id"], kind="stable")
         arr = (df["arrival_at"] - df["arrival_at"].iloc[0]).dt.total_seconds().to_numpy()
         df["repeat_72h"] = repeat_within(df["customer_id"].to_numpy(object), arr)

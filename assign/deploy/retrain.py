@@ -19,7 +19,11 @@
    "Why the models did not turn over"). The version's agent state (point-in-time agent
    rates for routing, the agents it knows) covers the window up to the cut-off.
    Each model scores the evaluation rows as it routes them (:func:`as_routed`): a row whose
-   intent, language or agent the model does not know gets the mean of its in-domain predictions.
+   intent, language or agent the model does not know gets the mean of its in-domain predictions;
+   with ``champion_offsets`` (per intent, what a router adds to the champion's predicted
+   resolution, e.g. the loop's level offsets) the champion's resolution predictions carry them
+   too (:func:`with_offsets`), so a challenger wins on what it would route better, not on a
+   level the champion's router already corrects (docs/living-centre.md, loop11).
 4. **Recency**: training rows get XGBoost sample weights ``0.5 ** (age / half_life_days)``,
    age measured back from the cut-off.
 5. **Promotion** (:class:`PromotionRule`): for every decision target that both models
@@ -115,15 +119,18 @@ class RetrainDecision:
 def retrain(history: pd.DataFrame, *, registry: Registry, cutoff: Any = None, window_days: float = 28.0,
             half_life_days: float = 7.0, rule: PromotionRule | None = None, seed: int = 0, client: Any = None,
             params: TrainParams | None = None, resolution_delay_h: float = REPEAT_WINDOW_S / 3600.0,
-            csat_delay_h: float = 1.0, at: Any = None, note: str = "", trigger: str = "") -> RetrainDecision:
+            csat_delay_h: float = 1.0, at: Any = None, note: str = "", trigger: str = "",
+            champion_offsets: dict[str, float] | None = None) -> RetrainDecision:
     """Train a challenger on the window before ``cutoff`` (None: the last arrival), compare it
-    with the registry's champion and promote it by ``rule``; see the module doc. ``client``
+    with the registry's champion and promote it by ``rule``; see the module doc
+    (``champion_offsets``: per intent, added to the champion's predicted resolution). ``client``
     (a ``dask.distributed.Client`` or a scheduler address) trains on Dask. ``at`` stamps the
     audit lines (None: now; a simulation passes its clock); ``trigger`` says in the audit line
     what started the retrain (a schedule, a monitor alarm)."""
     rule = rule or PromotionRule()
     _check_options(window_days=window_days, half_life_days=half_life_days, resolution_delay_h=resolution_delay_h,
                    csat_delay_h=csat_delay_h)
+    _check_offsets(champion_offsets)
     hist = conform_history(history).sort_values("arrival_at", kind="stable").reset_index(drop=True)
     cut = pd.Timestamp(hist["arrival_at"].max()) if cutoff is None else _utc(cutoff)
     t0 = cut - pd.Timedelta(seconds=window_days * _DAY)
@@ -155,7 +162,8 @@ def retrain(history: pd.DataFrame, *, registry: Registry, cutoff: Any = None, wi
         _log(registry, RetrainDecision(version=None, promoted=False, reason=f"refused: training failed: {err}",
                                        rows=rows, eval_from=eval_from.isoformat(), **base), at=at)
         raise
-    scored = compare(hist, eval_mask, registry=registry, champion=champion, challenger=version)
+    scored = compare(hist, eval_mask, registry=registry, champion=champion, challenger=version,
+                     champion_offsets=champion_offsets)
     promoted, reason = decide(rule, scored, champion=champion)
     d = RetrainDecision(version=version, promoted=promoted, reason=reason, champion_metrics=scored["champion"],
                         challenger_metrics=scored["challenger"], comparison=scored["comparison"],
@@ -228,10 +236,12 @@ def _train_and_register(hist: pd.DataFrame, weights: np.ndarray, *, n_fit: int, 
 
 
 def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, champion: str | None,
-            challenger: str) -> dict[str, Any]:
+            challenger: str, champion_offsets: dict[str, float] | None = None) -> dict[str, Any]:
     """Both models' metrics per target on the same evaluation rows, and per binary target the
     paired log-loss gain (champion minus challenger per row), its standard error and the
-    calibration change. Features are point in time over the whole window."""
+    calibration change. Features are point in time over the whole window. Each model is scored
+    as it routes (:func:`as_routed`); ``champion_offsets`` (per intent) are added to the
+    champion's resolution predictions (:func:`with_offsets`)."""
     from assign.features.build import history_features
     from assign.model.domain import history_in_domain
     from assign.model.scorer import ModelDir
@@ -244,6 +254,9 @@ def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, ch
             raw = m.predict_matrix(history_features(hist, m.spec).X)
             known = history_in_domain(m, hist)
             preds[role] = {n: as_routed(p, known=known, rows=eval_mask & served) for n, p in raw.items()}
+    if champion_offsets is not None and "resolved" in preds.get("champion", {}):
+        preds["champion"]["resolved"] = with_offsets(preds["champion"]["resolved"], intent=hist["intent"],
+                                                     offsets=champion_offsets)
     out: dict[str, Any] = {"champion": {}, "challenger": {}, "comparison": {}}
     for n in preds["challenger"]:
         t = TARGETS[n]
@@ -272,6 +285,25 @@ def as_routed(pred: np.ndarray, *, known: np.ndarray, rows: np.ndarray) -> np.nd
     if (~known).any() and ref.any():
         out[~known] = float(out[ref].mean())
     return out
+
+
+def with_offsets(pred: np.ndarray, *, intent: pd.Series, offsets: dict[str, float]) -> np.ndarray:
+    """``pred`` (probabilities) plus each row's intent offset (an intent without one: 0), as
+    :class:`assign.deploy.levels.OffsetScorer` adds them to a routed score; clipped to
+    [0.01, 0.99], so a score shifted past 0 or 1 is a confident probability, not an impossible one."""
+    _check_offsets(offsets)
+    names = intent.astype("string").fillna("")
+    add = names.map(lambda k: float(offsets.get(k, 0.0))).to_numpy(float)
+    return np.clip(np.asarray(pred, float) + add, 0.01, 0.99)
+
+
+def _check_offsets(offsets: dict[str, float] | None) -> None:
+    if offsets is None:
+        return
+    bad = [k for k, v in offsets.items() if not (isinstance(v, (int, float, np.floating)) and math.isfinite(v))]
+    if bad:
+        raise InputError([f"champion_offsets[{k!r}]: must be a finite number, got {offsets[k]!r}" for k in bad],
+                         what="retrain options")
 
 
 def _row_log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
