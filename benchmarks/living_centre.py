@@ -350,8 +350,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="loop: online per-intent level recalibration, half-life in hours (0: off, the design "
                          "before loop4)")
     ap.add_argument("--level-prior-n", type=float, default=20.0, help="loop: the recalibration's pseudo-outcomes")
-    ap.add_argument("--compare-raw", action="store_true",
-                    help="loop: score the champion without its level offsets at a retrain (the loop10 design)")
+    ap.add_argument("--compare-as-routed", action="store_true",
+                    help="loop: score the champion with its level offsets at a retrain (loop11, opt-in)")
     ap.add_argument("--monitor-no-waiting", action="store_true",
                     help="loop: leave contacts still waiting out of the monitor's window (the design before loop11)")
     ap.add_argument("--monitor-window-reference", action="store_true",
@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = LoopConfig(label_delay_s=a.label_delay_h * 3600.0, rule=PromotionRule(eval_days=a.eval_days or None),
                      alarm_window_days=a.alarm_window_days, alarm_half_life_days=a.alarm_half_life_days,
                      live_half_life_days=a.live_half_life_days, level_half_life_h=a.level_half_life_h or None,
-                     level_prior_n=a.level_prior_n, compare_as_routed=not a.compare_raw,
+                     level_prior_n=a.level_prior_n, compare_as_routed=a.compare_as_routed,
                      monitor_waiting=not a.monitor_no_waiting,
                      monitor_reference_grows=not a.monitor_window_reference)
     t0 = time.perf_counter()

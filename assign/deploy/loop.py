@@ -25,9 +25,9 @@ patience. At each ``retrain_every_s`` boundary of the simulated clock:
 Between retrains the champion's score carries per-intent level offsets
 (:mod:`assign.deploy.levels`, ``level_half_life_h``): the decayed mean of resolved minus the
 routing champion's prediction over matured outcomes, so a level shift (one intent's
-resolution falling overnight) moves the score within hours, not at the next promotion. A retrain
-scores the champion with those offsets (``compare_as_routed``): a challenger is promoted for
-routing better than the champion as it routes, and starts with zero offsets.
+resolution falling overnight) moves the score within hours, not at the next promotion. Opt-in
+(``compare_as_routed``): a retrain scores the champion with those offsets, so a challenger is
+promoted for routing better than the champion as it routes, and starts with zero offsets.
 
 Every retrain decision goes to the registry's audit log (its own clock: the simulated one);
 monitor results and swaps go to ``events`` and, when ``record`` (a directory) is set, to its
@@ -93,11 +93,12 @@ class LoopConfig:
     #: docs/living-centre.md): a promoted champion starts with zero offsets, and residuals of
     #: the one it replaced are dropped.
     level_reset_on_swap: bool = False
-    #: loop11 (docs/living-centre.md, "The champion scored as it routes"): a retrain scores the
-    #: champion with the level offsets it routes with (``retrain(champion_offsets=...)``), the
-    #: challenger without; a promoted challenger therefore starts with zero offsets (as
-    #: ``level_reset_on_swap``). False: the champion scored without them (the loop10 design).
-    compare_as_routed: bool = True
+    #: Opt-in (loop11, docs/living-centre.md, "The champion scored as it routes": it removed the
+    #: day-13 dip it was built for but, promoting a third as often, lost week 3 on seeds 0-4): a
+    #: retrain scores the champion with the level offsets it routes with
+    #: (``retrain(champion_offsets=...)``), the challenger without; a promoted challenger then
+    #: starts with zero offsets (as ``level_reset_on_swap``).
+    compare_as_routed: bool = False
     #: loop11: the monitor's window holds the contacts still waiting at the check too (their
     #: features are known at arrival); False: left out, so the slowest channel (email, patience
     #: of days) looked ~1.5 points short of its share at every check (the design before).
