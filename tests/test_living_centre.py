@@ -316,7 +316,8 @@ def test_the_champions_routed_traffic_is_its_grown_reference(tmp_path):
     src = DriftSource(dw)
     run = simulate(source=src, policy=pol, seed=0, config=SimConfig(days=0.7, window_s=120.0))
     assert [e["event"] for e in pol.events].count("monitor") == 1  # outcomes fetched at 0.6 days
-    since, upto, now = start + pd.Timedelta(hours=2), 0.45 * DAY_S + 60.0, start + pd.Timedelta(days=0.6)  # between ticks
+    # upto between two ticks (a tick exactly at upto starts its contacts at upto)
+    since, upto, now = start + pd.Timedelta(hours=2), 0.45 * DAY_S + 60.0, start + pd.Timedelta(days=0.6)
     got = pol._routed_since(since, upto=upto, now=now)
     hist = to_history(run, source=src)
     t = (hist["arrival_at"] - start).dt.total_seconds()
