@@ -354,6 +354,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="loop: score the champion with its level offsets at a retrain (loop11, opt-in)")
     ap.add_argument("--monitor-no-waiting", action="store_true",
                     help="loop: leave contacts still waiting out of the monitor's window (the design before loop11)")
+    ap.add_argument("--monitor-window-reference", action="store_true",
+                    help="loop: the champion's calibration reference is its window only, not grown with the "
+                         "traffic it routed since (the design before mon11)")
     ap.add_argument("--worlds", default="drift,nodrift",
                     help="which centres to run (drift: weeks, promotions, alarm delay, swap pause; nodrift: false "
                          "alarms); a key whose centre did not run is null")
@@ -377,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
                      alarm_window_days=a.alarm_window_days, alarm_half_life_days=a.alarm_half_life_days,
                      live_half_life_days=a.live_half_life_days, level_half_life_h=a.level_half_life_h or None,
                      level_prior_n=a.level_prior_n, compare_as_routed=a.compare_as_routed,
-                     monitor_waiting=not a.monitor_no_waiting)
+                     monitor_waiting=not a.monitor_no_waiting,
+                     monitor_reference_grows=not a.monitor_window_reference)
     t0 = time.perf_counter()
     drift = drifting_world(seed=a.world_seed, n_agents=a.agents, n_intents=a.intents, schedule=schedule,
                            occupancy=a.occupancy, monolingual=a.monolingual)

@@ -297,3 +297,32 @@ def test_the_monitors_window_holds_every_contact_that_arrived(tmp_path):
     k = held["contact_id"].map(rows).to_numpy()
     np.testing.assert_allclose(held["wait_s"].to_numpy(float), t - st.arrival_s[k], rtol=1e-12)
     assert (st.arrival_s[k] + st.patience_s[k] > t).all()  # none of them had hung up yet
+
+
+def test_the_champions_routed_traffic_is_its_grown_reference(tmp_path):
+    """``_routed_since`` (what grows the champion's calibration reference) holds exactly the
+    contacts served that arrived from the given moment, started before ``upto`` and whose
+    every outcome was known at ``now``, counted from the simulator's own history."""
+    import pandas as pd
+
+    from assign.deploy.loop import LoopConfig, LoopPolicy
+    from assign.sim.engine import SimConfig, simulate
+    from assign.sim.log import to_history
+
+    dw, pre, start = _world_with_champion(tmp_path)
+    cfg = LoopConfig(retrain_every_s=99 * DAY_S, monitor_every_s=0.6 * DAY_S, label_delay_s=3 * 3600.0,
+                     csat_delay_s=3600.0)
+    pol = LoopPolicy(registry=tmp_path / "registry", workdir=tmp_path / "runs", pre_history=pre, config=cfg)
+    src = DriftSource(dw)
+    run = simulate(source=src, policy=pol, seed=0, config=SimConfig(days=0.7, window_s=120.0))
+    assert [e["event"] for e in pol.events].count("monitor") == 1  # outcomes fetched at 0.6 days
+    # upto between two ticks (a tick exactly at upto starts its contacts at upto)
+    since, upto, now = start + pd.Timedelta(hours=2), 0.45 * DAY_S + 60.0, start + pd.Timedelta(days=0.6)
+    got = pol._routed_since(since, upto=upto, now=now)
+    hist = to_history(run, source=src)
+    t = (hist["arrival_at"] - start).dt.total_seconds()
+    end = t + hist["wait_s"].astype(float) + hist["handle_s"].astype(float)
+    want = hist[(hist["status"] == "served") & (hist["arrival_at"] >= since) & (t + hist["wait_s"] < upto)
+                & (end + 3 * 3600.0 <= 0.6 * DAY_S)]
+    assert len(want) > 20 and sorted(got["contact_id"]) == sorted(want["contact_id"])
+    assert got["agent_id"].notna().all() and got["resolved"].notna().all()

@@ -175,3 +175,38 @@ def test_calibration_reference_is_out_of_sample(centre):
 def test_reference_choice_is_validated():
     with pytest.raises(InputError, match="calibration_reference"):
         MonitorConfig(calibration_reference="train")
+
+
+def test_routed_rows_grow_only_the_calibration_reference(centre):
+    """``routed_from``: reference rows from then on (traffic the model routed after its
+    window) enter the calibration tests as out-of-sample rows and nothing else: the feature
+    and prediction tests equal those against the reference side without those rows, the
+    calibration tests those against the whole side; ``monitor`` passes it through."""
+    hist, cut, model, _ = centre
+    ref, day = hist[hist["arrival_at"] < cut], _day(hist, cut)
+    routed_from = (cut - pd.Timedelta(days=2)).floor("D")
+    cfg, mdl = MonitorConfig(warmup_h=0.0), ModelDir.load(model)
+    t0 = float(np.floor(epoch_seconds(ref["arrival_at"]).min() / 86400) * 86400)
+    ref_side = build_side(mdl, conform_history(ref).reset_index(drop=True), None, cfg, t0=t0, reference=True)
+    rec_side = build_side(mdl, conform_history(day).reset_index(drop=True), ref, cfg, t0=t0, reference=False)
+    now_s, routed_s = t0 + (TRAIN_DAYS + 1) * 86400, float(epoch_seconds(pd.Series([routed_from]))[0])
+    grown = assess(mdl, ref_side, rec_side, cfg, now_s=now_s, routed_from_s=routed_s)
+    window = assess(mdl, ref_side.take(ref_side.t < routed_s), rec_side, cfg, now_s=now_s)
+    whole = assess(mdl, ref_side, rec_side, cfg, now_s=now_s)
+    assert grown.meta["rows_reference_routed"] == int((ref["arrival_at"] >= routed_from).sum()) > 0
+
+    def tests(rep, kinds):
+        return {t["name"]: t for t in rep.tests if t["kind"] in kinds}
+
+    for other, kinds in ((window, ("feature", "prediction")), (whole, ("calibration",))):
+        a, b = tests(grown, kinds), tests(other, kinds)
+        assert a.keys() == b.keys() and sum(t["testable"] for t in a.values()) > 0
+        for name in a:
+            assert a[name]["testable"] == b[name]["testable"], name
+            if a[name]["testable"]:
+                np.testing.assert_allclose([a[name]["statistic"], a[name]["sd"]], [b[name]["statistic"], b[name]["sd"]],
+                                           rtol=1e-12, err_msg=name)
+    assert tests(grown, ("calibration",)) != tests(window, ("calibration",))
+    via = monitor(day, reference=ref, model_dir=model, config=cfg, now=pd.Timestamp(now_s, unit="s", tz="UTC"),
+                  context=ref, routed_from=routed_from)
+    assert [(t["name"], t["statistic"]) for t in via.tests] == [(t["name"], t["statistic"]) for t in grown.tests]

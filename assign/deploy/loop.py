@@ -50,7 +50,7 @@ import pandas as pd
 
 from assign.constants import DAY_S
 from assign.deploy.levels import LevelOffsets, OffsetScorer
-from assign.history import conform_history, repeat_within
+from assign.history import conform_history, epoch_seconds, repeat_within
 from assign.learn.explore import Explore
 from assign.learn.policy import LearnPolicy
 from assign.schema import CHANNELS
@@ -103,6 +103,12 @@ class LoopConfig:
     #: features are known at arrival); False: left out, so the slowest channel (email, patience
     #: of days) looked ~1.5 points short of its share at every check (the design before).
     monitor_waiting: bool = True
+    #: mon11: the champion's calibration reference grows with the traffic it routed since its
+    #: window ended (matured, before the monitor's window; every such row is out of sample for
+    #: it), so a champion promoted on a few days of evaluation rows is not judged against a
+    #: ~3-day reference for weeks. Feature and prediction checks keep the window.
+    #: False: the reference is the version's window only (the design before).
+    monitor_reference_grows: bool = True
     #: Alarm kinds that count as the loop's alarm. Prediction drift is reported, not counted:
     #: the predictions of served pairs move with the router (a better router serves pairs with
     #: higher predicted resolution), so it cannot tell a moved world from a changed router.
@@ -184,6 +190,7 @@ class LoopPolicy(LearnPolicy):
         self._next_retrain = self.cfg.retrain_every_s
         self._next_monitor = self.cfg.monitor_every_s
         self._reference = self._rows_of(self.pre_history, self.reg.resolve("champion"))
+        self._reference_end = self._at(0.0)
         if self.record is not None:
             self.record.mkdir(parents=True, exist_ok=True)
             self._record_file = self.record / f"seed{run.seed}.jsonl"
@@ -303,6 +310,7 @@ class LoopPolicy(LearnPolicy):
             self._event("swap", view.t, **res.to_dict())
             if res.ok:
                 self._reference = self._rows_of(hist, d.version, decision=d)
+                self._reference_end = pd.Timestamp(d.cutoff)
                 if (self.cfg.level_reset_on_swap or self.cfg.compare_as_routed) and self.levels is not None:
                     self.levels.reset()
                     self._level_started, self._level_due = [], []
@@ -322,13 +330,33 @@ class LoopPolicy(LearnPolicy):
                              csat_delay_h=self.cfg.csat_delay_s / 3600.0)
         mc = self.cfg.monitor or loop_monitor_config(label_delay_s=self.cfg.label_delay_s)
         champion = self.reg.resolve("champion")
-        rep = monitor(recent, reference=self._reference, model_dir=self.reg.path(champion), config=mc, now=now,
-                      context=pd.concat([self._reference, hist], ignore_index=True).drop_duplicates("contact_id"))
+        reference, routed_from = self._reference, None
+        if self.cfg.monitor_reference_grows:
+            routed_from = self._reference_end
+            routed = self._routed_since(routed_from, upto=t - self.cfg.monitor_window_s, now=now)
+            reference = pd.concat([reference, routed], ignore_index=True) if len(routed) else reference
+        rep = monitor(recent, reference=reference, model_dir=self.reg.path(champion), config=mc, now=now,
+                      context=pd.concat([reference, hist], ignore_index=True).drop_duplicates("contact_id"),
+                      routed_from=routed_from)
         counted = [a for a in rep.alarms if a.get("kind") in self.cfg.alarm_kinds]
         self._event("monitor", t, alarm=bool(counted), any_alarm=rep.alarm, champion=champion,
                     alarms=[{k: a.get(k) for k in ("kind", "name", "statistic", "p_value")} for a in rep.alarms],
                     rows_recent=rep.meta.get("rows_recent"), matured_recent=rep.meta.get("matured_recent"))
         return [str(a.get("name")) for a in counted]
+
+    def _routed_since(self, start: pd.Timestamp, *, upto: float, now: pd.Timestamp) -> pd.DataFrame:
+        """The contacts the loop served that arrived from ``start`` to ``upto`` (run seconds)
+        and whose every outcome is known at ``now`` (ended at least the longest label delay
+        before it): the champion's out-of-sample traffic since its window."""
+        own = self._own_history(upto=upto)
+        if not len(own):
+            return own
+        delay = max(self.cfg.label_delay_s, self.cfg.csat_delay_s)
+        end = epoch_seconds(own["arrival_at"]) + own["wait_s"].to_numpy(float, na_value=np.nan) \
+            + own["handle_s"].to_numpy(float, na_value=np.nan)
+        keep = (own["arrival_at"] >= start).to_numpy() & own["agent_id"].notna().to_numpy() \
+            & np.isfinite(end) & (end + delay <= epoch_seconds(pd.Series([now])).item())
+        return own[keep].reset_index(drop=True)
 
     # ------------------------------------------------------------------ the loop's own log
     def _own_history(self, *, upto: float, waiting: bool = False) -> pd.DataFrame:

@@ -189,12 +189,16 @@ class Side:
 
 
 def monitor(recent: pd.DataFrame, *, reference: pd.DataFrame, model_dir: Any, config: MonitorConfig | None = None,
-            now: datetime | pd.Timestamp | None = None, context: pd.DataFrame | None = None) -> MonitorReport:
+            now: datetime | pd.Timestamp | None = None, context: pd.DataFrame | None = None,
+            routed_from: datetime | pd.Timestamp | None = None) -> MonitorReport:
     """Compare ``recent`` traffic with ``reference`` (the champion's training data) for the
     model in ``model_dir`` (a path or a loaded :class:`assign.model.ModelDir`). ``now``: the
     time of the check (default: the last moment in ``recent``); only outcomes known by then
     count. ``context``: earlier rows used only to build ``recent``'s point-in-time features
-    (default: the reference's rows before ``recent``)."""
+    (default: the reference's rows before ``recent``). ``routed_from``: reference rows that
+    arrived from then on are traffic the model routed after its window (matured, before
+    ``recent``): out of sample, so the calibration check uses them, the feature and prediction
+    checks do not (their reference stays the model's window)."""
     from assign.model.scorer import ModelDir
 
     cfg = config or MonitorConfig()
@@ -205,22 +209,29 @@ def monitor(recent: pd.DataFrame, *, reference: pd.DataFrame, model_dir: Any, co
     ref = build_side(model, ref_h, None, cfg, t0=t0, reference=True)
     ctx = ref_h if context is None else _checked(context, "context")
     rec = build_side(model, rec_h, ctx, cfg, t0=t0, reference=False)
-    return assess(model, ref, rec, cfg, now_s=now_s)
+    routed_s = None if routed_from is None else _now_seconds(rec_h, routed_from)
+    return assess(model, ref, rec, cfg, now_s=now_s, routed_from_s=routed_s)
 
 
-def assess(model, ref: Side, rec: Side, cfg: MonitorConfig, *, now_s: float) -> MonitorReport:
+def assess(model, ref: Side, rec: Side, cfg: MonitorConfig, *, now_s: float,
+           routed_from_s: float | None = None) -> MonitorReport:
     """The checks of :func:`monitor` on prepared sides (:func:`build_side`): a simulation that
-    checks many days builds each side once and slices the recent one (:meth:`Side.take`)."""
+    checks many days builds each side once and slices the recent one (:meth:`Side.take`).
+    ``routed_from_s``: see :func:`monitor`'s ``routed_from``."""
     delay = float(model.spec.label_delay_s if cfg.label_delay_s is None else cfg.label_delay_s)
     rec = rec.matured_by(now_s, delay)
     ref = ref.matured_by(np.inf, delay)
     unseen_s = unseen_from(model.metadata)
+    window = np.ones(len(ref.t), bool) if routed_from_s is None else ref.t < routed_from_s
+    ref_w = ref if routed_from_s is None else ref.take(window)  # the feature and prediction checks' reference
     oos = np.ones(len(ref.t), bool) if unseen_s is None else ref.t >= unseen_s
-    pred_keep = oos if cfg.prediction_reference == "held_out" else None
+    held_out = cfg.prediction_reference == "held_out"
     cal_keep = oos if cfg.calibration_reference == "held_out" else None
-    quantities = [*_feature_quantities(model, ref, rec, cfg), *_restricted(_prediction_quantities(ref, rec), pred_keep),
-                  *_restricted(_calibration_quantities(model, ref, rec, cfg), cal_keep)]
-    tests = [_run(q, ref, rec, cfg) for q in quantities]
+    paired = [*((q, ref_w) for q in _feature_quantities(model, ref_w, rec, cfg)),
+              *((q, ref_w) for q in _restricted(_prediction_quantities(ref_w, rec), oos[window] if held_out else None)),
+              *((q, ref) for q in _restricted(_calibration_quantities(model, ref, rec, cfg), cal_keep))]
+    quantities = [q for q, _ in paired]
+    tests = [_run(q, side, rec, cfg) for q, side in paired]
     n_tests = sum(1 for d in tests if d.testable)
     cut = cfg.alpha / max(n_tests, 1)
     alarms = [_alarm(q, d, cut) for q, d in zip(quantities, tests) if d.testable and d.p_value < cut]
@@ -238,6 +249,7 @@ def assess(model, ref: Side, rec: Side, cfg: MonitorConfig, *, now_s: float) -> 
                 dispersion=cfg.dispersion, min_day_share=cfg.min_day_share,
                 unseen_from=None if unseen_s is None else pd.Timestamp(unseen_s, unit="s", tz="UTC").isoformat(),
                 rows_reference_unseen=int((ref.in_null & oos).sum()),
+                rows_reference_routed=int((ref.in_null & ~window).sum()),
                 days_reference_unseen=int(len(np.unique(ref.day[ref.in_null & oos]))))
     rows = [dict(kind=q.kind, name=q.name, statistic=d.z, p_value=d.p_value, df=d.df, recent=d.recent,
                  reference=d.reference, sd=d.sd, tau=d.tau, n_recent=d.n_recent, days_reference=d.days_reference,
