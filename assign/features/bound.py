@@ -28,7 +28,7 @@ from numba import njit
 
 from assign.constants import DAY_S, HOUR_S
 from assign.features.build import RECENT_WINDOW_S, TickFeaturizer, _priority
-from assign.features.crosses import N_FEATURES
+from assign.features.crosses import N_FEATURES, write_pair
 from assign.schema import Snapshot
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def _tick_features(cr, ar, ci, ai, at, waited, load, c_channel, c_intent, c_mode
     """Rows of ``out`` (float32, FEATURES order) for the pairs (``ci[k]``, ``ai[k]``) of one tick,
     and ``ood[k]``, the pair out of the model's domain: local contact ``i`` is stream row
     ``cr[i]``, local agent ``j`` source agent ``ar[j]``. The arithmetic follows
-    ``TickFeaturizer.features`` and ``crosses._assemble`` step for step."""
+    ``TickFeaturizer.features`` step for step; the crosses are ``crosses.write_pair``."""
     nan = np.float32(np.nan)
     n_c = len(cr)
     hour = np.empty(n_c, np.float32)
@@ -69,42 +69,19 @@ def _tick_features(cr, ar, ci, ai, at, waited, load, c_channel, c_intent, c_mode
         a = ar[j]
         mi = c_model_intent[g]
         prof = np.float32(a_skill[a, c_intent[g]])
-        out[k, 0] = c_channel[g]
-        out[k, 1] = mi if mi >= 0 else nan
-        out[k, 2] = c_complexity[g]
-        out[k, 3] = c_urgency[g]
-        out[k, 4] = c_sentiment[g]
-        out[k, 5] = c_priority[g]
-        out[k, 6] = hour[i]
-        out[k, 7] = weekday[i]
-        out[k, 8] = recent[i]
-        out[k, 9] = a_log_tenure[a]
-        out[k, 10] = a_handling[a]
-        out[k, 11] = np.float32(load[j, c_channel[g]])
-        out[k, 12] = prof
         lang = c_language[g]
-        out[k, 13] = a_speaks[a, lang] if lang >= 0 else nan
-        if c_style[g] < 0 or a_style[a] < 0:
-            out[k, 14] = nan
-        else:
-            out[k, 14] = np.float32(1.0) if c_style[g] == a_style[a] else np.float32(0.0)
-        out[k, 15] = prof * c_complexity[g]
-        neg = -c_sentiment[g]
-        if neg < 0:
-            neg = np.float32(0.0)
-        out[k, 16] = neg * a_handling[a]
-        out[k, 17] = a_rate[a]
-        out[k, 18] = a_log_n[a]
         code = a_code[a]
         if code >= 0 and mi >= 0:
             n = n_by_intent[code, mi]
-            out[k, 19] = np.float32((s_by_intent[code, mi] + m * a_rate64[a]) / (n + m)) if n > 0 else nan
-            out[k, 20] = np.float32(log_n_by_intent[code, mi])
+            ai_rate = np.float32((s_by_intent[code, mi] + m * a_rate64[a]) / (n + m)) if n > 0 else nan
+            ai_log_n = np.float32(log_n_by_intent[code, mi])
         else:
-            out[k, 19] = nan
-            out[k, 20] = nan
-        out[k, 21] = a_hr[a]
-        out[k, 22] = a_csat[a]
+            ai_rate = nan
+            ai_log_n = nan
+        write_pair(out, k, c_channel[g], mi, c_complexity[g], c_urgency[g], c_sentiment[g], c_priority[g], hour[i],
+                   weekday[i], recent[i], a_log_tenure[a], a_handling[a], np.float32(load[j, c_channel[g]]), prof,
+                   a_speaks[a, lang] if lang >= 0 else nan, c_style[g], a_style[a], a_rate[a], a_log_n[a],
+                   ai_rate, ai_log_n, a_hr[a], a_csat[a])
         ood[k] = not (c_known[g] and a_known[a])
 
 

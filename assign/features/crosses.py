@@ -59,6 +59,45 @@ class PairInputs:
 
 
 @njit(cache=True)
+def write_pair(out, k, channel, intent, complexity, urgency, sentiment, priority, hour, weekday, recent,
+               log_tenure, handling, load, prof, speaks, c_style, a_style, rate, log_n, ai_rate, ai_log_n,
+               handle_ratio, csat):
+    """Row ``k`` of ``out`` (float32, FEATURES order) from one pair's inputs: the crosses that
+    :func:`_assemble` and the simulator's per-run kernel (:mod:`assign.features.bound`) share, so
+    both paths compute every feature with the same float32 operations."""
+    nan = np.float32(np.nan)
+    out[k, 0] = channel
+    out[k, 1] = intent if intent >= 0 else nan
+    out[k, 2] = complexity
+    out[k, 3] = urgency
+    out[k, 4] = sentiment
+    out[k, 5] = priority
+    out[k, 6] = hour
+    out[k, 7] = weekday
+    out[k, 8] = recent
+    out[k, 9] = log_tenure
+    out[k, 10] = handling
+    out[k, 11] = load
+    out[k, 12] = prof
+    out[k, 13] = speaks
+    if c_style < 0 or a_style < 0:
+        out[k, 14] = nan
+    else:
+        out[k, 14] = np.float32(1.0) if c_style == a_style else np.float32(0.0)
+    out[k, 15] = prof * complexity
+    neg = -sentiment
+    if neg < 0:
+        neg = np.float32(0.0)
+    out[k, 16] = neg * handling
+    out[k, 17] = rate
+    out[k, 18] = log_n
+    out[k, 19] = ai_rate
+    out[k, 20] = ai_log_n
+    out[k, 21] = handle_ratio
+    out[k, 22] = csat
+
+
+@njit(cache=True)
 def _assemble(ci, ai, c_channel, c_intent, c_complexity, c_urgency, c_sentiment, c_priority, c_hour,
               c_weekday, c_recent, c_language, c_style, a_log_tenure, a_handling, a_speaks, a_style,
               a_rate, a_log_n, a_handle_ratio, a_csat, prof, load, ai_rate, ai_log_n, out):
@@ -66,36 +105,11 @@ def _assemble(ci, ai, c_channel, c_intent, c_complexity, c_urgency, c_sentiment,
     for k in range(len(ci)):
         i = ci[k]
         j = ai[k]
-        out[k, 0] = c_channel[i]
-        out[k, 1] = c_intent[i] if c_intent[i] >= 0 else nan
-        out[k, 2] = c_complexity[i]
-        out[k, 3] = c_urgency[i]
-        out[k, 4] = c_sentiment[i]
-        out[k, 5] = c_priority[i]
-        out[k, 6] = c_hour[i]
-        out[k, 7] = c_weekday[i]
-        out[k, 8] = c_recent[i]
-        out[k, 9] = a_log_tenure[j]
-        out[k, 10] = a_handling[j]
-        out[k, 11] = load[k]
-        out[k, 12] = prof[k]
         lang = c_language[i]
-        out[k, 13] = a_speaks[j, lang] if lang >= 0 else nan
-        if c_style[i] < 0 or a_style[j] < 0:
-            out[k, 14] = nan
-        else:
-            out[k, 14] = np.float32(1.0) if c_style[i] == a_style[j] else np.float32(0.0)
-        out[k, 15] = prof[k] * c_complexity[i]
-        neg = -c_sentiment[i]
-        if neg < 0:
-            neg = np.float32(0.0)
-        out[k, 16] = neg * a_handling[j]
-        out[k, 17] = a_rate[j]
-        out[k, 18] = a_log_n[j]
-        out[k, 19] = ai_rate[k]
-        out[k, 20] = ai_log_n[k]
-        out[k, 21] = a_handle_ratio[j]
-        out[k, 22] = a_csat[j]
+        write_pair(out, k, c_channel[i], c_intent[i], c_complexity[i], c_urgency[i], c_sentiment[i], c_priority[i],
+                   c_hour[i], c_weekday[i], c_recent[i], a_log_tenure[j], a_handling[j], load[k], prof[k],
+                   a_speaks[j, lang] if lang >= 0 else nan, c_style[i], a_style[j], a_rate[j], a_log_n[j],
+                   ai_rate[k], ai_log_n[k], a_handle_ratio[j], a_csat[j])
 
 
 def _args(c: ContactTable, a: AgentTable, p: PairInputs) -> tuple:
