@@ -351,11 +351,11 @@ class LoopPolicy(LearnPolicy):
         own = self._own_history(upto=upto)
         if not len(own):
             return own
+        from assign.deploy.retrain import ended_at_s
+
         delay = max(self.cfg.label_delay_s, self.cfg.csat_delay_s)
-        end = epoch_seconds(own["arrival_at"]) + own["wait_s"].to_numpy(float, na_value=np.nan) \
-            + own["handle_s"].to_numpy(float, na_value=np.nan)
         keep = (own["arrival_at"] >= start).to_numpy() & own["agent_id"].notna().to_numpy() \
-            & np.isfinite(end) & (end + delay <= epoch_seconds(pd.Series([now])).item())
+            & (ended_at_s(own) + delay <= epoch_seconds(pd.Series([now])).item())
         return own[keep].reset_index(drop=True)
 
     # ------------------------------------------------------------------ the loop's own log

@@ -180,14 +180,20 @@ def mature_only(hist: pd.DataFrame, *, cutoff: pd.Timestamp, resolution_delay_h:
     """``hist`` with every outcome not yet known at ``cutoff`` blanked (see the module doc)."""
     out = hist.copy()
     cut = epoch_seconds(pd.Series([cutoff])).item()
-    end = epoch_seconds(out["arrival_at"]) + out["wait_s"].to_numpy(float, na_value=np.nan) \
-        + out["handle_s"].to_numpy(float, na_value=np.nan)
-    end = np.where(np.isfinite(end), end, np.inf)  # an unfinished or abandoned contact has no outcome yet
+    end = ended_at_s(out)
     for col, delay in (("handle_s", 0.0), ("csat", csat_delay_h), ("resolved", resolution_delay_h),
                        ("repeat_72h", resolution_delay_h)):
         late = end + delay * 3600.0 > cut
         out.loc[late, col] = pd.NA if out[col].dtype == "boolean" else np.nan
     return out
+
+
+def ended_at_s(hist: pd.DataFrame) -> np.ndarray:
+    """Epoch seconds at which each contact's handling ended (arrival + wait + handle time); inf
+    for a contact unfinished or abandoned, which has no outcome yet."""
+    end = epoch_seconds(hist["arrival_at"]) + hist["wait_s"].to_numpy(float, na_value=np.nan) \
+        + hist["handle_s"].to_numpy(float, na_value=np.nan)
+    return np.where(np.isfinite(end), end, np.inf)
 
 
 def _eval_rows(hist: pd.DataFrame, *, target: str, fraction: float,
