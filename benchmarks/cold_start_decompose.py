@@ -55,7 +55,7 @@ def parts(margins: np.ndarray, *, e: float, mu: float, e_star: float, ebar: floa
           truth_run: float) -> dict[str, float]:
     """The exact split of ``E(e) - truth_run`` (module doc; ``mu``: the hires' mean estimated
     effect, ``ebar``: their mean true offset); the parts sum to ``error``."""
-    ex = lambda x: float(_sig(margins + x).mean())  # noqa: E731
+    ex = lambda x: float(_sig(margins + x).mean())
     est, at_star, at_centre = ex(e), ex(e_star), ex(mu + e_star - ebar)
     return {"error": est - truth_run, "truth": at_star - truth_run, "centre": at_centre - at_star,
             "individual": est - at_centre, "truth_sofar_gap": at_star - truth_sofar}
@@ -91,7 +91,8 @@ class _Recorder:
                 self.batch += 1
                 for k, a in enumerate(self.hires):
                     r = rows[k]
-                    self.rec.append((self.batch, int(a), int(self.handled[a]), float(eff.mean[r]), float(np.sqrt(eff.var[r])),
+                    self.rec.append((self.batch, int(a), int(self.handled[a]), float(eff.mean[r]),
+                                     float(np.sqrt(eff.var[r])),
                                      float(eff.cohort_mean[np.searchsorted(np.unique(eff.cohort), eff.cohort[r]), 0]),
                                      float(tot["n"][k]), float(tot["nb"][k].sum()),
                                      float(eff.sigma[0, 1] / eff.sigma[1, 1])))
@@ -100,9 +101,9 @@ class _Recorder:
 
 def seed_parts(seed: int, *, days: int, label_delay_h: float = 72.0, warm_days: int = 14) -> pd.DataFrame:
     """One row per (hire, batch of outcomes) of ml-learn's run on benchmark seed ``seed``."""
+    from assign.learn.explore import Explore
     from assign.sim.engine import SERVED, SimConfig, simulate
     from assign.sim.worldsource import WorldSource
-    from assign.learn.explore import Explore
     from benchmarks.cold_start import benchmark_world, warm_history
 
     world = benchmark_world(seed, n_agents=30, n_intents=6, new_hires=0.2, past=0.2, warm_days=warm_days)
