@@ -56,9 +56,6 @@ LOGIT_EDGES = np.linspace(-4.0, 4.0, 33)
 N_BINS = len(LOGIT_EDGES) + 1
 #: Ridge on the offset's maximum-likelihood fit (keeps all-resolved agents finite).
 ML_RIDGE = 1e-2
-#: Tenure weeks (docs/learn.md 5.4): an outcome of an agent younger than YOUNG_WEEKS weeks at the
-#: decision is also kept under the unit ``<agent>@w<week>``; a young agent is shrunk to its week's mean.
-WEEK_DAYS, YOUNG_WEEKS, UNIT_SEP = 7.0, 4, "@w"
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,9 +94,8 @@ class EffectEstimates:
     ``pred_csat`` into a new immutable version (copy on write, one reference swapped under a
     lock); ``current()`` is what a tick pins. ``half_life_s``: exponential forgetting."""
 
-    def __init__(self, *, half_life_s: float = 30 * 86400.0, tenure_weeks: bool = False) -> None:
+    def __init__(self, *, half_life_s: float = 30 * 86400.0) -> None:
         self.half_life_s = float(half_life_s)
-        self.tenure_weeks = bool(tenure_weeks)  # also fold young agents' events into tenure-week units
         z, zb = np.zeros(0), np.zeros((0, N_BINS))
         self._v = EffectVersion(version=0, t_s=-math.inf, agent_ids=(), nb=zb, sb=zb, mb=zb, n=z, e=z, q=z)
         self._lock = threading.Lock()
@@ -111,8 +107,6 @@ class EffectEstimates:
         ev = outcomes if checked else check_outcomes(outcomes)
         if not len(ev) or "pred_margin" not in ev.columns:
             return self._v
-        if self.tenure_weeks and "agent_tenure_days" in ev.columns:
-            ev = pd.concat([ev, week_units(ev)], ignore_index=True)
         with self._lock:
             self._v = fold_effects(self._v, ev, half_life_s=self.half_life_s)
             return self._v
@@ -165,51 +159,15 @@ def tenure_band(tenure_days: np.ndarray) -> np.ndarray:
     return np.searchsorted(np.asarray(TENURE_BANDS_DAYS), np.asarray(tenure_days, float), side="right")
 
 
-def fit_effects(t: dict[str, np.ndarray], *, cohort: np.ndarray, weeks: tuple | None = None) -> AgentEffects:
-    """The hierarchy of the module doc over agents with totals ``t`` (:meth:`EffectVersion.totals`).
-    ``weeks``: ``(week, unit_totals, unit_week)``: each agent's tenure week (-1: none) and the
-    tenure-week units' totals and weeks; an agent with a week is shrunk to its week's mean
-    (:func:`week_centres`) instead of its cohort's."""
-    n, q = t["n"], t["q"]
-    s2c = float(q.sum() / n.sum()) if n.sum() > 0 else 1.0
-    y, noise = _views(t, s2c)
-    centre = None
-    if weeks is not None:
-        week, ut, uw = weeks
-        uy, un = _views(ut, s2c)
-        centre = (np.asarray(week, np.int64), uy, un, np.asarray(uw, np.int64))
-    return fit_views(y, noise, cohort=cohort, n_obs=t["nb"].sum(axis=1) + n, centre=centre)
-
-
-def _views(t: dict[str, np.ndarray], s2c: float) -> tuple[np.ndarray, np.ndarray]:
-    """Each agent's two views (resolution offset, mean CSAT residual) and their sampling variances."""
+def fit_effects(t: dict[str, np.ndarray], *, cohort: np.ndarray) -> AgentEffects:
+    """The hierarchy of the module doc over agents with totals ``t`` (:meth:`EffectVersion.totals`)."""
     theta, w = resolution_view(t["nb"], t["sb"], t["mb"])
-    n, e = t["n"], t["e"]
+    n, e, q = t["n"], t["e"], t["q"]
+    s2c = float(q.sum() / n.sum()) if n.sum() > 0 else 1.0
     y = np.stack([theta, np.where(n > 0, e / np.maximum(n, 1e-300), 0.0)], 1)
     noise = np.stack([np.where(w > 0, 1 / np.maximum(w, 1e-300), np.inf), np.where(n > 0, s2c / np.maximum(n, 1e-300),
                                                                                     np.inf)], 1)
-    return y, noise
-
-
-def week_of(tenure_days) -> np.ndarray:
-    """Tenure week ``floor(tenure / 7)`` for tenure under :data:`YOUNG_WEEKS` weeks, else -1."""
-    t = np.asarray(tenure_days, float)
-    k = np.floor(np.maximum(t, 0.0) / WEEK_DAYS)
-    return np.where(np.isfinite(t) & (k < YOUNG_WEEKS), k, -1).astype(np.int64)
-
-
-def week_units(ev: pd.DataFrame) -> pd.DataFrame:
-    """The events of agents younger than :data:`YOUNG_WEEKS` weeks at the decision
-    (``agent_tenure_days``), keyed by tenure-week unit ``<agent>@w<k>``."""
-    k = week_of(pd.to_numeric(ev["agent_tenure_days"], errors="coerce").to_numpy(np.float64))
-    young = ev.loc[k >= 0]
-    return young.assign(agent_id=[f"{a}{UNIT_SEP}{w}" for a, w in zip(young["agent_id"].astype(str), k[k >= 0])])
-
-
-def unit_weeks(v: EffectVersion) -> tuple[tuple[str, ...], np.ndarray]:
-    """The tenure-week units of ``v`` and their weeks."""
-    units = tuple(a for a in v.agent_ids if UNIT_SEP in a)
-    return units, np.array([int(a.rsplit(UNIT_SEP, 1)[1]) for a in units], np.int64)
+    return fit_views(y, noise, cohort=cohort, n_obs=t["nb"].sum(axis=1) + n)
 
 
 def resolution_view(nb: np.ndarray, sb: np.ndarray, mb: np.ndarray, *, iters: int = 30) -> tuple[np.ndarray, ...]:
@@ -231,22 +189,17 @@ def resolution_view(nb: np.ndarray, sb: np.ndarray, mb: np.ndarray, *, iters: in
     return np.where(has, theta, 0.0), np.where(has, (nb * p * (1 - p)).sum(axis=1), 0.0)
 
 
-def fit_views(y: np.ndarray, noise: np.ndarray, *, cohort: np.ndarray, n_obs: np.ndarray,
-              centre: tuple | None = None) -> AgentEffects:
+def fit_views(y: np.ndarray, noise: np.ndarray, *, cohort: np.ndarray, n_obs: np.ndarray) -> AgentEffects:
     """The hierarchy given each agent's two views ``y`` (n_agents, 2) and their sampling
-    variances ``noise`` (inf: no such view). ``centre``: ``(week, unit_y, unit_noise,
-    unit_week)``: agents with a week >= 0 that has units are shrunk to that week's mean."""
+    variances ``noise`` (inf: no such view)."""
     codes, g = np.unique(cohort, return_inverse=True)
     sigma = _moments(y, noise, g)
     prec_obs = np.where(np.isfinite(noise), 1.0 / noise, 0.0)  # (n_agents, 2) diagonal precisions
     mu, mu_cov = _cohort_means(y, noise, g, len(codes), sigma)
-    m0, c0 = mu[g], mu_cov[g]
-    if centre is not None:
-        m0, c0 = week_centres(centre, sigma, m0, c0)
-    prior = sigma[None] + c0                               # (n_agents, 2, 2)
+    prior = sigma[None] + mu_cov[g]                        # (n_agents, 2, 2)
     prior_prec = np.linalg.inv(prior)
     post_cov = np.linalg.inv(prior_prec + prec_obs[:, :, None] * np.eye(2)[None])
-    rhs = np.einsum("aij,aj->ai", prior_prec, m0) + prec_obs * y
+    rhs = np.einsum("aij,aj->ai", prior_prec, mu[g]) + prec_obs * y
     post = np.einsum("aij,aj->ai", post_cov, rhs)
     return AgentEffects(mean=post[:, 0], var=post_cov[:, 0, 0], n_obs=n_obs, cohort=np.asarray(cohort),
                         sigma=sigma, cohort_mean=mu)
@@ -285,22 +238,6 @@ def _within(y, noise, g, m, *, other=None) -> tuple[float, float, int]:
     da = a - (np.bincount(gk, a, len(n_g)) / np.maximum(n_g, 1))[gk]
     db = b - (np.bincount(gk, b, len(n_g)) / np.maximum(n_g, 1))[gk]
     return float(np.sum(da * db)), float(np.sum((1 - 1 / nk) * noise[m][keep])), int(np.sum(n_g[n_g >= 2] - 1))
-
-
-def week_centres(centre: tuple, sigma: np.ndarray, m0: np.ndarray, c0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The agents' prior centres ``m0`` / covariances ``c0`` with those of the agents with a
-    tenure week replaced by the week's mean effect: the Gaussian posterior given the week's units
-    (prior ``N(0, sigma)``, as a cohort's; :func:`_cohort_means`)."""
-    week, uy, un, uw = centre
-    if not len(uw):
-        return m0, c0
-    k = int(max(uw.max(), week.max(initial=-1))) + 1
-    wm, wc = _cohort_means(uy, un, uw, k, sigma)
-    has = np.bincount(uw, minlength=k) > 0
-    use = (week >= 0) & has[np.maximum(week, 0)]
-    m0, c0 = m0.copy(), c0.copy()
-    m0[use], c0[use] = wm[week[use]], wc[week[use]]
-    return m0, c0
 
 
 def _cohort_means(y, noise, g, k, sigma) -> tuple[np.ndarray, np.ndarray]:

@@ -13,15 +13,7 @@ import threading
 
 import numpy as np
 
-from assign.learn.effects import (
-    AgentEffects,
-    EffectEstimates,
-    EffectVersion,
-    fit_effects,
-    tenure_band,
-    unit_weeks,
-    week_of,
-)
+from assign.learn.effects import AgentEffects, EffectEstimates, EffectVersion, fit_effects, tenure_band
 from assign.learn.population import PopulationModel
 from assign.learn.ramp import Ramp
 from assign.learn.scorer import LIVE_KEY
@@ -40,10 +32,8 @@ class ModelScorer(Scorer):
     name = "model-effects"
 
     def __init__(self, *, model: PopulationModel, live: EffectEstimates, cohort_prior: bool = True,
-                 ramp: Ramp | None = None, tenure_weeks: bool = False) -> None:
+                 ramp: Ramp | None = None) -> None:
         self.model, self.live, self.cohort_prior, self.ramp = model, live, bool(cohort_prior), ramp
-        # young agents shrunk to their tenure week's mean (docs/learn.md 5.4); needs the cohort prior
-        self.tenure_weeks = bool(tenure_weeks) and self.cohort_prior
         self._roster: tuple[np.ndarray, np.ndarray] | None = None
         self._lock = threading.Lock()
         self._cache: tuple | None = None  # (version, roster, effects, index)
@@ -73,24 +63,16 @@ class ModelScorer(Scorer):
         with self._lock:
             cache = self._cache
         if cache is None or cache[0] is not v or cache[1] is not roster:
-            eff = fit_effects(v.totals(roster[0]), cohort=self._cohorts(roster[1]), weeks=self._weeks(v, roster[1]))
+            eff = fit_effects(v.totals(roster[0]), cohort=self._cohorts(roster[1]))
             cache = (v, roster, eff, {a: k for k, a in enumerate(roster[0])})
             with self._lock:
                 self._cache = cache
         eff, index = cache[2], cache[3]
         rows = np.fromiter((index.get(a, -1) for a in ids), np.int64, len(ids))
         if (rows < 0).any():  # agents outside the bound roster: fit over the snapshot's own
-            eff = fit_effects(v.totals(ids), cohort=self._cohorts(snapshot.agents.tenure_days),
-                              weeks=self._weeks(v, snapshot.agents.tenure_days))
+            eff = fit_effects(v.totals(ids), cohort=self._cohorts(snapshot.agents.tenure_days))
             rows = np.arange(len(ids))
         return eff, rows
-
-    def _weeks(self, v: EffectVersion, tenure_days: np.ndarray) -> tuple | None:
-        """The tenure-week centres' inputs for :func:`fit_effects` (None: off)."""
-        if not self.tenure_weeks:
-            return None
-        units, uw = unit_weeks(v)
-        return week_of(tenure_days), v.totals(units), uw
 
     def _cohorts(self, tenure_days: np.ndarray) -> np.ndarray:
         """Cohort codes: tenure bands, or one cohort (the centre) without the cohort prior."""

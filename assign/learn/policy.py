@@ -60,9 +60,8 @@ class LearnPolicy(Policy):
                  warm_outcomes: pd.DataFrame | None = None, csat_proxy: bool = True,
                  warm_history: pd.DataFrame | None = None, warm_shift: pd.Timedelta | None = None,
                  frozen: bool = False, warm_days: int = 0, cohort_prior: bool = True,
-                 ramp: Ramp | None = None, tenure_weeks: bool = True) -> None:
+                 ramp: Ramp | None = None) -> None:
         self.cohort_prior, self.ramp = bool(cohort_prior), ramp
-        self.tenure_weeks = bool(tenure_weeks)  # young agents' cohort centre by tenure week (docs/learn.md 5.4)
         self.name, self.explore, self.config, self.budget_ms = name, explore, config, budget_ms
         self.half_life_s = half_life_days * 86400.0
         self.label_delay_s, self.csat_delay_s = float(label_delay_s), float(csat_delay_s)
@@ -116,11 +115,6 @@ class LearnPolicy(Policy):
         # a synthetic world's tenure at time 0 (a hire: below 0 until it joins), aged per decision for the ramp
         self._tenure0 = (run.source.world.arrays.tenure_days
                          if self.ramp is not None and isinstance(run.source, WorldSource) else None)
-        # each agent's tenure at time 0 (a synthetic world's: a hire below 0 until it joins), aged to each
-        # decision for the tenure-week units of the agent effects
-        self._age0 = (np.asarray(run.source.world.arrays.tenure_days, float) if isinstance(run.source, WorldSource)
-                      else np.asarray(run.source.agents.tenure_days, float))
-        self._age_at: dict[int, float] = {}  # contact row -> its agent's tenure (days) at the decision
         self._t0 = pd.Timestamp(run.source.start)
         self._t0 = self._t0.tz_localize("UTC") if self._t0.tzinfo is None else self._t0
         # (t, contact row, agent row, decision id, population logit, population CSAT) of started contacts
@@ -136,16 +130,11 @@ class LearnPolicy(Policy):
         the posterior-mean scorer (+ the rule-based score without its tenure term: what tenure
         does to resolution is the cohort prior's to learn from outcomes)."""
         if self.model is not None:
-            weeks = self.tenure_weeks and self.cohort_prior
-            live = EffectEstimates(half_life_s=self.half_life_s, tenure_weeks=weeks)
+            live = EffectEstimates(half_life_s=self.half_life_s)
             preds = self.model.history_predictions(self.warm_history)
             ev = history_outcomes(self.warm_history, shift=self.warm_shift)
-            if weeks and "agent_tenure_days" in self.warm_history.columns:  # each agent's tenure at the contact
-                ten = self.warm_history[["contact_id", "agent_tenure_days"]].astype({"contact_id": str})
-                preds = preds.merge(ten, on="contact_id", how="left")
             live.observe(ev.merge(preds, left_on="decision_id", right_on="contact_id").drop(columns="contact_id"))
-            return ModelScorer(model=self.model, live=live, cohort_prior=self.cohort_prior, ramp=self.ramp,
-                               tenure_weeks=weeks), live
+            return ModelScorer(model=self.model, live=live, cohort_prior=self.cohort_prior, ramp=self.ramp), live
         live = LiveEstimates(intents=tuple(self._run_intents), half_life_s=self.half_life_s)
         if self.warm_outcomes is not None and len(self.warm_outcomes):
             live.observe(self.warm_outcomes)
@@ -172,8 +161,6 @@ class LearnPolicy(Policy):
             m = c = np.full(len(cs), np.nan)
         self._started += [(view.t, int(a), int(b), i, float(x), float(y))
                           for a, b, i, x, y in zip(ci.tolist(), ai.tolist(), ids, m, c)]
-        if self.tenure_weeks and self.model is not None:
-            self._age_at.update(zip(ci.tolist(), np.maximum(self._age0[ai] + view.t / DAY_S, 0.0).tolist()))
         return ci, ai
 
     def _learn(self, view: View) -> None:
@@ -216,8 +203,6 @@ class LearnPolicy(Policy):
             "resolved": [e[5] for e in events], "csat": [e[6] for e in events], "handle_s": [e[7] for e in events]})
         if self.model is not None:  # the model's prediction for the pair, which the agent effects need
             frame["pred_margin"], frame["pred_csat"] = [e[8] for e in events], [e[9] for e in events]
-            if self.tenure_weeks:
-                frame["agent_tenure_days"] = [self._age_at.get(e[2], math.nan) for e in events]
         return frame
 
     def close(self, run) -> MemorySink | None:
