@@ -1,0 +1,114 @@
+"""A second thread for the tick's row kernels: contiguous row ranges, exact by construction.
+
+Why: every stage of a tick was single-threaded, and the packed forest alone is ~20 ms of the
+XGBoost tick on the 2-core machine. Its kernel (like the feature kernel) is numba ``nogil``
+and each row's result depends on that row only, so cutting the rows into contiguous ranges
+and running the ranges in threads gives the same bits as one call (every row's sum in the
+same tree order). Threads here, not numba's ``parallel=True``: the count is per call (the
+router's config, read from a context variable), no threading layer (tbb / omp / workqueue)
+is involved, and xgboost's own OpenMP pool is left alone.
+
+Oversubscription: a kernel splits only when each thread gets at least ``min_rows`` rows, so
+the simulator's small ticks (its processes run one per core) stay on one thread; the count
+comes from :class:`assign.config.RouterConfig` ``threads`` (None: up to 2 on the cores this
+process may use).
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+#: The most threads the auto setting takes: the tick's kernels were measured at 1 and 2.
+AUTO_MAX = 2
+
+_THREADS: ContextVar[int] = ContextVar("assign_threads", default=1)
+_TRACE: ContextVar[list | None] = ContextVar("assign_parallel_trace", default=None)
+_POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
+_LOCK = threading.Lock()
+
+
+def auto_threads() -> int:
+    """The default thread count: the cores this process may run on, at most :data:`AUTO_MAX`."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(AUTO_MAX, cores))
+
+
+def threads() -> int:
+    """Threads the row kernels may use in this context (1 outside :func:`using`)."""
+    return _THREADS.get()
+
+
+@contextmanager
+def using(n: int | None) -> Iterator[int]:
+    """Within the block, row kernels may use ``n`` threads (None: :func:`auto_threads`)."""
+    n = auto_threads() if n is None else max(1, int(n))
+    token = _THREADS.set(n)
+    try:
+        yield n
+    finally:
+        _THREADS.reset(token)
+
+
+@contextmanager
+def traced() -> Iterator[list[list[float]]]:
+    """For benchmarks on a shared machine: within the block, :func:`run` runs its ranges one
+    after another in the calling thread and appends each call's per-range CPU seconds
+    (``time.thread_time``) to the yielded list, so the critical path of a split kernel (its
+    longest range) can be measured when no second core is free to show it in wall time."""
+    trace: list[list[float]] = []
+    token = _TRACE.set(trace)
+    try:
+        yield trace
+    finally:
+        _TRACE.reset(token)
+
+
+def ranges(n_rows: int, *, parts: int, min_rows: int, align: int = 1) -> list[tuple[int, int]]:
+    """``n_rows`` cut into at most ``parts`` contiguous ranges of at least ``min_rows`` rows
+    (cuts on multiples of ``align``); one range when the rows are too few to share."""
+    parts = max(1, min(int(parts), n_rows // max(int(min_rows), 1)))
+    if parts <= 1:
+        return [(0, n_rows)]
+    step = -(-n_rows // parts)
+    step = -(-step // align) * align
+    cuts = list(range(0, n_rows, step)) + [n_rows]
+    return [(lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:]) if hi > lo]
+
+
+def _pool(size: int) -> ThreadPoolExecutor:
+    global _POOL, _POOL_SIZE
+    with _LOCK:
+        if _POOL is None or _POOL_SIZE < size:
+            old, _POOL, _POOL_SIZE = _POOL, ThreadPoolExecutor(max_workers=size, thread_name_prefix="assign-rows"), size
+            if old is not None:
+                old.shutdown(wait=False)
+        return _POOL
+
+
+def run(fn: Callable[[int, int], None], parts: list[tuple[int, int]]) -> None:
+    """``fn(lo, hi)`` for every range: the first in the calling thread, the others in a shared
+    pool (``fn`` must release the GIL to gain anything); waits for all, re-raises the first error."""
+    trace = _TRACE.get()
+    if trace is not None:
+        spent = []
+        for lo, hi in parts:
+            c0 = time.thread_time()
+            fn(lo, hi)
+            spent.append(time.thread_time() - c0)
+        trace.append(spent)
+        return
+    if len(parts) == 1:
+        fn(*parts[0])
+        return
+    futures = [_pool(len(parts) - 1).submit(fn, lo, hi) for lo, hi in parts[1:]]
+    try:
+        fn(*parts[0])
+    finally:
+        for f in futures:
+            f.result()

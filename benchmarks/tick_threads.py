@@ -1,0 +1,170 @@
+"""The tick at 1 and 2 threads, interleaved, with the lower bounds measured in the same run.
+
+    python -m benchmarks.tick_threads [--quick] [--xgb-model DIR] [--only PREFIX ...] [--json OUT]
+
+For each case, ``RouterConfig(threads=1)`` and ``threads=2`` tick the same snapshots in
+alternation (wall p50/p99, process CPU, stages) and must give the same assignments and
+objective. Because the 2-core machine is shared, wall time may not show a second thread, so
+each case also reports the 2-thread tick's critical path: the tick run under
+:func:`assign.parallel.traced` (every split kernel's ranges one after another, timed per
+range), minus what the ranges beyond the longest would overlap on a free core: what the
+tick costs when a second core is free, without the hand-off. Lower bounds in the same run:
+OR-Tools' min-cost flow alone on the tick's own candidate graph, the numba auction alone,
+and (xgb cases) the packed forest alone on the tick's pairs at 1 and 2 threads.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+from assign import parallel
+from assign.config import RouterConfig
+from assign.router import Router
+from assign.solve import solve_flow
+from assign.solve.auction import solve_auction
+
+STAGES = ("retrieve", "score", "solve")
+
+
+def _pct(xs, q) -> float:
+    return float(np.percentile(xs, q)) if len(xs) else float("nan")
+
+
+def _critical_ms(engine: Router, snap) -> float:
+    """CPU of one tick with its split kernels serialised, less what the non-longest ranges
+    would overlap on a second core."""
+    with parallel.traced() as trace:
+        c0 = time.process_time()
+        engine.tick(snap)
+        cpu = time.process_time() - c0
+    overlap = sum(sum(t) - max(t) for t in trace)
+    return (cpu - overlap) * 1e3
+
+
+def _cpu_ms(fn, repeats: int) -> float:
+    xs = []
+    for _ in range(repeats):
+        c0 = time.process_time()
+        fn()
+        xs.append((time.process_time() - c0) * 1e3)
+    return float(np.median(xs))
+
+
+def _bounds(engine: Router, snaps: list, *, forest, repeats: int) -> dict:
+    """The stages that no thread count shortens, alone on the tick's own inputs (CPU ms, p50)."""
+    flow, auction, f1, f2, f2_crit = [], [], [], [], []
+    for snap in snaps:
+        tp = engine.problem(snap)
+        flow.append(_cpu_ms(lambda: solve_flow(tp.problem), repeats))
+        auction.append(_cpu_ms(lambda: solve_auction(tp.problem), repeats))
+        if forest is not None:
+            scorer = engine.scorer
+            X = scorer.features(snap, contact_idx=tp.c_order[tp.rows], agent_idx=tp.a_order[tp.cols])
+            f1.append(_cpu_ms(lambda: forest.margins(X, threads=1), repeats))
+            w2 = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                forest.margins(X, threads=2)
+                w2.append((time.perf_counter() - t0) * 1e3)
+            f2.append(float(np.median(w2)))
+            with parallel.traced() as trace:
+                forest.margins(X, threads=2)
+            f2_crit.append(max(trace[0]) * 1e3)
+    out = {"flow_alone_cpu_ms": float(np.median(flow)), "auction_alone_cpu_ms": float(np.median(auction)),
+           "arcs": int(len(engine.problem(snaps[0]).problem.contact))}
+    if forest is not None:
+        out.update(forest_1thread_cpu_ms=float(np.median(f1)), forest_2threads_wall_ms=float(np.median(f2)),
+                   forest_2threads_critical_ms=float(np.median(f2_crit)))
+    return out
+
+
+def run_case(name: str, snaps: list, *, scorer=None, repeats: int, bound_repeats: int) -> dict:
+    engines = {k: Router(scorer=scorer, config=RouterConfig(threads=k)) for k in (1, 2)}
+    same = True
+    for snap in snaps:  # warm both, compare answers
+        r1, r2 = (engines[k].tick(snap) for k in (1, 2))
+        same &= ([(a.contact_id, a.agent_id) for a in r1.assignments]
+                 == [(a.contact_id, a.agent_id) for a in r2.assignments]) and r1.objective == r2.objective
+    t = {k: {"total": [], "cpu": [], **{s: [] for s in STAGES}} for k in engines}
+    crit = []
+    for r in range(repeats):
+        snap = snaps[r % len(snaps)]
+        for k, eng in engines.items():
+            c0 = time.process_time()
+            tm = eng.tick(snap).timings_ms
+            t[k]["cpu"].append((time.process_time() - c0) * 1e3)
+            t[k]["total"].append(tm["total"])
+            for s in STAGES:
+                t[k][s].append(tm.get(s, 0.0))
+        crit.append(_critical_ms(engines[2], snap))
+    forest = getattr(getattr(scorer, "model", None), "packed", None)
+    out = {"name": name, "repeats": repeats, "same_assignments": bool(same),
+           **{f"threads{k}": {"p50_ms": _pct(v["total"], 50), "p99_ms": _pct(v["total"], 99),
+                              "cpu_p50_ms": _pct(v["cpu"], 50),
+                              "stages_p50_ms": {s: _pct(v[s], 50) for s in STAGES}} for k, v in t.items()},
+           "threads2_critical_p50_ms": _pct(crit, 50), "threads2_critical_p99_ms": _pct(crit, 99),
+           "bounds": _bounds(engines[2], snaps, forest=forest, repeats=bound_repeats)}
+    return out
+
+
+def _xgb_snaps(model_dir: str | None, quick: bool):
+    import tempfile
+
+    from assign.model import XGBScorer
+    from assign.world.centre import generate_world
+    from benchmarks.tick_speed import _train_model, peak_snapshot
+
+    world = generate_world(n_agents=1000, seed=7)
+    with tempfile.TemporaryDirectory(prefix="assign-bench-threads-") as tmp:
+        if model_dir is None:
+            model_dir = tmp
+            _train_model(world, days=1 if quick else 2, out=tmp)
+        scorer = XGBScorer.load(model_dir)
+    scorer.fit_prior(peak_snapshot(world, seed=100, n_contacts=1000))
+    return scorer, [peak_snapshot(world, seed=200 + s, n_contacts=1000) for s in range(2 if quick else 4)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--xgb-model", help="model dir for xgb-1000x1000 (default: train one in a temp dir)")
+    ap.add_argument("--only", nargs="+", metavar="PREFIX")
+    ap.add_argument("--json", dest="json_out")
+    args = ap.parse_args(argv)
+    from assign.workload import synthetic_snapshot
+
+    repeats, bound_repeats = (20, 3) if args.quick else (60, 5)
+    want = lambda name: not args.only or name.startswith(tuple(args.only))
+    cases = []
+    for kind, density in (("specialists", 0.4), ("generalists", 0.85)):
+        name = f"{kind}-1000x1000"
+        if want(name):
+            snaps = [synthetic_snapshot(n_contacts=1000, n_agents=1000, seed=1000 + s, skill_density=density)
+                     for s in range(3)]
+            cases.append(run_case(name, snaps, repeats=repeats, bound_repeats=bound_repeats))
+            print(f"  {name} done", file=sys.stderr, flush=True)
+    if want("xgb-1000x1000"):
+        scorer, snaps = _xgb_snaps(args.xgb_model, args.quick)
+        cases.append(run_case("xgb-1000x1000", snaps, scorer=scorer, repeats=repeats, bound_repeats=bound_repeats))
+        print("  xgb-1000x1000 done", file=sys.stderr, flush=True)
+    print(f"{'case':<22} {'p50 1t':>7} {'p50 2t':>7} {'cpu 1t':>7} {'cpu 2t':>7} {'crit 2t':>8} "
+          f"{'flow':>6} {'auction':>8} {'forest 1t':>9} {'forest crit':>11} same")
+    for c in cases:
+        b = c["bounds"]
+        print(f"{c['name']:<22} {c['threads1']['p50_ms']:>7.1f} {c['threads2']['p50_ms']:>7.1f} "
+              f"{c['threads1']['cpu_p50_ms']:>7.1f} {c['threads2']['cpu_p50_ms']:>7.1f} "
+              f"{c['threads2_critical_p50_ms']:>8.1f} {b['flow_alone_cpu_ms']:>6.1f} {b['auction_alone_cpu_ms']:>8.1f} "
+              f"{b.get('forest_1thread_cpu_ms', float('nan')):>9.1f} "
+              f"{b.get('forest_2threads_critical_ms', float('nan')):>11.1f} {c['same_assignments']}")
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump({"benchmark": "tick_threads", "quick": args.quick, "cases": cases}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
