@@ -81,6 +81,16 @@ def ranges(n_rows: int, *, parts: int, min_rows: int, align: int = 1) -> list[tu
     return [(lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:]) if hi > lo]
 
 
+def _after_fork() -> None:
+    """A forked child inherits the pool object but not its threads: start a new one there."""
+    global _POOL, _POOL_SIZE, _LOCK
+    _POOL, _POOL_SIZE, _LOCK = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
 def _pool(size: int) -> ThreadPoolExecutor:
     global _POOL, _POOL_SIZE
     with _LOCK:

@@ -1,0 +1,101 @@
+"""assign.parallel: row ranges, the thread pool, the context's thread count; the router's
+tick at 1 and 2 threads gives the same answer."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from assign import parallel
+from assign.config import RouterConfig
+from assign.errors import InputError
+from assign.router import Router
+from assign.workload import synthetic_snapshot
+
+
+@pytest.mark.parametrize("n,parts,min_rows,align", [(0, 2, 1, 1), (10, 2, 100, 1), (1000, 2, 10, 64),
+                                                    (1001, 3, 10, 1), (5, 8, 1, 1), (129, 2, 64, 64)])
+def test_ranges_cover_the_rows_once_in_order(n, parts, min_rows, align) -> None:
+    got = parallel.ranges(n, parts=parts, min_rows=min_rows, align=align)
+    assert got[0][0] == 0 and got[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(got[:-1], got[1:]))
+    assert len(got) <= max(1, parts)
+    if len(got) > 1:
+        assert all(hi - lo >= 1 for lo, hi in got)
+        assert all(lo % align == 0 for lo, _ in got)
+    if n < 2 * min_rows:
+        assert got == [(0, n)]
+
+
+def test_run_uses_another_thread_and_reraises() -> None:
+    seen, out = set(), np.zeros(100)
+
+    def fill(lo, hi):
+        seen.add(threading.get_ident())
+        out[lo:hi] = np.arange(lo, hi)
+
+    parallel.run(fill, parallel.ranges(100, parts=2, min_rows=10))
+    assert np.array_equal(out, np.arange(100)) and len(seen) == 2
+
+    def bad(lo, hi):
+        if lo > 0:
+            raise ValueError("second range")
+
+    with pytest.raises(ValueError, match="second range"):
+        parallel.run(bad, parallel.ranges(100, parts=2, min_rows=10))
+
+
+def test_thread_count_is_scoped() -> None:
+    assert parallel.threads() == 1
+    with parallel.using(3) as n:
+        assert n == parallel.threads() == 3
+        with parallel.using(None) as auto:
+            assert 1 <= auto <= parallel.AUTO_MAX
+    assert parallel.threads() == 1
+
+
+def test_config_threads_validated() -> None:
+    for bad in (0, -1, 1.5, "2", 65):
+        with pytest.raises(InputError, match="config.threads"):
+            RouterConfig(threads=bad)
+    assert RouterConfig().threads is None and RouterConfig(threads=2).threads == 2
+
+
+@pytest.mark.parametrize("density", [0.4, 0.85])
+def test_tick_on_two_threads_equals_one(density, monkeypatch) -> None:
+    """A pruned tick (the top-K selection split over threads) keeps the same candidates and
+    gives the same assignments and objective as one thread."""
+    import assign.candidates as C
+
+    monkeypatch.setattr(C, "MIN_CONTACTS_PER_THREAD", 16)
+    snap = synthetic_snapshot(n_contacts=300, n_agents=250, seed=11, skill_density=density)
+    one, two = (Router(config=RouterConfig(threads=k, prune_min_pairs=1000)) for k in (1, 2))
+    p1, p2 = one.problem(snap), two.problem(snap)
+    assert np.array_equal(p1.rows, p2.rows) and np.array_equal(p1.cols, p2.cols)
+    r1, r2 = one.tick(snap), two.tick(snap)
+    assert [(a.contact_id, a.agent_id) for a in r1.assignments] == [(a.contact_id, a.agent_id) for a in r2.assignments]
+    assert r1.objective == r2.objective
+    with parallel.traced() as trace:
+        two.problem(snap)
+    assert any(len(t) == 2 for t in trace)  # the selection did split
+
+
+def test_a_forked_child_gets_its_own_pool() -> None:
+    """The pool's threads do not survive fork: a child that splits rows must not wait on them."""
+    import multiprocessing as mp
+
+    parallel.run(lambda lo, hi: None, parallel.ranges(100, parts=2, min_rows=10))  # the parent's pool exists
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        assert pool.apply_async(_split_in_child).get(timeout=60) == 4950
+
+
+def _split_in_child() -> int:
+    out = np.zeros(100, dtype=np.int64)
+
+    def fill(lo, hi):
+        out[lo:hi] = np.arange(lo, hi)
+
+    parallel.run(fill, parallel.ranges(100, parts=2, min_rows=10))
+    return int(out.sum())
