@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from assign import parallel
+from assign import router as router_mod
 from assign.config import RouterConfig
 from assign.router import Router
 from assign.solve import solve_flow
@@ -34,15 +35,36 @@ def _pct(xs, q) -> float:
     return float(np.percentile(xs, q)) if len(xs) else float("nan")
 
 
-def _critical_ms(engine: Router, snap) -> float:
-    """CPU of one tick with its split kernels serialised, less what the non-longest ranges
-    would overlap on a second core."""
-    with parallel.traced() as trace:
-        c0 = time.process_time()
-        engine.tick(snap)
-        cpu = time.process_time() - c0
+class _StageClock(router_mod._Clock):
+    """The router's stage clock, also recording each stage's critical path (``crit_STAGE``):
+    the calling thread's CPU in the stage, less what split kernels' ranges beyond the longest
+    would overlap on a second core (the tick runs under :func:`assign.parallel.traced`)."""
+
+    def __init__(self, t0: float, out: dict[str, float]) -> None:
+        super().__init__(t0, out)
+        self.cpu, self.seen = time.thread_time(), 0
+
+    def lap(self, name: str) -> None:
+        super().lap(name)
+        now, trace = time.thread_time(), parallel._TRACE.get() or []
+        overlap = sum(sum(t) - max(t) for t in trace[self.seen:])
+        self.out[f"crit_{name}"] = (now - self.cpu - overlap) * 1e3
+        self.cpu, self.seen = now, len(trace)
+
+
+def _critical(engine: Router, snap) -> dict[str, float]:
+    """One tick with its split kernels serialised: the whole tick's CPU less what the
+    non-longest ranges would overlap on a second core (``total``), and per stage."""
+    saved, router_mod._Clock = router_mod._Clock, _StageClock
+    try:
+        with parallel.traced() as trace:
+            c0 = time.process_time()
+            tm = engine.tick(snap).timings_ms
+            cpu = time.process_time() - c0
+    finally:
+        router_mod._Clock = saved
     overlap = sum(sum(t) - max(t) for t in trace)
-    return (cpu - overlap) * 1e3
+    return {"total": (cpu - overlap) * 1e3, **{s: tm.get(f"crit_{s}", 0.0) for s in STAGES}}
 
 
 def _cpu_ms(fn, repeats: int) -> float:
@@ -90,7 +112,7 @@ def run_case(name: str, snaps: list, *, scorer=None, repeats: int, bound_repeats
         same &= ([(a.contact_id, a.agent_id) for a in r1.assignments]
                  == [(a.contact_id, a.agent_id) for a in r2.assignments]) and r1.objective == r2.objective
     t = {k: {"total": [], "cpu": [], **{s: [] for s in STAGES}} for k in engines}
-    crit = []
+    crit: dict[str, list[float]] = {k: [] for k in ("total", *STAGES)}
     for r in range(repeats):
         snap = snaps[r % len(snaps)]
         for k, eng in engines.items():
@@ -100,15 +122,64 @@ def run_case(name: str, snaps: list, *, scorer=None, repeats: int, bound_repeats
             t[k]["total"].append(tm["total"])
             for s in STAGES:
                 t[k][s].append(tm.get(s, 0.0))
-        crit.append(_critical_ms(engines[2], snap))
+        for k, v in _critical(engines[2], snap).items():
+            crit[k].append(v)
     forest = getattr(getattr(scorer, "model", None), "packed", None)
     out = {"name": name, "repeats": repeats, "same_assignments": bool(same),
            **{f"threads{k}": {"p50_ms": _pct(v["total"], 50), "p99_ms": _pct(v["total"], 99),
                               "cpu_p50_ms": _pct(v["cpu"], 50),
                               "stages_p50_ms": {s: _pct(v[s], 50) for s in STAGES}} for k, v in t.items()},
-           "threads2_critical_p50_ms": _pct(crit, 50), "threads2_critical_p99_ms": _pct(crit, 99),
+           "threads2_critical_p50_ms": _pct(crit["total"], 50), "threads2_critical_p99_ms": _pct(crit["total"], 99),
+           "threads2_critical_stages_p50_ms": {s: _pct(crit[s], 50) for s in STAGES},
            "bounds": _bounds(engines[2], snaps, forest=forest, repeats=bound_repeats)}
     return out
+
+
+def incremental_case(scorer, *, quick: bool) -> dict:
+    """``incremental-1000x1000``'s stream (benchmarks.tick_speed): each window ticked by cached
+    scorers at 1 and 2 threads, a third (2 threads) under the trace for the critical path, and
+    a from-scratch router for the same-assignments check; lower bounds on each window."""
+    from assign.model.cache import CachedScorer
+    from assign.world.centre import generate_world
+    from benchmarks.tick_speed import _next_window, peak_snapshot
+
+    world = generate_world(n_agents=1000, seed=7)
+    n_ticks = 15 if quick else 40
+    snap, pool = peak_snapshot(world, seed=300, n_contacts=1000, pool=100 * (n_ticks + 1))
+    engines = {k: Router(scorer=CachedScorer(inner=scorer), config=RouterConfig(threads=k)) for k in (1, 2)}
+    traced_engine = Router(scorer=CachedScorer(inner=scorer), config=RouterConfig(threads=2))
+    scratch = Router(scorer=scorer, config=RouterConfig(threads=1))
+    rng = np.random.default_rng(300)
+    t = {k: {"total": [], "cpu": [], **{s: [] for s in STAGES}} for k in engines}
+    crit: dict[str, list[float]] = {k: [] for k in ("total", *STAGES)}
+    same, used, windows = True, 0, []
+    for k in range(n_ticks + 1):
+        res = {}
+        for name, eng in engines.items():
+            c0 = time.process_time()
+            r = eng.tick(snap)
+            cpu = (time.process_time() - c0) * 1e3
+            res[name] = r
+            if k > 0:
+                t[name]["cpu"].append(cpu)
+                t[name]["total"].append(r.timings_ms["total"])
+                for s in STAGES:
+                    t[name][s].append(r.timings_ms.get(s, 0.0))
+        c = _critical(traced_engine, snap)
+        if k > 0:
+            for q, v in c.items():
+                crit[q].append(v)
+            windows.append(snap)
+        want = [(a.contact_id, a.agent_id) for a in scratch.tick(snap).assignments]
+        same &= all([(a.contact_id, a.agent_id) for a in r.assignments] == want for r in res.values())
+        snap, used = _next_window(snap, pool, used, rng)
+    return {"name": "incremental-1000x1000", "repeats": n_ticks, "same_assignments": bool(same),
+            **{f"threads{k}": {"p50_ms": _pct(v["total"], 50), "p99_ms": _pct(v["total"], 99),
+                               "cpu_p50_ms": _pct(v["cpu"], 50),
+                               "stages_p50_ms": {s: _pct(v[s], 50) for s in STAGES}} for k, v in t.items()},
+            "threads2_critical_p50_ms": _pct(crit["total"], 50), "threads2_critical_p99_ms": _pct(crit["total"], 99),
+            "threads2_critical_stages_p50_ms": {s: _pct(crit[s], 50) for s in STAGES},
+            "bounds": _bounds(engines[2], windows[::max(1, len(windows) // 4)], forest=None, repeats=3)}
 
 
 def _xgb_snaps(model_dir: str | None, quick: bool):
@@ -147,19 +218,28 @@ def main(argv: list[str] | None = None) -> int:
                      for s in range(3)]
             cases.append(run_case(name, snaps, repeats=repeats, bound_repeats=bound_repeats))
             print(f"  {name} done", file=sys.stderr, flush=True)
-    if want("xgb-1000x1000"):
+    if want("scale-10000x10000"):
+        snaps = [synthetic_snapshot(n_contacts=10_000, n_agents=10_000, seed=5000 + s, skill_density=0.4)
+                 for s in range(2)]
+        cases.append(run_case("scale-10000x10000", snaps, repeats=3 if args.quick else 6, bound_repeats=1))
+        print("  scale-10000x10000 done", file=sys.stderr, flush=True)
+    if want("xgb-1000x1000") or want("incremental-1000x1000"):
         scorer, snaps = _xgb_snaps(args.xgb_model, args.quick)
         cases.append(run_case("xgb-1000x1000", snaps, scorer=scorer, repeats=repeats, bound_repeats=bound_repeats))
         print("  xgb-1000x1000 done", file=sys.stderr, flush=True)
+        if want("incremental-1000x1000"):
+            cases.append(incremental_case(scorer, quick=args.quick))
+            print("  incremental-1000x1000 done", file=sys.stderr, flush=True)
     print(f"{'case':<22} {'p50 1t':>7} {'p50 2t':>7} {'cpu 1t':>7} {'cpu 2t':>7} {'crit 2t':>8} "
-          f"{'flow':>6} {'auction':>8} {'forest 1t':>9} {'forest crit':>11} same")
+          f"{'flow':>6} {'auction':>8} {'forest 1t':>9} {'forest crit':>11} same  crit stages")
     for c in cases:
         b = c["bounds"]
         print(f"{c['name']:<22} {c['threads1']['p50_ms']:>7.1f} {c['threads2']['p50_ms']:>7.1f} "
               f"{c['threads1']['cpu_p50_ms']:>7.1f} {c['threads2']['cpu_p50_ms']:>7.1f} "
               f"{c['threads2_critical_p50_ms']:>8.1f} {b['flow_alone_cpu_ms']:>6.1f} {b['auction_alone_cpu_ms']:>8.1f} "
               f"{b.get('forest_1thread_cpu_ms', float('nan')):>9.1f} "
-              f"{b.get('forest_2threads_critical_ms', float('nan')):>11.1f} {c['same_assignments']}")
+              f"{b.get('forest_2threads_critical_ms', float('nan')):>11.1f} {c['same_assignments']!s:>5} "
+              + " ".join(f"{k} {v:.1f}" for k, v in c["threads2_critical_stages_p50_ms"].items()))
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump({"benchmark": "tick_threads", "quick": args.quick, "cases": cases}, f, indent=2)
