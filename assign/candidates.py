@@ -317,7 +317,9 @@ def _insert(buf_val, buf_idx, count, k, val, idx):
 @njit(cache=True)
 def _select_serial(gid, ptr, base, mf, style, res, agent, c_term, cw, c_style, c_up, style_w, price, arc_of, n_res,
                    n_chan, top_k, mat, off, vals, smax):
-    """The single-threaded selection :func:`_select` replaced, kept as its reference (tests). The kept pairs as (contact, agent), unsorted and possibly repeated: each contact's top-K
+    """The single-threaded selection :func:`_select` replaced, kept as its reference (tests).
+
+    The kept pairs as (contact, agent), unsorted and possibly repeated: each contact's top-K
     agents by value - price, each resource's top-K contacts by value - the contact's profit,
     and the auction's arcs. Memory O((contacts + resources) * K), whatever the grid.
 

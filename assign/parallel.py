@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
+from itertools import pairwise
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -81,7 +82,7 @@ def ranges(n_rows: int, *, parts: int, min_rows: int, align: int = 1) -> list[tu
     step = -(-n_rows // parts)
     step = -(-step // align) * align
     cuts = list(range(0, n_rows, step)) + [n_rows]
-    return [(lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:]) if hi > lo]
+    return [(lo, hi) for lo, hi in pairwise(cuts) if hi > lo]
 
 
 def _after_fork() -> None:

@@ -81,12 +81,12 @@ def _bounds(engine: Router, snaps: list, *, forest, repeats: int) -> dict:
     flow, auction, f1, f2, f2_crit = [], [], [], [], []
     for snap in snaps:
         tp = engine.problem(snap)
-        flow.append(_cpu_ms(lambda: solve_flow(tp.problem), repeats))
-        auction.append(_cpu_ms(lambda: solve_auction(tp.problem), repeats))
+        flow.append(_cpu_ms(lambda tp=tp: solve_flow(tp.problem), repeats))
+        auction.append(_cpu_ms(lambda tp=tp: solve_auction(tp.problem), repeats))
         if forest is not None:
             scorer = engine.scorer
             X = scorer.features(snap, contact_idx=tp.c_order[tp.rows], agent_idx=tp.a_order[tp.cols])
-            f1.append(_cpu_ms(lambda: forest.margins(X, threads=1), repeats))
+            f1.append(_cpu_ms(lambda X=X: forest.margins(X, threads=1), repeats))
             w2 = []
             for _ in range(repeats):
                 t0 = time.perf_counter()

@@ -2,6 +2,7 @@
 tick at 1 and 2 threads gives the same answer."""
 from __future__ import annotations
 
+import itertools
 import threading
 
 import numpy as np
@@ -19,7 +20,7 @@ from assign.workload import synthetic_snapshot
 def test_ranges_cover_the_rows_once_in_order(n, parts, min_rows, align) -> None:
     got = parallel.ranges(n, parts=parts, min_rows=min_rows, align=align)
     assert got[0][0] == 0 and got[-1][1] == n
-    assert all(a[1] == b[0] for a, b in zip(got[:-1], got[1:]))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(got))
     assert len(got) <= max(1, parts)
     if len(got) > 1:
         assert all(hi - lo >= 1 for lo, hi in got)
