@@ -192,20 +192,39 @@ def _cheap(base, mf, style, t, c_term, cw, c_style, style_w):
     return v
 
 
-@njit(cache=True)
-def _materialise(gid, ptr, base, mf, style, c_term, cw, c_style, style_w):
+def _materialise(gid, ptr, base, mf, style, c_term, cw, c_style, style_w, threads=None):
     """Every eligible pair's cheap value, computed once (small grids): contact i's pair with
     member t is ``vals[off[i] + t]``; ``smax`` is the largest value from there to the end of
-    the contact's row (members in scan order), the exact bound that stops a scan."""
-    n = len(gid)
-    off = np.empty(n, dtype=np.int64)
-    total = 0
-    for i in range(n):
-        off[i] = total - ptr[gid[i]]
-        total += ptr[gid[i] + 1] - ptr[gid[i]]
+    the contact's row (members in scan order), the exact bound that stops a scan. Contacts
+    in ranges over ``threads`` threads (None: :func:`assign.parallel.threads`): each row is
+    written by one call, the same bits."""
+    off, total = _row_offsets(gid, ptr)
     vals = np.empty(total, dtype=np.float64)
     smax = np.empty(total, dtype=np.float64)
-    for i in range(n):
+
+    def rows(lo: int, hi: int) -> None:
+        _materialise_rows(lo, hi, gid, ptr, base, mf, style, c_term, cw, c_style, style_w, off, vals, smax)
+
+    parallel.run(rows, parallel.ranges(len(gid), parts=parallel.threads() if threads is None else threads,
+                                       min_rows=MIN_CONTACTS_PER_THREAD))
+    return off, vals, smax
+
+
+@njit(cache=True)
+def _row_offsets(gid, ptr):
+    """Where each contact's row starts in the materialised values (less its group's first member)."""
+    off = np.empty(len(gid), dtype=np.int64)
+    total = 0
+    for i in range(len(gid)):
+        off[i] = total - ptr[gid[i]]
+        total += ptr[gid[i] + 1] - ptr[gid[i]]
+    return off, total
+
+
+@njit(cache=True, nogil=True)
+def _materialise_rows(lo, hi, gid, ptr, base, mf, style, c_term, cw, c_style, style_w, off, vals, smax):
+    """Rows ``lo:hi`` of :func:`_materialise`."""
+    for i in range(lo, hi):
         g, o = gid[i], off[i]
         ct, cw_i, cs = c_term[i], cw[i], c_style[i]
         for t in range(ptr[g], ptr[g + 1]):
@@ -214,7 +233,6 @@ def _materialise(gid, ptr, base, mf, style, c_term, cw, c_style, style_w):
         for t in range(ptr[g + 1] - 1, ptr[g] - 1, -1):
             run = max(run, vals[o + t])
             smax[o + t] = run
-    return off, vals, smax
 
 
 @njit(cache=True)
@@ -522,21 +540,30 @@ def _gather(kept, n_kept, s_idx, s_cnt, n_chan):
     return out_c, out_a
 
 
-@njit(cache=True)
-def _compact(pc, pa, n):
-    """Pairs (contact, agent) sorted by contact then agent, repeats removed."""
+def _compact(pc, pa, n, threads=None):
+    """Pairs (contact, agent) sorted by contact then agent, repeats removed; each contact's
+    row sorted by one call, rows in ranges over ``threads`` threads (None: the context's)."""
     indptr, by_contact = bucket(pc, n)
     agent = pa[by_contact].astype(np.int64)
-    out_c = np.empty(len(pc), dtype=np.int64)
-    out_a = np.empty(len(pc), dtype=np.int64)
-    n_out = 0
-    for i in range(n):
-        row = np.sort(agent[indptr[i]:indptr[i + 1]])
-        for x in range(len(row)):
-            if x == 0 or row[x] != row[x - 1]:
-                out_c[n_out], out_a[n_out] = i, row[x]
-                n_out += 1
-    return out_c[:n_out], out_a[:n_out]
+    keep = np.empty(len(agent), dtype=np.bool_)
+
+    def rows(lo: int, hi: int) -> None:
+        _sort_rows(lo, hi, indptr, agent, keep)
+
+    parallel.run(rows, parallel.ranges(n, parts=parallel.threads() if threads is None else threads,
+                                       min_rows=MIN_CONTACTS_PER_THREAD))
+    contact = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+    return contact[keep], agent[keep]
+
+
+@njit(cache=True, nogil=True)
+def _sort_rows(lo, hi, indptr, agent, keep):
+    """Rows ``lo:hi``: each row's agents sorted in place, ``keep`` False on repeats."""
+    for i in range(lo, hi):
+        a, b = indptr[i], indptr[i + 1]
+        agent[a:b] = np.sort(agent[a:b])
+        for x in range(a, b):
+            keep[x] = x == a or agent[x] != agent[x - 1]
 
 
 def find_candidates(*, contacts: ContactTerms, agents: AgentTerms, prior: Prior, min_proficiency: float,

@@ -152,7 +152,7 @@ def incremental_case(scorer, *, quick: bool) -> dict:
     rng = np.random.default_rng(300)
     t = {k: {"total": [], "cpu": [], **{s: [] for s in STAGES}} for k in engines}
     crit: dict[str, list[float]] = {k: [] for k in ("total", *STAGES)}
-    same, used, windows = True, 0, []
+    same, used, windows, changed, prev = True, 0, [], [], {}
     for k in range(n_ticks + 1):
         res = {}
         for name, eng in engines.items():
@@ -170,16 +170,32 @@ def incremental_case(scorer, *, quick: bool) -> dict:
             for q, v in c.items():
                 crit[q].append(v)
             windows.append(snap)
+        cands = _candidate_lists(scratch, snap)
+        if k > 0:  # could retrieval be reused for the contacts that did not change? (it cannot)
+            kept = [cid for cid in cands if cid in prev]
+            changed.append(sum(cands[cid] != prev[cid] for cid in kept) / max(len(kept), 1))
+        prev = cands
         want = [(a.contact_id, a.agent_id) for a in scratch.tick(snap).assignments]
         same &= all([(a.contact_id, a.agent_id) for a in r.assignments] == want for r in res.values())
         snap, used = _next_window(snap, pool, used, rng)
     return {"name": "incremental-1000x1000", "repeats": n_ticks, "same_assignments": bool(same),
+            "kept_contacts_with_other_candidates_p50": _pct(changed, 50),
             **{f"threads{k}": {"p50_ms": _pct(v["total"], 50), "p99_ms": _pct(v["total"], 99),
                                "cpu_p50_ms": _pct(v["cpu"], 50),
                                "stages_p50_ms": {s: _pct(v[s], 50) for s in STAGES}} for k, v in t.items()},
             "threads2_critical_p50_ms": _pct(crit["total"], 50), "threads2_critical_p99_ms": _pct(crit["total"], 99),
             "threads2_critical_stages_p50_ms": {s: _pct(crit[s], 50) for s in STAGES},
             "bounds": _bounds(engines[2], windows[::max(1, len(windows) // 4)], forest=None, repeats=3)}
+
+
+def _candidate_lists(engine: Router, snap) -> dict[str, frozenset]:
+    """Each contact's retrieved agents (ids), from the engine's tick problem."""
+    tp = engine.problem(snap)
+    c_ids, a_ids = snap.contacts.ids[tp.c_order[tp.rows]], snap.agents.ids[tp.a_order[tp.cols]]
+    out: dict[str, set] = {}
+    for c, a in zip(c_ids.tolist(), a_ids.tolist()):
+        out.setdefault(c, set()).add(a)
+    return {c: frozenset(v) for c, v in out.items()}
 
 
 def _xgb_snaps(model_dir: str | None, quick: bool):

@@ -160,9 +160,14 @@ def test_split_selection_keeps_what_the_serial_one_keeps(seed, top_k, rank, monk
                            else (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)))
         price, arc_of = C._auction(gid, ptr, base, mf, style, res, contacts.term, cw, c_style, c_up, style_w, cap,
                                    0.01, 20 * snap.n_contacts + 1000, mat, off, vals, smax)
+        if mat:  # the materialised rows written by 1 or 3 threads: the same bits
+            again = C._materialise(gid, ptr, base, mf, style, contacts.term, cw, c_style, style_w, threads=3)
+            assert all(np.array_equal(x, y) for x, y in zip((off, vals, smax), again))
         args = (gid, ptr, base, mf, style, res, agent_of, contacts.term, cw, c_style, c_up, style_w, price, arc_of,
                 agents.free.size, n_ch, top_k, mat, off, vals, smax)
-        want = C._compact(*C._select_serial(*args), snap.n_contacts)
+        pc, pa = C._select_serial(*args)
+        pairs = np.unique(pc * agents.free.shape[0] + pa)  # reference compaction: sorted, unique
+        want = (pairs // agents.free.shape[0], pairs % agents.free.shape[0])
         for threads in (1, 2, 3):
-            got = C._compact(*C._select(*args, threads=threads), snap.n_contacts)
+            got = C._compact(*C._select(*args, threads=threads), snap.n_contacts, threads=threads)
             assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
