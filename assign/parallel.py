@@ -35,6 +35,7 @@ _TRACE: ContextVar[list | None] = ContextVar("assign_parallel_trace", default=No
 _POOL: ThreadPoolExecutor | None = None
 _POOL_SIZE = 0
 _LOCK = threading.Lock()
+_PREFIX = "assign-rows"
 
 
 def auto_threads() -> int:
@@ -99,7 +100,7 @@ def _pool(size: int) -> ThreadPoolExecutor:
     global _POOL, _POOL_SIZE
     with _LOCK:
         if _POOL is None or _POOL_SIZE < size:
-            old, _POOL, _POOL_SIZE = _POOL, ThreadPoolExecutor(max_workers=size, thread_name_prefix="assign-rows"), size
+            old, _POOL, _POOL_SIZE = _POOL, ThreadPoolExecutor(max_workers=size, thread_name_prefix=_PREFIX), size
             if old is not None:
                 old.shutdown(wait=False)
         return _POOL
@@ -117,8 +118,9 @@ def run(fn: Callable[[int, int], None], parts: list[tuple[int, int]]) -> None:
             spent.append(time.thread_time() - c0)
         trace.append(spent)
         return
-    if len(parts) == 1:
-        fn(*parts[0])
+    if len(parts) == 1 or threading.current_thread().name.startswith(_PREFIX):
+        for lo, hi in parts:  # one range; or called from a pool thread: never wait on the pool itself
+            fn(lo, hi)
         return
     futures = [_pool(len(parts) - 1).submit(fn, lo, hi) for lo, hi in parts[1:]]
     try:

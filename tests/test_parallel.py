@@ -133,3 +133,16 @@ def test_run_tasks_keeps_task_order_and_balances() -> None:
     with parallel.traced() as trace:
         parallel.run_tasks([lambda k=k: task(k) for k in range(5)], weights=[1, 5, 2, 2, 1], threads=2)
     assert len(trace[0]) == 2
+
+
+def test_nested_run_in_a_pool_thread_does_not_wait_on_the_pool() -> None:
+    out = np.zeros(40)
+
+    def outer(lo, hi):
+        def inner(a, b):
+            out[a:b] += 1
+
+        parallel.run(inner, parallel.ranges(hi - lo, parts=2, min_rows=5))  # from the pool thread too
+
+    parallel.run(outer, parallel.ranges(40, parts=2, min_rows=10))
+    assert np.array_equal(out[:20], np.full(20, 2.0))
