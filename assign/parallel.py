@@ -23,9 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from itertools import pairwise
-from typing import Any, TypeVar
-
-T = TypeVar("T")
 
 #: The most threads the auto setting takes: the tick's kernels were measured at 1 and 2.
 AUTO_MAX = 2
@@ -129,24 +126,3 @@ def run(fn: Callable[[int, int], None], parts: list[tuple[int, int]]) -> None:
         for f in futures:
             f.result()
 
-
-def run_tasks(tasks: list[Callable[[], T]], *, weights: list[float], threads: int | None = None) -> list[T]:
-    """Every task's result, in the tasks' order, the tasks shared over ``threads`` threads
-    (None: :func:`threads`): longest first, each to the least loaded thread (ties: the lower
-    thread), each thread's tasks in that order. The tasks must be independent (and release the
-    GIL to gain anything); which thread ran a task changes nothing in its result."""
-    n_threads = max(1, min(_THREADS.get() if threads is None else int(threads), len(tasks)))
-    bins: list[list[int]] = [[] for _ in range(n_threads)]
-    load = [0.0] * n_threads
-    for k in sorted(range(len(tasks)), key=lambda k: (-weights[k], k)):
-        b = min(range(n_threads), key=lambda b: (load[b], b))
-        bins[b].append(k)
-        load[b] += weights[k]
-    out: list[Any] = [None] * len(tasks)
-
-    def run_bin(b: int, _hi: int) -> None:
-        for k in bins[b]:
-            out[k] = tasks[k]()
-
-    run(run_bin, [(b, b + 1) for b in range(n_threads)])
-    return out

@@ -302,12 +302,7 @@ class Router:
     def _solve(self, problem: Problem, *, budget: float | None, t_start: float,
                reasons: list[str]) -> Solution:
         """The configured solver, then the exact alternative, then greedy; greedy at once when
-        the budget is nearly spent. The flow's independent parts use ``config.threads``."""
-        with parallel.using(self.config.threads):
-            return self._solve_in(problem, budget=budget, t_start=t_start, reasons=reasons)
-
-    def _solve_in(self, problem: Problem, *, budget: float | None, t_start: float,
-                  reasons: list[str]) -> Solution:
+        the budget is nearly spent."""
         chain = [self.config.solver] + [s for s in CONFIG_SOLVERS if s != self.config.solver]
         if budget is not None:
             left = budget - (time.perf_counter() - t_start) * 1e3

@@ -10,7 +10,9 @@ each case also reports the 2-thread tick's critical path: the tick run under
 range), minus what the ranges beyond the longest would overlap on a free core: what the
 tick costs when a second core is free, without the hand-off. Lower bounds in the same run:
 OR-Tools' min-cost flow alone on the tick's own candidate graph, the numba auction alone,
-and (xgb cases) the packed forest alone on the tick's pairs at 1 and 2 threads.
+and (xgb cases) the packed forest alone on the tick's pairs at 1 and 2 threads; and the
+flow's two largest parts solved one after the other and on two threads at once (OR-Tools
+holds the GIL: the reason the flow stays on one thread).
 """
 from __future__ import annotations
 
@@ -76,6 +78,41 @@ def _cpu_ms(fn, repeats: int) -> float:
     return float(np.median(xs))
 
 
+def _flow_parts_on_threads(problem, repeats: int) -> dict:
+    """Why the flow stays on one thread: the graph's two largest parts (connected components)
+    solved one after the other, then at once on two threads (wall ms, p50). Equal times mean
+    OR-Tools holds the GIL while it solves."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from assign.solve.flow import _solve_arrays, _split
+
+    order, ptr, local_c, local_r, n_c, r_ids, r_ptr = _split(problem.contact, problem.resource,
+                                                             problem.n_contacts, problem.n_resources)
+    if len(ptr) < 3:
+        return {}
+    big = np.argsort(-np.diff(ptr), kind="stable")[:2]
+
+    def part(p: int) -> None:
+        sl = slice(ptr[p], ptr[p + 1])
+        _solve_arrays(int(n_c[p]), local_c[sl], local_r[sl], problem.capacity[r_ids[r_ptr[p]:r_ptr[p + 1]]],
+                      problem.value[order[sl]])
+
+    seq, both = [], []
+    with ThreadPoolExecutor(1) as pool:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            part(big[0])
+            part(big[1])
+            seq.append((time.perf_counter() - t0) * 1e3)
+            t0 = time.perf_counter()
+            f = pool.submit(part, big[1])
+            part(big[0])
+            f.result()
+            both.append((time.perf_counter() - t0) * 1e3)
+    return {"flow_two_parts_sequential_ms": float(np.median(seq)),
+            "flow_two_parts_two_threads_ms": float(np.median(both))}
+
+
 def _bounds(engine: Router, snaps: list, *, forest, repeats: int) -> dict:
     """The stages that no thread count shortens, alone on the tick's own inputs (CPU ms, p50)."""
     flow, auction, f1, f2, f2_crit = [], [], [], [], []
@@ -96,8 +133,9 @@ def _bounds(engine: Router, snaps: list, *, forest, repeats: int) -> dict:
             with parallel.traced() as trace:
                 forest.margins(X, threads=2)
             f2_crit.append(max(trace[0]) * 1e3)
+    first = engine.problem(snaps[0]).problem
     out = {"flow_alone_cpu_ms": float(np.median(flow)), "auction_alone_cpu_ms": float(np.median(auction)),
-           "arcs": int(len(engine.problem(snaps[0]).problem.contact))}
+           "arcs": int(len(first.contact)), **_flow_parts_on_threads(first, max(repeats, 3))}
     if forest is not None:
         out.update(forest_1thread_cpu_ms=float(np.median(f1)), forest_2threads_wall_ms=float(np.median(f2)),
                    forest_2threads_critical_ms=float(np.median(f2_crit)))

@@ -102,39 +102,6 @@ def _split_in_child() -> int:
     return int(out.sum())
 
 
-def test_flow_parts_on_threads_give_the_same_arcs(monkeypatch) -> None:
-    """The flow's independent parts (one per channel here) solved on two threads: the same
-    arcs as one thread and as one solve of the whole graph."""
-    import assign.solve.flow as F
-
-    snap = synthetic_snapshot(n_contacts=400, n_agents=300, seed=12, skill_density=0.5)
-    problem = Router(config=RouterConfig(threads=1)).problem(snap).problem
-    monkeypatch.setattr(F, "SPLIT_MIN_ARCS", 100)
-    monkeypatch.setattr(F, "PART_THREAD_MIN_ARCS", 100)
-    with parallel.using(1):
-        one = F.solve_flow(problem, shortcut=False).arcs
-    with parallel.using(2), parallel.traced() as trace:
-        two = F.solve_flow(problem, shortcut=False).arcs
-    assert len(trace) == 1 and len(trace[0]) == 2  # two threads' worth of parts
-    whole = F._solve_one(problem).arcs
-    assert np.array_equal(one, two)
-    assert problem.objective(two) == pytest.approx(problem.objective(whole), rel=1e-12)
-
-
-def test_run_tasks_keeps_task_order_and_balances() -> None:
-    order = []
-
-    def task(k):
-        order.append(k)
-        return k * k
-
-    got = parallel.run_tasks([lambda k=k: task(k) for k in range(5)], weights=[1, 5, 2, 2, 1], threads=2)
-    assert got == [0, 1, 4, 9, 16] and sorted(order) == list(range(5))
-    with parallel.traced() as trace:
-        parallel.run_tasks([lambda k=k: task(k) for k in range(5)], weights=[1, 5, 2, 2, 1], threads=2)
-    assert len(trace[0]) == 2
-
-
 def test_nested_run_in_a_pool_thread_does_not_wait_on_the_pool() -> None:
     out = np.zeros(40)
 

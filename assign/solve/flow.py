@@ -32,7 +32,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from assign import parallel
 from assign.buckets import bucket
 from assign.errors import SolverError
 from assign.solve.problem import Problem, Solution
@@ -46,10 +45,6 @@ RESOLUTION = 1e-8
 SPLIT_MIN_ARCS = 20_000
 #: Graphs with at most this many arcs first try the certified shortcut (:mod:`assign.solve.small`); 0: off.
 SHORTCUT_MAX_ARCS = 2_000
-#: Parts of at least this many arcs are worth a thread of their own: when two or more parts
-#: are that large, the parts are solved on the router's threads (:func:`assign.parallel.run_tasks`;
-#: the same arcs, the parts are independent problems).
-PART_THREAD_MIN_ARCS = 4_000
 
 
 def cost_scale(*, n_contacts: int, n_nodes: int) -> int:
@@ -185,17 +180,13 @@ def solve_flow(problem: Problem, *, shortcut: bool = True) -> Solution:
     if problem.n_arcs >= SPLIT_MIN_ARCS:
         order, ptr, local_c, local_r, n_c, r_ids, r_ptr = _split(problem.contact, problem.resource,
                                                                  problem.n_contacts, problem.n_resources)
-        if len(ptr) > 2:  # parts shared over the context's threads (OR-Tools releases the GIL)
-            def part_arcs(p: int) -> np.ndarray:
+        if len(ptr) > 2:
+            arcs = []
+            for p in range(len(ptr) - 1):
                 part = order[ptr[p]:ptr[p + 1]]
                 chosen = _solve_arrays(int(n_c[p]), local_c[ptr[p]:ptr[p + 1]], local_r[ptr[p]:ptr[p + 1]],
                                        problem.capacity[r_ids[r_ptr[p]:r_ptr[p + 1]]], problem.value[part])
-                return part[chosen]
-
-            sizes = np.diff(ptr)
-            share = int((sizes >= PART_THREAD_MIN_ARCS).sum()) >= 2  # two parts worth a thread each
-            arcs = parallel.run_tasks([lambda p=p: part_arcs(p) for p in range(len(ptr) - 1)],
-                                      weights=sizes.tolist(), threads=parallel.threads() if share else 1)
+                arcs.append(part[chosen])
             return Solution(arcs=np.sort(np.concatenate(arcs)), solver="flow", optimal=True)
     return _solve_one(problem)
 
