@@ -29,10 +29,11 @@ class RouterConfig:
     pair straight from the skill grid (:mod:`assign.smalltick`) and the flow answer small
     problems by its certified shortcut (:mod:`assign.solve.small`): the same answers, less
     fixed cost per tick; off, both run the general machinery (for comparisons).
-    ``threads``: threads the tick's row kernels may use (the packed forest; rows cut into
-    contiguous ranges, the same bits at any count: :mod:`assign.parallel`); None (default):
-    the cores this process may use, at most 2. A kernel splits only when each thread gets
-    thousands of rows, so small ticks (the simulator's) stay on one thread.
+    ``threads``: threads the tick's row kernels may use (the packed forest, retrieval's top-K
+    selection; rows cut into contiguous ranges, the same bits at any count:
+    :mod:`assign.parallel`); None (default): the cores this process may use, at most 2. A
+    kernel splits only when each thread gets enough rows (thousands of forest rows, hundreds
+    of contacts), so small ticks (the simulator's) stay on one thread.
     """
 
     min_proficiency: float = 0.2

@@ -1,10 +1,11 @@
 """A second thread for the tick's row kernels: contiguous row ranges, exact by construction.
 
 Why: every stage of a tick was single-threaded, and the packed forest alone is ~20 ms of the
-XGBoost tick on the 2-core machine. Its kernel (like the feature kernel) is numba ``nogil``
-and each row's result depends on that row only, so cutting the rows into contiguous ranges
-and running the ranges in threads gives the same bits as one call (every row's sum in the
-same tree order). Threads here, not numba's ``parallel=True``: the count is per call (the
+XGBoost tick on the 2-core machine. Its kernel (like retrieval's top-K selection) is numba
+``nogil`` and each row's result depends on that row only, so cutting the rows into contiguous
+ranges and running the ranges in threads gives the same bits as one call (every row's sum in
+the same tree order). OR-Tools holds the GIL while it solves, so the flow gains nothing here
+(measured: ``benchmarks.tick_threads``). Threads here, not numba's ``parallel=True``: the count is per call (the
 router's config, read from a context variable), no threading layer (tbb / omp / workqueue)
 is involved, and xgboost's own OpenMP pool is left alone.
 
@@ -19,7 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from itertools import pairwise
@@ -93,14 +94,17 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
 
 
-def _pool(size: int) -> ThreadPoolExecutor:
+def _submit(fn: Callable[[int, int], None], parts: list[tuple[int, int]]) -> list[Future]:
+    """``fn`` on each range in the shared pool, grown to ``len(parts)`` threads if needed; under
+    the lock, so no call submits to a pool that another has just replaced and shut down."""
     global _POOL, _POOL_SIZE
     with _LOCK:
-        if _POOL is None or _POOL_SIZE < size:
-            old, _POOL, _POOL_SIZE = _POOL, ThreadPoolExecutor(max_workers=size, thread_name_prefix=_PREFIX), size
+        if _POOL is None or _POOL_SIZE < len(parts):
+            old = _POOL
+            _POOL, _POOL_SIZE = ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix=_PREFIX), len(parts)
             if old is not None:
-                old.shutdown(wait=False)
-        return _POOL
+                old.shutdown(wait=False)  # its queued ranges still run
+        return [_POOL.submit(fn, lo, hi) for lo, hi in parts]
 
 
 def run(fn: Callable[[int, int], None], parts: list[tuple[int, int]]) -> None:
@@ -119,7 +123,7 @@ def run(fn: Callable[[int, int], None], parts: list[tuple[int, int]]) -> None:
         for lo, hi in parts:  # one range; or called from a pool thread: never wait on the pool itself
             fn(lo, hi)
         return
-    futures = [_pool(len(parts) - 1).submit(fn, lo, hi) for lo, hi in parts[1:]]
+    futures = _submit(fn, parts[1:])
     try:
         fn(*parts[0])
     finally:
