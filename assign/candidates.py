@@ -205,8 +205,9 @@ def _materialise(gid, ptr, base, mf, style, c_term, cw, c_style, style_w, thread
     def rows(lo: int, hi: int) -> None:
         _materialise_rows(lo, hi, gid, ptr, base, mf, style, c_term, cw, c_style, style_w, off, vals, smax)
 
-    parallel.run(rows, parallel.ranges(len(gid), parts=parallel.threads() if threads is None else threads,
-                                       min_rows=MIN_CONTACTS_PER_THREAD))
+    n_threads = parallel.threads() if threads is None else threads
+    parallel.run(rows, parallel.ranges(len(gid), parts=n_threads, min_rows=MIN_CONTACTS_PER_THREAD),
+                 threads=n_threads)
     return off, vals, smax
 
 
@@ -437,7 +438,7 @@ def _select(gid, ptr, base, mf, style, res, agent, c_term, cw, c_style, c_up, st
         _contact_top_k(lo, hi, gid, ptr, base, mf, style, res, agent, c_term, cw, c_style, c_up, style_w, price,
                        arc_of, top_k, mat, off, vals, smax, profit, kept, n_kept)
 
-    parallel.run(contacts, parallel.ranges(n, parts=n_threads, min_rows=MIN_CONTACTS_PER_THREAD))
+    parallel.run(contacts, parallel.ranges(n, parts=n_threads, min_rows=MIN_CONTACTS_PER_THREAD), threads=n_threads)
     order, g_ptr, g_up = _group_orders(gid, len(ptr) - 1, c_term, c_up, profit)
     s_idx = np.empty((n_res, top_k), dtype=np.int64)
     s_cnt = np.zeros(n_res, dtype=np.int64)
@@ -446,7 +447,8 @@ def _select(gid, ptr, base, mf, style, res, agent, c_term, cw, c_style, c_up, st
         _resource_top_k_range(lo, hi, ptr, base, mf, style, res, c_term, cw, c_style, style_w, profit, order,
                               g_ptr, g_up, top_k, mat, off, vals, s_idx, s_cnt)
 
-    parallel.run(resources, parallel.ranges(n_res, parts=n_threads, min_rows=MIN_CONTACTS_PER_THREAD))
+    parallel.run(resources, parallel.ranges(n_res, parts=n_threads, min_rows=MIN_CONTACTS_PER_THREAD),
+                 threads=n_threads)
     return _gather(kept, n_kept, s_idx, s_cnt, n_chan)
 
 
@@ -550,8 +552,8 @@ def _compact(pc, pa, n, threads=None):
     def rows(lo: int, hi: int) -> None:
         _sort_rows(lo, hi, indptr, agent, keep)
 
-    parallel.run(rows, parallel.ranges(n, parts=parallel.threads() if threads is None else threads,
-                                       min_rows=MIN_CONTACTS_PER_THREAD))
+    n_threads = parallel.threads() if threads is None else threads
+    parallel.run(rows, parallel.ranges(n, parts=n_threads, min_rows=MIN_CONTACTS_PER_THREAD), threads=n_threads)
     contact = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
     return contact[keep], agent[keep]
 

@@ -7,7 +7,7 @@ alternation (wall p50/p99, process CPU, stages) and must give the same assignmen
 objective. Because the 2-core machine is shared, wall time may not show a second thread, so
 each case also reports the 2-thread tick's critical path: the tick run under
 :func:`assign.parallel.traced` (every split kernel's ranges one after another, timed per
-range), minus what the ranges beyond the longest would overlap on a free core: what the
+range), minus what the ranges would overlap on a free core (threads claiming them in order): what the
 tick costs when a second core is free, without the hand-off. Lower bounds in the same run:
 OR-Tools' min-cost flow alone on the tick's own candidate graph, the numba auction alone,
 and (xgb cases) the packed forest alone on the tick's pairs at 1 and 2 threads; and the
@@ -37,9 +37,15 @@ def _pct(xs, q) -> float:
     return float(np.percentile(xs, q)) if len(xs) else float("nan")
 
 
+def _overlap(trace) -> float:
+    """Seconds that split kernels' ranges would overlap on free cores: their serial sum less
+    the makespan of the threads claiming them in order (:func:`assign.parallel.makespan`)."""
+    return sum(sum(spent) - parallel.makespan(spent, n) for n, spent in trace)
+
+
 class _StageClock(router_mod._Clock):
     """The router's stage clock, also recording each stage's critical path (``crit_STAGE``):
-    the calling thread's CPU in the stage, less what split kernels' ranges beyond the longest
+    the calling thread's CPU in the stage, less what split kernels' ranges
     would overlap on a second core (the tick runs under :func:`assign.parallel.traced`)."""
 
     def __init__(self, t0: float, out: dict[str, float]) -> None:
@@ -49,7 +55,7 @@ class _StageClock(router_mod._Clock):
     def lap(self, name: str) -> None:
         super().lap(name)
         now, trace = time.thread_time(), parallel._TRACE.get() or []
-        overlap = sum(sum(t) - max(t) for t in trace[self.seen:])
+        overlap = _overlap(trace[self.seen:])
         self.out[f"crit_{name}"] = (now - self.cpu - overlap) * 1e3
         self.cpu, self.seen = now, len(trace)
 
@@ -65,7 +71,7 @@ def _critical(engine: Router, snap) -> dict[str, float]:
             cpu = time.process_time() - c0
     finally:
         router_mod._Clock = saved
-    overlap = sum(sum(t) - max(t) for t in trace)
+    overlap = _overlap(trace)
     return {"total": (cpu - overlap) * 1e3, **{s: tm.get(f"crit_{s}", 0.0) for s in STAGES}}
 
 
@@ -132,7 +138,7 @@ def _bounds(engine: Router, snaps: list, *, forest, repeats: int) -> dict:
             f2.append(float(np.median(w2)))
             with parallel.traced() as trace:
                 forest.margins(X, threads=2)
-            f2_crit.append(max(trace[0]) * 1e3)
+            f2_crit.append(parallel.makespan(trace[0][1], trace[0][0]) * 1e3)
     first = engine.problem(snaps[0]).problem
     out = {"flow_alone_cpu_ms": float(np.median(flow)), "auction_alone_cpu_ms": float(np.median(auction)),
            "arcs": int(len(first.contact)), **_flow_parts_on_threads(first, max(repeats, 3))}

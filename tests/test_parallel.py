@@ -21,30 +21,64 @@ def test_ranges_cover_the_rows_once_in_order(n, parts, min_rows, align) -> None:
     got = parallel.ranges(n, parts=parts, min_rows=min_rows, align=align)
     assert got[0][0] == 0 and got[-1][1] == n
     assert all(a[1] == b[0] for a, b in itertools.pairwise(got))
-    assert len(got) <= max(1, parts)
+    assert len(got) <= max(1, parts * parallel.CHUNKS_PER_THREAD)
     if len(got) > 1:
-        assert all(hi - lo >= 1 for lo, hi in got)
+        assert all(hi > lo for lo, hi in got)
         assert all(lo % align == 0 for lo, _ in got)
     if n < 2 * min_rows:
         assert got == [(0, n)]
 
 
+def test_makespan_of_threads_claiming_in_order() -> None:
+    assert parallel.makespan([3.0, 1.0, 1.0, 1.0], 2) == 3.0
+    assert parallel.makespan([1.0, 1.0, 1.0, 1.0], 2) == 2.0
+    assert parallel.makespan([1.0, 2.0], 1) == 3.0
+
+
 def test_run_uses_another_thread_and_reraises() -> None:
     seen, out = set(), np.zeros(100)
+    gate = threading.Barrier(2, timeout=30)
 
     def fill(lo, hi):
-        seen.add(threading.get_ident())
         out[lo:hi] = np.arange(lo, hi)
 
-    parallel.run(fill, parallel.ranges(100, parts=2, min_rows=10))
-    assert np.array_equal(out, np.arange(100)) and len(seen) == 2
+    parts = parallel.ranges(100, parts=2, min_rows=10)
+    assert len(parts) == 2 * parallel.CHUNKS_PER_THREAD
+    parallel.run(fill, parts, threads=2)
+    assert np.array_equal(out, np.arange(100))
+
+    def meet(lo, hi):  # both threads must take a range: each waits for the other
+        if lo in (0, 50):
+            gate.wait()
+        seen.add(threading.get_ident())
+
+    seen.clear()
+    parallel.run(meet, [(0, 50), (50, 100)], threads=2)
+    assert len(seen) == 2
 
     def bad(lo, hi):
         if lo > 0:
-            raise ValueError("second range")
+            raise ValueError("a later range")
 
-    with pytest.raises(ValueError, match="second range"):
-        parallel.run(bad, parallel.ranges(100, parts=2, min_rows=10))
+    with pytest.raises(ValueError, match="a later range"):
+        parallel.run(bad, parts, threads=2)
+
+
+def test_caller_does_not_wait_for_a_pool_thread_that_never_starts() -> None:
+    """A pool thread the machine does not schedule: the caller runs every range itself."""
+    release = threading.Event()
+    parallel.run(lambda lo, hi: None, [(0, 1), (1, 2)], threads=2)  # the pool exists
+    parallel._submit(lambda: release.wait(30), parallel._POOL_SIZE)  # occupy every pool thread
+    try:
+        out = np.zeros(80)
+
+        def fill(lo, hi):
+            out[lo:hi] = 1.0
+
+        parallel.run(fill, parallel.ranges(80, parts=2, min_rows=10), threads=2)
+        assert out.all()
+    finally:
+        release.set()
 
 
 def test_thread_count_is_scoped() -> None:
@@ -79,14 +113,14 @@ def test_tick_on_two_threads_equals_one(density, monkeypatch) -> None:
     assert r1.objective == r2.objective
     with parallel.traced() as trace:
         two.problem(snap)
-    assert any(len(t) == 2 for t in trace)  # the selection did split
+    assert any(n == 2 and len(spent) > 1 for n, spent in trace)  # the selection did split
 
 
 def test_a_forked_child_gets_its_own_pool() -> None:
     """The pool's threads do not survive fork: a child that splits rows must not wait on them."""
     import multiprocessing as mp
 
-    parallel.run(lambda lo, hi: None, parallel.ranges(100, parts=2, min_rows=10))  # the parent's pool exists
+    parallel.run(lambda lo, hi: None, parallel.ranges(100, parts=2, min_rows=10), threads=2)  # the parent's pool
     ctx = mp.get_context("fork")
     with ctx.Pool(1) as pool:
         assert pool.apply_async(_split_in_child).get(timeout=60) == 4950
@@ -98,7 +132,7 @@ def _split_in_child() -> int:
     def fill(lo, hi):
         out[lo:hi] = np.arange(lo, hi)
 
-    parallel.run(fill, parallel.ranges(100, parts=2, min_rows=10))
+    parallel.run(fill, parallel.ranges(100, parts=2, min_rows=10), threads=2)
     return int(out.sum())
 
 
@@ -109,7 +143,7 @@ def test_nested_run_in_a_pool_thread_does_not_wait_on_the_pool() -> None:
         def inner(a, b):
             out[a:b] += 1
 
-        parallel.run(inner, parallel.ranges(hi - lo, parts=2, min_rows=5))  # from the pool thread too
+        parallel.run(inner, [(0, 10), (10, 20)], threads=2)  # from a pool thread too
 
-    parallel.run(outer, parallel.ranges(40, parts=2, min_rows=10))
+    parallel.run(outer, [(0, 20), (20, 40)], threads=2)
     assert np.array_equal(out[:20], np.full(20, 2.0))

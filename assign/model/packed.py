@@ -116,14 +116,14 @@ class PackedForest:
                              f"got {X.dtype} {X.shape}")
         out = np.empty((X.shape[0], len(self.targets)), dtype=np.float32)
         Xc, nf = np.ascontiguousarray(X), self.n_features
-        parts = parallel.ranges(len(X), parts=parallel.threads() if threads is None else threads,
-                                min_rows=MIN_ROWS_PER_THREAD, align=BLOCK)
+        n_threads = parallel.threads() if threads is None else threads
+        parts = parallel.ranges(len(X), parts=n_threads, min_rows=MIN_ROWS_PER_THREAD, align=BLOCK)
 
         def rows(lo: int, hi: int) -> None:
             _predict_packed(Xc[lo:hi].reshape(-1), nf, self.feat, self.thresh, self.nan_left, self.leaf,
                             self.tree_target, self.depth, self.bias, out[lo:hi])
 
-        parallel.run(rows, parts)
+        parallel.run(rows, parts, threads=n_threads)
         return out.astype(np.float64)
 
     def predict(self, X: np.ndarray, *, threads: int | None = None) -> dict[str, np.ndarray]:
