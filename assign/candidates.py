@@ -26,6 +26,7 @@ from functools import cached_property
 import numpy as np
 from numba import njit
 
+from assign import parallel
 from assign.buckets import bucket
 from assign.eligibility import skilled as is_skilled
 from assign.schema import Agents, Contacts
@@ -39,6 +40,9 @@ AUCTION_EPS = 1e-2
 #: O(n + m)). Measured in docs/speed.md (fourth session): 1.6x on xgb-1000x1000's retrieval,
 #: no gain without a contact part.
 MATERIALISE_MAX_PAIRS = 2_000_000
+#: Contacts (and resources) a thread must get before the top-K selection splits its scans over
+#: threads (:mod:`assign.parallel`): below, the hand-off costs more than the scan.
+MIN_CONTACTS_PER_THREAD = 256
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,20 +192,40 @@ def _cheap(base, mf, style, t, c_term, cw, c_style, style_w):
     return v
 
 
-@njit(cache=True)
-def _materialise(gid, ptr, base, mf, style, c_term, cw, c_style, style_w):
+def _materialise(gid, ptr, base, mf, style, c_term, cw, c_style, style_w, threads=None):
     """Every eligible pair's cheap value, computed once (small grids): contact i's pair with
     member t is ``vals[off[i] + t]``; ``smax`` is the largest value from there to the end of
-    the contact's row (members in scan order), the exact bound that stops a scan."""
-    n = len(gid)
-    off = np.empty(n, dtype=np.int64)
-    total = 0
-    for i in range(n):
-        off[i] = total - ptr[gid[i]]
-        total += ptr[gid[i] + 1] - ptr[gid[i]]
+    the contact's row (members in scan order), the exact bound that stops a scan. Contacts
+    in ranges over ``threads`` threads (None: :func:`assign.parallel.threads`): each row is
+    written by one call, the same bits."""
+    off, total = _row_offsets(gid, ptr)
     vals = np.empty(total, dtype=np.float64)
     smax = np.empty(total, dtype=np.float64)
-    for i in range(n):
+
+    def rows(lo: int, hi: int) -> None:
+        _materialise_rows(lo, hi, gid, ptr, base, mf, style, c_term, cw, c_style, style_w, off, vals, smax)
+
+    n_threads = parallel.threads() if threads is None else threads
+    parallel.run(rows, parallel.ranges(len(gid), parts=n_threads, min_rows=MIN_CONTACTS_PER_THREAD),
+                 threads=n_threads)
+    return off, vals, smax
+
+
+@njit(cache=True)
+def _row_offsets(gid, ptr):
+    """Where each contact's row starts in the materialised values (less its group's first member)."""
+    off = np.empty(len(gid), dtype=np.int64)
+    total = 0
+    for i in range(len(gid)):
+        off[i] = total - ptr[gid[i]]
+        total += ptr[gid[i] + 1] - ptr[gid[i]]
+    return off, total
+
+
+@njit(cache=True, nogil=True)
+def _materialise_rows(lo, hi, gid, ptr, base, mf, style, c_term, cw, c_style, style_w, off, vals, smax):
+    """Rows ``lo:hi`` of :func:`_materialise`."""
+    for i in range(lo, hi):
         g, o = gid[i], off[i]
         ct, cw_i, cs = c_term[i], cw[i], c_style[i]
         for t in range(ptr[g], ptr[g + 1]):
@@ -210,7 +234,6 @@ def _materialise(gid, ptr, base, mf, style, c_term, cw, c_style, style_w):
         for t in range(ptr[g + 1] - 1, ptr[g] - 1, -1):
             run = max(run, vals[o + t])
             smax[o + t] = run
-    return off, vals, smax
 
 
 @njit(cache=True)
@@ -311,9 +334,11 @@ def _insert(buf_val, buf_idx, count, k, val, idx):
 
 
 @njit(cache=True)
-def _select(gid, ptr, base, mf, style, res, agent, c_term, cw, c_style, c_up, style_w, price, arc_of, n_res,
-            n_chan, top_k, mat, off, vals, smax):
-    """The kept pairs as (contact, agent), unsorted and possibly repeated: each contact's top-K
+def _select_serial(gid, ptr, base, mf, style, res, agent, c_term, cw, c_style, c_up, style_w, price, arc_of, n_res,
+                   n_chan, top_k, mat, off, vals, smax):
+    """The single-threaded selection :func:`_select` replaced, kept as its reference (tests).
+
+    The kept pairs as (contact, agent), unsorted and possibly repeated: each contact's top-K
     agents by value - price, each resource's top-K contacts by value - the contact's profit,
     and the auction's arcs. Memory O((contacts + resources) * K), whatever the grid.
 
@@ -397,21 +422,150 @@ def _resource_top_k(gid, ptr, base, mf, style, res, c_term, cw, c_style, c_up, s
     return s_idx, s_cnt
 
 
+def _select(gid, ptr, base, mf, style, res, agent, c_term, cw, c_style, c_up, style_w, price, arc_of, n_res,
+            n_chan, top_k, mat, off, vals, smax, threads=None):
+    """What :func:`_select_serial` keeps (the same pairs, in another order; :func:`_compact`
+    sorts them), on ``threads`` threads (None: :func:`assign.parallel.threads`): contacts cut
+    into contiguous ranges for their top-K, then resources cut into ranges for theirs. Each
+    contact's and each resource's top-K is the exact top-K whatever the scan order (ties by
+    index), so the split changes nothing but the wall time."""
+    n, n_threads = len(gid), parallel.threads() if threads is None else threads
+    profit = np.zeros(n, dtype=np.float64)
+    kept = np.empty((n, top_k + 1), dtype=np.int64)
+    n_kept = np.zeros(n, dtype=np.int64)
+
+    def contacts(lo: int, hi: int) -> None:
+        _contact_top_k(lo, hi, gid, ptr, base, mf, style, res, agent, c_term, cw, c_style, c_up, style_w, price,
+                       arc_of, top_k, mat, off, vals, smax, profit, kept, n_kept)
+
+    parallel.run(contacts, parallel.ranges(n, parts=n_threads, min_rows=MIN_CONTACTS_PER_THREAD), threads=n_threads)
+    order, g_ptr, g_up = _group_orders(gid, len(ptr) - 1, c_term, c_up, profit)
+    s_idx = np.empty((n_res, top_k), dtype=np.int64)
+    s_cnt = np.zeros(n_res, dtype=np.int64)
+
+    def resources(lo: int, hi: int) -> None:
+        _resource_top_k_range(lo, hi, ptr, base, mf, style, res, c_term, cw, c_style, style_w, profit, order,
+                              g_ptr, g_up, top_k, mat, off, vals, s_idx, s_cnt)
+
+    parallel.run(resources, parallel.ranges(n_res, parts=n_threads, min_rows=MIN_CONTACTS_PER_THREAD),
+                 threads=n_threads)
+    return _gather(kept, n_kept, s_idx, s_cnt, n_chan)
+
+
+@njit(cache=True, nogil=True)
+def _contact_top_k(lo, hi, gid, ptr, base, mf, style, res, agent, c_term, cw, c_style, c_up, style_w, price,
+                   arc_of, top_k, mat, off, vals, smax, profit, kept, n_kept):
+    """Contacts ``lo:hi`` of :func:`_select_serial`'s first loop: ``profit[i]`` and the agents
+    kept for contact ``i`` (its top-K by value - price, then the auction's arc) in ``kept[i]``."""
+    r_val = np.empty(top_k, dtype=np.float64)
+    r_idx = np.empty(top_k, dtype=np.int64)
+    for i in range(lo, hi):
+        g = gid[i]
+        ct, cw_i, cs, up = c_term[i], cw[i], c_style[i], c_term[i] + c_up[i]
+        off_i = off[i] if mat else 0
+        cnt = 0
+        best = 0.0
+        for t in range(ptr[g], ptr[g + 1]):
+            bound = smax[off_i + t] if mat else base[t] + up
+            if bound <= best and cnt == top_k and bound < r_val[top_k - 1]:
+                break
+            net = (vals[off_i + t] if mat else _cheap(base, mf, style, t, ct, cw_i, cs, style_w)) - price[res[t]]
+            if net > best:
+                best = net
+            if cnt < top_k or net >= r_val[top_k - 1]:
+                cnt = _insert(r_val, r_idx, cnt, top_k, net, t)
+        profit[i] = best
+        for x in range(cnt):
+            kept[i, x] = agent[r_idx[x]]
+        if arc_of[i] >= 0:
+            kept[i, cnt] = agent[arc_of[i]]
+            cnt += 1
+        n_kept[i] = cnt
+
+
 @njit(cache=True)
-def _compact(pc, pa, n):
-    """Pairs (contact, agent) sorted by contact then agent, repeats removed."""
+def _group_orders(gid, n_groups, c_term, c_up, profit):
+    """Each group's contacts by descending ``c_term - profit`` (ties: contact order), as
+    ``order[g_ptr[g]:g_ptr[g + 1]]``, and the group's largest ``c_up``."""
+    g_ptr, by_group = bucket(gid, n_groups)
+    key = c_term - profit
+    order = np.empty(len(gid), dtype=np.int64)
+    g_up = np.full(n_groups, -np.inf)
+    for g in range(n_groups):
+        mine = by_group[g_ptr[g]:g_ptr[g + 1]]
+        order[g_ptr[g]:g_ptr[g + 1]] = mine[np.argsort(-key[mine], kind="mergesort")]
+        for i in mine:
+            g_up[g] = max(g_up[g], c_up[i])
+    return order, g_ptr, g_up
+
+
+@njit(cache=True, nogil=True)
+def _resource_top_k_range(lo, hi, ptr, base, mf, style, res, c_term, cw, c_style, style_w, profit, order, g_ptr,
+                          g_up, top_k, mat, off, vals, s_idx, s_cnt):
+    """:func:`_resource_top_k` for the resources ``lo:hi`` only (their rows of ``s_idx`` and
+    ``s_cnt``): every group's members are read, those of other resources skipped."""
+    s_val = np.empty((hi - lo, top_k), dtype=np.float64)
+    s_min = np.full(hi - lo, -np.inf)
+    for g in range(len(ptr) - 1):
+        mine = order[g_ptr[g]:g_ptr[g + 1]]
+        for t in range(ptr[g], ptr[g + 1]):
+            r = res[t]
+            if r < lo or r >= hi:
+                continue
+            q = r - lo
+            for i in mine:
+                if base[t] + (c_term[i] - profit[i]) + g_up[g] < s_min[q]:
+                    break
+                v = ((vals[off[i] + t] if mat else _cheap(base, mf, style, t, c_term[i], cw[i], c_style[i], style_w))
+                     - profit[i])
+                if v >= s_min[q]:
+                    s_cnt[r] = _insert(s_val[q], s_idx[r], s_cnt[r], top_k, v, i)
+                    if s_cnt[r] == top_k:
+                        s_min[q] = s_val[q, top_k - 1]
+
+
+@njit(cache=True)
+def _gather(kept, n_kept, s_idx, s_cnt, n_chan):
+    """The kept pairs as (contact, agent) arrays: the contacts' lists, then the resources'."""
+    total = n_kept.sum() + s_cnt.sum()
+    out_c = np.empty(total, dtype=np.int64)
+    out_a = np.empty(total, dtype=np.int64)
+    n_out = 0
+    for i in range(len(n_kept)):
+        for x in range(n_kept[i]):
+            out_c[n_out], out_a[n_out] = i, kept[i, x]
+            n_out += 1
+    for r in range(len(s_cnt)):
+        for x in range(s_cnt[r]):
+            out_c[n_out], out_a[n_out] = s_idx[r, x], r // n_chan
+            n_out += 1
+    return out_c, out_a
+
+
+def _compact(pc, pa, n, threads=None):
+    """Pairs (contact, agent) sorted by contact then agent, repeats removed; each contact's
+    row sorted by one call, rows in ranges over ``threads`` threads (None: the context's)."""
     indptr, by_contact = bucket(pc, n)
     agent = pa[by_contact].astype(np.int64)
-    out_c = np.empty(len(pc), dtype=np.int64)
-    out_a = np.empty(len(pc), dtype=np.int64)
-    n_out = 0
-    for i in range(n):
-        row = np.sort(agent[indptr[i]:indptr[i + 1]])
-        for x in range(len(row)):
-            if x == 0 or row[x] != row[x - 1]:
-                out_c[n_out], out_a[n_out] = i, row[x]
-                n_out += 1
-    return out_c[:n_out], out_a[:n_out]
+    keep = np.empty(len(agent), dtype=np.bool_)
+
+    def rows(lo: int, hi: int) -> None:
+        _sort_rows(lo, hi, indptr, agent, keep)
+
+    n_threads = parallel.threads() if threads is None else threads
+    parallel.run(rows, parallel.ranges(n, parts=n_threads, min_rows=MIN_CONTACTS_PER_THREAD), threads=n_threads)
+    contact = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+    return contact[keep], agent[keep]
+
+
+@njit(cache=True, nogil=True)
+def _sort_rows(lo, hi, indptr, agent, keep):
+    """Rows ``lo:hi``: each row's agents sorted in place, ``keep`` False on repeats."""
+    for i in range(lo, hi):
+        a, b = indptr[i], indptr[i + 1]
+        agent[a:b] = np.sort(agent[a:b])
+        for x in range(a, b):
+            keep[x] = x == a or agent[x] != agent[x - 1]
 
 
 def find_candidates(*, contacts: ContactTerms, agents: AgentTerms, prior: Prior, min_proficiency: float,

@@ -29,6 +29,11 @@ class RouterConfig:
     pair straight from the skill grid (:mod:`assign.smalltick`) and the flow answer small
     problems by its certified shortcut (:mod:`assign.solve.small`): the same answers, less
     fixed cost per tick; off, both run the general machinery (for comparisons).
+    ``threads``: threads the tick's row kernels may use (the packed forest, retrieval's top-K
+    selection; rows cut into contiguous ranges, the same bits at any count:
+    :mod:`assign.parallel`); None (default): the cores this process may use, at most 2. A
+    kernel splits only when each thread gets enough rows (thousands of forest rows, hundreds
+    of contacts), so small ticks (the simulator's) stay on one thread.
     """
 
     min_proficiency: float = 0.2
@@ -47,6 +52,7 @@ class RouterConfig:
     greedy_margin_ms: float = 15.0
     explain_k: int = 3
     small_tick: bool = True
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         p = Problems()
@@ -57,6 +63,7 @@ class RouterConfig:
         for name in ("top_k", "explain_k"):
             p.number(f"config.{name}", getattr(self, name), lo=1, hi=10_000, integer=True)
         p.number("config.prune_min_pairs", self.prune_min_pairs, lo=0, integer=True)
+        p.number("config.threads", self.threads, lo=1, hi=64, integer=True, optional=True)
         p.number("config.threshold", self.threshold, optional=True)
         p.number("config.budget_ms", self.budget_ms, lo=0, lo_open=True, optional=True)
         for name in ("require_language", "small_tick"):

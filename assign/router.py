@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from assign import parallel
 from assign.between import BetweenTicks
 from assign.candidates import AgentTerms, ContactTerms, find_candidates
 from assign.config import SOLVERS as CONFIG_SOLVERS
@@ -206,6 +207,11 @@ class Router:
         return result
 
     def _build(self, snapshot, *, values, clock: _Clock, force_prune, active: Loaded) -> TickProblem:
+        """Everything before the solve, its row kernels on ``config.threads`` threads (:mod:`assign.parallel`)."""
+        with parallel.using(self.config.threads):
+            return self._build_in(snapshot, values=values, clock=clock, force_prune=force_prune, active=active)
+
+    def _build_in(self, snapshot, *, values, clock: _Clock, force_prune, active: Loaded) -> TickProblem:
         cfg, scorer = self.config, active.scorer
         if not isinstance(snapshot, Snapshot):
             snapshot = parse_snapshot(snapshot)

@@ -131,3 +131,43 @@ def test_materialised_grid_gives_the_same_candidates(seed, rank, monkeypatch):
                              w_score=1.0)
         np.testing.assert_allclose(vals[off[i] + t], want, rtol=0, atol=1e-12)
         np.testing.assert_array_equal(smax[off[i] + t], np.maximum.accumulate(vals[off[i] + t][::-1])[::-1])
+
+
+@pytest.mark.parametrize("seed,top_k,rank", [(8, 3, 0), (9, 6, 2), (10, 4, 1)])
+def test_split_selection_keeps_what_the_serial_one_keeps(seed, top_k, rank, monkeypatch):
+    """_select on 1, 2 and 3 threads (contacts, then resources, cut into ranges) keeps exactly
+    the pairs of the single-threaded reference _select_serial, at the auction's prices, with
+    values computed in the scans and materialised."""
+    snap, contacts, agents, prior = _inputs(200, 120, seed)
+    prior = _with_contact_part(prior, snap, rank, seed)
+    monkeypatch.setattr(C, "MIN_CONTACTS_PER_THREAD", 8)
+    gid, ptr, members, _, g_intent, g_chan = C._groups(
+        contacts.language.astype(np.int64), contacts.intent.astype(np.int64), contacts.channel.astype(np.int64),
+        np.ascontiguousarray(agents.speaks.T), np.ascontiguousarray(agents.skill.T),
+        np.ascontiguousarray(agents.free.T.astype(np.int64)), 0.2, True)
+    n_ch = agents.free.shape[1]
+    base, sent, style, res, agent_of = C._member_terms(
+        ptr, members, g_intent, g_chan, np.ascontiguousarray(prior.agent_intent.T), agents.term,
+        agents.sentiment_handling, agents.style.astype(np.int64), 1.0, n_ch)
+    cw, mf = C._pair_factors(prior, contacts=contacts, ptr=ptr, g_intent=g_intent, agent_of=agent_of, sent=sent,
+                             w_score=1.0)
+    style_w = prior.style_bonus
+    c_up = C._pair_bound(cw, mf) + style_w
+    c_style = contacts.style.astype(np.int64)
+    cap = agents.free.reshape(-1).astype(np.int64)
+    for mat in (False, True):
+        off, vals, smax = (C._materialise(gid, ptr, base, mf, style, contacts.term, cw, c_style, style_w) if mat
+                           else (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)))
+        price, arc_of = C._auction(gid, ptr, base, mf, style, res, contacts.term, cw, c_style, c_up, style_w, cap,
+                                   0.01, 20 * snap.n_contacts + 1000, mat, off, vals, smax)
+        if mat:  # the materialised rows written by 1 or 3 threads: the same bits
+            again = C._materialise(gid, ptr, base, mf, style, contacts.term, cw, c_style, style_w, threads=3)
+            assert all(np.array_equal(x, y) for x, y in zip((off, vals, smax), again))
+        args = (gid, ptr, base, mf, style, res, agent_of, contacts.term, cw, c_style, c_up, style_w, price, arc_of,
+                agents.free.size, n_ch, top_k, mat, off, vals, smax)
+        pc, pa = C._select_serial(*args)
+        pairs = np.unique(pc * agents.free.shape[0] + pa)  # reference compaction: sorted, unique
+        want = (pairs // agents.free.shape[0], pairs % agents.free.shape[0])
+        for threads in (1, 2, 3):
+            got = C._compact(*C._select(*args, threads=threads), snap.n_contacts, threads=threads)
+            assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])

@@ -91,3 +91,25 @@ def test_packed_rejects_wrong_matrix(model_dir) -> None:
     m = ModelDir.load(model_dir)
     with pytest.raises(ModelError, match="float32 rows"):
         m.packed.margins(np.zeros((3, 2), np.float32))
+
+
+@pytest.mark.parametrize("threads", [2, 3, 7])
+def test_packed_on_several_threads_gives_the_same_bits(bench, model_dir, threads, monkeypatch) -> None:
+    """Rows cut into ranges over threads (assign.parallel): every row's margins are the same
+    float32 bits as one thread's, with missing values in some blocks; and equal xgboost's."""
+    _, snap = bench
+    m = ModelDir.load(model_dir)
+    ci, ai = pairs(snap, 16, np.random.default_rng(5))
+    X = XGBScorer(model=m).features(snap, contact_idx=ci, agent_idx=ai)
+    X[np.random.default_rng(2).random(X.shape) < 0.05] = np.nan
+    monkeypatch.setattr(packed_mod, "MIN_ROWS_PER_THREAD", 100)  # 4,800 rows: split even at 7 threads
+    one = m.packed.margins(X, threads=1)
+    many = m.packed.margins(X, threads=threads)
+    assert np.array_equal(one, many)
+    from assign import parallel
+
+    with parallel.traced() as trace:  # the split really happened
+        m.packed.margins(X, threads=threads)
+    assert len(trace) == 1 and trace[0][0] == threads and len(trace[0][1]) > 1
+    for n, b in m.boosters.items():
+        _close(m.packed.finish(many)[n], b.inplace_predict(X))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -43,8 +44,8 @@ def _row_keys(tag: str, block: Any, names: tuple[str, ...], extra: list[np.ndarr
     raw = np.concatenate([np.ascontiguousarray(a).reshape(n, -1).view(np.uint8).reshape(n, -1) for a in numeric],
                          axis=1) if numeric else np.zeros((n, 0), np.uint8)
     raw = np.ascontiguousarray(raw)
-    cols = [a.tolist() for a in objects]
-    return [(tag, raw[i].tobytes(), *(c[i] for c in cols)) for i in range(n)]
+    rows = raw.view(f"V{raw.shape[1]}").ravel().tolist() if raw.shape[1] else [b""] * n  # each row's bytes
+    return list(zip(repeat(tag, n), rows, *(a.tolist() for a in objects)))
 
 
 @dataclass(eq=False)
@@ -76,17 +77,18 @@ class CachedScorer(Scorer):
         self.inner.bind(run)
 
     def _version(self, keys: list[tuple], seen: dict) -> np.ndarray:
-        out = np.empty(len(keys), np.int64)
-        for i, k in enumerate(keys):
-            v = seen.get(k)
+        """Each key's version: its last tick's, else a new one (equal keys share it)."""
+        old = self._versions
+        vs = [old.get(k) for k in keys]
+        for i, v in enumerate(vs):
             if v is None:
-                v = self._versions.get(k)
+                v = seen.get(keys[i])
                 if v is None:
-                    v = self._next
+                    v = seen[keys[i]] = self._next
                     self._next += 1
-                seen[k] = v
-            out[i] = v
-        return out
+                vs[i] = v
+        seen.update(zip(keys, vs))
+        return np.array(vs, dtype=np.int64)
 
     def score_pairs(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
         ci, ai = np.asarray(contact_idx, np.int64), np.asarray(agent_idx, np.int64)
