@@ -99,6 +99,12 @@ class LoopConfig:
     #: (``retrain(champion_offsets=...)``), the challenger without; a promoted challenger then
     #: starts with zero offsets (as ``level_reset_on_swap``).
     compare_as_routed: bool = False
+    #: How the champion scores a pair out of its domain (a new intent, a hire it has no rows
+    #: of): "mean", the tick's in-domain mean (no preference among the agents); "model" (loop12,
+    #: opt-in unless docs/living-centre.md says otherwise), its own prediction with the intent
+    #: missing / the agent without history, so proficiency and tenure still order the agents; a
+    #: retrain then scores the evaluation rows the same way (``retrain(ood=...)``).
+    ood_scored: str = "mean"
     #: loop11: the monitor's window holds the contacts still waiting at the check too (their
     #: features are known at arrival); False: left out, so the slowest channel (email, patience
     #: of days) looked ~1.5 points short of its share at every check (the design before).
@@ -208,7 +214,7 @@ class LoopPolicy(LearnPolicy):
     def _load(self, path: Path):
         from assign.model.scorer import XGBScorer
 
-        return XGBScorer.load(path, weights=resolution_weights(), nthread=1)
+        return XGBScorer.load(path, weights=resolution_weights(), nthread=1, ood=self.cfg.ood_scored)
 
     def _wrap(self, xgb):
         """The learning scorer over the live estimates with ``xgb`` as its base score."""
@@ -301,7 +307,7 @@ class LoopPolicy(LearnPolicy):
         d = retrain(hist, registry=self.reg, cutoff=now, window_days=window, half_life_days=half_life,
                     rule=cfg.rule or loop_rule(), seed=cfg.seed, params=self._params(), trigger=trigger,
                     resolution_delay_h=cfg.label_delay_s / 3600.0, csat_delay_h=cfg.csat_delay_s / 3600.0, at=now,
-                    champion_offsets=offsets)
+                    champion_offsets=offsets, ood=cfg.ood_scored)
         self._event("retrain", view.t, **d.to_dict())
         if d.promoted:
             w, agents = view.routable()
