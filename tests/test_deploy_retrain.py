@@ -324,3 +324,31 @@ def test_champion_offsets_score_the_champion_as_it_routes(history, tmp_path) -> 
     with pytest.raises(InputError, match=r"champion_offsets\['x'\]"):
         retrain(history, registry=reg, cutoff=cut, window_days=5, params=FAST, resolution_delay_h=DELAY_H,
                 champion_offsets={"x": float("nan")})
+
+
+def test_ood_model_scores_an_unknown_intent_by_the_model(history, tmp_path) -> None:
+    """With ``ood="model"`` (a router that scores out-of-domain pairs by the model) the champion's
+    evaluation rows keep its raw predictions, unknown intent included (recomputed with
+    ``predict_history`` and a hand-written log-loss); a bad mode is refused before training."""
+    from assign.model.scorer import ModelDir, predict_history
+
+    reg = open_registry(tmp_path / "reg")
+    t0 = history["arrival_at"].min()
+    dropped = history["intent"].value_counts().index[1]
+    early = history[(history["arrival_at"] < t0 + pd.Timedelta(days=3)) & (history["intent"] != dropped)]
+    assert retrain(early, registry=reg, window_days=3, params=FAST, resolution_delay_h=DELAY_H).promoted
+    cut = t0 + pd.Timedelta(days=5)
+    with pytest.raises(InputError, match="ood: must be one of mean, model, got 'tick'"):
+        retrain(history, registry=reg, cutoff=cut, window_days=5, params=FAST, resolution_delay_h=DELAY_H, ood="tick")
+    d = retrain(history, registry=reg, cutoff=cut, window_days=5, params=FAST, resolution_delay_h=DELAY_H,
+                ood="model")
+    w = mature_only(history[history["arrival_at"] < cut].sort_values("arrival_at", kind="stable")
+                    .reset_index(drop=True), cutoff=cut, resolution_delay_h=DELAY_H, csat_delay_h=1.0)
+    p = predict_history(ModelDir.load(reg.path("v0001"), nthread=1), w)["p_resolved"].to_numpy(float)
+    y = w["resolved"].astype("float64").to_numpy(na_value=np.nan)
+    sel = (w["arrival_at"] >= pd.Timestamp(d.eval_from)).to_numpy() & w["agent_id"].notna().to_numpy() \
+        & np.isfinite(y)
+    assert (sel & (w["intent"] == dropped).to_numpy()).sum() > 20
+    q = np.clip(p[sel], 1e-12, 1 - 1e-12)
+    ll = float(-(y[sel] * np.log(q) + (1 - y[sel]) * np.log(1 - q)).mean())
+    assert d.champion_metrics["resolved"]["log_loss"] == pytest.approx(ll, rel=1e-6)
