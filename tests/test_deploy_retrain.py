@@ -352,3 +352,33 @@ def test_ood_model_scores_an_unknown_intent_by_the_model(history, tmp_path) -> N
     q = np.clip(p[sel], 1e-12, 1 - 1e-12)
     ll = float(-(y[sel] * np.log(q) + (1 - y[sel]) * np.log(1 - q)).mean())
     assert d.champion_metrics["resolved"]["log_loss"] == pytest.approx(ll, rel=1e-6)
+
+
+def test_as_routed_features_give_an_unknown_agent_what_a_tick_gives(history) -> None:
+    """A hire's history features in an evaluation window are blanked as a tick's featurizer
+    (the reference: ``TickFeaturizer`` on the model's state, the agent unknown) leaves them;
+    every other cell is unchanged."""
+    from assign.deploy.retrain import AGENT_HISTORY_FEATURES, as_routed_features
+    from assign.features import FEATURES, TickFeaturizer, fit_spec, history_features
+    from assign.schema import build_snapshot
+
+    spec = fit_spec(history)
+    tf = history_features(history, spec)
+    unknown = (history["agent_id"].astype(str) == str(history["agent_id"].dropna().iloc[0])).to_numpy(bool)
+    X = as_routed_features(tf.X, unknown_agent=unknown)
+    cols = [FEATURES.index(n) for n in AGENT_HISTORY_FEATURES]
+    rest = [k for k in range(len(FEATURES)) if k not in cols]
+    np.testing.assert_array_equal(X[:, rest], tf.X[:, rest])
+    np.testing.assert_array_equal(X[~unknown], tf.X[~unknown])
+    assert np.isnan(X[np.ix_(unknown, cols)]).all() and np.isfinite(tf.X[np.ix_(unknown, cols)]).any()
+    feat = TickFeaturizer(spec=spec, state=tf.state, customer_times=tf.customer_times)
+    snap = build_snapshot(
+        contacts=[dict(contact_id="c", channel="voice", intent=spec.intents[0], language=spec.languages[0],
+                       complexity=0.5, urgency=0.5, sentiment=0.0, waited_s=0.0, style=None, customer_id="u",
+                       customer_tier=None)],
+        agents=[dict(agent_id="never-seen", languages=[spec.languages[0]], skills={spec.intents[0]: 0.5},
+                     capacity={"voice": 1}, load={}, tenure_days=1.0, sentiment_handling=0.5, style=None,
+                     idle_s=0.0)],
+        snapshot_id="t", at=pd.Timestamp(history["arrival_at"].max()).to_pydatetime())
+    tick = feat.features(snap, contact_idx=np.array([0]), agent_idx=np.array([0]))
+    assert np.isnan(tick[0, cols]).all()

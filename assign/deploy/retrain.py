@@ -251,8 +251,8 @@ def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, ch
     as it routes (:func:`as_routed`); ``champion_offsets`` (per intent) are added to the
     champion's resolution predictions (:func:`with_offsets`). ``ood`` "model": a router that
     scores out-of-domain pairs by the model (``XGBScorer(ood="model")``), so their raw predictions
-    are kept (the features of such rows: the intent unknown to the model, an agent's history point
-    in time over the window)."""
+    are kept, with the features a tick gives them (:func:`as_routed_features`: an agent the model
+    does not know has no history features, however many rows it has in the window)."""
     _check_ood(ood)
     from assign.features.build import history_features
     from assign.model.domain import history_in_domain
@@ -263,7 +263,11 @@ def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, ch
     for role, v in (("champion", champion), ("challenger", challenger)):
         if v is not None:
             m = ModelDir.load(registry.path(v), nthread=1)
-            raw = m.predict_matrix(history_features(hist, m.spec).X)
+            X = history_features(hist, m.spec).X
+            if ood == "model":
+                X = as_routed_features(X, unknown_agent=~hist["agent_id"].astype(str).isin(
+                    set(m.state.agent_ids)).to_numpy())
+            raw = m.predict_matrix(X)
             known = history_in_domain(m, hist)
             preds[role] = raw if ood == "model" else {n: as_routed(p, known=known, rows=eval_mask & served)
                                                       for n, p in raw.items()}
@@ -286,6 +290,24 @@ def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, ch
                 log_loss_gain=float(gain.mean()), log_loss_gain_se=float(gain.std(ddof=1) / math.sqrt(len(gain))),
                 calibration_change=out["challenger"][n]["calibration_error"] - out["champion"][n]["calibration_error"],
                 rows=int(sel.sum()))
+    return out
+
+
+#: The history-based agent features: a tick gives them NaN for an agent the model never saw
+#: (``AgentState.agent_features`` / ``pair_features`` with code -1).
+AGENT_HISTORY_FEATURES = ("agent_rate", "agent_log_n", "agent_intent_rate", "agent_intent_log_n",
+                          "agent_handle_ratio", "agent_csat")
+
+
+def as_routed_features(X: np.ndarray, *, unknown_agent: np.ndarray) -> np.ndarray:
+    """History feature rows with every :data:`AGENT_HISTORY_FEATURES` column NaN on the rows of
+    an agent the model does not know, as a tick builds them (``history_features`` computes them
+    point in time over the window, so a hire with rows there would otherwise look known)."""
+    from assign.features.spec import FEATURES
+
+    out = np.array(X, copy=True)
+    cols = [FEATURES.index(n) for n in AGENT_HISTORY_FEATURES]
+    out[np.ix_(np.flatnonzero(unknown_agent), cols)] = np.nan
     return out
 
 
