@@ -352,9 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--level-prior-n", type=float, default=20.0, help="loop: the recalibration's pseudo-outcomes")
     ap.add_argument("--compare-as-routed", action="store_true",
                     help="loop: score the champion with its level offsets at a retrain (loop11, opt-in)")
-    ap.add_argument("--ood-scored", choices=("mean", "model"), default="mean",
-                    help="loop: how the champion scores a new intent's or a hire's pairs: the tick's mean (default) "
-                         "or its own prediction (loop12, opt-in)")
+    ap.add_argument("--ood-scored", choices=("mean", "model"), default="model",
+                    help="loop: how the champion scores a new intent's or a hire's pairs: its own prediction "
+                         "(default, loop12) or the tick's mean (the design before)")
     ap.add_argument("--monitor-no-waiting", action="store_true",
                     help="loop: leave contacts still waiting out of the monitor's window (the design before loop11)")
     ap.add_argument("--monitor-window-reference", action="store_true",

@@ -100,11 +100,12 @@ class LoopConfig:
     #: starts with zero offsets (as ``level_reset_on_swap``).
     compare_as_routed: bool = False
     #: How the champion scores a pair out of its domain (a new intent, a hire it has no rows
-    #: of): "mean", the tick's in-domain mean (no preference among the agents); "model" (loop12,
-    #: opt-in unless docs/living-centre.md says otherwise), its own prediction with the intent
-    #: missing / the agent without history, so proficiency and tenure still order the agents; a
-    #: retrain then scores the evaluation rows the same way (``retrain(ood=...)``).
-    ood_scored: str = "mean"
+    #: of): "model" (loop12, the default: it raised the lowest weekly share on the tuning seeds,
+    #: docs/living-centre.md), its own prediction with the intent missing / the agent's history
+    #: features missing, so proficiency and tenure still order the agents, and a retrain scores
+    #: the evaluation rows the same way (``retrain(ood=...)``); "mean": the tick's in-domain mean,
+    #: no preference among the agents (the design before).
+    ood_scored: str = "model"
     #: loop11: the monitor's window holds the contacts still waiting at the check too (their
     #: features are known at arrival); False: left out, so the slowest channel (email, patience
     #: of days) looked ~1.5 points short of its share at every check (the design before).
