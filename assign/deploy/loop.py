@@ -28,6 +28,8 @@ routing champion's prediction over matured outcomes, so a level shift (one inten
 resolution falling overnight) moves the score within hours, not at the next promotion. Opt-in
 (``compare_as_routed``): a retrain scores the champion with those offsets, so a challenger is
 promoted for routing better than the champion as it routes, and starts with zero offsets.
+Pairs out of the champion's domain (a new intent, a hire) are scored by its model, not at the
+tick's mean, and a retrain compares the models the same way (``ood_scored``, loop12).
 
 Every retrain decision goes to the registry's audit log (its own clock: the simulated one);
 monitor results and swaps go to ``events`` and, when ``record`` (a directory) is set, to its
