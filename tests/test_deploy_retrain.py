@@ -324,3 +324,61 @@ def test_champion_offsets_score_the_champion_as_it_routes(history, tmp_path) -> 
     with pytest.raises(InputError, match=r"champion_offsets\['x'\]"):
         retrain(history, registry=reg, cutoff=cut, window_days=5, params=FAST, resolution_delay_h=DELAY_H,
                 champion_offsets={"x": float("nan")})
+
+
+def test_ood_model_scores_an_unknown_intent_by_the_model(history, tmp_path) -> None:
+    """With ``ood="model"`` (a router that scores out-of-domain pairs by the model) the champion's
+    evaluation rows keep its raw predictions, unknown intent included (recomputed with
+    ``predict_history`` and a hand-written log-loss); a bad mode is refused before training."""
+    from assign.model.scorer import ModelDir, predict_history
+
+    reg = open_registry(tmp_path / "reg")
+    t0 = history["arrival_at"].min()
+    dropped = history["intent"].value_counts().index[1]
+    early = history[(history["arrival_at"] < t0 + pd.Timedelta(days=3)) & (history["intent"] != dropped)]
+    assert retrain(early, registry=reg, window_days=3, params=FAST, resolution_delay_h=DELAY_H).promoted
+    cut = t0 + pd.Timedelta(days=5)
+    with pytest.raises(InputError, match="ood: must be one of mean, model, got 'tick'"):
+        retrain(history, registry=reg, cutoff=cut, window_days=5, params=FAST, resolution_delay_h=DELAY_H, ood="tick")
+    d = retrain(history, registry=reg, cutoff=cut, window_days=5, params=FAST, resolution_delay_h=DELAY_H,
+                ood="model")
+    w = mature_only(history[history["arrival_at"] < cut].sort_values("arrival_at", kind="stable")
+                    .reset_index(drop=True), cutoff=cut, resolution_delay_h=DELAY_H, csat_delay_h=1.0)
+    p = predict_history(ModelDir.load(reg.path("v0001"), nthread=1), w)["p_resolved"].to_numpy(float)
+    y = w["resolved"].astype("float64").to_numpy(na_value=np.nan)
+    sel = (w["arrival_at"] >= pd.Timestamp(d.eval_from)).to_numpy() & w["agent_id"].notna().to_numpy() \
+        & np.isfinite(y)
+    assert (sel & (w["intent"] == dropped).to_numpy()).sum() > 20
+    q = np.clip(p[sel], 1e-12, 1 - 1e-12)
+    ll = float(-(y[sel] * np.log(q) + (1 - y[sel]) * np.log(1 - q)).mean())
+    assert d.champion_metrics["resolved"]["log_loss"] == pytest.approx(ll, rel=1e-6)
+
+
+def test_as_routed_features_give_an_unknown_agent_what_a_tick_gives(history) -> None:
+    """A hire's history features in an evaluation window are blanked as a tick's featurizer
+    (the reference: ``TickFeaturizer`` on the model's state, the agent unknown) leaves them;
+    every other cell is unchanged."""
+    from assign.deploy.retrain import AGENT_HISTORY_FEATURES, as_routed_features
+    from assign.features import FEATURES, TickFeaturizer, fit_spec, history_features
+    from assign.schema import build_snapshot
+
+    spec = fit_spec(history)
+    tf = history_features(history, spec)
+    unknown = (history["agent_id"].astype(str) == str(history["agent_id"].dropna().iloc[0])).to_numpy(bool)
+    X = as_routed_features(tf.X, unknown_agent=unknown)
+    cols = [FEATURES.index(n) for n in AGENT_HISTORY_FEATURES]
+    rest = [k for k in range(len(FEATURES)) if k not in cols]
+    np.testing.assert_array_equal(X[:, rest], tf.X[:, rest])
+    np.testing.assert_array_equal(X[~unknown], tf.X[~unknown])
+    assert np.isnan(X[np.ix_(unknown, cols)]).all() and np.isfinite(tf.X[np.ix_(unknown, cols)]).any()
+    feat = TickFeaturizer(spec=spec, state=tf.state, customer_times=tf.customer_times)
+    snap = build_snapshot(
+        contacts=[dict(contact_id="c", channel="voice", intent=spec.intents[0], language=spec.languages[0],
+                       complexity=0.5, urgency=0.5, sentiment=0.0, waited_s=0.0, style=None, customer_id="u",
+                       customer_tier=None)],
+        agents=[dict(agent_id="never-seen", languages=[spec.languages[0]], skills={spec.intents[0]: 0.5},
+                     capacity={"voice": 1}, load={}, tenure_days=1.0, sentiment_handling=0.5, style=None,
+                     idle_s=0.0)],
+        snapshot_id="t", at=pd.Timestamp(history["arrival_at"].max()).to_pydatetime())
+    tick = feat.features(snap, contact_idx=np.array([0]), agent_idx=np.array([0]))
+    assert np.isnan(tick[0, cols]).all()

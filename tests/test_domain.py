@@ -84,3 +84,34 @@ def test_grid_report_equals_counting_every_pair(model_dir, snapshot_doc):
     )
     assert grid_report(model, snap) == every
     assert 0 < every["out_of_domain"] < every["pairs"]
+
+
+def test_ood_model_scores_out_of_domain_pairs_by_the_model(model_dir, snapshot_doc):
+    """``ood="model"``: a pair with an intent the model never saw gets the model's own
+    prediction (the intent missing), so the agents' proficiency on it still orders them; the
+    default keeps one constant for them. A bad mode is refused, naming it."""
+    from scipy.stats import spearmanr
+
+    from assign.errors import InputError
+    from assign.model import XGBScorer
+    from assign.model.scorer import ValueWeights
+    from assign.schema import parse_snapshot
+
+    weights = ValueWeights(w_resolved=1.0, w_csat=0.0, cost_per_handle_min=0.0, w_repeat=0.0)
+    scorer = XGBScorer.load(model_dir / "model", nthread=1, weights=weights, ood="model")
+    known = scorer.model.spec.intents[0]
+    doc = json.loads(json.dumps(snapshot_doc))
+    doc["contacts"][0]["intent"] = "never_seen_intent"
+    for k, a in enumerate(doc["agents"]):
+        a["skills"] = {"never_seen_intent": 0.1 + 0.8 * k / max(len(doc["agents"]) - 1, 1), known: 0.9}
+    snap = parse_snapshot(doc)
+    ai = np.arange(len(doc["agents"]))
+    ci = np.zeros(len(ai), np.int64)
+    s = scorer.score_pairs(snap, contact_idx=ci, agent_idx=ai)
+    p = scorer.model.predict_matrix(scorer.features(snap, contact_idx=ci, agent_idx=ai))["resolved"]
+    assert np.allclose(s, p)
+    assert np.ptp(s) > 0 and spearmanr(snap.agents.skill[ai, snap.contacts.intent[0]], s)[0] > 0.5
+    mean = XGBScorer.load(model_dir / "model", nthread=1, weights=weights)
+    assert np.ptp(mean.score_pairs(snap, contact_idx=ci, agent_idx=ai)) == 0
+    with pytest.raises(InputError, match="ood: must be one of mean, model, got 'tick'"):
+        XGBScorer(model=scorer.model, ood="tick")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -273,6 +274,43 @@ def test_a_retrain_scores_the_champion_with_the_offsets_it_routes_with(tmp_path,
     else:
         assert seen == [None]
         np.testing.assert_array_equal(pol.after[0], pol.before[0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ood", ["mean", "model"])
+def test_the_loop_scores_out_of_domain_pairs_as_configured(tmp_path, monkeypatch, ood):
+    """``ood_scored``: the first champion and a swapped-in one score out-of-domain pairs that
+    way (``XGBScorer.ood``), and each retrain compares the models the same way (``ood``)."""
+    import importlib
+
+    from assign.deploy.loop import LoopConfig, LoopPolicy
+    from assign.sim.engine import SimConfig, simulate
+
+    dw, pre, _ = _world_with_champion(tmp_path)
+    rt = importlib.import_module("assign.deploy.retrain")
+    seen, real = [], rt.retrain
+
+    def spy(*args, **kw):
+        seen.append(kw.get("ood"))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(rt, "retrain", spy)
+    monkeypatch.setattr(rt, "decide", lambda rule, scored, champion: (True, "promoted by the test"))
+
+    class Probe(LoopPolicy):
+        modes: ClassVar[list[str]] = []
+
+        def _retrain(self, view, *, alarms=None):
+            self.modes.append(self.router.scorer.base.base.ood)
+            super()._retrain(view, alarms=alarms)
+            self.modes.append(self.router.scorer.base.base.ood)
+
+    cfg = LoopConfig(retrain_every_s=0.6 * DAY_S, monitor_every_s=99 * DAY_S, ood_scored=ood)
+    pol = Probe(registry=tmp_path / "registry", workdir=tmp_path / "runs", pre_history=pre, config=cfg)
+    simulate(source=DriftSource(dw), policy=pol, seed=0, config=SimConfig(days=0.7, window_s=120.0))
+    assert [e["event"] for e in pol.events] == ["swap", "retrain", "swap"] and pol.events[2]["ok"]
+    assert seen == [ood] and pol.modes == [ood, ood]
+    assert pol.events[1]["version"] != pol.events[0].get("version")
 
 
 def test_the_monitors_window_holds_every_contact_that_arrived(tmp_path):

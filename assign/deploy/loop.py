@@ -28,6 +28,8 @@ routing champion's prediction over matured outcomes, so a level shift (one inten
 resolution falling overnight) moves the score within hours, not at the next promotion. Opt-in
 (``compare_as_routed``): a retrain scores the champion with those offsets, so a challenger is
 promoted for routing better than the champion as it routes, and starts with zero offsets.
+Pairs out of the champion's domain (a new intent, a hire) are scored by its model, not at the
+tick's mean, and a retrain compares the models the same way (``ood_scored``, loop12).
 
 Every retrain decision goes to the registry's audit log (its own clock: the simulated one);
 monitor results and swaps go to ``events`` and, when ``record`` (a directory) is set, to its
@@ -99,6 +101,13 @@ class LoopConfig:
     #: (``retrain(champion_offsets=...)``), the challenger without; a promoted challenger then
     #: starts with zero offsets (as ``level_reset_on_swap``).
     compare_as_routed: bool = False
+    #: How the champion scores a pair out of its domain (a new intent, a hire it has no rows
+    #: of): "model" (loop12, the default: it raised the lowest weekly share on the tuning seeds,
+    #: docs/living-centre.md), its own prediction with the intent missing / the agent's history
+    #: features missing, so proficiency and tenure still order the agents, and a retrain scores
+    #: the evaluation rows the same way (``retrain(ood=...)``); "mean": the tick's in-domain mean,
+    #: no preference among the agents (the design before).
+    ood_scored: str = "model"
     #: loop11: the monitor's window holds the contacts still waiting at the check too (their
     #: features are known at arrival); False: left out, so the slowest channel (email, patience
     #: of days) looked ~1.5 points short of its share at every check (the design before).
@@ -208,7 +217,7 @@ class LoopPolicy(LearnPolicy):
     def _load(self, path: Path):
         from assign.model.scorer import XGBScorer
 
-        return XGBScorer.load(path, weights=resolution_weights(), nthread=1)
+        return XGBScorer.load(path, weights=resolution_weights(), nthread=1, ood=self.cfg.ood_scored)
 
     def _wrap(self, xgb):
         """The learning scorer over the live estimates with ``xgb`` as its base score."""
@@ -301,7 +310,7 @@ class LoopPolicy(LearnPolicy):
         d = retrain(hist, registry=self.reg, cutoff=now, window_days=window, half_life_days=half_life,
                     rule=cfg.rule or loop_rule(), seed=cfg.seed, params=self._params(), trigger=trigger,
                     resolution_delay_h=cfg.label_delay_s / 3600.0, csat_delay_h=cfg.csat_delay_s / 3600.0, at=now,
-                    champion_offsets=offsets)
+                    champion_offsets=offsets, ood=cfg.ood_scored)
         self._event("retrain", view.t, **d.to_dict())
         if d.promoted:
             w, agents = view.routable()

@@ -120,10 +120,11 @@ def retrain(history: pd.DataFrame, *, registry: Registry, cutoff: Any = None, wi
             half_life_days: float = 7.0, rule: PromotionRule | None = None, seed: int = 0, client: Any = None,
             params: TrainParams | None = None, resolution_delay_h: float = REPEAT_WINDOW_S / 3600.0,
             csat_delay_h: float = 1.0, at: Any = None, note: str = "", trigger: str = "",
-            champion_offsets: dict[str, float] | None = None) -> RetrainDecision:
+            champion_offsets: dict[str, float] | None = None, ood: str = "mean") -> RetrainDecision:
     """Train a challenger on the window before ``cutoff`` (None: the last arrival), compare it
     with the registry's champion and promote it by ``rule``; see the module doc
-    (``champion_offsets``: per intent, added to the champion's predicted resolution). ``client``
+    (``champion_offsets``: per intent, added to the champion's predicted resolution; ``ood``:
+    how the router scores out-of-domain pairs, as :attr:`assign.model.scorer.XGBScorer.ood`). ``client``
     (a ``dask.distributed.Client`` or a scheduler address) trains on Dask. ``at`` stamps the
     audit lines (None: now; a simulation passes its clock); ``trigger`` says in the audit line
     what started the retrain (a schedule, a monitor alarm)."""
@@ -131,6 +132,7 @@ def retrain(history: pd.DataFrame, *, registry: Registry, cutoff: Any = None, wi
     _check_options(window_days=window_days, half_life_days=half_life_days, resolution_delay_h=resolution_delay_h,
                    csat_delay_h=csat_delay_h)
     _check_offsets(champion_offsets)
+    _check_ood(ood)
     hist = conform_history(history).sort_values("arrival_at", kind="stable").reset_index(drop=True)
     cut = pd.Timestamp(hist["arrival_at"].max()) if cutoff is None else _utc(cutoff)
     t0 = cut - pd.Timedelta(seconds=window_days * _DAY)
@@ -163,7 +165,7 @@ def retrain(history: pd.DataFrame, *, registry: Registry, cutoff: Any = None, wi
                                        rows=rows, eval_from=eval_from.isoformat(), **base), at=at)
         raise
     scored = compare(hist, eval_mask, registry=registry, champion=champion, challenger=version,
-                     champion_offsets=champion_offsets)
+                     champion_offsets=champion_offsets, ood=ood)
     promoted, reason = decide(rule, scored, champion=champion)
     d = RetrainDecision(version=version, promoted=promoted, reason=reason, champion_metrics=scored["champion"],
                         challenger_metrics=scored["challenger"], comparison=scored["comparison"],
@@ -242,12 +244,16 @@ def _train_and_register(hist: pd.DataFrame, weights: np.ndarray, *, n_fit: int, 
 
 
 def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, champion: str | None,
-            challenger: str, champion_offsets: dict[str, float] | None = None) -> dict[str, Any]:
+            challenger: str, champion_offsets: dict[str, float] | None = None, ood: str = "mean") -> dict[str, Any]:
     """Both models' metrics per target on the same evaluation rows, and per binary target the
     paired log-loss gain (champion minus challenger per row), its standard error and the
     calibration change. Features are point in time over the whole window. Each model is scored
     as it routes (:func:`as_routed`); ``champion_offsets`` (per intent) are added to the
-    champion's resolution predictions (:func:`with_offsets`)."""
+    champion's resolution predictions (:func:`with_offsets`). ``ood`` "model": a router that
+    scores out-of-domain pairs by the model (``XGBScorer(ood="model")``), so their raw predictions
+    are kept, with the features a tick gives them (:func:`as_routed_features`: an agent the model
+    does not know has no history features, however many rows it has in the window)."""
+    _check_ood(ood)
     from assign.features.build import history_features
     from assign.model.domain import history_in_domain
     from assign.model.scorer import ModelDir
@@ -257,9 +263,14 @@ def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, ch
     for role, v in (("champion", champion), ("challenger", challenger)):
         if v is not None:
             m = ModelDir.load(registry.path(v), nthread=1)
-            raw = m.predict_matrix(history_features(hist, m.spec).X)
+            X = history_features(hist, m.spec).X
+            if ood == "model":
+                X = as_routed_features(X, unknown_agent=~hist["agent_id"].astype(str).isin(
+                    set(m.state.agent_ids)).to_numpy())
+            raw = m.predict_matrix(X)
             known = history_in_domain(m, hist)
-            preds[role] = {n: as_routed(p, known=known, rows=eval_mask & served) for n, p in raw.items()}
+            preds[role] = raw if ood == "model" else {n: as_routed(p, known=known, rows=eval_mask & served)
+                                                      for n, p in raw.items()}
     if champion_offsets is not None and "resolved" in preds.get("champion", {}):
         preds["champion"]["resolved"] = with_offsets(preds["champion"]["resolved"], intent=hist["intent"],
                                                      offsets=champion_offsets)
@@ -280,6 +291,31 @@ def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, ch
                 calibration_change=out["challenger"][n]["calibration_error"] - out["champion"][n]["calibration_error"],
                 rows=int(sel.sum()))
     return out
+
+
+#: The history-based agent features: a tick gives them NaN for an agent the model never saw
+#: (``AgentState.agent_features`` / ``pair_features`` with code -1).
+AGENT_HISTORY_FEATURES = ("agent_rate", "agent_log_n", "agent_intent_rate", "agent_intent_log_n",
+                          "agent_handle_ratio", "agent_csat")
+
+
+def as_routed_features(X: np.ndarray, *, unknown_agent: np.ndarray) -> np.ndarray:
+    """History feature rows with every :data:`AGENT_HISTORY_FEATURES` column NaN on the rows of
+    an agent the model does not know, as a tick builds them (``history_features`` computes them
+    point in time over the window, so a hire with rows there would otherwise look known)."""
+    from assign.features.spec import FEATURES
+
+    out = np.array(X, copy=True)
+    cols = [FEATURES.index(n) for n in AGENT_HISTORY_FEATURES]
+    out[np.ix_(np.flatnonzero(unknown_agent), cols)] = np.nan
+    return out
+
+
+def _check_ood(ood: str) -> None:
+    from assign.model.scorer import OOD_MODES
+
+    if ood not in OOD_MODES:
+        raise InputError([f"ood: must be one of {', '.join(OOD_MODES)}, got {ood!r}"], what="retrain options")
 
 
 def as_routed(pred: np.ndarray, *, known: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from assign.errors import ModelError
+from assign.errors import InputError, ModelError
 from assign.features.bound import RunTables
 from assign.features.build import CustomerTimes, TickFeaturizer, history_features
 from assign.features.rolling import AgentState
@@ -265,6 +265,10 @@ def _check_digests(p: Path, meta: dict[str, Any]) -> None:
                              "retrain rather than edit a model directory")
 
 
+#: Ways to score a pair out of the model's domain (:attr:`XGBScorer.ood`).
+OOD_MODES = ("mean", "model")
+
+
 @dataclass(eq=False)
 class XGBScorer(Scorer):
     """The trained models as the router's :class:`~assign.scorer.Scorer`."""
@@ -274,8 +278,15 @@ class XGBScorer(Scorer):
     name: str = "xgb"
     prior_fit: PriorFit | None = None  # retrieval's cheap estimate (assign.model.prior); None: proficiency
     run_tables: bool = True  # bound to a simulated run: its ticks' features from per-run tables (same bits)
+    #: How a pair out of the model's domain is scored: "mean" (the tick's in-domain mean: no
+    #: preference among such pairs) or "model" (the model's own prediction, the unknown intent
+    #: missing and an unknown agent with no history, so proficiency, tenure and the contact
+    #: still order the agents; loop12, docs/living-centre.md).
+    ood: str = "mean"
 
     def __post_init__(self) -> None:
+        if self.ood not in OOD_MODES:
+            raise InputError([f"ood: must be one of {', '.join(OOD_MODES)}, got {self.ood!r}"], what="XGBScorer")
         self._feat = TickFeaturizer(spec=self.model.spec, state=self.model.state,
                                     customer_times=self.model.customers)
         self._tables: RunTables | None = None
@@ -292,12 +303,12 @@ class XGBScorer(Scorer):
 
     @classmethod
     def load(cls, path: str | Path, *, weights: ValueWeights | None = None, nthread: int = 2,
-             parallel_from: int = 32768, worker: LoadWorker | None = None) -> XGBScorer:
+             parallel_from: int = 32768, worker: LoadWorker | None = None, ood: str = "mean") -> XGBScorer:
         """Load a model dir (see :meth:`ModelDir.load` for the threading); with ``worker``, the
         heavy part runs in that process (:mod:`assign.model.offload`: for a running router)."""
         model = (ModelDir.load(path, nthread=nthread, parallel_from=parallel_from) if worker is None
                  else worker.load(path, nthread=nthread, parallel_from=parallel_from))
-        return cls(model=model, weights=weights or ValueWeights(), prior_fit=PriorFit.load(path))
+        return cls(model=model, weights=weights or ValueWeights(), prior_fit=PriorFit.load(path), ood=ood)
 
     def fit_prior(self, snapshot: Snapshot, *, n_pairs: int = 4096, seed: int = 0) -> PriorFit:
         """Fit (and keep) the retrieval prior on a sample of ``snapshot``'s pairs; ``prior_fit.save``
@@ -322,7 +333,8 @@ class XGBScorer(Scorer):
         """Combined scores. Pairs out of the model's domain (an intent, language or agent it
         never saw: :mod:`assign.model.domain`) are not scored as if known: they get the mean
         score of the tick's in-domain pairs, or, when none is in domain, one shared value (the
-        mean over all pairs), so the model expresses no preference among them."""
+        mean over all pairs), so the model expresses no preference among them; with ``ood``
+        "model", the model's own prediction for them (the field's comment)."""
         ci, ai = np.asarray(contact_idx, dtype=np.int64), np.asarray(agent_idx, dtype=np.int64)
         tables = self._tables
         if tables is not None and tables.applies(snapshot):  # a view of the bound run: the same matrix, faster
@@ -334,7 +346,7 @@ class XGBScorer(Scorer):
             intent_ok, lang_ok, agent_ok = self._feat.known(snapshot, agent_codes=codes)  # = domain.out_of_domain
             ood = ~intent_ok[ci] | ~lang_ok[ci] | ~agent_ok[ai]
         score = self.weights.combine(self.model.predict_matrix(X), len(ci))
-        if ood.any():
+        if self.ood == "mean" and ood.any():
             score = np.array(score, dtype=float)
             score[ood] = float(score[~ood].mean()) if (~ood).any() else float(score.mean())
         return score
