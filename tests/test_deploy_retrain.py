@@ -379,6 +379,6 @@ def test_as_routed_features_give_an_unknown_agent_what_a_tick_gives(history) -> 
         agents=[dict(agent_id="never-seen", languages=[spec.languages[0]], skills={spec.intents[0]: 0.5},
                      capacity={"voice": 1}, load={}, tenure_days=1.0, sentiment_handling=0.5, style=None,
                      idle_s=0.0)],
-        snapshot_id="t", at=pd.Timestamp(history["arrival_at"].max()).to_pydatetime())
+        snapshot_id="t", at=pd.Timestamp(history["arrival_at"].max()).floor("us").to_pydatetime())
     tick = feat.features(snap, contact_idx=np.array([0]), agent_idx=np.array([0]))
     assert np.isnan(tick[0, cols]).all()
