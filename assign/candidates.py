@@ -333,102 +333,18 @@ def _insert(buf_val, buf_idx, count, k, val, idx):
     return count
 
 
-@njit(cache=True)
-def _select_serial(gid, ptr, base, mf, style, res, agent, c_term, cw, c_style, c_up, style_w, price, arc_of, n_res,
-                   n_chan, top_k, mat, off, vals, smax):
-    """The single-threaded selection :func:`_select` replaced, kept as its reference (tests).
-
-    The kept pairs as (contact, agent), unsorted and possibly repeated: each contact's top-K
-    agents by value - price, each resource's top-K contacts by value - the contact's profit,
-    and the auction's arcs. Memory O((contacts + resources) * K), whatever the grid.
-
-    Both scans run in an order that bounds what is left: a contact reads its group's members
-    by descending ``base`` and stops once no later one can enter its top-K or raise its
-    profit; each member reads its group's contacts by descending ``c_term - profit`` and stops
-    once no later one can enter its resource's top-K. Ties keep the smaller index (member
-    position, contact row), in whatever order the scans meet them."""
-    n = len(gid)
-    r_val = np.empty(top_k, dtype=np.float64)
-    r_idx = np.empty(top_k, dtype=np.int64)
-    profit = np.zeros(n, dtype=np.float64)
-    out_c = np.empty(n * (top_k + 1) + n_res * top_k, dtype=np.int64)
-    out_a = np.empty(len(out_c), dtype=np.int64)
-    n_out = 0
-    for i in range(n):
-        g = gid[i]
-        ct, cw_i, cs, up = c_term[i], cw[i], c_style[i], c_term[i] + c_up[i]
-        off_i = off[i] if mat else 0
-        cnt = 0
-        best = 0.0
-        for t in range(ptr[g], ptr[g + 1]):
-            # stop once no later member can raise the profit or enter the top-K (ties keep
-            # the smaller index, so an equal value from a later member cannot enter)
-            bound = smax[off_i + t] if mat else base[t] + up
-            if bound <= best and cnt == top_k and bound < r_val[top_k - 1]:
-                break
-            net = (vals[off_i + t] if mat else _cheap(base, mf, style, t, ct, cw_i, cs, style_w)) - price[res[t]]
-            if net > best:
-                best = net
-            if cnt < top_k or net >= r_val[top_k - 1]:
-                cnt = _insert(r_val, r_idx, cnt, top_k, net, t)
-        profit[i] = best
-        for x in range(cnt):
-            out_c[n_out], out_a[n_out] = i, agent[r_idx[x]]
-            n_out += 1
-        if arc_of[i] >= 0:
-            out_c[n_out], out_a[n_out] = i, agent[arc_of[i]]
-            n_out += 1
-    s_idx, s_cnt = _resource_top_k(gid, ptr, base, mf, style, res, c_term, cw, c_style, c_up, style_w, profit,
-                                   n_res, top_k, mat, off, vals)
-    for r in range(n_res):
-        for x in range(s_cnt[r]):
-            out_c[n_out], out_a[n_out] = s_idx[r, x], r // n_chan
-            n_out += 1
-    return out_c[:n_out], out_a[:n_out]
-
-
-@njit(cache=True)
-def _resource_top_k(gid, ptr, base, mf, style, res, c_term, cw, c_style, c_up, style_w, profit, n_res, top_k,
-                    mat, off, vals):
-    """Each resource's top-K contacts by value - profit (``s_idx[r, :s_cnt[r]]``): every member
-    reads its group's contacts by descending ``c_term - profit`` and stops once none can enter."""
-    n, n_groups = len(gid), len(ptr) - 1
-    # contacts of each group, by descending c_term - profit (ties: contact order)
-    c_ptr, by_group = bucket(gid, n_groups)
-    key = np.empty(n, dtype=np.float64)
-    for i in range(n):
-        key[i] = c_term[i] - profit[i]
-    s_val = np.empty((n_res, top_k), dtype=np.float64)
-    s_idx = np.empty((n_res, top_k), dtype=np.int64)
-    s_cnt = np.zeros(n_res, dtype=np.int64)
-    s_min = np.full(n_res, -np.inf)  # a resource's K-th best so far (-inf until it has K)
-    for g in range(n_groups):
-        mine = by_group[c_ptr[g]:c_ptr[g + 1]]
-        order = mine[np.argsort(-key[mine], kind="mergesort")]
-        g_up = -np.inf
-        for i in order:
-            g_up = max(g_up, c_up[i])
-        for t in range(ptr[g], ptr[g + 1]):
-            r = res[t]
-            for i in order:
-                if base[t] + key[i] + g_up < s_min[r]:
-                    break
-                v = ((vals[off[i] + t] if mat else _cheap(base, mf, style, t, c_term[i], cw[i], c_style[i], style_w))
-                     - profit[i])
-                if v >= s_min[r]:
-                    s_cnt[r] = _insert(s_val[r], s_idx[r], s_cnt[r], top_k, v, i)
-                    if s_cnt[r] == top_k:
-                        s_min[r] = s_val[r, top_k - 1]
-    return s_idx, s_cnt
-
-
 def _select(gid, ptr, base, mf, style, res, agent, c_term, cw, c_style, c_up, style_w, price, arc_of, n_res,
             n_chan, top_k, mat, off, vals, smax, threads=None):
-    """What :func:`_select_serial` keeps (the same pairs, in another order; :func:`_compact`
-    sorts them), on ``threads`` threads (None: :func:`assign.parallel.threads`): contacts cut
+    """The kept pairs as (contact, agent), unsorted and possibly repeated (:func:`_compact`
+    sorts them): each contact's top-K agents by value - price, each resource's top-K contacts
+    by value - the contact's profit, and the auction's arcs; memory O((contacts + resources) *
+    K), whatever the grid. The same pairs as the single-threaded reference selection
+    (``tests/test_candidates.py``), on ``threads`` threads (None: :func:`assign.parallel.threads`): contacts cut
     into contiguous ranges for their top-K, then resources cut into ranges for theirs. Each
     contact's and each resource's top-K is the exact top-K whatever the scan order (ties by
-    index), so the split changes nothing but the wall time."""
+    index), so the split changes nothing but the wall time. Both scans read in an order that
+    bounds what is left (a group's members by descending ``base``; its contacts by descending
+    ``c_term - profit``) and stop once no later one can enter a top-K or raise a profit."""
     n, n_threads = len(gid), parallel.threads() if threads is None else threads
     profit = np.zeros(n, dtype=np.float64)
     kept = np.empty((n, top_k + 1), dtype=np.int64)
@@ -455,7 +371,7 @@ def _select(gid, ptr, base, mf, style, res, agent, c_term, cw, c_style, c_up, st
 @njit(cache=True, nogil=True)
 def _contact_top_k(lo, hi, gid, ptr, base, mf, style, res, agent, c_term, cw, c_style, c_up, style_w, price,
                    arc_of, top_k, mat, off, vals, smax, profit, kept, n_kept):
-    """Contacts ``lo:hi`` of :func:`_select_serial`'s first loop: ``profit[i]`` and the agents
+    """Contacts ``lo:hi`` of the reference selection's first loop: ``profit[i]`` and the agents
     kept for contact ``i`` (its top-K by value - price, then the auction's arc) in ``kept[i]``."""
     r_val = np.empty(top_k, dtype=np.float64)
     r_idx = np.empty(top_k, dtype=np.int64)
@@ -502,7 +418,7 @@ def _group_orders(gid, n_groups, c_term, c_up, profit):
 @njit(cache=True, nogil=True)
 def _resource_top_k_range(lo, hi, ptr, base, mf, style, res, c_term, cw, c_style, style_w, profit, order, g_ptr,
                           g_up, top_k, mat, off, vals, s_idx, s_cnt):
-    """:func:`_resource_top_k` for the resources ``lo:hi`` only (their rows of ``s_idx`` and
+    """The reference's resource scan for the resources ``lo:hi`` only (their rows of ``s_idx`` and
     ``s_cnt``): every group's members are read, those of other resources skipped."""
     s_val = np.empty((hi - lo, top_k), dtype=np.float64)
     s_min = np.full(hi - lo, -np.inf)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numba import njit
 
 from assign import candidates as C
 from assign.config import RouterConfig
@@ -133,6 +134,95 @@ def test_materialised_grid_gives_the_same_candidates(seed, rank, monkeypatch):
         np.testing.assert_array_equal(smax[off[i] + t], np.maximum.accumulate(vals[off[i] + t][::-1])[::-1])
 
 
+@njit
+def _resource_top_k(gid, ptr, base, mf, style, res, c_term, cw, c_style, c_up, style_w, profit, n_res, top_k,
+                    mat, off, vals):
+    """Each resource's top-K contacts by value - profit (``s_idx[r, :s_cnt[r]]``): every member
+    reads its group's contacts by descending ``c_term - profit`` and stops once none can enter."""
+    n, n_groups = len(gid), len(ptr) - 1
+    # contacts of each group, by descending c_term - profit (ties: contact order)
+    c_ptr, by_group = C.bucket(gid, n_groups)
+    key = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        key[i] = c_term[i] - profit[i]
+    s_val = np.empty((n_res, top_k), dtype=np.float64)
+    s_idx = np.empty((n_res, top_k), dtype=np.int64)
+    s_cnt = np.zeros(n_res, dtype=np.int64)
+    s_min = np.full(n_res, -np.inf)  # a resource's K-th best so far (-inf until it has K)
+    for g in range(n_groups):
+        mine = by_group[c_ptr[g]:c_ptr[g + 1]]
+        order = mine[np.argsort(-key[mine], kind="mergesort")]
+        g_up = -np.inf
+        for i in order:
+            g_up = max(g_up, c_up[i])
+        for t in range(ptr[g], ptr[g + 1]):
+            r = res[t]
+            for i in order:
+                if base[t] + key[i] + g_up < s_min[r]:
+                    break
+                v = ((vals[off[i] + t] if mat else C._cheap(base, mf, style, t, c_term[i], cw[i], c_style[i], style_w))
+                     - profit[i])
+                if v >= s_min[r]:
+                    s_cnt[r] = C._insert(s_val[r], s_idx[r], s_cnt[r], top_k, v, i)
+                    if s_cnt[r] == top_k:
+                        s_min[r] = s_val[r, top_k - 1]
+    return s_idx, s_cnt
+
+
+@njit
+def _select_serial(gid, ptr, base, mf, style, res, agent, c_term, cw, c_style, c_up, style_w, price, arc_of, n_res,
+                   n_chan, top_k, mat, off, vals, smax):
+    """The single-threaded selection that :func:`assign.candidates._select` replaced: its reference.
+
+    The kept pairs as (contact, agent), unsorted and possibly repeated: each contact's top-K
+    agents by value - price, each resource's top-K contacts by value - the contact's profit,
+    and the auction's arcs. Memory O((contacts + resources) * K), whatever the grid.
+
+    Both scans run in an order that bounds what is left: a contact reads its group's members
+    by descending ``base`` and stops once no later one can enter its top-K or raise its
+    profit; each member reads its group's contacts by descending ``c_term - profit`` and stops
+    once no later one can enter its resource's top-K. Ties keep the smaller index (member
+    position, contact row), in whatever order the scans meet them."""
+    n = len(gid)
+    r_val = np.empty(top_k, dtype=np.float64)
+    r_idx = np.empty(top_k, dtype=np.int64)
+    profit = np.zeros(n, dtype=np.float64)
+    out_c = np.empty(n * (top_k + 1) + n_res * top_k, dtype=np.int64)
+    out_a = np.empty(len(out_c), dtype=np.int64)
+    n_out = 0
+    for i in range(n):
+        g = gid[i]
+        ct, cw_i, cs, up = c_term[i], cw[i], c_style[i], c_term[i] + c_up[i]
+        off_i = off[i] if mat else 0
+        cnt = 0
+        best = 0.0
+        for t in range(ptr[g], ptr[g + 1]):
+            # stop once no later member can raise the profit or enter the top-K (ties keep
+            # the smaller index, so an equal value from a later member cannot enter)
+            bound = smax[off_i + t] if mat else base[t] + up
+            if bound <= best and cnt == top_k and bound < r_val[top_k - 1]:
+                break
+            net = (vals[off_i + t] if mat else C._cheap(base, mf, style, t, ct, cw_i, cs, style_w)) - price[res[t]]
+            if net > best:
+                best = net
+            if cnt < top_k or net >= r_val[top_k - 1]:
+                cnt = C._insert(r_val, r_idx, cnt, top_k, net, t)
+        profit[i] = best
+        for x in range(cnt):
+            out_c[n_out], out_a[n_out] = i, agent[r_idx[x]]
+            n_out += 1
+        if arc_of[i] >= 0:
+            out_c[n_out], out_a[n_out] = i, agent[arc_of[i]]
+            n_out += 1
+    s_idx, s_cnt = _resource_top_k(gid, ptr, base, mf, style, res, c_term, cw, c_style, c_up, style_w, profit,
+                                   n_res, top_k, mat, off, vals)
+    for r in range(n_res):
+        for x in range(s_cnt[r]):
+            out_c[n_out], out_a[n_out] = s_idx[r, x], r // n_chan
+            n_out += 1
+    return out_c[:n_out], out_a[:n_out]
+
+
 @pytest.mark.parametrize("seed,top_k,rank", [(8, 3, 0), (9, 6, 2), (10, 4, 1)])
 def test_split_selection_keeps_what_the_serial_one_keeps(seed, top_k, rank, monkeypatch):
     """_select on 1, 2 and 3 threads (contacts, then resources, cut into ranges) keeps exactly
@@ -165,7 +255,7 @@ def test_split_selection_keeps_what_the_serial_one_keeps(seed, top_k, rank, monk
             assert all(np.array_equal(x, y) for x, y in zip((off, vals, smax), again))
         args = (gid, ptr, base, mf, style, res, agent_of, contacts.term, cw, c_style, c_up, style_w, price, arc_of,
                 agents.free.size, n_ch, top_k, mat, off, vals, smax)
-        pc, pa = C._select_serial(*args)
+        pc, pa = _select_serial(*args)
         pairs = np.unique(pc * agents.free.shape[0] + pa)  # reference compaction: sorted, unique
         want = (pairs // agents.free.shape[0], pairs % agents.free.shape[0])
         for threads in (1, 2, 3):
