@@ -99,22 +99,29 @@ def _summary(t: dict) -> dict:
             "stages_p50_ms": {s: _pct(t[s], 50) for s in STAGES}, "stages_p99_ms": {s: _pct(t[s], 99) for s in STAGES}}
 
 
-def xgb_case(*, quick: bool, model_dir: str | None = None) -> tuple[dict, tuple]:
-    """``xgb-1000x1000`` (see the module docstring); also returns (world, scorer) for the
-    incremental case."""
-    from assign.config import RouterConfig
+def xgb_world(*, quick: bool, model_dir: str | None = None) -> tuple:
+    """The xgb cases' 1000-agent centre (seed 7) and the XGBoost scorer of ``model_dir``
+    (None: a model trained on 2 days of its history, 1 with ``quick``, in a temp dir)."""
     from assign.model import XGBScorer
-    from assign.model.prior import fit_prior
-    from assign.router import Router
     from assign.world.centre import generate_world
-    from benchmarks.tick import naive_tick
 
     world = generate_world(n_agents=1000, seed=7)
     with tempfile.TemporaryDirectory(prefix="assign-bench-xgb-") as tmp:
         if model_dir is None:
             model_dir = tmp
             _train_model(world, days=1 if quick else 2, out=tmp)
-        scorer = XGBScorer.load(model_dir)
+        return world, XGBScorer.load(model_dir)
+
+
+def xgb_case(*, quick: bool, model_dir: str | None = None) -> tuple[dict, tuple]:
+    """``xgb-1000x1000`` (see the module docstring); also returns (world, scorer) for the
+    incremental case."""
+    from assign.config import RouterConfig
+    from assign.model.prior import fit_prior
+    from assign.router import Router
+    from benchmarks.tick import naive_tick
+
+    world, scorer = xgb_world(quick=quick, model_dir=model_dir)
     fit_snap = peak_snapshot(world, seed=100, n_contacts=1000)
     fit = scorer.fit_prior(fit_snap)
     plain = dataclasses.replace(scorer, prior_fit=None)

@@ -243,18 +243,9 @@ def _candidate_lists(engine: Router, snap) -> dict[str, frozenset]:
 
 
 def _xgb_snaps(model_dir: str | None, quick: bool):
-    import tempfile
+    from benchmarks.tick_speed import peak_snapshot, xgb_world
 
-    from assign.model import XGBScorer
-    from assign.world.centre import generate_world
-    from benchmarks.tick_speed import _train_model, peak_snapshot
-
-    world = generate_world(n_agents=1000, seed=7)
-    with tempfile.TemporaryDirectory(prefix="assign-bench-threads-") as tmp:
-        if model_dir is None:
-            model_dir = tmp
-            _train_model(world, days=1 if quick else 2, out=tmp)
-        scorer = XGBScorer.load(model_dir)
+    world, scorer = xgb_world(quick=quick, model_dir=model_dir)
     scorer.fit_prior(peak_snapshot(world, seed=100, n_contacts=1000))
     return scorer, [peak_snapshot(world, seed=200 + s, n_contacts=1000) for s in range(2 if quick else 4)]
 

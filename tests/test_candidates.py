@@ -1,6 +1,8 @@
 """Retrieval through (intent, language, channel) groups against brute force on the full grid."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 from numba import njit
@@ -43,6 +45,39 @@ def test_unpruned_pairs_are_exactly_the_eligible_grid(seed):
     assert got.n_eligible == len(ci)
 
 
+@dataclass(frozen=True)
+class _Terms:
+    """Retrieval's per-group and per-pair terms for a test's inputs (what ``find_candidates`` builds)."""
+    gid: np.ndarray
+    ptr: np.ndarray
+    base: np.ndarray
+    mf: np.ndarray
+    style: np.ndarray
+    res: np.ndarray
+    agent_of: np.ndarray
+    cw: np.ndarray
+    c_style: np.ndarray
+    c_up: np.ndarray
+    style_w: float
+    n_ch: int
+
+
+def _scan_terms(contacts, agents, prior) -> _Terms:
+    gid, ptr, members, _, g_intent, g_chan = C._groups(
+        contacts.language.astype(np.int64), contacts.intent.astype(np.int64), contacts.channel.astype(np.int64),
+        np.ascontiguousarray(agents.speaks.T), np.ascontiguousarray(agents.skill.T),
+        np.ascontiguousarray(agents.free.T.astype(np.int64)), 0.2, True)
+    n_ch = agents.free.shape[1]
+    base, sent, style, res, agent_of = C._member_terms(
+        ptr, members, g_intent, g_chan, np.ascontiguousarray(prior.agent_intent.T), agents.term,
+        agents.sentiment_handling, agents.style.astype(np.int64), 1.0, n_ch)
+    cw, mf = C._pair_factors(prior, contacts=contacts, ptr=ptr, g_intent=g_intent, agent_of=agent_of, sent=sent,
+                             w_score=1.0)
+    return _Terms(gid=gid, ptr=ptr, base=base, mf=mf, style=style, res=res, agent_of=agent_of, cw=cw,
+                  c_style=contacts.style.astype(np.int64), c_up=C._pair_bound(cw, mf) + prior.style_bonus,
+                  style_w=prior.style_bonus, n_ch=n_ch)
+
+
 def _with_contact_part(prior, snap, rank: int, seed: int):
     """The prior plus a random low-rank contact part (as the XGBoost prior fits one)."""
     if not rank:
@@ -61,19 +96,9 @@ def test_top_k_scans_that_stop_early_keep_what_full_scans_keep(seed, top_k, rank
     prior's low-rank contact part."""
     snap, contacts, agents, prior = _inputs(90, 50, seed)
     prior = _with_contact_part(prior, snap, rank, seed)
-    gid, ptr, members, _, g_intent, g_chan = C._groups(
-        contacts.language.astype(np.int64), contacts.intent.astype(np.int64), contacts.channel.astype(np.int64),
-        np.ascontiguousarray(agents.speaks.T), np.ascontiguousarray(agents.skill.T),
-        np.ascontiguousarray(agents.free.T.astype(np.int64)), 0.2, True)
-    n_ch = agents.free.shape[1]
-    base, sent, style, res, agent_of = C._member_terms(
-        ptr, members, g_intent, g_chan, np.ascontiguousarray(prior.agent_intent.T), agents.term,
-        agents.sentiment_handling, agents.style.astype(np.int64), 1.0, n_ch)
-    cw, mf = C._pair_factors(prior, contacts=contacts, ptr=ptr, g_intent=g_intent, agent_of=agent_of, sent=sent,
-                             w_score=1.0)
-    style_w = prior.style_bonus
-    c_up = C._pair_bound(cw, mf) + style_w
-    c_style = contacts.style.astype(np.int64)
+    k = _scan_terms(contacts, agents, prior)
+    gid, ptr, base, mf, style, res, agent_of, n_ch = k.gid, k.ptr, k.base, k.mf, k.style, k.res, k.agent_of, k.n_ch
+    cw, style_w, c_up, c_style = k.cw, k.style_w, k.c_up, k.c_style
     got_by_mode = []
     for mat in (False, True):  # values computed in the scans, or materialised once (same answer)
         off, vals, smax = (C._materialise(gid, ptr, base, mf, style, contacts.term, cw, c_style, style_w) if mat
@@ -115,17 +140,9 @@ def test_materialised_grid_gives_the_same_candidates(seed, rank, monkeypatch):
     assert np.array_equal(scans.contact, grid.contact) and np.array_equal(scans.agent, grid.agent)
     assert np.array_equal(scans.cheap, grid.cheap)
 
-    gid, ptr, members, _, g_intent, g_chan = C._groups(
-        contacts.language.astype(np.int64), contacts.intent.astype(np.int64), contacts.channel.astype(np.int64),
-        np.ascontiguousarray(agents.speaks.T), np.ascontiguousarray(agents.skill.T),
-        np.ascontiguousarray(agents.free.T.astype(np.int64)), 0.2, True)
-    base, sent, style, _res, agent_of = C._member_terms(
-        ptr, members, g_intent, g_chan, np.ascontiguousarray(prior.agent_intent.T), agents.term,
-        agents.sentiment_handling, agents.style.astype(np.int64), 1.0, agents.free.shape[1])
-    cw, mf = C._pair_factors(prior, contacts=contacts, ptr=ptr, g_intent=g_intent, agent_of=agent_of, sent=sent,
-                             w_score=1.0)
-    off, vals, smax = C._materialise(gid, ptr, base, mf, style, contacts.term, cw, contacts.style.astype(np.int64),
-                                     prior.style_bonus)
+    k = _scan_terms(contacts, agents, prior)
+    gid, ptr, agent_of = k.gid, k.ptr, k.agent_of
+    off, vals, smax = C._materialise(gid, ptr, k.base, k.mf, k.style, contacts.term, k.cw, k.c_style, k.style_w)
     for i in range(snap.n_contacts):
         t = np.arange(ptr[gid[i]], ptr[gid[i] + 1])
         want = C._pair_cheap(np.full(len(t), i), agent_of[t], prior=prior, contacts=contacts, agents=agents,
@@ -172,7 +189,9 @@ def _resource_top_k(gid, ptr, base, mf, style, res, c_term, cw, c_style, c_up, s
 @njit
 def _select_serial(gid, ptr, base, mf, style, res, agent, c_term, cw, c_style, c_up, style_w, price, arc_of, n_res,
                    n_chan, top_k, mat, off, vals, smax):
-    """The single-threaded selection that :func:`assign.candidates._select` replaced: its reference.
+    """The single-threaded selection that :func:`assign.candidates._select` replaced: its reference
+    (its contact side is the library's kernel over one unsplit range; its resource side scans
+    every resource in one pass, where the library cuts resources into ranges).
 
     The kept pairs as (contact, agent), unsorted and possibly repeated: each contact's top-K
     agents by value - price, each resource's top-K contacts by value - the contact's profit,
@@ -184,35 +203,17 @@ def _select_serial(gid, ptr, base, mf, style, res, agent, c_term, cw, c_style, c
     once no later one can enter its resource's top-K. Ties keep the smaller index (member
     position, contact row), in whatever order the scans meet them."""
     n = len(gid)
-    r_val = np.empty(top_k, dtype=np.float64)
-    r_idx = np.empty(top_k, dtype=np.int64)
     profit = np.zeros(n, dtype=np.float64)
+    kept = np.empty((n, top_k + 1), dtype=np.int64)
+    n_kept = np.zeros(n, dtype=np.int64)
+    C._contact_top_k(0, n, gid, ptr, base, mf, style, res, agent, c_term, cw, c_style, c_up, style_w, price, arc_of,
+                     top_k, mat, off, vals, smax, profit, kept, n_kept)
     out_c = np.empty(n * (top_k + 1) + n_res * top_k, dtype=np.int64)
     out_a = np.empty(len(out_c), dtype=np.int64)
     n_out = 0
     for i in range(n):
-        g = gid[i]
-        ct, cw_i, cs, up = c_term[i], cw[i], c_style[i], c_term[i] + c_up[i]
-        off_i = off[i] if mat else 0
-        cnt = 0
-        best = 0.0
-        for t in range(ptr[g], ptr[g + 1]):
-            # stop once no later member can raise the profit or enter the top-K (ties keep
-            # the smaller index, so an equal value from a later member cannot enter)
-            bound = smax[off_i + t] if mat else base[t] + up
-            if bound <= best and cnt == top_k and bound < r_val[top_k - 1]:
-                break
-            net = (vals[off_i + t] if mat else C._cheap(base, mf, style, t, ct, cw_i, cs, style_w)) - price[res[t]]
-            if net > best:
-                best = net
-            if cnt < top_k or net >= r_val[top_k - 1]:
-                cnt = C._insert(r_val, r_idx, cnt, top_k, net, t)
-        profit[i] = best
-        for x in range(cnt):
-            out_c[n_out], out_a[n_out] = i, agent[r_idx[x]]
-            n_out += 1
-        if arc_of[i] >= 0:
-            out_c[n_out], out_a[n_out] = i, agent[arc_of[i]]
+        for x in range(n_kept[i]):
+            out_c[n_out], out_a[n_out] = i, kept[i, x]
             n_out += 1
     s_idx, s_cnt = _resource_top_k(gid, ptr, base, mf, style, res, c_term, cw, c_style, c_up, style_w, profit,
                                    n_res, top_k, mat, off, vals)
@@ -231,19 +232,9 @@ def test_split_selection_keeps_what_the_serial_one_keeps(seed, top_k, rank, monk
     snap, contacts, agents, prior = _inputs(200, 120, seed)
     prior = _with_contact_part(prior, snap, rank, seed)
     monkeypatch.setattr(C, "MIN_CONTACTS_PER_THREAD", 8)
-    gid, ptr, members, _, g_intent, g_chan = C._groups(
-        contacts.language.astype(np.int64), contacts.intent.astype(np.int64), contacts.channel.astype(np.int64),
-        np.ascontiguousarray(agents.speaks.T), np.ascontiguousarray(agents.skill.T),
-        np.ascontiguousarray(agents.free.T.astype(np.int64)), 0.2, True)
-    n_ch = agents.free.shape[1]
-    base, sent, style, res, agent_of = C._member_terms(
-        ptr, members, g_intent, g_chan, np.ascontiguousarray(prior.agent_intent.T), agents.term,
-        agents.sentiment_handling, agents.style.astype(np.int64), 1.0, n_ch)
-    cw, mf = C._pair_factors(prior, contacts=contacts, ptr=ptr, g_intent=g_intent, agent_of=agent_of, sent=sent,
-                             w_score=1.0)
-    style_w = prior.style_bonus
-    c_up = C._pair_bound(cw, mf) + style_w
-    c_style = contacts.style.astype(np.int64)
+    k = _scan_terms(contacts, agents, prior)
+    gid, ptr, base, mf, style, res, agent_of, n_ch = k.gid, k.ptr, k.base, k.mf, k.style, k.res, k.agent_of, k.n_ch
+    cw, style_w, c_up, c_style = k.cw, k.style_w, k.c_up, k.c_style
     cap = agents.free.reshape(-1).astype(np.int64)
     for mat in (False, True):
         off, vals, smax = (C._materialise(gid, ptr, base, mf, style, contacts.term, cw, c_style, style_w) if mat

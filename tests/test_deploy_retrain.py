@@ -254,18 +254,24 @@ def test_as_routed_sets_out_of_domain_rows_to_the_in_domain_mean() -> None:
     assert np.allclose(as_routed(pred, known=none, rows=rows), np.full(5, 0.4))
 
 
+def _champion_without_an_intent(history, tmp_path):
+    """A registry whose champion was trained on the first 3 days without the second most common
+    intent; returns (registry, that intent, the cut-off of the next retrain: day 5)."""
+    reg = open_registry(tmp_path / "reg")
+    t0 = history["arrival_at"].min()
+    dropped = history["intent"].value_counts().index[1]
+    early = history[(history["arrival_at"] < t0 + pd.Timedelta(days=3)) & (history["intent"] != dropped)]
+    assert retrain(early, registry=reg, window_days=3, params=FAST, resolution_delay_h=DELAY_H).promoted
+    return reg, dropped, t0 + pd.Timedelta(days=5)
+
+
 def test_evaluation_scores_an_unknown_intent_as_the_router_does(history, tmp_path) -> None:
     """A champion that never saw one intent is scored on the evaluation rows as it routes:
     those rows get its mean in-domain prediction (recomputed here with ``predict_history``
     and a hand-written log-loss)."""
     from assign.model.scorer import ModelDir, predict_history
 
-    reg = open_registry(tmp_path / "reg")
-    t0 = history["arrival_at"].min()
-    dropped = history["intent"].value_counts().index[1]
-    early = history[(history["arrival_at"] < t0 + pd.Timedelta(days=3)) & (history["intent"] != dropped)]
-    assert retrain(early, registry=reg, window_days=3, params=FAST, resolution_delay_h=DELAY_H).promoted
-    cut = t0 + pd.Timedelta(days=5)
+    reg, dropped, cut = _champion_without_an_intent(history, tmp_path)
     d = retrain(history, registry=reg, cutoff=cut, window_days=5, params=FAST, resolution_delay_h=DELAY_H)
     w = mature_only(history[history["arrival_at"] < cut].sort_values("arrival_at", kind="stable")
                     .reset_index(drop=True), cutoff=cut, resolution_delay_h=DELAY_H, csat_delay_h=1.0)
@@ -332,12 +338,7 @@ def test_ood_model_scores_an_unknown_intent_by_the_model(history, tmp_path) -> N
     ``predict_history`` and a hand-written log-loss); a bad mode is refused before training."""
     from assign.model.scorer import ModelDir, predict_history
 
-    reg = open_registry(tmp_path / "reg")
-    t0 = history["arrival_at"].min()
-    dropped = history["intent"].value_counts().index[1]
-    early = history[(history["arrival_at"] < t0 + pd.Timedelta(days=3)) & (history["intent"] != dropped)]
-    assert retrain(early, registry=reg, window_days=3, params=FAST, resolution_delay_h=DELAY_H).promoted
-    cut = t0 + pd.Timedelta(days=5)
+    reg, dropped, cut = _champion_without_an_intent(history, tmp_path)
     with pytest.raises(InputError, match="ood: must be one of mean, model, got 'tick'"):
         retrain(history, registry=reg, cutoff=cut, window_days=5, params=FAST, resolution_delay_h=DELAY_H, ood="tick")
     d = retrain(history, registry=reg, cutoff=cut, window_days=5, params=FAST, resolution_delay_h=DELAY_H,

@@ -312,10 +312,9 @@ def as_routed_features(X: np.ndarray, *, unknown_agent: np.ndarray) -> np.ndarra
 
 
 def _check_ood(ood: str) -> None:
-    from assign.model.scorer import OOD_MODES
+    from assign.model.scorer import check_ood
 
-    if ood not in OOD_MODES:
-        raise InputError([f"ood: must be one of {', '.join(OOD_MODES)}, got {ood!r}"], what="retrain options")
+    check_ood(ood, what="retrain options")
 
 
 def as_routed(pred: np.ndarray, *, known: np.ndarray, rows: np.ndarray) -> np.ndarray:

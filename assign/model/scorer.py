@@ -269,6 +269,12 @@ def _check_digests(p: Path, meta: dict[str, Any]) -> None:
 OOD_MODES = ("mean", "model")
 
 
+def check_ood(ood: str, *, what: str) -> None:
+    """Refuse an ``ood`` mode outside :data:`OOD_MODES` (``what``: whose option it is)."""
+    if ood not in OOD_MODES:
+        raise InputError([f"ood: must be one of {', '.join(OOD_MODES)}, got {ood!r}"], what=what)
+
+
 @dataclass(eq=False)
 class XGBScorer(Scorer):
     """The trained models as the router's :class:`~assign.scorer.Scorer`."""
@@ -285,8 +291,7 @@ class XGBScorer(Scorer):
     ood: str = "mean"
 
     def __post_init__(self) -> None:
-        if self.ood not in OOD_MODES:
-            raise InputError([f"ood: must be one of {', '.join(OOD_MODES)}, got {self.ood!r}"], what="XGBScorer")
+        check_ood(self.ood, what="XGBScorer")
         self._feat = TickFeaturizer(spec=self.model.spec, state=self.model.state,
                                     customer_times=self.model.customers)
         self._tables: RunTables | None = None
