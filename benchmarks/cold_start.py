@@ -47,7 +47,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from assign.constants import DAY_S
-from assign.learn import EffectEstimates, Explore, LearnScorer, LiveEstimates, ModelScorer, PopulationModel
+from assign.learn import EffectEstimates, Explore, LearnScorer, LiveEstimates, ModelScorer, PopulationModel, WorkFloor
 from assign.learn.policy import LearnPolicy
 from assign.learn.ramp import Ramp
 from assign.learn.warm import history_outcomes
@@ -62,7 +62,9 @@ POLICIES = ("fcfs", "ml-batch", "ml-live", "ml-learn", "oracle")
 #: (live estimates + cold-start prior), the ``ml-live`` of earlier runs.
 EXTRA_POLICIES = ("ml-live-prior",)
 RUN_POLICIES = POLICIES + EXTRA_POLICIES
-LEARNING = ("ml-batch", "ml-live", "ml-live-prior", "ml-learn")
+#: With ``--work-floor``: ml-learn without the floor (the control, paired; details and plot only).
+FLOOR_CONTROL = "ml-learn-no-floor"
+LEARNING = ("ml-batch", "ml-live", "ml-live-prior", "ml-learn", FLOOR_CONTROL)
 
 
 class _Tracked(LearnPolicy):
@@ -134,22 +136,23 @@ def warm_history(world, *, days: int, seed: int) -> pd.DataFrame | None:
 
 
 def _policy(name: str, *, hist, shift, label_delay_h: float, rule_scorer: bool, csat_proxy: bool,
-            ramp: Ramp | None = None):
+            ramp: Ramp | None = None, work_floor: WorkFloor | None = None):
     """The benchmark's policies on the population model + agent effects (or with ``rule_scorer``
     the rule-based score + posterior mean, and the rule-based ml-batch). ``ml-batch``: the model
     frozen at the warm start. ``ml-live`` (the issue's "live estimates, no exploration"): live
     effects without the cohort level (a new hire starts at the centre, what the frozen model
     gives it, and moves with its own outcomes only). ``ml-live-prior``: live effects + the
     hierarchical cold-start prior, no exploration. ``ml-learn``: + budgeted exploration + the
-    new-hire ``ramp``."""
+    new-hire ``ramp`` and ``work_floor``; ``ml-learn-no-floor``: ml-learn without the floor."""
     if name not in LEARNING or (rule_scorer and name == "ml-batch"):
         return make_policy(name)
     cls = _Tracked if name == "ml-learn" else LearnPolicy
     warm = {"warm_outcomes": history_outcomes(hist, shift=shift)} if rule_scorer and hist is not None else \
         {"warm_history": hist, "warm_shift": shift}
-    return cls(name=name, explore=Explore() if name == "ml-learn" else None, label_delay_s=label_delay_h * 3600,
+    learn = name in ("ml-learn", FLOOR_CONTROL)
+    return cls(name=name, explore=Explore() if learn else None, label_delay_s=label_delay_h * 3600,
                csat_proxy=csat_proxy, frozen=name == "ml-batch", cohort_prior=name != "ml-live",
-               ramp=ramp if name == "ml-learn" else None, **warm)
+               ramp=ramp if learn else None, work_floor=work_floor if name == "ml-learn" else None, **warm)
 
 
 def _day2_sums(run, source: WorldSource, hires: np.ndarray) -> dict[str, np.ndarray]:
@@ -228,16 +231,17 @@ def benchmark_world(seed: int, *, n_agents: int, n_intents: int, new_hires: floa
 
 def run_seed(seed: int, *, days: int, n_agents: int, n_intents: int, new_hires: float, window_s: float,
              label_delay_h: float, warm_days: int = 14, csat_proxy: bool = True,
-             rule_scorer: bool = False, ramp: Ramp | None = None, past: float = 0.0) -> SeedResult:
+             rule_scorer: bool = False, ramp: Ramp | None = None, past: float = 0.0,
+             work_floor: WorkFloor | None = None) -> SeedResult:
     world = benchmark_world(seed, n_agents=n_agents, n_intents=n_intents, new_hires=new_hires, past=past,
                             warm_days=warm_days)
     src = WorldSource(world)
     hist = warm_history(world, days=warm_days, seed=seed)
     shift = -pd.Timedelta(days=warm_days)
     rows, runs = [], {}
-    for name in RUN_POLICIES:
+    for name in RUN_POLICIES + ((FLOOR_CONTROL,) if work_floor is not None else ()):
         pol = _policy(name, hist=hist, shift=shift, label_delay_h=label_delay_h, rule_scorer=rule_scorer,
-                      csat_proxy=csat_proxy, ramp=ramp)
+                      csat_proxy=csat_proxy, ramp=ramp, work_floor=work_floor)
         cfg = SimConfig(days=days, window_s=0.0 if name == "fcfs" else window_s)
         run = simulate(source=src, policy=pol, seed=seed, config=cfg)
         runs[name] = (run, pol)
@@ -301,9 +305,10 @@ def summarise(results: list[SeedResult], *, days: int) -> dict:
     per = pd.concat([r.per_day.assign(seed=k) for k, r in enumerate(results)])
     wide = per.pivot_table(index=["seed", "day"], columns="policy", values="resolution")
     gap = wide["oracle"] - wide["fcfs"]
+    pols = [p for p in RUN_POLICIES + (FLOOR_CONTROL,) if p in wide.columns]
     out_days = []
     for d in range(1, days + 1):
-        for p in RUN_POLICIES:
+        for p in pols:
             share = ((wide[p] - wide["fcfs"]) / gap).xs(d, level="day")
             out_days.append({"day": d, "policy": p, "uplift_share": float(share.mean()), "sd": float(share.std(ddof=1))
                              if len(share) > 1 else None, "resolution": float(wide[p].xs(d, level="day").mean()),
@@ -311,6 +316,11 @@ def summarise(results: list[SeedResult], *, days: int) -> dict:
     later = wide[wide.index.get_level_values("day") >= 2]
     cost = float(((later["ml-live"] - later["ml-learn"]) * 100).mean())
     cost_prior = float(((later["ml-live-prior"] - later["ml-learn"]) * 100).mean())
+    floor = {} if FLOOR_CONTROL not in pols else {  # the work floor's own cost, paired on the same seeds
+        "work_floor_cost_vs_ml_learn_no_floor": float(((later[FLOOR_CONTROL] - later["ml-learn"]) * 100).mean()),
+        "work_floor_cost_by_day": {str(d): float(((g[FLOOR_CONTROL] - g["ml-learn"]) * 100).mean())
+                                   for d, g in later.groupby(level="day")},
+        "exploration_cost_without_floor": float(((later["ml-live"] - later[FLOOR_CONTROL]) * 100).mean())}
     to = [x for r in results for x in r.contacts_to_003]
     reached = [x for x in to if np.isfinite(x)]
     # a hire that never got there counts as +inf; the median is defined when most got there
@@ -321,16 +331,16 @@ def summarise(results: list[SeedResult], *, days: int) -> dict:
             "new_hire_work_ratio": float(np.mean([r.work_ratio for r in results])),
             "new_hire_work_ratio_by_seed": [r.work_ratio for r in results],
             "new_hire_work_ratio_by_policy": {p: float(np.mean([r.work_ratios[p] for r in results]))
-                                              for p in RUN_POLICIES},
-            "new_hire_work_ratio_by_policy_seed": {p: [r.work_ratios[p] for r in results] for p in RUN_POLICIES},
+                                              for p in pols},
+            "new_hire_work_ratio_by_policy_seed": {p: [r.work_ratios[p] for r in results] for p in pols},
             "new_hire_busy_ratio_by_policy": {p: float(np.mean([r.busy_ratios[p] for r in results]))
-                                              for p in RUN_POLICIES},
-            "new_hire_busy_ratio_by_policy_seed": {p: [r.busy_ratios[p] for r in results] for p in RUN_POLICIES},
-            "exploration_cost": cost, "exploration_and_ramp_cost_vs_ml_live_prior": cost_prior,
+                                              for p in pols},
+            "new_hire_busy_ratio_by_policy_seed": {p: [r.busy_ratios[p] for r in results] for p in pols},
+            "exploration_cost": cost, "exploration_and_ramp_cost_vs_ml_live_prior": cost_prior, **floor,
             "new_hire_contacts_to_003_per_hire": [None if not np.isfinite(x) else x for x in to],
             **_same_contacts(results),
             "new_hire_work_parts_by_policy": {p: {k: float(np.mean([r.work_parts[p][k] for r in results]))
-                                                  for k in results[0].work_parts[p]} for p in RUN_POLICIES},
+                                                  for k in results[0].work_parts[p]} for p in pols},
             "new_hire_error_at": error_at(pd.concat([r.trace for r in results]), (1, 50, 150, 300, 600))}
 
 
@@ -380,7 +390,7 @@ def plot(results: list[SeedResult], summary: dict, path: str) -> None:
     ax[0].set(xscale="log", xlabel="contacts handled by the new hire", ylabel="|estimate - truth| (median)",
               title="New hires: estimated resolution rate error (ml-learn)")
     d = pd.DataFrame(summary["days"])
-    for p in RUN_POLICIES:
+    for p in d["policy"].unique():
         s = d[d["policy"] == p]
         ax[1].errorbar(s["day"], s["uplift_share"], yerr=s["sd"], label=p, capsize=3)
     ax[1].set(xlabel="day", ylabel="share of oracle uplift over fcfs",
@@ -400,7 +410,8 @@ def plot_work(details: dict, path: str) -> None:
     import matplotlib.pyplot as plt
 
     parts = details["new_hire_work_parts_by_policy"]
-    pols = [p for p in ("fcfs", "ml-batch", "ml-live", "ml-live-prior", "ml-learn", "oracle") if p in parts]
+    pols = [p for p in ("fcfs", "ml-batch", "ml-live", "ml-live-prior", FLOOR_CONTROL, "ml-learn", "oracle")
+            if p in parts]
     fig, ax = plt.subplots(figsize=(10, 3.8))
     x = np.arange(len(pols))
     for k, (key, label) in enumerate((("contacts", "contacts / staffed h (issue)"),
@@ -457,6 +468,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ramp-bonus", type=float, default=0.0,
                     help="ml-learn's new-hire ramp: value bonus at tenure 0 (default 0: off, docs/learn.md 3.2)")
     ap.add_argument("--ramp-days", type=float, default=3.0, help="tenure (days) where the ramp ends")
+    ap.add_argument("--work-floor", type=float, default=0.0,
+                    help="ml-learn's new-hire work floor: ratio r of the hires' contacts per staffed hour to the "
+                         "tenured agents' (0: off; docs/learn.md 5.6); adds ml-learn-no-floor, the control")
+    ap.add_argument("--work-floor-days", type=float, default=1.0, help="tenure (days) the work floor protects")
     ap.add_argument("--rule-scorer", action="store_true",
                     help="the previous design: rule-based score + posterior mean, rule-based ml-batch")
     a = ap.parse_args(argv)
@@ -465,7 +480,8 @@ def main(argv: list[str] | None = None) -> int:
     job = partial(run_seed, days=days, n_agents=a.agents, n_intents=a.intents, new_hires=a.new_hires,
                   window_s=a.window_s, label_delay_h=a.label_delay_h, warm_days=a.warm_days,
                   csat_proxy=not a.no_csat_proxy, rule_scorer=a.rule_scorer,
-                  ramp=Ramp(bonus=a.ramp_bonus, days=a.ramp_days) if a.ramp_bonus > 0 else None, past=a.past_hires)
+                  ramp=Ramp(bonus=a.ramp_bonus, days=a.ramp_days) if a.ramp_bonus > 0 else None, past=a.past_hires,
+                  work_floor=WorkFloor(ratio=a.work_floor, days=a.work_floor_days) if a.work_floor > 0 else None)
     if a.jobs > 1:  # seeds in separate processes; the same results as one process (each seed is seeded)
         with ProcessPoolExecutor(a.jobs) as pool:
             results = list(tqdm(pool.map(job, range(a.seed0, a.seed0 + seeds)), total=seeds, desc="seeds"))
@@ -481,6 +497,8 @@ def main(argv: list[str] | None = None) -> int:
                        "window_s": a.window_s, "label_delay_h": a.label_delay_h,
                        "warm_days": a.warm_days, "csat_proxy": not a.no_csat_proxy,
                        "ramp": {"bonus": a.ramp_bonus, "days": a.ramp_days},
+                       "work_floor": None if a.work_floor <= 0 else
+                       WorkFloor(ratio=a.work_floor, days=a.work_floor_days).__dict__,
                        "scorer": "rules" if a.rule_scorer else "population model + agent effects",
                        "tick_repeats": reps, "machine": f"{platform.machine()}, shared 2 cores",
                        "wall_s": round(time.perf_counter() - t0, 1)}

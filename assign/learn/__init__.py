@@ -2,6 +2,7 @@
 by empirical-Bayes shrinkage, budgeted Thompson exploration (``docs/learn.md``)."""
 from assign.learn.effects import EffectEstimates
 from assign.learn.explore import Explore
+from assign.learn.floor import FloorController, WorkFloor
 from assign.learn.live import LiveEstimates, LiveVersion
 from assign.learn.logs import LogSink, MemorySink, ParquetSink, join_logs, outcome_table, read_partitioned
 from assign.learn.modelscorer import ModelScorer
@@ -11,6 +12,7 @@ from assign.learn.scorer import LearnScorer, Roster
 from assign.learn.shrink import Posterior, fit_posterior, prior_strength
 from assign.learn.warm import history_outcomes
 
-__all__ = ["EffectEstimates", "Explore", "LearnScorer", "LiveEstimates", "LiveVersion", "LogSink", "MemorySink",
-           "ModelScorer", "ParquetSink", "PopulationModel", "Posterior", "Ramp", "Roster", "fit_posterior",
-           "history_outcomes", "join_logs", "outcome_table", "prior_strength", "read_partitioned"]
+__all__ = ["EffectEstimates", "Explore", "FloorController", "LearnScorer", "LiveEstimates", "LiveVersion",
+           "LogSink", "MemorySink", "ModelScorer", "ParquetSink", "PopulationModel", "Posterior", "Ramp", "Roster",
+           "WorkFloor", "fit_posterior", "history_outcomes", "join_logs", "outcome_table", "prior_strength",
+           "read_partitioned"]

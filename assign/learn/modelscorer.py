@@ -14,6 +14,7 @@ import threading
 import numpy as np
 
 from assign.learn.effects import AgentEffects, EffectEstimates, EffectVersion, fit_effects, tenure_band
+from assign.learn.floor import FloorController
 from assign.learn.population import PopulationModel
 from assign.learn.ramp import Ramp
 from assign.learn.scorer import LIVE_KEY
@@ -32,8 +33,9 @@ class ModelScorer(Scorer):
     name = "model-effects"
 
     def __init__(self, *, model: PopulationModel, live: EffectEstimates, cohort_prior: bool = True,
-                 ramp: Ramp | None = None) -> None:
+                 ramp: Ramp | None = None, floor: FloorController | None = None) -> None:
         self.model, self.live, self.cohort_prior, self.ramp = model, live, bool(cohort_prior), ramp
+        self.floor = floor  # the new-hire work floor's multipliers (assign.learn.floor), read per call
         self._roster: tuple[np.ndarray, np.ndarray] | None = None
         self._lock = threading.Lock()
         self._cache: tuple | None = None  # (version, roster, effects, index)
@@ -80,8 +82,11 @@ class ModelScorer(Scorer):
         return tenure_band(t) if self.cohort_prior else np.zeros(len(t), np.int64)
 
     def _bonus(self, snapshot: Snapshot, agent_idx: np.ndarray) -> np.ndarray | float:
-        """The ramp's value bonus of each pair's agent (0 without a ramp)."""
-        return 0.0 if self.ramp is None else self.ramp.terms(snapshot.agents.tenure_days)[agent_idx]
+        """The ramp's value bonus plus the work floor's multiplier of each pair's agent (0 without either)."""
+        ramp = 0.0 if self.ramp is None else self.ramp.terms(snapshot.agents.tenure_days)[agent_idx]
+        if self.floor is None:
+            return ramp
+        return ramp + self.floor.terms(snapshot.agents.ids)[agent_idx]
 
     def margins(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> tuple[np.ndarray, ...]:
         """(population logit, population CSAT mean) of the pairs; the last call's answer is kept,

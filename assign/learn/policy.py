@@ -10,7 +10,9 @@ window with a :class:`~assign.router.Router` on the live estimates, exploring wh
 ``cohort_prior=False``: no cohort level in the agent effects (the issue's "live estimates, no
 cold-start prior"; model scorer only). ``ramp``: the new-hire value bonus
 (:mod:`assign.learn.ramp`; model scorer only), on each agent's tenure at the decision (a
-synthetic world's agents age with the clock; other sources' tenure as given).
+synthetic world's agents age with the clock; other sources' tenure as given). ``work_floor``:
+the new-hire work floor (:mod:`assign.learn.floor`; model scorer only), a feedback control on
+the hires' contacts per staffed hour from the policy's own assignments and the source's shifts.
 
 With a history before the run (``warm_history``, or ``warm_days`` of a synthetic world's own
 history), the score is :class:`~assign.learn.modelscorer.ModelScorer`: the population model
@@ -33,6 +35,7 @@ import pandas as pd
 from assign.constants import DAY_S
 from assign.learn.effects import EffectEstimates
 from assign.learn.explore import Explore
+from assign.learn.floor import WorkFloor
 from assign.learn.live import LiveEstimates
 from assign.learn.logs import MemorySink
 from assign.learn.modelscorer import ModelScorer
@@ -60,8 +63,9 @@ class LearnPolicy(Policy):
                  warm_outcomes: pd.DataFrame | None = None, csat_proxy: bool = True,
                  warm_history: pd.DataFrame | None = None, warm_shift: pd.Timedelta | None = None,
                  frozen: bool = False, warm_days: int = 0, cohort_prior: bool = True,
-                 ramp: Ramp | None = None) -> None:
-        self.cohort_prior, self.ramp = bool(cohort_prior), ramp
+                 ramp: Ramp | None = None, work_floor: WorkFloor | None = None) -> None:
+        self.cohort_prior, self.ramp, self.work_floor = bool(cohort_prior), ramp, work_floor
+        self.floor = None  # the floor's controller of the current run
         self.name, self.explore, self.config, self.budget_ms = name, explore, config, budget_ms
         self.half_life_s = half_life_days * 86400.0
         self.label_delay_s, self.csat_delay_s = float(label_delay_s), float(csat_delay_s)
@@ -102,6 +106,8 @@ class LearnPolicy(Policy):
             else:  # no world to draw a history from: nothing from an earlier replication carries over
                 self.warm_history, self.model, self._drew_history = None, None, False
         self._run_intents = run.source.intents
+        self.floor = self.work_floor.controller(agent_ids=run.source.agents.ids) if self.work_floor else None
+        self._shifts = _ShiftClock(run.source, run.n_agents) if self.floor is not None else None
         self.scorer, self.live = self._scorer()
         self.scorer.bind(run)
         self.sink = MemorySink() if self.log_decisions else None
@@ -115,6 +121,8 @@ class LearnPolicy(Policy):
         # a synthetic world's tenure at time 0 (a hire: below 0 until it joins), aged per decision for the ramp
         self._tenure0 = (run.source.world.arrays.tenure_days
                          if self.ramp is not None and isinstance(run.source, WorldSource) else None)
+        self._floor_tenure0 = (run.source.world.arrays.tenure_days if isinstance(run.source, WorldSource)
+                               else np.asarray(run.source.agents.tenure_days, float))
         self._t0 = pd.Timestamp(run.source.start)
         self._t0 = self._t0.tz_localize("UTC") if self._t0.tzinfo is None else self._t0
         # (t, contact row, agent row, decision id, population logit, population CSAT) of started contacts
@@ -134,7 +142,8 @@ class LearnPolicy(Policy):
             preds = self.model.history_predictions(self.warm_history)
             ev = history_outcomes(self.warm_history, shift=self.warm_shift)
             live.observe(ev.merge(preds, left_on="decision_id", right_on="contact_id").drop(columns="contact_id"))
-            return ModelScorer(model=self.model, live=live, cohort_prior=self.cohort_prior, ramp=self.ramp), live
+            return ModelScorer(model=self.model, live=live, cohort_prior=self.cohort_prior, ramp=self.ramp,
+                               floor=self.floor), live
         live = LiveEstimates(intents=tuple(self._run_intents), half_life_s=self.half_life_s)
         if self.warm_outcomes is not None and len(self.warm_outcomes):
             live.observe(self.warm_outcomes)
@@ -143,6 +152,9 @@ class LearnPolicy(Policy):
 
     def assign(self, view: View) -> tuple[np.ndarray, np.ndarray]:
         self._learn(view)
+        if self.floor is not None:  # one dual-ascent step before the tick (synthetic world: tenure ages)
+            aged = self._floor_tenure0 + (view.t / DAY_S if isinstance(self._run.source, WorldSource) else 0.0)
+            self.floor.step(t_s=view.t, staffed=self._shifts.on_at(view.t), tenure_days=aged)
         w, agents = view.routable()
         if not len(w):
             return _EMPTY
@@ -154,6 +166,8 @@ class LearnPolicy(Policy):
         self.n_prior_only += res.n_prior_only
         cs, as_ = np.asarray(res.contact_index, np.int64), np.asarray(res.agent_index, np.int64)
         ci, ai = w[cs], agents[as_]
+        if self.floor is not None:
+            self.floor.record(ai)
         ids = [d.decision_id for d in res.decisions]
         if self.model is not None and len(cs):
             m, c = self.scorer.margins(snap, contact_idx=cs, agent_idx=as_)
@@ -222,3 +236,23 @@ class LearnPolicy(Policy):
         if len(frame):
             self.sink.outcomes(frame)
         return self.sink
+
+
+class _ShiftClock:
+    """Who is on shift at a decision, from the source's shift plan (what a centre's roster
+    says), replayed forward; the plan is extended a day ahead as the clock passes it."""
+
+    def __init__(self, source, n_agents: int) -> None:
+        self.source, self.on = source, np.zeros(n_agents, bool)
+        self._horizon, self._t, self._plan = -1.0, -math.inf, None
+
+    def on_at(self, t: float) -> np.ndarray:
+        if t >= self._horizon:
+            self._horizon = (math.floor(t / DAY_S) + 2) * DAY_S
+            self._plan = self.source.shifts(horizon_s=self._horizon)
+        p = self._plan
+        k = np.flatnonzero((p.t_s > self._t) & (p.t_s <= t))
+        for a, on in zip(p.agent[k].tolist(), p.on[k].tolist()):
+            self.on[a] = on
+        self._t = max(self._t, t)
+        return self.on
