@@ -31,6 +31,12 @@ agents', neither new nor earlier hires, ml-learn; the details add the busy-time 
 ``exploration_cost`` (resolution points of ml-live minus ml-learn, days 2+; the details add
 ml-live-prior minus ml-learn: exploration + ramp on the same prior), ``tick_overhead`` (p99 of
 an exploring 1000 x 1000 tick / a plain tick's, same run).
+
+``--work-floor R --work-floor-days D``: ml-learn with the new-hire work floor
+(:mod:`assign.learn.floor`; off by default, ``docs/learn.md`` 5.6), and ``ml-learn-no-floor``
+(ml-learn as without the flag) run as its paired control; the details add
+``work_floor_cost_vs_ml_learn_no_floor`` (points, days 2+), ``work_floor_cost_by_day`` and
+``exploration_cost_without_floor`` (ml-live - ml-learn-no-floor).
 """
 from __future__ import annotations
 
