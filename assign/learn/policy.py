@@ -121,8 +121,9 @@ class LearnPolicy(Policy):
         # a synthetic world's tenure at time 0 (a hire: below 0 until it joins), aged per decision for the ramp
         self._tenure0 = (run.source.world.arrays.tenure_days
                          if self.ramp is not None and isinstance(run.source, WorldSource) else None)
-        self._floor_tenure0 = (run.source.world.arrays.tenure_days if isinstance(run.source, WorldSource)
-                               else np.asarray(run.source.agents.tenure_days, float))
+        self._floor_tenure0 = None if self.floor is None else (
+            run.source.world.arrays.tenure_days if isinstance(run.source, WorldSource)
+            else np.asarray(run.source.agents.tenure_days, float))
         self._t0 = pd.Timestamp(run.source.start)
         self._t0 = self._t0.tz_localize("UTC") if self._t0.tzinfo is None else self._t0
         # (t, contact row, agent row, decision id, population logit, population CSAT) of started contacts
