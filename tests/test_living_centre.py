@@ -364,3 +364,66 @@ def test_the_champions_routed_traffic_is_its_grown_reference(tmp_path):
                 & (end + 3 * 3600.0 <= 0.6 * DAY_S)]
     assert len(want) > 20 and sorted(got["contact_id"]) == sorted(want["contact_id"])
     assert got["agent_id"].notna().all() and got["resolved"].notna().all()
+
+
+@pytest.mark.slow
+def test_a_swap_rebases_the_offsets_so_the_routed_level_stays(tmp_path, monkeypatch):
+    """``level_rebase_on_swap``: at a promotion, per intent, the new champion's mean predicted
+    resolution on the retrain's evaluation rows plus its new offset equals the old champion's
+    plus the old offset (recomputed here from the two model directories, not from the decision's
+    figures); the residuals not yet folded are shifted by the same amount."""
+    import importlib
+
+    import pandas as pd
+
+    from assign.deploy.loop import LoopConfig, LoopPolicy
+    from assign.deploy.retrain import as_routed_features
+    from assign.features.build import history_features
+    from assign.model.scorer import ModelDir
+    from assign.sim.engine import SimConfig, simulate
+
+    dw, pre, _ = _world_with_champion(tmp_path)
+    rt = importlib.import_module("assign.deploy.retrain")
+    monkeypatch.setattr(rt, "decide", lambda rule, scored, champion: (True, "promoted by the test"))
+
+    class Probe(LoopPolicy):
+        before, after, due_before, due_after = [], [], [], []
+
+        def _retrain(self, view, *, alarms=None):
+            self.before.append(self.levels.values.copy())
+            self.due_before.append(sorted(self._level_due))
+            super()._retrain(view, alarms=alarms)
+            self.after.append(self.levels.values.copy())
+            self.due_after.append(sorted(self._level_due))
+
+    cfg = LoopConfig(retrain_every_s=0.6 * DAY_S, monitor_every_s=99 * DAY_S, level_half_life_h=3.0,
+                     level_rebase_on_swap=True)
+    pol = Probe(registry=tmp_path / "registry", workdir=tmp_path / "runs", pre_history=pre, config=cfg)
+    simulate(source=DriftSource(dw), policy=pol, seed=0, config=SimConfig(days=0.7, window_s=120.0))
+    assert [e["event"] for e in pol.events] == ["swap", "retrain", "swap", "rebase"] and pol.events[2]["ok"]
+    d = pol.events[1]
+    hist = pd.concat([pre, pol._own_history(upto=d["t_s"])], ignore_index=True)
+    cut, lo = pd.Timestamp(d["cutoff"]), pd.Timestamp(d["eval_from"])
+    hist = hist[(hist["arrival_at"] >= pd.Timestamp(d["window"][0])) & (hist["arrival_at"] < cut)]
+    hist = rt.mature_only(hist.reset_index(drop=True), cutoff=cut, resolution_delay_h=6.0, csat_delay_h=1.0)
+    rows = ((hist["arrival_at"] >= lo) & hist["agent_id"].notna() & hist["resolved"].notna()).to_numpy()
+    assert rows.sum() > 50
+    mean = {}
+    for role, v in (("old", d["champion"]), ("new", d["version"])):
+        m = ModelDir.load(pol.reg.path(v), nthread=1)
+        X = as_routed_features(history_features(hist, m.spec).X,
+                               unknown_agent=~hist["agent_id"].astype(str).isin(set(m.state.agent_ids)).to_numpy())
+        p = m.predict_matrix(X)["resolved"]
+        mean[role] = {k: p[sel].mean() if (sel := rows & (hist["intent"] == k).to_numpy()).any() else np.nan
+                      for k in pol.levels.intents}
+    shift = np.zeros(len(pol.levels.intents))
+    for i, k in enumerate(pol.levels.intents):
+        if np.isfinite(mean["old"][k]):
+            shift[i] = mean["old"][k] - mean["new"][k]
+            assert mean["new"][k] + pol.after[0][i] == pytest.approx(mean["old"][k] + pol.before[0][i], abs=1e-9)
+        else:
+            assert pol.after[0][i] == pol.before[0][i]
+    assert np.any(np.abs(shift) > 1e-4) and np.any(pol.before[0] != 0)
+    assert len(pol.due_before[0]) == len(pol.due_after[0]) > 0
+    for (k0, q0, i0, r0), (k1, q1, i1, r1) in zip(pol.due_before[0], pol.due_after[0]):
+        assert (k0, q0, i0) == (k1, q1, i1) and r1 == pytest.approx(r0 + shift[i0], abs=1e-9)

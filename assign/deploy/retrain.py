@@ -109,6 +109,9 @@ class RetrainDecision:
     eval_from: str | None = None
     rows: dict[str, int] = field(default_factory=dict)
     trigger: str = ""  # what started this retrain (e.g. a monitor alarm); "" for a plain call
+    #: per intent, each model's mean predicted resolution on the evaluation rows and their count
+    #: (:func:`intent_levels`); empty when nothing was compared
+    levels: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -169,6 +172,7 @@ def retrain(history: pd.DataFrame, *, registry: Registry, cutoff: Any = None, wi
     promoted, reason = decide(rule, scored, champion=champion)
     d = RetrainDecision(version=version, promoted=promoted, reason=reason, champion_metrics=scored["champion"],
                         challenger_metrics=scored["challenger"], comparison=scored["comparison"],
+                        levels=scored["levels"],
                         eval_from=eval_from.isoformat(), rows=rows, **base)
     registry.set_alias("challenger", version, reason=f"retrained at cut-off {cut.isoformat()}", at=at)
     if promoted:
@@ -271,10 +275,11 @@ def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, ch
             known = history_in_domain(m, hist)
             preds[role] = raw if ood == "model" else {n: as_routed(p, known=known, rows=eval_mask & served)
                                                       for n, p in raw.items()}
+    levels = intent_levels(hist, eval_mask & served, preds)  # before any offset
     if champion_offsets is not None and "resolved" in preds.get("champion", {}):
         preds["champion"]["resolved"] = with_offsets(preds["champion"]["resolved"], intent=hist["intent"],
                                                      offsets=champion_offsets)
-    out: dict[str, Any] = {"champion": {}, "challenger": {}, "comparison": {}}
+    out: dict[str, Any] = {"champion": {}, "challenger": {}, "comparison": {}, "levels": levels}
     for n in preds["challenger"]:
         t = TARGETS[n]
         y = hist[t.column].astype("float64").to_numpy(na_value=np.nan)
@@ -290,6 +295,23 @@ def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, ch
                 log_loss_gain=float(gain.mean()), log_loss_gain_se=float(gain.std(ddof=1) / math.sqrt(len(gain))),
                 calibration_change=out["challenger"][n]["calibration_error"] - out["champion"][n]["calibration_error"],
                 rows=int(sel.sum()))
+    return out
+
+
+def intent_levels(hist: pd.DataFrame, rows: np.ndarray, preds: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
+    """Per intent, each model's mean predicted resolution (as it routes, before any offset)
+    over ``rows`` whose resolution is known, and how many rows: what the loop needs to rebase
+    its level offsets onto a promoted challenger (:meth:`assign.deploy.levels.LevelOffsets.rebase`)."""
+    y = hist["resolved"].astype("float64").to_numpy(na_value=np.nan)
+    sel = rows & np.isfinite(y)
+    names = hist["intent"].astype("string").fillna("").to_numpy(object)
+    out: dict[str, Any] = {"rows": {}}
+    for k in sorted(set(names[sel].tolist())):
+        out["rows"][k] = int((sel & (names == k)).sum())
+    for role, p in preds.items():
+        if "resolved" in p:
+            r = np.asarray(p["resolved"], float)
+            out[role] = {k: float(r[sel & (names == k)].mean()) for k in out["rows"]}
     return out
 
 
