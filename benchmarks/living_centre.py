@@ -354,9 +354,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="loop: score the champion with its level offsets at a retrain (loop11, opt-in)")
     ap.add_argument("--level-rebase-on-swap", action="store_true",
                     help="loop: at a swap, rebase the level offsets onto the new champion (loop13)")
-    ap.add_argument("--ood-scored", choices=("mean", "model"), default="model",
+    ap.add_argument("--ood-scored", choices=("mean", "model", "hire"), default="model",
                     help="loop: how the champion scores a new intent's or a hire's pairs: its own prediction "
-                         "(default, loop12) or the tick's mean (the design before)")
+                         "(default, loop12), the same with a hire read as an agent with no history (hire, loop13), "
+                         "or the tick's mean (the design before)")
     ap.add_argument("--monitor-no-waiting", action="store_true",
                     help="loop: leave contacts still waiting out of the monitor's window (the design before loop11)")
     ap.add_argument("--monitor-window-reference", action="store_true",

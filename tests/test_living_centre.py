@@ -427,3 +427,96 @@ def test_a_swap_rebases_the_offsets_so_the_routed_level_stays(tmp_path, monkeypa
     assert len(pol.due_before[0]) == len(pol.due_after[0]) > 0
     for (k0, q0, i0, r0), (k1, q1, i1, r1) in zip(pol.due_before[0], pol.due_after[0]):
         assert (k0, q0, i0) == (k1, q1, i1) and r1 == pytest.approx(r0 + shift[i0], abs=1e-9)
+
+
+def _model_without(tmp_path, n_drop: int):
+    """The shared champion with its first ``n_drop`` agents taken out of its state: to the model
+    they are agents it never saw (hires), though the world's runs route them."""
+    import dataclasses
+
+    from assign.deploy.registry import open_registry
+    from assign.features.rolling import _STATE_FIELDS, AgentState
+    from assign.model.scorer import ModelDir
+
+    dw, pre, _ = _world_with_champion(tmp_path)
+    m = ModelDir.load(open_registry(tmp_path / "registry").path("champion"), nthread=1)
+    st = m.state
+    small = AgentState(agent_ids=st.agent_ids[n_drop:], **{k: getattr(st, k)[n_drop:] for k in _STATE_FIELDS})
+    return dw, pre, dataclasses.replace(m, state=small), st.agent_ids[:n_drop]
+
+
+def test_a_hire_reads_as_a_training_row_of_an_agent_with_no_history(tmp_path):
+    """``ood="hire"``: an agent the model does not know gets, in its six history features, what
+    ``history_features`` (the training path) gives the first row of an agent with no earlier
+    outcome: counts 0, rates missing; the agent x intent count NaN on an intent the model never saw.
+    ``ood="model"`` leaves all six NaN (loop12); every other feature is the same in both."""
+    import pandas as pd
+
+    from assign.deploy.retrain import AGENT_HISTORY_FEATURES, as_routed_features
+    from assign.features.build import history_features
+    from assign.features.spec import FEATURES
+    from assign.model.scorer import XGBScorer
+    from assign.schema import build_snapshot
+
+    _, pre, model, _ = _model_without(tmp_path, 0)
+    intents = list(model.spec.intents)
+    served = pre[pre["agent_id"].notna()].sort_values("arrival_at")
+    row = served.iloc[[-1]].copy()
+    at = (row["arrival_at"].iloc[0] + pd.Timedelta(hours=1)).floor("s")
+    rows = pd.concat([row, row], ignore_index=True)
+    rows["agent_id"], rows["arrival_at"], rows["wait_s"] = "hire-x", at, 0.0
+    rows.loc[1, "intent"] = "never_seen"
+    hist = pd.concat([served, rows], ignore_index=True)
+    want = history_features(hist, model.spec).X[-2:]  # the training path's two rows of the hire
+    contacts = [dict(contact_id=f"c{k}", channel=rows["channel"][k], intent=rows["intent"][k], language="en",
+                     complexity=0.5, urgency=0.5, sentiment=0.0, waited_s=0.0, style=None, customer_id="u",
+                     customer_tier=None) for k in range(2)]
+    agents = [dict(agent_id="hire-x", languages=["en"], skills={intents[0]: 0.5, "never_seen": 0.5},
+                   capacity={"voice": 1, "chat": 1, "email": 1}, load={}, tenure_days=1.0, sentiment_handling=0.5,
+                   style=None, idle_s=0.0)]
+    snap = build_snapshot(contacts=contacts, agents=agents, snapshot_id="t", at=at.to_pydatetime())
+    ci, ai = np.arange(2), np.zeros(2, np.int64)
+    cols = [FEATURES.index(n) for n in AGENT_HISTORY_FEATURES]
+    got = {o: XGBScorer(model=model, ood=o).features(snap, contact_idx=ci, agent_idx=ai) for o in ("hire", "model")}
+    np.testing.assert_array_equal(got["hire"][:, cols], want[:, cols].astype(np.float32))
+    assert got["hire"][0, FEATURES.index("agent_intent_log_n")] == 0 and np.isnan(got["hire"][1, FEATURES.index(
+        "agent_intent_log_n")]) and (got["hire"][:, FEATURES.index("agent_log_n")] == 0).all()
+    assert np.isnan(got["model"][:, cols]).all()
+    rest = [k for k in range(len(FEATURES)) if k not in cols]
+    np.testing.assert_array_equal(got["hire"][:, rest], got["model"][:, rest])
+    # a retrain's comparison (as_routed_features) reads a known agent's rows as the tick reads a hire
+    X = history_features(hist, model.spec).X[[-3, -1]]  # an agent with history; the hire on the new intent
+    assert np.isfinite(X[0, cols]).all()
+    np.testing.assert_array_equal(as_routed_features(X, unknown_agent=np.array([True, True]), as_new=True)[:, cols],
+                                  got["hire"][:, cols])
+
+
+@pytest.mark.slow
+def test_hires_run_tables_equal_the_general_path_on_every_tick(tmp_path, monkeypatch):
+    """With ``ood="hire"`` and agents the model does not know in the run, the per-run tables'
+    features are the general featurizer's bit for bit on every tick, and those agents' pairs
+    are still flagged out of the model's domain."""
+    from assign.deploy.loop import resolution_weights
+    from assign.features import bound
+    from assign.model.scorer import XGBScorer
+    from assign.sim.engine import SimConfig, simulate
+    from assign.sim.policies import RouterPolicy
+
+    dw, _, model, dropped = _model_without(tmp_path, 2)
+    scorer = XGBScorer(model=model, weights=resolution_weights(), ood="hire")
+    fast, seen = bound.RunTables.features, {"ticks": 0, "hire_pairs": 0}
+
+    def both(self, snapshot, *, contact_idx, agent_idx):
+        X, ood = fast(self, snapshot, contact_idx=contact_idx, agent_idx=agent_idx)
+        assert X.tobytes() == scorer._feat.features(snapshot, contact_idx=contact_idx,
+                                                    agent_idx=agent_idx).tobytes()
+        hire = np.isin(snapshot.agents.ids[agent_idx], dropped)
+        assert ood[hire].all()
+        seen["ticks"] += 1
+        seen["hire_pairs"] += int(hire.sum())
+        return X, ood
+
+    monkeypatch.setattr(bound.RunTables, "features", both)
+    simulate(source=DriftSource(dw), policy=RouterPolicy(scorer=scorer), seed=0,
+             config=SimConfig(days=0.3, window_s=60.0))
+    assert scorer._tables is not None and seen["ticks"] > 30 and seen["hire_pairs"] > 0

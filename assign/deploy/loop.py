@@ -114,7 +114,8 @@ class LoopConfig:
     #: docs/living-centre.md), its own prediction with the intent missing / the agent's history
     #: features missing, so proficiency and tenure still order the agents, and a retrain scores
     #: the evaluation rows the same way (``retrain(ood=...)``); "mean": the tick's in-domain mean,
-    #: no preference among the agents (the design before).
+    #: no preference among the agents (the design before); "hire" (loop13): as "model", with a
+    #: hire read as an agent with no history (counts 0, rates missing; ``XGBScorer.ood``).
     ood_scored: str = "model"
     #: loop11: the monitor's window holds the contacts still waiting at the check too (their
     #: features are known at arrival); False: left out, so the slowest channel (email, patience

@@ -268,12 +268,12 @@ def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, ch
         if v is not None:
             m = ModelDir.load(registry.path(v), nthread=1)
             X = history_features(hist, m.spec).X
-            if ood == "model":
+            if ood in ("model", "hire"):
                 X = as_routed_features(X, unknown_agent=~hist["agent_id"].astype(str).isin(
-                    set(m.state.agent_ids)).to_numpy())
+                    set(m.state.agent_ids)).to_numpy(), as_new=ood == "hire")
             raw = m.predict_matrix(X)
             known = history_in_domain(m, hist)
-            preds[role] = raw if ood == "model" else {n: as_routed(p, known=known, rows=eval_mask & served)
+            preds[role] = raw if ood != "mean" else {n: as_routed(p, known=known, rows=eval_mask & served)
                                                       for n, p in raw.items()}
     levels = intent_levels(hist, eval_mask & served, preds)  # before any offset
     if champion_offsets is not None and "resolved" in preds.get("champion", {}):
@@ -321,15 +321,22 @@ AGENT_HISTORY_FEATURES = ("agent_rate", "agent_log_n", "agent_intent_rate", "age
                           "agent_handle_ratio", "agent_csat")
 
 
-def as_routed_features(X: np.ndarray, *, unknown_agent: np.ndarray) -> np.ndarray:
+def as_routed_features(X: np.ndarray, *, unknown_agent: np.ndarray, as_new: bool = False) -> np.ndarray:
     """History feature rows with every :data:`AGENT_HISTORY_FEATURES` column NaN on the rows of
     an agent the model does not know, as a tick builds them (``history_features`` computes them
-    point in time over the window, so a hire with rows there would otherwise look known)."""
+    point in time over the window, so a hire with rows there would otherwise look known). With
+    ``as_new`` (a router with ``ood="hire"``) those rows read as an agent with no history: the
+    rates NaN, the counts 0 (the agent x intent count NaN where the intent is unknown to the model)."""
     from assign.features.spec import FEATURES
 
     out = np.array(X, copy=True)
+    rows = np.flatnonzero(unknown_agent)
+    intent_n = out[rows, FEATURES.index("agent_intent_log_n")]
     cols = [FEATURES.index(n) for n in AGENT_HISTORY_FEATURES]
-    out[np.ix_(np.flatnonzero(unknown_agent), cols)] = np.nan
+    out[np.ix_(rows, cols)] = np.nan
+    if as_new:
+        out[rows, FEATURES.index("agent_log_n")] = 0.0
+        out[rows, FEATURES.index("agent_intent_log_n")] = np.where(np.isfinite(intent_n), 0.0, np.nan)
     return out
 
 
