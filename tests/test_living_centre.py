@@ -453,7 +453,8 @@ def test_a_hire_reads_as_a_training_row_of_an_agent_with_no_history(tmp_path):
     import pandas as pd
 
     from assign.deploy.retrain import AGENT_HISTORY_FEATURES, as_routed_features
-    from assign.features.build import history_features
+    from assign.errors import InputError
+    from assign.features.build import TickFeaturizer, history_features
     from assign.features.spec import FEATURES
     from assign.model.scorer import XGBScorer
     from assign.schema import build_snapshot
@@ -489,6 +490,8 @@ def test_a_hire_reads_as_a_training_row_of_an_agent_with_no_history(tmp_path):
     assert np.isfinite(X[0, cols]).all()
     np.testing.assert_array_equal(as_routed_features(X, unknown_agent=np.array([True, True]), as_new=True)[:, cols],
                                   got["hire"][:, cols])
+    with pytest.raises(InputError, match="unknown_agent: must be one of missing, new, got 'nan'"):
+        TickFeaturizer(spec=model.spec, state=model.state, customer_times=model.customers, unknown_agent="nan")
 
 
 @pytest.mark.slow

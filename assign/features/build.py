@@ -15,6 +15,7 @@ import pandas as pd
 from numba import njit
 
 from assign.constants import DAY_S, HOUR_S, REPEAT_WINDOW_S
+from assign.errors import InputError
 from assign.features.crosses import AgentTable, ContactTable, PairInputs, assemble
 from assign.features.rolling import AgentState, point_in_time, recent_counts
 from assign.features.spec import FeatureSpec
@@ -316,7 +317,8 @@ class TickFeaturizer:
     def __init__(self, *, spec: FeatureSpec, state: AgentState,
                  customer_times: pd.DataFrame | CustomerTimes, unknown_agent: str = "missing") -> None:
         if unknown_agent not in UNKNOWN_AGENT:
-            raise ValueError(f"unknown_agent: must be one of {UNKNOWN_AGENT}, got {unknown_agent!r}")
+            raise InputError([f"unknown_agent: must be one of {', '.join(UNKNOWN_AGENT)}, got {unknown_agent!r}"],
+                             what="tick featurizer")
         self.spec = spec
         self.unknown_agent = unknown_agent
         self._agent_code = {a: k for k, a in enumerate(state.agent_ids)}
