@@ -111,3 +111,44 @@ def test_reset_forgets_everything_before_it():
                       n_intents=2, half_life_s=7200.0, prior_n=3.0)
     np.testing.assert_allclose(lv.values, want, rtol=1e-9)
     np.testing.assert_allclose(lv.weight, n, rtol=1e-9)
+
+
+@pytest.mark.parametrize("prior_n", [0.0, 20.0])
+def test_a_rebase_equals_residuals_measured_against_the_shifted_base(prior_n):
+    """``rebase(shift)`` then more folds equals folding every residual ``shift`` larger from the
+    start (the pseudo-outcomes too: with a prior the offset moves by exactly ``shift`` at once);
+    with no prior an intent with no outcome keeps 0."""
+    rng = np.random.default_rng(3)
+    k, h = 4, 6 * 3600.0
+    known = np.sort(rng.uniform(0, 2 * 86400, 1200))
+    intent = rng.integers(0, k - 1, len(known))  # the last intent never seen
+    resid = rng.integers(0, 2, len(known)) - rng.uniform(0.3, 0.8, len(known))
+    shift = np.array([0.2, -0.1, 0.05, 0.3])
+    t_swap = 86400.0
+    lv = LevelOffsets(intents=tuple("abcd"), half_life_s=h, prior_n=prior_n)
+    first = known <= t_swap
+    before = lv.observe(at_s=t_swap, known_s=known[first], intent=intent[first], residual=resid[first]).copy()
+    after = lv.rebase(shift)
+    if prior_n > 0:
+        np.testing.assert_allclose(after, before + shift, rtol=1e-12, atol=1e-14)
+    else:
+        np.testing.assert_allclose(after[:3], before[:3] + shift[:3], rtol=1e-12, atol=1e-14)
+        assert after[3] == 0.0
+    # later outcomes are measured against the new base (not shifted); earlier ones count shifted
+    lv.observe(at_s=2 * 86400.0, known_s=known[~first], intent=intent[~first], residual=resid[~first])
+    w = 0.5 ** ((2 * 86400.0 - known) / h)
+    r = np.where(first, resid + shift[intent], resid)
+    s = np.array([(w * r)[intent == i].sum() for i in range(k)])
+    n = np.array([w[intent == i].sum() for i in range(k)])
+    prior_s = shift * prior_n * 0.5 ** ((2 * 86400.0 - t_swap) / h)  # the shifted pseudo-outcomes, decayed since
+    want = np.zeros(k)
+    np.divide(s + prior_s, n + prior_n, out=want, where=(n + prior_n) > 0)
+    np.testing.assert_allclose(lv.values, want, rtol=1e-9, atol=1e-12)
+
+
+def test_a_rebase_refuses_a_bad_shift():
+    lv = LevelOffsets(intents=("a", "b"), half_life_s=3600.0)
+    with pytest.raises(InputError, match="shape"):
+        lv.rebase(np.zeros(3))
+    with pytest.raises(InputError, match="not finite"):
+        lv.rebase(np.array([0.0, np.nan]))

@@ -339,7 +339,7 @@ def test_ood_model_scores_an_unknown_intent_by_the_model(history, tmp_path) -> N
     from assign.model.scorer import ModelDir, predict_history
 
     reg, dropped, cut = _champion_without_an_intent(history, tmp_path)
-    with pytest.raises(InputError, match="ood: must be one of mean, model, got 'tick'"):
+    with pytest.raises(InputError, match="ood: must be one of mean, model, hire, got 'tick'"):
         retrain(history, registry=reg, cutoff=cut, window_days=5, params=FAST, resolution_delay_h=DELAY_H, ood="tick")
     d = retrain(history, registry=reg, cutoff=cut, window_days=5, params=FAST, resolution_delay_h=DELAY_H,
                 ood="model")

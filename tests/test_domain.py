@@ -113,5 +113,5 @@ def test_ood_model_scores_out_of_domain_pairs_by_the_model(model_dir, snapshot_d
     assert np.ptp(s) > 0 and spearmanr(snap.agents.skill[ai, snap.contacts.intent[0]], s)[0] > 0.5
     mean = XGBScorer.load(model_dir / "model", nthread=1, weights=weights)
     assert np.ptp(mean.score_pairs(snap, contact_idx=ci, agent_idx=ai)) == 0
-    with pytest.raises(InputError, match="ood: must be one of mean, model, got 'tick'"):
+    with pytest.raises(InputError, match="ood: must be one of mean, model, hire, got 'tick'"):
         XGBScorer(model=scorer.model, ood="tick")

@@ -364,3 +364,162 @@ def test_the_champions_routed_traffic_is_its_grown_reference(tmp_path):
                 & (end + 3 * 3600.0 <= 0.6 * DAY_S)]
     assert len(want) > 20 and sorted(got["contact_id"]) == sorted(want["contact_id"])
     assert got["agent_id"].notna().all() and got["resolved"].notna().all()
+
+
+@pytest.mark.slow
+def test_a_swap_rebases_the_offsets_so_the_routed_level_stays(tmp_path, monkeypatch):
+    """``level_rebase_on_swap``: at a promotion, per intent, the new champion's mean predicted
+    resolution on the retrain's evaluation rows plus its new offset equals the old champion's
+    plus the old offset (recomputed here from the two model directories, not from the decision's
+    figures); the residuals not yet folded are shifted by the same amount."""
+    import importlib
+
+    import pandas as pd
+
+    from assign.deploy.loop import LoopConfig, LoopPolicy
+    from assign.deploy.retrain import as_routed_features
+    from assign.features.build import history_features
+    from assign.model.scorer import ModelDir
+    from assign.sim.engine import SimConfig, simulate
+
+    dw, pre, _ = _world_with_champion(tmp_path)
+    rt = importlib.import_module("assign.deploy.retrain")
+    monkeypatch.setattr(rt, "decide", lambda rule, scored, champion: (True, "promoted by the test"))
+
+    class Probe(LoopPolicy):
+        before, after, due_before, due_after = [], [], [], []
+
+        def _retrain(self, view, *, alarms=None):
+            self.before.append(self.levels.values.copy())
+            self.due_before.append(sorted(self._level_due))
+            super()._retrain(view, alarms=alarms)
+            self.after.append(self.levels.values.copy())
+            self.due_after.append(sorted(self._level_due))
+
+    cfg = LoopConfig(retrain_every_s=0.6 * DAY_S, monitor_every_s=99 * DAY_S, level_half_life_h=3.0,
+                     level_rebase_on_swap=True)
+    pol = Probe(registry=tmp_path / "registry", workdir=tmp_path / "runs", pre_history=pre, config=cfg)
+    simulate(source=DriftSource(dw), policy=pol, seed=0, config=SimConfig(days=0.7, window_s=120.0))
+    assert [e["event"] for e in pol.events] == ["swap", "retrain", "swap", "rebase"] and pol.events[2]["ok"]
+    d = pol.events[1]
+    hist = pd.concat([pre, pol._own_history(upto=d["t_s"])], ignore_index=True)
+    cut, lo = pd.Timestamp(d["cutoff"]), pd.Timestamp(d["eval_from"])
+    hist = hist[(hist["arrival_at"] >= pd.Timestamp(d["window"][0])) & (hist["arrival_at"] < cut)]
+    hist = rt.mature_only(hist.reset_index(drop=True), cutoff=cut, resolution_delay_h=6.0, csat_delay_h=1.0)
+    rows = ((hist["arrival_at"] >= lo) & hist["agent_id"].notna() & hist["resolved"].notna()).to_numpy()
+    assert rows.sum() > 50
+    mean = {}
+    for role, v in (("old", d["champion"]), ("new", d["version"])):
+        m = ModelDir.load(pol.reg.path(v), nthread=1)
+        X = as_routed_features(history_features(hist, m.spec).X,
+                               unknown_agent=~hist["agent_id"].astype(str).isin(set(m.state.agent_ids)).to_numpy())
+        p = m.predict_matrix(X)["resolved"]
+        mean[role] = {k: p[sel].mean() if (sel := rows & (hist["intent"] == k).to_numpy()).any() else np.nan
+                      for k in pol.levels.intents}
+    shift = np.zeros(len(pol.levels.intents))
+    for i, k in enumerate(pol.levels.intents):
+        if np.isfinite(mean["old"][k]):
+            shift[i] = mean["old"][k] - mean["new"][k]
+            assert mean["new"][k] + pol.after[0][i] == pytest.approx(mean["old"][k] + pol.before[0][i], abs=1e-9)
+        else:
+            assert pol.after[0][i] == pol.before[0][i]
+    assert np.any(np.abs(shift) > 1e-4) and np.any(pol.before[0] != 0)
+    assert len(pol.due_before[0]) == len(pol.due_after[0]) > 0
+    for (k0, q0, i0, r0), (k1, q1, i1, r1) in zip(pol.due_before[0], pol.due_after[0]):
+        assert (k0, q0, i0) == (k1, q1, i1) and r1 == pytest.approx(r0 + shift[i0], abs=1e-9)
+
+
+def _model_without(tmp_path, n_drop: int):
+    """The shared champion with its first ``n_drop`` agents taken out of its state: to the model
+    they are agents it never saw (hires), though the world's runs route them."""
+    import dataclasses
+
+    from assign.deploy.registry import open_registry
+    from assign.features.rolling import _STATE_FIELDS, AgentState
+    from assign.model.scorer import ModelDir
+
+    dw, pre, _ = _world_with_champion(tmp_path)
+    m = ModelDir.load(open_registry(tmp_path / "registry").path("champion"), nthread=1)
+    st = m.state
+    small = AgentState(agent_ids=st.agent_ids[n_drop:], **{k: getattr(st, k)[n_drop:] for k in _STATE_FIELDS})
+    return dw, pre, dataclasses.replace(m, state=small), st.agent_ids[:n_drop]
+
+
+def test_a_hire_reads_as_a_training_row_of_an_agent_with_no_history(tmp_path):
+    """``ood="hire"``: an agent the model does not know gets, in its six history features, what
+    ``history_features`` (the training path) gives the first row of an agent with no earlier
+    outcome: counts 0, rates missing; the agent x intent count NaN on an intent the model never saw.
+    ``ood="model"`` leaves all six NaN (loop12); every other feature is the same in both."""
+    import pandas as pd
+
+    from assign.deploy.retrain import AGENT_HISTORY_FEATURES, as_routed_features
+    from assign.errors import InputError
+    from assign.features.build import TickFeaturizer, history_features
+    from assign.features.spec import FEATURES
+    from assign.model.scorer import XGBScorer
+    from assign.schema import build_snapshot
+
+    _, pre, model, _ = _model_without(tmp_path, 0)
+    intents = list(model.spec.intents)
+    served = pre[pre["agent_id"].notna()].sort_values("arrival_at")
+    row = served.iloc[[-1]].copy()
+    at = (row["arrival_at"].iloc[0] + pd.Timedelta(hours=1)).floor("s")
+    rows = pd.concat([row, row], ignore_index=True)
+    rows["agent_id"], rows["arrival_at"], rows["wait_s"] = "hire-x", at, 0.0
+    rows.loc[1, "intent"] = "never_seen"
+    hist = pd.concat([served, rows], ignore_index=True)
+    want = history_features(hist, model.spec).X[-2:]  # the training path's two rows of the hire
+    contacts = [dict(contact_id=f"c{k}", channel=rows["channel"][k], intent=rows["intent"][k], language="en",
+                     complexity=0.5, urgency=0.5, sentiment=0.0, waited_s=0.0, style=None, customer_id="u",
+                     customer_tier=None) for k in range(2)]
+    agents = [dict(agent_id="hire-x", languages=["en"], skills={intents[0]: 0.5, "never_seen": 0.5},
+                   capacity={"voice": 1, "chat": 1, "email": 1}, load={}, tenure_days=1.0, sentiment_handling=0.5,
+                   style=None, idle_s=0.0)]
+    snap = build_snapshot(contacts=contacts, agents=agents, snapshot_id="t", at=at.to_pydatetime())
+    ci, ai = np.arange(2), np.zeros(2, np.int64)
+    cols = [FEATURES.index(n) for n in AGENT_HISTORY_FEATURES]
+    got = {o: XGBScorer(model=model, ood=o).features(snap, contact_idx=ci, agent_idx=ai) for o in ("hire", "model")}
+    np.testing.assert_array_equal(got["hire"][:, cols], want[:, cols].astype(np.float32))
+    assert got["hire"][0, FEATURES.index("agent_intent_log_n")] == 0 and np.isnan(got["hire"][1, FEATURES.index(
+        "agent_intent_log_n")]) and (got["hire"][:, FEATURES.index("agent_log_n")] == 0).all()
+    assert np.isnan(got["model"][:, cols]).all()
+    rest = [k for k in range(len(FEATURES)) if k not in cols]
+    np.testing.assert_array_equal(got["hire"][:, rest], got["model"][:, rest])
+    # a retrain's comparison (as_routed_features) reads a known agent's rows as the tick reads a hire
+    X = history_features(hist, model.spec).X[[-3, -1]]  # an agent with history; the hire on the new intent
+    assert np.isfinite(X[0, cols]).all()
+    np.testing.assert_array_equal(as_routed_features(X, unknown_agent=np.array([True, True]), as_new=True)[:, cols],
+                                  got["hire"][:, cols])
+    with pytest.raises(InputError, match="unknown_agent: must be one of missing, new, got 'nan'"):
+        TickFeaturizer(spec=model.spec, state=model.state, customer_times=model.customers, unknown_agent="nan")
+
+
+@pytest.mark.slow
+def test_hires_run_tables_equal_the_general_path_on_every_tick(tmp_path, monkeypatch):
+    """With ``ood="hire"`` and agents the model does not know in the run, the per-run tables'
+    features are the general featurizer's bit for bit on every tick, and those agents' pairs
+    are still flagged out of the model's domain."""
+    from assign.deploy.loop import resolution_weights
+    from assign.features import bound
+    from assign.model.scorer import XGBScorer
+    from assign.sim.engine import SimConfig, simulate
+    from assign.sim.policies import RouterPolicy
+
+    dw, _, model, dropped = _model_without(tmp_path, 2)
+    scorer = XGBScorer(model=model, weights=resolution_weights(), ood="hire")
+    fast, seen = bound.RunTables.features, {"ticks": 0, "hire_pairs": 0}
+
+    def both(self, snapshot, *, contact_idx, agent_idx):
+        X, ood = fast(self, snapshot, contact_idx=contact_idx, agent_idx=agent_idx)
+        assert X.tobytes() == scorer._feat.features(snapshot, contact_idx=contact_idx,
+                                                    agent_idx=agent_idx).tobytes()
+        hire = np.isin(snapshot.agents.ids[agent_idx], dropped)
+        assert ood[hire].all()
+        seen["ticks"] += 1
+        seen["hire_pairs"] += int(hire.sum())
+        return X, ood
+
+    monkeypatch.setattr(bound.RunTables, "features", both)
+    simulate(source=DriftSource(dw), policy=RouterPolicy(scorer=scorer), seed=0,
+             config=SimConfig(days=0.3, window_s=60.0))
+    assert scorer._tables is not None and seen["ticks"] > 30 and seen["hire_pairs"] > 0

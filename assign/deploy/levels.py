@@ -53,6 +53,25 @@ class LevelOffsets:
         self._n = np.zeros(len(self.intents))
         self.values = np.zeros(len(self.intents))
 
+    def rebase(self, shift: np.ndarray) -> np.ndarray:
+        """Move every offset by ``shift`` (per intent, probability scale) as if each residual
+        folded so far, and the ``prior_n`` pseudo-outcomes, had been ``shift`` larger: what the
+        offsets would read had they been measured against another base scorer whose level sits
+        ``shift`` lower. The loop calls it at a swap (``shift`` = old champion's level minus the
+        new one's), so the routed level (base + offset) is unchanged by the swap. With
+        ``prior_n`` 0, an intent with no outcome folded keeps its 0 offset. Returns the offsets."""
+        shift = np.asarray(shift, float)
+        problems = []
+        if shift.shape != (len(self.intents),):
+            problems.append(f"shift: need shape ({len(self.intents)},), got {shift.shape}")
+        elif not np.isfinite(shift).all():
+            problems.append("shift: not finite")
+        if problems:
+            raise InputError(problems, what="level offsets: rebase")
+        self._s = self._s + shift * (self._n + self.prior_n)
+        self.values = self._s / (self._n + self.prior_n) if self.prior_n > 0 else _ratio(self._s, self._n)
+        return self.values
+
     @property
     def weight(self) -> np.ndarray:
         """Per intent, the decayed number of outcomes behind the offset (as of the last fold)."""

@@ -101,12 +101,21 @@ class LoopConfig:
     #: (``retrain(champion_offsets=...)``), the challenger without; a promoted challenger then
     #: starts with zero offsets (as ``level_reset_on_swap``).
     compare_as_routed: bool = False
+    #: loop13 (docs/living-centre.md, "loop13"): at a swap the level offsets are rebased onto the
+    #: new champion (:meth:`LevelOffsets.rebase`, per intent by the old champion's mean predicted
+    #: resolution minus the new one's on the retrain's evaluation rows), and so are the residuals
+    #: not yet folded, so the routed level of each intent (champion + offset) is the same just
+    #: after the swap as before it; False: the offsets are kept as they are (measured against
+    #: the old champion) and relax onto the new one at the level half-life (the design before).
+    #: Ignored when the offsets are zeroed at a swap (``level_reset_on_swap``, ``compare_as_routed``).
+    level_rebase_on_swap: bool = False
     #: How the champion scores a pair out of its domain (a new intent, a hire it has no rows
     #: of): "model" (loop12, the default: it raised the lowest weekly share on the tuning seeds,
     #: docs/living-centre.md), its own prediction with the intent missing / the agent's history
     #: features missing, so proficiency and tenure still order the agents, and a retrain scores
     #: the evaluation rows the same way (``retrain(ood=...)``); "mean": the tick's in-domain mean,
-    #: no preference among the agents (the design before).
+    #: no preference among the agents (the design before); "hire" (loop13): as "model", with a
+    #: hire read as an agent with no history (counts 0, rates missing; ``XGBScorer.ood``).
     ood_scored: str = "model"
     #: loop11: the monitor's window holds the contacts still waiting at the check too (their
     #: features are known at arrival); False: left out, so the slowest channel (email, patience
@@ -323,6 +332,23 @@ class LoopPolicy(LearnPolicy):
                 if (self.cfg.level_reset_on_swap or self.cfg.compare_as_routed) and self.levels is not None:
                     self.levels.reset()
                     self._level_started, self._level_due = [], []
+                elif self.cfg.level_rebase_on_swap and self.levels is not None:
+                    self._rebase_levels(d, t=view.t)
+
+    def _rebase_levels(self, d: Any, *, t: float) -> None:
+        """Rebase the level offsets, and the residuals measured against the old champion and not
+        yet folded, onto the champion just swapped in (``level_rebase_on_swap``): per intent, the
+        shift is the old champion's mean predicted resolution minus the new one's on the decision's
+        evaluation rows of that intent (0 for an intent with none)."""
+        old, new = d.levels.get("champion", {}), d.levels.get("challenger", {})
+        shift = np.array([old[k] - new[k] if k in old and k in new else 0.0 for k in self.levels.intents])
+        self.levels.rebase(shift)
+        self._level_started = [(t, c, p - shift[self._run.stream.block.intent[c]]) for t, c, p in self._level_started]
+        due = [(k, q, i, r + shift[i]) for k, q, i, r in self._level_due]
+        heapq.heapify(due)
+        self._level_due = due
+        self._event("rebase", t, shift=dict(zip(self.levels.intents, shift.tolist())),
+                    offsets=dict(zip(self.levels.intents, self.levels.values.tolist())))
 
     def _check(self, t: float) -> list[str]:
         """Monitor the last window of traffic against the champion's reference rows

@@ -109,6 +109,9 @@ class RetrainDecision:
     eval_from: str | None = None
     rows: dict[str, int] = field(default_factory=dict)
     trigger: str = ""  # what started this retrain (e.g. a monitor alarm); "" for a plain call
+    #: per intent, each model's mean predicted resolution on the evaluation rows and their count
+    #: (:func:`intent_levels`); empty when nothing was compared
+    levels: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -169,6 +172,7 @@ def retrain(history: pd.DataFrame, *, registry: Registry, cutoff: Any = None, wi
     promoted, reason = decide(rule, scored, champion=champion)
     d = RetrainDecision(version=version, promoted=promoted, reason=reason, champion_metrics=scored["champion"],
                         challenger_metrics=scored["challenger"], comparison=scored["comparison"],
+                        levels=scored["levels"],
                         eval_from=eval_from.isoformat(), rows=rows, **base)
     registry.set_alias("challenger", version, reason=f"retrained at cut-off {cut.isoformat()}", at=at)
     if promoted:
@@ -264,17 +268,18 @@ def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, ch
         if v is not None:
             m = ModelDir.load(registry.path(v), nthread=1)
             X = history_features(hist, m.spec).X
-            if ood == "model":
+            if ood in ("model", "hire"):
                 X = as_routed_features(X, unknown_agent=~hist["agent_id"].astype(str).isin(
-                    set(m.state.agent_ids)).to_numpy())
+                    set(m.state.agent_ids)).to_numpy(), as_new=ood == "hire")
             raw = m.predict_matrix(X)
             known = history_in_domain(m, hist)
-            preds[role] = raw if ood == "model" else {n: as_routed(p, known=known, rows=eval_mask & served)
+            preds[role] = raw if ood != "mean" else {n: as_routed(p, known=known, rows=eval_mask & served)
                                                       for n, p in raw.items()}
+    levels = intent_levels(hist, eval_mask & served, preds)  # before any offset
     if champion_offsets is not None and "resolved" in preds.get("champion", {}):
         preds["champion"]["resolved"] = with_offsets(preds["champion"]["resolved"], intent=hist["intent"],
                                                      offsets=champion_offsets)
-    out: dict[str, Any] = {"champion": {}, "challenger": {}, "comparison": {}}
+    out: dict[str, Any] = {"champion": {}, "challenger": {}, "comparison": {}, "levels": levels}
     for n in preds["challenger"]:
         t = TARGETS[n]
         y = hist[t.column].astype("float64").to_numpy(na_value=np.nan)
@@ -293,21 +298,45 @@ def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, ch
     return out
 
 
+def intent_levels(hist: pd.DataFrame, rows: np.ndarray, preds: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
+    """Per intent, each model's mean predicted resolution (as it routes, before any offset)
+    over ``rows`` whose resolution is known, and how many rows: what the loop needs to rebase
+    its level offsets onto a promoted challenger (:meth:`assign.deploy.levels.LevelOffsets.rebase`)."""
+    y = hist["resolved"].astype("float64").to_numpy(na_value=np.nan)
+    sel = rows & np.isfinite(y)
+    names = hist["intent"].astype("string").fillna("").to_numpy(object)
+    out: dict[str, Any] = {"rows": {}}
+    for k in sorted(set(names[sel].tolist())):
+        out["rows"][k] = int((sel & (names == k)).sum())
+    for role, p in preds.items():
+        if "resolved" in p:
+            r = np.asarray(p["resolved"], float)
+            out[role] = {k: float(r[sel & (names == k)].mean()) for k in out["rows"]}
+    return out
+
+
 #: The history-based agent features: a tick gives them NaN for an agent the model never saw
 #: (``AgentState.agent_features`` / ``pair_features`` with code -1).
 AGENT_HISTORY_FEATURES = ("agent_rate", "agent_log_n", "agent_intent_rate", "agent_intent_log_n",
                           "agent_handle_ratio", "agent_csat")
 
 
-def as_routed_features(X: np.ndarray, *, unknown_agent: np.ndarray) -> np.ndarray:
+def as_routed_features(X: np.ndarray, *, unknown_agent: np.ndarray, as_new: bool = False) -> np.ndarray:
     """History feature rows with every :data:`AGENT_HISTORY_FEATURES` column NaN on the rows of
     an agent the model does not know, as a tick builds them (``history_features`` computes them
-    point in time over the window, so a hire with rows there would otherwise look known)."""
+    point in time over the window, so a hire with rows there would otherwise look known). With
+    ``as_new`` (a router with ``ood="hire"``) those rows read as an agent with no history: the
+    rates NaN, the counts 0 (the agent x intent count NaN where the intent is unknown to the model)."""
     from assign.features.spec import FEATURES
 
     out = np.array(X, copy=True)
+    rows = np.flatnonzero(unknown_agent)
+    intent_n = out[rows, FEATURES.index("agent_intent_log_n")]
     cols = [FEATURES.index(n) for n in AGENT_HISTORY_FEATURES]
-    out[np.ix_(np.flatnonzero(unknown_agent), cols)] = np.nan
+    out[np.ix_(rows, cols)] = np.nan
+    if as_new:
+        out[rows, FEATURES.index("agent_log_n")] = 0.0
+        out[rows, FEATURES.index("agent_intent_log_n")] = np.where(np.isfinite(intent_n), 0.0, np.nan)
     return out
 
 

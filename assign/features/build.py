@@ -15,6 +15,7 @@ import pandas as pd
 from numba import njit
 
 from assign.constants import DAY_S, HOUR_S, REPEAT_WINDOW_S
+from assign.errors import InputError
 from assign.features.crosses import AgentTable, ContactTable, PairInputs, assemble
 from assign.features.rolling import AgentState, point_in_time, recent_counts
 from assign.features.spec import FeatureSpec
@@ -300,6 +301,10 @@ def _recent(lo, hi, times, t, window):
     return out
 
 
+#: How a tick reads an agent its model's state does not hold (:class:`TickFeaturizer`).
+UNKNOWN_AGENT = ("missing", "new")
+
+
 class TickFeaturizer:
     """Builds tick rows for a model: its spec, the agent state and the recent customer
     arrivals it was trained with. Vocab maps are cached per snapshot vocabulary; safe to use
@@ -310,15 +315,23 @@ class TickFeaturizer:
     the customers' recent arrivals are one sorted array with a segment per customer."""
 
     def __init__(self, *, spec: FeatureSpec, state: AgentState,
-                 customer_times: pd.DataFrame | CustomerTimes) -> None:
+                 customer_times: pd.DataFrame | CustomerTimes, unknown_agent: str = "missing") -> None:
+        if unknown_agent not in UNKNOWN_AGENT:
+            raise InputError([f"unknown_agent: must be one of {', '.join(UNKNOWN_AGENT)}, got {unknown_agent!r}"],
+                             what="tick featurizer")
         self.spec = spec
-        self.state = state
+        self.unknown_agent = unknown_agent
         self._agent_code = {a: k for k, a in enumerate(state.agent_ids)}
+        self._n_known = len(state.agent_ids)
+        #: "new": an agent the state does not hold reads as one more agent with no outcome counted
+        #: (code ``_n_known``: counts 0, rates missing); "missing": code -1, every history feature NaN
+        self._unknown_code = self._n_known if unknown_agent == "new" else -1
+        self.state = state.with_empty_agent("\x00unknown") if unknown_agent == "new" else state
         self._intent_code = {k: n for n, k in enumerate(spec.intents)}
         ct = customer_times if isinstance(customer_times, CustomerTimes) else CustomerTimes.from_frame(customer_times)
         self._cust_times, self._cust_seg = ct.times, ct.segments
-        codes = np.arange(-1, len(state.agent_ids), dtype=np.int64)  # row 0: an unknown agent
-        self._agent_table = state.agent_features(codes, prior_rate=spec.prior_rate, prior_csat=spec.prior_csat,
+        codes = np.arange(-1, len(self.state.agent_ids), dtype=np.int64)  # row 0: code -1
+        self._agent_table = self.state.agent_features(codes, prior_rate=spec.prior_rate, prior_csat=spec.prior_csat,
                                                  m=spec.smoothing)
         self._vocab_cache: dict[tuple, np.ndarray] = {}
         self._lang_cache: dict[tuple, np.ndarray] = {}
@@ -331,14 +344,15 @@ class TickFeaturizer:
         return m
 
     def agent_codes(self, snapshot: Snapshot, *, rows: np.ndarray | None = None) -> np.ndarray:
-        """Each agent's row in the model's agent state, -1 for an agent the model never saw;
+        """Each agent's row in the model's agent state, -1 for an agent the model never saw (with
+        ``unknown_agent`` "new": the row of the state's added agent with no history);
         with ``rows``, only those agents are looked up (the others read -1: callers must only
         use the codes of ``rows``, as :meth:`features` does with the agents of its pairs)."""
-        get, ids = self._agent_code.get, snapshot.agents.ids
+        get, ids, unknown = self._agent_code.get, snapshot.agents.ids, self._unknown_code
         if rows is None:
-            return np.fromiter((get(a, -1) for a in ids), dtype=np.int64, count=snapshot.n_agents)
+            return np.fromiter((get(a, unknown) for a in ids), dtype=np.int64, count=snapshot.n_agents)
         out = np.full(snapshot.n_agents, -1, dtype=np.int64)
-        out[rows] = np.fromiter((get(a, -1) for a in ids[rows]), dtype=np.int64, count=len(rows))
+        out[rows] = np.fromiter((get(a, unknown) for a in ids[rows]), dtype=np.int64, count=len(rows))
         return out
 
     def known(self, snapshot: Snapshot, *, agent_codes: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
@@ -353,7 +367,7 @@ class TickFeaturizer:
         codes = self.agent_codes(snapshot) if agent_codes is None else agent_codes
         imap = self._intent_map(snapshot.intents)
         intent_ok = imap[c.intent] >= 0 if len(imap) else np.zeros(len(c), bool)
-        return intent_ok, langs[c.language.astype(np.int64)], codes >= 0
+        return intent_ok, langs[c.language.astype(np.int64)], (codes >= 0) & (codes < self._n_known)
 
     def _recent(self, snapshot: Snapshot, t: np.ndarray) -> np.ndarray:
         lo, hi = self._cust_seg.bounds(snapshot.contacts.customer_id)

@@ -132,6 +132,14 @@ class AgentState:
             rate = np.where(ok & (n > 0), (s + m * agent_rate) / (n + m), np.nan)
         return rate, np.where(ok, np.log1p(n), np.nan)
 
+    def with_empty_agent(self, agent_id: str) -> AgentState:
+        """This state with one more agent, ``agent_id``, that has no outcome counted (every count
+        and sum 0): how an agent with no history yet reads (its rates missing, its counts 0, as a
+        training row of an agent's first contact gets them from :func:`point_in_time`)."""
+        grow = lambda x: np.concatenate([x, np.zeros((1, *x.shape[1:]), x.dtype)])
+        return AgentState(agent_ids=(*self.agent_ids, agent_id),
+                          **{k: grow(getattr(self, k)) for k in _STATE_FIELDS})
+
     def save(self, path) -> None:
         np.savez(path, agent_ids=np.array(self.agent_ids, dtype=str),
                  **{k: getattr(self, k) for k in _STATE_FIELDS})

@@ -266,7 +266,7 @@ def _check_digests(p: Path, meta: dict[str, Any]) -> None:
 
 
 #: Ways to score a pair out of the model's domain (:attr:`XGBScorer.ood`).
-OOD_MODES = ("mean", "model")
+OOD_MODES = ("mean", "model", "hire")
 
 
 def check_ood(ood: str, *, what: str) -> None:
@@ -287,13 +287,17 @@ class XGBScorer(Scorer):
     #: How a pair out of the model's domain is scored: "mean" (the tick's in-domain mean: no
     #: preference among such pairs) or "model" (the model's own prediction, the unknown intent
     #: missing and an unknown agent with no history, so proficiency, tenure and the contact
-    #: still order the agents; loop12, docs/living-centre.md).
+    #: still order the agents; loop12, docs/living-centre.md); "hire" (loop13): as "model", with
+    #: an agent the model does not know read as an agent with no history (its outcome counts 0,
+    #: its rates missing: what a training row of an agent's first contact holds) rather than
+    #: every history feature missing.
     ood: str = "mean"
 
     def __post_init__(self) -> None:
         check_ood(self.ood, what="XGBScorer")
         self._feat = TickFeaturizer(spec=self.model.spec, state=self.model.state,
-                                    customer_times=self.model.customers)
+                                    customer_times=self.model.customers,
+                                    unknown_agent="new" if self.ood == "hire" else "missing")
         self._tables: RunTables | None = None
 
     def bind(self, run: RunInfo) -> None:
