@@ -35,6 +35,8 @@ A_GRID = np.linspace(-2.5, 2.5, 201)
 PHI_FIT = np.linspace(-3.5, 3.5, 351)
 #: Below this conditional sd of phi given a, the CSAT link is taken as exact (phi a function of a).
 SU_EXACT = 1e-6
+#: Bound of atanh(correlation) in the fit: |correlation| <= 0.995 (the likelihood can push it to 1).
+ATANH_RHO_MAX = 3.0
 #: The CSAT mean's share (csat - 1) / 4 is clipped to this before its logit.
 Q_CLIP = 1e-3
 
@@ -167,6 +169,7 @@ def fit_links(R: np.ndarray, C: np.ndarray, *, group: np.ndarray, n_groups: int)
     mode = np.stack([A_GRID[R.argmax(axis=1)], PHI_FIT[C.argmax(axis=1)]], 1)
     mu0 = np.array([mode[group == g].mean(axis=0) if (group == g).any() else np.zeros(2) for g in range(n_groups)])
     x0 = np.concatenate([mu0.ravel(), [np.log(0.4), np.log(0.4), np.arctanh(0.5)]])
+    bounds = [(-4.0, 4.0)] * (2 * n_groups) + [(np.log(0.02), np.log(3.0))] * 2 + [(-ATANH_RHO_MAX, ATANH_RHO_MAX)]
     res = optimize.minimize(lambda x: -marginal_loglik(x, R, C, group, n_groups), x0, method="L-BFGS-B",
-                            options={"maxiter": 500})
+                            bounds=bounds, options={"maxiter": 500})
     return _unpack(res.x, n_groups)
