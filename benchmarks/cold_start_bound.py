@@ -17,6 +17,13 @@ resolution + CSAT + handle time. Under the benchmark's rule (contacts handled wh
 enters +-0.03 for good), the ideal estimator's median is what the information allows; no
 router's estimator that must learn the truth's links from data does better on average.
 
+Beside it, the **learnable-links estimator** (:mod:`benchmarks.cold_start_links`; rows
+``learned[band]`` and ``learned[week1]``, :data:`LEARNED`): the same machinery on what the router
+can learn (the population model's logits recorded at each decision; the prior and the CSAT link
+fitted by maximum marginal likelihood on the warm history alone, the hires' centre the earlier
+cohort's). It says whether the gap between ml-learn and the ideal is knowledge (the links) or the
+estimator's machinery (docs/learn.md 5.7).
+
 Two truths (docs/learn.md 5.1): ``truth_run`` (the benchmark's: the mean true expected
 resolution of all the contacts the hire served over the run) and ``truth_sofar`` (the same over
 the contacts it had served by then: the quantity the estimate is computed on). The ideal
