@@ -207,6 +207,9 @@ def test_ml_learn_with_a_warm_history_learns_agent_effects_and_gives_hires_work(
     ai = np.tile(np.arange(snap.n_agents), snap.n_contacts)
     m, _ = pol.scorer.margins(snap, contact_idx=ci, agent_idx=ai)
     eff, rows = pol.scorer.effects(snap)
+    links = pol.scorer.links  # the hyperparameters fitted once on the warm history (docs/learn.md 5.7)
+    assert links is not None and np.array_equal(eff.sigma, links.sigma)
+    assert not links.known[0] and np.all(links.mu[0] == 0)  # no earlier cohort here: the hires' band is empty
     d = pol.scorer.posterior_draw(snap, contact_idx=ci, agent_idx=ai, rng=np.random.default_rng(0), n_draws=4000)
     theta = np.log(d / (1 - d)) - m[None]
     first = np.array([np.flatnonzero(ai == a)[0] for a in range(snap.n_agents)])
