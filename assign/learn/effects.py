@@ -23,7 +23,14 @@ independent given the pair), with the degrees of freedom of :func:`_moments`. A 
 is the Gaussian posterior given its agents; an agent's effect the Gaussian posterior given its
 own two views, with the cohort mean's uncertainty added to the
 prior. So CSAT moves a new hire within hours through the fitted correlation, pooled with the
-other hires of its cohort, and resolution takes over as it arrives. Known limit: the CSAT ->
+other hires of its cohort, and resolution takes over as it arrives.
+
+**Warm links** (:class:`WarmLinks`, :func:`fit_warm_links`; ``docs/learn.md`` 5.7): a scorer bound
+to a run with the cohort prior fits the hyperparameters (each cohort's mean of the two views, and
+``Sigma``) once, on the warm history, by maximum marginal likelihood (each cohort's mean free,
+|correlation| <= 0.995), and :func:`fit_views` then uses them instead of the moments and the
+``N(0, Sigma)`` cohort prior: a new hire's CSAT-only view no longer deflates the fitted correlation,
+and its centre is the earlier cohort's own mean. Known limit of the refitted hierarchy: the CSAT ->
 resolution relation is learnt across agents whose differences are abilities; where the
 cohort's difference (the learning curve) moves CSAT less per resolution point, the CSAT view
 under-states it until resolutions arrive, unless the cohort has data of its own (an earlier
