@@ -17,6 +17,13 @@ resolution + CSAT + handle time. Under the benchmark's rule (contacts handled wh
 enters +-0.03 for good), the ideal estimator's median is what the information allows; no
 router's estimator that must learn the truth's links from data does better on average.
 
+Beside it, the **learnable-links estimator** (:mod:`benchmarks.cold_start_links`; rows
+``learned[band]`` and ``learned[week1]``, :data:`LEARNED`): the same machinery on what the router
+can learn (the population model's logits recorded at each decision; the prior and the CSAT link
+fitted by maximum marginal likelihood on the warm history alone, the hires' centre the earlier
+cohort's). It says whether the gap between ml-learn and the ideal is knowledge (the links) or the
+estimator's machinery (docs/learn.md 5.7).
+
 Two truths (docs/learn.md 5.1): ``truth_run`` (the benchmark's: the mean true expected
 resolution of all the contacts the hire served over the run) and ``truth_sofar`` (the same over
 the contacts it had served by then: the quantity the estimate is computed on). The ideal
@@ -35,14 +42,19 @@ from tqdm import tqdm
 from assign.sim.engine import SERVED, SimConfig, simulate
 from assign.sim.worldsource import WorldSource
 from assign.world.truth import COEF_NAMES
+from benchmarks.cold_start_links import A_GRID as LINK_A_GRID
+from benchmarks.cold_start_links import Links, agent_logliks, csat_logit, fit_links, learned_estimates
 
 #: The generator's population of agents (assign.world.centre._draw_agents): ability sd, speed on ability, speed noise.
 ABILITY_SD, SPEED_SLOPE, SPEED_SD = 0.45, -0.3, 0.12
 #: Information sets of the ideal estimator: which outcomes it uses.
 VIEWS = {"prior": (), "resolution": ("resolved",), "resolution+csat": ("resolved", "csat"),
          "resolution+csat+handle": ("resolved", "csat", "handle")}
-A_GRID = np.linspace(-2.5, 2.5, 201)
+A_GRID = LINK_A_GRID
 S_GRID = np.linspace(-1.0, 1.0, 161)
+#: The learnable-links estimator (:mod:`benchmarks.cold_start_links`): which of the earlier cohort's
+#: warm-history outcomes its hires' prior centre is fitted on (tenure below this many days; None: all).
+LEARNED = {"learned[band]": None, "learned[week1]": 7.0}
 
 
 def _sig(x):
@@ -53,7 +65,8 @@ def hire_contacts(run, agent: int) -> pd.DataFrame:
     """The hire's served contacts in start order: start, end, drawn outcomes and their truth."""
     m = (run.status == SERVED) & (run.agent == agent)
     start = run.stream.arrival_s[m] + run.wait_s[m]
-    df = pd.DataFrame({"start": start, "end": start + run.handle_s[m], "resolved": run.resolved[m],
+    df = pd.DataFrame({"row": np.flatnonzero(m), "start": start, "end": start + run.handle_s[m],
+                       "resolved": run.resolved[m],
                        "csat": run.csat[m], "handle": run.handle_s[m], "tp": run.truth_p_resolved[m],
                        "tc": run.truth_csat[m], "th": run.truth_handle_s[m]})
     return df.sort_values("start", kind="stable").reset_index(drop=True)
@@ -111,19 +124,77 @@ def contacts_to(handled: np.ndarray, error: np.ndarray, *, tol: float = 0.03) ->
     return float(handled[last + 1]) if last + 1 < len(handled) else np.nan
 
 
+def _recording_policy(**kw):
+    """The benchmark's tracked ml-learn, also keeping the population model's predictions
+    (resolution logit, CSAT mean) of each hire's served contacts by contact row: what the
+    learnable-links estimator reads (recording changes nothing in the run)."""
+    from benchmarks.cold_start import _Tracked
+
+    class Rec(_Tracked):
+        def start(self, run) -> None:
+            super().start(run)
+            self.pred: dict[int, tuple[float, float]] = {}
+
+        def assign(self, view):
+            ci, ai = super().assign(view)
+            for e in self._started[len(self._started) - len(ci):]:
+                if e[2] in self.margins:
+                    self.pred[int(e[1])] = (e[4], e[5])
+            return ci, ai
+
+    return Rec(**kw)
+
+
+def warm_links(hist: pd.DataFrame, model, world) -> dict[str, Links]:
+    """The hires' prior and links (:data:`LEARNED`) fitted on the warm history alone: tenured
+    agents one group, the earlier cohort another (all its outcomes, or those of its first week)."""
+    from assign.world.centre import past_hires
+
+    served = hist[hist["agent_id"].notna()].reset_index(drop=True)
+    pred = model.history_predictions(hist)
+    assert (pred["contact_id"].to_numpy() == served["contact_id"].astype(str).to_numpy()).all()
+    agent = served["agent_id"].astype(str).to_numpy()
+    past = set(world.agents["agent_id"].astype(str)[past_hires(world.agents)])
+    agents = np.unique(agent)
+    group = np.array([a in past for a in agents], np.int64)
+    tenure = served["agent_tenure_days"].to_numpy(float)
+    res = pd.to_numeric(served["resolved"], errors="coerce").to_numpy(float)
+    cs = pd.to_numeric(served["csat"], errors="coerce").to_numpy(float)
+    out = {}
+    for name, limit in LEARNED.items():
+        keep = ~np.isin(agent, list(past)) | (tenure < (np.inf if limit is None else limit))
+        R, C = agent_logliks(agent[keep], resolved=res[keep], m=pred["pred_margin"].to_numpy()[keep],
+                             csat=cs[keep], z=csat_logit(pred["pred_csat"].to_numpy()[keep]), agents=agents)
+        mu, sigma = fit_links(R, C, group=group, n_groups=2)
+        out[name] = Links(mu=mu[1], sigma=sigma, mu_tenured=mu[0])
+    return out
+
+
+def _links_json(links: dict[str, Links]) -> dict:
+    out = {}
+    for name, lk in links.items():
+        b, su = lk.conditional()
+        s = lk.sigma
+        out[name] = {"mu_hires": lk.mu.tolist(), "mu_tenured": lk.mu_tenured.tolist(), "sigma": s.tolist(),
+                     "rho": float(s[0, 1] / np.sqrt(s[0, 0] * s[1, 1])), "slope_phi_on_a": b, "sd_phi_given_a": su}
+    return out
+
+
 def seed_bound(seed: int, *, days: int, label_delay_h: float, csat_delay_h: float = 1.0, n_agents: int = 30,
                n_intents: int = 6, new_hires: float = 0.2, past: float = 0.2, window_s: float = 20.0,
                warm_days: int = 14) -> tuple[pd.DataFrame, dict]:
     """Per hire of ``ml-learn``'s run on the benchmark's world of ``seed``: contacts to +-0.03
     of the ideal estimator (each view) and of ml-learn, against both truths; and the run's mean
     true resolution per day (days 1, 2, ...)."""
-    from benchmarks.cold_start import _policy, benchmark_world, warm_history
+    from assign.learn.explore import Explore
+    from benchmarks.cold_start import benchmark_world, warm_history
 
     world = benchmark_world(seed, n_agents=n_agents, n_intents=n_intents, new_hires=new_hires, past=past,
                             warm_days=warm_days)
     hist = warm_history(world, days=warm_days, seed=seed)
-    pol = _policy("ml-learn", hist=hist, shift=-pd.Timedelta(days=warm_days), label_delay_h=label_delay_h,
-                  rule_scorer=False, csat_proxy=True)
+    pol = _recording_policy(name="ml-learn", explore=Explore(), label_delay_s=label_delay_h * 3600, csat_proxy=True,
+                            warm_history=hist, warm_shift=-pd.Timedelta(days=warm_days))
+    links = warm_links(hist, pol.model, world)
     run = simulate(source=WorldSource(world), policy=pol, seed=seed, config=SimConfig(days=days, window_s=window_s))
     ab, sp = world.agents["ability"].to_numpy(), world.agents["speed"].to_numpy()
     trace = pd.DataFrame(pol.trace, columns=["agent", "handled", "estimate"])
@@ -142,16 +213,27 @@ def seed_bound(seed: int, *, days: int, label_delay_h: float, csat_delay_h: floa
                 row[f"ideal[{view}]|{tn}"] = contacts_to(n, est - tv)
             k = min(149, len(est) - 1)  # the error after 150 contacts (or the last), on the same contacts
             row[f"ideal[{view}]|err150"] = float(est[k] - truth["truth_sofar"][k])
+        pm = np.array([pol.pred[int(r)] for r in df["row"]])
+        for name, lk in links.items():
+            est = learned_estimates(df, m=pm[:, 0], z=csat_logit(pm[:, 1]), links=lk,
+                                    label_delay_s=label_delay_h * 3600, csat_delay_s=csat_delay_h * 3600)
+            for tn, tv in truth.items():
+                row[f"{name}|{tn}"] = contacts_to(n, est - tv)
+            k = min(149, len(est) - 1)
+            row[f"{name}|err150"] = float(est[k] - truth["truth_sofar"][k])
         t = trace[trace["agent"] == a].sort_values("handled", kind="stable")
         h = t["handled"].to_numpy()
         for tn, tv in truth.items():
             ref = tv[np.clip(h - 1, 0, len(df) - 1)]
             row[f"ml-learn|{tn}"] = contacts_to(h, t["estimate"].to_numpy() - ref) if len(t) else np.nan
+        at = np.flatnonzero(h >= min(150, len(df)))  # ml-learn's first estimate after 150 handled
+        row["ml-learn|err150"] = (float(t["estimate"].to_numpy()[at[0]] - truth["truth_sofar"][h[at[0]] - 1])
+                                  if len(at) else np.nan)
         rows.append(row)
     served = run.status == SERVED
     day = np.floor(run.stream.arrival_s / 86400.0).astype(int)
     res = [float(run.truth_p_resolved[served & (day == d)].mean()) for d in range(days)]
-    return pd.DataFrame(rows), {"seed": seed, "ml_learn_resolution_by_day": res}
+    return pd.DataFrame(rows), {"seed": seed, "ml_learn_resolution_by_day": res, "links": _links_json(links)}
 
 
 def median_inf(x: pd.Series) -> float | None:
@@ -165,7 +247,11 @@ def summarise(per_hire: pd.DataFrame) -> dict:
     return {"median_contacts_to_003": {c: median_inf(per_hire[c]) for c in cols},
             "reached": {c: f"{int(np.isfinite(per_hire[c]).sum())}/{len(per_hire)}" for c in cols},
             "ideal_error_at_150_median_abs": {c.split("|")[0]: float(per_hire[c].abs().median())
-                                              for c in per_hire.columns if c.endswith("|err150")}}
+                                              for c in per_hire.columns if c.endswith("|err150")},
+            "error_at_150_mean_abs": {c.split("|")[0]: float(per_hire[c].abs().mean())
+                                      for c in per_hire.columns if c.endswith("|err150")},
+            "error_at_150_mean": {c.split("|")[0]: float(per_hire[c].mean())
+                                  for c in per_hire.columns if c.endswith("|err150")}}
 
 
 def plot(per_hire: pd.DataFrame, path: str) -> None:

@@ -100,3 +100,74 @@ def test_contacts_to_is_the_benchmarks_rule():
     assert contacts_to(h, np.array([0.1, 0.0, 0.05, 0.01, 0.0])) == 4
     assert contacts_to(h, np.array([0.0, 0.0, 0.0, 0.0, 0.0])) == 1
     assert np.isnan(contacts_to(h, np.array([0.0, 0.0, 0.0, 0.0, -0.04])))
+
+
+def test_learned_estimator_with_the_true_links_is_the_ideal():
+    """The learnable-links estimator given the world's links (true logits at ability 0, true CSAT
+    logits, prior N(0, 0.45^2), phi = k a exactly) equals the ideal estimator, delays included."""
+    from benchmarks.cold_start_links import Links, learned_estimates
+
+    rng = np.random.default_rng(6)
+    df = _hire(rng, n=120, ability=-0.4)
+    o = np.log(df["tp"] / (1 - df["tp"])).to_numpy() + 0.4
+    q0 = (df["tc"].to_numpy() - 1) / 4
+    zc = np.log(q0 / (1 - q0)) + KC * 0.4
+    s2 = ABILITY_SD ** 2
+    links = Links(mu=np.zeros(2), sigma=np.array([[s2, KC * s2], [KC * s2, KC * KC * s2]]))
+    kw = dict(label_delay_s=3000.0, csat_delay_s=600.0)
+    got = learned_estimates(df, m=o, z=zc, links=links, **kw)
+    want = ideal_estimates(df, ability=-0.4, speed=0.0, coef=DEFAULT_COEF, view="resolution+csat", **kw)
+    np.testing.assert_allclose(got, want, atol=1e-9)
+    res_only = learned_estimates(df, m=o, z=zc, links=links, use_csat=False, **kw)
+    np.testing.assert_allclose(res_only, ideal_estimates(df, ability=-0.4, speed=0.0, coef=DEFAULT_COEF,
+                                                         view="resolution", **kw), atol=1e-9)
+
+
+def test_learned_estimator_with_csat_noise_equals_quadrature():
+    """With phi | a ~ N(mu_phi + b (a - mu_a), s_u^2), s_u > 0: the estimate equals the posterior
+    mean by 2-d numerical integration over (a, phi)."""
+    from scipy.stats import multivariate_normal
+
+    from benchmarks.cold_start_links import Links, learned_estimates
+
+    rng = np.random.default_rng(7)
+    df = _hire(rng, n=30, ability=0.3)
+    m, z = rng.normal(0.5, 0.7, 30), rng.normal(0.9, 0.6, 30)
+    mu, sig = np.array([-0.5, -0.3]), np.array([[0.16, 0.10], [0.10, 0.12]])
+    got = learned_estimates(df, m=m, z=z, links=Links(mu=mu, sigma=sig), label_delay_s=0.0, csat_delay_s=0.0)
+    a, p = np.meshgrid(np.linspace(-3.5, 2.5, 1201), np.linspace(-3.5, 2.5, 1201), indexing="ij")
+    lp = multivariate_normal(mu, sig).logpdf(np.stack([a, p], -1))
+    y, k = df["resolved"].to_numpy(), df["csat"].to_numpy() - 1
+    for n in (1, 5, 30):
+        known = df["end"].to_numpy()[:n - 1] <= df["start"].to_numpy()[n - 1]
+        ll = lp.copy()
+        for i in np.flatnonzero(known):
+            pr, q = _sig(m[i] + a), _sig(z[i] + p)
+            ll += y[i] * np.log(pr) + (1 - y[i]) * np.log(1 - pr) + k[i] * np.log(q) + (4 - k[i]) * np.log(1 - q)
+        w = np.exp(ll - ll.max())
+        rate = np.mean([_sig(m[i] + a) for i in range(n)], axis=0)
+        assert abs(got[n - 1] - (w * rate).sum() / w.sum()) < 1e-3
+
+
+def test_fit_links_recovers_known_links():
+    """300 agents in two groups, (a, phi) ~ N(mu_g, Sigma), outcomes drawn from the estimator's
+    model: the maximum marginal likelihood recovers the group means and Sigma."""
+    from benchmarks.cold_start_links import agent_logliks, fit_links
+
+    rng = np.random.default_rng(8)
+    mu = np.array([[0.0, 0.0], [-0.7, -0.5]])
+    sig = np.array([[0.16, 0.11], [0.11, 0.10]])
+    group = (np.arange(300) % 3 == 0).astype(int)
+    eff = mu[group] + rng.multivariate_normal(np.zeros(2), sig, 300)
+    n = 150
+    agent = np.repeat(np.arange(300), n)
+    m, z = rng.normal(0.6, 0.8, len(agent)), rng.normal(0.8, 0.5, len(agent))
+    y = (rng.random(len(agent)) < _sig(m + eff[agent, 0])) * 1.0
+    c = 1.0 + rng.binomial(4, _sig(z + eff[agent, 1]))
+    c[rng.random(len(agent)) < 0.6] = np.nan  # CSAT surveyed for some contacts only
+    R, C = agent_logliks(agent, resolved=y, m=m, csat=c, z=z, agents=np.arange(300))
+    got_mu, got_sig = fit_links(R, C, group=group, n_groups=2)
+    np.testing.assert_allclose(got_mu, mu, atol=0.08)
+    np.testing.assert_allclose(got_sig, sig, atol=0.04)
+    rho = got_sig[0, 1] / np.sqrt(got_sig[0, 0] * got_sig[1, 1])
+    assert abs(rho - 0.11 / np.sqrt(0.016)) < 0.12

@@ -207,6 +207,9 @@ def test_ml_learn_with_a_warm_history_learns_agent_effects_and_gives_hires_work(
     ai = np.tile(np.arange(snap.n_agents), snap.n_contacts)
     m, _ = pol.scorer.margins(snap, contact_idx=ci, agent_idx=ai)
     eff, rows = pol.scorer.effects(snap)
+    links = pol.scorer.links  # the hyperparameters fitted once on the warm history (docs/learn.md 5.7)
+    assert links is not None and np.array_equal(eff.sigma, links.sigma)
+    assert not links.known[0] and np.all(links.mu[0] == 0)  # no earlier cohort here: the hires' band is empty
     d = pol.scorer.posterior_draw(snap, contact_idx=ci, agent_idx=ai, rng=np.random.default_rng(0), n_draws=4000)
     theta = np.log(d / (1 - d)) - m[None]
     first = np.array([np.flatnonzero(ai == a)[0] for a in range(snap.n_agents)])
@@ -256,3 +259,78 @@ def test_covariance_is_estimated_within_cohorts():
     cross = sum(np.sum((views[k, 0] - views[k, 0].mean()) * (views[k, 1] - views[k, 1].mean()))
                 for k in [(cohort == c) & both for c in range(3)])
     assert eff.sigma[0, 1] == pytest.approx(cross / (both.sum() - 3))
+
+
+def _links_world(rng, n_ag=600):
+    """Agents in cohorts 0, 2 and 3 (none in 1) with different means; some have one view only."""
+    S = np.array([[0.16, 0.09], [0.09, 0.07]])
+    mus = {0: [-0.6, -0.4], 2: [0.1, 0.05], 3: [0.2, 0.1]}
+    cohort = rng.choice([0, 2, 3], n_ag)
+    true = np.array([mus[c] for c in cohort]) + rng.multivariate_normal([0, 0], S, n_ag)
+    w, n = rng.uniform(20, 200, n_ag), rng.uniform(50, 400, n_ag)
+    w[:50], n[50:80] = 0.0, 0.0
+    y = np.stack([true[:, 0] + rng.normal(size=n_ag) / np.sqrt(np.maximum(w, 1e-9)),
+                  true[:, 1] + rng.normal(size=n_ag) * np.sqrt(0.8 / np.maximum(n, 1e-9))], 1)
+    noise = np.stack([np.where(w > 0, 1 / np.maximum(w, 1e-300), np.inf),
+                      np.where(n > 0, 0.8 / np.maximum(n, 1e-300), np.inf)], 1)
+    return S, mus, cohort, y, noise
+
+
+def test_warm_links_maximise_the_marginal_likelihood_and_recover_the_truth():
+    """fit_warm_links against an independent marginal likelihood (scipy's normal densities): no
+    small move of any parameter raises it, and the bands' means and Sigma are recovered."""
+    from scipy.stats import multivariate_normal, norm
+
+    from assign.learn.effects import fit_warm_links
+
+    rng = np.random.default_rng(11)
+    S, mus, cohort, y, noise = _links_world(rng)
+    links = fit_warm_links(y, noise, cohort=cohort, n_codes=4)
+    assert links.known.tolist() == [True, False, True, True] and np.all(links.mu[1] == 0)
+    for c, m in mus.items():
+        np.testing.assert_allclose(links.mu[c], m, atol=0.06)
+    np.testing.assert_allclose(links.sigma, S, atol=0.03)
+
+    def loglik(mu, sig):
+        out = 0.0
+        for k in range(len(y)):
+            has = np.isfinite(noise[k])
+            cov = sig + np.diag(np.where(has, noise[k], 0.0))
+            m = mu[cohort[k]]
+            if has.all():
+                out += multivariate_normal(m, cov).logpdf(y[k])
+            else:
+                j = int(np.flatnonzero(has)[0])
+                out += norm(m[j], np.sqrt(cov[j, j])).logpdf(y[k, j])
+        return out
+
+    best = loglik(links.mu, links.sigma)
+    for d in (1e-3, -1e-3):
+        for c in (0, 2, 3):
+            for j in (0, 1):
+                mu = links.mu.copy()
+                mu[c, j] += d
+                assert loglik(mu, links.sigma) <= best + 1e-6
+        for i, j in ((0, 0), (1, 1), (0, 1)):
+            sig = links.sigma.copy()
+            sig[i, j] += d
+            sig[j, i] = sig[i, j]
+            assert loglik(links.mu, sig) <= best + 1e-6
+
+
+def test_fit_views_with_warm_links_is_the_gaussian_update_around_them():
+    """With fixed links, an agent of a known band: the by-hand 2-d update of N(mu_band, Sigma)
+    (no cohort-mean uncertainty); of a band the warm history had no agent of: N(0, 2 Sigma)."""
+    from assign.learn.effects import WarmLinks
+
+    rng = np.random.default_rng(12)
+    S, _, cohort, y, noise = _links_world(rng, n_ag=120)
+    cohort[:3] = 1
+    links = WarmLinks(mu=np.array([[-0.6, -0.4], [0.0, 0.0], [0.1, 0.05], [0.2, 0.1]]),
+                      known=np.array([True, False, True, True]), sigma=S)
+    eff = fit_views(y, noise, cohort=cohort, n_obs=np.ones(len(y)), links=links)
+    assert np.array_equal(eff.sigma, S)
+    for k in (0, 1, 2, 10, 60, 100, 119):
+        prior = 2 * S if cohort[k] == 1 else S
+        m, C = _gaussian_posterior(y[k], noise[k], links.mu[cohort[k]], prior)
+        assert eff.mean[k] == pytest.approx(m[0]) and eff.var[k] == pytest.approx(C[0, 0])

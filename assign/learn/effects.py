@@ -23,7 +23,14 @@ independent given the pair), with the degrees of freedom of :func:`_moments`. A 
 is the Gaussian posterior given its agents; an agent's effect the Gaussian posterior given its
 own two views, with the cohort mean's uncertainty added to the
 prior. So CSAT moves a new hire within hours through the fitted correlation, pooled with the
-other hires of its cohort, and resolution takes over as it arrives. Known limit: the CSAT ->
+other hires of its cohort, and resolution takes over as it arrives.
+
+**Warm links** (:class:`WarmLinks`, :func:`fit_warm_links`; ``docs/learn.md`` 5.7): a scorer bound
+to a run with the cohort prior fits the hyperparameters (each cohort's mean of the two views, and
+``Sigma``) once, on the warm history, by maximum marginal likelihood (each cohort's mean free,
+|correlation| <= 0.995), and :func:`fit_views` then uses them instead of the moments and the
+``N(0, Sigma)`` cohort prior: a new hire's CSAT-only view no longer deflates the fitted correlation,
+and its centre is the earlier cohort's own mean. Known limit of the refitted hierarchy: the CSAT ->
 resolution relation is learnt across agents whose differences are abilities; where the
 cohort's difference (the learning curve) moves CSAT less per resolution point, the CSAT view
 under-states it until resolutions arrive, unless the cohort has data of its own (an earlier
@@ -159,15 +166,33 @@ def tenure_band(tenure_days: np.ndarray) -> np.ndarray:
     return np.searchsorted(np.asarray(TENURE_BANDS_DAYS), np.asarray(tenure_days, float), side="right")
 
 
-def fit_effects(t: dict[str, np.ndarray], *, cohort: np.ndarray) -> AgentEffects:
-    """The hierarchy of the module doc over agents with totals ``t`` (:meth:`EffectVersion.totals`)."""
+@dataclass(frozen=True, eq=False)
+class WarmLinks:
+    """The hierarchy's hyperparameters fitted once on the warm history (:func:`fit_warm_links`):
+    each cohort code's mean ``mu`` (n_codes, 2; ``known`` False: no agent of it had data, mean 0
+    with ``sigma`` of uncertainty, as an empty band) and the agents' covariance ``sigma``."""
+
+    mu: np.ndarray
+    known: np.ndarray
+    sigma: np.ndarray
+
+
+def views(t: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Each agent's two views ``y`` (n, 2) and their sampling variances (inf: no such view)."""
     theta, w = resolution_view(t["nb"], t["sb"], t["mb"])
     n, e, q = t["n"], t["e"], t["q"]
     s2c = float(q.sum() / n.sum()) if n.sum() > 0 else 1.0
     y = np.stack([theta, np.where(n > 0, e / np.maximum(n, 1e-300), 0.0)], 1)
     noise = np.stack([np.where(w > 0, 1 / np.maximum(w, 1e-300), np.inf), np.where(n > 0, s2c / np.maximum(n, 1e-300),
                                                                                     np.inf)], 1)
-    return fit_views(y, noise, cohort=cohort, n_obs=t["nb"].sum(axis=1) + n)
+    return y, noise
+
+
+def fit_effects(t: dict[str, np.ndarray], *, cohort: np.ndarray, links: WarmLinks | None = None) -> AgentEffects:
+    """The hierarchy of the module doc over agents with totals ``t`` (:meth:`EffectVersion.totals`);
+    with ``links``, its hyperparameters are those (fitted on the warm history), not refitted."""
+    y, noise = views(t)
+    return fit_views(y, noise, cohort=cohort, n_obs=t["nb"].sum(axis=1) + t["n"], links=links)
 
 
 def resolution_view(nb: np.ndarray, sb: np.ndarray, mb: np.ndarray, *, iters: int = 30) -> tuple[np.ndarray, ...]:
@@ -189,13 +214,22 @@ def resolution_view(nb: np.ndarray, sb: np.ndarray, mb: np.ndarray, *, iters: in
     return np.where(has, theta, 0.0), np.where(has, (nb * p * (1 - p)).sum(axis=1), 0.0)
 
 
-def fit_views(y: np.ndarray, noise: np.ndarray, *, cohort: np.ndarray, n_obs: np.ndarray) -> AgentEffects:
+def fit_views(y: np.ndarray, noise: np.ndarray, *, cohort: np.ndarray, n_obs: np.ndarray,
+              links: WarmLinks | None = None) -> AgentEffects:
     """The hierarchy given each agent's two views ``y`` (n_agents, 2) and their sampling
-    variances ``noise`` (inf: no such view)."""
+    variances ``noise`` (inf: no such view); ``links``: fixed hyperparameters (cohort codes index
+    ``links.mu``)."""
     codes, g = np.unique(cohort, return_inverse=True)
-    sigma = _moments(y, noise, g)
     prec_obs = np.where(np.isfinite(noise), 1.0 / noise, 0.0)  # (n_agents, 2) diagonal precisions
-    mu, mu_cov = _cohort_means(y, noise, g, len(codes), sigma)
+    if links is None:
+        sigma = _moments(y, noise, g)
+        mu, mu_cov = _cohort_means(y, noise, g, len(codes), sigma)
+    else:
+        sigma = links.sigma
+        c = np.clip(codes.astype(np.int64), 0, len(links.mu) - 1)
+        ok = links.known[c] & (codes == c)
+        mu = np.where(ok[:, None], links.mu[c], 0.0)
+        mu_cov = np.where(ok[:, None, None], 0.0, sigma[None])
     prior = sigma[None] + mu_cov[g]                        # (n_agents, 2, 2)
     prior_prec = np.linalg.inv(prior)
     post_cov = np.linalg.inv(prior_prec + prec_obs[:, :, None] * np.eye(2)[None])
@@ -257,3 +291,59 @@ def _cohort_means(y, noise, g, k, sigma) -> tuple[np.ndarray, np.ndarray]:
     np.add.at(rhs, g, np.einsum("aij,aj->ai", p, np.where(has, y, 0.0)))
     cov = np.linalg.inv(prec)
     return np.einsum("gij,gj->gi", cov, rhs), cov
+
+
+def fit_warm_links(y: np.ndarray, noise: np.ndarray, *, cohort: np.ndarray, n_codes: int) -> WarmLinks:
+    """The hierarchy's hyperparameters by maximum marginal likelihood over the agents with data:
+    each agent's views ``N(mu_g, Sigma + diag(noise))`` (a missing view marginalised out), each
+    cohort's mean free (not shrunk to the centre), ``|corr(Sigma)| <= RHO_WARM_MAX``. The moment
+    estimate of :func:`_moments` and the cohorts' sample means start the search."""
+    from scipy import optimize
+
+    cohort = np.asarray(cohort, np.int64)
+    has = np.isfinite(noise)
+    use = has.any(axis=1)
+    present = np.unique(cohort[use])
+    s0 = _moments(y[use], noise[use], np.searchsorted(present, cohort[use]))
+    mu0 = np.array([[np.mean(y[use & has[:, k] & (cohort == c), k]) if (use & has[:, k] & (cohort == c)).any()
+                     else 0.0 for k in range(2)] for c in present])
+    r0 = np.clip(s0[0, 1] / np.sqrt(s0[0, 0] * s0[1, 1]), -0.9, 0.9)
+    x0 = np.concatenate([mu0.ravel(), 0.5 * np.log(np.diag(s0)), [np.arctanh(r0)]])
+    gi = np.searchsorted(present, cohort[use])
+    yy, nn, hh = y[use], np.where(has[use], noise[use], 0.0), has[use]
+
+    def nll(x):
+        mu, sig = _unpack_links(x, len(present))
+        cov = sig[None] + nn[:, :, None] * np.eye(2)[None]
+        d = np.where(hh, yy - mu[gi], 0.0)
+        both = hh.all(axis=1)
+        out = 0.0
+        if both.any():
+            cb, db = cov[both], d[both]
+            det = cb[:, 0, 0] * cb[:, 1, 1] - cb[:, 0, 1] ** 2
+            q = (cb[:, 1, 1] * db[:, 0] ** 2 - 2 * cb[:, 0, 1] * db[:, 0] * db[:, 1]
+                 + cb[:, 0, 0] * db[:, 1] ** 2) / det
+            out += 0.5 * float(np.sum(q + np.log(det)))
+        for k in range(2):
+            one = hh[:, k] & ~both
+            v = cov[one, k, k]
+            out += 0.5 * float(np.sum(d[one, k] ** 2 / v + np.log(v)))
+        return out
+
+    lim = float(np.arctanh(RHO_WARM_MAX))
+    bounds = [(None, None)] * (2 * len(present)) + [(np.log(1e-3), np.log(10.0))] * 2 + [(-lim, lim)]
+    x = optimize.minimize(nll, x0, method="L-BFGS-B", bounds=bounds, options={"maxiter": 500}).x
+    mu_p, sigma = _unpack_links(x, len(present))
+    mu, known = np.zeros((n_codes, 2)), np.zeros(n_codes, bool)
+    mu[present], known[present] = mu_p, True
+    return WarmLinks(mu=mu, known=known, sigma=sigma)
+
+
+#: The largest |correlation| of the warm links' covariance (the likelihood can push it to 1).
+RHO_WARM_MAX = 0.995
+
+
+def _unpack_links(x: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    mu = x[:2 * n_groups].reshape(n_groups, 2)
+    sa, sp, rho = np.exp(x[-3]), np.exp(x[-2]), np.tanh(x[-1])
+    return mu, np.array([[sa * sa, rho * sa * sp], [rho * sa * sp, sp * sp]])

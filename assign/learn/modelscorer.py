@@ -13,11 +13,20 @@ import threading
 
 import numpy as np
 
-from assign.learn.effects import AgentEffects, EffectEstimates, EffectVersion, fit_effects, tenure_band
+from assign.learn.effects import (
+    AgentEffects,
+    EffectEstimates,
+    EffectVersion,
+    fit_effects,
+    fit_warm_links,
+    tenure_band,
+    views,
+)
 from assign.learn.floor import FloorController
 from assign.learn.population import PopulationModel
 from assign.learn.ramp import Ramp
 from assign.learn.scorer import LIVE_KEY
+from assign.learn.shrink import TENURE_BANDS_DAYS
 from assign.schema import Snapshot
 from assign.scorer import Scorer
 
@@ -33,9 +42,13 @@ class ModelScorer(Scorer):
     name = "model-effects"
 
     def __init__(self, *, model: PopulationModel, live: EffectEstimates, cohort_prior: bool = True,
-                 ramp: Ramp | None = None, floor: FloorController | None = None) -> None:
+                 ramp: Ramp | None = None, floor: FloorController | None = None,
+                 warm_links: bool = True) -> None:
         self.model, self.live, self.cohort_prior, self.ramp = model, live, bool(cohort_prior), ramp
         self.floor = floor  # the new-hire work floor's multipliers (assign.learn.floor), read per call
+        # with the cohort prior, bound to a run: the hierarchy's hyperparameters fitted once on what
+        # ``live`` holds at bind time (the warm history), by maximum marginal likelihood (effects.WarmLinks)
+        self.warm_links, self.links = bool(warm_links), None
         self._roster: tuple[np.ndarray, np.ndarray] | None = None
         self._lock = threading.Lock()
         self._cache: tuple | None = None  # (version, roster, effects, index)
@@ -46,6 +59,10 @@ class ModelScorer(Scorer):
         a = run.source.agents
         self._roster = (np.asarray(a.ids).astype(str), np.asarray(a.tenure_days, float))
         self._cache = None
+        if self.warm_links and self.cohort_prior:
+            y, noise = views(self.live.current().totals(self._roster[0]))
+            self.links = fit_warm_links(y, noise, cohort=self._cohorts(self._roster[1]),
+                                        n_codes=len(TENURE_BANDS_DAYS) + 1) if np.isfinite(noise).any() else None
 
     def version(self, snapshot: Snapshot) -> EffectVersion:
         v = snapshot.meta.get(LIVE_KEY) if snapshot.meta else None
@@ -65,7 +82,8 @@ class ModelScorer(Scorer):
         with self._lock:
             cache = self._cache
         if cache is None or cache[0] is not v or cache[1] is not roster:
-            eff = fit_effects(v.totals(roster[0]), cohort=self._cohorts(roster[1]))
+            eff = fit_effects(v.totals(roster[0]), cohort=self._cohorts(roster[1]),
+                              links=self.links if roster is self._roster else None)
             cache = (v, roster, eff, {a: k for k, a in enumerate(roster[0])})
             with self._lock:
                 self._cache = cache
