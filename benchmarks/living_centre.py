@@ -354,6 +354,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="loop: score the champion with its level offsets at a retrain (loop11, opt-in)")
     ap.add_argument("--level-rebase-on-swap", action="store_true",
                     help="loop: at a swap, rebase the level offsets onto the new champion (loop13)")
+    ap.add_argument("--live-residual", action="store_true",
+                    help="loop: the live part learns the outcomes' residuals on the base score it routed with, "
+                         "shrunk, added to the base (loop14, opt-in); default: the absolute posterior mean")
     ap.add_argument("--ood-scored", choices=("mean", "model", "hire"), default="model",
                     help="loop: how the champion scores a new intent's or a hire's pairs: its own prediction "
                          "(default, loop12), the same with a hire read as an agent with no history (hire, loop13), "
@@ -386,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
                      alarm_window_days=a.alarm_window_days, alarm_half_life_days=a.alarm_half_life_days,
                      live_half_life_days=a.live_half_life_days, level_half_life_h=a.level_half_life_h or None,
                      level_prior_n=a.level_prior_n, compare_as_routed=a.compare_as_routed, ood_scored=a.ood_scored,
-                     level_rebase_on_swap=a.level_rebase_on_swap,
+                     level_rebase_on_swap=a.level_rebase_on_swap, live_residual=a.live_residual,
                      monitor_waiting=not a.monitor_no_waiting,
                      monitor_reference_grows=not a.monitor_window_reference)
     t0 = time.perf_counter()

@@ -30,6 +30,8 @@ resolution falling overnight) moves the score within hours, not at the next prom
 promoted for routing better than the champion as it routes, and starts with zero offsets.
 Pairs out of the champion's domain (a new intent, a hire) are scored by its model, not at the
 tick's mean, and a retrain compares the models the same way (``ood_scored``, loop12).
+Opt-in (``live_residual``, loop14): the live part is the shrunk residual of outcomes on the
+base score each pair was routed on (:mod:`assign.learn.residual`), not an absolute rate.
 
 Every retrain decision goes to the registry's audit log (its own clock: the simulated one);
 monitor results and swaps go to ``events`` and, when ``record`` (a directory) is set, to its
@@ -131,6 +133,14 @@ class LoopConfig:
     #: the predictions of served pairs move with the router (a better router serves pairs with
     #: higher predicted resolution), so it cannot tell a moved world from a changed router.
     alarm_kinds: tuple[str, ...] = ("feature", "calibration", "unknown")
+    #: Opt-in (loop14, docs/living-centre.md, "loop14"): the live part learns each agent's (and
+    #: agent x intent's, with the cohort above them) deviation of outcomes from the base score it
+    #: was routed on (the champion + the level offsets, recorded at the decision as the outcome
+    #: events' ``pred_margin``), shrunk (:mod:`assign.learn.residual`), and the score is the base
+    #: plus that residual; False: the base plus the absolute posterior mean resolution of the
+    #: pair (:class:`~assign.learn.scorer.LearnScorer`, the design before). Residuals folded
+    #: before a swap are kept (measured against the champion that routed them).
+    live_residual: bool = False
 
 
 #: Pair and agent features: their distribution follows who the router picks, so traffic routed
@@ -230,11 +240,45 @@ class LoopPolicy(LearnPolicy):
 
     def _wrap(self, xgb):
         """The learning scorer over the live estimates with ``xgb`` as its base score."""
+        from assign.learn.residual import ResidualScorer
         from assign.learn.scorer import LearnScorer
 
-        s = LearnScorer(live=self.live, base=xgb if self.levels is None else OffsetScorer(base=xgb, levels=self.levels))
+        kind = ResidualScorer if self.cfg.live_residual else LearnScorer
+        s = kind(live=self.live, base=xgb if self.levels is None else OffsetScorer(base=xgb, levels=self.levels))
         s.bind(self._run)
         return s
+
+    def _scorer(self):
+        """With ``live_residual``: the residual live object (its scorer is replaced by the
+        champion's at once); else :class:`LearnPolicy`'s."""
+        if not self.cfg.live_residual:
+            return super()._scorer()
+        from assign.learn.residual import ResidualEstimates, ResidualScorer
+
+        live = ResidualEstimates(intents=tuple(self._run_intents), half_life_s=self.half_life_s)
+        return ResidualScorer(live=live), live
+
+    def _record_base(self, view: View, ci: np.ndarray, ai: np.ndarray) -> None:
+        """``live_residual``: the base score each pair just routed was scored on (the champion +
+        the level offsets), as a logit, in the decision records :class:`LearnPolicy` carries to the
+        outcome events' ``pred_margin`` (``_started`` holds exactly this decision's pairs here)."""
+        from assign.learn.residual import margin_of
+
+        uniq = np.unique(ai)
+        base = self.router.scorer.base
+        p = np.asarray(base.score_pairs(view.snapshot(ci, uniq), contact_idx=np.arange(len(ci)),
+                                        agent_idx=np.searchsorted(uniq, ai)), float)
+        m = margin_of(p)
+        self._started = [(*e[:4], float(x), e[5]) for e, x in zip(self._started, m)]
+
+    def _frame(self, events: list[tuple]) -> pd.DataFrame:
+        """:class:`LearnPolicy`'s outcome events, with ``pred_margin`` under ``live_residual``."""
+        if not self.cfg.live_residual:
+            return super()._frame(events)
+        events = [e for e in events if not (np.isnan(e[5]) and np.isnan(e[6]) and np.isnan(e[7]))]
+        frame = super()._frame(events)
+        frame["pred_margin"] = np.array([e[8] for e in events], float)
+        return frame
 
     # ------------------------------------------------------------------ each decision
     def assign(self, view: View) -> tuple[np.ndarray, np.ndarray]:
@@ -257,6 +301,8 @@ class LoopPolicy(LearnPolicy):
         if self.levels is not None:
             self._fold_levels(view)
         ci, ai = super().assign(view)
+        if self.cfg.live_residual and len(ci):
+            self._record_base(view, ci, ai)
         if self.levels is not None and len(ci):
             self._level_started.append((view.t, ci, self._champion_predictions(view, ci, ai)))
         if len(ci):

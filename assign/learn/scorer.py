@@ -43,6 +43,7 @@ class LearnScorer(Scorer):
     """Posterior-mean resolution of each pair from the live estimates (see module doc)."""
 
     name = "learn"
+    _version_type: type = LiveVersion
 
     def __init__(self, *, live: LiveEstimates, base: Scorer | None = None, roster: Roster | None = None,
                  n_neighbours: int = 2, csat_proxy: bool = True) -> None:
@@ -66,7 +67,7 @@ class LearnScorer(Scorer):
 
     def version(self, snapshot: Snapshot) -> LiveVersion:
         v = snapshot.meta.get(LIVE_KEY) if snapshot.meta else None
-        return v if isinstance(v, LiveVersion) else self.live.current()
+        return v if isinstance(v, self._version_type) else self.live.current()
 
     def posterior(self, snapshot: Snapshot) -> tuple[Posterior, np.ndarray]:
         """The fitted hierarchy and the row of each snapshot agent in it."""
@@ -78,16 +79,19 @@ class LearnScorer(Scorer):
         with self._lock:
             cache = self._cache
         if cache is None or cache[0] != key[0] or cache[1] != key[1]:
-            post, index = _fit(v, roster, self.n_neighbours, self.csat_proxy)
+            post, index = self._fit_version(v, roster)
             cache = (key[0], key[1], post, index, v, roster)  # keep v, roster alive: ids stay unique
             with self._lock:
                 self._cache = cache
         post, index = cache[2], cache[3]
         rows = np.fromiter((index.get(a, -1) for a in snapshot.agents.ids), np.int64, len(snapshot.agents.ids))
         if (rows < 0).any():  # an agent outside the roster: fit over the snapshot's agents
-            post, index = _fit(v, Roster.of(snapshot), self.n_neighbours, self.csat_proxy)
+            post, index = self._fit_version(v, Roster.of(snapshot))
             rows = np.arange(len(snapshot.agents.ids))
         return post, rows
+
+    def _fit_version(self, v, roster: Roster) -> tuple[Posterior, dict]:
+        return _fit(v, roster, self.n_neighbours, self.csat_proxy)
 
     def _roster_of(self, snapshot: Snapshot) -> Roster:
         """The snapshot's own roster, built once per snapshot agents table: the several calls of
