@@ -41,6 +41,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -96,10 +97,34 @@ class EffectVersion:
         return out
 
 
-class EffectEstimates:
-    """The live residual totals: ``observe`` folds outcome events carrying ``pred_margin`` /
-    ``pred_csat`` into a new immutable version (copy on write, one reference swapped under a
-    lock); ``current()`` is what a tick pins. ``half_life_s``: exponential forgetting."""
+class FoldedTotals:
+    """Live totals kept as immutable versions: ``observe`` folds outcome events carrying
+    ``pred_margin`` into a new version (copy on write, one reference swapped under a lock);
+    ``current()`` is what a tick pins. A subclass sets ``_v``, ``_lock`` and ``half_life_s`` and
+    says how a batch folds in (``_fold``)."""
+
+    _v: Any
+    _lock: threading.Lock
+    half_life_s: float
+
+    def current(self) -> Any:
+        return self._v
+
+    def observe(self, outcomes: pd.DataFrame, *, checked: bool = False) -> Any:
+        ev = outcomes if checked else check_outcomes(outcomes)
+        if not len(ev) or "pred_margin" not in ev.columns:
+            return self._v
+        with self._lock:
+            self._v = self._fold(self._v, ev)
+            return self._v
+
+    def _fold(self, v: Any, ev: pd.DataFrame) -> Any:
+        raise NotImplementedError
+
+
+class EffectEstimates(FoldedTotals):
+    """The live residual totals of :func:`fold_effects`: outcome events carrying ``pred_margin`` /
+    ``pred_csat`` (see :class:`FoldedTotals`). ``half_life_s``: exponential forgetting."""
 
     def __init__(self, *, half_life_s: float = 30 * 86400.0) -> None:
         self.half_life_s = float(half_life_s)
@@ -107,16 +132,8 @@ class EffectEstimates:
         self._v = EffectVersion(version=0, t_s=-math.inf, agent_ids=(), nb=zb, sb=zb, mb=zb, n=z, e=z, q=z)
         self._lock = threading.Lock()
 
-    def current(self) -> EffectVersion:
-        return self._v
-
-    def observe(self, outcomes: pd.DataFrame, *, checked: bool = False) -> EffectVersion:
-        ev = outcomes if checked else check_outcomes(outcomes)
-        if not len(ev) or "pred_margin" not in ev.columns:
-            return self._v
-        with self._lock:
-            self._v = fold_effects(self._v, ev, half_life_s=self.half_life_s)
-            return self._v
+    def _fold(self, v: EffectVersion, ev: pd.DataFrame) -> EffectVersion:
+        return fold_effects(v, ev, half_life_s=self.half_life_s)
 
 
 def fold_effects(v: EffectVersion, ev: pd.DataFrame, *, half_life_s: float) -> EffectVersion:

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from assign.history import epoch_seconds
-from assign.learn.logs import check_outcomes
+from assign.learn.effects import FoldedTotals
 from assign.learn.scorer import LearnScorer, Roster
 from assign.learn.shrink import cohorts
 
@@ -63,9 +63,8 @@ class ResidualVersion:
         return np.fromiter((code.get(str(a), -1) for a in agent_ids), np.int64, len(agent_ids))
 
 
-class ResidualEstimates:
-    """The live residual totals: ``observe`` folds outcome events carrying ``pred_margin``
-    into a new immutable version (copy on write); ``current()`` is what a tick pins."""
+class ResidualEstimates(FoldedTotals):
+    """The live residual totals of :func:`fold_residuals` (see :class:`FoldedTotals`)."""
 
     def __init__(self, *, intents: tuple[str, ...], half_life_s: float = math.inf) -> None:
         if not half_life_s > 0:
@@ -75,16 +74,8 @@ class ResidualEstimates:
         self._v = ResidualVersion(version=0, t_s=-math.inf, agent_ids=(), intents=tuple(intents), n=z, s=z, q=z)
         self._lock = threading.Lock()
 
-    def current(self) -> ResidualVersion:
-        return self._v
-
-    def observe(self, outcomes: pd.DataFrame, *, checked: bool = False) -> ResidualVersion:
-        ev = outcomes if checked else check_outcomes(outcomes)
-        if not len(ev) or "pred_margin" not in ev.columns:
-            return self._v
-        with self._lock:
-            self._v = fold_residuals(self._v, ev, half_life_s=self.half_life_s)
-            return self._v
+    def _fold(self, v: ResidualVersion, ev: pd.DataFrame) -> ResidualVersion:
+        return fold_residuals(v, ev, half_life_s=self.half_life_s)
 
 
 def fold_residuals(v: ResidualVersion, ev: pd.DataFrame, *, half_life_s: float) -> ResidualVersion:
