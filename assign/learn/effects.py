@@ -81,8 +81,7 @@ class EffectVersion:
     q: np.ndarray
 
     def agent_codes(self, agent_ids) -> np.ndarray:
-        code = {a: k for k, a in enumerate(self.agent_ids)}
-        return np.fromiter((code.get(str(a), -1) for a in agent_ids), np.int64, len(agent_ids))
+        return row_codes(self.agent_ids, agent_ids)
 
     def totals(self, agent_ids) -> dict[str, np.ndarray]:
         """The totals of ``agent_ids`` in that order (zeros for agents never seen)."""
@@ -95,6 +94,12 @@ class EffectVersion:
             v[ok] = src[c[ok]]
             out[k] = v
         return out
+
+
+def row_codes(known: tuple[str, ...], agent_ids) -> np.ndarray:
+    """Row of each agent id among a version's ``known`` ids (-1: never seen)."""
+    code = {a: k for k, a in enumerate(known)}
+    return np.fromiter((code.get(str(a), -1) for a in agent_ids), np.int64, len(agent_ids))
 
 
 class FoldedTotals:

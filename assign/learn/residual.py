@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from assign.history import epoch_seconds
-from assign.learn.effects import FoldedTotals
+from assign.learn.effects import FoldedTotals, row_codes
 from assign.learn.scorer import LearnScorer, Roster
 from assign.learn.shrink import cohorts
 
@@ -59,8 +59,7 @@ class ResidualVersion:
     q: np.ndarray
 
     def agent_codes(self, agent_ids) -> np.ndarray:
-        code = {a: k for k, a in enumerate(self.agent_ids)}
-        return np.fromiter((code.get(str(a), -1) for a in agent_ids), np.int64, len(agent_ids))
+        return row_codes(self.agent_ids, agent_ids)
 
 
 class ResidualEstimates(FoldedTotals):
