@@ -147,18 +147,20 @@ def _days_kpis(s, days) -> dict:
 def promotions(events: list[dict]) -> list[dict]:
     return [{"seed": e["seed"], "day": round(e["day"], 3), "version": e["version"], "champion_before": e["champion"],
              "reason": e["reason"], "comparison": e["comparison"], "champion_metrics": e["champion_metrics"],
-             "challenger_metrics": e["challenger_metrics"], "rows": e["rows"]}
+             "challenger_metrics": e["challenger_metrics"], "rows": e["rows"],
+             **({"deployed": e["deployed"]} if e.get("refit") is not None else {})}
             for e in events if e["event"] == "retrain" and e["promoted"]]
 
 
 def shock_followed(events: list[dict], *, shock_day: float, seeds: list[int], after_days: float = 1.0) -> dict:
     """Per seed: days from the shock to the first promotion of a model whose training rows
     hold at least ``after_days`` of post-shock traffic (its training window ends that long
-    after the shock): when a promoted champion can first reflect the shock."""
+    after the shock; a deployed refit's at the cut-off): when a promoted champion can first reflect the shock."""
     out = {}
     for s in seeds:
         got = [e["day"] - shock_day for e in events if e["seed"] == s and e["event"] == "retrain" and e["promoted"]
-               and e["eval_from"] and _day_of(e["eval_from"], e) - shock_day >= after_days]
+               and e["eval_from"] and _day_of(e["cutoff"] if e.get("deployed") else e["eval_from"], e) - shock_day
+               >= after_days]
         out[s] = min(got) if got else None
     return out
 
@@ -357,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--live-residual", action="store_true",
                     help="loop: the live part learns the outcomes' residuals on the base score it routed with, "
                          "shrunk, added to the base (loop14, opt-in); default: the absolute posterior mean")
+    ap.add_argument("--refit-full-window", action="store_true",
+                    help="loop: a promoted challenger is refitted on its whole window, evaluation rows included, "
+                         "and that refit deployed; a refit champion is compared through its recipe (refit15, opt-in)")
     ap.add_argument("--ood-scored", choices=("mean", "model", "hire"), default="model",
                     help="loop: how the champion scores a new intent's or a hire's pairs: its own prediction "
                          "(default, loop12), the same with a hire read as an agent with no history (hire, loop13), "
@@ -391,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
                      level_prior_n=a.level_prior_n, compare_as_routed=a.compare_as_routed, ood_scored=a.ood_scored,
                      level_rebase_on_swap=a.level_rebase_on_swap, live_residual=a.live_residual,
                      monitor_waiting=not a.monitor_no_waiting,
-                     monitor_reference_grows=not a.monitor_window_reference)
+                     monitor_reference_grows=not a.monitor_window_reference, refit_full_window=a.refit_full_window)
     t0 = time.perf_counter()
     drift = drifting_world(seed=a.world_seed, n_agents=a.agents, n_intents=a.intents, schedule=schedule,
                            occupancy=a.occupancy, monolingual=a.monolingual)

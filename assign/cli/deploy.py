@@ -20,10 +20,13 @@ from assign.cli import main
               help="Most boosting rounds per target (early stopping usually ends sooner).")
 @click.option("--threads", type=click.IntRange(1, 256), default=2, show_default=True, help="XGBoost threads.")
 @click.option("--scheduler", default=None, help="Dask scheduler address (default: train in-process).")
+@click.option("--refit-full-window", is_flag=True,
+              help="On promotion, refit the challenger on the whole window (evaluation rows included, its rounds) "
+                   "and deploy that refit; a refit champion is compared through its recipe (docs/deploy.md).")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 def retrain(history: str, where: str, window_days: float, half_life_days: float, cutoff: str | None,
             resolution_delay_h: float, seed: int, max_rounds: int, threads: int, scheduler: str | None,
-            as_json: bool) -> None:
+            refit_full_window: bool, as_json: bool) -> None:
     """Train a challenger on the recent window of HISTORY, compare it with the registry's
     champion on the same matured rows and promote it by the rule in docs/deploy.md."""
     from assign.cli.model import _iso_time, _read_history
@@ -42,11 +45,14 @@ def retrain(history: str, where: str, window_days: float, half_life_days: float,
     reg = open_registry(where)
     d = run(_read_history(history), registry=reg, cutoff=cut, window_days=window_days, half_life_days=half_life_days,
             seed=seed, client=scheduler, resolution_delay_h=resolution_delay_h,
-            params=TrainParams(max_rounds=max_rounds, nthread=threads, seed=seed))
+            params=TrainParams(max_rounds=max_rounds, nthread=threads, seed=seed),
+            refit_on_promotion=refit_full_window)
     if as_json:
         click.echo(dumps(d.to_dict(), indent=1))
         return
     click.echo(f"{'promoted' if d.promoted else 'not promoted'}: {d.version or 'no version'} ({d.reason})")
+    if d.deployed:
+        click.echo(f"deployed: {d.deployed} ({d.version}'s recipe refitted on the whole window)")
     click.echo(f"champion: {reg.resolve('champion')}; rows {d.rows}")
 
 

@@ -168,7 +168,9 @@ def _rows_to_score(model, hist, *, since: str | None, all_rows: bool):
         if start is None:
             old = model.metadata.get("data", {}).get("test_from")
             hint = f" (its model card gives a held-out tail from {old})" if old else ""
-            raise InputError([f"{model.path}: this model records no held-out period (trained by an older assign)"
+            why = "a refit on every row of its window (its recipe's held-out metrics are on the registry card)" \
+                if model.metadata.get("refit") else "trained by an older assign"
+            raise InputError([f"{model.path}: this model records no held-out period ({why})"
                               f"{hint}; pass --since TIME to score a later window, or --all-rows"], what="option")
         t, why = _iso_time(start, option="held_out.from of metadata.json"), "the model's held-out period"
     arrivals = pd.to_datetime(hist["arrival_at"], utc=True, errors="coerce") if "arrival_at" in hist else None

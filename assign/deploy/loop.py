@@ -141,6 +141,10 @@ class LoopConfig:
     #: pair (:class:`~assign.learn.scorer.LearnScorer`, the design before). Residuals folded
     #: before a swap are kept (measured against the champion that routed them).
     live_residual: bool = False
+    #: Opt-in (refit15, docs/living-centre.md, "refit15"): a promoted challenger is refitted on its
+    #: whole window, evaluation rows included, and that refit is swapped in
+    #: (``retrain(refit_on_promotion=True)``); False: the evaluated challenger itself (the design before).
+    refit_full_window: bool = False
 
 
 #: Pair and agent features: their distribution follows who the router picks, so traffic routed
@@ -365,12 +369,12 @@ class LoopPolicy(LearnPolicy):
         d = retrain(hist, registry=self.reg, cutoff=now, window_days=window, half_life_days=half_life,
                     rule=cfg.rule or loop_rule(), seed=cfg.seed, params=self._params(), trigger=trigger,
                     resolution_delay_h=cfg.label_delay_s / 3600.0, csat_delay_h=cfg.csat_delay_s / 3600.0, at=now,
-                    champion_offsets=offsets, ood=cfg.ood_scored)
+                    champion_offsets=offsets, ood=cfg.ood_scored, refit_on_promotion=cfg.refit_full_window)
         self._event("retrain", view.t, **d.to_dict())
         if d.promoted:
             w, agents = view.routable()
             canary = view.snapshot(w, agents) if len(w) else _tiny_canary(self._run)
-            res = self.swapper.load(d.version, canary=canary)
+            res = self.swapper.load(d.deployed or d.version, canary=canary)
             self._event("swap", view.t, **res.to_dict())
             if res.ok:
                 self._reference = self._rows_of(hist, d.version, decision=d)

@@ -53,10 +53,10 @@ class MLflowRegistry(Registry):
 
     def register(self, model_dir: str | Path, *, note: str = "", training_window: tuple[Any, Any] | None = None,
                  data_hash: str | None = None, metrics: dict[str, Any] | None = None, at: Any = None,
-                 evaluation_window: tuple[Any, Any] | None = None) -> str:
+                 evaluation_window: tuple[Any, Any] | None = None, refit: dict[str, Any] | None = None) -> str:
         src = Path(model_dir)
         record = version_record(src, note=note, training_window=training_window, data_hash=data_hash,
-                                metrics=metrics, at=at, evaluation_window=evaluation_window)
+                                metrics=metrics, at=at, evaluation_window=evaluation_window, refit=refit)
         run = self.client.create_run(self._experiment("versions"))
         rid = run.info.run_id
         self.client.log_artifacts(rid, str(src), "model")

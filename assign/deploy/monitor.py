@@ -263,13 +263,17 @@ def unseen_from(meta: dict[str, Any]) -> float | None:
     """Epoch seconds from which a model's training history was not fitted: the start of its
     early-stopping segment (``data.valid_from``; it picks only the number of rounds), else of
     its held-out tail (``held_out.from``, older models); every later row is unseen too.
+    A refit (``refit``: every row fitted) has seen every row up to its last arrival: just after it.
     None when the metadata records neither (then every reference row is used)."""
-    t = (meta.get("data") or {}).get("valid_from") or (meta.get("held_out") or {}).get("from")
+    refit = bool(meta.get("refit"))
+    t = (meta.get("data") or {}).get("last_arrival") if refit else \
+        (meta.get("data") or {}).get("valid_from") or (meta.get("held_out") or {}).get("from")
     if not t:
         return None
     ts = pd.Timestamp(t)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts
-    return float(epoch_seconds(pd.Series([ts]))[0])  # rounded as the rows' times are
+    s = float(epoch_seconds(pd.Series([ts]))[0])  # rounded as the rows' times are
+    return float(np.nextafter(s, np.inf)) if refit else s
 
 
 def _restricted(quantities: list[Quantity], keep: np.ndarray | None) -> list[Quantity]:

@@ -42,9 +42,11 @@ AUDIT = "audit.jsonl"
 
 def version_record(model_dir: Path, *, note: str, training_window: tuple[Any, Any] | None, data_hash: str | None,
                    metrics: dict[str, Any] | None, at: Any,
-                   evaluation_window: tuple[Any, Any] | None) -> dict[str, Any]:
+                   evaluation_window: tuple[Any, Any] | None, refit: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a registry records of a new version (both registries): the model directory is
-    checked first; data hash and metrics default to the model's own metadata."""
+    checked first; data hash and metrics default to the model's own metadata. ``refit`` (a
+    version refitted on its whole window after its recipe was evaluated: which version, the
+    rounds, the recipe's evaluation window) is recorded only when given."""
     if not (model_dir / "metadata.json").is_file():
         raise InputError([f"model_dir {model_dir}: not a model directory (no metadata.json)"], what="registration")
     meta = json.loads((model_dir / "metadata.json").read_text())
@@ -52,7 +54,8 @@ def version_record(model_dir: Path, *, note: str, training_window: tuple[Any, An
                 training_window=[None if t is None else _stamp(t) for t in (training_window or ())],
                 evaluation_window=[None if t is None else _stamp(t) for t in (evaluation_window or ())],
                 data_hash=data_hash or meta.get("data", {}).get("data_hash"),
-                metrics=metrics if metrics is not None else meta.get("metrics", {}), source=str(model_dir))
+                metrics=metrics if metrics is not None else meta.get("metrics", {}), source=str(model_dir),
+                **({} if refit is None else {"refit": refit}))
 
 
 def _stamp(at: Any) -> str:
@@ -67,8 +70,9 @@ class Registry(ABC):
     @abstractmethod
     def register(self, model_dir: str | Path, *, note: str = "", training_window: tuple[Any, Any] | None = None,
                  data_hash: str | None = None, metrics: dict[str, Any] | None = None, at: Any = None,
-                 evaluation_window: tuple[Any, Any] | None = None) -> str:
-        """Copy ``model_dir`` in as a new immutable version; returns its id."""
+                 evaluation_window: tuple[Any, Any] | None = None, refit: dict[str, Any] | None = None) -> str:
+        """Copy ``model_dir`` in as a new immutable version; returns its id (``refit``: see
+        :func:`version_record`)."""
 
     @abstractmethod
     def path(self, version_or_alias: str) -> Path:
@@ -184,10 +188,10 @@ class DirRegistry(Registry):
 
     def register(self, model_dir: str | Path, *, note: str = "", training_window: tuple[Any, Any] | None = None,
                  data_hash: str | None = None, metrics: dict[str, Any] | None = None, at: Any = None,
-                 evaluation_window: tuple[Any, Any] | None = None) -> str:
+                 evaluation_window: tuple[Any, Any] | None = None, refit: dict[str, Any] | None = None) -> str:
         src = Path(model_dir)
         record = version_record(src, note=note, training_window=training_window, data_hash=data_hash,
-                                metrics=metrics, at=at, evaluation_window=evaluation_window)
+                                metrics=metrics, at=at, evaluation_window=evaluation_window, refit=refit)
         with self._locked():
             n = 1 + max((int(p.name[1:]) for p in (self.root / "versions").glob("v[0-9]*")), default=0)
             version = f"v{n:04d}"

@@ -34,8 +34,20 @@
    matured evaluation rows or ``min_train_rows`` training rows: refused, nothing trained.
    An empty registry promotes the first challenger ("no champion").
 
+6. **Refit on promotion** (opt-in, ``refit_on_promotion``; docs/deploy.md, docs/living-centre.md
+   "refit15"): the evaluation decides on the *recipe* (a challenger fitted without the evaluation
+   rows against the champion on them); a promoted challenger is then refitted on the whole window,
+   evaluation rows included (same parameters and weights, each target's number of boosting rounds
+   the early-stopped fit chose, nothing held out; outcomes unknown at the cut-off still blanked),
+   and that refit is registered and made champion: its card records the recipe's held-out metrics
+   as the recipe's and ``refit`` (of which version, rounds, rows, the recipe's evaluation window).
+   The evaluated challenger stays in the registry (alias ``challenger``). Like with like: a refit
+   champion has fitted part of the next night's evaluation rows, so it is scored there through its
+   own recipe (the version it was refitted from, out of sample on them), not its refit.
+
 Every decision, promotion or not, is an audit line ``{"event": "retrain", ...}`` with its
-figures; a promotion also moves the aliases (logged as alias changes).
+figures (with refit on: ``deployed``, the version made champion, and ``refit``); a promotion
+also moves the aliases (logged as alias changes).
 """
 from __future__ import annotations
 
@@ -112,10 +124,16 @@ class RetrainDecision:
     #: per intent, each model's mean predicted resolution on the evaluation rows and their count
     #: (:func:`intent_levels`); empty when nothing was compared
     levels: dict[str, Any] = field(default_factory=dict)
+    #: ``refit_on_promotion`` only (None otherwise, and left out of the audit line): the version
+    #: made champion (the refit; None when nothing was promoted) and what the refit did
+    deployed: str | None = None
+    refit: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["window"] = list(self.window)
+        if self.refit is None:  # the audit line of a plain retrain, as before the option
+            del d["deployed"], d["refit"]
         return d
 
 
@@ -123,14 +141,16 @@ def retrain(history: pd.DataFrame, *, registry: Registry, cutoff: Any = None, wi
             half_life_days: float = 7.0, rule: PromotionRule | None = None, seed: int = 0, client: Any = None,
             params: TrainParams | None = None, resolution_delay_h: float = REPEAT_WINDOW_S / 3600.0,
             csat_delay_h: float = 1.0, at: Any = None, note: str = "", trigger: str = "",
-            champion_offsets: dict[str, float] | None = None, ood: str = "mean") -> RetrainDecision:
+            champion_offsets: dict[str, float] | None = None, ood: str = "mean",
+            refit_on_promotion: bool = False) -> RetrainDecision:
     """Train a challenger on the window before ``cutoff`` (None: the last arrival), compare it
     with the registry's champion and promote it by ``rule``; see the module doc
     (``champion_offsets``: per intent, added to the champion's predicted resolution; ``ood``:
     how the router scores out-of-domain pairs, as :attr:`assign.model.scorer.XGBScorer.ood`). ``client``
     (a ``dask.distributed.Client`` or a scheduler address) trains on Dask. ``at`` stamps the
     audit lines (None: now; a simulation passes its clock); ``trigger`` says in the audit line
-    what started the retrain (a schedule, a monitor alarm)."""
+    what started the retrain (a schedule, a monitor alarm); ``refit_on_promotion``: item 6 of the
+    module doc."""
     rule = rule or PromotionRule()
     _check_options(window_days=window_days, half_life_days=half_life_days, resolution_delay_h=resolution_delay_h,
                    csat_delay_h=csat_delay_h)
@@ -167,7 +187,8 @@ def retrain(history: pd.DataFrame, *, registry: Registry, cutoff: Any = None, wi
         _log(registry, RetrainDecision(version=None, promoted=False, reason=f"refused: training failed: {err}",
                                        rows=rows, eval_from=eval_from.isoformat(), **base), at=at)
         raise
-    scored = compare(hist, eval_mask, registry=registry, champion=champion, challenger=version,
+    scored_as = recipe_of(registry, champion) if refit_on_promotion and champion is not None else champion
+    scored = compare(hist, eval_mask, registry=registry, champion=scored_as, challenger=version,
                      champion_offsets=champion_offsets, ood=ood)
     promoted, reason = decide(rule, scored, champion=champion)
     d = RetrainDecision(version=version, promoted=promoted, reason=reason, champion_metrics=scored["champion"],
@@ -175,10 +196,62 @@ def retrain(history: pd.DataFrame, *, registry: Registry, cutoff: Any = None, wi
                         levels=scored["levels"],
                         eval_from=eval_from.isoformat(), rows=rows, **base)
     registry.set_alias("challenger", version, reason=f"retrained at cut-off {cut.isoformat()}", at=at)
+    if refit_on_promotion:
+        from dataclasses import replace
+
+        refit = dict(champion_scored_as=scored_as)
+        deployed = None
+        if promoted:
+            try:
+                deployed, done = _refit_and_register(hist, weights, registry=registry, params=p, client=client,
+                                                     recipe=version, window=(t0, cut), eval_window=(eval_from, cut),
+                                                     at=at)
+            except InputError as err:  # the champion stays; logged as a decision, then reported
+                _log(registry, replace(d, promoted=False, reason=f"refused: refit of {version} failed: {err}",
+                                       refit=refit), at=at)
+                raise
+            refit.update(done)
+        d = replace(d, deployed=deployed, refit=refit)
     if promoted:
-        registry.set_alias("champion", version, reason=reason, at=at, figures=scored["comparison"])
+        registry.set_alias("champion", d.deployed or version, at=at, figures=scored["comparison"],
+                           reason=reason if d.deployed is None else
+                           f"{reason}; deployed as {d.deployed}, {version}'s recipe refitted on the whole window")
     _log(registry, d, at=at)
     return d
+
+
+def recipe_of(registry: Registry, version: str) -> str:
+    """The version whose recipe ``version`` is: the one it was refitted from (its card's
+    ``refit.of``), else itself."""
+    rec = next((v for v in registry.versions() if str(v.get("version")) == str(version)), {})
+    return str((rec.get("refit") or {}).get("of") or version)
+
+
+def _refit_and_register(hist: pd.DataFrame, weights: np.ndarray, *, registry: Registry, params: TrainParams,
+                        client: Any, recipe: str, window: tuple[pd.Timestamp, pd.Timestamp],
+                        eval_window: tuple[pd.Timestamp, pd.Timestamp], at: Any) -> tuple[str, dict[str, Any]]:
+    """Refit ``recipe`` (a registered challenger) on every row of ``hist`` (the window, outcomes
+    unknown at the cut-off already blanked) with its rounds per target; register it with the
+    recipe's held-out metrics and a ``refit`` record. Returns (version, what the refit did)."""
+    import json
+
+    from assign.model.train import train
+
+    meta = json.loads((registry.path(recipe) / "metadata.json").read_text())
+    rounds = {n: int(k) for n, k in meta["rounds"].items()}
+    recipe_metrics = next(v for v in registry.versions() if str(v.get("version")) == str(recipe))["metrics"]
+    with tempfile.TemporaryDirectory(prefix="assign-refit-") as tmp:
+        res = train(hist, out=Path(tmp) / "model", params=params, scheduler=client, weights=weights,
+                    refit_rounds=rounds)
+        ew = [t.isoformat() for t in eval_window]
+        record = dict(of=recipe, rounds=rounds, rows=int(res.metadata["data"]["rows"]), recipe_evaluation_window=ew,
+                      metrics="the recipe's: held-out metrics of " + recipe + " on its evaluation window; this "
+                      "version has fitted those rows too, so it has no held-out metrics of its own")
+        version = registry.register(res.out, training_window=window, data_hash=data_hash(hist), metrics=recipe_metrics,
+                                    at=at, evaluation_window=None, refit=record,
+                                    note=f"refit of {recipe} on its whole window, evaluation rows included "
+                                         f"(rounds {rounds}); held-out metrics are the recipe's")
+    return version, dict(version=version, of=recipe, rounds=rounds, rows=record["rows"])
 
 
 def mature_only(hist: pd.DataFrame, *, cutoff: pd.Timestamp, resolution_delay_h: float,

@@ -122,6 +122,16 @@ def _check_weights(weights, n: int) -> np.ndarray | None:
     return w
 
 
+def _refit_split(n: int, rounds: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every row fitted, none for early stopping or held out (a refit); the rounds checked."""
+    bad = [f"refit_rounds[{k!r}]: must be an integer >= 1, got {v!r}" for k, v in rounds.items()
+           if not (isinstance(v, (int, np.integer)) and v >= 1)]
+    if bad or not rounds:
+        raise InputError(bad or ["refit_rounds: empty (name the targets to refit and their rounds)"],
+                         what="training parameters")
+    return np.ones(n, bool), np.zeros(n, bool), np.zeros(n, bool)
+
+
 def _split(n: int, p: TrainParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n_te = int(round(n * p.test_fraction))
     n_va = int(round(n * p.valid_fraction))
@@ -142,7 +152,8 @@ def eval_target(t: Target, y: np.ndarray, pred: np.ndarray, truth: np.ndarray | 
 def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | None = None,
           params: TrainParams | None = None, label_delay_s: float | None = None,
           scheduler: Any = None, progress: Progress | None = None,
-          weights: Sequence[float] | np.ndarray | None = None) -> TrainResult:
+          weights: Sequence[float] | np.ndarray | None = None,
+          refit_rounds: dict[str, int] | None = None) -> TrainResult:
     """Train one model per target on ``history`` (history contract) and write the model dir.
 
     ``targets`` None means every default target that has labels; named targets without any
@@ -154,14 +165,18 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
     The metadata records the held-out period (``held_out``) that ``assign evaluate`` scores by default.
     ``weights`` (one finite number >= 0 per row of ``history``, in its order) are XGBoost sample
     weights for training and early stopping (``assign.deploy.retrain`` weights recent rows more);
-    the held-out metrics stay unweighted."""
+    the held-out metrics stay unweighted. ``refit_rounds`` (target -> boosting rounds; the
+    targets trained): a refit of an evaluated recipe (``assign.deploy.retrain``'s
+    ``refit_on_promotion``): every row is fitted with exactly that many rounds, nothing is held
+    out, so the metadata has no metrics, no early-stopping segment and no held-out tail
+    (``refit: true``; every row after the last arrival is unseen)."""
     p = params or TrainParams()
     check_model_out(Path(out))
     hist = conform_history(history)
     if len(hist) < 50:
         raise InputError([f"history: {len(hist)} rows; training needs at least 50"], what="history")
-    explicit = targets is not None
-    names = list(targets) if explicit else list(DEFAULT_TARGETS)
+    explicit = targets is not None or refit_rounds is not None
+    names = list(refit_rounds) if refit_rounds is not None else list(targets) if explicit else list(DEFAULT_TARGETS)
     bad = [f"targets: unknown target {n!r} (expected one of {', '.join(TARGETS)})" for n in names if n not in TARGETS]
     if bad:
         raise InputError(bad, what="training targets")
@@ -169,8 +184,9 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
     order = hist.sort_values("arrival_at", kind="stable").index.to_numpy()
     hist = hist.loc[order].reset_index(drop=True)
     w = None if w is None else w[order]
-    tr, va, te = _split(len(hist), p)
-    usable, skipped = _usable_targets(hist, names, explicit=explicit, segments=(tr, va, te))
+    tr, va, te = _split(len(hist), p) if refit_rounds is None else _refit_split(len(hist), refit_rounds)
+    usable, skipped = _usable_targets(hist, names, explicit=explicit,
+                                      segments=(tr, va, te) if refit_rounds is None else (tr,))
     synthetic = has_truth(hist)
     delay = (0.0 if synthetic else REPEAT_WINDOW_S) if label_delay_s is None else float(label_delay_s)
     steps = Steps(progress, stage="features", total=2)
@@ -187,7 +203,8 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
     try:
         metrics, meta = _fit_and_write(out=out, hist=hist, history=history, usable=usable, skipped=skipped, X=X,
                                        spec=spec, feats=feats, p=p, split=(tr, va, te), synthetic=synthetic,
-                                       delay=delay, scheduler=scheduler, progress=progress, weights=w)
+                                       delay=delay, scheduler=scheduler, progress=progress, weights=w,
+                                       refit_rounds=refit_rounds)
         meta["files"] = file_digests(out)
         (out / "metadata.json").write_text(json.dumps(meta, indent=1, default=str))
         (out / "model_card.md").write_text(model_card(meta, spec))
@@ -199,7 +216,8 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
 
 def _fit_and_write(*, out: Path, hist, history, usable, skipped, X, spec, feats, p: TrainParams, split,
                    synthetic: bool, delay: float, scheduler: Any,
-                   progress: Progress | None, weights: np.ndarray | None = None):
+                   progress: Progress | None, weights: np.ndarray | None = None,
+                   refit_rounds: dict[str, int] | None = None):
     """Train every usable target and write boosters, spec and state into ``out`` (a fresh
     temporary directory); returns the metrics and the metadata (without file digests)."""
     import xgboost as xgb
@@ -215,7 +233,9 @@ def _fit_and_write(*, out: Path, hist, history, usable, skipped, X, spec, feats,
         t = TARGETS[n]
         y, ok = _labels(hist, t)
         wtr, wva = (None, None) if weights is None else (weights[ok & tr], weights[ok & va])
-        if client is None:
+        if refit_rounds is not None:
+            bst = _refit(client, p, t, X[ok & tr], y[ok & tr], spec, w=wtr, rounds=int(refit_rounds[n]))
+        elif client is None:
             dtr = xgb.DMatrix(X[ok & tr], label=y[ok & tr], weight=wtr, feature_names=list(spec.names))
             dva = xgb.DMatrix(X[ok & va], label=y[ok & va], weight=wva, feature_names=list(spec.names))
             bst = xgb.train(p.xgb(t.objective), dtr, num_boost_round=p.max_rounds, evals=[(dva, "valid")],
@@ -227,9 +247,10 @@ def _fit_and_write(*, out: Path, hist, history, usable, skipped, X, spec, feats,
         rounds[n] = best + 1
         bst.save_model(out / "models" / f"{n}.json")
         sel = ok & te
-        pred = bst.inplace_predict(X[sel])
-        truth = hist[t.truth].astype("float64").to_numpy(na_value=np.nan)[sel] if (synthetic and t.truth) else None
-        metrics[n] = eval_target(t, y[sel], pred, truth)
+        if sel.any():  # a refit holds nothing out
+            pred = bst.inplace_predict(X[sel])
+            truth = hist[t.truth].astype("float64").to_numpy(na_value=np.nan)[sel] if (synthetic and t.truth) else None
+            metrics[n] = eval_target(t, y[sel], pred, truth)
         steps.advance()
     if client is not None and not given:
         client.close()
@@ -244,13 +265,33 @@ def _fit_and_write(*, out: Path, hist, history, usable, skipped, X, spec, feats,
         params={k: getattr(p, k) for k in p.__dataclass_fields__},
         data=dict(rows=int(len(hist)), rows_train=int(tr.sum()), rows_valid=int(va.sum()), rows_test=int(te.sum()),
                   first_arrival=str(t_all.iloc[0]), last_arrival=str(t_all.iloc[-1]),
-                  valid_from=str(t_all[va].iloc[0]), test_from=str(t_all[te].iloc[0]),
+                  valid_from=str(t_all[va].iloc[0]) if va.any() else None,
+                  test_from=str(t_all[te].iloc[0]) if te.any() else None,
                   data_hash=data_hash(history), synthetic=synthetic),
         label_delay_s=delay, metrics=metrics, weighted=weights is not None,
         scheduler=(client.scheduler.address if given else scheduler) or "in-process",
-        held_out=held_out_period(t_all[te], rows=int(len(hist))),
+        held_out=held_out_period(t_all[te], rows=int(len(hist))) if te.any() else None,
     )
+    if refit_rounds is not None:
+        meta["refit"] = True
     return metrics, meta
+
+
+def _refit(client, p: TrainParams, t: Target, X: np.ndarray, y: np.ndarray, spec: FeatureSpec, *,
+           w: np.ndarray | None, rounds: int):
+    """A booster of exactly ``rounds`` rounds on every given row, no early stopping (a refit)."""
+    import xgboost as xgb
+
+    if client is None:
+        d = xgb.DMatrix(X, label=y, weight=w, feature_names=list(spec.names))
+        return xgb.train(p.xgb(t.objective), d, num_boost_round=rounds, verbose_eval=False)
+    import dask.array as da
+    from xgboost import dask as dxgb
+
+    chunks = max(1, len(X) // 4)
+    d = dxgb.DaskDMatrix(client, da.from_array(X, chunks=(chunks, -1)), da.from_array(y, chunks=chunks),
+                         weight=None if w is None else da.from_array(w, chunks=chunks), feature_names=list(spec.names))
+    return dxgb.train(client, p.xgb(t.objective), d, num_boost_round=rounds, verbose_eval=False)["booster"]
 
 
 #: Files of a model directory whose SHA-256 is recorded at training and checked at load.
@@ -283,7 +324,8 @@ def _usable_targets(hist: pd.DataFrame, names: list[str], *, explicit: bool,
         _, ok = _labels(hist, TARGETS[n])
         counts = [int((ok & s).sum()) for s in segments]
         if min(counts) == 0:
-            skipped[n] = f"no labelled served rows in train/valid/test ({counts[0]}/{counts[1]}/{counts[2]})"
+            parts = "train/valid/test" if len(counts) == 3 else "the rows to refit"
+            skipped[n] = f"no labelled served rows in {parts} ({'/'.join(map(str, counts))})"
         else:
             usable.append(n)
     if (explicit and skipped) or not usable:
@@ -333,8 +375,10 @@ def model_card(meta: dict[str, Any], spec: FeatureSpec) -> str:
         f"- created {meta['created_at']} with xgboost {meta['xgboost_version']} ({meta['scheduler']})",
         f"- data: {d['rows']} contacts, {d['first_arrival']} .. {d['last_arrival']} (hash {d['data_hash']}); "
         f"{'synthetic (truth known)' if d['synthetic'] else 'real log'}",
-        f"- split by time: train {d['rows_train']}, early-stopping {d['rows_valid']}, held-out tail "
-        f"{d['rows_test']} from {d['test_from']}",
+        (f"- refit: all {d['rows']} rows fitted, the rounds of an evaluated recipe "
+         f"({', '.join(f'{k} {v}' for k, v in meta['rounds'].items())}); nothing held out, no held-out metrics"
+         if meta.get("refit") else f"- split by time: train {d['rows_train']}, early-stopping {d['rows_valid']}, "
+         f"held-out tail {d['rows_test']} from {d['test_from']}"),
         f"- {len(spec.names)} features: {', '.join(spec.names)}; no `truth_*` column is a feature",
         f"- outcomes count in agents' point-in-time performance {meta['label_delay_s'] / 3600:g} h after the "
         "contact ends",
