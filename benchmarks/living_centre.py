@@ -362,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--refit-full-window", action="store_true",
                     help="loop: a promoted challenger is refitted on its whole window, evaluation rows included, "
                          "and that refit deployed; a refit champion is compared through its recipe (refit15, opt-in)")
+    ap.add_argument("--blend-previous", action="store_true",
+                    help="loop: after a promotion, route with the mean of the new and the previous champion's "
+                         "scores (loop15, opt-in)")
     ap.add_argument("--ood-scored", choices=("mean", "model", "hire"), default="model",
                     help="loop: how the champion scores a new intent's or a hire's pairs: its own prediction "
                          "(default, loop12), the same with a hire read as an agent with no history (hire, loop13), "
@@ -395,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
                      live_half_life_days=a.live_half_life_days, level_half_life_h=a.level_half_life_h or None,
                      level_prior_n=a.level_prior_n, compare_as_routed=a.compare_as_routed, ood_scored=a.ood_scored,
                      level_rebase_on_swap=a.level_rebase_on_swap, live_residual=a.live_residual,
+                     blend_previous=a.blend_previous,
                      monitor_waiting=not a.monitor_no_waiting,
                      monitor_reference_grows=not a.monitor_window_reference, refit_full_window=a.refit_full_window)
     t0 = time.perf_counter()

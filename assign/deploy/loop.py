@@ -32,6 +32,8 @@ Pairs out of the champion's domain (a new intent, a hire) are scored by its mode
 tick's mean, and a retrain compares the models the same way (``ood_scored``, loop12).
 Opt-in (``live_residual``, loop14): the live part is the shrunk residual of outcomes on the
 base score each pair was routed on (:mod:`assign.learn.residual`), not an absolute rate.
+Opt-in (``blend_previous``, loop15): the champion and the one it replaced route together, the
+mean of their scores (:mod:`assign.deploy.blend`).
 
 Every retrain decision goes to the registry's audit log (its own clock: the simulated one);
 monitor results and swaps go to ``events`` and, when ``record`` (a directory) is set, to its
@@ -145,6 +147,12 @@ class LoopConfig:
     #: whole window, evaluation rows included, and that refit is swapped in
     #: (``retrain(refit_on_promotion=True)``); False: the evaluated challenger itself (the design before).
     refit_full_window: bool = False
+    #: Opt-in (loop15, docs/living-centre.md, "loop15"): after a promotion the routed base score is
+    #: the mean of the new champion's and the previous champion's scores
+    #: (:class:`~assign.deploy.blend.MeanScorer`), until the next promotion replaces the older of the
+    #: two; the first champion routes alone. The level offsets measure the mean. False: the champion
+    #: alone (the design before).
+    blend_previous: bool = False
 
 
 #: Pair and agent features: their distribution follows who the router picks, so traffic routed
@@ -227,6 +235,7 @@ class LoopPolicy(LearnPolicy):
             self.record.mkdir(parents=True, exist_ok=True)
             self._record_file = self.record / f"seed{run.seed}.jsonl"
             self._record_file.write_text("")
+        self._routed_xgb = self._loaded_xgb = None  # blend_previous: the champion routing now, the one loaded last
         self.levels = None if self.cfg.level_half_life_h is None else LevelOffsets(
             intents=tuple(run.source.intents), half_life_s=self.cfg.level_half_life_h * 3600.0,
             prior_n=self.cfg.level_prior_n)
@@ -236,6 +245,8 @@ class LoopPolicy(LearnPolicy):
         self.level_folds: list[tuple[float, np.ndarray, np.ndarray, np.ndarray]] = []  # (at, known, intent, resid)
         res = self.swapper.load("champion", canary=_tiny_canary(run))
         self._event("swap", 0.0, **res.to_dict())
+        if res.ok:
+            self._routed_xgb = self._loaded_xgb
 
     def _load(self, path: Path):
         from assign.model.scorer import XGBScorer
@@ -248,7 +259,13 @@ class LoopPolicy(LearnPolicy):
         from assign.learn.scorer import LearnScorer
 
         kind = ResidualScorer if self.cfg.live_residual else LearnScorer
-        s = kind(live=self.live, base=xgb if self.levels is None else OffsetScorer(base=xgb, levels=self.levels))
+        self._loaded_xgb = xgb
+        champ = xgb
+        if self.cfg.blend_previous and self._routed_xgb is not None and self._routed_xgb is not xgb:
+            from assign.deploy.blend import MeanScorer
+
+            champ = MeanScorer(members=(xgb, self._routed_xgb))
+        s = kind(live=self.live, base=champ if self.levels is None else OffsetScorer(base=champ, levels=self.levels))
         s.bind(self._run)
         return s
 
@@ -317,8 +334,8 @@ class LoopPolicy(LearnPolicy):
         return ci, ai
 
     def _champion_predictions(self, view: View, ci: np.ndarray, ai: np.ndarray) -> np.ndarray:
-        """The routing champion's score (predicted resolution; an out-of-domain pair gets the
-        mean of the in-domain ones, as in a tick) of the pairs just routed."""
+        """The routing champion's score (predicted resolution, as the tick scored it; with
+        ``blend_previous``, the mean of the two champions) of the pairs just routed."""
         uniq = np.unique(ai)
         xgb = self.router.scorer.base.base  # LearnScorer -> OffsetScorer -> the champion
         return np.asarray(xgb.score_pairs(view.snapshot(ci, uniq), contact_idx=np.arange(len(ci)),
@@ -377,6 +394,7 @@ class LoopPolicy(LearnPolicy):
             res = self.swapper.load(d.deployed or d.version, canary=canary)
             self._event("swap", view.t, **res.to_dict())
             if res.ok:
+                self._routed_xgb = self._loaded_xgb
                 self._reference = self._rows_of(hist, d.version, decision=d)
                 self._reference_end = pd.Timestamp(d.cutoff)
                 if (self.cfg.level_reset_on_swap or self.cfg.compare_as_routed) and self.levels is not None:
