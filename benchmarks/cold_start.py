@@ -488,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
                          "tenured agents' (0: off; docs/learn.md 5.6); adds ml-learn-no-floor, the control")
     ap.add_argument("--work-floor-days", type=float, default=1.0, help="tenure (days) the work floor protects")
     ap.add_argument("--work-floor-reference-days", type=float, default=None,
-                    help="tenure (days) of the floor's reference agents (default: --work-floor-days; docs/learn.md 5.9)")
+                    help="tenure (days) of the floor's reference agents (default: --work-floor-days; learn.md 5.9)")
     ap.add_argument("--work-floor-cap", type=float, default=0.15, help="the floor's multiplier cap (lambda_max)")
     ap.add_argument("--work-floor-start", type=float, default=0.0,
                     help="the multiplier a hire starts from (feed-forward; = the cap: a fixed price that only falls)")
