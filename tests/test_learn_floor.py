@@ -113,8 +113,13 @@ def _simulate(world_run, floor):
     return run, pol
 
 
-def test_ratio_zero_is_exactly_the_plain_policy_and_a_floor_changes_it(world_run):
-    plain, _ = _simulate(world_run, None)
+@pytest.fixture(scope="module")
+def plain_run(world_run):
+    return _simulate(world_run, None)[0]
+
+
+def test_ratio_zero_is_exactly_the_plain_policy_and_a_floor_changes_it(world_run, plain_run):
+    plain = plain_run
     zero, _ = _simulate(world_run, WorkFloor(ratio=0.0))
     assert np.array_equal(plain.agent, zero.agent) and np.array_equal(plain.status, zero.status)
     floored, pol = _simulate(world_run, WorkFloor(ratio=1.2, days=1.0, lambda_max=0.3))
@@ -206,3 +211,55 @@ def test_pair_factor_is_the_capped_shortness_with_handle_and_one_without():
     s = np.array([0.2, 1.0, 1.7, 5.0])
     assert WorkFloor(ratio=0.8, handle=True, factor_max=2.0).pair_factor(s).tolist() == [0.2, 1.0, 1.7, 2.0]
     assert WorkFloor(ratio=0.8).pair_factor(s).tolist() == [1.0] * 4
+
+
+def test_priced_floor_off_is_the_plain_policy_and_on_gives_hires_short_contacts(world_run, plain_run):
+    """5.9's settings with ratio 0 are exactly the plain policy (seeded); on, the hires get more
+    of their first day's contacts (the policy fits the handle proxy on its warm history)."""
+    from dataclasses import replace
+
+    from assign.learn.floor import PRICED
+
+    off, _ = _simulate(world_run, replace(PRICED, ratio=0.0))
+    assert np.array_equal(plain_run.agent, off.agent) and np.array_equal(plain_run.status, off.status)
+    on, pol = _simulate(world_run, replace(PRICED, ratio=1.2))
+    assert pol.scorer.handle is not None
+    hires = np.flatnonzero(world_run[0].world.arrays.tenure_days < 0)
+    day2 = np.floor(plain_run.stream.arrival_s / 86400.0) == 1
+    n_plain, n_on = (np.isin(r.agent[day2 & (r.agent >= 0)], hires).sum() for r in (plain_run, on))
+    assert n_on > n_plain
+
+
+def test_model_scorer_scales_the_price_by_the_pairs_shortness(world_run):
+    from dataclasses import replace
+
+    from assign.learn import EffectEstimates, ModelScorer, PopulationModel, history_outcomes
+    from assign.learn.handle import HandleModel
+    from benchmarks.scoring import workload
+
+    _, snap = workload(seed=3, n_contacts=10, n_agents=12)
+    _, hist, _ = world_run
+    model = PopulationModel.fit(hist)
+    handle = HandleModel.fit(hist, spec=model.spec)
+    live = EffectEstimates()
+    live.observe(history_outcomes(hist).merge(model.history_predictions(hist), left_on="decision_id",
+                                              right_on="contact_id").drop(columns="contact_id"))
+    ids = np.asarray(snap.agents.ids).astype(str)
+    tenure = np.full(len(ids), 90.0)
+    tenure[:2] = 0.1
+    snap = replace(snap, agents=replace(snap.agents, tenure_days=tenure))
+    ctrl = WorkFloor(ratio=0.9, start=0.1, lambda_max=0.1, handle=True, factor_max=1.5).controller(agent_ids=ids)
+    ctrl.step(t_s=0.0, staffed=np.ones(len(ids), bool), tenure_days=tenure)
+    ci = np.repeat(np.arange(snap.n_contacts), snap.n_agents)
+    ai = np.tile(np.arange(snap.n_agents), snap.n_contacts)
+    with pytest.raises(ValueError, match="handle model"):
+        ModelScorer(model=model, live=live, floor=ctrl)
+    plain, priced = ModelScorer(model=model, live=live), ModelScorer(model=model, live=live, floor=ctrl, handle=handle)
+    X = model.featurizer.features(snap, contact_idx=ci, agent_idx=ai)
+    want = np.where(ai < 2, 0.1 * np.minimum(np.exp(handle.ref - handle.predict_rows(X)), 1.5), 0.0)
+    assert want[ai < 2].min() < want[ai < 2].max() <= 0.15 + 1e-12  # the price varies with the pair, capped
+    s0, s1 = (s.score_pairs(snap, contact_idx=ci, agent_idx=ai) for s in (plain, priced))
+    np.testing.assert_allclose(s1 - s0, want, atol=1e-12)
+    d0, d1 = (s.posterior_draw(snap, contact_idx=ci, agent_idx=ai, rng=np.random.default_rng(1), n_draws=2)
+              for s in (plain, priced))
+    np.testing.assert_allclose(d1 - d0, want[None].repeat(2, 0), atol=1e-12)

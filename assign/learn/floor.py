@@ -129,6 +129,13 @@ class WorkFloor:
         return FloorController(floor=self, agent_ids=agent_ids)
 
 
+#: The priced floor registered in ``docs/learn.md`` 5.9: a fixed price of 0.065 per unit of a hire's
+#: time on its first day, lowered only where the hires already work 0.8 times the experienced agents'
+#: (tenure >= 30 days) contacts per staffed hour.
+PRICED = WorkFloor(ratio=0.8, days=1.0, reference_days=30.0, lambda_max=0.065, start=0.065, handle=True,
+                   clip_gap=True)
+
+
 class FloorController:
     """The floor's state over one roster: per agent the forgotten contacts and staffed
     seconds, and the multipliers. Call :meth:`step` before each decision (the time, who is on
