@@ -36,7 +36,9 @@ an exploring 1000 x 1000 tick / a plain tick's, same run).
 (:mod:`assign.learn.floor`; off by default, ``docs/learn.md`` 5.6), and ``ml-learn-no-floor``
 (ml-learn as without the flag) run as its paired control; the details add
 ``work_floor_cost_vs_ml_learn_no_floor`` (points, days 2+), ``work_floor_cost_by_day`` and
-``exploration_cost_without_floor`` (ml-live - ml-learn-no-floor).
+``exploration_cost_without_floor`` (ml-live - ml-learn-no-floor). The priced floor of ``docs/learn.md`` 5.9
+(opt-in; its rule failed on day 2 by 0.001 against ml-live): ``--work-floor 0.8 --work-floor-reference-days 30
+--work-floor-cap 0.065 --work-floor-start 0.065 --work-floor-handle --work-floor-clip-gap``.
 """
 from __future__ import annotations
 
@@ -459,7 +461,8 @@ def _floor(a) -> WorkFloor | None:
                      clip_gap=a.work_floor_clip_gap)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The benchmark's command line."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2 seeds x 3 days, small ticks: a few minutes")
     ap.add_argument("--json", dest="json_out", required=True, help="write the results here")
@@ -498,7 +501,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="bound the floor's relative surplus per step at the ratio (needed with a start above 0)")
     ap.add_argument("--rule-scorer", action="store_true",
                     help="the previous design: rule-based score + posterior mean, rule-based ml-batch")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parser().parse_args(argv)
     seeds, days, reps = (2, 3, 8) if a.quick else (a.seeds, a.days, a.tick_repeats)
     t0 = time.perf_counter()
     job = partial(run_seed, days=days, n_agents=a.agents, n_intents=a.intents, new_hires=a.new_hires,
