@@ -36,7 +36,9 @@ an exploring 1000 x 1000 tick / a plain tick's, same run).
 (:mod:`assign.learn.floor`; off by default, ``docs/learn.md`` 5.6), and ``ml-learn-no-floor``
 (ml-learn as without the flag) run as its paired control; the details add
 ``work_floor_cost_vs_ml_learn_no_floor`` (points, days 2+), ``work_floor_cost_by_day`` and
-``exploration_cost_without_floor`` (ml-live - ml-learn-no-floor).
+``exploration_cost_without_floor`` (ml-live - ml-learn-no-floor). The priced floor of ``docs/learn.md`` 5.9
+(opt-in; its rule failed on day 2 by 0.001 against ml-live): ``--work-floor 0.8 --work-floor-reference-days 30
+--work-floor-cap 0.065 --work-floor-start 0.065 --work-floor-handle --work-floor-clip-gap``.
 """
 from __future__ import annotations
 
@@ -450,7 +452,17 @@ def details_path(json_out: str) -> str:
     return json_out[:-5] + ".details.json" if json_out.endswith(".json") else json_out + ".details.json"
 
 
-def main(argv: list[str] | None = None) -> int:
+def _floor(a) -> WorkFloor | None:
+    """ml-learn's work floor from the command line (None with ``--work-floor 0``: off)."""
+    if a.work_floor <= 0:
+        return None
+    return WorkFloor(ratio=a.work_floor, days=a.work_floor_days, reference_days=a.work_floor_reference_days,
+                     lambda_max=a.work_floor_cap, start=a.work_floor_start, handle=a.work_floor_handle,
+                     clip_gap=a.work_floor_clip_gap)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The benchmark's command line."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2 seeds x 3 days, small ticks: a few minutes")
     ap.add_argument("--json", dest="json_out", required=True, help="write the results here")
@@ -478,16 +490,29 @@ def main(argv: list[str] | None = None) -> int:
                     help="ml-learn's new-hire work floor: ratio r of the hires' contacts per staffed hour to the "
                          "tenured agents' (0: off; docs/learn.md 5.6); adds ml-learn-no-floor, the control")
     ap.add_argument("--work-floor-days", type=float, default=1.0, help="tenure (days) the work floor protects")
+    ap.add_argument("--work-floor-reference-days", type=float, default=None,
+                    help="tenure (days) of the floor's reference agents (default: --work-floor-days; learn.md 5.9)")
+    ap.add_argument("--work-floor-cap", type=float, default=0.15, help="the floor's multiplier cap (lambda_max)")
+    ap.add_argument("--work-floor-start", type=float, default=0.0,
+                    help="the multiplier a hire starts from (feed-forward; = the cap: a fixed price that only falls)")
+    ap.add_argument("--work-floor-handle", action="store_true",
+                    help="price the floor per unit of the hire's time (handle-time proxy, assign.learn.handle)")
+    ap.add_argument("--work-floor-clip-gap", action="store_true",
+                    help="bound the floor's relative surplus per step at the ratio (needed with a start above 0)")
     ap.add_argument("--rule-scorer", action="store_true",
                     help="the previous design: rule-based score + posterior mean, rule-based ml-batch")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parser().parse_args(argv)
     seeds, days, reps = (2, 3, 8) if a.quick else (a.seeds, a.days, a.tick_repeats)
     t0 = time.perf_counter()
     job = partial(run_seed, days=days, n_agents=a.agents, n_intents=a.intents, new_hires=a.new_hires,
                   window_s=a.window_s, label_delay_h=a.label_delay_h, warm_days=a.warm_days,
                   csat_proxy=not a.no_csat_proxy, rule_scorer=a.rule_scorer,
                   ramp=Ramp(bonus=a.ramp_bonus, days=a.ramp_days) if a.ramp_bonus > 0 else None, past=a.past_hires,
-                  work_floor=WorkFloor(ratio=a.work_floor, days=a.work_floor_days) if a.work_floor > 0 else None)
+                  work_floor=_floor(a))
     if a.jobs > 1:  # seeds in separate processes; the same results as one process (each seed is seeded)
         with ProcessPoolExecutor(a.jobs) as pool:
             results = list(tqdm(pool.map(job, range(a.seed0, a.seed0 + seeds)), total=seeds, desc="seeds"))
@@ -503,8 +528,7 @@ def main(argv: list[str] | None = None) -> int:
                        "window_s": a.window_s, "label_delay_h": a.label_delay_h,
                        "warm_days": a.warm_days, "csat_proxy": not a.no_csat_proxy,
                        "ramp": {"bonus": a.ramp_bonus, "days": a.ramp_days},
-                       "work_floor": None if a.work_floor <= 0 else
-                       WorkFloor(ratio=a.work_floor, days=a.work_floor_days).__dict__,
+                       "work_floor": None if a.work_floor <= 0 else _floor(a).__dict__,
                        "scorer": "rules" if a.rule_scorer else "population model + agent effects",
                        "tick_repeats": reps, "machine": f"{platform.machine()}, shared 2 cores",
                        "wall_s": round(time.perf_counter() - t0, 1)}

@@ -170,3 +170,20 @@ def test_hire_errors_against_the_run_and_against_the_contacts_so_far():
     np.testing.assert_allclose(trace["error_same"], 0.0, atol=1e-12)
     np.testing.assert_allclose(trace["error"], [0.2, 0.0, 0.0, 0.0], atol=1e-12)
     assert to_same == [1.0] and to_run == [2.0]
+
+
+def test_cold_start_work_floor_flags():
+    """``--work-floor 0`` (the default) is no floor; 5.9's flags give its registered settings; 5.6's
+    flags alone give 5.6's floor."""
+    from assign.learn import WorkFloor
+    from assign.learn.floor import PRICED
+    from benchmarks.cold_start import _floor, parser
+
+    assert _floor(parser().parse_args(["--json", "x.json"])) is None
+    assert _floor(parser().parse_args(["--json", "x.json", "--work-floor", "0"])) is None
+    priced = parser().parse_args(["--json", "x.json", "--work-floor", "0.8", "--work-floor-days", "1",
+                                  "--work-floor-reference-days", "30", "--work-floor-cap", "0.065",
+                                  "--work-floor-start", "0.065", "--work-floor-handle", "--work-floor-clip-gap"])
+    assert _floor(priced) == PRICED
+    old = parser().parse_args(["--json", "x.json", "--work-floor", "0.85", "--work-floor-days", "1"])
+    assert _floor(old) == WorkFloor(ratio=0.85, days=1.0)

@@ -32,6 +32,27 @@ multiplier is the least-cost way to the pooled ratio (the flow gives the extra w
 hires that lose least resolution), and starves no hire more than the plain policy does: every
 hire gets the same bonus. ``per_hire=True``: each hire its own multiplier on its own rate.
 A choice of value, not a belief: the estimates the router learns are unchanged.
+
+Refinements (``docs/learn.md`` 5.9), all off by default (5.6's floor); :data:`PRICED` holds 5.9's settings:
+
+- ``reference_days``: the tenured reference is the agents with tenure >= ``reference_days``
+  (default: ``days``, every agent past the protected days). With an earlier cohort a few weeks
+  old, ``days`` counts that slower cohort as tenured, so the controller's ratio is not the one
+  the benchmark measures; a reference of 30 days (the cold-start prior's first tenure band)
+  compares the hires with the experienced agents only.
+- ``handle=True``: the multiplier is a price per unit of the hire's time, not per contact. A
+  hire's pair gets ``lambda * min(shortness, factor_max)``, where ``shortness`` = the pair's
+  expected contacts per unit of time against a typical contact's, from a handle-time proxy
+  on router-visible features (:class:`assign.learn.handle.HandleModel`). The ratio counts
+  contacts, and a hire busy with a long contact takes no other: a short contact buys more of
+  the floor per unit of time, and short contacts (simple ones) are where a hire loses least
+  resolution. The floor then nests hires on short contacts instead of filling their time
+  (measured, it shortened them little: handle per contact 1.49-1.51x against 1.53-1.54x).
+- ``start``: the multiplier a hire starts from (feed-forward) instead of 0; with ``start =
+  lambda_max`` the floor is a fixed price that only falls where the hires already meet the
+  floor. ``clip_gap``: the step's relative shortfall is bounded below at ``-ratio`` (as it is
+  above at ``ratio``): in a hire's first minutes on shift one contact over seconds of staffed
+  time reads as a huge surplus and would drop a started price to 0 in one step.
 """
 from __future__ import annotations
 
@@ -41,14 +62,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assign.validate import Problems
+from assign.validate import Problems, is_number
 
 
 @dataclass(frozen=True, kw_only=True)
 class WorkFloor:
     """Settings of the floor (see module doc): ``ratio`` r (0: off, exactly the plain policy),
     ``days`` D of tenure it protects, ``eta`` (multiplier step per hour per unit of relative
-    shortfall), ``lambda_max`` (resolution points per contact), ``half_life_s`` of the rates.
+    shortfall), ``lambda_max`` (resolution points per contact), ``half_life_s`` of the rates;
+    ``reference_days`` (None: ``days``) the tenure of the reference agents, ``handle`` the
+    handle-aware bonus capped at ``factor_max`` times the multiplier, ``start`` the multiplier a
+    hire starts from (feed-forward; 0: from nothing), ``clip_gap`` bounds the relative surplus a
+    step reads at ``ratio`` (module doc).
 
     >>> f = WorkFloor(ratio=0.85, days=1.0)
     >>> c = f.controller(agent_ids=["a", "b", "h"])
@@ -65,6 +90,11 @@ class WorkFloor:
     lambda_max: float = 0.15
     half_life_s: float = 1800.0
     per_hire: bool = False
+    reference_days: float | None = None
+    handle: bool = False
+    factor_max: float = 2.0
+    start: float = 0.0
+    clip_gap: bool = False
 
     def __post_init__(self) -> None:
         p = Problems()
@@ -73,13 +103,38 @@ class WorkFloor:
         p.number("work_floor.eta", self.eta, lo=0, lo_open=True)
         p.number("work_floor.lambda_max", self.lambda_max, lo=0, hi=1)
         p.number("work_floor.half_life_s", self.half_life_s, lo=0, lo_open=True)
-        if not isinstance(self.per_hire, bool):
-            p.add("work_floor.per_hire", f"must be True or False, got {self.per_hire!r}")
+        p.number("work_floor.reference_days", self.reference_days, lo=0, optional=True)
+        p.number("work_floor.factor_max", self.factor_max, lo=0, lo_open=True)
+        p.number("work_floor.start", self.start, lo=0, hi=self.lambda_max if is_number(self.lambda_max) else 1)
+        for name in ("per_hire", "handle", "clip_gap"):
+            if not isinstance(getattr(self, name), bool):
+                p.add(f"work_floor.{name}", f"must be True or False, got {getattr(self, name)!r}")
+        if (isinstance(self.reference_days, (int, float)) and is_number(self.days)
+                and self.reference_days < self.days):
+            p.add("work_floor.reference_days", f"must be >= days ({self.days}), got {self.reference_days}")
         p.raise_if_any(what="work floor")
+
+    @property
+    def reference(self) -> float:
+        """Tenure (days) from which an agent is in the tenured reference."""
+        return self.days if self.reference_days is None else float(self.reference_days)
+
+    def pair_factor(self, shortness: np.ndarray) -> np.ndarray:
+        """Each hire pair's multiple of the multiplier: ``min(shortness, factor_max)`` with
+        ``handle``, else 1 (``shortness``: :meth:`assign.learn.handle.HandleModel.shortness`)."""
+        s = np.asarray(shortness, np.float64)
+        return np.minimum(s, self.factor_max) if self.handle else np.ones_like(s)
 
     def controller(self, *, agent_ids) -> FloorController:
         """A fresh controller (all multipliers 0) over these agents."""
         return FloorController(floor=self, agent_ids=agent_ids)
+
+
+#: The priced floor registered in ``docs/learn.md`` 5.9: a fixed price of 0.065 per unit of a hire's
+#: time on its first day, lowered only where the hires already work 0.8 times the experienced agents'
+#: (tenure >= 30 days) contacts per staffed hour.
+PRICED = WorkFloor(ratio=0.8, days=1.0, reference_days=30.0, lambda_max=0.065, start=0.065, handle=True,
+                   clip_gap=True)
 
 
 class FloorController:
@@ -113,17 +168,18 @@ class FloorController:
             self.contacts = self.contacts * decay
             # exact integral of the forgotten staffed time over the interval
             self.staffed_s = self.staffed_s * decay + staffed * (1.0 - decay) * f.half_life_s / math.log(2.0)
-            lam = np.where(hire, self.lam, 0.0)
-            ten = ~hire & (t >= f.days)
+            lam = np.where(hire, np.where(self._hire, self.lam, f.start), 0.0)  # a new hire starts at ``start``
+            ten = ~hire & (t >= f.reference)
             ten_s = self.staffed_s[ten].sum()
             if dt > 0 and ten_s > 0 and self.contacts[ten].sum() > 0:
                 ref = self.contacts[ten].sum() / ten_s
                 on = hire & staffed & (self.staffed_s > 0)
+                lo = -f.ratio if f.clip_gap else -np.inf
                 if f.per_hire:
-                    gap = f.ratio - self.contacts[on] / self.staffed_s[on] / ref
+                    gap = np.maximum(f.ratio - self.contacts[on] / self.staffed_s[on] / ref, lo)
                     lam[on] = np.clip(lam[on] + f.eta * dt / 3600.0 * gap, 0.0, f.lambda_max)
                 elif on.any():
-                    gap = f.ratio - self.contacts[hire].sum() / self.staffed_s[hire].sum() / ref
+                    gap = max(f.ratio - self.contacts[hire].sum() / self.staffed_s[hire].sum() / ref, lo)
                     shared = np.clip(lam[hire].max() + f.eta * dt / 3600.0 * gap, 0.0, f.lambda_max)
                     lam[hire] = shared
             self.lam, self._hire = lam, hire

@@ -23,6 +23,7 @@ from assign.learn.effects import (
     views,
 )
 from assign.learn.floor import FloorController
+from assign.learn.handle import HandleModel
 from assign.learn.population import PopulationModel
 from assign.learn.ramp import Ramp
 from assign.learn.scorer import LIVE_KEY
@@ -43,16 +44,19 @@ class ModelScorer(Scorer):
 
     def __init__(self, *, model: PopulationModel, live: EffectEstimates, cohort_prior: bool = True,
                  ramp: Ramp | None = None, floor: FloorController | None = None,
-                 warm_links: bool = True) -> None:
+                 warm_links: bool = True, handle: HandleModel | None = None) -> None:
         self.model, self.live, self.cohort_prior, self.ramp = model, live, bool(cohort_prior), ramp
         self.floor = floor  # the new-hire work floor's multipliers (assign.learn.floor), read per call
+        if floor is not None and floor.floor.handle and handle is None:
+            raise ValueError("a handle-aware work floor needs the handle model (handle=HandleModel)")
+        self.handle = handle  # the expected-handle proxy of the floor's handle-aware bonus (assign.learn.handle)
         # with the cohort prior, bound to a run: the hierarchy's hyperparameters fitted once on what
         # ``live`` holds at bind time (the warm history), by maximum marginal likelihood (effects.WarmLinks)
         self.warm_links, self.links = bool(warm_links), None
         self._roster: tuple[np.ndarray, np.ndarray] | None = None
         self._lock = threading.Lock()
         self._cache: tuple | None = None  # (version, roster, effects, index)
-        self._margins: tuple | None = None  # (contacts, agents, ci, ai, logit, csat) of the last call
+        self._margins: tuple | None = None  # (contacts, agents, ci, ai, logit, csat, log handle) of the last call
         self._snapshot_roster: tuple | None = None  # (agents, roster) when not bound to a run
 
     def bind(self, run) -> None:
@@ -99,30 +103,41 @@ class ModelScorer(Scorer):
         t = np.asarray(tenure_days, float)
         return tenure_band(t) if self.cohort_prior else np.zeros(len(t), np.int64)
 
-    def _bonus(self, snapshot: Snapshot, agent_idx: np.ndarray) -> np.ndarray | float:
-        """The ramp's value bonus plus the work floor's multiplier of each pair's agent (0 without either)."""
+    def _bonus(self, snapshot: Snapshot, agent_idx: np.ndarray, log_handle: np.ndarray | None) -> np.ndarray | float:
+        """The ramp's value bonus plus the work floor's term of each pair (its agent's multiplier,
+        times the pair's handle factor with a handle-aware floor; 0 without either)."""
         ramp = 0.0 if self.ramp is None else self.ramp.terms(snapshot.agents.tenure_days)[agent_idx]
         if self.floor is None:
             return ramp
-        return ramp + self.floor.terms(snapshot.agents.ids)[agent_idx]
+        lam = self.floor.terms(snapshot.agents.ids)[agent_idx]
+        if self.floor.floor.handle:
+            lam = lam * self.floor.floor.pair_factor(self.handle.shortness(log_handle))
+        return ramp + lam
 
     def margins(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> tuple[np.ndarray, ...]:
         """(population logit, population CSAT mean) of the pairs; the last call's answer is kept,
         since a tick asks for the same pairs to score them and to draw them."""
+        return self._pairs(snapshot, contact_idx, agent_idx)[4:6]
+
+    def _pairs(self, snapshot: Snapshot, contact_idx: np.ndarray, agent_idx: np.ndarray) -> tuple:
+        """(contacts, agents, ci, ai, logit, CSAT mean, expected log handle or None) of the pairs."""
         ci, ai = np.asarray(contact_idx, np.int64), np.asarray(agent_idx, np.int64)
         held = self._margins
         if (held is not None and held[0] is snapshot.contacts and held[1] is snapshot.agents
                 and np.array_equal(held[2], ci) and np.array_equal(held[3], ai)):
-            return held[4], held[5]
-        m, c = self.model.predict(snapshot, contact_idx=ci, agent_idx=ai)
-        self._margins = (snapshot.contacts, snapshot.agents, ci, ai, m, c)  # one reference: swapped whole
-        return m, c
+            return held
+        X = self.model.featurizer.features(snapshot, contact_idx=ci, agent_idx=ai)
+        m, c = self.model.predict_rows(X)
+        lh = self.handle.predict_rows(X) if self.handle is not None else None  # expected log handle
+        held = (snapshot.contacts, snapshot.agents, ci, ai, m, c, lh)
+        self._margins = held  # one reference: swapped whole
+        return held
 
     def score_pairs(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
         eff, rows = self.effects(snapshot)
-        m, _ = self.margins(snapshot, contact_idx=contact_idx, agent_idx=agent_idx)
+        held = self._pairs(snapshot, contact_idx, agent_idx)
         ai = np.asarray(agent_idx, np.int64)
-        return _sigmoid(m + eff.mean[rows[ai]]) + self._bonus(snapshot, ai)
+        return _sigmoid(held[4] + eff.mean[rows[ai]]) + self._bonus(snapshot, ai, held[6])
 
     def prior_only(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
         eff, rows = self.effects(snapshot)
@@ -132,12 +147,12 @@ class ModelScorer(Scorer):
                        rng: np.random.Generator, n_draws: int = 1) -> np.ndarray:
         """(n_draws, n_pairs): one effect per snapshot agent per draw, shared by its pairs."""
         eff, rows = self.effects(snapshot)
-        m, _ = self.margins(snapshot, contact_idx=contact_idx, agent_idx=agent_idx)
-        ai = np.asarray(agent_idx, np.int64)
+        held = self._pairs(snapshot, contact_idx, agent_idx)
+        m, ai = held[4], np.asarray(agent_idx, np.int64)
         theta = eff.mean[rows] + np.sqrt(eff.var[rows]) * rng.standard_normal((n_draws, len(rows)))
         if not len(ai):
             return np.zeros((n_draws, 0))
-        return _sigmoid(m[None, :] + theta[:, ai]) + self._bonus(snapshot, ai)
+        return _sigmoid(m[None, :] + theta[:, ai]) + self._bonus(snapshot, ai, held[6])
 
     def estimate(self, snapshot: Snapshot, *, margins: np.ndarray, agent_row: int) -> float:
         """An agent's estimated resolution rate over contacts with these population logits."""

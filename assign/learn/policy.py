@@ -12,7 +12,9 @@ cold-start prior"; model scorer only). ``ramp``: the new-hire value bonus
 (:mod:`assign.learn.ramp`; model scorer only), on each agent's tenure at the decision (a
 synthetic world's agents age with the clock; other sources' tenure as given). ``work_floor``:
 the new-hire work floor (:mod:`assign.learn.floor`; model scorer only), a feedback control on
-the hires' contacts per staffed hour from the policy's own assignments and the source's shifts.
+the hires' contacts per staffed hour from the policy's own assignments and the source's shifts
+(with ``WorkFloor(handle=True)``, priced per unit of the hire's time through a handle-time proxy
+fitted on the warm history, :mod:`assign.learn.handle`).
 
 With a history before the run (``warm_history``, or ``warm_days`` of a synthetic world's own
 history), the score is :class:`~assign.learn.modelscorer.ModelScorer`: the population model
@@ -36,6 +38,7 @@ from assign.constants import DAY_S
 from assign.learn.effects import EffectEstimates
 from assign.learn.explore import Explore
 from assign.learn.floor import WorkFloor
+from assign.learn.handle import HandleModel
 from assign.learn.live import LiveEstimates
 from assign.learn.logs import MemorySink
 from assign.learn.modelscorer import ModelScorer
@@ -143,8 +146,10 @@ class LearnPolicy(Policy):
             preds = self.model.history_predictions(self.warm_history)
             ev = history_outcomes(self.warm_history, shift=self.warm_shift)
             live.observe(ev.merge(preds, left_on="decision_id", right_on="contact_id").drop(columns="contact_id"))
+            handle = (HandleModel.fit(self.warm_history, spec=self.model.spec)
+                      if self.floor is not None and self.work_floor.handle else None)
             return ModelScorer(model=self.model, live=live, cohort_prior=self.cohort_prior, ramp=self.ramp,
-                               floor=self.floor), live
+                               floor=self.floor, handle=handle), live
         live = LiveEstimates(intents=tuple(self._run_intents), half_life_s=self.half_life_s)
         if self.warm_outcomes is not None and len(self.warm_outcomes):
             live.observe(self.warm_outcomes)
