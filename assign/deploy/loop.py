@@ -141,6 +141,10 @@ class LoopConfig:
     #: pair (:class:`~assign.learn.scorer.LearnScorer`, the design before). Residuals folded
     #: before a swap are kept (measured against the champion that routed them).
     live_residual: bool = False
+    #: Opt-in (relrate15, docs/living-centre.md, "relrate15"): the agents' outcome-history rates
+    #: the retrains' models are fitted on, "absolute" (the default) or "relative" to the centre's
+    #: rate on each intent (:class:`assign.features.FeatureSpec`); the benchmark's first champion too.
+    history_rates: str = "absolute"
 
 
 #: Pair and agent features: their distribution follows who the router picks, so traffic routed
@@ -365,7 +369,7 @@ class LoopPolicy(LearnPolicy):
         d = retrain(hist, registry=self.reg, cutoff=now, window_days=window, half_life_days=half_life,
                     rule=cfg.rule or loop_rule(), seed=cfg.seed, params=self._params(), trigger=trigger,
                     resolution_delay_h=cfg.label_delay_s / 3600.0, csat_delay_h=cfg.csat_delay_s / 3600.0, at=now,
-                    champion_offsets=offsets, ood=cfg.ood_scored)
+                    champion_offsets=offsets, ood=cfg.ood_scored, history_rates=cfg.history_rates)
         self._event("retrain", view.t, **d.to_dict())
         if d.promoted:
             w, agents = view.routable()

@@ -142,7 +142,7 @@ def eval_target(t: Target, y: np.ndarray, pred: np.ndarray, truth: np.ndarray | 
 def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | None = None,
           params: TrainParams | None = None, label_delay_s: float | None = None,
           scheduler: Any = None, progress: Progress | None = None,
-          weights: Sequence[float] | np.ndarray | None = None) -> TrainResult:
+          weights: Sequence[float] | np.ndarray | None = None, history_rates: str = "absolute") -> TrainResult:
     """Train one model per target on ``history`` (history contract) and write the model dir.
 
     ``targets`` None means every default target that has labels; named targets without any
@@ -154,7 +154,8 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
     The metadata records the held-out period (``held_out``) that ``assign evaluate`` scores by default.
     ``weights`` (one finite number >= 0 per row of ``history``, in its order) are XGBoost sample
     weights for training and early stopping (``assign.deploy.retrain`` weights recent rows more);
-    the held-out metrics stay unweighted."""
+    the held-out metrics stay unweighted. ``history_rates``: the agents' outcome-history rates,
+    "absolute" or "relative" to the centre's (:class:`assign.features.FeatureSpec`)."""
     p = params or TrainParams()
     check_model_out(Path(out))
     hist = conform_history(history)
@@ -174,7 +175,7 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
     synthetic = has_truth(hist)
     delay = (0.0 if synthetic else REPEAT_WINDOW_S) if label_delay_s is None else float(label_delay_s)
     steps = Steps(progress, stage="features", total=2)
-    spec = fit_spec(hist[tr], label_delay_s=delay)
+    spec = fit_spec(hist[tr], label_delay_s=delay, history_rates=history_rates)
     spec.check_current()
     steps.advance()
     feats = history_features(hist, spec)
