@@ -172,3 +172,32 @@ def test_relative_state_and_spec_round_trip(history, tmp_path) -> None:
 def test_bad_options_are_refused(history) -> None:
     with pytest.raises(InputError, match=r"history_rates: must be one of absolute, relative.*\n.*centre_half_life_s"):
         fit_spec(history, history_rates="ratio", centre_half_life_s=0.0)
+
+
+def test_a_relative_model_scores_a_simulated_run_with_the_general_features_bit_for_bit(tmp_path, monkeypatch):
+    """Trained, saved and loaded with relative rates, a model's per-run tables (``features/bound.py``)
+    give the general featurizer's matrix on every tick of a simulated run."""
+    from assign.features import bound
+    from assign.model import TrainParams, XGBScorer, train
+    from assign.sim.engine import SimConfig, simulate
+    from assign.sim.policies import RouterPolicy
+    from assign.sim.worldsource import WorldSource
+
+    world = generate_world(seed=21, n_agents=16, n_intents=5, n_customers=1000)
+    train(generate_history(world, days=2, seed=22), out=tmp_path / "m", history_rates="relative",
+          params=TrainParams(max_rounds=20, early_stopping=5, max_depth=3, nthread=1))
+    scorer = XGBScorer.load(tmp_path / "m")
+    assert scorer.model.spec.relative_rates and scorer.model.state.relative
+    checked = {"ticks": 0}
+    fast = bound.RunTables.features
+
+    def both(self, snapshot, *, contact_idx, agent_idx):
+        X, ood = fast(self, snapshot, contact_idx=contact_idx, agent_idx=agent_idx)
+        assert X.tobytes() == scorer._feat.features(snapshot, contact_idx=contact_idx, agent_idx=agent_idx).tobytes()
+        checked["ticks"] += 1
+        return X, ood
+
+    monkeypatch.setattr(bound.RunTables, "features", both)
+    simulate(source=WorldSource(world), policy=RouterPolicy(scorer=scorer), seed=3,
+             config=SimConfig(days=0.3, window_s=2.0))
+    assert scorer._tables is not None and checked["ticks"] > 30
