@@ -64,8 +64,10 @@ KEYS = ("weeks", "promotions", "alarm_delay_days", "false_alarms_per_week", "swa
 WEEK_KEYS = ("week", "policy", "uplift_share")
 
 
-def first_champion(dw: DriftingWorld, *, pre_days: int, root: Path, label_delay_h: float) -> tuple[Path, pd.DataFrame]:
-    """The pre-period history and a registry whose champion was trained on it."""
+def first_champion(dw: DriftingWorld, *, pre_days: int, root: Path, label_delay_h: float,
+                   history_rates: str = "absolute") -> tuple[Path, pd.DataFrame]:
+    """The pre-period history and a registry whose champion was trained on it (``history_rates``:
+    its agents' outcome-history rates, as the loop's retrains)."""
     from assign.deploy.registry import open_registry
     from assign.deploy.retrain import retrain
 
@@ -76,7 +78,7 @@ def first_champion(dw: DriftingWorld, *, pre_days: int, root: Path, label_delay_
     reg = open_registry(root / "registry")
     start = pd.Timestamp(dw.base.start)
     d = retrain(pre, registry=reg, cutoff=start, window_days=float(pre_days), params=loop_train_params(),
-                resolution_delay_h=label_delay_h, at=start)
+                resolution_delay_h=label_delay_h, at=start, history_rates=history_rates)
     if not d.promoted:
         raise RuntimeError(f"the pre-period champion was not registered: {d.reason}")
     return root / "registry", pre
@@ -85,7 +87,8 @@ def first_champion(dw: DriftingWorld, *, pre_days: int, root: Path, label_delay_
 def run_world(dw: DriftingWorld, *, policies: tuple[str, ...], seeds: list[int], days: int, window_s: float,
               workers: int, root: Path, pre_days: int, loop_cfg: LoopConfig) -> tuple[list, list[dict]]:
     """Every policy on every seed of one centre; returns the run summaries and the loop's events."""
-    registry, pre = first_champion(dw, pre_days=pre_days, root=root, label_delay_h=loop_cfg.label_delay_s / 3600)
+    registry, pre = first_champion(dw, pre_days=pre_days, root=root, label_delay_h=loop_cfg.label_delay_s / 3600,
+                                   history_rates=loop_cfg.history_rates)
     from assign.deploy.registry import open_registry
 
     champion = open_registry(registry).path("champion")
@@ -377,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--worlds", default="drift,nodrift",
                     help="which centres to run (drift: weeks, promotions, alarm delay, swap pause; nodrift: false "
                          "alarms); a key whose centre did not run is null")
+    ap.add_argument("--relative-rates", action="store_true",
+                    help="loop (and the first champion, so ml-batch too): models fitted on agent outcome rates "
+                         "relative to the centre's on each intent (FeatureSpec.history_rates; relrate15)")
     ap.add_argument("--swap-pause-only", action="store_true",
                     help="only measure swap_pause_ms again, on the registry an earlier run with the same settings "
                          "left in --workdir (drift centre's seed 0); writes OUT with that key alone")
@@ -400,7 +406,8 @@ def main(argv: list[str] | None = None) -> int:
                      level_rebase_on_swap=a.level_rebase_on_swap, live_residual=a.live_residual,
                      blend_previous=a.blend_previous,
                      monitor_waiting=not a.monitor_no_waiting,
-                     monitor_reference_grows=not a.monitor_window_reference, refit_full_window=a.refit_full_window)
+                     monitor_reference_grows=not a.monitor_window_reference, refit_full_window=a.refit_full_window,
+                     history_rates="relative" if a.relative_rates else "absolute")
     t0 = time.perf_counter()
     drift = drifting_world(seed=a.world_seed, n_agents=a.agents, n_intents=a.intents, schedule=schedule,
                            occupancy=a.occupancy, monolingual=a.monolingual)

@@ -153,6 +153,10 @@ class LoopConfig:
     #: two; the first champion routes alone. The level offsets measure the mean. False: the champion
     #: alone (the design before).
     blend_previous: bool = False
+    #: Opt-in (relrate15, docs/living-centre.md, "relrate15"): the agents' outcome-history rates
+    #: the retrains' models are fitted on, "absolute" (the default) or "relative" to the centre's
+    #: rate on each intent (:class:`assign.features.FeatureSpec`); the benchmark's first champion too.
+    history_rates: str = "absolute"
 
 
 #: Pair and agent features: their distribution follows who the router picks, so traffic routed
@@ -386,7 +390,8 @@ class LoopPolicy(LearnPolicy):
         d = retrain(hist, registry=self.reg, cutoff=now, window_days=window, half_life_days=half_life,
                     rule=cfg.rule or loop_rule(), seed=cfg.seed, params=self._params(), trigger=trigger,
                     resolution_delay_h=cfg.label_delay_s / 3600.0, csat_delay_h=cfg.csat_delay_s / 3600.0, at=now,
-                    champion_offsets=offsets, ood=cfg.ood_scored, refit_on_promotion=cfg.refit_full_window)
+                    champion_offsets=offsets, ood=cfg.ood_scored, refit_on_promotion=cfg.refit_full_window,
+                    history_rates=cfg.history_rates)
         self._event("retrain", view.t, **d.to_dict())
         if d.promoted:
             w, agents = view.routable()

@@ -142,7 +142,7 @@ def retrain(history: pd.DataFrame, *, registry: Registry, cutoff: Any = None, wi
             params: TrainParams | None = None, resolution_delay_h: float = REPEAT_WINDOW_S / 3600.0,
             csat_delay_h: float = 1.0, at: Any = None, note: str = "", trigger: str = "",
             champion_offsets: dict[str, float] | None = None, ood: str = "mean",
-            refit_on_promotion: bool = False) -> RetrainDecision:
+            refit_on_promotion: bool = False, history_rates: str = "absolute") -> RetrainDecision:
     """Train a challenger on the window before ``cutoff`` (None: the last arrival), compare it
     with the registry's champion and promote it by ``rule``; see the module doc
     (``champion_offsets``: per intent, added to the champion's predicted resolution; ``ood``:
@@ -150,7 +150,8 @@ def retrain(history: pd.DataFrame, *, registry: Registry, cutoff: Any = None, wi
     (a ``dask.distributed.Client`` or a scheduler address) trains on Dask. ``at`` stamps the
     audit lines (None: now; a simulation passes its clock); ``trigger`` says in the audit line
     what started the retrain (a schedule, a monitor alarm); ``refit_on_promotion``: item 6 of the
-    module doc."""
+    module doc; ``history_rates``: the challenger's agent outcome-history rates
+    (:class:`assign.features.FeatureSpec`)."""
     rule = rule or PromotionRule()
     _check_options(window_days=window_days, half_life_days=half_life_days, resolution_delay_h=resolution_delay_h,
                    csat_delay_h=csat_delay_h)
@@ -182,7 +183,7 @@ def retrain(history: pd.DataFrame, *, registry: Registry, cutoff: Any = None, wi
         version = _train_and_register(hist, weights, n_fit=int(train_mask.sum()), registry=registry, params=p,
                                       client=client, window=(t0, eval_from), eval_window=(eval_from, cut), at=at,
                                       note=note or f"retrain at cut-off {cut.isoformat()}",
-                                      train_hash=data_hash(train_hist))
+                                      train_hash=data_hash(train_hist), history_rates=history_rates)
     except InputError as err:  # logged as a decision too, then reported
         _log(registry, RetrainDecision(version=None, promoted=False, reason=f"refused: training failed: {err}",
                                        rows=rows, eval_from=eval_from.isoformat(), **base), at=at)
@@ -205,7 +206,7 @@ def retrain(history: pd.DataFrame, *, registry: Registry, cutoff: Any = None, wi
             try:
                 deployed, done = _refit_and_register(hist, weights, registry=registry, params=p, client=client,
                                                      recipe=version, window=(t0, cut), eval_window=(eval_from, cut),
-                                                     at=at)
+                                                     at=at, history_rates=history_rates)
             except InputError as err:  # the champion stays; logged as a decision, then reported
                 _log(registry, replace(d, promoted=False, reason=f"refused: refit of {version} failed: {err}",
                                        refit=refit), at=at)
@@ -229,7 +230,8 @@ def recipe_of(registry: Registry, version: str) -> str:
 
 def _refit_and_register(hist: pd.DataFrame, weights: np.ndarray, *, registry: Registry, params: TrainParams,
                         client: Any, recipe: str, window: tuple[pd.Timestamp, pd.Timestamp],
-                        eval_window: tuple[pd.Timestamp, pd.Timestamp], at: Any) -> tuple[str, dict[str, Any]]:
+                        eval_window: tuple[pd.Timestamp, pd.Timestamp], at: Any,
+                        history_rates: str = "absolute") -> tuple[str, dict[str, Any]]:
     """Refit ``recipe`` (a registered challenger) on every row of ``hist`` (the window, outcomes
     unknown at the cut-off already blanked) with its rounds per target; register it with the
     recipe's held-out metrics and a ``refit`` record. Returns (version, what the refit did)."""
@@ -242,7 +244,7 @@ def _refit_and_register(hist: pd.DataFrame, weights: np.ndarray, *, registry: Re
     recipe_metrics = next(v for v in registry.versions() if str(v.get("version")) == str(recipe))["metrics"]
     with tempfile.TemporaryDirectory(prefix="assign-refit-") as tmp:
         res = train(hist, out=Path(tmp) / "model", params=params, scheduler=client, weights=weights,
-                    refit_rounds=rounds)
+                    refit_rounds=rounds, history_rates=history_rates)
         ew = [t.isoformat() for t in eval_window]
         record = dict(of=recipe, rounds=rounds, rows=int(res.metadata["data"]["rows"]), recipe_evaluation_window=ew,
                       metrics="the recipe's: held-out metrics of " + recipe + " on its evaluation window; this "
@@ -306,7 +308,8 @@ def tail_params(params: TrainParams, *, n_fit: int, n: int) -> TrainParams:
 
 def _train_and_register(hist: pd.DataFrame, weights: np.ndarray, *, n_fit: int, registry: Registry,
                         params: TrainParams, client: Any, window: tuple[pd.Timestamp, pd.Timestamp],
-                        eval_window: tuple[pd.Timestamp, pd.Timestamp], at: Any, note: str, train_hash: str) -> str:
+                        eval_window: tuple[pd.Timestamp, pd.Timestamp], at: Any, note: str, train_hash: str,
+                        history_rates: str = "absolute") -> str:
     """Fit on the first ``n_fit`` rows of ``hist`` (the window, in arrival order), the rest
     being train()'s held-out tail; register the version (``train_hash``: of the rows before
     the evaluation rows, as before)."""
@@ -315,7 +318,8 @@ def _train_and_register(hist: pd.DataFrame, weights: np.ndarray, *, n_fit: int, 
     scheduler = client  # an address or a Client: train() takes either
     p = tail_params(params, n_fit=n_fit, n=len(hist))
     with tempfile.TemporaryDirectory(prefix="assign-retrain-") as tmp:
-        res = train(hist, out=Path(tmp) / "model", params=p, scheduler=scheduler, weights=weights)
+        res = train(hist, out=Path(tmp) / "model", params=p, scheduler=scheduler, weights=weights,
+                    history_rates=history_rates)
         return registry.register(res.out, note=note, training_window=window, data_hash=train_hash,
                                  metrics=res.metrics, at=at, evaluation_window=eval_window)
 

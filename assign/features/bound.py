@@ -168,7 +168,7 @@ def _agent_tables(f: TickFeaturizer, agents, codes: np.ndarray) -> tuple:
     return (agents.skill, agents.speaks.astype(F32), agents.style, np.log1p(agents.tenure_days).astype(F32),
             agents.sentiment_handling.astype(F32), table["rate"].astype(F32), table["log_n"].astype(F32),
             table["handle_ratio"].astype(F32), table["csat"].astype(F32), f64(table["rate"]), codes,
-            f64(state.n_resolution_by_intent), f64(state.sum_resolved_by_intent),
+            f64(state.n_resolution_by_intent), f64(f.pair_sums),
             f64(np.log1p(state.n_resolution_by_intent)), float(f.spec.smoothing))
 
 

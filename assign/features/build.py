@@ -17,7 +17,7 @@ from numba import njit
 from assign.constants import DAY_S, HOUR_S, REPEAT_WINDOW_S
 from assign.errors import InputError
 from assign.features.crosses import AgentTable, ContactTable, PairInputs, assemble
-from assign.features.rolling import AgentState, point_in_time, recent_counts
+from assign.features.rolling import CENTRE_HALF_LIFE_S, HISTORY_RATES, AgentState, point_in_time, recent_counts
 from assign.features.spec import FeatureSpec
 from assign.history import epoch_seconds
 from assign.schema import CHANNELS, Snapshot
@@ -65,8 +65,15 @@ def handle_key(channel: str, intent: str) -> str:
     return f"{channel}|{intent}"
 
 
-def fit_spec(history: pd.DataFrame, *, label_delay_s: float = 0.0, smoothing: float = 20.0) -> FeatureSpec:
-    """Vocabularies and priors learnt from a (training) history."""
+def fit_spec(history: pd.DataFrame, *, label_delay_s: float = 0.0, smoothing: float = 20.0,
+             history_rates: str = "absolute", centre_half_life_s: float = CENTRE_HALF_LIFE_S) -> FeatureSpec:
+    """Vocabularies and priors learnt from a (training) history (``history_rates``,
+    ``centre_half_life_s``: see :class:`FeatureSpec`)."""
+    bad = [f"history_rates: must be one of {', '.join(HISTORY_RATES)}, got {history_rates!r}"] * (
+        history_rates not in HISTORY_RATES)
+    bad += [f"centre_half_life_s: must be > 0, got {centre_half_life_s}"] * (not centre_half_life_s > 0)
+    if bad:
+        raise InputError(bad, what="feature options")
     strs = lambda s: sorted({v for v in s.unique() if isinstance(v, str) and v})
     langs = set(strs(history["language"]))
     for v in history["agent_languages"].unique():
@@ -84,6 +91,7 @@ def fit_spec(history: pd.DataFrame, *, label_delay_s: float = 0.0, smoothing: fl
         prior_csat=float(cs.mean()) if cs.notna().any() else 3.0,
         smoothing=float(smoothing), label_delay_s=float(label_delay_s),
         handle_log_mean={handle_key(c, i): float(v) for (c, i), v in means.items()},
+        history_rates=history_rates, centre_half_life_s=float(centre_half_life_s),
     )
 
 
@@ -149,7 +157,8 @@ def history_features(history: pd.DataFrame, spec: FeatureSpec) -> TrainingFeatur
         resolved=history["resolved"].astype("float64").to_numpy(na_value=np.nan),
         csat=history["csat"].astype("float64").to_numpy(na_value=np.nan), handle_ratio=hratio,
         n_agents=len(agent_vocab), n_intents=len(spec.intents), prior_rate=spec.prior_rate,
-        prior_csat=spec.prior_csat, smoothing=spec.smoothing, agent_ids=tuple(str(x) for x in agent_vocab))
+        prior_csat=spec.prior_csat, smoothing=spec.smoothing, agent_ids=tuple(str(x) for x in agent_vocab),
+        history_rates=spec.history_rates, centre_half_life_s=spec.centre_half_life_s)
     pit = pit.astype(F32)
     a = AgentTable(log_tenure=np.log1p(_f32(history["agent_tenure_days"])),
                    handling=_f32(history["agent_sentiment_handling"]), speaks=speaks,
@@ -332,7 +341,9 @@ class TickFeaturizer:
         self._cust_times, self._cust_seg = ct.times, ct.segments
         codes = np.arange(-1, len(self.state.agent_ids), dtype=np.int64)  # row 0: code -1
         self._agent_table = self.state.agent_features(codes, prior_rate=spec.prior_rate, prior_csat=spec.prior_csat,
-                                                 m=spec.smoothing)
+                                                      m=spec.smoothing, relative=spec.relative_rates)
+        #: the agent x intent sums of the pair rate (:meth:`AgentState.pair_sums`), once per state
+        self.pair_sums = self.state.pair_sums(m=spec.smoothing, relative=spec.relative_rates)
         self._vocab_cache: dict[tuple, np.ndarray] = {}
         self._lang_cache: dict[tuple, np.ndarray] = {}
 
@@ -396,7 +407,8 @@ class TickFeaturizer:
                        speaks=sa.speaks.astype(F32), style=sa.style, rate=af["rate"].astype(F32),
                        log_n=af["log_n"].astype(F32), handle_ratio=af["handle_ratio"].astype(F32),
                        csat=af["csat"].astype(F32))
-        ai_rate, ai_n = self.state.pair_features(codes[ai], intent_model[ci], af["rate"][ai], m=self.spec.smoothing)
+        ai_rate, ai_n = self.state.pair_features(codes[ai], intent_model[ci], af["rate"][ai], m=self.spec.smoothing,
+                                                 sums=self.pair_sums)
         p = PairInputs(contact_idx=ci, agent_idx=ai, proficiency=sa.skill[ai, sc.intent[ci]].astype(F32),
                        load=sa.load[ai, sc.channel[ci]].astype(F32), ai_rate=ai_rate.astype(F32),
                        ai_log_n=ai_n.astype(F32))

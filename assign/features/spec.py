@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from assign.errors import ModelError
+from assign.features.rolling import CENTRE_HALF_LIFE_S, HISTORY_RATES
 
 FEATURES: tuple[str, ...] = (
     "channel",             # code in CHANNELS
@@ -48,9 +49,31 @@ class FeatureSpec:
     smoothing: float = 20.0           # pseudo-count of the prior
     label_delay_s: float = 0.0        # outcomes count only this long after the contact ended
     handle_log_mean: dict[str, float] = field(default_factory=dict)  # "channel|intent" -> mean log handle
+    #: "absolute" (the default): agent_rate / agent_intent_rate are the agent's smoothed resolution
+    #: rates; "relative": the centre's current rate (on the row's intent for agent_intent_rate) plus
+    #: the agent's smoothed mean residual against the centre's rate known when each outcome came in
+    #: (:func:`assign.features.rolling.point_in_time`), the centre's rate forgotten with half-life
+    #: ``centre_half_life_s`` of known-at time. Written to spec.json only when not "absolute", so
+    #: the files of absolute models stay as they were.
+    history_rates: str = "absolute"
+    centre_half_life_s: float = CENTRE_HALF_LIFE_S
+
+    def __post_init__(self) -> None:
+        if self.history_rates not in HISTORY_RATES:
+            raise ValueError(f"history_rates must be one of {HISTORY_RATES}, got {self.history_rates!r}")
+        if not self.centre_half_life_s > 0:
+            raise ValueError(f"centre_half_life_s must be > 0, got {self.centre_half_life_s}")
+
+    @property
+    def relative_rates(self) -> bool:
+        return self.history_rates == "relative"
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1)
+        d = asdict(self)
+        if not self.relative_rates:
+            d.pop("history_rates")
+            d.pop("centre_half_life_s")
+        return json.dumps(d, indent=1)
 
     @classmethod
     def from_json(cls, text: str) -> FeatureSpec:

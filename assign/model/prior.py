@@ -55,9 +55,11 @@ def _terms(model, snapshot) -> tuple[list[np.ndarray], list[np.ndarray]]:
     imap = {k: n for n, k in enumerate(spec.intents)}
     intents = np.array([imap.get(k, -1) for k in snapshot.intents], dtype=np.int64)
     m = spec.smoothing
-    af = state.agent_features(codes, prior_rate=spec.prior_rate, prior_csat=spec.prior_csat, m=m)
+    rel = spec.relative_rates
+    af = state.agent_features(codes, prior_rate=spec.prior_rate, prior_csat=spec.prior_csat, m=m, relative=rel)
     n_a, n_i = a.skill.shape
-    ai_rate, ai_n = state.pair_features(np.repeat(codes, n_i), np.tile(intents, n_a), np.repeat(af["rate"], n_i), m=m)
+    ai_rate, ai_n = state.pair_features(np.repeat(codes, n_i), np.tile(intents, n_a), np.repeat(af["rate"], n_i), m=m,
+                                        relative=rel)
     prof = a.skill.astype(np.float64)
     ai_rate, ai_n = ai_rate.reshape(n_a, n_i), ai_n.reshape(n_a, n_i)
     pair = [prof, prof * prof, ai_rate, ai_rate * prof, ai_n]

@@ -153,7 +153,7 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
           params: TrainParams | None = None, label_delay_s: float | None = None,
           scheduler: Any = None, progress: Progress | None = None,
           weights: Sequence[float] | np.ndarray | None = None,
-          refit_rounds: dict[str, int] | None = None) -> TrainResult:
+          refit_rounds: dict[str, int] | None = None, history_rates: str = "absolute") -> TrainResult:
     """Train one model per target on ``history`` (history contract) and write the model dir.
 
     ``targets`` None means every default target that has labels; named targets without any
@@ -169,7 +169,8 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
     targets trained): a refit of an evaluated recipe (``assign.deploy.retrain``'s
     ``refit_on_promotion``): every row is fitted with exactly that many rounds, nothing is held
     out, so the metadata has no metrics, no early-stopping segment and no held-out tail
-    (``refit: true``; every row after the last arrival is unseen)."""
+    (``refit: true``; every row after the last arrival is unseen). ``history_rates``: the agents'
+    outcome-history rates, "absolute" or "relative" to the centre's (:class:`assign.features.FeatureSpec`)."""
     p = params or TrainParams()
     check_model_out(Path(out))
     hist = conform_history(history)
@@ -190,7 +191,7 @@ def train(history: pd.DataFrame, *, out: str | Path, targets: Sequence[str] | No
     synthetic = has_truth(hist)
     delay = (0.0 if synthetic else REPEAT_WINDOW_S) if label_delay_s is None else float(label_delay_s)
     steps = Steps(progress, stage="features", total=2)
-    spec = fit_spec(hist[tr], label_delay_s=delay)
+    spec = fit_spec(hist[tr], label_delay_s=delay, history_rates=history_rates)
     spec.check_current()
     steps.advance()
     feats = history_features(hist, spec)
