@@ -126,6 +126,55 @@ def shares(df: pd.DataFrame, *, day: int = 2) -> pd.DataFrame:
     return df.assign(share=(df[col] - df["seed"].map(f)) / (df["seed"].map(o) - df["seed"].map(f)))
 
 
+def summary(df: pd.DataFrame, *, against: str = "ml-live") -> pd.DataFrame:
+    """Per policy: the day-2 ratio and share (mean, per seed) and the paired differences against ``against``
+    (mean and sd over the seeds both ran)."""
+    df = shares(df)
+    ref = df[df["policy"] == against].set_index("seed")
+    out = []
+    for (fam, name), g in df.groupby(["family", "policy"], sort=False):
+        g = g.set_index("seed").sort_index()
+        d_share = (g["share"] - ref["share"]).dropna()
+        d_ratio = (g["ratio"] - ref["ratio"]).dropna()
+        out.append({"policy": name, "family": fam, "b": g["b"].iloc[0], "n": len(g),
+                    "ratio": g["ratio"].mean(), "ratio_by_seed": [round(x, 3) for x in g["ratio"]],
+                    "share": g["share"].mean(), "share_by_seed": [round(x, 3) for x in g["share"]],
+                    f"d_share_vs_{against}": d_share.mean(), f"d_share_vs_{against}_sd": d_share.std(ddof=1),
+                    f"d_ratio_vs_{against}": d_ratio.mean(), f"d_ratio_vs_{against}_sd": d_ratio.std(ddof=1)})
+    return pd.DataFrame(out)
+
+
+def plot(table: pd.DataFrame, path: str) -> None:
+    """Day-2 work ratio against day-2 share: one curve per priced family, the baselines as points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for fam, marker in (("oracle+b", "o-"), ("ml-learn+b", "s-")):
+        g = table[table["family"] == fam].sort_values("b")
+        ax.plot(g["ratio"], g["share"], marker, label=f"{fam} (b = {', '.join(f'{b:g}' for b in g['b'])})")
+        for r in g.itertuples():
+            ax.annotate(f"{r.b:g}", (r.ratio, r.share), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    for name, marker in (("ml-live", "^"), ("ml-batch", "v"), ("fcfs", "x")):
+        g = table[table["policy"] == name]
+        if len(g):
+            ax.plot(g["ratio"], g["share"], marker, markersize=9, label=name)
+    ax.axvspan(0.75, 1.25, color="green", alpha=0.08, label="ratio band [0.75, 1.25]")
+    live = table[table["policy"] == "ml-live"]
+    if len(live):
+        ax.axhline(float(live["share"].iloc[0]), color="grey", lw=0.8, ls="--", label="ml-live's day-2 share")
+    lo = min(0.85, float(table[table["family"] != "fcfs"]["share"].min()) - 0.02)
+    ax.set(xlabel="new hires' first-day work ratio (mean over seeds)", ylabel="day-2 share of the oracle's uplift",
+           title="Day 2 (the hires' first day): work ratio vs uplift share", ylim=(lo, 1.03),
+           xlim=(min(0.6, float(table["ratio"].min()) - 0.02), max(0.85, float(table["ratio"].max()) + 0.02)))
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def _prices(s: str) -> list[float]:
     return [float(x) for x in s.split(",") if x.strip()]
 
@@ -141,7 +190,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-references", action="store_true",
                     help="skip fcfs and the plain oracle (a later batch of prices; shares computed on merging)")
     ap.add_argument("--baselines", type=lambda s: [x for x in s.split(",") if x], default=["ml-live", "ml-batch"])
+    ap.add_argument("--merge", nargs="*", default=None,
+                    help="instead of running: merge these JSONs (rows) into --json, with a summary (and --plot)")
+    ap.add_argument("--plot", default=None, help="with --merge: PNG of ratio vs day-2 share")
     a = ap.parse_args(argv)
+    if a.merge is not None:
+        rows = pd.concat([pd.DataFrame(json.load(open(p))["rows"]) for p in a.merge], ignore_index=True)
+        table = summary(rows)
+        with open(a.json_out, "w") as f:
+            json.dump({"rows": shares(rows).to_dict(orient="records"), "summary": table.to_dict(orient="records"),
+                       "merged": a.merge}, f, indent=1)
+        if a.plot:
+            plot(table, a.plot)
+        return 0
     t0 = time.perf_counter()
     seeds = range(a.seed0, a.seed0 + a.seeds)
     frames: list[pd.DataFrame] = []

@@ -76,3 +76,16 @@ def test_shares_against_the_same_seeds_references():
     df = pd.DataFrame({"seed": [0, 0, 0, 1, 1, 1], "policy": ["fcfs", "oracle+0", "x"] * 2,
                        "resolution_day2": [0.70, 0.80, 0.78, 0.60, 0.64, 0.61]})
     np.testing.assert_allclose(shares(df)["share"], [0, 1, 0.8, 0, 1, 0.25])
+
+
+def test_summary_pairs_each_policy_with_ml_live_on_the_same_seeds():
+    from benchmarks.work_frontier import summary
+
+    df = pd.DataFrame({"seed": [0] * 3 + [1] * 3, "policy": ["fcfs", "oracle+0", "ml-live"] * 2,
+                       "family": ["fcfs", "oracle+b", "ml-live"] * 2, "b": [np.nan, 0.0, np.nan] * 2,
+                       "ratio": [0.8, 0.6, 0.7, 0.9, 0.5, 0.8],
+                       "resolution_day2": [0.70, 0.80, 0.78, 0.60, 0.64, 0.61]})
+    t = summary(df).set_index("policy")
+    assert t.loc["oracle+0", "d_share_vs_ml-live"] == pytest.approx(((1 - 0.8) + (1 - 0.25)) / 2)
+    assert t.loc["oracle+0", "d_ratio_vs_ml-live"] == pytest.approx(-0.2)
+    assert t.loc["oracle+0", "d_share_vs_ml-live_sd"] == pytest.approx(np.std([0.2, 0.75], ddof=1))
