@@ -157,7 +157,10 @@ def plot(table: pd.DataFrame, path: str) -> None:
         ax.plot(g["ratio"], g["share"], marker, label=f"{fam} (b = {', '.join(f'{b:g}' for b in g['b'])})")
         for r in g.itertuples():
             ax.annotate(f"{r.b:g}", (r.ratio, r.share), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    for name, marker in (("ml-live", "^"), ("ml-batch", "v"), ("fcfs", "x")):
+    fcfs = table[table["policy"] == "fcfs"]
+    if len(fcfs):  # its share is 0 by definition, below the axis: its ratio as a line
+        ax.axvline(float(fcfs["ratio"].iloc[0]), color="purple", lw=0.8, ls=":", label="fcfs's ratio (share 0)")
+    for name, marker in (("ml-live", "^"), ("ml-batch", "v")):
         g = table[table["policy"] == name]
         if len(g):
             ax.plot(g["ratio"], g["share"], marker, markersize=9, label=name)
