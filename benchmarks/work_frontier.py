@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed0", type=int, default=0)
     ap.add_argument("--days", type=int, default=2)
     ap.add_argument("--oracle-prices", type=_prices, default=[0, 0.065, 0.15, 0.04, 0.1, 0.02])
-    ap.add_argument("--learn-prices", type=_prices, default=[0, 0.04, 0.02], help="0: plain ml-learn")
+    ap.add_argument("--learn-prices", type=_prices, default=[0, 0.04, 0.02, 0.065], help="0: plain ml-learn")
     ap.add_argument("--no-references", action="store_true",
                     help="skip fcfs and the plain oracle (a later batch of prices; shares computed on merging)")
     ap.add_argument("--baselines", type=lambda s: [x for x in s.split(",") if x], default=["ml-live", "ml-batch"])

@@ -89,3 +89,14 @@ def test_summary_pairs_each_policy_with_ml_live_on_the_same_seeds():
     assert t.loc["oracle+0", "d_share_vs_ml-live"] == pytest.approx(((1 - 0.8) + (1 - 0.25)) / 2)
     assert t.loc["oracle+0", "d_ratio_vs_ml-live"] == pytest.approx(-0.2)
     assert t.loc["oracle+0", "d_share_vs_ml-live_sd"] == pytest.approx(np.std([0.2, 0.75], ddof=1))
+
+
+def test_day_resolution_is_the_mean_over_served_contacts_by_arrival_day():
+    from types import SimpleNamespace
+
+    from benchmarks.cold_start import SERVED, day_resolution
+
+    run = SimpleNamespace(status=np.array([SERVED, SERVED, SERVED + 1, SERVED]),
+                          stream=SimpleNamespace(arrival_s=np.array([10.0, DAY_S - 1, DAY_S + 5, DAY_S + 9])),
+                          truth_p_resolved=np.array([0.6, 0.8, 0.1, 0.5]))
+    assert day_resolution(run, days=2) == pytest.approx([0.7, 0.5])
