@@ -22,6 +22,7 @@ import argparse
 import json
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         table = summary(rows)
         with open(a.json_out, "w") as f:
             json.dump({"rows": shares(rows).to_dict(orient="records"), "summary": table.to_dict(orient="records"),
-                       "merged": a.merge}, f, indent=1)
+                       "merged": [Path(p).name for p in a.merge]}, f, indent=1)
         if a.plot:
             plot(table, a.plot)
         return 0
