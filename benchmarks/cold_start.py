@@ -237,6 +237,13 @@ def benchmark_world(seed: int, *, n_agents: int, n_intents: int, new_hires: floa
                           n_customers=50 * n_agents, past_hires=past, past_hire_days=float(warm_days))
 
 
+def day_resolution(run, *, days: int) -> list[float]:
+    """Per day (1..``days``, by arrival) the mean true expected resolution of the contacts served."""
+    served = run.status == SERVED
+    day = np.floor(run.stream.arrival_s / DAY_S).astype(int)
+    return [float(run.truth_p_resolved[(day == d) & served].mean()) for d in range(days)]
+
+
 def run_seed(seed: int, *, days: int, n_agents: int, n_intents: int, new_hires: float, window_s: float,
              label_delay_h: float, warm_days: int = 14, csat_proxy: bool = True,
              rule_scorer: bool = False, ramp: Ramp | None = None, past: float = 0.0,
@@ -253,11 +260,7 @@ def run_seed(seed: int, *, days: int, n_agents: int, n_intents: int, new_hires: 
         cfg = SimConfig(days=days, window_s=0.0 if name == "fcfs" else window_s)
         run = simulate(source=src, policy=pol, seed=seed, config=cfg)
         runs[name] = (run, pol)
-        served = run.status == SERVED
-        day = np.floor(run.stream.arrival_s / DAY_S).astype(int)
-        for d in range(days):
-            m = day == d
-            rows.append((d + 1, name, float(run.truth_p_resolved[m & served].mean())))  # per contact served
+        rows += [(d, name, r) for d, r in enumerate(day_resolution(run, days=days), 1)]
     run, pol = runs["ml-learn"]
     hires = pol.hires
     trace, to_003, to_same = hire_errors(run, pol)
