@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -198,27 +198,34 @@ def retrain(history: pd.DataFrame, *, registry: Registry, cutoff: Any = None, wi
                         eval_from=eval_from.isoformat(), rows=rows, **base)
     registry.set_alias("challenger", version, reason=f"retrained at cut-off {cut.isoformat()}", at=at)
     if refit_on_promotion:
-        from dataclasses import replace
-
-        refit = dict(champion_scored_as=scored_as)
-        deployed = None
-        if promoted:
-            try:
-                deployed, done = _refit_and_register(hist, weights, registry=registry, params=p, client=client,
-                                                     recipe=version, window=(t0, cut), eval_window=(eval_from, cut),
-                                                     at=at, history_rates=history_rates)
-            except InputError as err:  # the champion stays; logged as a decision, then reported
-                _log(registry, replace(d, promoted=False, reason=f"refused: refit of {version} failed: {err}",
-                                       refit=refit), at=at)
-                raise
-            refit.update(done)
-        d = replace(d, deployed=deployed, refit=refit)
+        d = _with_refit(d, hist, weights, registry=registry, params=p, client=client, scored_as=scored_as,
+                        window=(t0, cut), eval_window=(eval_from, cut), at=at, history_rates=history_rates)
     if promoted:
         registry.set_alias("champion", d.deployed or version, at=at, figures=scored["comparison"],
                            reason=reason if d.deployed is None else
                            f"{reason}; deployed as {d.deployed}, {version}'s recipe refitted on the whole window")
     _log(registry, d, at=at)
     return d
+
+
+def _with_refit(d: RetrainDecision, hist: pd.DataFrame, weights: np.ndarray, *, registry: Registry,
+                params: TrainParams, client: Any, scored_as: str | None, window: tuple[pd.Timestamp, pd.Timestamp],
+                eval_window: tuple[pd.Timestamp, pd.Timestamp], at: Any, history_rates: str) -> RetrainDecision:
+    """``d`` with what ``refit_on_promotion`` did: a promoted challenger refitted and registered
+    (module doc, item 6); a failed refit keeps the champion, is logged as a decision and raised."""
+    refit = dict(champion_scored_as=scored_as)
+    deployed = None
+    if d.promoted:
+        try:
+            deployed, done = _refit_and_register(hist, weights, registry=registry, params=params, client=client,
+                                                 recipe=d.version, window=window, eval_window=eval_window, at=at,
+                                                 history_rates=history_rates)
+        except InputError as err:
+            _log(registry, replace(d, promoted=False, reason=f"refused: refit of {d.version} failed: {err}",
+                                   refit=refit), at=at)
+            raise
+        refit.update(done)
+    return replace(d, deployed=deployed, refit=refit)
 
 
 def recipe_of(registry: Registry, version: str) -> str:
@@ -300,7 +307,6 @@ def tail_params(params: TrainParams, *, n_fit: int, n: int) -> TrainParams:
     """``params`` with train()'s split set so that of ``n`` rows in arrival order the first
     ``n_fit`` are fitted (their last ``params.valid_fraction`` deciding early stopping) and the
     rest are the held-out tail (the retrain's evaluation rows and any abandoned after them)."""
-    from dataclasses import replace
 
     n_va = int(round(n_fit * params.valid_fraction))
     return replace(params, valid_fraction=n_va / n, test_fraction=(n - n_fit) / n)
