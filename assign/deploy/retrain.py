@@ -307,7 +307,6 @@ def tail_params(params: TrainParams, *, n_fit: int, n: int) -> TrainParams:
     """``params`` with train()'s split set so that of ``n`` rows in arrival order the first
     ``n_fit`` are fitted (their last ``params.valid_fraction`` deciding early stopping) and the
     rest are the held-out tail (the retrain's evaluation rows and any abandoned after them)."""
-
     n_va = int(round(n_fit * params.valid_fraction))
     return replace(params, valid_fraction=n_va / n, test_fraction=(n - n_fit) / n)
 
