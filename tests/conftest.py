@@ -14,3 +14,28 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 def snapshot_doc() -> dict:
     """The README's example snapshot (examples/snapshot.json), as a fresh dict."""
     return copy.deepcopy(json.loads((EXAMPLES / "snapshot.json").read_text()))
+
+
+@pytest.fixture
+def promoting_loop_centre(tmp_path, monkeypatch):
+    """A small drift-free centre whose registry already holds a first champion, with every later
+    retrain forced to promote: for tests of what a loop does at a swap. Returns (world, pre-period
+    history, start)."""
+    import importlib
+
+    import pandas as pd
+
+    from assign.deploy.loop import loop_train_params
+    from assign.deploy.registry import open_registry
+    from assign.deploy.retrain import retrain
+    from assign.world.centre import generate_history
+    from assign.world.drift import DriftSchedule, drifting_world
+
+    dw = drifting_world(seed=5, n_agents=8, n_intents=3, schedule=DriftSchedule.off())
+    pre = generate_history(dw.pre_period(days=3), days=3, seed=1)
+    start = pd.Timestamp(dw.base.start)
+    assert retrain(pre, registry=open_registry(tmp_path / "registry"), cutoff=start, window_days=3.0,
+                   params=loop_train_params(), at=start, resolution_delay_h=6.0).promoted
+    rt = importlib.import_module("assign.deploy.retrain")
+    monkeypatch.setattr(rt, "decide", lambda rule, scored, champion: (True, "promoted by the test"))
+    return dw, pre, start

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from assign.constants import DAY_S
 from assign.deploy.blend import MeanScorer, mean_prior
 from assign.errors import InputError
 from assign.scorer import Prior, Scorer
-from assign.world.drift import DriftSchedule, DriftSource, drifting_world
+from assign.world.drift import DriftSource
 
 
 class _Table(Scorer):
@@ -85,26 +84,15 @@ def test_a_mean_of_no_scorer_is_refused():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("blend", [True, False])
-def test_after_a_promotion_the_loop_routes_with_the_mean_of_both_champions(tmp_path, monkeypatch, blend):
+def test_after_a_promotion_the_loop_routes_with_the_mean_of_both_champions(tmp_path, promoting_loop_centre, blend):
     """``blend_previous``: after a swap the base under the level offsets is the mean of the new
     champion and the first one (their own scores, checked on a snapshot of the run); off: the new
     champion alone (the design before)."""
-    import importlib
-
-    from assign.deploy.loop import LoopConfig, LoopPolicy, loop_train_params
-    from assign.deploy.registry import open_registry
-    from assign.deploy.retrain import retrain
+    from assign.deploy.loop import LoopConfig, LoopPolicy
     from assign.model.scorer import XGBScorer
     from assign.sim.engine import SimConfig, simulate
-    from assign.world.centre import generate_history
 
-    dw = drifting_world(seed=5, n_agents=8, n_intents=3, schedule=DriftSchedule.off())
-    pre = generate_history(dw.pre_period(days=3), days=3, seed=1)
-    start = pd.Timestamp(dw.base.start)
-    assert retrain(pre, registry=open_registry(tmp_path / "registry"), cutoff=start, window_days=3.0,
-                   params=loop_train_params(), at=start, resolution_delay_h=6.0).promoted
-    rt = importlib.import_module("assign.deploy.retrain")
-    monkeypatch.setattr(rt, "decide", lambda rule, scored, champion: (True, "promoted by the test"))
+    dw, pre, _ = promoting_loop_centre
 
     class Probe(LoopPolicy):
         snaps: ClassVar[list] = []

@@ -187,22 +187,14 @@ def test_unseen_from_of_a_refit_is_just_after_its_last_row() -> None:
 
 
 @pytest.mark.slow
-def test_the_loop_swaps_in_the_refit(tmp_path, monkeypatch) -> None:
+def test_the_loop_swaps_in_the_refit(tmp_path, promoting_loop_centre) -> None:
     """``LoopConfig(refit_full_window=True)``: a promotion swaps in the refit the decision deployed."""
-    import importlib
-
     from assign.constants import DAY_S
-    from assign.deploy.loop import LoopConfig, LoopPolicy, loop_train_params
+    from assign.deploy.loop import LoopConfig, LoopPolicy
     from assign.sim.engine import SimConfig, simulate
-    from assign.world.drift import DriftSchedule, DriftSource, drifting_world
+    from assign.world.drift import DriftSource
 
-    dw = drifting_world(seed=5, n_agents=8, n_intents=3, schedule=DriftSchedule.off())
-    pre = generate_history(dw.pre_period(days=3), days=3, seed=1)
-    start = pd.Timestamp(dw.base.start)
-    assert retrain(pre, registry=open_registry(tmp_path / "registry"), cutoff=start, window_days=3.0,
-                   params=loop_train_params(), at=start, resolution_delay_h=6.0).promoted
-    rt = importlib.import_module("assign.deploy.retrain")
-    monkeypatch.setattr(rt, "decide", lambda rule, scored, champion: (True, "promoted by the test"))
+    dw, pre, _ = promoting_loop_centre
 
     class Probe(LoopPolicy):
         versions: ClassVar[list[str]] = []
