@@ -88,7 +88,7 @@ def run_world(dw: DriftingWorld, *, policies: tuple[str, ...], seeds: list[int],
               workers: int, root: Path, pre_days: int, loop_cfg: LoopConfig) -> tuple[list, list[dict]]:
     """Every policy on every seed of one centre; returns the run summaries and the loop's events."""
     registry, pre = first_champion(dw, pre_days=pre_days, root=root, label_delay_h=loop_cfg.label_delay_s / 3600,
-                                   history_rates=loop_cfg.history_rates)
+                                   history_rates=loop_cfg.first_rates())
     from assign.deploy.registry import open_registry
 
     champion = open_registry(registry).path("champion")
@@ -383,10 +383,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--relative-rates", action="store_true",
                     help="loop (and the first champion, so ml-batch too): models fitted on agent outcome rates "
                          "relative to the centre's on each intent (FeatureSpec.history_rates; relrate15)")
+    ap.add_argument("--relative-rates-retrains", action="store_true",
+                    help="loop: the nightly retrains' challengers fitted on relative agent outcome rates, the first "
+                         "champion (so ml-batch and the loop up to its first promotion) on absolute ones (relrate16)")
     ap.add_argument("--swap-pause-only", action="store_true",
                     help="only measure swap_pause_ms again, on the registry an earlier run with the same settings "
                          "left in --workdir (drift centre's seed 0); writes OUT with that key alone")
     a = ap.parse_args(argv)
+    if a.relative_rates and a.relative_rates_retrains:
+        ap.error("--relative-rates and --relative-rates-retrains exclude each other (all models relative, or the "
+                 "retrains only)")
     if a.quick:
         a.seeds, a.weeks, a.agents, a.intents, a.pre_days, a.window_s = 1, 1, 8, 4, 4, 300.0
         a.shock_day, a.mix_day = 3.0, 5.0
@@ -407,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
                      blend_previous=a.blend_previous,
                      monitor_waiting=not a.monitor_no_waiting,
                      monitor_reference_grows=not a.monitor_window_reference, refit_full_window=a.refit_full_window,
-                     history_rates="relative" if a.relative_rates else "absolute")
+                     history_rates="relative" if a.relative_rates or a.relative_rates_retrains else "absolute",
+                     first_history_rates="absolute" if a.relative_rates_retrains else None)
     t0 = time.perf_counter()
     drift = drifting_world(seed=a.world_seed, n_agents=a.agents, n_intents=a.intents, schedule=schedule,
                            occupancy=a.occupancy, monolingual=a.monolingual)

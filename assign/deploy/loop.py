@@ -155,8 +155,19 @@ class LoopConfig:
     blend_previous: bool = False
     #: Opt-in (relrate15, docs/living-centre.md, "relrate15"): the agents' outcome-history rates
     #: the retrains' models are fitted on, "absolute" (the default) or "relative" to the centre's
-    #: rate on each intent (:class:`assign.features.FeatureSpec`); the benchmark's first champion too.
+    #: rate on each intent (:class:`assign.features.FeatureSpec`); the benchmark's first champion too
+    #: unless ``first_history_rates`` says otherwise.
     history_rates: str = "absolute"
+    #: Opt-in (relrate16, docs/living-centre.md, "relrate16"): the rates the *first* champion is
+    #: trained with, by whoever trains it (the loop does not: ``benchmarks.living_centre``); None: as
+    #: ``history_rates``. "absolute" with ``history_rates`` "relative" keeps the first champion (and
+    #: so every decision up to the first promotion) the default's, and only the retrains relative.
+    #: Versions with different rates mix safely: every model scores with its own spec and state.
+    first_history_rates: str | None = None
+
+    def first_rates(self) -> str:
+        """The first champion's outcome-history rates (``first_history_rates``, else ``history_rates``)."""
+        return self.history_rates if self.first_history_rates is None else self.first_history_rates
 
 
 #: Pair and agent features: their distribution follows who the router picks, so traffic routed
