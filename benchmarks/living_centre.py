@@ -320,7 +320,8 @@ def _writable(func, path, _exc) -> None:
     func(path)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The benchmark's command line (``python -m benchmarks.living_centre --help``)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true",
                     help="1 seed, 1 week (shock on day 3, mix shift on day 5), 8 agents: a minute or two")
@@ -389,6 +390,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--swap-pause-only", action="store_true",
                     help="only measure swap_pause_ms again, on the registry an earlier run with the same settings "
                          "left in --workdir (drift centre's seed 0); writes OUT with that key alone")
+    return ap
+
+
+def _loop_config(a: argparse.Namespace) -> LoopConfig:
+    """The loop's settings from the parsed command line."""
+    from assign.deploy.retrain import PromotionRule
+
+    return LoopConfig(label_delay_s=a.label_delay_h * 3600.0, rule=PromotionRule(eval_days=a.eval_days or None),
+                      alarm_window_days=a.alarm_window_days, alarm_half_life_days=a.alarm_half_life_days,
+                      live_half_life_days=a.live_half_life_days, level_half_life_h=a.level_half_life_h or None,
+                      level_prior_n=a.level_prior_n, compare_as_routed=a.compare_as_routed, ood_scored=a.ood_scored,
+                      level_rebase_on_swap=a.level_rebase_on_swap, live_residual=a.live_residual,
+                      blend_previous=a.blend_previous,
+                      monitor_waiting=not a.monitor_no_waiting,
+                      monitor_reference_grows=not a.monitor_window_reference, refit_full_window=a.refit_full_window,
+                      history_rates="relative" if a.relative_rates or a.relative_rates_retrains else "absolute",
+                      first_history_rates="absolute" if a.relative_rates_retrains else None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = _parser()
     a = ap.parse_args(argv)
     if a.relative_rates and a.relative_rates_retrains:
         ap.error("--relative-rates and --relative-rates-retrains exclude each other (all models relative, or the "
@@ -403,18 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(a.workdir or (a.json_out[:-5] if a.json_out.endswith(".json") else a.json_out) + ".work")
     if a.swap_pause_only:
         return swap_pause_only(a, work=work, schedule=schedule)
-    from assign.deploy.retrain import PromotionRule
-
-    cfg = LoopConfig(label_delay_s=a.label_delay_h * 3600.0, rule=PromotionRule(eval_days=a.eval_days or None),
-                     alarm_window_days=a.alarm_window_days, alarm_half_life_days=a.alarm_half_life_days,
-                     live_half_life_days=a.live_half_life_days, level_half_life_h=a.level_half_life_h or None,
-                     level_prior_n=a.level_prior_n, compare_as_routed=a.compare_as_routed, ood_scored=a.ood_scored,
-                     level_rebase_on_swap=a.level_rebase_on_swap, live_residual=a.live_residual,
-                     blend_previous=a.blend_previous,
-                     monitor_waiting=not a.monitor_no_waiting,
-                     monitor_reference_grows=not a.monitor_window_reference, refit_full_window=a.refit_full_window,
-                     history_rates="relative" if a.relative_rates or a.relative_rates_retrains else "absolute",
-                     first_history_rates="absolute" if a.relative_rates_retrains else None)
+    cfg = _loop_config(a)
     t0 = time.perf_counter()
     drift = drifting_world(seed=a.world_seed, n_agents=a.agents, n_intents=a.intents, schedule=schedule,
                            occupancy=a.occupancy, monolingual=a.monolingual)
