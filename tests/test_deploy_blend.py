@@ -2,8 +2,6 @@
 promotion (``LoopConfig.blend_previous``, loop15)."""
 from __future__ import annotations
 
-from typing import ClassVar
-
 import numpy as np
 import pytest
 
@@ -11,7 +9,6 @@ from assign.constants import DAY_S
 from assign.deploy.blend import MeanScorer, mean_prior
 from assign.errors import InputError
 from assign.scorer import Prior, Scorer
-from assign.world.drift import DriftSource
 
 
 class _Table(Scorer):
@@ -84,30 +81,15 @@ def test_a_mean_of_no_scorer_is_refused():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("blend", [True, False])
-def test_after_a_promotion_the_loop_routes_with_the_mean_of_both_champions(tmp_path, promoting_loop_centre, blend):
+def test_after_a_promotion_the_loop_routes_with_the_mean_of_both_champions(promoted_loop_run, blend):
     """``blend_previous``: after a swap the base under the level offsets is the mean of the new
     champion and the first one (their own scores, checked on a snapshot of the run); off: the new
     champion alone (the design before)."""
-    from assign.deploy.loop import LoopConfig, LoopPolicy
+    from assign.deploy.loop import LoopConfig
     from assign.model.scorer import XGBScorer
-    from assign.sim.engine import SimConfig, simulate
-
-    dw, pre, _ = promoting_loop_centre
-
-    class Probe(LoopPolicy):
-        snaps: ClassVar[list] = []
-
-        def assign(self, view):
-            w, agents = view.routable()
-            if len(w) and not self.snaps and view.t > 0.6 * DAY_S:
-                self.snaps.append((view.snapshot(w, agents), self.router.scorer.base.base))
-            return super().assign(view)
 
     cfg = LoopConfig(retrain_every_s=0.6 * DAY_S, monitor_every_s=99 * DAY_S, blend_previous=blend)
-    pol = Probe(registry=tmp_path / "registry", workdir=tmp_path / "runs", pre_history=pre, config=cfg)
-    simulate(source=DriftSource(dw), policy=pol, seed=0, config=SimConfig(days=0.7, window_s=120.0))
-    assert [e["event"] for e in pol.events] == ["swap", "retrain", "swap"] and pol.events[2]["ok"]
-    snap, base = pol.snaps[0]
+    pol, snap, base = promoted_loop_run(cfg)
     reg = pol.reg
     first, new = (XGBScorer.load(reg.path(v), weights=pol._load(reg.path(v)).weights, nthread=1, ood="model")
                   for v in ("v0001", pol.events[2]["version"]))

@@ -4,7 +4,6 @@ absolute (docs/living-centre.md, "relrate16"). A registry then holds versions wi
 from __future__ import annotations
 
 import importlib
-from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -109,20 +108,16 @@ def test_a_mixed_registry_compares_each_model_on_its_own_features(tmp_path):
 
 
 @pytest.mark.slow
-def test_after_a_relative_challenger_is_promoted_ticks_serve_its_relative_features(tmp_path, promoting_loop_centre,
-                                                                                   monkeypatch):
+def test_after_a_relative_challenger_is_promoted_ticks_serve_its_relative_features(promoted_loop_run, monkeypatch):
     """The first champion absolute, the retrains relative (``first_history_rates``): the promoted
     challenger routes with relative rates, and the features a tick gives it (per-run tables and
     the general path) are those of a featurizer rebuilt from the retrain's window alone; the first
     champion's absolute features on the same pairs differ."""
-    from assign.deploy.loop import LoopConfig, LoopPolicy
+    from assign.deploy.loop import LoopConfig
     from assign.features.build import TickFeaturizer, history_features
     from assign.features.spec import FeatureSpec
     from assign.model.scorer import XGBScorer
-    from assign.sim.engine import SimConfig, simulate
-    from assign.world.drift import DriftSource
 
-    dw, pre, _ = promoting_loop_centre
     rt = importlib.import_module("assign.deploy.retrain")
     real, calls = rt.retrain, []
 
@@ -132,23 +127,11 @@ def test_after_a_relative_challenger_is_promoted_ticks_serve_its_relative_featur
 
     monkeypatch.setattr(rt, "retrain", recording)
 
-    class Probe(LoopPolicy):
-        snaps: ClassVar[list] = []
-
-        def assign(self, view):
-            w, agents = view.routable()
-            if len(w) and not self.snaps and view.t > 0.6 * DAY_S:
-                self.snaps.append((view.snapshot(w, agents), self.router.scorer.base.base))
-            return super().assign(view)
-
     cfg = LoopConfig(retrain_every_s=0.6 * DAY_S, monitor_every_s=99 * DAY_S, history_rates="relative",
                      first_history_rates="absolute")
-    pol = Probe(registry=tmp_path / "registry", workdir=tmp_path / "runs", pre_history=pre, config=cfg)
-    simulate(source=DriftSource(dw), policy=pol, seed=0, config=SimConfig(days=0.7, window_s=120.0))
-    assert [e["event"] for e in pol.events] == ["swap", "retrain", "swap"] and pol.events[2]["ok"]
+    pol, snap, base = promoted_loop_run(cfg)
     version = pol.events[2]["version"]
     assert FeatureSpec.load(pol.reg.path("v0001") / "features.json").history_rates == "absolute"
-    snap, base = pol.snaps[0]
     assert isinstance(base, XGBScorer) and base.model.path == pol.reg.path(version)
     assert base.model.spec.history_rates == "relative" and base._tables is not None and base._tables.applies(snap)
     c = np.repeat(np.arange(len(snap.contacts.ids)), len(snap.agents.ids))
