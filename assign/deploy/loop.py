@@ -32,6 +32,9 @@ Pairs out of the champion's domain (a new intent, a hire) are scored by its mode
 tick's mean, and a retrain compares the models the same way (``ood_scored``, loop12).
 Opt-in (``live_residual``, loop14): the live part is the shrunk residual of outcomes on the
 base score each pair was routed on (:mod:`assign.learn.residual`), not an absolute rate.
+Opt-in (``live_hybrid``, hybrid17): that residual for the agents the champion knows, the mean of
+the champion's score and the absolute posterior mean for the hires it has no rows of
+(:mod:`assign.learn.hybrid`).
 Opt-in (``blend_previous``, loop15): the champion and the one it replaced route together, the
 mean of their scores (:mod:`assign.deploy.blend`).
 
@@ -56,6 +59,7 @@ import pandas as pd
 
 from assign.constants import DAY_S
 from assign.deploy.levels import LevelOffsets, OffsetScorer
+from assign.errors import InputError
 from assign.history import conform_history, epoch_seconds, repeat_within
 from assign.learn.explore import Explore
 from assign.learn.policy import LearnPolicy
@@ -143,6 +147,11 @@ class LoopConfig:
     #: pair (:class:`~assign.learn.scorer.LearnScorer`, the design before). Residuals folded
     #: before a swap are kept (measured against the champion that routed them).
     live_residual: bool = False
+    #: Opt-in (hybrid17, docs/living-centre.md, "hybrid17"): ``live_residual``'s residual for the
+    #: agents the champion has training rows of, and for those it has none of (hires until a
+    #: champion trained on their rows is promoted) the mean of the champion's score and the
+    #: absolute posterior mean of the pair (:mod:`assign.learn.hybrid`). Excludes ``live_residual``.
+    live_hybrid: bool = False
     #: Opt-in (refit15, docs/living-centre.md, "refit15"): a promoted challenger is refitted on its
     #: whole window, evaluation rows included, and that refit is swapped in
     #: (``retrain(refit_on_promotion=True)``); False: the evaluated challenger itself (the design before).
@@ -164,6 +173,11 @@ class LoopConfig:
     #: so every decision up to the first promotion) the default's, and only the retrains relative.
     #: Versions with different rates mix safely: every model scores with its own spec and state.
     first_history_rates: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.live_residual and self.live_hybrid:
+            raise InputError(["live_residual, live_hybrid: exclude each other (the residual for every agent, or "
+                              "for the agents the champion knows)"], what="LoopConfig")
 
     def first_rates(self) -> str:
         """The first champion's outcome-history rates (``first_history_rates``, else ``history_rates``)."""
@@ -273,26 +287,43 @@ class LoopPolicy(LearnPolicy):
         from assign.learn.residual import ResidualScorer
         from assign.learn.scorer import LearnScorer
 
-        kind = ResidualScorer if self.cfg.live_residual else LearnScorer
         self._loaded_xgb = xgb
         champ = xgb
         if self.cfg.blend_previous and self._routed_xgb is not None and self._routed_xgb is not xgb:
             from assign.deploy.blend import MeanScorer
 
             champ = MeanScorer(members=(xgb, self._routed_xgb))
-        s = kind(live=self.live, base=champ if self.levels is None else OffsetScorer(base=champ, levels=self.levels))
+        base = champ if self.levels is None else OffsetScorer(base=champ, levels=self.levels)
+        if self.cfg.live_hybrid:
+            from assign.learn.hybrid import HybridScorer
+
+            s = HybridScorer(live=self.live, base=base, hires=xgb.unknown_agents)
+        else:
+            s = (ResidualScorer if self.cfg.live_residual else LearnScorer)(live=self.live, base=base)
         s.bind(self._run)
         return s
 
+    @property
+    def _records_base(self) -> bool:
+        """The live part learns residuals on the base score, which the decisions must record."""
+        return self.cfg.live_residual or self.cfg.live_hybrid
+
     def _scorer(self):
-        """With ``live_residual``: the residual live object (its scorer is replaced by the
-        champion's at once); else :class:`LearnPolicy`'s."""
-        if not self.cfg.live_residual:
+        """With ``live_residual`` the residual live object, with ``live_hybrid`` both (their
+        scorer is replaced by the champion's at once); else :class:`LearnPolicy`'s."""
+        if not self._records_base:
             return super()._scorer()
         from assign.learn.residual import ResidualEstimates, ResidualScorer
 
-        live = ResidualEstimates(intents=tuple(self._run_intents), half_life_s=self.half_life_s)
-        return ResidualScorer(live=live), live
+        residual = ResidualEstimates(intents=tuple(self._run_intents), half_life_s=self.half_life_s)
+        if not self.cfg.live_hybrid:
+            return ResidualScorer(live=residual), residual
+        from assign.learn.hybrid import HybridScorer, PairedEstimates
+        from assign.learn.live import LiveEstimates
+
+        live = PairedEstimates(absolute=LiveEstimates(intents=tuple(self._run_intents), half_life_s=self.half_life_s),
+                               residual=residual)
+        return HybridScorer(live=live), live
 
     def _record_base(self, view: View, ci: np.ndarray, ai: np.ndarray) -> None:
         """``live_residual``: the base score each pair just routed was scored on (the champion +
@@ -308,8 +339,8 @@ class LoopPolicy(LearnPolicy):
         self._started = [(*e[:4], float(x), e[5]) for e, x in zip(self._started, m)]
 
     def _frame(self, events: list[tuple]) -> pd.DataFrame:
-        """:class:`LearnPolicy`'s outcome events, with ``pred_margin`` under ``live_residual``."""
-        if not self.cfg.live_residual:
+        """:class:`LearnPolicy`'s outcome events, with ``pred_margin`` under ``live_residual`` / ``live_hybrid``."""
+        if not self._records_base:
             return super()._frame(events)
         events = [e for e in events if not (np.isnan(e[5]) and np.isnan(e[6]) and np.isnan(e[7]))]
         frame = super()._frame(events)
@@ -337,7 +368,7 @@ class LoopPolicy(LearnPolicy):
         if self.levels is not None:
             self._fold_levels(view)
         ci, ai = super().assign(view)
-        if self.cfg.live_residual and len(ci):
+        if self._records_base and len(ci):
             self._record_base(view, ci, ai)
         if self.levels is not None and len(ci):
             self._level_started.append((view.t, ci, self._champion_predictions(view, ci, ai)))

@@ -360,6 +360,10 @@ class XGBScorer(Scorer):
             score[ood] = float(score[~ood].mean()) if (~ood).any() else float(score.mean())
         return score
 
+    def unknown_agents(self, snapshot: Snapshot) -> np.ndarray:
+        """Per snapshot agent: True where the model has no training rows of it (a hire it never saw)."""
+        return ~self._feat.known(snapshot, agent_codes=self._feat.agent_codes(snapshot))[2]
+
     def warm_up(self) -> None:
         """Compile the numba kernels (features and trees) on a one-pair snapshot."""
         spec = self.model.spec
