@@ -120,11 +120,14 @@ def test_thompson_draws_centre_on_the_scores_and_split_as_they_do(fed):
     assert np.all(draws[:, hire] >= 0.5 * base[hire] - 1e-12) and np.all(draws[:, hire] <= 0.5 * (base[hire] + 1))
 
 
-def test_the_two_live_forms_exclude_each_other():
+def test_the_two_live_forms_exclude_each_other_and_centring_needs_residuals():
     from assign.deploy.loop import LoopConfig
 
     with pytest.raises(InputError, match="exclude each other"):
         LoopConfig(live_residual=True, live_hybrid=True)
+    with pytest.raises(InputError, match="residual_centred: needs live_residual or live_hybrid"):
+        LoopConfig(residual_centred=True)
+    assert LoopConfig(live_hybrid=True, residual_centred=True).residual_centred
 
 
 @pytest.mark.slow

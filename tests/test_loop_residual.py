@@ -146,3 +146,25 @@ def test_the_loop_folds_every_matured_resolution_with_its_base_score(tmp_path):
     assert v.n.sum() == pytest.approx(int((ends <= at + 1e-6).sum()), abs=1e-6) and v.n.sum() > 50
     r = v.s.sum() / v.n.sum()
     assert abs(r) < 0.2 and np.all(v.q <= v.n + 1e-9)  # residuals of probabilities: |r| <= 1
+
+
+def test_centred_residuals_ignore_a_level_error_shared_by_an_intents_agents():
+    """``centred``: a base that is off by the same amount for every agent of an intent (a level
+    shift the offsets have not caught) folds the same totals as an exact base, and each intent's
+    totals sum to 0 over the agents (every batch is centred)."""
+    rng = np.random.default_rng(11)
+    intents = ("a", "b", "c")
+    ev, a, i, pred, y = _stream(rng, intents=intents, p=rng.uniform(0.3, 0.6, 400))
+    shifted = ev.copy()
+    shifted["pred_margin"] = margin_of(pred + 0.25 * (i == 1))  # intent "b" read 0.25 too high
+    got = {}
+    for name, frame in (("exact", ev), ("shifted", shifted)):
+        live = ResidualEstimates(intents=intents, half_life_s=DAY_S, centred=True)
+        for part in np.array_split(np.arange(len(frame)), 4):
+            live.observe(frame.iloc[part].reset_index(drop=True))
+        got[name] = live.current()
+    np.testing.assert_allclose(got["shifted"].s, got["exact"].s, atol=1e-9)
+    np.testing.assert_allclose(got["exact"].s.sum(axis=0), 0.0, atol=1e-9)
+    plain = ResidualEstimates(intents=intents, half_life_s=DAY_S)
+    plain.observe(shifted)
+    assert plain.current().s[:, 1].sum() < -10  # uncentred, the level error lands on the agents

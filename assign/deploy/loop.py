@@ -152,6 +152,11 @@ class LoopConfig:
     #: champion trained on their rows is promoted) the mean of the champion's score and the
     #: absolute posterior mean of the pair (:mod:`assign.learn.hybrid`). Excludes ``live_residual``.
     live_hybrid: bool = False
+    #: Opt-in (hybrid18, docs/living-centre.md, "hybrid18"), with ``live_residual`` or
+    #: ``live_hybrid``: each hourly batch's residuals centred per intent before they are folded
+    #: (:func:`assign.learn.residual.fold_residuals`), so a level shift not yet in the level
+    #: offsets is not read as the deviation of the agents who took that intent's contacts.
+    residual_centred: bool = False
     #: Opt-in (refit15, docs/living-centre.md, "refit15"): a promoted challenger is refitted on its
     #: whole window, evaluation rows included, and that refit is swapped in
     #: (``retrain(refit_on_promotion=True)``); False: the evaluated challenger itself (the design before).
@@ -178,6 +183,9 @@ class LoopConfig:
         if self.live_residual and self.live_hybrid:
             raise InputError(["live_residual, live_hybrid: exclude each other (the residual for every agent, or "
                               "for the agents the champion knows)"], what="LoopConfig")
+        if self.residual_centred and not (self.live_residual or self.live_hybrid):
+            raise InputError(["residual_centred: needs live_residual or live_hybrid (the absolute live part has "
+                              "no residuals to centre)"], what="LoopConfig")
 
     def first_rates(self) -> str:
         """The first champion's outcome-history rates (``first_history_rates``, else ``history_rates``)."""
@@ -315,7 +323,8 @@ class LoopPolicy(LearnPolicy):
             return super()._scorer()
         from assign.learn.residual import ResidualEstimates, ResidualScorer
 
-        residual = ResidualEstimates(intents=tuple(self._run_intents), half_life_s=self.half_life_s)
+        residual = ResidualEstimates(intents=tuple(self._run_intents), half_life_s=self.half_life_s,
+                                     centred=self.cfg.residual_centred)
         if not self.cfg.live_hybrid:
             return ResidualScorer(live=residual), residual
         from assign.learn.hybrid import HybridScorer, PairedEstimates

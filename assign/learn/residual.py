@@ -63,24 +63,29 @@ class ResidualVersion:
 
 
 class ResidualEstimates(FoldedTotals):
-    """The live residual totals of :func:`fold_residuals` (see :class:`FoldedTotals`)."""
+    """The live residual totals of :func:`fold_residuals` (see :class:`FoldedTotals`);
+    ``centred``: each batch's residuals centred per intent (:func:`fold_residuals`)."""
 
-    def __init__(self, *, intents: tuple[str, ...], half_life_s: float = math.inf) -> None:
+    def __init__(self, *, intents: tuple[str, ...], half_life_s: float = math.inf, centred: bool = False) -> None:
         if not half_life_s > 0:
             raise ValueError(f"half_life_s must be > 0, got {half_life_s}")
-        self.half_life_s = float(half_life_s)
+        self.half_life_s, self.centred = float(half_life_s), bool(centred)
         z = np.zeros((0, len(intents)))
         self._v = ResidualVersion(version=0, t_s=-math.inf, agent_ids=(), intents=tuple(intents), n=z, s=z, q=z)
         self._lock = threading.Lock()
 
     def _fold(self, v: ResidualVersion, ev: pd.DataFrame) -> ResidualVersion:
-        return fold_residuals(v, ev, half_life_s=self.half_life_s)
+        return fold_residuals(v, ev, half_life_s=self.half_life_s, centred=self.centred)
 
 
-def fold_residuals(v: ResidualVersion, ev: pd.DataFrame, *, half_life_s: float) -> ResidualVersion:
+def fold_residuals(v: ResidualVersion, ev: pd.DataFrame, *, half_life_s: float,
+                   centred: bool = False) -> ResidualVersion:
     """``v`` decayed to the batch's time plus the batch's residuals ``resolved - sigmoid(pred_margin)``,
     each weighted by its age; rows without a resolution or a prediction, or on an intent outside
-    ``v.intents``, carry nothing."""
+    ``v.intents``, carry nothing. ``centred``: each residual minus the weighted mean residual of
+    the batch's rows on its intent, so what the base gets wrong for every agent of an intent at
+    once (a level shift the level offsets have not caught up with yet) does not become the
+    deviation of the agents who happened to take that intent's contacts (hybrid18)."""
     m = pd.to_numeric(ev["pred_margin"], errors="coerce").to_numpy(np.float64)
     y = ev["resolved"].to_numpy(np.float64)
     imap = {k: n for n, k in enumerate(v.intents)}
@@ -99,6 +104,9 @@ def fold_residuals(v: ResidualVersion, ev: pd.DataFrame, *, half_life_s: float) 
     code = {a: k for k, a in enumerate(ids)}
     a = np.fromiter((code[str(x)] for x in ev["agent_id"]), np.int64, len(ev))
     r = y - 1.0 / (1.0 + np.exp(-m))
+    if centred:
+        k = len(v.intents)
+        r = r - (np.bincount(i, w * r, k) / np.maximum(np.bincount(i, w, k), 1e-300))[i]
     pad = np.zeros((len(ids) - len(v.agent_ids), len(v.intents)))
     out = {k: np.concatenate([getattr(v, k), pad]) * decay for k in ("n", "s", "q")}
     for k, val in (("n", w), ("s", w * r), ("q", w * r * r)):
