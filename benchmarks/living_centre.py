@@ -369,6 +369,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--residual-centred", action="store_true",
                     help="loop, with --live-residual or --live-hybrid: each hourly batch's residuals centred per "
                          "intent before they are folded (hybrid18, opt-in)")
+    ap.add_argument("--hybrid-new-intents", action="store_true",
+                    help="loop, with --live-hybrid: pairs on an intent the champion has no rows of scored as the "
+                         "hires' are, in the absolute form (hybrid19, opt-in)")
     ap.add_argument("--refit-full-window", action="store_true",
                     help="loop: a promoted challenger is refitted on its whole window, evaluation rows included, "
                          "and that refit deployed; a refit champion is compared through its recipe (refit15, opt-in)")
@@ -408,7 +411,8 @@ def _loop_config(a: argparse.Namespace) -> LoopConfig:
                       live_half_life_days=a.live_half_life_days, level_half_life_h=a.level_half_life_h or None,
                       level_prior_n=a.level_prior_n, compare_as_routed=a.compare_as_routed, ood_scored=a.ood_scored,
                       level_rebase_on_swap=a.level_rebase_on_swap, live_residual=a.live_residual,
-                      live_hybrid=a.live_hybrid, residual_centred=a.residual_centred, blend_previous=a.blend_previous,
+                      live_hybrid=a.live_hybrid, residual_centred=a.residual_centred,
+                      hybrid_new_intents=a.hybrid_new_intents, blend_previous=a.blend_previous,
                       monitor_waiting=not a.monitor_no_waiting,
                       monitor_reference_grows=not a.monitor_window_reference, refit_full_window=a.refit_full_window,
                       history_rates="relative" if a.relative_rates or a.relative_rates_retrains else "absolute",
@@ -424,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.live_residual and a.live_hybrid:
         ap.error("--live-residual and --live-hybrid exclude each other (the residual for every agent, or for the "
                  "agents the champion knows)")
+    if a.hybrid_new_intents and not a.live_hybrid:
+        ap.error("--hybrid-new-intents needs --live-hybrid")
     if a.residual_centred and not (a.live_residual or a.live_hybrid):
         ap.error("--residual-centred needs --live-residual or --live-hybrid")
     if a.quick:

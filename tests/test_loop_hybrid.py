@@ -96,6 +96,38 @@ def test_known_agents_get_the_residual_and_hires_the_mean_of_base_and_absolute(f
     assert not hyb.prior_only(snap, contact_idx=c, agent_idx=g).any()
 
 
+def test_new_intents_are_scored_as_the_hires_are(fed):
+    """hybrid19: with ``new_intents``, the pairs on an intent the champion does not know take the
+    absolute form too, whatever the agent; the retrieval prior follows the same cells."""
+    snap = fed["snap"]
+    c, g = _all_pairs(snap)
+    new = np.zeros(len(snap.intents), bool)
+    new[snap.contacts.intent[0]] = True
+    hyb = HybridScorer(live=fed["paired"], base=_Fixed(fed["table"]), hires=lambda s: fed["hire"],
+                       new_intents=lambda s: new)
+    hyb.absolute.roster, hyb.residual.roster = fed["hybrid"].absolute.roster, fed["hybrid"].residual.roster
+    base = fed["table"][g, snap.contacts.intent[c]]
+    theta = fed["absolute"].score_pairs(snap, contact_idx=c, agent_idx=g)
+    resid = fed["residual"].score_pairs(snap, contact_idx=c, agent_idx=g)
+    absolute = fed["hire"][g] | new[snap.contacts.intent[c]]
+    assert absolute.sum() > fed["hire"][g].sum()
+    got = hyb.score_pairs(snap, contact_idx=c, agent_idx=g)
+    np.testing.assert_allclose(got, np.where(absolute, 0.5 * (base + theta), base + resid), rtol=1e-12)
+
+
+def test_the_champion_says_which_intents_it_never_saw(promoting_loop_centre, tmp_path):
+    from types import SimpleNamespace
+
+    from assign.deploy.registry import open_registry
+    from assign.model.scorer import XGBScorer
+
+    reg = open_registry(tmp_path / "registry")
+    xgb = XGBScorer.load(reg.path(reg.resolve("champion")), nthread=1)
+    known = tuple(xgb.model.spec.intents)
+    mask = xgb.unknown_intents(SimpleNamespace(intents=(known[0], "launched_today", *known[1:])))
+    assert mask.tolist() == [False, True] + [False] * (len(known) - 1)
+
+
 def test_a_tick_scores_with_the_version_it_pinned(fed):
     snap, hyb = fed["snap"], fed["hybrid"]
     c, g = _all_pairs(snap)
@@ -125,6 +157,8 @@ def test_the_two_live_forms_exclude_each_other_and_centring_needs_residuals():
 
     with pytest.raises(InputError, match="exclude each other"):
         LoopConfig(live_residual=True, live_hybrid=True)
+    with pytest.raises(InputError, match="hybrid_new_intents: needs live_hybrid"):
+        LoopConfig(live_residual=True, hybrid_new_intents=True)
     with pytest.raises(InputError, match="residual_centred: needs live_residual or live_hybrid"):
         LoopConfig(residual_centred=True)
     assert LoopConfig(live_hybrid=True, residual_centred=True).residual_centred

@@ -157,6 +157,10 @@ class LoopConfig:
     #: (:func:`assign.learn.residual.fold_residuals`), so a level shift not yet in the level
     #: offsets is not read as the deviation of the agents who took that intent's contacts.
     residual_centred: bool = False
+    #: Opt-in (hybrid19, docs/living-centre.md, "hybrid19"), with ``live_hybrid``: the pairs on an
+    #: intent the champion has no rows of (a new intent, until a champion trained on it is
+    #: promoted) are scored as the hires' are, in the absolute form.
+    hybrid_new_intents: bool = False
     #: Opt-in (refit15, docs/living-centre.md, "refit15"): a promoted challenger is refitted on its
     #: whole window, evaluation rows included, and that refit is swapped in
     #: (``retrain(refit_on_promotion=True)``); False: the evaluated challenger itself (the design before).
@@ -183,6 +187,8 @@ class LoopConfig:
         if self.live_residual and self.live_hybrid:
             raise InputError(["live_residual, live_hybrid: exclude each other (the residual for every agent, or "
                               "for the agents the champion knows)"], what="LoopConfig")
+        if self.hybrid_new_intents and not self.live_hybrid:
+            raise InputError(["hybrid_new_intents: needs live_hybrid"], what="LoopConfig")
         if self.residual_centred and not (self.live_residual or self.live_hybrid):
             raise InputError(["residual_centred: needs live_residual or live_hybrid (the absolute live part has "
                               "no residuals to centre)"], what="LoopConfig")
@@ -305,7 +311,8 @@ class LoopPolicy(LearnPolicy):
         if self.cfg.live_hybrid:
             from assign.learn.hybrid import HybridScorer
 
-            s = HybridScorer(live=self.live, base=base, hires=xgb.unknown_agents)
+            s = HybridScorer(live=self.live, base=base, hires=xgb.unknown_agents,
+                             new_intents=xgb.unknown_intents if self.cfg.hybrid_new_intents else None)
         else:
             s = (ResidualScorer if self.cfg.live_residual else LearnScorer)(live=self.live, base=base)
         s.bind(self._run)

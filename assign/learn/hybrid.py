@@ -64,13 +64,16 @@ class PairedEstimates:
 class HybridScorer(Scorer):
     """The scores of the module doc. ``base``: the champion's score (with the level offsets);
     ``hires(snapshot)``: per snapshot agent, True where the champion has no rows of it (None:
-    nobody, i.e. ``ResidualScorer``'s scores)."""
+    nobody, i.e. ``ResidualScorer``'s scores); ``new_intents(snapshot)``: per snapshot intent,
+    True where the champion has no rows of it (hybrid19: those pairs are scored as a hire's;
+    None: nothing)."""
 
     name = "learn-hybrid"
 
     def __init__(self, *, live: PairedEstimates, base: Scorer | None = None,
-                 hires: Callable[[Snapshot], np.ndarray] | None = None) -> None:
-        self.live, self.base, self.hires = live, base, hires
+                 hires: Callable[[Snapshot], np.ndarray] | None = None,
+                 new_intents: Callable[[Snapshot], np.ndarray] | None = None) -> None:
+        self.live, self.base, self.hires, self.new_intents = live, base, hires, new_intents
         self.absolute = LearnScorer(live=live.absolute)
         self.residual = ResidualScorer(live=live.residual)
 
@@ -97,6 +100,16 @@ class HybridScorer(Scorer):
             return np.zeros(snapshot.n_agents, bool)
         return np.asarray(self.hires(snapshot), bool)
 
+    def _absolute_table(self, snapshot: Snapshot) -> np.ndarray:
+        """(n_agents, n_intents): the agent x intent cells scored in the absolute form."""
+        hire = self._hire_agents(snapshot)[:, None]
+        if self.new_intents is None:
+            return np.broadcast_to(hire, (snapshot.n_agents, len(snapshot.intents)))
+        return hire | np.asarray(self.new_intents(snapshot), bool)[None, :]
+
+    def _absolute_pairs(self, snapshot: Snapshot, contact_idx, agent_idx) -> np.ndarray:
+        return self._absolute_table(snapshot)[agent_idx, snapshot.contacts.intent[contact_idx]]
+
     def _base(self, snapshot, contact_idx, agent_idx) -> np.ndarray:
         if self.base is None:
             return np.zeros(len(contact_idx))
@@ -107,7 +120,7 @@ class HybridScorer(Scorer):
 
     def score_pairs(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
         sa, sr = self._parts(snapshot)
-        hire = self._hire_agents(snapshot)[agent_idx]
+        hire = self._absolute_pairs(snapshot, contact_idx, agent_idx)
         theta = self.absolute.score_pairs(sa, contact_idx=contact_idx, agent_idx=agent_idx)
         resid = self.residual.score_pairs(sr, contact_idx=contact_idx, agent_idx=agent_idx)
         return self._combine(self._base(snapshot, contact_idx, agent_idx), theta, resid, hire)
@@ -117,7 +130,7 @@ class HybridScorer(Scorer):
         """(n_draws, n_pairs): the split of the module doc, each part's own draw (beta for the
         hires' absolute rate, normal for the others' residual)."""
         sa, sr = self._parts(snapshot)
-        hire = self._hire_agents(snapshot)[agent_idx]
+        hire = self._absolute_pairs(snapshot, contact_idx, agent_idx)
         theta = self.absolute.posterior_draw(sa, contact_idx=contact_idx, agent_idx=agent_idx, rng=rng,
                                              n_draws=n_draws)
         resid = self.residual.posterior_draw(sr, contact_idx=contact_idx, agent_idx=agent_idx, rng=rng,
@@ -135,15 +148,15 @@ class HybridScorer(Scorer):
         sa, sr = self._parts(snapshot)
         post_a, rows_a = self.absolute.posterior(sa)
         post_r, rows_r = self.residual.posterior(sr)
-        hire = self._hire_agents(snapshot)
-        agent_intent = self._combine(bp.agent_intent, post_a.mean[rows_a], post_r.mean[rows_r], hire[:, None])
+        cells = self._absolute_table(snapshot)
+        agent_intent = self._combine(bp.agent_intent, post_a.mean[rows_a], post_r.mean[rows_r], cells)
         tables = bp.contact_tables
-        if tables is not None and hire.any():  # the hires' contact part is halved with their base
-            tables = np.where(hire[None, :, None], 0.5 * tables, tables)
+        if tables is not None and cells.any():  # the absolute cells' contact part is halved with their base
+            tables = np.where(cells[None, :, :], 0.5 * tables, tables)
         return replace(bp, agent_intent=agent_intent, contact_tables=tables)
 
     def prior_only(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
         sa, sr = self._parts(snapshot)
-        hire = self._hire_agents(snapshot)[agent_idx]
+        hire = self._absolute_pairs(snapshot, contact_idx, agent_idx)
         return np.where(hire, self.absolute.prior_only(sa, contact_idx=contact_idx, agent_idx=agent_idx),
                         self.residual.prior_only(sr, contact_idx=contact_idx, agent_idx=agent_idx))

@@ -299,6 +299,7 @@ class XGBScorer(Scorer):
                                     customer_times=self.model.customers,
                                     unknown_agent="new" if self.ood == "hire" else "missing")
         self._tables: RunTables | None = None
+        self._unknown_intents: tuple | None = None  # (snapshot intents, mask) of the last call
 
     def bind(self, run: RunInfo) -> None:
         """A simulated run starts: look its contacts and agents up once
@@ -363,6 +364,15 @@ class XGBScorer(Scorer):
     def unknown_agents(self, snapshot: Snapshot) -> np.ndarray:
         """Per snapshot agent: True where the model has no training rows of it (a hire it never saw)."""
         return ~self._feat.known(snapshot, agent_codes=self._feat.agent_codes(snapshot))[2]
+
+    def unknown_intents(self, snapshot: Snapshot) -> np.ndarray:
+        """Per snapshot intent: True where the model has no training rows of it (a new intent)."""
+        intents = tuple(snapshot.intents)
+        cached = self._unknown_intents
+        if cached is None or cached[0] != intents:
+            known = set(self.model.spec.intents)
+            cached = self._unknown_intents = (intents, np.array([k not in known for k in intents], bool))
+        return cached[1]
 
     def warm_up(self) -> None:
         """Compile the numba kernels (features and trees) on a one-pair snapshot."""
