@@ -1,4 +1,5 @@
-"""Independent references for the solvers: exhaustive enumeration and scipy's MILP (HiGHS)."""
+"""Independent references for the solvers (exhaustive enumeration and scipy's MILP, HiGHS), and a
+base scorer whose scores are a known table (for scorers that add to a base)."""
 from __future__ import annotations
 
 import itertools
@@ -7,6 +8,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
+from assign.scorer import Scorer
 from assign.solve import Problem
 
 
@@ -38,3 +40,15 @@ def milp_reference(p: Problem) -> tuple[int, float]:
     assert res.status == 0
     x = np.rint(res.x).astype(bool)
     return int(x.sum()), float(p.value[x].sum())
+
+
+class TableScorer(Scorer):
+    """A base scorer with a fixed (agent, intent) table of scores."""
+
+    name = "table"
+
+    def __init__(self, table: np.ndarray) -> None:
+        self.table = table
+
+    def score_pairs(self, snapshot, *, contact_idx, agent_idx):
+        return self.table[agent_idx, snapshot.contacts.intent[contact_idx]]

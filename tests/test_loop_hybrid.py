@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+from references import TableScorer
 
 from assign.constants import DAY_S
 from assign.errors import InputError
@@ -16,21 +17,9 @@ from assign.learn.hybrid import HybridScorer, PairedEstimates
 from assign.learn.live import LiveEstimates
 from assign.learn.residual import ResidualEstimates, ResidualScorer, margin_of
 from assign.learn.scorer import LIVE_KEY, LearnScorer, Roster
-from assign.scorer import Scorer
 
 T0 = pd.Timestamp("2026-01-01", tz="UTC")
 
-
-class _Fixed(Scorer):
-    """A base scorer with a fixed (agent, intent) table."""
-
-    name = "fixed"
-
-    def __init__(self, table):
-        self.table = table
-
-    def score_pairs(self, snapshot, *, contact_idx, agent_idx):
-        return self.table[agent_idx, snapshot.contacts.intent[contact_idx]]
 
 
 def _outcomes(snap, table, rng, *, n=600, start=0.0):
@@ -65,7 +54,7 @@ def fed():
     hire = np.zeros(len(snap.agents.ids), bool)
     hire[1] = True
     roster = Roster.of(snap)
-    hybrid = HybridScorer(live=paired, base=_Fixed(table), hires=lambda s: hire)
+    hybrid = HybridScorer(live=paired, base=TableScorer(table), hires=lambda s: hire)
     for s in (hybrid.absolute, hybrid.residual):
         s.roster = roster
     return dict(snap=snap, table=table, hire=hire, paired=paired, hybrid=hybrid, rng=rng,
@@ -89,7 +78,7 @@ def test_known_agents_get_the_residual_and_hires_the_mean_of_base_and_absolute(f
     np.testing.assert_allclose(got[hire], 0.5 * (base[hire] + theta[hire]), rtol=1e-12)
     assert np.abs(resid).max() > 0.01 and np.abs(theta - base).max() > 0.01  # both parts carry something
     # no hires: the residual scorer's scores
-    plain = HybridScorer(live=fed["paired"], base=_Fixed(fed["table"]))
+    plain = HybridScorer(live=fed["paired"], base=TableScorer(fed["table"]))
     plain.residual.roster = hyb.residual.roster
     np.testing.assert_allclose(plain.score_pairs(snap, contact_idx=c, agent_idx=g), base + resid, rtol=1e-12)
     # prior_only is each part's own: nothing is prior-only once every agent holds outcomes
@@ -103,7 +92,7 @@ def test_new_intents_are_scored_as_the_hires_are(fed):
     c, g = _all_pairs(snap)
     new = np.zeros(len(snap.intents), bool)
     new[snap.contacts.intent[0]] = True
-    hyb = HybridScorer(live=fed["paired"], base=_Fixed(fed["table"]), hires=lambda s: fed["hire"],
+    hyb = HybridScorer(live=fed["paired"], base=TableScorer(fed["table"]), hires=lambda s: fed["hire"],
                        new_intents=lambda s: new)
     hyb.absolute.roster, hyb.residual.roster = fed["hybrid"].absolute.roster, fed["hybrid"].residual.roster
     base = fed["table"][g, snap.contacts.intent[c]]

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from references import TableScorer
 
 from assign.constants import DAY_S
 from assign.learn.residual import ResidualEstimates, ResidualScorer, fit_residuals, margin_of
 from assign.learn.scorer import Roster
 from assign.learn.shrink import cohorts
-from assign.scorer import Scorer
 from assign.world.drift import DriftSchedule, drifting_world
 
 T0 = pd.Timestamp("2026-01-01", tz="UTC")
@@ -75,17 +75,6 @@ def test_shrunk_mean_residual_equals_a_numpy_recomputation():
     assert post.mean[rows[a == 0][0]].min() > 0 and post.mean[rows[a == 1][0]].max() < 0
 
 
-class _Fixed(Scorer):
-    """A base scorer with a fixed (agent, intent) table."""
-
-    name = "fixed"
-
-    def __init__(self, table):
-        self.table = table
-
-    def score_pairs(self, snapshot, *, contact_idx, agent_idx):
-        return self.table[agent_idx, snapshot.contacts.intent[contact_idx]]
-
 
 def test_outcomes_equal_to_the_base_add_nothing_and_rank_as_the_base():
     from assign.io import read_snapshot
@@ -104,7 +93,7 @@ def test_outcomes_equal_to_the_base_add_nothing_and_rank_as_the_base():
         "decision_id": [f"d{j}" for j in range(k)], "known_at": T0 + pd.to_timedelta(np.arange(k), unit="s"),
         "agent_id": [str(snap.agents.ids[x]) for x in a], "intent": [snap.intents[x] for x in i],
         "resolved": y, "csat": np.nan, "handle_s": np.nan, "pred_margin": margin_of(table[a, i])}))
-    sc = ResidualScorer(live=live, base=_Fixed(table), roster=Roster.of(snap))
+    sc = ResidualScorer(live=live, base=TableScorer(table), roster=Roster.of(snap))
     c = np.repeat(np.arange(len(snap.contacts.ids)), n_ag)
     g = np.tile(np.arange(n_ag), len(snap.contacts.ids))
     got = sc.score_pairs(snap, contact_idx=c, agent_idx=g)
@@ -154,7 +143,7 @@ def test_centred_residuals_ignore_a_level_error_shared_by_an_intents_agents():
     totals sum to 0 over the agents (every batch is centred)."""
     rng = np.random.default_rng(11)
     intents = ("a", "b", "c")
-    ev, a, i, pred, y = _stream(rng, intents=intents, p=rng.uniform(0.3, 0.6, 400))
+    ev, _, i, pred, _ = _stream(rng, intents=intents, p=rng.uniform(0.3, 0.6, 400))
     shifted = ev.copy()
     shifted["pred_margin"] = margin_of(pred + 0.25 * (i == 1))  # intent "b" read 0.25 too high
     got = {}
