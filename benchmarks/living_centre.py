@@ -372,6 +372,12 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--hybrid-new-intents", action="store_true",
                     help="loop, with --live-hybrid: pairs on an intent the champion has no rows of scored as the "
                          "hires' are, in the absolute form (hybrid19, opt-in)")
+    ap.add_argument("--residual-half-life-days", type=float, default=None,
+                    help="loop, with --live-residual or --live-hybrid: the residual totals' memory in days "
+                         "(default: --live-half-life-days; hybrid20, opt-in)")
+    ap.add_argument("--residual-reset-on-swap", action="store_true",
+                    help="loop, with --live-residual or --live-hybrid: empty the residual totals when a promoted "
+                         "champion is swapped in (hybrid20, opt-in)")
     ap.add_argument("--refit-full-window", action="store_true",
                     help="loop: a promoted challenger is refitted on its whole window, evaluation rows included, "
                          "and that refit deployed; a refit champion is compared through its recipe (refit15, opt-in)")
@@ -412,7 +418,8 @@ def _loop_config(a: argparse.Namespace) -> LoopConfig:
                       level_prior_n=a.level_prior_n, compare_as_routed=a.compare_as_routed, ood_scored=a.ood_scored,
                       level_rebase_on_swap=a.level_rebase_on_swap, live_residual=a.live_residual,
                       live_hybrid=a.live_hybrid, residual_centred=a.residual_centred,
-                      hybrid_new_intents=a.hybrid_new_intents, blend_previous=a.blend_previous,
+                      hybrid_new_intents=a.hybrid_new_intents, residual_half_life_days=a.residual_half_life_days,
+                      residual_reset_on_swap=a.residual_reset_on_swap, blend_previous=a.blend_previous,
                       monitor_waiting=not a.monitor_no_waiting,
                       monitor_reference_grows=not a.monitor_window_reference, refit_full_window=a.refit_full_window,
                       history_rates="relative" if a.relative_rates or a.relative_rates_retrains else "absolute",
@@ -430,8 +437,11 @@ def main(argv: list[str] | None = None) -> int:
                  "agents the champion knows)")
     if a.hybrid_new_intents and not a.live_hybrid:
         ap.error("--hybrid-new-intents needs --live-hybrid")
-    if a.residual_centred and not (a.live_residual or a.live_hybrid):
-        ap.error("--residual-centred needs --live-residual or --live-hybrid")
+    residual_flags = [f for f, on in (("--residual-centred", a.residual_centred),
+                                      ("--residual-half-life-days", a.residual_half_life_days is not None),
+                                      ("--residual-reset-on-swap", a.residual_reset_on_swap)) if on]
+    if residual_flags and not (a.live_residual or a.live_hybrid):
+        ap.error(f"{', '.join(residual_flags)}: need --live-residual or --live-hybrid")
     if a.quick:
         a.seeds, a.weeks, a.agents, a.intents, a.pre_days, a.window_s = 1, 1, 8, 4, 4, 300.0
         a.shock_day, a.mix_day = 3.0, 5.0

@@ -150,6 +150,11 @@ def test_the_two_live_forms_exclude_each_other_and_centring_needs_residuals():
         LoopConfig(live_residual=True, hybrid_new_intents=True)
     with pytest.raises(InputError, match="residual_centred: needs live_residual or live_hybrid"):
         LoopConfig(residual_centred=True)
+    with pytest.raises(InputError) as e:
+        LoopConfig(residual_reset_on_swap=True, residual_half_life_days=7.0)
+    assert "residual_reset_on_swap: needs" in str(e.value) and "residual_half_life_days: needs" in str(e.value)
+    with pytest.raises(InputError, match="residual_half_life_days: must be > 0 days, got -1"):
+        LoopConfig(live_hybrid=True, residual_half_life_days=-1)
     assert LoopConfig(live_hybrid=True, residual_centred=True).residual_centred
 
 
@@ -196,3 +201,27 @@ def test_an_agent_is_a_hire_until_a_champion_trained_on_its_rows_is_promoted(tmp
     v = pol.live.current()
     st = v.absolute.state
     assert v.residual.n.sum() == pytest.approx(float(st.n_resolution_by_intent.sum())) and v.residual.n.sum() > 50
+
+
+@pytest.mark.slow
+def test_residuals_emptied_at_a_swap_hold_only_what_folded_after_it(promoted_loop_run):
+    """hybrid20 ``residual_reset_on_swap``: after the forced promotion the residual totals hold
+    only the resolutions folded since (fewer than the absolute part, which kept them all), and a
+    shorter residual memory leaves the absolute part's untouched."""
+    from assign.deploy.loop import LoopConfig
+
+    pol, _, _ = promoted_loop_run(LoopConfig(retrain_every_s=0.6 * DAY_S, monitor_every_s=99 * DAY_S,
+                                             live_hybrid=True, residual_reset_on_swap=True,
+                                             live_half_life_days=1e12))
+    v = pol.live.current()
+    kept = float(v.absolute.state.n_resolution_by_intent.sum())
+    assert 0 < v.residual.n.sum() < kept
+    before = pol.live.residual.current().version
+    emptied = pol.live.residual.reset()
+    assert emptied.n.size == 0 and emptied.version == before + 1 and emptied.intents == v.residual.intents
+    pol2, _, _ = promoted_loop_run(LoopConfig(retrain_every_s=0.6 * DAY_S, monitor_every_s=99 * DAY_S,
+                                              live_hybrid=True, residual_half_life_days=0.1,
+                                              live_half_life_days=1e12))
+    v2 = pol2.live.current()
+    assert float(v2.absolute.state.n_resolution_by_intent.sum()) == pytest.approx(kept)
+    assert pol2.live.residual.half_life_s == pytest.approx(0.1 * DAY_S) and v2.residual.n.sum() < kept

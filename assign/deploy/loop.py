@@ -161,6 +161,12 @@ class LoopConfig:
     #: intent the champion has no rows of (a new intent, until a champion trained on it is
     #: promoted) are scored as the hires' are, in the absolute form.
     hybrid_new_intents: bool = False
+    #: Opt-in (hybrid20, docs/living-centre.md, "hybrid20"), with ``live_residual`` or
+    #: ``live_hybrid``: the residual totals' memory in days (None: ``live_half_life_days``, as the
+    #: absolute part's), and whether they are emptied when a promoted champion is swapped in (it
+    #: was trained on the outcomes they hold; outcomes of earlier decisions still to mature fold in).
+    residual_half_life_days: float | None = None
+    residual_reset_on_swap: bool = False
     #: Opt-in (refit15, docs/living-centre.md, "refit15"): a promoted challenger is refitted on its
     #: whole window, evaluation rows included, and that refit is swapped in
     #: (``retrain(refit_on_promotion=True)``); False: the evaluated challenger itself (the design before).
@@ -189,9 +195,14 @@ class LoopConfig:
                               "for the agents the champion knows)"], what="LoopConfig")
         if self.hybrid_new_intents and not self.live_hybrid:
             raise InputError(["hybrid_new_intents: needs live_hybrid"], what="LoopConfig")
-        if self.residual_centred and not (self.live_residual or self.live_hybrid):
-            raise InputError(["residual_centred: needs live_residual or live_hybrid (the absolute live part has "
-                              "no residuals to centre)"], what="LoopConfig")
+        needs = [k for k in ("residual_centred", "residual_reset_on_swap") if getattr(self, k)]
+        needs += ["residual_half_life_days"] * (self.residual_half_life_days is not None)
+        if needs and not (self.live_residual or self.live_hybrid):
+            raise InputError([f"{k}: needs live_residual or live_hybrid (the absolute live part has no residuals)"
+                              for k in needs], what="LoopConfig")
+        h = self.residual_half_life_days
+        if h is not None and not (isinstance(h, (int, float)) and h > 0):
+            raise InputError([f"residual_half_life_days: must be > 0 days, got {h!r}"], what="LoopConfig")
 
     def first_rates(self) -> str:
         """The first champion's outcome-history rates (``first_history_rates``, else ``history_rates``)."""
@@ -330,8 +341,9 @@ class LoopPolicy(LearnPolicy):
             return super()._scorer()
         from assign.learn.residual import ResidualEstimates, ResidualScorer
 
-        residual = ResidualEstimates(intents=tuple(self._run_intents), half_life_s=self.half_life_s,
-                                     centred=self.cfg.residual_centred)
+        h = self.cfg.residual_half_life_days
+        residual = ResidualEstimates(intents=tuple(self._run_intents), centred=self.cfg.residual_centred,
+                                     half_life_s=self.half_life_s if h is None else h * DAY_S)
         if not self.cfg.live_hybrid:
             return ResidualScorer(live=residual), residual
         from assign.learn.hybrid import HybridScorer, PairedEstimates
@@ -465,6 +477,8 @@ class LoopPolicy(LearnPolicy):
                     self._level_started, self._level_due = [], []
                 elif self.cfg.level_rebase_on_swap and self.levels is not None:
                     self._rebase_levels(d, t=view.t)
+                if self.cfg.residual_reset_on_swap:
+                    (self.live.residual if self.cfg.live_hybrid else self.live).reset()
 
     def _rebase_levels(self, d: Any, *, t: float) -> None:
         """Rebase the level offsets, and the residuals measured against the old champion and not

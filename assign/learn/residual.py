@@ -77,6 +77,15 @@ class ResidualEstimates(FoldedTotals):
     def _fold(self, v: ResidualVersion, ev: pd.DataFrame) -> ResidualVersion:
         return fold_residuals(v, ev, half_life_s=self.half_life_s, centred=self.centred)
 
+    def reset(self) -> ResidualVersion:
+        """Forget every total (a new version with none): residuals measured against a base that
+        has just been replaced by one trained on the same outcomes."""
+        with self._lock:
+            z = np.zeros((0, len(self._v.intents)))
+            self._v = ResidualVersion(version=self._v.version + 1, t_s=-math.inf, agent_ids=(),
+                                      intents=self._v.intents, n=z, s=z, q=z)
+            return self._v
+
 
 def fold_residuals(v: ResidualVersion, ev: pd.DataFrame, *, half_life_s: float,
                    centred: bool = False) -> ResidualVersion:
