@@ -523,3 +523,37 @@ def test_hires_run_tables_equal_the_general_path_on_every_tick(tmp_path, monkeyp
     simulate(source=DriftSource(dw), policy=RouterPolicy(scorer=scorer), seed=0,
              config=SimConfig(days=0.3, window_s=60.0))
     assert scorer._tables is not None and seen["ticks"] > 30 and seen["hire_pairs"] > 0
+
+
+@pytest.mark.slow
+def test_a_hires_logged_tenure_counts_from_its_first_day():
+    """The simulator's log (``to_history``) and the loop's own history age each agent's tenure
+    from the world's tenure at the start, where a hire's is minus the days until it joins (the
+    snapshot roster holds 0 for it): a hire's rows count from its first day, a tenured agent's
+    from its tenure at the start."""
+    import pandas as pd
+
+    from assign.sim.engine import SimConfig, simulate
+    from assign.sim.log import tenure_at_start, to_history
+    from assign.sim.policies import make_policy
+
+    dw = drifting_world(seed=5, n_agents=8, n_intents=3,
+                        schedule=DriftSchedule(weeks=2, hires_per_week=1, leavers_per_week=1))
+    src = DriftSource(dw)
+    t0 = tenure_at_start(src)
+    hires = np.flatnonzero(t0 < 0)
+    assert len(hires) == 1 and t0[hires[0]] == -7.0 and src.agents.tenure_days[hires[0]] == 0.0
+    run = simulate(source=src, policy=make_policy("fcfs"), seed=0, config=SimConfig(days=7.5, window_s=0.0))
+    hist = to_history(run, source=src)
+    served = hist[hist["agent_id"].notna()]
+    start = pd.Timestamp(src.start)
+    start = start.tz_localize("UTC") if start.tzinfo is None else start
+    day = (served["arrival_at"] - start).dt.total_seconds().to_numpy() / DAY_S
+    hire = (served["agent_id"] == src.agents.ids[hires[0]]).to_numpy()
+    assert hire.sum() > 10
+    got = served["agent_tenure_days"].to_numpy(float)
+    np.testing.assert_allclose(got[hire], day[hire] - 7.0, atol=1e-6)  # from 0 on its first day
+    assert got[hire].max() < 0.5 and got[hire].min() >= 0.0
+    ids = {a: k for k, a in enumerate(src.agents.ids)}
+    rows = np.array([ids[a] for a in served["agent_id"][~hire]])
+    np.testing.assert_allclose(got[~hire], t0[rows] + day[~hire], atol=1e-6)

@@ -64,6 +64,7 @@ from assign.history import conform_history, epoch_seconds, repeat_within
 from assign.learn.explore import Explore
 from assign.learn.policy import LearnPolicy
 from assign.schema import CHANNELS
+from assign.sim.log import tenure_at_start
 from assign.sim.policies import RouterPolicy
 from assign.sim.view import RunInfo, View
 
@@ -273,6 +274,7 @@ class LoopPolicy(LearnPolicy):
         from assign.deploy.swap import HotSwap
 
         super().start(run)
+        self._tenure0_log = tenure_at_start(run.source)
         work = self.workdir / f"seed{run.seed}"
         if work.exists():
             shutil.rmtree(work, onerror=_writable)
@@ -607,7 +609,7 @@ class LoopPolicy(LearnPolicy):
         arr = st.arrival_s[c]
         return pd.DataFrame({
             **self._contact_columns(c),
-            "agent_id": ag.ids[a], "agent_tenure_days": np.maximum(ag.tenure_days[a] + arr / DAY_S, 0.0),
+            "agent_id": ag.ids[a], "agent_tenure_days": np.maximum(self._tenure0_log[a] + arr / DAY_S, 0.0),
             "agent_proficiency": ag.skill[a, b.intent[c]], "agent_sentiment_handling": ag.sentiment_handling[a],
             "agent_style": [src.styles[k] if k >= 0 else None for k in ag.style[a]], "agent_languages": langs,
             "agent_load": load, "wait_s": t - arr, "abandoned": False, "handle_s": handle,
