@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from assign.deploy.loop import FrozenModelPolicy, LoopConfig, LoopPolicy, loop_train_params
+from assign.errors import InputError
 from assign.sim.engine import SimConfig
 from assign.sim.kpis import uplift_share
 from assign.sim.policies import make_policy
@@ -432,16 +433,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.relative_rates and a.relative_rates_retrains:
         ap.error("--relative-rates and --relative-rates-retrains exclude each other (all models relative, or the "
                  "retrains only)")
-    if a.live_residual and a.live_hybrid:
-        ap.error("--live-residual and --live-hybrid exclude each other (the residual for every agent, or for the "
-                 "agents the champion knows)")
-    if a.hybrid_new_intents and not a.live_hybrid:
-        ap.error("--hybrid-new-intents needs --live-hybrid")
-    residual_flags = [f for f, on in (("--residual-centred", a.residual_centred),
-                                      ("--residual-half-life-days", a.residual_half_life_days is not None),
-                                      ("--residual-reset-on-swap", a.residual_reset_on_swap)) if on]
-    if residual_flags and not (a.live_residual or a.live_hybrid):
-        ap.error(f"{', '.join(residual_flags)}: need --live-residual or --live-hybrid")
+    try:
+        cfg = _loop_config(a)  # LoopConfig checks how its live-part switches combine
+    except InputError as e:
+        ap.error(str(e))
     if a.quick:
         a.seeds, a.weeks, a.agents, a.intents, a.pre_days, a.window_s = 1, 1, 8, 4, 4, 300.0
         a.shock_day, a.mix_day = 3.0, 5.0
@@ -452,7 +447,6 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(a.workdir or (a.json_out[:-5] if a.json_out.endswith(".json") else a.json_out) + ".work")
     if a.swap_pause_only:
         return swap_pause_only(a, work=work, schedule=schedule)
-    cfg = _loop_config(a)
     t0 = time.perf_counter()
     drift = drifting_world(seed=a.world_seed, n_agents=a.agents, n_intents=a.intents, schedule=schedule,
                            occupancy=a.occupancy, monolingual=a.monolingual)
