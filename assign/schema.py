@@ -181,16 +181,24 @@ class Agents:
         """Free concurrency per agent and channel: capacity minus load, never below 0."""
         return np.maximum(self.capacity - self.load, 0)
 
-    def take(self, rows: np.ndarray, *, capacity: np.ndarray, load: np.ndarray, idle_s: np.ndarray) -> Agents:
-        """The agents at ``rows`` (extras kept) with their capacity, load and idle time now: the
-        gathered columns are valid as they are; the three new ones are converted and checked."""
+    def take(self, rows: np.ndarray, *, capacity: np.ndarray, load: np.ndarray, idle_s: np.ndarray,
+             tenure_days: np.ndarray | None = None) -> Agents:
+        """The agents at ``rows`` (extras kept) with their capacity, load and idle time now, and
+        their tenure now where given: the gathered columns are valid as they are; the new ones
+        are converted and checked."""
         n = len(rows)
         cap = _i32(capacity, "Agents.capacity").reshape(n, len(CHANNELS))
         ld = _i32(load, "Agents.load").reshape(n, len(CHANNELS))
         idle = _f64(idle_s)
         if idle.shape != (n,):
             raise SnapshotError([f"Agents.idle_s: expected shape ({n},)"])
-        return _taken(self, _AGENT_ROWS, rows, capacity=cap, load=ld, idle_s=idle)
+        new = {"capacity": cap, "load": ld, "idle_s": idle}
+        if tenure_days is not None:
+            ten = _f64(tenure_days)
+            if ten.shape != (n,) or not (np.isfinite(ten) & (ten >= 0)).all():
+                raise SnapshotError([f"Agents.tenure_days: expected shape ({n},), finite and >= 0"])
+            new["tenure_days"] = ten
+        return _taken(self, _AGENT_ROWS, rows, **new)
 
 
 _CONTACT_ROWS = ("ids", "channel", "intent", "language", "complexity", "urgency", "sentiment", "style", "customer_id",

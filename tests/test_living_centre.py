@@ -534,13 +534,13 @@ def test_a_hires_logged_tenure_counts_from_its_first_day():
     import pandas as pd
 
     from assign.sim.engine import SimConfig, simulate
-    from assign.sim.log import tenure_at_start, to_history
+    from assign.sim.log import to_history
     from assign.sim.policies import make_policy
 
     dw = drifting_world(seed=5, n_agents=8, n_intents=3,
                         schedule=DriftSchedule(weeks=2, hires_per_week=1, leavers_per_week=1))
     src = DriftSource(dw)
-    t0 = tenure_at_start(src)
+    t0 = src.tenure_at_start()
     hires = np.flatnonzero(t0 < 0)
     assert len(hires) == 1 and t0[hires[0]] == -7.0 and src.agents.tenure_days[hires[0]] == 0.0
     run = simulate(source=src, policy=make_policy("fcfs"), seed=0, config=SimConfig(days=7.5, window_s=0.0))

@@ -8,6 +8,7 @@ import pytest
 
 from assign.features import bound
 from assign.model import TrainParams, XGBScorer, train
+from assign.scorer import SkillScorer
 from assign.sim import view as view_mod
 from assign.sim.engine import WAITING, Engine, SimConfig, simulate
 from assign.sim.policies import FCFS, RouterPolicy
@@ -264,3 +265,65 @@ def test_a_pickled_scorer_carries_no_run_tables(world, model_dir):
     scorer.bind(Engine(source=WorldSource(world), policy=FCFS(), seed=0, config=SimConfig(days=0.05)).info)
     assert scorer._tables is not None
     assert pickle.loads(pickle.dumps(scorer))._tables is None
+
+
+@pytest.fixture(scope="module")
+def hiring_world():
+    """A small centre where a quarter of the agents join on day 2 (tenure -1 at the start)."""
+    return generate_world(seed=23, n_agents=12, n_intents=4, n_customers=1500, new_hires=0.25)
+
+
+def test_a_views_tenure_ages_by_whole_days_from_the_roster(hiring_world):
+    """A tick's snapshot holds each agent's tenure aged to the tick's day (Source.roster_tenure):
+    on day 0 the roster's own values bit for bit (a one-day run is unchanged), a hire 0 until its
+    first day and the days since it joined after; every day's view of an agent agrees."""
+    src = WorldSource(hiring_world)
+    start = src.tenure_at_start()
+    hires = np.flatnonzero(start < 0)
+    assert len(hires) == 3 and (start[hires] == -1.0).all()
+    assert src.roster_tenure(day=0).tobytes() == np.asarray(src.agents.tenure_days, float).tobytes()
+    seen: dict[int, dict[int, float]] = {}
+    snapshot = view_mod.View.snapshot
+
+    def spy(self, contact_rows, agent_rows):
+        snap = snapshot(self, contact_rows, agent_rows)
+        day = seen.setdefault(int(self.t // 86400.0), {})
+        for a, ten in zip(np.asarray(agent_rows).tolist(), snap.agents.tenure_days.tolist(), strict=True):
+            assert day.setdefault(a, ten) == ten
+        return snap
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(view_mod.View, "snapshot", spy)
+    try:
+        simulate(source=src, policy=RouterPolicy(scorer=SkillScorer()), seed=4,
+                 config=SimConfig(days=3.3, window_s=60.0))
+    finally:
+        mp.undo()
+    assert set(seen) == {0, 1, 2, 3}
+    for d, by_agent in seen.items():
+        for a, ten in by_agent.items():
+            assert ten == max(start[a] + d, 0.0), (d, a)
+    assert {seen[d].get(h) for d in (1, 2) for h in hires} - {None} == {0.0, 1.0}  # its first day, its second
+
+
+@pytest.mark.slow
+def test_run_tables_follow_the_tenure_of_every_day_bit_for_bit(hiring_world, tmp_path, monkeypatch):
+    """Over a run of several days, with hires joining on day 2, the per-run tables' features are
+    the general featurizer's bit for bit on every tick: the tenure table is remade per day."""
+    out = tmp_path / "model"
+    train(generate_history(hiring_world, days=2, seed=24), out=out,
+          params=TrainParams(max_rounds=20, early_stopping=5, max_depth=3, nthread=1))
+    scorer = XGBScorer.load(out)
+    fast, days = bound.RunTables.features, set()
+
+    def both(self, snapshot, *, contact_idx, agent_idx):
+        X, ood = fast(self, snapshot, contact_idx=contact_idx, agent_idx=agent_idx)
+        assert X.tobytes() == scorer._feat.features(snapshot, contact_idx=contact_idx, agent_idx=agent_idx).tobytes()
+        days.add(int(snapshot.meta["t_s"] // 86400.0))
+        return X, ood
+
+    monkeypatch.setattr(bound.RunTables, "features", both)
+    simulate(source=WorldSource(hiring_world), policy=RouterPolicy(scorer=scorer), seed=5,
+             config=SimConfig(days=3.2, window_s=120.0))
+    assert scorer._tables is not None and days == {0, 1, 2, 3}
+    assert sorted(k for k, v in scorer._tables.by_day.items() if v is not None) == [0, 1, 2, 3]

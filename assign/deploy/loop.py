@@ -64,7 +64,6 @@ from assign.history import conform_history, epoch_seconds, repeat_within
 from assign.learn.explore import Explore
 from assign.learn.policy import LearnPolicy
 from assign.schema import CHANNELS
-from assign.sim.log import tenure_at_start
 from assign.sim.policies import RouterPolicy
 from assign.sim.view import RunInfo, View
 
@@ -274,7 +273,7 @@ class LoopPolicy(LearnPolicy):
         from assign.deploy.swap import HotSwap
 
         super().start(run)
-        self._tenure0_log = tenure_at_start(run.source)
+        self._tenure0_log = run.source.tenure_at_start()
         work = self.workdir / f"seed{run.seed}"
         if work.exists():
             shutil.rmtree(work, onerror=_writable)

@@ -16,7 +16,9 @@ every tick of simulated runs). A snapshot that is not such a view goes the gener
 The two ``log1p`` terms (agent tenure, agent x intent count) are read from tables that
 numpy's ``log1p`` filled, as the general path computes them; binding checks that numpy
 gives the same bits for each value alone as in the whole table (its SIMD loops could in
-principle differ by position) and declines the run otherwise.
+principle differ by position) and declines the run otherwise. A view's tenure ages by whole
+days (:meth:`assign.sim.source.Source.roster_tenure`), so the tenure table is made per day,
+on the day's first tick, with the same check; a day that fails it goes the general way.
 """
 from __future__ import annotations
 
@@ -105,6 +107,8 @@ class RunTables:
     agent: tuple[np.ndarray, ...]     # its a_* arguments and the state's agent x intent tables, m
     c_known: np.ndarray               # per stream contact: intent and language known to the model
     a_known: np.ndarray               # per source agent: known to the model
+    source: Any                       # the run's source: its roster's tenure on each day
+    by_day: dict                      # day -> ``agent`` with that day's tenure table, None where unsafe
 
     @classmethod
     def build(cls, featurizer: TickFeaturizer, run: RunInfo) -> RunTables | None:
@@ -118,9 +122,10 @@ class RunTables:
                 and _log1p_same_alone(np.unique(state.n_resolution_by_intent))):
             return None
         intent_ok, lang_ok, agent_ok = f.known(shell, agent_codes=codes)
+        agent = _agent_tables(f, shell.agents, codes)
         tables = cls(stream=st, vocab=(shell.intents, shell.languages, shell.styles),
-                     contact=_contact_tables(f, shell), agent=_agent_tables(f, shell.agents, codes),
-                     c_known=intent_ok & lang_ok, a_known=agent_ok)
+                     contact=_contact_tables(f, shell), agent=agent,
+                     c_known=intent_ok & lang_ok, a_known=agent_ok, source=src, by_day={0: agent})
         if len(st.block) and len(src.agents):  # compile (or load) the kernel here, never inside a tick
             one = np.zeros(1, np.int64)
             _tick_features(one, one, one, one, 0.0, np.zeros(1), np.zeros((1, src.agents.capacity.shape[1]), np.int32),
@@ -129,9 +134,23 @@ class RunTables:
         return tables
 
     def applies(self, snapshot: Snapshot) -> bool:
-        """Whether ``snapshot`` is a view of this run (its rows index these tables)."""
+        """Whether ``snapshot`` is a view of this run (its rows index these tables) on a day
+        whose tenure table gives the general path's bits."""
         return (snapshot.meta.get("stream") is self.stream
-                and (snapshot.intents, snapshot.languages, snapshot.styles) == self.vocab)
+                and (snapshot.intents, snapshot.languages, snapshot.styles) == self.vocab
+                and self._agent_on(snapshot) is not None)
+
+    def _agent_on(self, snapshot: Snapshot) -> tuple[np.ndarray, ...] | None:
+        """``agent`` with the tenure table of the snapshot's day (made on first use)."""
+        t_s = snapshot.meta.get("t_s")
+        if t_s is None:
+            return None
+        day = int(t_s // DAY_S)
+        if day not in self.by_day:
+            tenure = np.ascontiguousarray(self.source.roster_tenure(day=day), np.float64)
+            self.by_day[day] = (self.agent[:3] + (np.log1p(tenure).astype(F32),) + self.agent[4:]
+                                if _log1p_same_alone(tenure) else None)
+        return self.by_day[day]
 
     def features(self, snapshot: Snapshot, *, contact_idx: np.ndarray,
                  agent_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -144,7 +163,7 @@ class RunTables:
         ood = np.empty(len(ci), dtype=np.bool_)
         _tick_features(np.ascontiguousarray(cr, np.int64), np.ascontiguousarray(ar, np.int64), ci, ai,
                        snapshot.at.timestamp(), snapshot.contacts.waited_s, snapshot.agents.load, *self.contact,
-                       *self.agent, self.c_known, self.a_known, out, ood)
+                       *self._agent_on(snapshot), self.c_known, self.a_known, out, ood)
         return out, ood
 
 

@@ -17,17 +17,6 @@ def _names(vocab: tuple[str, ...], codes: np.ndarray) -> np.ndarray:
     return arr[np.where(codes >= 0, codes, len(vocab))]
 
 
-def tenure_at_start(source) -> np.ndarray:
-    """Each agent's tenure (days) at the run's start, as a log ages it with the clock: a synthetic
-    world's own (a hire: minus the days until it joins, so its rows count from its first day;
-    the snapshot roster holds 0 for it), else the source's roster."""
-    from assign.sim.worldsource import WorldSource
-
-    if isinstance(source, WorldSource):
-        return np.asarray(source.world.arrays.tenure_days, float)
-    return np.asarray(source.agents.tenure_days, float)
-
-
 def to_history(run: RunResult, *, source) -> pd.DataFrame:
     """The run as a history DataFrame (contract columns first, conformed)."""
     st, b, ag = run.stream, run.stream.block, source.agents
@@ -60,7 +49,7 @@ def to_history(run: RunResult, *, source) -> pd.DataFrame:
         "style": _names(source.styles, b.style),
         "customer_id": b.customer_id, "customer_tier": b.customer_tier,
         "agent_id": agent_col(ag.ids, dtype=object),
-        "agent_tenure_days": np.where(served, np.maximum(tenure_at_start(source)[aa] + st.arrival_s / DAY_S, 0.0),
+        "agent_tenure_days": np.where(served, np.maximum(source.tenure_at_start()[aa] + st.arrival_s / DAY_S, 0.0),
                                       np.nan),
         "agent_proficiency": prof,
         "agent_sentiment_handling": agent_col(ag.sentiment_handling),

@@ -138,6 +138,18 @@ class Source(ABC):
     def expected_handle_s(self) -> np.ndarray:
         """(n_agents, n_intents) expected handle time: the service rates the gcµ rule uses."""
 
+    def tenure_at_start(self) -> np.ndarray:
+        """Each agent's tenure (days) at the run's start, which the run ages with its clock: an
+        agent who joins later holds minus the days until it joins (the roster holds 0 for it).
+        Default: the roster's own."""
+        return np.asarray(self.agents.tenure_days, float)
+
+    def roster_tenure(self, *, day: int) -> np.ndarray:
+        """Each agent's tenure as a tick sees it on day ``day`` (0-based) of the run: aged by whole
+        days, as a roster refreshed nightly from the HR system gives it, 0 until an agent joins.
+        On day 0 it is the roster's own, bit for bit, so a one-day run is unchanged by aging."""
+        return np.maximum(self.tenure_at_start() + float(day), 0.0)
+
     def complete_outcomes(self, *, stream: ContactStream, contact_idx: np.ndarray, truth_p_resolved: np.ndarray,
                           truth_csat: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """(resolved, csat) of the served contacts ``contact_idx``, drawn after the run; None

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit
 
+from assign.constants import DAY_S
 from assign.schema import Snapshot
 from assign.sim.source import ContactStream, Source, at_time
 
@@ -145,13 +146,16 @@ class View:
         rows (``contact_rows``, ``agent_rows``) for scorers that need them (the oracle) and the
         run's ``stream`` they index: a scorer bound to the run may read every column but
         ``waited_s`` and the agents' load, capacity and idle time from the rows
-        (:mod:`assign.features.bound`), so a snapshot carrying ``stream`` must keep them as built here."""
+        (:mod:`assign.features.bound`), so a snapshot carrying ``stream`` must keep them as built here.
+        The agents' tenure is the source's roster aged to the snapshot's day (:meth:`Source.roster_tenure`)."""
         s, c, a, src = self._state, self.stream.block, self.agents, self._source
         cr, ar = contact_rows, agent_rows
         contacts = c.take(cr, waited_s=self.t - self.stream.arrival_s[cr])
         load = s.load[ar]
         cap = np.where(s.on[ar, None], a.capacity[ar], load)  # off-shift: no free slot
-        agents = a.take(ar, capacity=cap, load=load, idle_s=self.t - s.last_change[ar])
+        day = int(self.t // DAY_S)  # tenure aged by whole days (Source.roster_tenure); day 0 is the roster's
+        tenure = None if day == 0 else src.roster_tenure(day=day)[ar]
+        agents = a.take(ar, capacity=cap, load=load, idle_s=self.t - s.last_change[ar], tenure_days=tenure)
         snap = Snapshot(snapshot_id=f"t{self.t:.3f}", at=at_time(src.start, self.t), intents=src.intents,
                         languages=src.languages, styles=src.styles, contacts=contacts, agents=agents,
                         meta={"contact_rows": cr, "agent_rows": ar, "t_s": self.t, "stream": self.stream})

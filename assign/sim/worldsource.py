@@ -35,6 +35,10 @@ class WorldSource(Source):
         self._sigma = float(world.coef[COEF_NAMES.index("ht_sigma")])
         self._z: tuple[ContactStream | None, np.ndarray] = (None, np.zeros(0))
 
+    def tenure_at_start(self) -> np.ndarray:
+        """The world's own tenure: a hire holds minus the days until it joins."""
+        return np.asarray(self.world.arrays.tenure_days, float)
+
     def contacts(self, *, seed: int, horizon_s: float) -> ContactStream:
         df = self.world.sample_arrivals(rng=stream_rng(seed, STREAM_ARRIVALS), start_s=0.0, end_s=horizon_s)
         block = self.world.contacts_block(df)
