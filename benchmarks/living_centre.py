@@ -373,6 +373,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--hybrid-new-intents", action="store_true",
                     help="loop, with --live-hybrid: pairs on an intent the champion has no rows of scored as the "
                          "hires' are, in the absolute form (hybrid19, opt-in)")
+    ap.add_argument("--hybrid-hires-window", action="store_true",
+                    help="loop, with --live-hybrid: an agent whose tenure is under the retrain window stays in the "
+                         "hires' absolute form after a champion trained on its rows is promoted (hybrid23, opt-in)")
     ap.add_argument("--residual-half-life-days", type=float, default=None,
                     help="loop, with --live-residual or --live-hybrid: the residual totals' memory in days "
                          "(default: --live-half-life-days; hybrid20, opt-in)")
@@ -419,7 +422,8 @@ def _loop_config(a: argparse.Namespace) -> LoopConfig:
                       level_prior_n=a.level_prior_n, compare_as_routed=a.compare_as_routed, ood_scored=a.ood_scored,
                       level_rebase_on_swap=a.level_rebase_on_swap, live_residual=a.live_residual,
                       live_hybrid=a.live_hybrid, residual_centred=a.residual_centred,
-                      hybrid_new_intents=a.hybrid_new_intents, residual_half_life_days=a.residual_half_life_days,
+                      hybrid_new_intents=a.hybrid_new_intents, hybrid_hires_window=a.hybrid_hires_window,
+                      residual_half_life_days=a.residual_half_life_days,
                       residual_reset_on_swap=a.residual_reset_on_swap, blend_previous=a.blend_previous,
                       monitor_waiting=not a.monitor_no_waiting,
                       monitor_reference_grows=not a.monitor_window_reference, refit_full_window=a.refit_full_window,

@@ -225,3 +225,42 @@ def test_residuals_emptied_at_a_swap_hold_only_what_folded_after_it(promoted_loo
     v2 = pol2.live.current()
     assert float(v2.absolute.state.n_resolution_by_intent.sum()) == pytest.approx(kept)
     assert pol2.live.residual.half_life_s == pytest.approx(0.1 * DAY_S) and v2.residual.n.sum() < kept
+
+
+def test_hires_by_tenure_need_the_hybrid_and_join_the_champions_unknown_agents():
+    from types import SimpleNamespace
+
+    from assign.deploy.loop import LoopConfig, hybrid_hires
+
+    with pytest.raises(InputError, match="hybrid_hires_window: needs live_hybrid"):
+        LoopConfig(live_residual=True, hybrid_hires_window=True)
+    snap = SimpleNamespace(agents=SimpleNamespace(tenure_days=np.array([3.0, 40.0, 27.9, 28.0, 90.0])))
+    got = hybrid_hires(snap, unknown=lambda s: np.array([False, True, False, False, False]), window_days=28.0)
+    assert got.tolist() == [True, True, True, False, False]
+
+
+@pytest.mark.slow
+def test_an_agent_under_the_window_stays_a_hire_after_a_champion_knows_it(promoted_loop_run, promoting_loop_centre):
+    """hybrid23 ``hybrid_hires_window``: after the forced promotion of a champion trained on
+    every agent's rows, the agents whose tenure at the tick is under ``window_days`` are still
+    scored in the absolute form (the mean of the champion's score and the posterior mean), the
+    others in the residual form, as the plain hybrid scores everyone."""
+    from assign.deploy.loop import LoopConfig
+
+    dw = promoting_loop_centre[0]
+    window = float(np.median(dw.base.arrays.tenure_days))
+    cfg = LoopConfig(retrain_every_s=0.6 * DAY_S, monitor_every_s=99 * DAY_S, live_hybrid=True,
+                     hybrid_hires_window=True, window_days=window, live_half_life_days=1e12)
+    pol, snap, base = promoted_loop_run(cfg)
+    hyb = pol.router.scorer
+    assert isinstance(hyb, HybridScorer) and not base.unknown_agents(snap).any()
+    young = np.arange(snap.n_agents) % 2 == 0  # the tick's own agents, half of them aged past the window
+    snap = replace(snap, agents=replace(snap.agents, tenure_days=np.where(young, window - 1.0, window + 1.0)))
+    np.testing.assert_array_equal(hyb._hire_agents(snap), young)
+    c, g = _all_pairs(snap)
+    sa, sr = hyb._parts(snap)
+    b = hyb._base(snap, c, g)
+    theta = hyb.absolute.score_pairs(sa, contact_idx=c, agent_idx=g)
+    resid = hyb.residual.score_pairs(sr, contact_idx=c, agent_idx=g)
+    np.testing.assert_allclose(hyb.score_pairs(snap, contact_idx=c, agent_idx=g),
+                               np.where(young[g], 0.5 * (b + theta), b + resid), rtol=1e-12)

@@ -50,7 +50,9 @@ from __future__ import annotations
 import heapq
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +65,7 @@ from assign.errors import InputError
 from assign.history import conform_history, epoch_seconds, repeat_within
 from assign.learn.explore import Explore
 from assign.learn.policy import LearnPolicy
-from assign.schema import CHANNELS
+from assign.schema import CHANNELS, Snapshot
 from assign.sim.policies import RouterPolicy
 from assign.sim.view import RunInfo, View
 
@@ -161,6 +163,11 @@ class LoopConfig:
     #: intent the champion has no rows of (a new intent, until a champion trained on it is
     #: promoted) are scored as the hires' are, in the absolute form.
     hybrid_new_intents: bool = False
+    #: Opt-in (hybrid23, docs/living-centre.md, "hybrid23"), with ``live_hybrid``: an agent whose
+    #: tenure at the tick is under the retrain window (``window_days``) stays a hire, in the
+    #: absolute form, after a champion trained on its rows is promoted: that champion holds less
+    #: than a window of the agent's rows, all from its first days (:func:`hybrid_hires`).
+    hybrid_hires_window: bool = False
     #: Opt-in (hybrid20, docs/living-centre.md, "hybrid20"), with ``live_residual`` or
     #: ``live_hybrid``: the residual totals' memory in days (None: ``live_half_life_days``, as the
     #: absolute part's), and whether they are emptied when a promoted champion is swapped in (it
@@ -195,6 +202,8 @@ class LoopConfig:
                               "for the agents the champion knows)"], what="LoopConfig")
         if self.hybrid_new_intents and not self.live_hybrid:
             raise InputError(["hybrid_new_intents: needs live_hybrid"], what="LoopConfig")
+        if self.hybrid_hires_window and not self.live_hybrid:
+            raise InputError(["hybrid_hires_window: needs live_hybrid"], what="LoopConfig")
         needs = [k for k in ("residual_centred", "residual_reset_on_swap") if getattr(self, k)]
         needs += ["residual_half_life_days"] * (self.residual_half_life_days is not None)
         if needs and not (self.live_residual or self.live_hybrid):
@@ -207,6 +216,13 @@ class LoopConfig:
     def first_rates(self) -> str:
         """The first champion's outcome-history rates (``first_history_rates``, else ``history_rates``)."""
         return self.history_rates if self.first_history_rates is None else self.first_history_rates
+
+
+def hybrid_hires(snapshot: Snapshot, *, unknown: Callable[[Snapshot], np.ndarray], window_days: float) -> np.ndarray:
+    """Per snapshot agent, scored as a hire by ``HybridScorer`` (``LoopConfig.hybrid_hires_window``):
+    one the champion has no rows of (``unknown``), or one whose tenure at the tick is under the
+    retrain window, of whom every champion holds only its first days."""
+    return np.asarray(unknown(snapshot), bool) | (np.asarray(snapshot.agents.tenure_days, float) < window_days)
 
 
 #: Pair and agent features: their distribution follows who the router picks, so traffic routed
@@ -323,7 +339,9 @@ class LoopPolicy(LearnPolicy):
         if self.cfg.live_hybrid:
             from assign.learn.hybrid import HybridScorer
 
-            s = HybridScorer(live=self.live, base=base, hires=xgb.unknown_agents,
+            hires = (partial(hybrid_hires, unknown=xgb.unknown_agents, window_days=self.cfg.window_days)
+                     if self.cfg.hybrid_hires_window else xgb.unknown_agents)
+            s = HybridScorer(live=self.live, base=base, hires=hires,
                              new_intents=xgb.unknown_intents if self.cfg.hybrid_new_intents else None)
         else:
             s = (ResidualScorer if self.cfg.live_residual else LearnScorer)(live=self.live, base=base)

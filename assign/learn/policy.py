@@ -10,11 +10,11 @@ window with a :class:`~assign.router.Router` on the live estimates, exploring wh
 ``cohort_prior=False``: no cohort level in the agent effects (the issue's "live estimates, no
 cold-start prior"; model scorer only). ``ramp``: the new-hire value bonus
 (:mod:`assign.learn.ramp`; model scorer only), on each agent's tenure at the decision (a
-synthetic world's agents age with the clock; other sources' tenure as given). ``work_floor``:
-the new-hire work floor (:mod:`assign.learn.floor`; model scorer only), a feedback control on
-the hires' contacts per staffed hour from the policy's own assignments and the source's shifts
-(with ``WorkFloor(handle=True)``, priced per unit of the hire's time through a handle-time proxy
-fitted on the warm history, :mod:`assign.learn.handle`).
+synthetic world's agents age with the clock; other sources' as the tick's snapshot ages it,
+by whole days). ``work_floor``: the new-hire work floor (:mod:`assign.learn.floor`; model
+scorer only), a feedback control on the hires' contacts per staffed hour from the policy's own
+assignments and the source's shifts (with ``WorkFloor(handle=True)``, priced per unit of the
+hire's time through a handle-time proxy fitted on the warm history, :mod:`assign.learn.handle`).
 
 With a history before the run (``warm_history``, or ``warm_days`` of a synthetic world's own
 history), the score is :class:`~assign.learn.modelscorer.ModelScorer`: the population model
