@@ -275,7 +275,7 @@ def hiring_world():
 
 def test_a_views_tenure_ages_by_whole_days_from_the_roster(hiring_world):
     """A tick's snapshot holds each agent's tenure aged to the tick's day (Source.roster_tenure):
-    on day 0 the roster's own values bit for bit (a one-day run is unchanged), a hire 0 until its
+    on day 0 the roster's own values bit for bit (a run's first day is unchanged), a hire 0 until its
     first day and the days since it joined after; every day's view of an agent agrees."""
     src = WorldSource(hiring_world)
     start = src.tenure_at_start()

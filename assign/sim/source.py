@@ -147,7 +147,8 @@ class Source(ABC):
     def roster_tenure(self, *, day: int) -> np.ndarray:
         """Each agent's tenure as a tick sees it on day ``day`` (0-based) of the run: aged by whole
         days, as a roster refreshed nightly from the HR system gives it, 0 until an agent joins.
-        On day 0 it is the roster's own, bit for bit, so a one-day run is unchanged by aging."""
+        On day 0 it is the roster's own, bit for bit, so a run's first day is unchanged by aging
+        (a one-day run's drain past midnight is day 1)."""
         return np.maximum(self.tenure_at_start() + float(day), 0.0)
 
     def complete_outcomes(self, *, stream: ContactStream, contact_idx: np.ndarray, truth_p_resolved: np.ndarray,
