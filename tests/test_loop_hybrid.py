@@ -240,17 +240,16 @@ def test_hires_by_tenure_need_the_hybrid_and_join_the_champions_unknown_agents()
 
 
 @pytest.mark.slow
-def test_an_agent_under_the_window_stays_a_hire_after_a_champion_knows_it(promoted_loop_run, promoting_loop_centre):
+def test_an_agent_under_the_window_stays_a_hire_after_a_champion_knows_it(promoted_loop_run):
     """hybrid23 ``hybrid_hires_window``: after the forced promotion of a champion trained on
     every agent's rows, the agents whose tenure at the tick is under ``window_days`` are still
     scored in the absolute form (the mean of the champion's score and the posterior mean), the
     others in the residual form, as the plain hybrid scores everyone."""
     from assign.deploy.loop import LoopConfig
 
-    dw = promoting_loop_centre[0]
-    window = float(np.median(dw.base.arrays.tenure_days))
     cfg = LoopConfig(retrain_every_s=0.6 * DAY_S, monitor_every_s=99 * DAY_S, live_hybrid=True,
-                     hybrid_hires_window=True, window_days=window, live_half_life_days=1e12)
+                     hybrid_hires_window=True, live_half_life_days=1e12)
+    window = cfg.window_days
     pol, snap, base = promoted_loop_run(cfg)
     hyb = pol.router.scorer
     assert isinstance(hyb, HybridScorer) and not base.unknown_agents(snap).any()

@@ -200,10 +200,9 @@ class LoopConfig:
         if self.live_residual and self.live_hybrid:
             raise InputError(["live_residual, live_hybrid: exclude each other (the residual for every agent, or "
                               "for the agents the champion knows)"], what="LoopConfig")
-        if self.hybrid_new_intents and not self.live_hybrid:
-            raise InputError(["hybrid_new_intents: needs live_hybrid"], what="LoopConfig")
-        if self.hybrid_hires_window and not self.live_hybrid:
-            raise InputError(["hybrid_hires_window: needs live_hybrid"], what="LoopConfig")
+        hybrid_only = [k for k in ("hybrid_new_intents", "hybrid_hires_window") if getattr(self, k)]
+        if hybrid_only and not self.live_hybrid:
+            raise InputError([f"{k}: needs live_hybrid" for k in hybrid_only], what="LoopConfig")
         needs = [k for k in ("residual_centred", "residual_reset_on_swap") if getattr(self, k)]
         needs += ["residual_half_life_days"] * (self.residual_half_life_days is not None)
         if needs and not (self.live_residual or self.live_hybrid):
