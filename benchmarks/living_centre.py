@@ -397,6 +397,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--monitor-window-reference", action="store_true",
                     help="loop: the champion's calibration reference is its window only, not grown with the "
                          "traffic it routed since (the design before mon11)")
+    ap.add_argument("--past-hire-weeks", type=int, default=0,
+                    help="the drifting centre hired --hires agents (and lost as many) at each of this many week "
+                         "boundaries before day 0 too, so the pre-period holds hires' first weeks (past25; default "
+                         "0: no hire in the pre-period, the design before)")
     ap.add_argument("--worlds", default="drift,nodrift",
                     help="which centres to run (drift: weeks, promotions, alarm delay, swap pause; nodrift: false "
                          "alarms); a key whose centre did not run is null")
@@ -446,8 +450,11 @@ def main(argv: list[str] | None = None) -> int:
         a.shock_day, a.mix_day = 3.0, 5.0
     seeds = list(range(a.seed_offset, a.seed_offset + a.seeds))
     days = 7 * a.weeks
-    schedule = DriftSchedule(weeks=a.weeks, hires_per_week=a.hires, leavers_per_week=a.hires, shock_day=a.shock_day,
-                             mix_day=a.mix_day)
+    try:
+        schedule = DriftSchedule(weeks=a.weeks, hires_per_week=a.hires, leavers_per_week=a.hires,
+                                 shock_day=a.shock_day, mix_day=a.mix_day, past_hire_weeks=a.past_hire_weeks)
+    except InputError as e:
+        ap.error(str(e))
     work = Path(a.workdir or (a.json_out[:-5] if a.json_out.endswith(".json") else a.json_out) + ".work")
     if a.swap_pause_only:
         return swap_pause_only(a, work=work, schedule=schedule)
@@ -484,7 +491,8 @@ def main(argv: list[str] | None = None) -> int:
                          "agents_total": int(len(drift.base.agents))},
                "settings": {"seeds": a.seeds, "seed_offset": a.seed_offset, "occupancy": a.occupancy,
                             "monolingual": a.monolingual, "weeks": a.weeks, "agents": a.agents, "intents": a.intents,
-                            "hires_per_week": a.hires, "shock_day": a.shock_day, "mix_day": a.mix_day,
+                            "hires_per_week": a.hires, "past_hire_weeks": a.past_hire_weeks,
+                            "shock_day": a.shock_day, "mix_day": a.mix_day,
                             "pre_days": a.pre_days, "window_s": a.window_s, "label_delay_h": a.label_delay_h,
                             "world_seed": a.world_seed, "workers": a.workers, "quick": a.quick, "worlds": a.worlds,
                             "loop": {k: v for k, v in cfg.__dict__.items() if not k.startswith("_")},

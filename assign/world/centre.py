@@ -460,6 +460,19 @@ def history_world(world: World, *, days: float) -> World:
     return replace(world, agents=ag)
 
 
+def draw_tenure(rng: np.random.Generator, *, n: int) -> np.ndarray:
+    """Tenure in days of ``n`` tenured agents: log-normal around 400 days, within 5..5000."""
+    return np.round(np.exp(rng.normal(np.log(400), 1.0, n)).clip(5, 5000), 1)
+
+
+def working_on(agents: pd.DataFrame, *, day: int) -> np.ndarray:
+    """Bool per agent: on the roster on day index ``day`` (hired by then, not left yet)."""
+    on = hire_days(agents) <= day
+    if "leave_day" in agents.columns:
+        on &= agents["leave_day"].to_numpy(float) > day
+    return on
+
+
 def hire_days(agents: pd.DataFrame) -> np.ndarray:
     """Per agent, the day index (0 = the world's first day) from which it works."""
     if "hire_day" not in agents.columns:
@@ -509,7 +522,7 @@ def _draw_agents(rng: np.random.Generator, *, n_agents: int, intents: tuple[str,
             have = [j for j in idx if name in skills[j]]
             for j in rng.choice(idx, size=max(0, min(3, len(idx)) - len(have)), replace=False):
                 skills[j][name] = round(float(0.3 + 0.6 * rng.random()), 3)
-    tenure = np.round(np.exp(rng.normal(np.log(400), 1.0, n_agents)).clip(5, 5000), 1)
+    tenure = draw_tenure(rng, n=n_agents)
     ability = rng.normal(0.0, 0.45, n_agents)
     agents = pd.DataFrame({
         "agent_id": [f"a{j:04d}" for j in range(n_agents)],

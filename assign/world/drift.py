@@ -11,6 +11,11 @@ A :class:`DriftSchedule` declares what moves and when (seeded, frozen, nothing i
   tilted by a seeded log-normal factor (``mix_sigma``) and an intent that never arrived
   before takes ``new_intent_share`` of the contacts (agents already hold skills for it: the
   launch came with training).
+- **earlier cohorts** (``past_hire_weeks``, default 0): the centre hired the same way before the
+  run: ``hires_per_week`` of the day-0 agents joined at each of the ``past_hire_weeks`` week
+  boundaries before day 0 (tenure 7, 14, ... days on day 0) and as many tenured agents left
+  then, so a history of the weeks before the run (:meth:`DriftingWorld.pre_period`) holds
+  hires' first weeks.
 
 :func:`drifting_world` draws the centre once (the standard generator, one extra intent kept
 silent until ``mix_day``) and :class:`DriftSource` serves it to the simulator: arrivals from
@@ -30,7 +35,7 @@ from assign.constants import DAY_S
 from assign.errors import InputError
 from assign.sim.source import STREAM_ARRIVALS, STREAM_OUTCOMES, ContactStream, ShiftPlan, stream_rng
 from assign.sim.worldsource import WorldSource
-from assign.world.centre import Truth, World, generate_world
+from assign.world.centre import Truth, World, draw_tenure, generate_world
 
 #: Seed stream of the schedule's own draws (who is hired, who leaves, the mix tilt).
 DRIFT_STREAM = 9_101
@@ -48,12 +53,13 @@ class DriftSchedule:
     mix_day: float = 14.0
     mix_sigma: float = 0.6
     new_intent_share: float = 0.12
+    past_hire_weeks: int = 0
 
     def __post_init__(self) -> None:
         p = []
         if not isinstance(self.weeks, int) or self.weeks < 1:
             p.append(f"weeks must be a whole number >= 1, got {self.weeks!r}")
-        for k in ("hires_per_week", "leavers_per_week"):
+        for k in ("hires_per_week", "leavers_per_week", "past_hire_weeks"):
             if not isinstance(getattr(self, k), int) or getattr(self, k) < 0:
                 p.append(f"{k} must be a whole number >= 0, got {getattr(self, k)!r}")
         for k in ("shock_day", "mix_day"):
@@ -90,12 +96,14 @@ class Phase:
 class DriftingWorld:
     """A centre and its schedule: ``phases`` in time order (the first starts at day 0),
     ``shock_intent`` and ``new_intent`` (names), and per agent ``hire_day`` / ``leave_day``
-    (``inf``: stays)."""
+    (``inf``: stays). ``gone``: the agents who left before day 0 (``leave_day`` < 0; empty
+    unless the schedule has ``past_hire_weeks``), seen only in :meth:`pre_period`."""
 
     schedule: DriftSchedule
     phases: tuple[Phase, ...]
     shock_intent: str
     new_intent: str
+    gone: pd.DataFrame | None = None
 
     @property
     def base(self) -> World:
@@ -112,10 +120,25 @@ class DriftingWorld:
 
     def pre_period(self, *, days: int) -> World:
         """The day-0 world moved ``days`` earlier (for a history before the run): the agents
-        there on day 0 (``days`` younger, at least 0), intents and difficulty of day 0."""
+        there on day 0 (``days`` younger, at least 0), intents and difficulty of day 0. With
+        earlier cohorts (``past_hire_weeks``), a cohort hired within the ``days`` joins on its
+        hire day (``hire_day``, ``tenure_days`` = minus it, as the run's hires) and the agents
+        who left before day 0 work until their leave day (``leave_day``, days from the
+        period's start)."""
         w = self.base
         ag = w.agents[w.agents["hire_day"].to_numpy() == 0].reset_index(drop=True)
-        ag["tenure_days"] = np.maximum(ag["tenure_days"].to_numpy(float) - days, 0.0)
+        tenure = ag["tenure_days"].to_numpy(float) - days
+        ag["leave_day"] = ag["leave_day"].to_numpy(float) + days
+        if self.gone is None or not self.schedule.past_hire_weeks:
+            ag["tenure_days"] = np.maximum(tenure, 0.0)
+            return replace(w, agents=ag, start=w.start - timedelta(days=int(days)))
+        cohort = ag["past_hire"].to_numpy(bool)
+        ag["hire_day"] = np.where(cohort & (tenure < 0), -np.minimum(tenure, 0.0), 0.0).astype(np.int64)
+        ag["tenure_days"] = np.where(cohort, tenure, np.maximum(tenure, 0.0))
+        gone = self.gone.assign(leave_day=self.gone["leave_day"].to_numpy(float) + days,
+                                tenure_days=np.maximum(self.gone["tenure_days"].to_numpy(float) - days, 0.0))
+        gone = gone[gone["leave_day"].to_numpy(float) > 0]
+        ag = pd.concat([ag, gone], ignore_index=True)
         return replace(w, agents=ag, start=w.start - timedelta(days=int(days)))
 
 
@@ -130,9 +153,10 @@ def drifting_world(*, seed: int, n_agents: int = 30, n_intents: int = 6,
     realistic sizing"); every other draw is unchanged."""
     s = schedule or DriftSchedule()
     n_hires = s.hires_per_week * (s.weeks - 1)
-    total = n_agents + n_hires
+    n_gone = s.hires_per_week * s.past_hire_weeks  # left before day 0, as the earlier cohorts joined
+    total = n_agents + n_hires + n_gone
     world = generate_world(seed=seed, n_agents=total, n_intents=n_intents + 1, n_customers=60 * total,
-                           new_hires=n_hires / total if n_hires else 0.0, occupancy=occupancy)
+                           new_hires=(n_hires + n_gone) / total if n_hires + n_gone else 0.0, occupancy=occupancy)
     rng = np.random.default_rng([int(seed), DRIFT_STREAM])
     if monolingual:  # every customer speaks the first language, and so does every agent
         first = world.languages[0]
@@ -143,15 +167,19 @@ def drifting_world(*, seed: int, n_agents: int = 30, n_intents: int = 6,
     hired = ag["hire_day"].to_numpy(np.int64) > 0 if "hire_day" in ag.columns else np.zeros(total, bool)
     hire_day = np.zeros(total, np.int64)
     idx = rng.permutation(np.flatnonzero(hired))
+    idx, gone = idx[:n_hires], idx[n_hires:]
+    hired[gone] = False
     hire_day[idx] = 7 * (1 + np.arange(len(idx)) // max(s.hires_per_week, 1))
     leave_day = np.full(total, np.inf)
     stay = np.flatnonzero(~hired)
+    stay = stay[~np.isin(stay, gone)]
     n_leave = min(s.leavers_per_week * (s.weeks - 1), len(stay) - 6)
     out = rng.choice(stay, size=max(n_leave, 0), replace=False)
     leave_day[out] = 7.0 * (1 + np.arange(len(out)) // max(s.leavers_per_week, 1))
     ag["hire_day"] = hire_day
     ag["tenure_days"] = np.where(hire_day > 0, -hire_day.astype(float), ag["tenure_days"].to_numpy(float))
     ag["leave_day"] = leave_day
+    ag, gone_agents = _earlier_cohorts(ag, gone=gone, stay=stay, schedule=s, seed=seed)
     new = len(world.intents) - 1  # silent until mix_day
     share0 = world.intent_share.copy()
     share0[new] = 0.0
@@ -169,7 +197,35 @@ def drifting_world(*, seed: int, n_agents: int = 30, n_intents: int = 6,
     phases = tuple(Phase(d, replace(base, intent_base=shocked if d >= s.shock_day else base.intent_base,
                                     intent_share=share1 if d >= s.mix_day else share0)) for d in days)
     return DriftingWorld(schedule=s, phases=phases, shock_intent=world.intents[shock],
-                         new_intent=world.intents[new])
+                         new_intent=world.intents[new], gone=gone_agents)
+
+
+#: Seed stream of the earlier cohorts' draw (apart from the schedule's, so a schedule without
+#: them draws exactly as before).
+COHORT_STREAM = 9_102
+
+
+def _earlier_cohorts(ag: pd.DataFrame, *, gone: np.ndarray, stay: np.ndarray, schedule: DriftSchedule,
+                     seed: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The day-0 roster without the agents who left before day 0 (returned apart, each with its
+    negative ``leave_day``), and ``hires_per_week`` of the day-0 agents per earlier week marked
+    ``past_hire`` with tenure 7, 14, ... days on day 0."""
+    if not schedule.past_hire_weeks:
+        return ag, None
+    hpw = schedule.hires_per_week
+    rng = np.random.default_rng([int(seed), COHORT_STREAM])
+    cohort = rng.choice(stay, size=min(hpw * schedule.past_hire_weeks, len(stay)), replace=False)
+    tenure = ag["tenure_days"].to_numpy(float).copy()
+    tenure[cohort] = 7.0 * (1 + np.arange(len(cohort)) // hpw)
+    past = np.zeros(len(ag), bool)
+    past[cohort] = True
+    tenure[gone] = draw_tenure(rng, n=len(gone))  # tenured when they left (the hire draw marked them new)
+    leave = ag["leave_day"].to_numpy(float).copy()
+    leave[gone] = -7.0 * (1 + np.arange(len(gone)) // hpw)
+    ag = ag.assign(tenure_days=tenure, past_hire=past, leave_day=leave)
+    out = np.zeros(len(ag), bool)
+    out[gone] = True
+    return ag[~out].reset_index(drop=True), ag[out].reset_index(drop=True)
 
 
 class DriftSource(WorldSource):

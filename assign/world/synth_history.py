@@ -19,7 +19,7 @@ from tqdm import tqdm
 from assign.constants import DAY_S, HOUR_S
 from assign.history import conform_history, epoch_seconds, repeat_within
 from assign.schema import CHANNELS
-from assign.world.centre import CHANNEL_HANDLE_S, World
+from assign.world.centre import CHANNEL_HANDLE_S, World, working_on
 from assign.world.truth import truth_one
 
 MAX_SLOTS = 4
@@ -190,13 +190,15 @@ def generate_history(world: World, *, days: int, seed: int, progress: bool = Fal
     ag_langs = np.array([";".join(x) for x in world.agents["languages"]], dtype=object)
     ag_style = world.agents["style"].to_numpy(object)
     for d in tqdm(range(days), desc="simulating days", unit="day", disable=not progress):
+        on = working_on(world.agents, day=d)  # hires from their hire day, leavers until their leave day
+        capacity = a.capacity if on.all() else np.where(on[:, None], a.capacity, 0)
         arr = world.sample_arrivals(rng=rng, start_s=d * DAY_S, end_s=(d + 1) * DAY_S)
         cs = world.contacts_block(arr)
         n = len(arr)
         out = _route(arr["arrival_s"].to_numpy(float), cs.channel, cs.intent, cs.language, cs.style,
                      cs.complexity, cs.sentiment, arr["patience_s"].to_numpy(float),
                      rng.random(n), rng.random(n), rng.random((n, 4)), rng.standard_normal(n),
-                     a.capacity, a.speaks, a.skill, a.style, a.tenure_days, a.sentiment_handling,
+                     capacity, a.speaks, a.skill, a.style, a.tenure_days, a.sentiment_handling,
                      a.ability, a.speed, a.shift_start_h, a.shift_len_h, a.off,
                      world.start.weekday(), world.coef, world.intent_base, world.intent_handle,
                      np.asarray(CHANNEL_HANDLE_S), float(beta), float(epsilon), busy)
