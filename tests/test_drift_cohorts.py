@@ -73,3 +73,12 @@ def test_the_pre_period_roster_keeps_its_size_and_follows_hire_and_leave_days(co
     gone_ids = set(cohort_world.gone["agent_id"])
     assert gone_ids & set(ids), "the agents who left before day 0 are in the history of the weeks they worked"
     assert np.isfinite(leave[list(gone_ids & set(ids))]).all()
+
+
+def test_the_benchmark_rejects_a_bad_number_of_earlier_weeks_as_bad_input(tmp_path, capsys):
+    from benchmarks.living_centre import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--quick", "--past-hire-weeks", "-2", "--json", str(tmp_path / "out.json")])
+    assert e.value.code == 2
+    assert "past_hire_weeks must be a whole number >= 0, got -2" in capsys.readouterr().err
