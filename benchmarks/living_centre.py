@@ -298,14 +298,19 @@ def swap_pause_only(a: argparse.Namespace, *, work: Path, schedule: DriftSchedul
                             "registry") if r.exists()), None)
     if reg is None:
         raise SystemExit(f"--swap-pause-only: no registry under {work}/(no)drift/runs/seed0: run the benchmark first")
-    dw = drifting_world(seed=a.world_seed, n_agents=a.agents, n_intents=a.intents, schedule=schedule)
-    pause = swap_pause(dw, registry=reg)
+    pause = swap_pause(centre(a, schedule=schedule), registry=reg)
     Path(a.json_out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.json_out).write_text(json.dumps({"swap_pause_ms": pause["ratio"]}, indent=1))
     Path(details_path(a.json_out)).write_text(json.dumps({"swap_pause": pause, "registry": str(reg),
                                                           "machine": f"{platform.machine()}, shared 2 cores"},
                                                          indent=1, default=str))
     return 0
+
+
+def centre(a: argparse.Namespace, *, schedule: DriftSchedule) -> DriftingWorld:
+    """The centre the command line describes, on ``schedule``."""
+    return drifting_world(seed=a.world_seed, n_agents=a.agents, n_intents=a.intents, schedule=schedule,
+                          occupancy=a.occupancy, monolingual=a.monolingual)
 
 
 def details_path(json_out: str) -> str:
@@ -459,11 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.swap_pause_only:
         return swap_pause_only(a, work=work, schedule=schedule)
     t0 = time.perf_counter()
-    drift = drifting_world(seed=a.world_seed, n_agents=a.agents, n_intents=a.intents, schedule=schedule,
-                           occupancy=a.occupancy, monolingual=a.monolingual)
-    still = drifting_world(seed=a.world_seed, n_agents=a.agents, n_intents=a.intents,
-                           schedule=DriftSchedule.off(weeks=a.weeks), occupancy=a.occupancy,
-                           monolingual=a.monolingual)
+    drift = centre(a, schedule=schedule)
+    still = centre(a, schedule=DriftSchedule.off(weeks=a.weeks))
     common = dict(seeds=seeds, days=days, window_s=a.window_s, workers=a.workers, pre_days=a.pre_days, loop_cfg=cfg)
     worlds = set(a.worlds.split(","))
     summaries, ev_drift, ev_still = [], [], []

@@ -95,6 +95,9 @@ def test_quick_run_writes_the_issue_keys_from_the_runs(tmp_path):
     assert math.isfinite(d["swap_pause_ms"]) and d["swap_pause_ms"] > 0
     assert det["swap_pause"]["swaps_ok"] == det["swap_pause"]["n_swaps"]
     assert (tmp_path / "lc.png").stat().st_size > 10_000
+    again = tmp_path / "again.json"  # the swap measurement alone, on the registry the run left
+    assert lc.main(["--quick", "--json", str(again), "--workdir", str(tmp_path / "lc.work"), "--swap-pause-only"]) == 0
+    assert math.isfinite(json.loads(again.read_text())["swap_pause_ms"])
 
 
 @pytest.mark.slow
