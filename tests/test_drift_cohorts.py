@@ -16,7 +16,8 @@ HPW, WEEKS_BEFORE, PRE_DAYS, N_AGENTS = 2, 2, 16, 12
 
 
 def _digest(frame, cols) -> str:
-    return hashlib.sha256(frame[cols].to_csv(index=False).encode()).hexdigest()[:16]
+    """Of the columns' text, floats to 6 decimals (the last bits of a float may differ between CPUs)."""
+    return hashlib.sha256(frame[cols].round(6).to_csv(index=False).encode()).hexdigest()[:16]
 
 
 def test_without_earlier_cohorts_the_world_and_its_history_are_those_before_the_option():
@@ -26,7 +27,7 @@ def test_without_earlier_cohorts_the_world_and_its_history_are_those_before_the_
     assert dw.gone is None
     h = generate_history(dw.pre_period(days=9), days=9, seed=5)
     assert len(h) == 20781
-    assert _digest(h, ["contact_id", "agent_id", "agent_tenure_days", "resolved", "handle_s"]) == "8dd2f1897643ee38"
+    assert _digest(h, ["contact_id", "agent_id", "agent_tenure_days", "resolved", "handle_s"]) == "796d78977172d0c5"
     assert _digest(dw.base.agents, ["agent_id", "tenure_days", "hire_day", "leave_day"]) == "db37b8396ee35830"
 
 
