@@ -387,6 +387,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--residual-reset-on-swap", action="store_true",
                     help="loop, with --live-residual or --live-hybrid: empty the residual totals when a promoted "
                          "champion is swapped in (hybrid20, opt-in)")
+    ap.add_argument("--residual-rebuild-on-swap", action="store_true",
+                    help="loop, with --live-residual or --live-hybrid: at a swap, the residual totals folded again "
+                         "against the new champion's predictions (rebuild26, opt-in)")
     ap.add_argument("--refit-full-window", action="store_true",
                     help="loop: a promoted challenger is refitted on its whole window, evaluation rows included, "
                          "and that refit deployed; a refit champion is compared through its recipe (refit15, opt-in)")
@@ -433,7 +436,8 @@ def _loop_config(a: argparse.Namespace) -> LoopConfig:
                       live_hybrid=a.live_hybrid, residual_centred=a.residual_centred,
                       hybrid_new_intents=a.hybrid_new_intents, hybrid_hires_window=a.hybrid_hires_window,
                       residual_half_life_days=a.residual_half_life_days,
-                      residual_reset_on_swap=a.residual_reset_on_swap, blend_previous=a.blend_previous,
+                      residual_reset_on_swap=a.residual_reset_on_swap,
+                      residual_rebuild_on_swap=a.residual_rebuild_on_swap, blend_previous=a.blend_previous,
                       monitor_waiting=not a.monitor_no_waiting,
                       monitor_reference_grows=not a.monitor_window_reference, refit_full_window=a.refit_full_window,
                       history_rates="relative" if a.relative_rates or a.relative_rates_retrains else "absolute",

@@ -263,3 +263,38 @@ def test_an_agent_under_the_window_stays_a_hire_after_a_champion_knows_it(promot
     resid = hyb.residual.score_pairs(sr, contact_idx=c, agent_idx=g)
     np.testing.assert_allclose(hyb.score_pairs(snap, contact_idx=c, agent_idx=g),
                                np.where(young[g], 0.5 * (b + theta), b + resid), rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_residuals_rebuilt_at_a_swap_are_the_outcomes_against_the_new_champion(promoted_loop_run, monkeypatch):
+    """rebuild26 ``residual_rebuild_on_swap``: at the forced promotion every resolution folded so
+    far is folded again with the new champion's prediction for its pair (here a stand-in model
+    that predicts 0.5 everywhere, so the rebuilt margins are exactly 0), those after the swap keep
+    the margin the tick recorded, and the live totals are exactly the fold of those batches."""
+    import assign.model.scorer as model_scorer
+    from assign.deploy.loop import LoopConfig
+
+    def half(model, history, **_):
+        return pd.DataFrame({"contact_id": history["contact_id"], "p_resolved": 0.5})
+
+    monkeypatch.setattr(model_scorer, "predict_history", half)
+    with pytest.raises(InputError, match="exclude each other"):
+        LoopConfig(live_hybrid=True, residual_reset_on_swap=True, residual_rebuild_on_swap=True)
+    with pytest.raises(InputError, match="residual_rebuild_on_swap: needs live_residual or live_hybrid"):
+        LoopConfig(residual_rebuild_on_swap=True)
+    cfg = LoopConfig(retrain_every_s=0.6 * DAY_S, monitor_every_s=99 * DAY_S, live_hybrid=True, residual_centred=True,
+                     residual_rebuild_on_swap=True, live_half_life_days=1e12)
+    pol, _, _ = promoted_loop_run(cfg)
+    rebuilt = [bool((f["pred_margin"] == 0.0).all()) for f, _ in pol._residual_batches]
+    k = rebuilt.index(False)  # the batches folded before the swap come first, all rebuilt
+    assert k > 0 and not any(rebuilt[k:])
+    assert pol._residual_batches[k - 1][0]["known_at"].max() <= pol._at(pol.events[2]["t_s"])
+    assert all(np.isfinite(f["pred_margin"]).all() for f, _ in pol._residual_batches[k:])
+    again = ResidualEstimates(intents=pol.live.residual.current().intents, half_life_s=pol.live.residual.half_life_s,
+                              centred=True)
+    for f, _ in pol._residual_batches:
+        again.observe(f)
+    got, want = pol.live.residual.current(), again.current()
+    assert got.agent_ids == want.agent_ids and got.n.sum() > 50
+    for k in ("n", "s", "q"):
+        np.testing.assert_allclose(getattr(got, k), getattr(want, k), rtol=1e-12, atol=1e-12)

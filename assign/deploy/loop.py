@@ -174,6 +174,13 @@ class LoopConfig:
     #: was trained on the outcomes they hold; outcomes of earlier decisions still to mature fold in).
     residual_half_life_days: float | None = None
     residual_reset_on_swap: bool = False
+    #: Opt-in (rebuild26, docs/living-centre.md, "rebuild26"), with ``live_residual`` or
+    #: ``live_hybrid``: when a promoted champion is swapped in, every resolution the residual
+    #: totals folded is folded again, in its batch and at its time, as its outcome minus the *new*
+    #: champion's prediction for the pair (its history row's features, point in time; the level
+    #: offsets left out: centring per intent, ``residual_centred``, removes them), so the totals
+    #: say what the champion now routing gets wrong instead of what the replaced one got wrong.
+    residual_rebuild_on_swap: bool = False
     #: Opt-in (refit15, docs/living-centre.md, "refit15"): a promoted challenger is refitted on its
     #: whole window, evaluation rows included, and that refit is swapped in
     #: (``retrain(refit_on_promotion=True)``); False: the evaluated challenger itself (the design before).
@@ -203,11 +210,16 @@ class LoopConfig:
         hybrid_only = [k for k in ("hybrid_new_intents", "hybrid_hires_window") if getattr(self, k)]
         if hybrid_only and not self.live_hybrid:
             raise InputError([f"{k}: needs live_hybrid" for k in hybrid_only], what="LoopConfig")
-        needs = [k for k in ("residual_centred", "residual_reset_on_swap") if getattr(self, k)]
+        needs = [k for k in ("residual_centred", "residual_reset_on_swap", "residual_rebuild_on_swap")
+                 if getattr(self, k)]
         needs += ["residual_half_life_days"] * (self.residual_half_life_days is not None)
         if needs and not (self.live_residual or self.live_hybrid):
             raise InputError([f"{k}: needs live_residual or live_hybrid (the absolute live part has no residuals)"
                               for k in needs], what="LoopConfig")
+        if self.residual_reset_on_swap and self.residual_rebuild_on_swap:
+            raise InputError(["residual_reset_on_swap, residual_rebuild_on_swap: exclude each other (empty the "
+                              "residual totals at a swap, or fold them again against the new champion)"],
+                             what="LoopConfig")
         h = self.residual_half_life_days
         if h is not None and not (isinstance(h, (int, float)) and h > 0):
             raise InputError([f"residual_half_life_days: must be > 0 days, got {h!r}"], what="LoopConfig")
@@ -297,6 +309,7 @@ class LoopPolicy(LearnPolicy):
         self.swapper = HotSwap(self.router, registry=self.reg, loader=self._load, wrap=self._wrap)
         self.events: list[dict[str, Any]] = []
         self._log: list[tuple[float, int, int, float]] = []  # (start t, contact row, agent row, load before)
+        self._residual_batches: list[tuple[pd.DataFrame, np.ndarray]] = []  # (folded frame, its contact ids)
         self._next_retrain = self.cfg.retrain_every_s
         self._next_monitor = self.cfg.monitor_every_s
         self._reference = self._rows_of(self.pre_history, self.reg.resolve("champion"))
@@ -391,7 +404,31 @@ class LoopPolicy(LearnPolicy):
         events = [e for e in events if not (np.isnan(e[5]) and np.isnan(e[6]) and np.isnan(e[7]))]
         frame = super()._frame(events)
         frame["pred_margin"] = np.array([e[8] for e in events], float)
+        if self.cfg.residual_rebuild_on_swap and len(frame):
+            ids = self._run.stream.block.ids[np.array([e[2] for e in events], np.int64)]
+            self._residual_batches.append((frame, np.asarray(ids)))
         return frame
+
+    def _rebuild_residuals(self, hist: pd.DataFrame) -> None:
+        """``residual_rebuild_on_swap``: the residual totals folded again, batch by batch, with
+        each resolution's margin under the champion just loaded (its row of ``hist``, the loop's
+        history up to now, scored point in time); the batches keep the new margins, so a later
+        rebuild starts from them and a test can fold them again."""
+        from assign.learn.residual import margin_of
+        from assign.model.scorer import predict_history
+
+        if not self._residual_batches:
+            return
+        pred = predict_history(self._loaded_xgb.model, hist).drop_duplicates("contact_id", keep="last")
+        p_of = pd.Series(pred["p_resolved"].to_numpy(float), index=pred["contact_id"].to_numpy())
+        live = self.live.residual if self.cfg.live_hybrid else self.live
+        live.reset()
+        batches = []
+        for frame, ids in self._residual_batches:
+            frame = frame.assign(pred_margin=margin_of(p_of.reindex(ids).to_numpy(float)))
+            live.observe(frame)
+            batches.append((frame, ids))
+        self._residual_batches = batches
 
     # ------------------------------------------------------------------ each decision
     def assign(self, view: View) -> tuple[np.ndarray, np.ndarray]:
@@ -497,6 +534,8 @@ class LoopPolicy(LearnPolicy):
                     self._rebase_levels(d, t=view.t)
                 if self.cfg.residual_reset_on_swap:
                     (self.live.residual if self.cfg.live_hybrid else self.live).reset()
+                elif self.cfg.residual_rebuild_on_swap:
+                    self._rebuild_residuals(hist)
 
     def _rebase_levels(self, d: Any, *, t: float) -> None:
         """Rebase the level offsets, and the residuals measured against the old champion and not
