@@ -409,6 +409,12 @@ class LoopPolicy(LearnPolicy):
             self._residual_batches.append((frame, np.asarray(ids)))
         return frame
 
+    @property
+    def _residual_live(self):
+        """The residual totals (the whole live part under ``live_residual``, its residual half under
+        ``live_hybrid``)."""
+        return self.live.residual if self.cfg.live_hybrid else self.live
+
     def _rebuild_residuals(self, hist: pd.DataFrame) -> None:
         """``residual_rebuild_on_swap``: the residual totals folded again, batch by batch, with
         each resolution's margin under the champion just loaded (its row of ``hist``, the loop's
@@ -421,7 +427,7 @@ class LoopPolicy(LearnPolicy):
             return
         pred = predict_history(self._loaded_xgb.model, hist).drop_duplicates("contact_id", keep="last")
         p_of = pd.Series(pred["p_resolved"].to_numpy(float), index=pred["contact_id"].to_numpy())
-        live = self.live.residual if self.cfg.live_hybrid else self.live
+        live = self._residual_live
         live.reset()
         batches = []
         for frame, ids in self._residual_batches:
@@ -533,7 +539,7 @@ class LoopPolicy(LearnPolicy):
                 elif self.cfg.level_rebase_on_swap and self.levels is not None:
                     self._rebase_levels(d, t=view.t)
                 if self.cfg.residual_reset_on_swap:
-                    (self.live.residual if self.cfg.live_hybrid else self.live).reset()
+                    self._residual_live.reset()
                 elif self.cfg.residual_rebuild_on_swap:
                     self._rebuild_residuals(hist)
 

@@ -128,17 +128,14 @@ class DriftingWorld:
         w = self.base
         ag = w.agents[w.agents["hire_day"].to_numpy() == 0].reset_index(drop=True)
         tenure = ag["tenure_days"].to_numpy(float) - days
-        ag["leave_day"] = ag["leave_day"].to_numpy(float) + days
-        if self.gone is None or not self.schedule.past_hire_weeks:
-            ag["tenure_days"] = np.maximum(tenure, 0.0)
-            return replace(w, agents=ag, start=w.start - timedelta(days=int(days)))
-        cohort = ag["past_hire"].to_numpy(bool)
+        cohort = ag["past_hire"].to_numpy(bool) if "past_hire" in ag.columns else np.zeros(len(ag), bool)
         ag["hire_day"] = np.where(cohort & (tenure < 0), -np.minimum(tenure, 0.0), 0.0).astype(np.int64)
         ag["tenure_days"] = np.where(cohort, tenure, np.maximum(tenure, 0.0))
-        gone = self.gone.assign(leave_day=self.gone["leave_day"].to_numpy(float) + days,
-                                tenure_days=np.maximum(self.gone["tenure_days"].to_numpy(float) - days, 0.0))
-        gone = gone[gone["leave_day"].to_numpy(float) > 0]
-        ag = pd.concat([ag, gone], ignore_index=True)
+        ag["leave_day"] = ag["leave_day"].to_numpy(float) + days
+        if self.gone is not None:
+            gone = self.gone.assign(leave_day=self.gone["leave_day"].to_numpy(float) + days,
+                                    tenure_days=np.maximum(self.gone["tenure_days"].to_numpy(float) - days, 0.0))
+            ag = pd.concat([ag, gone[gone["leave_day"].to_numpy(float) > 0]], ignore_index=True)
         return replace(w, agents=ag, start=w.start - timedelta(days=int(days)))
 
 
@@ -167,12 +164,10 @@ def drifting_world(*, seed: int, n_agents: int = 30, n_intents: int = 6,
     hired = ag["hire_day"].to_numpy(np.int64) > 0 if "hire_day" in ag.columns else np.zeros(total, bool)
     hire_day = np.zeros(total, np.int64)
     idx = rng.permutation(np.flatnonzero(hired))
-    idx, gone = idx[:n_hires], idx[n_hires:]
-    hired[gone] = False
+    idx, gone = idx[:n_hires], idx[n_hires:]  # gone: still marked hired, so out of ``stay``
     hire_day[idx] = 7 * (1 + np.arange(len(idx)) // max(s.hires_per_week, 1))
     leave_day = np.full(total, np.inf)
     stay = np.flatnonzero(~hired)
-    stay = stay[~np.isin(stay, gone)]
     n_leave = min(s.leavers_per_week * (s.weeks - 1), len(stay) - 6)
     out = rng.choice(stay, size=max(n_leave, 0), replace=False)
     leave_day[out] = 7.0 * (1 + np.arange(len(out)) // max(s.leavers_per_week, 1))
