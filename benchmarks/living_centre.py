@@ -362,6 +362,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="loop: online per-intent level recalibration, half-life in hours (0: off, the design "
                          "before loop4)")
     ap.add_argument("--level-prior-n", type=float, default=20.0, help="loop: the recalibration's pseudo-outcomes")
+    ap.add_argument("--level-scale", choices=("probability", "logit"), default="probability",
+                    help="loop: the scale the level offsets move the champion's score on (slope28: logit, opt-in)")
     ap.add_argument("--compare-as-routed", action="store_true",
                     help="loop: score the champion with its level offsets at a retrain (loop11, opt-in)")
     ap.add_argument("--level-rebase-on-swap", action="store_true",
@@ -431,7 +433,8 @@ def _loop_config(a: argparse.Namespace) -> LoopConfig:
     return LoopConfig(label_delay_s=a.label_delay_h * 3600.0, rule=PromotionRule(eval_days=a.eval_days or None),
                       alarm_window_days=a.alarm_window_days, alarm_half_life_days=a.alarm_half_life_days,
                       live_half_life_days=a.live_half_life_days, level_half_life_h=a.level_half_life_h or None,
-                      level_prior_n=a.level_prior_n, compare_as_routed=a.compare_as_routed, ood_scored=a.ood_scored,
+                      level_prior_n=a.level_prior_n, level_scale=a.level_scale, compare_as_routed=a.compare_as_routed,
+                      ood_scored=a.ood_scored,
                       level_rebase_on_swap=a.level_rebase_on_swap, live_residual=a.live_residual,
                       live_hybrid=a.live_hybrid, residual_centred=a.residual_centred,
                       hybrid_new_intents=a.hybrid_new_intents, hybrid_hires_window=a.hybrid_hires_window,

@@ -152,3 +152,80 @@ def test_a_rebase_refuses_a_bad_shift():
         lv.rebase(np.zeros(3))
     with pytest.raises(InputError, match="not finite"):
         lv.rebase(np.array([0.0, np.nan]))
+
+
+def test_the_logit_scale_moves_the_mean_predicted_level_onto_the_observed_one():
+    """slope28: delta_i = logit(m_i + offset_i) - logit(m_i), m_i the decayed mean prediction,
+    recomputed directly; folded in batches. An intent with no outcome keeps delta 0."""
+    rng = np.random.default_rng(11)
+    k, h = 3, 6 * 3600.0
+    known = np.sort(rng.uniform(0, 86400.0, 900))
+    intent = rng.integers(0, k - 1, len(known))
+    pred = rng.uniform(0.4, 0.9, len(known))
+    resid = rng.integers(0, 2, len(known)) - pred
+    lv = LevelOffsets(intents=tuple("abc"), half_life_s=h, prior_n=5.0, scale="logit")
+    for lo in np.arange(0.0, 86400.0, 7200.0):
+        sel = (known >= lo) & (known < lo + 7200.0)
+        lv.observe(at_s=lo + 7200.0, known_s=known[sel], intent=intent[sel], residual=resid[sel], predicted=pred[sel])
+    want, n = _direct(at_s=86400.0, known_s=known, intent=intent, residual=resid, n_intents=k, half_life_s=h,
+                      prior_n=5.0)
+    w = 0.5 ** ((86400.0 - known) / h)
+    m = np.array([(w * pred)[intent == i].sum() for i in range(k - 1)]) / n[: k - 1]
+    logit = lambda p: np.log(p / (1 - p))
+    np.testing.assert_allclose(lv.values, want, rtol=1e-9)
+    np.testing.assert_allclose(lv.logits[: k - 1], logit(m + want[: k - 1]) - logit(m), rtol=1e-9)
+    assert lv.logits[2] == 0.0
+
+
+def test_the_logit_scale_stretches_the_agents_gaps_as_a_logit_shift_of_the_truth_does():
+    """Agents' true logits z_a; the intent's logit falls by 1.5 (the living centre's shock). The
+    champion still predicts sigmoid(z_a). Folding the expected outcomes, the logit-scale route of
+    the champion's scores is within 0.02 of the truth for every agent, and its gaps between
+    agents are the truth's to within 10%; the probability scale keeps the old gaps."""
+    z = np.linspace(0.5, 2.0, 8)
+    sig = lambda x: 1.0 / (1.0 + np.exp(-x))
+    old, new = sig(z), sig(z - 1.5)
+    agent = np.tile(np.arange(len(z)), 200)
+    routed = {}
+    for scale in ("probability", "logit"):
+        lv = LevelOffsets(intents=("x",), half_life_s=3600.0, prior_n=0.0, scale=scale)
+        lv.observe(at_s=10.0, known_s=np.zeros(len(agent)), intent=np.zeros(len(agent), np.int64),
+                   residual=new[agent] - old[agent], predicted=old[agent])
+        routed[scale] = lv.route(old, np.full(len(z), lv.values[0]), np.full(len(z), lv.logits[0]))
+    np.testing.assert_allclose(routed["logit"], new, atol=0.02)
+    np.testing.assert_allclose(np.diff(routed["logit"]), np.diff(new), rtol=0.1)
+    np.testing.assert_allclose(np.diff(routed["probability"]), np.diff(old), rtol=1e-12)
+    assert routed["probability"].mean() == pytest.approx(new.mean(), rel=1e-12)
+    assert (np.diff(new) / np.diff(old)).max() > 2  # the gaps did move: doubled among the best agents
+
+
+def test_the_logit_scale_needs_the_predictions_and_a_known_scale():
+    with pytest.raises(InputError, match="scale"):
+        LevelOffsets(intents=("x",), half_life_s=10.0, scale="log")
+    lv = LevelOffsets(intents=("x",), half_life_s=10.0, scale="logit")
+    with pytest.raises(InputError, match="predicted: needed"):
+        lv.observe(at_s=1.0, known_s=np.zeros(1), intent=np.zeros(1, np.int64), residual=np.zeros(1))
+    with pytest.raises(InputError, match="outside"):
+        lv.observe(at_s=1.0, known_s=np.zeros(1), intent=np.zeros(1, np.int64), residual=np.zeros(1),
+                   predicted=np.array([1.5]))
+
+
+def test_offset_scorer_on_the_logit_scale():
+    """The scorer routes sigmoid(logit(base) + delta) by intent name, the retrieval prior too."""
+    from assign.schema import build_snapshot
+
+    snap = build_snapshot(
+        contacts=[dict(contact_id=f"c{k}", channel="voice", intent=i, language="en", complexity=0.5, urgency=0.5,
+                       sentiment=0.0, waited_s=0.0, style=None, customer_id="u", customer_tier=None)
+                  for k, i in enumerate(["b", "a", "z"])],
+        agents=[dict(agent_id="g", languages=["en"], skills={"a": 0.5, "b": 0.5, "z": 0.5}, capacity={"voice": 1},
+                     load={}, tenure_days=1.0, sentiment_handling=0.5, style=None, idle_s=0.0)],
+        snapshot_id="s", at=np.datetime64("2026-01-05T10:00:00"))
+    lv = LevelOffsets(intents=("a", "b"), half_life_s=10.0, prior_n=0.0, scale="logit")
+    lv.observe(at_s=0.0, known_s=np.zeros(2), intent=np.array([0, 1]), residual=np.array([-0.2, 0.1]),
+               predicted=np.array([0.5, 0.5]))
+    sc = OffsetScorer(base=_Const(), levels=lv)
+    got = sc.score_pairs(snap, contact_idx=np.arange(3), agent_idx=np.zeros(3, np.int64))
+    want = {"a": 0.3, "b": 0.6, "z": 0.5}  # base 0.5 everywhere: the observed level exactly
+    np.testing.assert_allclose(got, [want[snap.intents[i]] for i in snap.contacts.intent], rtol=1e-12)
+    np.testing.assert_allclose(sc.prior(snap).agent_intent[0], [want[k] for k in snap.intents], rtol=1e-12)

@@ -207,19 +207,34 @@ def _world_with_champion(tmp_path):
 
 
 @pytest.mark.slow
-def test_level_recalibration_folds_every_matured_outcome_of_the_run(tmp_path):
+@pytest.mark.parametrize("scale", ["probability", "logit"])
+def test_level_recalibration_folds_every_matured_outcome_of_the_run(tmp_path, scale):
     """With ``level_half_life_h`` the champion's score carries the per-intent offsets; the folds
     hold exactly the routed contacts whose resolution was known (6 h after wrap-up, from the
-    run's own times) by the last fold, and the offsets equal a direct recomputation."""
+    run's own times) by the last fold, and the offsets equal a direct recomputation. On the
+    logit scale (slope28) the routed score is sigmoid(logit(champion) + delta) of the intent."""
     from assign.deploy.levels import OffsetScorer
-    from assign.deploy.loop import LoopConfig, LoopPolicy
+    from assign.deploy.loop import LoopConfig, LoopPolicy, _tiny_canary
     from assign.sim.engine import SimConfig, simulate
 
     dw, pre, _ = _world_with_champion(tmp_path)
-    cfg = LoopConfig(retrain_every_s=99 * DAY_S, monitor_every_s=99 * DAY_S, level_half_life_h=3.0, level_prior_n=5.0)
+    cfg = LoopConfig(retrain_every_s=99 * DAY_S, monitor_every_s=99 * DAY_S, level_half_life_h=3.0, level_prior_n=5.0,
+                     level_scale=scale)
     pol = LoopPolicy(registry=tmp_path / "registry", workdir=tmp_path / "runs", pre_history=pre, config=cfg)
     run = simulate(source=DriftSource(dw), policy=pol, seed=0, config=SimConfig(days=0.8, window_s=120.0))
     assert isinstance(pol.router.scorer.base, OffsetScorer)
+    snap = _tiny_canary(pol._run, n_contacts=60)
+    ci, ai = np.repeat(np.arange(snap.n_contacts), snap.n_agents), np.tile(np.arange(snap.n_agents), snap.n_contacts)
+    champ = pol.router.scorer.base.base.score_pairs(snap, contact_idx=ci, agent_idx=ai)
+    got = pol.router.scorer.base.score_pairs(snap, contact_idx=ci, agent_idx=ai)
+    intent = snap.contacts.intent[ci]
+    if scale == "logit":
+        assert np.any(pol.levels.logits != 0)
+        z = np.log(champ / (1 - champ)) + pol.levels.logits[intent]
+        np.testing.assert_allclose(got, 1 / (1 + np.exp(-z)), rtol=1e-9)
+    else:
+        assert not np.any(pol.levels.logits)
+        np.testing.assert_allclose(got, champ + pol.levels.values[intent], rtol=1e-9)
     at = pol.level_folds[-1][0]
     known = np.concatenate([f[1] for f in pol.level_folds])
     intent = np.concatenate([f[2] for f in pol.level_folds])
@@ -428,8 +443,9 @@ def test_a_swap_rebases_the_offsets_so_the_routed_level_stays(tmp_path, monkeypa
             assert pol.after[0][i] == pol.before[0][i]
     assert np.any(np.abs(shift) > 1e-4) and np.any(pol.before[0] != 0)
     assert len(pol.due_before[0]) == len(pol.due_after[0]) > 0
-    for (k0, q0, i0, r0), (k1, q1, i1, r1) in zip(pol.due_before[0], pol.due_after[0]):
+    for (k0, q0, i0, r0, p0), (k1, q1, i1, r1, p1) in zip(pol.due_before[0], pol.due_after[0]):
         assert (k0, q0, i0) == (k1, q1, i1) and r1 == pytest.approx(r0 + shift[i0], abs=1e-9)
+        assert p1 == pytest.approx(p0 - shift[i0], abs=1e-9)  # the predictions the logit scale reads, rebased
 
 
 def _model_without(tmp_path, n_drop: int):

@@ -101,6 +101,11 @@ class LoopConfig:
     #: on the tuning seeds the offsets raised the lowest weekly share, so they are on by default).
     level_half_life_h: float | None = 12.0
     level_prior_n: float = 20.0
+    #: The scale the offsets move the champion's score on (:data:`assign.deploy.levels.SCALES`):
+    #: "probability" (the default: a constant per intent) or "logit" (slope28, opt-in until
+    #: measured, docs/living-centre.md: the same mean level, with the gaps between agents
+    #: stretched as an intent's logit shift stretches the truth's).
+    level_scale: str = "probability"
     #: Opt-in (loop10; on one tuning seed it did not remove the dip it was built for,
     #: docs/living-centre.md): a promoted champion starts with zero offsets, and residuals of
     #: the one it replaced are dropped.
@@ -321,9 +326,10 @@ class LoopPolicy(LearnPolicy):
         self._routed_xgb = self._loaded_xgb = None  # blend_previous: the champion routing now, the one loaded last
         self.levels = None if self.cfg.level_half_life_h is None else LevelOffsets(
             intents=tuple(run.source.intents), half_life_s=self.cfg.level_half_life_h * 3600.0,
-            prior_n=self.cfg.level_prior_n)
+            prior_n=self.cfg.level_prior_n, scale=self.cfg.level_scale)
         self._level_started: list[tuple[float, np.ndarray, np.ndarray]] = []  # (t, contact rows, predictions)
-        self._level_due: list[tuple[float, int, int, float]] = []  # heap: (known at, seq, intent, residual)
+        # heap: (known at, seq, intent, residual, the champion's prediction)
+        self._level_due: list[tuple[float, int, int, float, float]] = []
         self._level_seq, self._next_level = 0, 0.0
         self.level_folds: list[tuple[float, np.ndarray, np.ndarray, np.ndarray]] = []  # (at, known, intent, resid)
         res = self.swapper.load("champion", canary=_tiny_canary(run))
@@ -488,7 +494,7 @@ class LoopPolicy(LearnPolicy):
             known = t + handle + self.cfg.label_delay_s
             intent = self._run.stream.block.intent[c]
             for k in np.flatnonzero(np.isfinite(res)):
-                item = (float(known[k]), self._level_seq, int(intent[k]), float(res[k] - p[k]))
+                item = (float(known[k]), self._level_seq, int(intent[k]), float(res[k] - p[k]), float(p[k]))
                 heapq.heappush(self._level_due, item)
                 self._level_seq += 1
         if view.t < self._next_level:
@@ -497,9 +503,9 @@ class LoopPolicy(LearnPolicy):
         due = []
         while self._level_due and self._level_due[0][0] <= view.t:
             due.append(heapq.heappop(self._level_due))
-        known_s, _, intent, residual = (np.array(x) for x in zip(*due)) if due else ([], [], [], [])
+        known_s, _, intent, residual, predicted = (np.array(x) for x in zip(*due)) if due else ([],) * 5
         self.levels.observe(at_s=view.t, known_s=np.asarray(known_s, float), intent=np.asarray(intent, np.int64),
-                            residual=np.asarray(residual, float))
+                            residual=np.asarray(residual, float), predicted=np.asarray(predicted, float))
         self.level_folds.append((view.t, np.asarray(known_s, float), np.asarray(intent, np.int64),
                                  np.asarray(residual, float)))
 
@@ -552,7 +558,7 @@ class LoopPolicy(LearnPolicy):
         shift = np.array([old[k] - new[k] if k in old and k in new else 0.0 for k in self.levels.intents])
         self.levels.rebase(shift)
         self._level_started = [(t, c, p - shift[self._run.stream.block.intent[c]]) for t, c, p in self._level_started]
-        due = [(k, q, i, r + shift[i]) for k, q, i, r in self._level_due]
+        due = [(k, q, i, r + shift[i], p - shift[i]) for k, q, i, r, p in self._level_due]
         heapq.heapify(due)
         self._level_due = due
         self._event("rebase", t, shift=dict(zip(self.levels.intents, shift.tolist())),
@@ -728,8 +734,8 @@ def _earlier_same(ai: np.ndarray) -> np.ndarray:
     return out
 
 
-def _tiny_canary(run: RunInfo):
-    """A one-contact snapshot of the run's first contact and all agents (for the first load)."""
+def _tiny_canary(run: RunInfo, *, n_contacts: int = 1):
+    """A snapshot of the run's first ``n_contacts`` contacts and all agents (one: for the first load)."""
     from assign.schema import Snapshot
     from assign.sim.source import at_time
 
@@ -738,7 +744,7 @@ def _tiny_canary(run: RunInfo):
     c = st.block
     import dataclasses
 
-    contacts = dataclasses.replace(c, **{f.name: getattr(c, f.name)[:1] for f in dataclasses.fields(c)
+    contacts = dataclasses.replace(c, **{f.name: getattr(c, f.name)[:n_contacts] for f in dataclasses.fields(c)
                                          if isinstance(getattr(c, f.name), np.ndarray)})
     return Snapshot(snapshot_id="canary", at=at_time(src.start, 0.0), intents=src.intents, languages=src.languages,
                     styles=src.styles, contacts=contacts, agents=a, meta={})
