@@ -354,6 +354,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--eval-days", type=float, default=2.0,
                     help="loop: evaluate challengers on the last N days of matured rows (default 2, loop10; "
                          "0: the window's newest 20%%, the design before)")
+    ap.add_argument("--level-free-promotion", action="store_true",
+                    help="loop: compare champion and challenger with each intent's level refitted on the evaluation "
+                         "rows (PromotionRule.level_free; slope28b, opt-in)")
     ap.add_argument("--alarm-window-days", type=float, default=None,
                     help="loop: a counted monitor alarm starts a retrain on this short window (default: none)")
     ap.add_argument("--alarm-half-life-days", type=float, default=1.0, help="loop: that retrain's recency half-life")
@@ -430,7 +433,8 @@ def _loop_config(a: argparse.Namespace) -> LoopConfig:
     """The loop's settings from the parsed command line."""
     from assign.deploy.retrain import PromotionRule
 
-    return LoopConfig(label_delay_s=a.label_delay_h * 3600.0, rule=PromotionRule(eval_days=a.eval_days or None),
+    return LoopConfig(label_delay_s=a.label_delay_h * 3600.0, rule=PromotionRule(eval_days=a.eval_days or None,
+                                                                                  level_free=a.level_free_promotion),
                       alarm_window_days=a.alarm_window_days, alarm_half_life_days=a.alarm_half_life_days,
                       live_half_life_days=a.live_half_life_days, level_half_life_h=a.level_half_life_h or None,
                       level_prior_n=a.level_prior_n, level_scale=a.level_scale, compare_as_routed=a.compare_as_routed,

@@ -383,3 +383,85 @@ def test_as_routed_features_give_an_unknown_agent_what_a_tick_gives(history) -> 
         snapshot_id="t", at=pd.Timestamp(history["arrival_at"].max()).floor("us").to_pydatetime())
     tick = feat.features(snap, contact_idx=np.array([0]), agent_idx=np.array([0]))
     assert np.isnan(tick[0, cols]).all()
+
+
+def test_intent_recalibration_is_a_logistic_intercept_per_intent_against_statsmodels():
+    """slope28b: each intent's shift is the intercept of a logistic GLM with logit(p) as offset
+    (statsmodels); within an intent the order of the predictions is kept; rows outside
+    ``rows`` are untouched."""
+    import statsmodels.api as sm
+
+    from assign.deploy.retrain import intent_recalibrated
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    intent = pd.Series(rng.choice(["a", "b", "c"], n))
+    z = rng.normal(0.3, 1.0, n)
+    truth = 1 / (1 + np.exp(-(z + intent.map({"a": -1.2, "b": 0.0, "c": 0.7}).to_numpy())))
+    y = (rng.random(n) < truth).astype(float)
+    p = 1 / (1 + np.exp(-z))
+    rows = np.arange(n) < 2500
+    got = intent_recalibrated(y, p, intent=intent, rows=rows)
+    np.testing.assert_array_equal(got[~rows], p[~rows])
+    for k in ("a", "b", "c"):
+        m = rows & (intent == k).to_numpy()
+        fit = sm.GLM(y[m], np.ones((m.sum(), 1)), family=sm.families.Binomial(), offset=z[m]).fit()
+        want = 1 / (1 + np.exp(-(z[m] + fit.params[0])))
+        np.testing.assert_allclose(got[m], want, rtol=1e-7)
+        assert got[m].mean() == pytest.approx(y[m].mean(), abs=1e-9)
+        assert (np.argsort(got[m], kind="stable") == np.argsort(p[m], kind="stable")).all()
+
+
+def test_a_level_only_difference_gains_nothing_level_free():
+    """Two models that differ only by a logit shift per intent: the plain comparison sees a gain
+    (the better level), the level-free one sees none."""
+    from assign.deploy.retrain import _row_log_loss, intent_recalibrated
+
+    rng = np.random.default_rng(9)
+    n = 4000
+    intent = pd.Series(rng.choice(["a", "b"], n))
+    z = rng.normal(0.0, 1.0, n)
+    shift = intent.map({"a": -1.5, "b": 0.0}).to_numpy()
+    y = (rng.random(n) < 1 / (1 + np.exp(-(z + shift)))).astype(float)
+    stale, fresh = 1 / (1 + np.exp(-z)), 1 / (1 + np.exp(-(z + shift)))
+    rows = np.ones(n, bool)
+    plain = (_row_log_loss(y, stale) - _row_log_loss(y, fresh)).mean()
+    free = (_row_log_loss(y, intent_recalibrated(y, stale, intent=intent, rows=rows))
+            - _row_log_loss(y, intent_recalibrated(y, fresh, intent=intent, rows=rows))).mean()
+    assert plain > 0.05 and abs(free) < 1e-9
+
+
+def test_a_level_free_rule_compares_the_recalibrated_predictions(history, tmp_path) -> None:
+    """``PromotionRule(level_free=True)``: the audit's log-losses and gain are those of both
+    models' predictions recalibrated per intent on the evaluation rows (recomputed here from
+    ``predict_history``), and the comparison says it was level-free."""
+    from assign.deploy.retrain import intent_recalibrated
+    from assign.model.scorer import ModelDir, predict_history
+
+    reg = open_registry(tmp_path / "reg")
+    t0 = history["arrival_at"].min()
+    assert retrain(history[history["arrival_at"] < t0 + pd.Timedelta(days=3)], registry=reg, window_days=3,
+                   params=FAST, resolution_delay_h=DELAY_H).promoted
+    cut = t0 + pd.Timedelta(days=5)
+    d = retrain(history, registry=reg, cutoff=cut, window_days=5, params=FAST, resolution_delay_h=DELAY_H,
+                rule=PromotionRule(level_free=True))
+    w = mature_only(history[history["arrival_at"] < cut].sort_values("arrival_at", kind="stable")
+                    .reset_index(drop=True), cutoff=cut, resolution_delay_h=DELAY_H, csat_delay_h=1.0)
+    y = w["resolved"].astype("float64").to_numpy(na_value=np.nan)
+    sel = (w["arrival_at"] >= pd.Timestamp(d.eval_from)).to_numpy() & w["agent_id"].notna().to_numpy() & np.isfinite(y)
+
+    def log_loss(version: str, recalibrated: bool = True) -> np.ndarray:
+        m = ModelDir.load(reg.path(version), nthread=1)
+        unknown = ~w["agent_id"].isin(set(m.state.agent_ids)).to_numpy()
+        p = predict_history(m, w)["p_resolved"].to_numpy(float)
+        p = np.where(unknown, p[sel & ~unknown].mean(), p)
+        p = intent_recalibrated(y, p, intent=w["intent"], rows=sel) if recalibrated else p
+        q = np.clip(p, 1e-12, 1 - 1e-12)[sel]
+        return -(y[sel] * np.log(q) + (1 - y[sel]) * np.log(1 - q))
+
+    ll_champ, ll_chall = log_loss("v0001"), log_loss(d.version)
+    assert d.champion_metrics["resolved"]["log_loss"] == pytest.approx(float(ll_champ.mean()), rel=1e-6)
+    assert d.comparison["resolved"]["log_loss_gain"] == pytest.approx(float((ll_champ - ll_chall).mean()),
+                                                                      rel=1e-6, abs=1e-9)
+    assert d.comparison["resolved"]["level_free"] is True
+    assert abs(float(log_loss("v0001", recalibrated=False).mean()) - float(ll_champ.mean())) > 1e-5  # it has power

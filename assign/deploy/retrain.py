@@ -82,6 +82,12 @@ class PromotionRule:
     min_train_rows: int = 300
     eval_fraction: float = 0.2
     eval_days: float | None = None  # set: the last eval_days of matured rows instead of eval_fraction
+    #: slope28b (opt-in, docs/living-centre.md): before the comparison, each model's predictions of
+    #: each intent are moved by the one logit shift that fits that intent's level on the evaluation
+    #: rows (:func:`intent_recalibrated`), so the challenger must order the pairs within an intent
+    #: better, not only predict its level better: for a router whose level offsets follow each
+    #: intent's level online (``LevelOffsets(scale="logit")``), a level-only gain routes nothing better.
+    level_free: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -190,7 +196,7 @@ def retrain(history: pd.DataFrame, *, registry: Registry, cutoff: Any = None, wi
         raise
     scored_as = recipe_of(registry, champion) if refit_on_promotion and champion is not None else champion
     scored = compare(hist, eval_mask, registry=registry, champion=scored_as, challenger=version,
-                     champion_offsets=champion_offsets, ood=ood)
+                     champion_offsets=champion_offsets, ood=ood, level_free=rule.level_free)
     promoted, reason = decide(rule, scored, champion=champion)
     d = RetrainDecision(version=version, promoted=promoted, reason=reason, champion_metrics=scored["champion"],
                         challenger_metrics=scored["challenger"], comparison=scored["comparison"],
@@ -330,7 +336,8 @@ def _train_and_register(hist: pd.DataFrame, weights: np.ndarray, *, n_fit: int, 
 
 
 def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, champion: str | None,
-            challenger: str, champion_offsets: dict[str, float] | None = None, ood: str = "mean") -> dict[str, Any]:
+            challenger: str, champion_offsets: dict[str, float] | None = None, ood: str = "mean",
+            level_free: bool = False) -> dict[str, Any]:
     """Both models' metrics per target on the same evaluation rows, and per binary target the
     paired log-loss gain (champion minus challenger per row), its standard error and the
     calibration change. Features are point in time over the whole window. Each model is scored
@@ -338,7 +345,9 @@ def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, ch
     champion's resolution predictions (:func:`with_offsets`). ``ood`` "model": a router that
     scores out-of-domain pairs by the model (``XGBScorer(ood="model")``), so their raw predictions
     are kept, with the features a tick gives them (:func:`as_routed_features`: an agent the model
-    does not know has no history features, however many rows it has in the window)."""
+    does not know has no history features, however many rows it has in the window). ``level_free``:
+    each model's binary predictions recalibrated per intent on the compared rows first
+    (:func:`intent_recalibrated`; :attr:`PromotionRule.level_free`)."""
     _check_ood(ood)
     from assign.features.build import history_features
     from assign.model.domain import history_in_domain
@@ -368,6 +377,9 @@ def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, ch
         sel = eval_mask & served & np.isfinite(y)
         if not sel.any():
             continue
+        if level_free and t.binary:
+            preds = {role: {**p, n: intent_recalibrated(y, p[n], intent=hist["intent"], rows=sel)} if n in p else p
+                     for role, p in preds.items()}
         for role, p in preds.items():
             if n in p:
                 out[role][n] = (binary_metrics if t.binary else regression_metrics)(y[sel], p[n][sel])
@@ -376,7 +388,27 @@ def compare(hist: pd.DataFrame, eval_mask: np.ndarray, *, registry: Registry, ch
             out["comparison"][n] = dict(
                 log_loss_gain=float(gain.mean()), log_loss_gain_se=float(gain.std(ddof=1) / math.sqrt(len(gain))),
                 calibration_change=out["challenger"][n]["calibration_error"] - out["champion"][n]["calibration_error"],
-                rows=int(sel.sum()))
+                rows=int(sel.sum()), level_free=bool(level_free))
+    return out
+
+
+def intent_recalibrated(y: np.ndarray, p: np.ndarray, *, intent: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """``p`` with each intent's ``rows`` moved by the logit shift ``delta`` that makes their mean
+    predicted probability equal their outcome rate, ``sum(y - sigmoid(logit(p) + delta)) = 0``
+    (Newton; ``delta`` within +-8 when the rows are all 0 or all 1); other rows unchanged."""
+    out = np.asarray(p, float).copy()
+    codes = pd.Categorical(intent.astype("string").fillna("")).codes
+    for k in np.unique(codes[rows]):
+        m = rows & (codes == k)
+        z = np.log(np.clip(out[m], 1e-12, 1 - 1e-12)) - np.log1p(-np.clip(out[m], 1e-12, 1 - 1e-12))
+        delta = 0.0
+        for _ in range(50):
+            q = 1.0 / (1.0 + np.exp(-(z + delta)))
+            step = (y[m] - q).sum() / max((q * (1 - q)).sum(), 1e-12)
+            delta = float(np.clip(delta + step, -8.0, 8.0))
+            if abs(step) < 1e-10 or abs(delta) == 8.0:
+                break
+        out[m] = 1.0 / (1.0 + np.exp(-(z + delta)))
     return out
 
 
