@@ -31,6 +31,7 @@ from dataclasses import replace
 import numpy as np
 
 from assign.errors import InputError
+from assign.learn.residual import margin_of, sigmoid
 from assign.schema import Snapshot
 from assign.scorer import Prior, Scorer
 
@@ -141,11 +142,11 @@ class LevelOffsets:
         self._publish()
         return self.values
 
-    def route(self, base: np.ndarray, offset: np.ndarray, logit: np.ndarray) -> np.ndarray:
+    def route(self, base: np.ndarray, offset: np.ndarray, shift: np.ndarray) -> np.ndarray:
         """Routed scores from the base scores and, per score, its intent's ``values`` and
         ``logits`` entries (the scale decides which one moves it)."""
         if self.scale == "logit":
-            return _sigmoid(_logit(base) + logit)
+            return sigmoid(_logit(base) + shift)
         return base + offset
 
 
@@ -155,12 +156,7 @@ _EPS = 1e-4
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, _EPS, 1.0 - _EPS)
-    return np.log(p) - np.log1p(-p)
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
+    return margin_of(p, eps=_EPS)
 
 
 def _ratio(s: np.ndarray, n: np.ndarray) -> np.ndarray:

@@ -64,6 +64,7 @@ from assign.constants import REPEAT_WINDOW_S
 from assign.deploy.registry import Registry
 from assign.errors import InputError
 from assign.history import conform_history, epoch_seconds
+from assign.learn.residual import margin_of, sigmoid
 from assign.model.metrics import binary_metrics, regression_metrics
 from assign.model.train import TARGETS, TrainParams, data_hash
 
@@ -400,15 +401,15 @@ def intent_recalibrated(y: np.ndarray, p: np.ndarray, *, intent: pd.Series, rows
     codes = pd.Categorical(intent.astype("string").fillna("")).codes
     for k in np.unique(codes[rows]):
         m = rows & (codes == k)
-        z = np.log(np.clip(out[m], 1e-12, 1 - 1e-12)) - np.log1p(-np.clip(out[m], 1e-12, 1 - 1e-12))
+        z = margin_of(out[m], eps=1e-12)
         delta = 0.0
         for _ in range(50):
-            q = 1.0 / (1.0 + np.exp(-(z + delta)))
+            q = sigmoid(z + delta)
             step = (y[m] - q).sum() / max((q * (1 - q)).sum(), 1e-12)
             delta = float(np.clip(delta + step, -8.0, 8.0))
             if abs(step) < 1e-10 or abs(delta) == 8.0:
                 break
-        out[m] = 1.0 / (1.0 + np.exp(-(z + delta)))
+        out[m] = sigmoid(z + delta)
     return out
 
 

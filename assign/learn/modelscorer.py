@@ -26,14 +26,11 @@ from assign.learn.floor import FloorController
 from assign.learn.handle import HandleModel
 from assign.learn.population import PopulationModel
 from assign.learn.ramp import Ramp
+from assign.learn.residual import sigmoid
 from assign.learn.scorer import LIVE_KEY
 from assign.learn.shrink import TENURE_BANDS_DAYS
 from assign.schema import Snapshot
 from assign.scorer import Scorer
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 class ModelScorer(Scorer):
@@ -137,7 +134,7 @@ class ModelScorer(Scorer):
         eff, rows = self.effects(snapshot)
         held = self._pairs(snapshot, contact_idx, agent_idx)
         ai = np.asarray(agent_idx, np.int64)
-        return _sigmoid(held[4] + eff.mean[rows[ai]]) + self._bonus(snapshot, ai, held[6])
+        return sigmoid(held[4] + eff.mean[rows[ai]]) + self._bonus(snapshot, ai, held[6])
 
     def prior_only(self, snapshot: Snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray) -> np.ndarray:
         eff, rows = self.effects(snapshot)
@@ -152,9 +149,9 @@ class ModelScorer(Scorer):
         theta = eff.mean[rows] + np.sqrt(eff.var[rows]) * rng.standard_normal((n_draws, len(rows)))
         if not len(ai):
             return np.zeros((n_draws, 0))
-        return _sigmoid(m[None, :] + theta[:, ai]) + self._bonus(snapshot, ai, held[6])
+        return sigmoid(m[None, :] + theta[:, ai]) + self._bonus(snapshot, ai, held[6])
 
     def estimate(self, snapshot: Snapshot, *, margins: np.ndarray, agent_row: int) -> float:
         """An agent's estimated resolution rate over contacts with these population logits."""
         eff, rows = self.effects(snapshot)
-        return float(np.mean(_sigmoid(np.asarray(margins) + eff.mean[rows[agent_row]]))) if len(margins) else np.nan
+        return float(np.mean(sigmoid(np.asarray(margins) + eff.mean[rows[agent_row]]))) if len(margins) else np.nan

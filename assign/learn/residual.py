@@ -40,10 +40,15 @@ TAU2_MIN, SIGMA2_FALLBACK = 1e-6, 0.25
 P_EPS = 1e-6
 
 
-def margin_of(p: np.ndarray) -> np.ndarray:
-    """The logit of a predicted resolution ``p`` (clipped to ``[P_EPS, 1 - P_EPS]``)."""
-    p = np.clip(np.asarray(p, float), P_EPS, 1 - P_EPS)
+def margin_of(p: np.ndarray, *, eps: float = P_EPS) -> np.ndarray:
+    """The logit of a predicted resolution ``p`` (clipped to ``[eps, 1 - eps]``)."""
+    p = np.clip(np.asarray(p, float), eps, 1 - eps)
     return np.log(p) - np.log1p(-p)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`margin_of` (unclipped)."""
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 @dataclass(frozen=True, eq=False)
