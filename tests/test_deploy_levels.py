@@ -75,16 +75,21 @@ class _Const(Scorer):
         return Prior(agent_intent=np.full((len(snapshot.agents.ids), len(snapshot.intents)), 0.5))
 
 
-def test_offset_scorer_adds_the_intents_offset_by_name():
+def _three_intents_one_agent():
+    """Contacts of intents b, a, z (z unknown to the offsets) and one agent."""
     from assign.schema import build_snapshot
 
-    snap = build_snapshot(
+    return build_snapshot(
         contacts=[dict(contact_id=f"c{k}", channel="voice", intent=i, language="en", complexity=0.5, urgency=0.5,
                        sentiment=0.0, waited_s=0.0, style=None, customer_id="u", customer_tier=None)
                   for k, i in enumerate(["b", "a", "z"])],
         agents=[dict(agent_id="g", languages=["en"], skills={"a": 0.5, "b": 0.5, "z": 0.5}, capacity={"voice": 1},
                      load={}, tenure_days=1.0, sentiment_handling=0.5, style=None, idle_s=0.0)],
         snapshot_id="s", at=np.datetime64("2026-01-05T10:00:00"))
+
+
+def test_offset_scorer_adds_the_intents_offset_by_name():
+    snap = _three_intents_one_agent()
     lv = LevelOffsets(intents=("a", "b"), half_life_s=10.0, prior_n=0.0)
     lv.observe(at_s=0.0, known_s=np.zeros(2), intent=np.array([0, 1]), residual=np.array([-0.2, 0.1]))
     sc = OffsetScorer(base=_Const(), levels=lv)
@@ -212,15 +217,7 @@ def test_the_logit_scale_needs_the_predictions_and_a_known_scale():
 
 def test_offset_scorer_on_the_logit_scale():
     """The scorer routes sigmoid(logit(base) + delta) by intent name, the retrieval prior too."""
-    from assign.schema import build_snapshot
-
-    snap = build_snapshot(
-        contacts=[dict(contact_id=f"c{k}", channel="voice", intent=i, language="en", complexity=0.5, urgency=0.5,
-                       sentiment=0.0, waited_s=0.0, style=None, customer_id="u", customer_tier=None)
-                  for k, i in enumerate(["b", "a", "z"])],
-        agents=[dict(agent_id="g", languages=["en"], skills={"a": 0.5, "b": 0.5, "z": 0.5}, capacity={"voice": 1},
-                     load={}, tenure_days=1.0, sentiment_handling=0.5, style=None, idle_s=0.0)],
-        snapshot_id="s", at=np.datetime64("2026-01-05T10:00:00"))
+    snap = _three_intents_one_agent()
     lv = LevelOffsets(intents=("a", "b"), half_life_s=10.0, prior_n=0.0, scale="logit")
     lv.observe(at_s=0.0, known_s=np.zeros(2), intent=np.array([0, 1]), residual=np.array([-0.2, 0.1]),
                predicted=np.array([0.5, 0.5]))
