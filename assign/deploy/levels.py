@@ -37,8 +37,9 @@ from assign.scorer import Prior, Scorer
 
 
 class LevelOffsets:
-    """Per-intent decayed mean residuals (module doc). ``values`` is replaced, never changed in
-    place, at each :meth:`observe`: a tick that read it keeps a consistent array."""
+    """Per-intent decayed mean residuals (module doc). ``values`` (and ``logits``, their logit
+    shifts on the logit scale) are replaced, never changed in place, at each :meth:`observe`: a
+    tick that read one keeps a consistent array."""
 
     def __init__(self, *, intents: tuple[str, ...], half_life_s: float, prior_n: float = 20.0,
                  scale: str = "probability") -> None:
@@ -166,8 +167,9 @@ def _ratio(s: np.ndarray, n: np.ndarray) -> np.ndarray:
 
 
 class OffsetScorer(Scorer):
-    """``base``'s score plus the level offset of the contact's intent (matched by name; an
-    intent the offsets do not know gets 0). The retrieval prior moves by the same offsets."""
+    """``base``'s score moved by the level offset of the contact's intent, on the offsets' scale
+    (:meth:`LevelOffsets.route`; intents matched by name, one the offsets do not know is not
+    moved). The retrieval prior moves the same way."""
 
     def __init__(self, *, base: Scorer, levels: LevelOffsets) -> None:
         self.base, self.levels = base, levels

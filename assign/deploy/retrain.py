@@ -108,6 +108,8 @@ class PromotionRule:
         if self.eval_days is not None and not (isinstance(self.eval_days, (int, float))
                                                and math.isfinite(self.eval_days) and self.eval_days > 0):
             problems.append(f"eval_days: must be None or a finite number of days > 0, got {self.eval_days!r}")
+        if not isinstance(self.level_free, bool):
+            problems.append(f"level_free: must be True or False, got {self.level_free!r}")
         if problems:
             raise InputError(problems, what="promotion rule")
 
