@@ -465,3 +465,34 @@ def test_a_level_free_rule_compares_the_recalibrated_predictions(history, tmp_pa
                                                                       rel=1e-6, abs=1e-9)
     assert d.comparison["resolved"]["level_free"] is True
     assert abs(float(log_loss("v0001", recalibrated=False).mean()) - float(ll_champ.mean())) > 1e-5  # it has power
+
+
+def test_cli_retrain_passes_the_rule_and_the_rates(history, tmp_path) -> None:
+    """``assign retrain --eval-days --level-free --agent-rates relative``: the second decision
+    compares level-free on the last days asked for, and the challenger reads relative rates."""
+    from assign.model.scorer import ModelDir
+
+    reg = tmp_path / "reg"
+    run = CliRunner().invoke
+    t0 = history["arrival_at"].min()
+    docs = []
+    for days in (3, 5):
+        path = tmp_path / f"h{days}.parquet"
+        history[history["arrival_at"] < t0 + pd.Timedelta(days=days)].to_parquet(path)
+        res = run(main, ["retrain", str(path), "--registry", str(reg), "--window-days", str(days),
+                         "--resolution-delay-h", str(DELAY_H), "--max-rounds", "30", "--threads", "1",
+                         "--eval-days", "1.5", "--level-free", "--agent-rates", "relative", "--json"])
+        assert res.exit_code == 0, res.output
+        docs.append(json.loads(res.output))
+    assert docs[1]["comparison"]["resolved"]["level_free"] is True
+    h = history[history["arrival_at"] < t0 + pd.Timedelta(days=5)]
+    cut = pd.Timestamp(docs[1]["cutoff"])
+    known = ~_immature(h, cut, DELAY_H) & h["agent_id"].notna().to_numpy() & h["resolved"].notna().to_numpy()
+    newest = h["arrival_at"][known].max()
+    assert docs[1]["rows"]["eval"] == int((known & (h["arrival_at"] >= newest - pd.Timedelta(days=1.5))).sum())
+    assert ModelDir.load(reg / "versions" / docs[1]["version"] / "model", nthread=1).spec.relative_rates
+    bad = run(main, ["retrain", str(tmp_path / "h5.parquet"), "--registry", str(reg), "--eval-days", "0",
+                     "--agent-rates", "odd"])
+    assert bad.exit_code == 2 and "--agent-rates" in bad.output
+    bad = run(main, ["retrain", str(tmp_path / "h5.parquet"), "--registry", str(reg), "--eval-days", "0"])
+    assert bad.exit_code == 2 and "--eval-days" in bad.output

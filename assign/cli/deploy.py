@@ -23,14 +23,22 @@ from assign.cli import main
 @click.option("--refit-full-window", is_flag=True,
               help="On promotion, refit the challenger on the whole window (evaluation rows included, its rounds) "
                    "and deploy that refit; a refit champion is compared through its recipe (docs/deploy.md).")
+@click.option("--eval-days", type=float, default=None,
+              help="Compare the models on the last N days of matured rows [default: the window's newest 20%].")
+@click.option("--level-free", is_flag=True,
+              help="Compare the models after fitting each intent's level on the evaluation rows, so a challenger "
+                   "must order the pairs within an intent better (for routers that follow levels online).")
+@click.option("--agent-rates", type=click.Choice(["absolute", "relative"]), default="absolute", show_default=True,
+              help="The challenger's agent outcome-history rates: as observed, or relative to the centre's.")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 def retrain(history: str, where: str, window_days: float, half_life_days: float, cutoff: str | None,
             resolution_delay_h: float, seed: int, max_rounds: int, threads: int, scheduler: str | None,
-            refit_full_window: bool, as_json: bool) -> None:
+            refit_full_window: bool, eval_days: float | None, level_free: bool, agent_rates: str,
+            as_json: bool) -> None:
     """Train a challenger on the recent window of HISTORY, compare it with the registry's
     champion on the same matured rows and promote it by the rule in docs/deploy.md."""
     from assign.cli.model import _iso_time, _read_history
-    from assign.deploy import open_registry
+    from assign.deploy import PromotionRule, open_registry
     from assign.deploy import retrain as run
     from assign.io import dumps
     from assign.model.train import TrainParams
@@ -40,13 +48,15 @@ def retrain(history: str, where: str, window_days: float, half_life_days: float,
     p.number("--window-days", window_days, lo=1e-6, hi=3660)
     p.number("--half-life-days", half_life_days, lo=1e-6, hi=3660)
     p.number("--resolution-delay-h", resolution_delay_h, lo=0, hi=24 * 366)
+    p.number("--eval-days", eval_days, lo=1e-6, hi=3660, optional=True)
     p.raise_if_any(what="option")
     cut = _iso_time(cutoff, option="--cutoff") if cutoff else None
     reg = open_registry(where)
     d = run(_read_history(history), registry=reg, cutoff=cut, window_days=window_days, half_life_days=half_life_days,
             seed=seed, client=scheduler, resolution_delay_h=resolution_delay_h,
             params=TrainParams(max_rounds=max_rounds, nthread=threads, seed=seed),
-            refit_on_promotion=refit_full_window)
+            refit_on_promotion=refit_full_window, rule=PromotionRule(eval_days=eval_days, level_free=level_free),
+            history_rates=agent_rates)
     if as_json:
         click.echo(dumps(d.to_dict(), indent=1))
         return
