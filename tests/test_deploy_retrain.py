@@ -43,6 +43,14 @@ def _snapshot(world, n: int = 30):
                     agents=world.agents_block(t_s=t))
 
 
+def _last_matured_days(h: pd.DataFrame, cut: pd.Timestamp, days: float) -> np.ndarray:
+    """The served rows of ``h`` with a resolution known at ``cut`` that arrived within ``days``
+    of the newest such row: what ``PromotionRule(eval_days=days)`` should evaluate on."""
+    known = ~_immature(h, cut, DELAY_H) & h["agent_id"].notna().to_numpy() & h["resolved"].notna().to_numpy()
+    newest = h["arrival_at"][known].max()
+    return known & (h["arrival_at"] >= newest - pd.Timedelta(days=days)).to_numpy()
+
+
 def _immature(hist: pd.DataFrame, cut: pd.Timestamp, delay_h: float) -> np.ndarray:
     """Independent reference: resolution is known ``delay_h`` after the contact ends."""
     ends = hist["arrival_at"] + pd.to_timedelta(hist["wait_s"] + hist["handle_s"].fillna(np.inf).clip(upper=1e9),
@@ -135,9 +143,7 @@ def test_eval_days_holds_out_the_last_days_of_matured_rows(history, tmp_path) ->
     audit line names what triggered the retrain."""
     cut = history["arrival_at"].min() + pd.Timedelta(days=5)
     h = history[(history["arrival_at"] < cut)]
-    known = ~_immature(h, cut, DELAY_H) & h["agent_id"].notna().to_numpy() & h["resolved"].notna().to_numpy()
-    newest = h["arrival_at"][known].max()
-    expect = known & (h["arrival_at"] >= newest - pd.Timedelta(days=1.5)).to_numpy()
+    expect = _last_matured_days(h, cut, 1.5)
     reg = open_registry(tmp_path / "reg")
     d = retrain(history, registry=reg, cutoff=cut, window_days=5, params=FAST, resolution_delay_h=DELAY_H,
                 rule=PromotionRule(eval_days=1.5), trigger="alarm: test")
@@ -486,13 +492,9 @@ def test_cli_retrain_passes_the_rule_and_the_rates(history, tmp_path) -> None:
         docs.append(json.loads(res.output))
     assert docs[1]["comparison"]["resolved"]["level_free"] is True
     h = history[history["arrival_at"] < t0 + pd.Timedelta(days=5)]
-    cut = pd.Timestamp(docs[1]["cutoff"])
-    known = ~_immature(h, cut, DELAY_H) & h["agent_id"].notna().to_numpy() & h["resolved"].notna().to_numpy()
-    newest = h["arrival_at"][known].max()
-    assert docs[1]["rows"]["eval"] == int((known & (h["arrival_at"] >= newest - pd.Timedelta(days=1.5))).sum())
+    assert docs[1]["rows"]["eval"] == int(_last_matured_days(h, pd.Timestamp(docs[1]["cutoff"]), 1.5).sum())
     assert ModelDir.load(reg / "versions" / docs[1]["version"] / "model", nthread=1).spec.relative_rates
-    bad = run(main, ["retrain", str(tmp_path / "h5.parquet"), "--registry", str(reg), "--eval-days", "0",
-                     "--agent-rates", "odd"])
+    bad = run(main, ["retrain", str(tmp_path / "h5.parquet"), "--registry", str(reg), "--agent-rates", "odd"])
     assert bad.exit_code == 2 and "--agent-rates" in bad.output
     bad = run(main, ["retrain", str(tmp_path / "h5.parquet"), "--registry", str(reg), "--eval-days", "0"])
     assert bad.exit_code == 2 and "--eval-days" in bad.output
