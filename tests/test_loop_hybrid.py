@@ -156,6 +156,11 @@ def test_the_two_live_forms_exclude_each_other_and_centring_needs_residuals():
     with pytest.raises(InputError, match="residual_half_life_days: must be > 0 days, got -1"):
         LoopConfig(live_hybrid=True, residual_half_life_days=-1)
     assert LoopConfig(live_hybrid=True, residual_centred=True).residual_centred
+    with pytest.raises(InputError, match="residual_band_strengths: needs live_residual or live_hybrid"):
+        LoopConfig(residual_band_strengths=True)
+    paired = PairedEstimates(absolute=LiveEstimates(intents=("a",)), residual=ResidualEstimates(intents=("a",)))
+    assert HybridScorer(live=paired, residual_by_band=True).residual.by_band
+    assert not HybridScorer(live=paired).residual.by_band
 
 
 @pytest.mark.slow

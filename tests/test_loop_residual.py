@@ -76,6 +76,44 @@ def test_shrunk_mean_residual_equals_a_numpy_recomputation():
 
 
 
+def test_band_strengths_fit_each_tenure_band_on_its_own_groups():
+    """``by_band`` (slope31): each band's agent and agent x intent strengths are the moment
+    estimate of its own groups (recomputed here), a band with too few groups keeps the pooled
+    one, and without bands the fit is the pooled hierarchy unchanged."""
+    rng = np.random.default_rng(3)
+    k_a, k_i = 12, 3
+    n = rng.integers(20, 400, (k_a, k_i)).astype(float)
+    dev = np.where(np.arange(k_a) < 4, rng.normal(0, 0.15, k_a), rng.normal(0, 0.01, k_a))  # 4 hires, wide
+    s = n * (dev[:, None] + rng.normal(0, 0.02, (k_a, k_i)))
+    q = n * 0.2 + s ** 2 / n
+    cohort = np.zeros(k_a, np.int64)
+    band = np.where(np.arange(k_a) < 4, 0, 1)
+    pooled = fit_residuals(n=n, s=s, q=q, cohort=cohort)
+    none = fit_residuals(n=n, s=s, q=q, cohort=cohort, band=None)
+    np.testing.assert_array_equal(none.mean, pooled.mean)
+    post = fit_residuals(n=n, s=s, q=q, cohort=cohort, band=band)
+    s2 = q.sum() / n.sum()
+    n_a, s_a = n.sum(1), s.sum(1)
+    mu_c = s_a.sum() / (n_a.sum() + _moment_m(np.array([s_a.sum()]), np.array([n_a.sum()]), np.zeros(1), s2))
+    m_a = np.array([_moment_m(s_a[band == b], n_a[band == b], np.full((band == b).sum(), mu_c), s2)
+                    for b in band])
+    mu_a = (s_a + m_a * mu_c) / (n_a + m_a)
+    m_ai = np.array([_moment_m(s[band == b].ravel(), n[band == b].ravel(), np.repeat(mu_a[band == b], k_i), s2)
+                     for b in band])[:, None]
+    np.testing.assert_allclose(post.mean, (s + m_ai * mu_a[:, None]) / (n + m_ai), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(post.var, s2 / (n + m_ai), rtol=1e-9)
+    assert post.strengths["agent band 0"] < post.strengths["agent band 1"]  # the wide band shrinks less
+    assert post.strengths["agent band 0"] < pooled.strengths["agent"]
+    # the hires' deviations are kept more of than under one pooled strength
+    hires = np.arange(k_a) < 4
+    assert np.abs(post.mean[hires]).sum() > np.abs(pooled.mean[hires]).sum()
+    # a band of two agents (fewer than MIN_BAND_GROUPS groups) keeps the pooled agent strength
+    few = np.where(np.arange(k_a) < 2, 0, 1)
+    post2 = fit_residuals(n=n, s=s, q=q, cohort=cohort, band=few)
+    assert "agent band 0" not in post2.strengths and "agent band 1" in post2.strengths
+    assert post2.strengths["agent"] == pytest.approx(pooled.strengths["agent"])
+
+
 def test_outcomes_equal_to_the_base_add_nothing_and_rank_as_the_base():
     from assign.io import read_snapshot
 

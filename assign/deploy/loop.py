@@ -186,6 +186,12 @@ class LoopConfig:
     #: offsets left out: centring per intent, ``residual_centred``, removes them), so the totals
     #: say what the champion now routing gets wrong instead of what the replaced one got wrong.
     residual_rebuild_on_swap: bool = False
+    #: Opt-in (slope31, docs/living-centre.md, "slope31"), with ``live_residual`` or
+    #: ``live_hybrid``: the residual hierarchy's agent and agent x intent strengths fitted per
+    #: tenure band (``ResidualScorer(by_band=True)``, :mod:`assign.learn.residual`), so the
+    #: champion's wider errors on agents in their first month are not shrunk with the pooled
+    #: strength the well-predicted tenured agents set.
+    residual_band_strengths: bool = False
     #: Opt-in (refit15, docs/living-centre.md, "refit15"): a promoted challenger is refitted on its
     #: whole window, evaluation rows included, and that refit is swapped in
     #: (``retrain(refit_on_promotion=True)``); False: the evaluated challenger itself (the design before).
@@ -215,8 +221,8 @@ class LoopConfig:
         hybrid_only = [k for k in ("hybrid_new_intents", "hybrid_hires_window") if getattr(self, k)]
         if hybrid_only and not self.live_hybrid:
             raise InputError([f"{k}: needs live_hybrid" for k in hybrid_only], what="LoopConfig")
-        needs = [k for k in ("residual_centred", "residual_reset_on_swap", "residual_rebuild_on_swap")
-                 if getattr(self, k)]
+        needs = [k for k in ("residual_centred", "residual_reset_on_swap", "residual_rebuild_on_swap",
+                             "residual_band_strengths") if getattr(self, k)]
         needs += ["residual_half_life_days"] * (self.residual_half_life_days is not None)
         if needs and not (self.live_residual or self.live_hybrid):
             raise InputError([f"{k}: needs live_residual or live_hybrid (the absolute live part has no residuals)"
@@ -360,9 +366,12 @@ class LoopPolicy(LearnPolicy):
             hires = (partial(hybrid_hires, unknown=xgb.unknown_agents, window_days=self.cfg.window_days)
                      if self.cfg.hybrid_hires_window else xgb.unknown_agents)
             s = HybridScorer(live=self.live, base=base, hires=hires,
-                             new_intents=xgb.unknown_intents if self.cfg.hybrid_new_intents else None)
+                             new_intents=xgb.unknown_intents if self.cfg.hybrid_new_intents else None,
+                             residual_by_band=self.cfg.residual_band_strengths)
+        elif self.cfg.live_residual:
+            s = ResidualScorer(live=self.live, base=base, by_band=self.cfg.residual_band_strengths)
         else:
-            s = (ResidualScorer if self.cfg.live_residual else LearnScorer)(live=self.live, base=base)
+            s = LearnScorer(live=self.live, base=base)
         s.bind(self._run)
         return s
 
@@ -381,14 +390,15 @@ class LoopPolicy(LearnPolicy):
         h = self.cfg.residual_half_life_days
         residual = ResidualEstimates(intents=tuple(self._run_intents), centred=self.cfg.residual_centred,
                                      half_life_s=self.half_life_s if h is None else h * DAY_S)
+        by_band = self.cfg.residual_band_strengths
         if not self.cfg.live_hybrid:
-            return ResidualScorer(live=residual), residual
+            return ResidualScorer(live=residual, by_band=by_band), residual
         from assign.learn.hybrid import HybridScorer, PairedEstimates
         from assign.learn.live import LiveEstimates
 
         live = PairedEstimates(absolute=LiveEstimates(intents=tuple(self._run_intents), half_life_s=self.half_life_s),
                                residual=residual)
-        return HybridScorer(live=live), live
+        return HybridScorer(live=live, residual_by_band=by_band), live
 
     def _record_base(self, view: View, ci: np.ndarray, ai: np.ndarray) -> None:
         """``live_residual``: the base score each pair just routed was scored on (the champion +

@@ -66,16 +66,18 @@ class HybridScorer(Scorer):
     ``hires(snapshot)``: per snapshot agent, True where the champion has no rows of it (None:
     nobody, i.e. ``ResidualScorer``'s scores); ``new_intents(snapshot)``: per snapshot intent,
     True where the champion has no rows of it (hybrid19: those pairs are scored as a hire's;
-    None: nothing)."""
+    None: nothing); ``residual_by_band``: the residual part's strengths per tenure band
+    (:class:`~assign.learn.residual.ResidualScorer`)."""
 
     name = "learn-hybrid"
 
     def __init__(self, *, live: PairedEstimates, base: Scorer | None = None,
                  hires: Callable[[Snapshot], np.ndarray] | None = None,
-                 new_intents: Callable[[Snapshot], np.ndarray] | None = None) -> None:
+                 new_intents: Callable[[Snapshot], np.ndarray] | None = None,
+                 residual_by_band: bool = False) -> None:
         self.live, self.base, self.hires, self.new_intents = live, base, hires, new_intents
         self.absolute = LearnScorer(live=live.absolute)
-        self.residual = ResidualScorer(live=live.residual)
+        self.residual = ResidualScorer(live=live.residual, by_band=residual_by_band)
 
     def bind(self, run) -> None:
         self.absolute.bind(run)

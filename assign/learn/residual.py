@@ -19,6 +19,14 @@ logit, the column :mod:`assign.learn.effects` reads), and the totals are of ``r 
 - :class:`ResidualScorer`: ``score = base + shrunk residual`` of the pair; Thompson draws are
   normal with variance ``sigma^2 / (n + M)``. An agent the base predicts well adds ~0; a pair
   the base gets wrong is corrected by its own outcomes, a hire with none by its cohort's.
+
+One pooled ``M`` per level lets the many cells the base predicts well set ``tau^2`` (the moment
+sum weighs each group by its outcomes): measured on the living centre (slope31), the champion's
+errors on agents in their first month spread ten times wider than on the tenured ones, and one
+``M`` shrank a hire's -0.14 residual over 180 outcomes to -0.05. ``by_band`` (opt-in) fits the
+agent and agent x intent levels' ``M`` per tenure band (:func:`~assign.learn.shrink.tenure_band`),
+each band's groups alone; a band with fewer than :data:`MIN_BAND_GROUPS` groups with outcomes
+keeps the pooled ``M``.
 """
 from __future__ import annotations
 
@@ -32,12 +40,14 @@ import pandas as pd
 from assign.history import epoch_seconds
 from assign.learn.effects import FoldedTotals, row_codes
 from assign.learn.scorer import LearnScorer, Roster
-from assign.learn.shrink import cohorts
+from assign.learn.shrink import cohorts, tenure_band
 
 #: Floor of a level's between-group variance, and the pooled variance when nothing is known.
 TAU2_MIN, SIGMA2_FALLBACK = 1e-6, 0.25
 #: Predictions are clipped to this distance from 0 and 1 before their logit is taken.
 P_EPS = 1e-6
+#: ``by_band``: the fewest groups with outcomes a tenure band fits its own strength from.
+MIN_BAND_GROUPS = 3
 
 
 def margin_of(p: np.ndarray, *, eps: float = P_EPS) -> np.ndarray:
@@ -132,7 +142,8 @@ def fold_residuals(v: ResidualVersion, ev: pd.DataFrame, *, half_life_s: float,
 class ResidualPosterior:
     """Shrunk mean residual of every agent x intent (``mean``), its posterior variance
     (``var``), the agent's outcome weight ``agent_n`` (0: its cohort's estimate alone), the
-    fitted ``strengths`` (``M`` per level) and ``sigma2``."""
+    fitted ``strengths`` (``M`` per level; with bands, also ``"<level> band <b>"`` for each band
+    fitted on its own) and ``sigma2``."""
 
     mean: np.ndarray
     var: np.ndarray
@@ -153,9 +164,30 @@ def level_strength(*, s: np.ndarray, n: np.ndarray, parent_mean: np.ndarray, sig
     return sigma2 / tau2
 
 
-def fit_residuals(*, n: np.ndarray, s: np.ndarray, q: np.ndarray, cohort: np.ndarray) -> ResidualPosterior:
+def band_strengths(*, s: np.ndarray, n: np.ndarray, parent_mean: np.ndarray, sigma2: float,
+                   band: np.ndarray | None, level: str, fitted: dict[str, float]) -> np.ndarray:
+    """Each group's ``M``: :func:`level_strength` of all groups (``fitted[level]``), or with
+    ``band`` (a code per group) of its band's groups alone where that band has at least
+    :data:`MIN_BAND_GROUPS` groups with outcomes (``fitted["<level> band <b>"]``)."""
+    pooled = level_strength(s=s, n=n, parent_mean=parent_mean, sigma2=sigma2)
+    fitted[level] = pooled
+    out = np.full(len(s), pooled)
+    if band is None:
+        return out
+    for b in np.unique(band):
+        sel = band == b
+        if np.count_nonzero(sel & (n > 0)) >= MIN_BAND_GROUPS:
+            out[sel] = fitted[f"{level} band {int(b)}"] = level_strength(
+                s=s[sel], n=n[sel], parent_mean=parent_mean[sel], sigma2=sigma2)
+    return out
+
+
+def fit_residuals(*, n: np.ndarray, s: np.ndarray, q: np.ndarray, cohort: np.ndarray,
+                  band: np.ndarray | None = None) -> ResidualPosterior:
     """The hierarchy of the module doc over agent x intent totals ``n``, ``s``, ``q``
-    (n_agents, n_intents) with each agent's ``cohort`` code."""
+    (n_agents, n_intents) with each agent's ``cohort`` code; ``band`` (a code per agent, or
+    None: one strength per level) splits the agent and agent x intent strengths
+    (:func:`band_strengths`)."""
     N = float(n.sum())
     sigma2 = float(q.sum()) / N if N > 0 else SIGMA2_FALLBACK
     sigma2 = max(sigma2, TAU2_MIN)
@@ -164,21 +196,29 @@ def fit_residuals(*, n: np.ndarray, s: np.ndarray, q: np.ndarray, cohort: np.nda
     n_c, s_c = np.bincount(g, n_a, len(codes)), np.bincount(g, s_a, len(codes))
     m_c = level_strength(s=s_c, n=n_c, parent_mean=np.zeros(len(codes)), sigma2=sigma2)
     mu_c = s_c / (n_c + m_c)
-    m_a = level_strength(s=s_a, n=n_a, parent_mean=mu_c[g], sigma2=sigma2)
+    fitted = {"cohort": m_c}
+    m_a = band_strengths(s=s_a, n=n_a, parent_mean=mu_c[g], sigma2=sigma2, band=band, level="agent",
+                         fitted=fitted)
     mu_a = (s_a + m_a * mu_c[g]) / (n_a + m_a)
     parent = np.repeat(mu_a[:, None], n.shape[1], axis=1)
-    m_ai = level_strength(s=s.ravel(), n=n.ravel(), parent_mean=parent.ravel(), sigma2=sigma2)
+    cell_band = None if band is None else np.repeat(np.asarray(band)[:, None], n.shape[1], axis=1).ravel()
+    m_ai = band_strengths(s=s.ravel(), n=n.ravel(), parent_mean=parent.ravel(), sigma2=sigma2, band=cell_band,
+                          level="agent_intent", fitted=fitted).reshape(n.shape)
     mean = (s + m_ai * parent) / (n + m_ai)
-    return ResidualPosterior(mean=mean, var=sigma2 / (n + m_ai), agent_n=n_a, sigma2=sigma2,
-                             strengths={"cohort": m_c, "agent": m_a, "agent_intent": m_ai})
+    return ResidualPosterior(mean=mean, var=sigma2 / (n + m_ai), agent_n=n_a, sigma2=sigma2, strengths=fitted)
 
 
 class ResidualScorer(LearnScorer):
     """``base`` score + the shrunk mean residual of the pair (module doc); ``live`` is a
-    :class:`ResidualEstimates` (``csat_proxy`` and ``n_neighbours`` are not used)."""
+    :class:`ResidualEstimates` (``csat_proxy`` and ``n_neighbours`` are not used);
+    ``by_band``: strengths per tenure band (module doc)."""
 
     name = "learn-residual"
     _version_type = ResidualVersion
+
+    def __init__(self, *, by_band: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.by_band = bool(by_band)
 
     def _fit_version(self, v: ResidualVersion, roster: Roster) -> tuple[ResidualPosterior, dict]:
         codes = v.agent_codes(roster.ids)
@@ -190,7 +230,8 @@ class ResidualScorer(LearnScorer):
             x = np.zeros((len(roster.ids), len(roster.intents)))
             x[np.ix_(ok, known)] = getattr(v, k)[np.ix_(codes[ok], cols[known])]
             tot[k] = x
-        post = fit_residuals(**tot, cohort=cohorts(tenure_days=roster.tenure_days, skill=roster.skill))
+        post = fit_residuals(**tot, cohort=cohorts(tenure_days=roster.tenure_days, skill=roster.skill),
+                             band=tenure_band(roster.tenure_days) if self.by_band else None)
         return post, {str(a): k for k, a in enumerate(roster.ids)}
 
     def posterior_draw(self, snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray,

@@ -56,9 +56,15 @@ def prior_strength(s: np.ndarray, n: np.ndarray, parent: np.ndarray, parent_mean
     return 1.0 / rho - 1.0
 
 
+def tenure_band(tenure_days: np.ndarray) -> np.ndarray:
+    """Band code per agent: how many :data:`TENURE_BANDS_DAYS` bounds its tenure has reached
+    (0: its first month)."""
+    return np.searchsorted(np.asarray(TENURE_BANDS_DAYS), np.asarray(tenure_days, float), side="right")
+
+
 def cohorts(*, tenure_days: np.ndarray, skill: np.ndarray) -> np.ndarray:
     """Cohort code per agent: tenure band x primary intent (see the module doc)."""
-    band = np.searchsorted(np.asarray(TENURE_BANDS_DAYS), tenure_days, side="right")
+    band = tenure_band(tenure_days)
     primary = np.argmax(skill, axis=1) if skill.shape[1] else np.zeros(len(skill), np.int64)
     return band.astype(np.int64) * max(skill.shape[1], 1) + primary
 
