@@ -156,11 +156,14 @@ def test_the_two_live_forms_exclude_each_other_and_centring_needs_residuals():
     with pytest.raises(InputError, match="residual_half_life_days: must be > 0 days, got -1"):
         LoopConfig(live_hybrid=True, residual_half_life_days=-1)
     assert LoopConfig(live_hybrid=True, residual_centred=True).residual_centred
-    with pytest.raises(InputError, match="residual_band_strengths: needs live_residual or live_hybrid"):
-        LoopConfig(residual_band_strengths=True)
+    with pytest.raises(InputError, match="residual_band_days: needs live_residual or live_hybrid"):
+        LoopConfig(residual_band_days=(30.0,))
+    for bad in ((), (30.0, 10.0), (-1.0,)):
+        with pytest.raises(InputError, match="residual_band_days: must be increasing tenure bounds > 0 days"):
+            LoopConfig(live_hybrid=True, residual_band_days=bad)
     paired = PairedEstimates(absolute=LiveEstimates(intents=("a",)), residual=ResidualEstimates(intents=("a",)))
-    assert HybridScorer(live=paired, residual_by_band=True).residual.by_band
-    assert not HybridScorer(live=paired).residual.by_band
+    assert HybridScorer(live=paired, residual_band_days=(30,)).residual.band_days == (30.0,)
+    assert HybridScorer(live=paired).residual.band_days is None
 
 
 @pytest.mark.slow

@@ -77,7 +77,7 @@ def test_shrunk_mean_residual_equals_a_numpy_recomputation():
 
 
 def test_band_strengths_fit_each_tenure_band_on_its_own_groups():
-    """``by_band`` (slope31): each band's agent and agent x intent strengths are the moment
+    """``fit_residuals(band=...)`` (slope31): each band's agent and agent x intent strengths are the moment
     estimate of its own groups (recomputed here), a band with too few groups keeps the pooled
     one, and without bands the fit is the pooled hierarchy unchanged."""
     rng = np.random.default_rng(3)
@@ -112,6 +112,38 @@ def test_band_strengths_fit_each_tenure_band_on_its_own_groups():
     post2 = fit_residuals(n=n, s=s, q=q, cohort=cohort, band=few)
     assert "agent band 0" not in post2.strengths and "agent band 1" in post2.strengths
     assert post2.strengths["agent"] == pytest.approx(pooled.strengths["agent"])
+
+
+def test_the_scorer_fits_the_bands_of_its_tenure_bounds():
+    """``ResidualScorer(band_days=...)`` is ``fit_residuals`` with each agent's band under those
+    bounds (its tenure at the snapshot); None is the pooled fit."""
+    from assign.io import read_snapshot
+    from assign.learn.shrink import tenure_band
+
+    snap = read_snapshot("examples/snapshot.json")
+    rng = np.random.default_rng(5)
+    ids, intents = [str(a) for a in snap.agents.ids], tuple(snap.intents)
+    k = 3000
+    a, i = rng.integers(0, len(ids), k), rng.integers(0, len(intents), k)
+    pred = rng.uniform(0.2, 0.8, k)
+    y = (rng.random(k) < np.clip(pred + np.linspace(-0.2, 0.2, len(ids))[a], 0, 1)).astype(float)
+    live = ResidualEstimates(intents=intents)
+    live.observe(pd.DataFrame({
+        "decision_id": [f"d{j}" for j in range(k)], "known_at": T0 + pd.to_timedelta(np.arange(k), unit="s"),
+        "agent_id": [ids[x] for x in a], "intent": [intents[x] for x in i], "resolved": y, "csat": np.nan,
+        "handle_s": np.nan, "pred_margin": margin_of(pred)}))
+    v = live.current()
+    rows = [v.agent_ids.index(x) for x in ids]
+    tot = {key: getattr(v, key)[rows] for key in ("n", "s", "q")}
+    tenure = np.asarray(snap.agents.tenure_days, float)
+    cohort = cohorts(tenure_days=tenure, skill=np.asarray(snap.agents.skill))
+    for bounds in (None, (300.0,), (250.0, 900.0)):
+        sc = ResidualScorer(live=live, roster=Roster.of(snap), band_days=bounds)
+        post, idx = sc.posterior(snap)
+        band = None if bounds is None else tenure_band(tenure, bounds_days=bounds)
+        want = fit_residuals(**tot, cohort=cohort, band=band)
+        np.testing.assert_allclose(post.mean[idx], want.mean, rtol=1e-9, atol=1e-12)
+        assert post.strengths == want.strengths
 
 
 def test_outcomes_equal_to_the_base_add_nothing_and_rank_as_the_base():

@@ -48,6 +48,7 @@ retrained (``ml-batch`` frozen at week 0).
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 import shutil
 from collections.abc import Callable
@@ -187,11 +188,12 @@ class LoopConfig:
     #: say what the champion now routing gets wrong instead of what the replaced one got wrong.
     residual_rebuild_on_swap: bool = False
     #: Opt-in (slope31, docs/living-centre.md, "slope31"), with ``live_residual`` or
-    #: ``live_hybrid``: the residual hierarchy's agent and agent x intent strengths fitted per
-    #: tenure band (``ResidualScorer(by_band=True)``, :mod:`assign.learn.residual`), so the
-    #: champion's wider errors on agents in their first month are not shrunk with the pooled
-    #: strength the well-predicted tenured agents set.
-    residual_band_strengths: bool = False
+    #: ``live_hybrid``: tenure bounds in days (increasing, > 0; e.g. ``(30.0,)``: the first month
+    #: apart) of the bands whose residual strengths, agent and agent x intent, are fitted apart
+    #: (``ResidualScorer(band_days=...)``, :mod:`assign.learn.residual`), so the champion's wider
+    #: errors on agents in their first month are not shrunk with the pooled strength the
+    #: well-predicted tenured agents set. None: one strength per level.
+    residual_band_days: tuple[float, ...] | None = None
     #: Opt-in (refit15, docs/living-centre.md, "refit15"): a promoted challenger is refitted on its
     #: whole window, evaluation rows included, and that refit is swapped in
     #: (``retrain(refit_on_promotion=True)``); False: the evaluated challenger itself (the design before).
@@ -221,9 +223,9 @@ class LoopConfig:
         hybrid_only = [k for k in ("hybrid_new_intents", "hybrid_hires_window") if getattr(self, k)]
         if hybrid_only and not self.live_hybrid:
             raise InputError([f"{k}: needs live_hybrid" for k in hybrid_only], what="LoopConfig")
-        needs = [k for k in ("residual_centred", "residual_reset_on_swap", "residual_rebuild_on_swap",
-                             "residual_band_strengths") if getattr(self, k)]
-        needs += ["residual_half_life_days"] * (self.residual_half_life_days is not None)
+        needs = [k for k in ("residual_centred", "residual_reset_on_swap", "residual_rebuild_on_swap")
+                 if getattr(self, k)]
+        needs += [k for k in ("residual_half_life_days", "residual_band_days") if getattr(self, k) is not None]
         if needs and not (self.live_residual or self.live_hybrid):
             raise InputError([f"{k}: needs live_residual or live_hybrid (the absolute live part has no residuals)"
                               for k in needs], what="LoopConfig")
@@ -234,6 +236,11 @@ class LoopConfig:
         h = self.residual_half_life_days
         if h is not None and not (isinstance(h, (int, float)) and h > 0):
             raise InputError([f"residual_half_life_days: must be > 0 days, got {h!r}"], what="LoopConfig")
+        b = self.residual_band_days
+        if b is not None and not (len(b) and all(isinstance(d, (int, float)) and d > 0 for d in b)
+                                  and all(x < y for x, y in itertools.pairwise(b))):
+            raise InputError([f"residual_band_days: must be increasing tenure bounds > 0 days, got {b!r}"],
+                             what="LoopConfig")
 
     def first_rates(self) -> str:
         """The first champion's outcome-history rates (``first_history_rates``, else ``history_rates``)."""
@@ -367,9 +374,9 @@ class LoopPolicy(LearnPolicy):
                      if self.cfg.hybrid_hires_window else xgb.unknown_agents)
             s = HybridScorer(live=self.live, base=base, hires=hires,
                              new_intents=xgb.unknown_intents if self.cfg.hybrid_new_intents else None,
-                             residual_by_band=self.cfg.residual_band_strengths)
+                             residual_band_days=self.cfg.residual_band_days)
         elif self.cfg.live_residual:
-            s = ResidualScorer(live=self.live, base=base, by_band=self.cfg.residual_band_strengths)
+            s = ResidualScorer(live=self.live, base=base, band_days=self.cfg.residual_band_days)
         else:
             s = LearnScorer(live=self.live, base=base)
         s.bind(self._run)
@@ -390,15 +397,15 @@ class LoopPolicy(LearnPolicy):
         h = self.cfg.residual_half_life_days
         residual = ResidualEstimates(intents=tuple(self._run_intents), centred=self.cfg.residual_centred,
                                      half_life_s=self.half_life_s if h is None else h * DAY_S)
-        by_band = self.cfg.residual_band_strengths
+        bands = self.cfg.residual_band_days
         if not self.cfg.live_hybrid:
-            return ResidualScorer(live=residual, by_band=by_band), residual
+            return ResidualScorer(live=residual, band_days=bands), residual
         from assign.learn.hybrid import HybridScorer, PairedEstimates
         from assign.learn.live import LiveEstimates
 
         live = PairedEstimates(absolute=LiveEstimates(intents=tuple(self._run_intents), half_life_s=self.half_life_s),
                                residual=residual)
-        return HybridScorer(live=live, residual_by_band=by_band), live
+        return HybridScorer(live=live, residual_band_days=bands), live
 
     def _record_base(self, view: View, ci: np.ndarray, ai: np.ndarray) -> None:
         """``live_residual``: the base score each pair just routed was scored on (the champion +

@@ -66,18 +66,18 @@ class HybridScorer(Scorer):
     ``hires(snapshot)``: per snapshot agent, True where the champion has no rows of it (None:
     nobody, i.e. ``ResidualScorer``'s scores); ``new_intents(snapshot)``: per snapshot intent,
     True where the champion has no rows of it (hybrid19: those pairs are scored as a hire's;
-    None: nothing); ``residual_by_band``: the residual part's strengths per tenure band
-    (:class:`~assign.learn.residual.ResidualScorer`)."""
+    None: nothing); ``residual_band_days``: the tenure bands of the residual part's strengths
+    (:class:`~assign.learn.residual.ResidualScorer`; None: one per level)."""
 
     name = "learn-hybrid"
 
     def __init__(self, *, live: PairedEstimates, base: Scorer | None = None,
                  hires: Callable[[Snapshot], np.ndarray] | None = None,
                  new_intents: Callable[[Snapshot], np.ndarray] | None = None,
-                 residual_by_band: bool = False) -> None:
+                 residual_band_days: tuple[float, ...] | None = None) -> None:
         self.live, self.base, self.hires, self.new_intents = live, base, hires, new_intents
         self.absolute = LearnScorer(live=live.absolute)
-        self.residual = ResidualScorer(live=live.residual, by_band=residual_by_band)
+        self.residual = ResidualScorer(live=live.residual, band_days=residual_band_days)
 
     def bind(self, run) -> None:
         self.absolute.bind(run)

@@ -23,10 +23,10 @@ logit, the column :mod:`assign.learn.effects` reads), and the totals are of ``r 
 One pooled ``M`` per level lets the many cells the base predicts well set ``tau^2`` (the moment
 sum weighs each group by its outcomes): measured on the living centre (slope31), the champion's
 errors on agents in their first month spread ten times wider than on the tenured ones, and one
-``M`` shrank a hire's -0.14 residual over 180 outcomes to -0.05. ``by_band`` (opt-in) fits the
-agent and agent x intent levels' ``M`` per tenure band (:func:`~assign.learn.shrink.tenure_band`),
-each band's groups alone; a band with fewer than :data:`MIN_BAND_GROUPS` groups with outcomes
-keeps the pooled ``M``.
+``M`` shrank a hire's -0.14 residual over 180 outcomes to -0.05. ``band_days`` (opt-in: tenure
+bounds in days, e.g. ``(30,)``: the first month apart) fits the agent and agent x intent levels'
+``M`` per tenure band (:func:`~assign.learn.shrink.tenure_band`), each band's groups alone; a band
+with fewer than :data:`MIN_BAND_GROUPS` groups with outcomes keeps the pooled ``M``.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ from assign.learn.shrink import cohorts, tenure_band
 TAU2_MIN, SIGMA2_FALLBACK = 1e-6, 0.25
 #: Predictions are clipped to this distance from 0 and 1 before their logit is taken.
 P_EPS = 1e-6
-#: ``by_band``: the fewest groups with outcomes a tenure band fits its own strength from.
+#: ``band_days``: the fewest groups with outcomes a tenure band fits its own strength from.
 MIN_BAND_GROUPS = 3
 
 
@@ -211,14 +211,15 @@ def fit_residuals(*, n: np.ndarray, s: np.ndarray, q: np.ndarray, cohort: np.nda
 class ResidualScorer(LearnScorer):
     """``base`` score + the shrunk mean residual of the pair (module doc); ``live`` is a
     :class:`ResidualEstimates` (``csat_proxy`` and ``n_neighbours`` are not used);
-    ``by_band``: strengths per tenure band (module doc)."""
+    ``band_days``: tenure bounds of the bands whose strengths are fitted apart (module doc; None:
+    one strength per level)."""
 
     name = "learn-residual"
     _version_type = ResidualVersion
 
-    def __init__(self, *, by_band: bool = False, **kwargs) -> None:
+    def __init__(self, *, band_days: tuple[float, ...] | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.by_band = bool(by_band)
+        self.band_days = None if band_days is None else tuple(float(d) for d in band_days)
 
     def _fit_version(self, v: ResidualVersion, roster: Roster) -> tuple[ResidualPosterior, dict]:
         codes = v.agent_codes(roster.ids)
@@ -231,7 +232,8 @@ class ResidualScorer(LearnScorer):
             x[np.ix_(ok, known)] = getattr(v, k)[np.ix_(codes[ok], cols[known])]
             tot[k] = x
         post = fit_residuals(**tot, cohort=cohorts(tenure_days=roster.tenure_days, skill=roster.skill),
-                             band=tenure_band(roster.tenure_days) if self.by_band else None)
+                             band=None if self.band_days is None else
+                             tenure_band(roster.tenure_days, bounds_days=self.band_days))
         return post, {str(a): k for k, a in enumerate(roster.ids)}
 
     def posterior_draw(self, snapshot, *, contact_idx: np.ndarray, agent_idx: np.ndarray,

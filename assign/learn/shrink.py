@@ -56,10 +56,10 @@ def prior_strength(s: np.ndarray, n: np.ndarray, parent: np.ndarray, parent_mean
     return 1.0 / rho - 1.0
 
 
-def tenure_band(tenure_days: np.ndarray) -> np.ndarray:
-    """Band code per agent: how many :data:`TENURE_BANDS_DAYS` bounds its tenure has reached
-    (0: its first month)."""
-    return np.searchsorted(np.asarray(TENURE_BANDS_DAYS), np.asarray(tenure_days, float), side="right")
+def tenure_band(tenure_days: np.ndarray, *, bounds_days=TENURE_BANDS_DAYS) -> np.ndarray:
+    """Band code per agent: how many of the increasing ``bounds_days`` its tenure has reached
+    (0: under the first)."""
+    return np.searchsorted(np.asarray(bounds_days, float), np.asarray(tenure_days, float), side="right")
 
 
 def cohorts(*, tenure_days: np.ndarray, skill: np.ndarray) -> np.ndarray:
