@@ -389,6 +389,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--residual-half-life-days", type=float, default=None,
                     help="loop, with --live-residual or --live-hybrid: the residual totals' memory in days "
                          "(default: --live-half-life-days; hybrid20, opt-in)")
+    ap.add_argument("--live-intent-parent", action="store_true",
+                    help="loop: the absolute live estimates shrink each agent x intent towards the agent's rate "
+                         "shifted by the intent's centre rate (slope33, opt-in)")
     ap.add_argument("--residual-band-days", type=float, nargs="+", default=None, metavar="DAYS",
                     help="loop, with --live-residual or --live-hybrid: tenure bounds (days) of the bands whose "
                          "residual strengths are fitted apart, e.g. 30: the first month apart (slope31, opt-in)")
@@ -449,7 +452,7 @@ def _loop_config(a: argparse.Namespace) -> LoopConfig:
                       residual_reset_on_swap=a.residual_reset_on_swap,
                       residual_rebuild_on_swap=a.residual_rebuild_on_swap,
                       residual_band_days=None if a.residual_band_days is None else tuple(a.residual_band_days),
-                      blend_previous=a.blend_previous,
+                      live_intent_parent=a.live_intent_parent, blend_previous=a.blend_previous,
                       monitor_waiting=not a.monitor_no_waiting,
                       monitor_reference_grows=not a.monitor_window_reference, refit_full_window=a.refit_full_window,
                       history_rates="relative" if a.relative_rates or a.relative_rates_retrains else "absolute",

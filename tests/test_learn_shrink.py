@@ -130,3 +130,32 @@ def test_intents_the_live_estimates_never_saw_are_mapped_and_flagged():
     assert set(post.mapped_intents) == set(range(6, len(snap.intents)))
     s = sc.score_pairs(snap, contact_idx=np.arange(40), agent_idx=np.arange(40) % 15)
     assert np.isfinite(s).all()
+
+
+def test_intent_parent_shifts_each_known_intent_by_its_centre_rate_on_the_logit_scale():
+    """slope33 ``intent_parent``: a new agent (no outcomes) reads each known intent at its
+    agent rate shifted by ``logit p_intent - logit p_centre`` (a hard intent lower, an easy one
+    higher); without it every intent alike; an intent nobody served keeps its neighbours' map."""
+    from assign.learn.logit import margin_of, sigmoid
+
+    rng = np.random.default_rng(4)
+    n_ag, n_in = 12, 4
+    rate = np.array([0.35, 0.6, 0.8, 0.0])  # intent 3: never served (a new intent)
+    n_ai = np.where(np.arange(n_in) < 3, rng.integers(40, 200, (n_ag, n_in)), 0).astype(float)
+    n_ai[0] = 0.0  # agent 0: a hire with no outcome
+    s_ai = rng.binomial(n_ai.astype(int), rate).astype(float)
+    cohort = np.zeros(n_ag, np.int64)
+    skill = rng.uniform(0.2, 1.0, (n_ag, n_in))
+    flat = fit_posterior(n_ai=n_ai, s_ai=s_ai, cohort=cohort, skill=skill)
+    shifted = fit_posterior(n_ai=n_ai, s_ai=s_ai, cohort=cohort, skill=skill, intent_parent=True)
+    np.testing.assert_allclose(flat.mean[0, :3], flat.agent_mean[0])  # the hire: one rate for every intent
+    p0 = s_ai.sum() / n_ai.sum()
+    p_j = s_ai.sum(axis=0)[:3] / n_ai.sum(axis=0)[:3]
+    want = sigmoid(margin_of(shifted.agent_mean[0]) + margin_of(p_j) - margin_of(np.array([p0])))
+    np.testing.assert_allclose(shifted.mean[0, :3], want, rtol=1e-9)
+    assert shifted.mean[0, 0] < flat.mean[0, 0] and shifted.mean[0, 2] > flat.mean[0, 2]
+    # agents with many outcomes on an intent stay near their own rate either way
+    own = s_ai[1:, :3] / n_ai[1:, :3]
+    assert np.abs(shifted.mean[1:, :3] - own).mean() <= np.abs(flat.mean[1:, :3] - own).mean() + 1e-12
+    # the new intent is mapped from its neighbours in both fits
+    assert flat.mapped_intents == shifted.mapped_intents == (3,)

@@ -164,6 +164,8 @@ def test_the_two_live_forms_exclude_each_other_and_centring_needs_residuals():
     paired = PairedEstimates(absolute=LiveEstimates(intents=("a",)), residual=ResidualEstimates(intents=("a",)))
     assert HybridScorer(live=paired, residual_band_days=(30,)).residual.band_days == (30.0,)
     assert HybridScorer(live=paired).residual.band_days is None
+    assert HybridScorer(live=paired, absolute_intent_parent=True).absolute.intent_parent
+    assert not HybridScorer(live=paired).absolute.intent_parent
 
 
 @pytest.mark.slow

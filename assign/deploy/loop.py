@@ -194,6 +194,12 @@ class LoopConfig:
     #: errors on agents in their first month are not shrunk with the pooled strength the
     #: well-predicted tenured agents set. None: one strength per level.
     residual_band_days: tuple[float, ...] | None = None
+    #: Opt-in (slope33, docs/living-centre.md, "slope33"): the absolute live part's agent x intent
+    #: estimates shrink towards the agent's rate shifted by the intent's centre rate on the logit
+    #: scale (``LearnScorer(intent_parent=True)``, :mod:`assign.learn.shrink`), so an agent with
+    #: no outcome on a hard intent (a hire on its first days) does not read there at its
+    #: all-intents rate. False: the agent's rate on every intent alike (the design before).
+    live_intent_parent: bool = False
     #: Opt-in (refit15, docs/living-centre.md, "refit15"): a promoted challenger is refitted on its
     #: whole window, evaluation rows included, and that refit is swapped in
     #: (``retrain(refit_on_promotion=True)``); False: the evaluated challenger itself (the design before).
@@ -374,11 +380,12 @@ class LoopPolicy(LearnPolicy):
                      if self.cfg.hybrid_hires_window else xgb.unknown_agents)
             s = HybridScorer(live=self.live, base=base, hires=hires,
                              new_intents=xgb.unknown_intents if self.cfg.hybrid_new_intents else None,
-                             residual_band_days=self.cfg.residual_band_days)
+                             residual_band_days=self.cfg.residual_band_days,
+                             absolute_intent_parent=self.cfg.live_intent_parent)
         elif self.cfg.live_residual:
             s = ResidualScorer(live=self.live, base=base, band_days=self.cfg.residual_band_days)
         else:
-            s = LearnScorer(live=self.live, base=base)
+            s = LearnScorer(live=self.live, base=base, intent_parent=self.cfg.live_intent_parent)
         s.bind(self._run)
         return s
 
@@ -405,7 +412,8 @@ class LoopPolicy(LearnPolicy):
 
         live = PairedEstimates(absolute=LiveEstimates(intents=tuple(self._run_intents), half_life_s=self.half_life_s),
                                residual=residual)
-        return HybridScorer(live=live, residual_band_days=bands), live
+        return HybridScorer(live=live, residual_band_days=bands,
+                            absolute_intent_parent=self.cfg.live_intent_parent), live
 
     def _record_base(self, view: View, ci: np.ndarray, ai: np.ndarray) -> None:
         """``live_residual``: the base score each pair just routed was scored on (the champion +

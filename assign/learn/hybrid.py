@@ -67,16 +67,18 @@ class HybridScorer(Scorer):
     nobody, i.e. ``ResidualScorer``'s scores); ``new_intents(snapshot)``: per snapshot intent,
     True where the champion has no rows of it (hybrid19: those pairs are scored as a hire's;
     None: nothing); ``residual_band_days``: the tenure bands of the residual part's strengths
-    (:class:`~assign.learn.residual.ResidualScorer`; None: one per level)."""
+    (:class:`~assign.learn.residual.ResidualScorer`; None: one per level); ``absolute_intent_parent``:
+    the absolute part's agent x intent parents shifted by the intent's rate
+    (:func:`~assign.learn.shrink.fit_posterior`)."""
 
     name = "learn-hybrid"
 
     def __init__(self, *, live: PairedEstimates, base: Scorer | None = None,
                  hires: Callable[[Snapshot], np.ndarray] | None = None,
                  new_intents: Callable[[Snapshot], np.ndarray] | None = None,
-                 residual_band_days: tuple[float, ...] | None = None) -> None:
+                 residual_band_days: tuple[float, ...] | None = None, absolute_intent_parent: bool = False) -> None:
         self.live, self.base, self.hires, self.new_intents = live, base, hires, new_intents
-        self.absolute = LearnScorer(live=live.absolute)
+        self.absolute = LearnScorer(live=live.absolute, intent_parent=absolute_intent_parent)
         self.residual = ResidualScorer(live=live.residual, band_days=residual_band_days)
 
     def bind(self, run) -> None:

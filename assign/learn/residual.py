@@ -39,26 +39,14 @@ import pandas as pd
 
 from assign.history import epoch_seconds
 from assign.learn.effects import FoldedTotals, row_codes
+from assign.learn.logit import P_EPS, margin_of, sigmoid  # noqa: F401 (this module's names since loop14)
 from assign.learn.scorer import LearnScorer, Roster
 from assign.learn.shrink import cohorts, tenure_band
 
 #: Floor of a level's between-group variance, and the pooled variance when nothing is known.
 TAU2_MIN, SIGMA2_FALLBACK = 1e-6, 0.25
-#: Predictions are clipped to this distance from 0 and 1 before their logit is taken.
-P_EPS = 1e-6
 #: ``band_days``: the fewest groups with outcomes a tenure band fits its own strength from.
 MIN_BAND_GROUPS = 3
-
-
-def margin_of(p: np.ndarray, *, eps: float = P_EPS) -> np.ndarray:
-    """The logit of a predicted resolution ``p`` (clipped to ``[eps, 1 - eps]``)."""
-    p = np.clip(np.asarray(p, float), eps, 1 - eps)
-    return np.log(p) - np.log1p(-p)
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """The inverse of :func:`margin_of` (unclipped)."""
-    return 1.0 / (1.0 + np.exp(-z))
 
 
 @dataclass(frozen=True, eq=False)

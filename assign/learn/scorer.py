@@ -46,9 +46,10 @@ class LearnScorer(Scorer):
     _version_type: type = LiveVersion
 
     def __init__(self, *, live: LiveEstimates, base: Scorer | None = None, roster: Roster | None = None,
-                 n_neighbours: int = 2, csat_proxy: bool = True) -> None:
+                 n_neighbours: int = 2, csat_proxy: bool = True, intent_parent: bool = False) -> None:
         self.live, self.base, self.roster, self.n_neighbours = live, base, roster, n_neighbours
         self.csat_proxy = csat_proxy  # CSAT moves the cohort and agent parents (assign.learn.proxy)
+        self.intent_parent = intent_parent  # agent x intent parents shifted by the intent's rate (assign.learn.shrink)
         self._lock = threading.Lock()
         self._cache: tuple | None = None  # (version id, roster id, posterior, index, version, roster)
         self._snapshot_roster: tuple | None = None  # (agents, intents, roster): one tick's calls share it
@@ -91,7 +92,7 @@ class LearnScorer(Scorer):
         return post, rows
 
     def _fit_version(self, v, roster: Roster) -> tuple[Posterior, dict]:
-        return _fit(v, roster, self.n_neighbours, self.csat_proxy)
+        return _fit(v, roster, self.n_neighbours, self.csat_proxy, intent_parent=self.intent_parent)
 
     def _roster_of(self, snapshot: Snapshot) -> Roster:
         """The snapshot's own roster, built once per snapshot agents table: the several calls of
@@ -155,10 +156,12 @@ def _unique_codes(codes: np.ndarray, *, size: int) -> tuple[np.ndarray, np.ndarr
     return keys, slot[codes]
 
 
-def _fit(v: LiveVersion, roster: Roster, n_neighbours: int, csat_proxy: bool) -> tuple[Posterior, dict]:
+def _fit(v: LiveVersion, roster: Roster, n_neighbours: int, csat_proxy: bool, *,
+         intent_parent: bool = False) -> tuple[Posterior, dict]:
     """The hierarchy over the roster, in the roster's intent vocabulary: its agents' totals in
     ``v`` (zeros for new agents; intents the live object never saw are new intents), with
-    their CSAT totals as the proxy when ``csat_proxy``."""
+    their CSAT totals as the proxy when ``csat_proxy`` and the intent-shifted parents when
+    ``intent_parent`` (:func:`~assign.learn.shrink.fit_posterior`)."""
     codes = v.agent_codes(roster.ids)
     st = v.state
     live_col = {k: n for n, k in enumerate(v.intents)}
@@ -175,5 +178,5 @@ def _fit(v: LiveVersion, roster: Roster, n_neighbours: int, csat_proxy: bool) ->
         n_cs[ok], s_cs[ok] = st.n_csat[codes[ok]], st.sum_csat[codes[ok]]
         csat = {"n_csat": n_cs, "s_csat": s_cs}
     post = fit_posterior(n_ai=n_ai, s_ai=s_ai, cohort=cohorts(tenure_days=roster.tenure_days, skill=skill),
-                         skill=skill, n_neighbours=n_neighbours, **csat)
+                         skill=skill, n_neighbours=n_neighbours, intent_parent=intent_parent, **csat)
     return post, {str(a): k for k, a in enumerate(roster.ids)}

@@ -15,6 +15,13 @@ A new intent (no outcome of any agent) has no agent x intent parent of its own: 
 the weighted mean of the agent's estimates on the ``k`` known intents nearest to it by the
 agents' skill profiles (cosine similarity of the proficiency columns); such intents are
 flagged in :attr:`Posterior.mapped_intents`.
+
+The agent x intent parent is the agent's estimate on every intent alike, so a hire with no
+outcome on a hard intent reads there at its all-intents rate (measured on the living centre,
+slope33: the loop's day-21 hires took a shocked intent's contacts at a true 0.17).
+``intent_parent`` (opt-in) shifts that parent by the intent's centre rate on the logit scale,
+``logit p_parent = logit p_agent + logit p_intent - logit p_centre``: an additive agent + intent
+prior; an agent with many outcomes on the intent barely moves.
 """
 from __future__ import annotations
 
@@ -22,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assign.learn.logit import margin_of, sigmoid
 from assign.learn.proxy import CsatProxy, fit_proxy, known_mean_strength
 
 TENURE_BANDS_DAYS = (30.0, 180.0, 365.0)
@@ -107,11 +115,12 @@ class Posterior:
 
 def fit_posterior(*, n_ai: np.ndarray, s_ai: np.ndarray, cohort: np.ndarray, skill: np.ndarray,
                   n_neighbours: int = 2, n_csat: np.ndarray | None = None,
-                  s_csat: np.ndarray | None = None) -> Posterior:
+                  s_csat: np.ndarray | None = None, intent_parent: bool = False) -> Posterior:
     """The hierarchy fitted to agent x intent totals (``n_ai``, ``s_ai``; decayed counts are
     fine) with each agent's ``cohort`` code; ``skill`` (n_agents, n_intents) maps new intents.
     With the agents' CSAT totals (``n_csat``, ``s_csat``) the cohort and agent levels shrink
-    towards parents moved by the CSAT proxy (:func:`_levels_with_proxy`)."""
+    towards parents moved by the CSAT proxy (:func:`_levels_with_proxy`); ``intent_parent``:
+    the agent x intent parents shifted by each known intent's centre rate (module doc)."""
     n_a, s_a = n_ai.sum(axis=1), s_ai.sum(axis=1)
     N, S = n_a.sum(), s_a.sum()
     p0 = S / N if N > 0 else 0.5
@@ -133,6 +142,8 @@ def fit_posterior(*, n_ai: np.ndarray, s_ai: np.ndarray, cohort: np.ndarray, ski
         extra = {"csat_beta": proxy.beta, **proxy.strengths}
     known = n_ai.sum(axis=0) > 0
     parent = np.repeat(p_a[:, None], n_ai.shape[1], axis=1)
+    if intent_parent and N > 0:
+        parent[:, known] = intent_shifted(p_a, p_intent=s_ai.sum(axis=0)[known] / n_ai.sum(axis=0)[known], p_centre=p0)
     rows = np.repeat(np.arange(len(n_a)), n_ai.shape[1])
     m_ai = prior_strength(s_ai.ravel(), n_ai.ravel(), rows, p_a)
     # Pre-mapping posterior means of known intents, then new intents take their neighbours'.
@@ -145,6 +156,13 @@ def fit_posterior(*, n_ai: np.ndarray, s_ai: np.ndarray, cohort: np.ndarray, ski
     return Posterior(alpha=alpha, beta=np.maximum(beta, 1e-9), agent_n=n_a, own_n=n_ai,
                      strengths={"cohort": m_c, "agent": m_a, "agent_intent": m_ai, "centre_rate": p0, **extra},
                      mapped_intents=tuple(sorted(mapped)), cohort=cohort, agent_mean=p_a)
+
+
+def intent_shifted(p_agent: np.ndarray, *, p_intent: np.ndarray, p_centre: float) -> np.ndarray:
+    """(n_agents, n_intents): ``sigmoid(logit p_agent + logit p_intent - logit p_centre)``
+    (:func:`~assign.learn.logit.margin_of`'s clipped logits)."""
+    shift = margin_of(p_intent) - margin_of(np.array([p_centre]))
+    return sigmoid(margin_of(p_agent)[:, None] + shift[None, :])
 
 
 def _levels_with_proxy(*, p0: float, n_c, s_c, n_a, s_a, c_idx, proxy: CsatProxy) -> tuple[float, float, np.ndarray]:
