@@ -15,7 +15,8 @@ from assign.constants import DAY_S
 from assign.errors import InputError
 from assign.learn.hybrid import HybridScorer, PairedEstimates
 from assign.learn.live import LiveEstimates
-from assign.learn.residual import ResidualEstimates, ResidualScorer, margin_of
+from assign.learn.logit import margin_of
+from assign.learn.residual import ResidualEstimates, ResidualScorer
 from assign.learn.scorer import LIVE_KEY, LearnScorer, Roster
 
 T0 = pd.Timestamp("2026-01-01", tz="UTC")

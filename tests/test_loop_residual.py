@@ -9,7 +9,8 @@ import pytest
 from references import TableScorer
 
 from assign.constants import DAY_S
-from assign.learn.residual import ResidualEstimates, ResidualScorer, fit_residuals, margin_of
+from assign.learn.logit import margin_of
+from assign.learn.residual import ResidualEstimates, ResidualScorer, fit_residuals
 from assign.learn.scorer import Roster
 from assign.learn.shrink import cohorts
 from assign.world.drift import DriftSchedule, drifting_world

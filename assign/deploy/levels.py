@@ -31,7 +31,7 @@ from dataclasses import replace
 import numpy as np
 
 from assign.errors import InputError
-from assign.learn.residual import margin_of, sigmoid
+from assign.learn.logit import margin_of, sigmoid
 from assign.schema import Snapshot
 from assign.scorer import Prior, Scorer
 

@@ -419,7 +419,7 @@ class LoopPolicy(LearnPolicy):
         """``live_residual``: the base score each pair just routed was scored on (the champion +
         the level offsets), as a logit, in the decision records :class:`LearnPolicy` carries to the
         outcome events' ``pred_margin`` (``_started`` holds exactly this decision's pairs here)."""
-        from assign.learn.residual import margin_of
+        from assign.learn.logit import margin_of
 
         uniq = np.unique(ai)
         base = self.router.scorer.base
@@ -451,7 +451,7 @@ class LoopPolicy(LearnPolicy):
         each resolution's margin under the champion just loaded (its row of ``hist``, the loop's
         history up to now, scored point in time); the batches keep the new margins, so a later
         rebuild starts from them and a test can fold them again."""
-        from assign.learn.residual import margin_of
+        from assign.learn.logit import margin_of
         from assign.model.scorer import predict_history
 
         if not self._residual_batches:

@@ -64,7 +64,7 @@ from assign.constants import REPEAT_WINDOW_S
 from assign.deploy.registry import Registry
 from assign.errors import InputError
 from assign.history import conform_history, epoch_seconds
-from assign.learn.residual import margin_of, sigmoid
+from assign.learn.logit import margin_of, sigmoid
 from assign.model.metrics import binary_metrics, regression_metrics
 from assign.model.train import TARGETS, TrainParams, data_hash
 

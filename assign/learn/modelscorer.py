@@ -24,9 +24,9 @@ from assign.learn.effects import (
 )
 from assign.learn.floor import FloorController
 from assign.learn.handle import HandleModel
+from assign.learn.logit import sigmoid
 from assign.learn.population import PopulationModel
 from assign.learn.ramp import Ramp
-from assign.learn.residual import sigmoid
 from assign.learn.scorer import LIVE_KEY
 from assign.learn.shrink import TENURE_BANDS_DAYS
 from assign.schema import Snapshot

@@ -39,7 +39,6 @@ import pandas as pd
 
 from assign.history import epoch_seconds
 from assign.learn.effects import FoldedTotals, row_codes
-from assign.learn.logit import P_EPS, margin_of, sigmoid  # noqa: F401 (this module's names since loop14)
 from assign.learn.scorer import LearnScorer, Roster
 from assign.learn.shrink import cohorts, tenure_band
 
